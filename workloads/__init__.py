@@ -1,0 +1,1 @@
+"""Workload inputs: memory-reference and packet streams as numpy arrays."""
