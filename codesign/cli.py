@@ -1,0 +1,309 @@
+"""The ``codesign`` command line.
+
+::
+
+    codesign run --workload NAME --mechanism NAME [--platform NAME|FILE]
+                 [--set KEY=VALUE ...] [--json]
+    codesign sweep SPEC.toml [--store PATH] [--executor serial|local|dask] [--jobs N]
+                   [--scheduler ADDR] [--force] [--dry-run] [--quiet]
+    codesign results STORE [--format csv|json]
+    codesign report STORE [--out DIR]
+    codesign list [workloads|mechanisms|platforms|params]
+    codesign demo [--out DIR]
+
+Exit status: 0 success, 1 a sweep finished with failed points, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from codesign import __version__
+from codesign.errors import InputError
+
+EXIT_OK, EXIT_FAILED_POINTS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line through the same path as other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _out(text: str = "", stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stdout)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from codesign.harness import Point, resolve, run_resolved
+
+    params = _parse_sets(args.set)
+    names = {k: params.pop(k) for k in ("workload", "mechanism", "platform") if k in params}
+    if names:
+        raise InputError(f"--set {next(iter(names))}=...: use --{next(iter(names))} instead")
+    point = Point(args.workload, args.mechanism, args.platform, params, str(Path.cwd()))
+    resolved = resolve(point, origin="--set")
+    metrics = run_resolved(resolved)
+    if args.json:
+        record = {"key": resolved.key,
+                  "params": {"workload": resolved.workload.name,
+                             "mechanism": resolved.mechanism.name,
+                             "platform": args.platform, **resolved.params},
+                  "metrics": dict(metrics)}
+        _out(json.dumps(record))
+        return EXIT_OK
+    _out(f"{resolved.workload.name} × {resolved.mechanism.name} @ {args.platform}"
+         f"   (key {resolved.key[:12]})")
+    width = max([len(k) for k in (*resolved.params, *metrics)] + [8])
+    _out("parameters:")
+    for key, value in resolved.params.items():
+        _out(f"  {key:<{width}}  {_show(value)}")
+    _out("metrics:")
+    for key, value in metrics.items():
+        _out(f"  {key:<{width}}  {_show(value)}")
+    return EXIT_OK
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6e}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from codesign.sweep.expand import describe, expand, varying
+    from codesign.sweep.runner import default_store
+    from codesign.sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    expansion = expand(spec)
+    if args.dry_run:
+        notes = [f"{expansion.combinations} combinations"]
+        if expansion.excluded:
+            notes.append(f"{expansion.excluded} excluded by constraints")
+        if expansion.incompatible:
+            notes.append(f"{expansion.incompatible} incompatible workload × mechanism pairs")
+        if expansion.duplicates:
+            notes.append(f"{expansion.duplicates} merged as duplicates")
+        _out(f"sweep {spec.name!r}: {len(expansion.points)} points ({', '.join(notes)})")
+        _out(f"store: {Path(args.store) if args.store else default_store(spec)}")
+        shown = expansion.points[: args.show]
+        keys = varying(expansion.points)
+        for i, point in enumerate(shown, 1):
+            _out(f"{i:>4}  {point.key[:12]}  {describe(point, keys)}")
+        if len(expansion.points) > len(shown):
+            _out(f"      ... and {len(expansion.points) - len(shown)} more")
+        return EXIT_OK
+    return _run_and_summarize(spec, expansion, args)
+
+
+def _run_and_summarize(spec: Any, expansion: Any, args: argparse.Namespace) -> int:
+    from codesign.sweep.runner import run_sweep
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a scheduler's kill is a Ctrl-C: keep what is done
+    try:
+        outcome = run_sweep(spec, args.store, executor=args.executor, jobs=args.jobs,
+                            scheduler=args.scheduler, force=args.force, quiet=args.quiet,
+                            expansion=expansion)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _out(f"sweep {spec.name!r}: computed {outcome.computed} / reused {outcome.reused} / "
+         f"failed {outcome.failed} of {outcome.points} points -> {outcome.store}")
+    for key, point, error in outcome.failures[:20]:
+        _out(f"  failed {key[:12]}  {point}\n         {error}")
+    if outcome.failed > 20:
+        _out(f"  ... and {outcome.failed - 20} more failures (codesign results {outcome.store})")
+    if outcome.interrupted:
+        left = outcome.points - outcome.computed - outcome.reused - outcome.failed
+        _out(f"interrupted: {left} points not computed; run the same command to resume",
+             sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_POINTS if outcome.failed else EXIT_OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from codesign.results import load_results, results_json
+
+    if args.format == "json":
+        _out(results_json(args.store))
+    else:
+        load_results(args.store).to_csv(sys.stdout, index=False)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from codesign.report.markdown import write
+
+    store = Path(args.store)
+    out = Path(args.out) if args.out else store.with_name(store.stem + "-report")
+    path = write(store, out)
+    _out(f"report: {path}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from codesign.platforms import bundled, parse_profile
+    from codesign.registry import default_registry
+
+    registry = default_registry()
+    what = args.what
+    if what in (None, "workloads"):
+        _out("workloads:")
+        for w in registry.workloads.values():
+            _out(f"  {w.name:<16} [{w.kind}] {w.summary}")
+    if what in (None, "mechanisms"):
+        _out("mechanisms:")
+        for m in registry.mechanisms.values():
+            _out(f"  {m.name:<16} [takes {', '.join(m.accepts)}] {m.summary}")
+    if what in (None, "platforms"):
+        _out("platforms (or pass a .toml file):")
+        for name, path in sorted(bundled().items()):
+            _out(f"  {name:<16} {parse_profile(path).description}")
+    if what in (None, "params"):
+        _out("parameters (--set KEY=VALUE, or keys of a sweep spec):")
+        for entry in (*registry.workloads.values(), *registry.mechanisms.values()):
+            kind = "workload" if entry in registry.workloads.values() else "mechanism"
+            _out(f"  {kind} {entry.name}:")
+            for s in entry.specs():
+                when = ("  (when " + ", ".join(f"{k}={_show(v)}" for k, v in s.when) + ")"
+                        if s.when else "")
+                _out(f"    {s.key:<28} {s.type:<5} default {_show(s.default):<8} "
+                     f"{s.expectation()}; {s.doc}{when}")
+        _out("  platform costs: platform.<cost>=VALUE overrides one cost "
+             "(codesign list platforms; the profile files list them)")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from codesign.report.markdown import write
+    from codesign.sweep.expand import expand
+    from codesign.sweep.spec import load_spec
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder: {exc.strerror}") from None
+    spec_file = resources.files("codesign") / "specs" / "quickstart.toml"
+    with resources.as_file(spec_file) as spec_path:
+        spec = load_spec(spec_path)
+    args.store = str(out / f"{spec.name}.sqlite")
+    status = _run_and_summarize(spec, expand(spec), args)
+    if status == EXIT_INTERRUPTED:
+        return status
+    report = write(args.store, out)
+    _out(f"report: {report}")
+    return status
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="codesign", description="Hardware-software co-design exploration "
+                     "for virtualization: MMU and NIC, paravirtual vs hardware-assisted.")
+    parser.add_argument("--version", action="version", version=f"codesign {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="evaluate one design point")
+    p.add_argument("--workload", required=True, help="workload name (codesign list workloads)")
+    p.add_argument("--mechanism", required=True, help="mechanism name (codesign list mechanisms)")
+    p.add_argument("--platform", default="kvm-nehalem", help="bundled profile or .toml file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter (codesign list params); repeatable")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run a design-space sweep from a TOML spec")
+    p.add_argument("spec", help="sweep spec file (.toml)")
+    p.add_argument("--store", help="result store (default: ./<sweep name>.sqlite)")
+    p.add_argument("--executor", choices=("serial", "local", "dask"), default="local")
+    p.add_argument("--jobs", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT "
+                   "(default: a local cluster)")
+    p.add_argument("--force", action="store_true", help="recompute points already done")
+    p.add_argument("--dry-run", action="store_true", help="count and show points, run nothing")
+    p.add_argument("--show", type=_positive, default=5, help="points shown by --dry-run")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("results", help="print a store's results")
+    p.add_argument("store")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("report", help="write the Markdown report of a store")
+    p.add_argument("store")
+    p.add_argument("--out", help="output folder (default: <store>-report next to the store)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("list", help="list workloads, mechanisms, platforms, parameters")
+    p.add_argument("what", nargs="?", choices=("workloads", "mechanisms", "platforms", "params"))
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("demo", help="run the bundled quickstart sweep and write its report")
+    p.add_argument("--out", default="codesign-demo", help="output folder (default: codesign-demo)")
+    p.add_argument("--jobs", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_demo, executor="local", scheduler=None, force=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``codesign`` console script; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"codesign: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("codesign: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `codesign results ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

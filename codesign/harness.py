@@ -1,0 +1,155 @@
+"""The harness: one design point in, Metrics out.
+
+A :class:`Point` names a workload, a mechanism and a platform, with dotted parameters:
+``workload.*`` for the workload, ``platform.*`` to override single platform costs, and the
+mechanism's own keys (``guest.levels``, ``tlb.l1.entries``...) for everything else.
+:func:`resolve` validates a point before any work and gives it its canonical key;
+:func:`evaluate` runs it.
+
+>>> m = evaluate(Point("walks", "analytic-walk", "kvm-nehalem",
+...                    {"guest.levels": 4, "host.levels": 4, "workload.walks": 10}))
+>>> m["walk_refs.per_walk"]
+24.0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import InputError
+from codesign.metrics import Metrics
+from codesign.params import Scalar, build, canonical
+from codesign.platforms import Platform, load_platform
+from codesign.registry import Mechanism, Registry, Workload, default_registry
+
+DEFAULT_PLATFORM = "kvm-nehalem"
+KEY_FORMAT = 1
+NAME_KEYS = ("workload", "mechanism", "platform")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point as the user states it (names and dotted parameters)."""
+
+    workload: str
+    mechanism: str
+    platform: str = DEFAULT_PLATFORM
+    params: Mapping[str, Scalar] = field(default_factory=dict)
+    base: str | None = None  # directory for relative platform paths (the spec's folder)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated point: resolved entries, typed parameters, canonical key."""
+
+    point: Point
+    workload: Workload
+    mechanism: Mechanism
+    workload_params: Any
+    mechanism_params: Any
+    platform: Platform
+    params: dict[str, Scalar]
+    key: str
+    workload_key: str
+
+    def record(self) -> dict[str, Any]:
+        """Plain description for the store and ``run --json``."""
+        return {"workload": self.workload.name, "mechanism": self.mechanism.name,
+                "platform": self.point.platform, "params": self.params}
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 of the canonical JSON of ``obj`` (sorted keys, no spaces).
+
+    >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
+    True
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_params(params: Mapping[str, Scalar]) -> tuple[dict, dict, dict]:
+    """(workload.*, platform.* without the prefix, everything else)."""
+    workload, platform, other = {}, {}, {}
+    for key, value in params.items():
+        if key.startswith("workload."):
+            workload[key] = value
+        elif key.startswith("platform."):
+            platform[key[len("platform."):]] = value
+        else:
+            other[key] = value
+    return workload, platform, other
+
+
+def resolve(
+    point: Point,
+    registry: Registry | None = None,
+    platforms: dict[tuple[str, str | None], Platform] | None = None,
+    origin: str = "",
+) -> Resolved:
+    """Validate a point and compute its key; InputError on anything wrong.
+
+    ``platforms`` is an optional memo so that a sweep reads each profile file once.
+    """
+    registry = registry or default_registry()
+    workload = registry.workload(point.workload)
+    mechanism = registry.mechanism(point.mechanism)
+    if workload.kind not in mechanism.accepts:
+        raise InputError(
+            f"{origin + ': ' if origin else ''}mechanism {mechanism.name!r} takes workloads of "
+            f"kind {', '.join(mechanism.accepts)}; workload {workload.name!r} is {workload.kind!r}"
+        )
+    wvalues, overrides, mvalues = split_params(point.params)
+    wparams = build(workload.params, wvalues, origin)
+    mparams = build(mechanism.params, mvalues, origin)
+    if mechanism.check is not None:
+        try:
+            mechanism.check(wparams, mparams)
+        except ValueError as exc:
+            raise InputError(f"{origin + ': ' if origin else ''}{exc}") from None
+    memo_key = (point.platform, point.base)
+    if platforms is not None and memo_key in platforms:
+        base_platform = platforms[memo_key]
+    else:
+        base_platform = load_platform(point.platform, Path(point.base) if point.base else None)
+        if platforms is not None:
+            platforms[memo_key] = base_platform
+    platform = base_platform.with_overrides(overrides, origin)
+    platform.require(mechanism.costs, f"mechanism {mechanism.name!r}")
+
+    wcanon = canonical(wparams)
+    mcanon = canonical(mparams)
+    identity = dict(wcanon)
+    if workload.identity is not None:
+        identity.update(workload.identity(wparams))
+    workload_material = {"name": workload.name, "version": workload.version, "params": identity}
+    material = {
+        "format": KEY_FORMAT,
+        "workload": workload_material,
+        "mechanism": {"name": mechanism.name, "version": mechanism.version, "params": mcanon},
+        "platform": platform.identity(),
+    }
+    params = {**wcanon, **mcanon, **{f"platform.{k}": v for k, v in overrides.items()}}
+    return Resolved(point, workload, mechanism, wparams, mparams, platform, params,
+                    digest(material), digest(workload_material))
+
+
+def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
+    """Evaluate a resolved point (``data``: the workload arrays, if already generated)."""
+    if data is None:
+        data = resolved.workload.generate(resolved.workload_params)
+    metrics = resolved.mechanism.run(data, resolved.mechanism_params, resolved.platform)
+    if not isinstance(metrics, Metrics):
+        raise TypeError(f"mechanism {resolved.mechanism.name!r} returned "
+                        f"{type(metrics).__name__}, not Metrics")
+    return metrics
+
+
+def evaluate(point: Point, registry: Registry | None = None) -> Metrics:
+    """Evaluate one design point (see the module docstring)."""
+    return run_resolved(resolve(point, registry))

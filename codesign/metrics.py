@@ -1,0 +1,184 @@
+"""Metrics: the one result shape every mechanism returns.
+
+A :class:`Metrics` is an immutable flat mapping of dotted names to numbers, e.g.
+``traps.vmexit.cr3_write``, ``cycles.total``, ``latency.p99_us``. Any two mechanisms can be
+compared by the same report because they return the same shape (names in
+ARCHITECTURE.md's vocabulary). Helpers build the common groups consistently: trap counts by
+reason with their total, cycle breakdowns with their total, and latency summaries (mean,
+p50, p99) from a distribution.
+
+>>> m = Metrics({"walks": 10}) | traps({"vmexit.cr3_write": 3, "hypercall.mmu_update": 2})
+>>> m["traps.total"], m.traps_by_reason()
+(5, {'hypercall.mmu_update': 2, 'vmexit.cr3_write': 3})
+>>> Metrics.from_json(m.to_json()) == m
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+Number = int | float
+
+_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+
+
+class Metrics(Mapping[str, Number]):
+    """Immutable mapping of dotted metric names to finite numbers.
+
+    >>> Metrics({"cycles.total": 12.5})["cycles.total"]
+    12.5
+    >>> Metrics({"Bad Name": 1})
+    Traceback (most recent call last):
+    ValueError: metric name 'Bad Name' is not dotted lower_case
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        clean: dict[str, Number] = {}
+        for name, value in (data or {}).items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ValueError(f"metric name {name!r} is not dotted lower_case")
+            clean[name] = _number(name, value)
+        self._data = dict(sorted(clean.items()))
+
+    def __getitem__(self, name: str) -> Number:
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Metrics({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Metrics):
+            return self._data == other._data
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __or__(self, other: Mapping[str, Any]) -> Metrics:
+        """Union; a name present on both sides is an error (no silent overwrite)."""
+        clash = set(self._data) & set(other)
+        if clash:
+            raise ValueError(f"metrics defined twice: {sorted(clash)}")
+        return Metrics({**self._data, **dict(other)})
+
+    def group(self, prefix: str) -> dict[str, Number]:
+        """The metrics under ``prefix.`` with the prefix removed.
+
+        >>> Metrics({"cycles.walk": 3, "cycles.total": 3, "walks": 1}).group("cycles")
+        {'total': 3, 'walk': 3}
+        """
+        head = prefix + "."
+        return {k[len(head):]: v for k, v in self._data.items() if k.startswith(head)}
+
+    def traps_by_reason(self) -> dict[str, Number]:
+        """Trap counts keyed ``kind.reason`` (``vmexit.cr3_write``), without the total."""
+        return {k: v for k, v in self.group("traps").items() if k != "total"}
+
+    def cycles_breakdown(self) -> dict[str, Number]:
+        """Cycles by category (``cycles.<category>``), without the total and per-unit rates."""
+        return {k: v for k, v in self.group("cycles").items() if k != "total" and "per_" not in k}
+
+    def to_json(self) -> str:
+        """Compact JSON; floats keep their exact value through a round trip."""
+        return json.dumps(self._data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Metrics:
+        """Inverse of :meth:`to_json`."""
+        return cls(json.loads(text))
+
+
+def _number(name: str, value: Any) -> Number:
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"metric {name!r}: a number is expected, not a boolean")
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"metric {name!r} is not finite: {value}")
+        return value
+    raise ValueError(f"metric {name!r}: a number is expected, got {type(value).__name__}")
+
+
+def traps(counts: Mapping[str, Number], prefix: str = "traps") -> Metrics:
+    """Trap counts by ``kind.reason`` plus their ``traps.total``.
+
+    >>> dict(traps({"vmexit.page_fault": 4, "pf_bounce": 1}))
+    {'traps.pf_bounce': 1, 'traps.total': 5, 'traps.vmexit.page_fault': 4}
+    """
+    out = {f"{prefix}.{reason}": n for reason, n in counts.items()}
+    out[f"{prefix}.total"] = sum(counts.values())
+    return Metrics(out)
+
+
+def cycles(breakdown: Mapping[str, Number], prefix: str = "cycles") -> Metrics:
+    """Cycles by category plus their ``cycles.total``.
+
+    >>> dict(cycles({"walk.guest": 800, "walk.nested": 4000}))
+    {'cycles.total': 4800, 'cycles.walk.guest': 800, 'cycles.walk.nested': 4000}
+    """
+    out = {f"{prefix}.{category}": c for category, c in breakdown.items()}
+    out[f"{prefix}.total"] = sum(breakdown.values())
+    return Metrics(out)
+
+
+def percentile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float:
+    """Nearest-rank percentile (the smallest value with at least q% of the mass at or below).
+
+    Nearest rank returns a value that occurs in the data, which is what a latency report
+    means by "p99", and it accepts weights so that a histogram (values, counts) needs no
+    expansion into samples.
+
+    >>> percentile(np.array([1.0, 2.0, 3.0, 4.0]), 50)
+    2.0
+    >>> percentile(np.array([10.0, 20.0]), 99, weights=np.array([98, 2]))
+    20.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("percentile of an empty distribution")
+    w = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(w[order])
+    rank = q / 100.0 * cum[-1]
+    index = int(np.searchsorted(cum, rank - 1e-9 * cum[-1], side="left"))
+    return float(values[order][min(index, values.size - 1)])
+
+
+def latency(
+    values: np.ndarray,
+    unit: str,
+    weights: np.ndarray | None = None,
+    prefix: str = "latency",
+) -> Metrics:
+    """``latency.mean_<unit>``, ``latency.p50_<unit>``, ``latency.p99_<unit>`` of a distribution.
+
+    ``values`` are samples, or distinct values with ``weights`` (their counts).
+
+    >>> dict(latency(np.array([4.0, 24.0]), "refs", weights=np.array([3, 1])))
+    {'latency.mean_refs': 9.0, 'latency.p50_refs': 4.0, 'latency.p99_refs': 24.0}
+    """
+    values = np.asarray(values, dtype=np.float64)
+    w = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = float(np.dot(values, w) / w.sum())
+    return Metrics({
+        f"{prefix}.mean_{unit}": mean,
+        f"{prefix}.p50_{unit}": percentile(values, 50, w),
+        f"{prefix}.p99_{unit}": percentile(values, 99, w),
+    })

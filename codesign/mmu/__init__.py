@@ -1,0 +1,1 @@
+"""MMU virtualization mechanisms: how a guest's virtual addresses reach host memory."""

@@ -1,0 +1,204 @@
+"""Platform profiles: what each trap, memory reference or copy costs on a given machine.
+
+A profile is a TOML file. Every cost is a table with a ``value``, a ``unit`` and a
+``source`` naming where the number comes from (a paper, a datasheet, or the word
+"assumption" with a reason); a cost without a source is rejected. Bundled profiles live in
+``codesign/platforms/profiles/`` and are named by file stem; users pass their own file by
+path. A sweep may override single costs with ``platform.<cost> = value`` parameters, which
+is how the sensitivity of a result to a platform cost is studied.
+
+>>> p = load_platform("kvm-nehalem")
+>>> p.value("vmexit.roundtrip")
+2000.0
+>>> p.with_overrides({"memory.latency": 150}).value("memory.latency")
+150.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import InputError, suggest
+from codesign.tomlfile import key_line, read_toml
+
+SCHEMA = 1
+_TOP_KEYS = ("schema", "name", "description", "costs")
+_COST_KEYS = ("value", "unit", "source")
+OVERRIDE_SOURCE = "override (set by the sweep or --set)"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One cost of a platform, with the source of its number."""
+
+    value: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A validated platform profile."""
+
+    name: str
+    description: str
+    origin: str
+    costs: Mapping[str, Cost] = field(default_factory=dict)
+
+    def value(self, key: str) -> float:
+        """The value of one cost; InputError naming the profile when it is absent."""
+        try:
+            return self.costs[key].value
+        except KeyError:
+            raise InputError(
+                f"platform {self.name!r} ({self.origin}) has no cost {key!r}"
+                f"{suggest(key, self.costs)}"
+            ) from None
+
+    def require(self, keys: Iterable[str], user: str) -> None:
+        """Check that every cost ``user`` needs is defined, before any work starts."""
+        missing = [k for k in keys if k not in self.costs]
+        if missing:
+            raise InputError(
+                f"platform {self.name!r} ({self.origin}) lacks cost(s) {', '.join(missing)} "
+                f"needed by {user}"
+            )
+
+    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "") -> Platform:
+        """A copy with some cost values replaced (their source says they were overridden)."""
+        if not overrides:
+            return self
+        costs = dict(self.costs)
+        prefix = f"{origin}: " if origin else ""
+        for key, value in overrides.items():
+            if key not in costs:
+                raise InputError(
+                    f"{prefix}platform.{key}: platform {self.name!r} has no such cost"
+                    f"{suggest(key, costs)}"
+                )
+            number = _nonnegative(value)
+            if number is None:
+                raise InputError(
+                    f"{prefix}platform.{key}: expected a number >= 0, got {value!r}"
+                )
+            costs[key] = Cost(number, costs[key].unit, OVERRIDE_SOURCE)
+        return Platform(self.name, self.description, self.origin, costs)
+
+    def identity(self) -> dict[str, float]:
+        """What the results depend on: the cost values (not the prose or sources)."""
+        return {k: c.value for k, c in sorted(self.costs.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the store and reports (provenance)."""
+        return {
+            "name": self.name, "description": self.description, "origin": self.origin,
+            "costs": {k: {"value": c.value, "unit": c.unit, "source": c.source}
+                      for k, c in sorted(self.costs.items())},
+        }
+
+
+def _nonnegative(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def bundled() -> dict[str, Path]:
+    """Bundled profile names and their files.
+
+    >>> "kvm-nehalem" in bundled()
+    True
+    """
+    folder = resources.files(__package__) / "profiles"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def is_path(name: str) -> bool:
+    """Whether a platform argument names a file rather than a bundled profile."""
+    return name.endswith(".toml") or "/" in name or "\\" in name
+
+
+def load_platform(name: str, base: Path | None = None) -> Platform:
+    """A bundled profile by name, or a profile file by path (relative to ``base``)."""
+    if is_path(name):
+        path = Path(name)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return parse_profile(path)
+    profiles = bundled()
+    if name not in profiles:
+        raise InputError(
+            f"unknown platform {name!r}{suggest(name, profiles)} "
+            f"(bundled: {', '.join(sorted(profiles))}; or give a .toml file)"
+        )
+    return parse_profile(profiles[name], origin=f"bundled:{name}")
+
+
+def parse_profile(path: Path, origin: str | None = None) -> Platform:
+    """Read and validate one profile file."""
+    data, text = read_toml(path)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise InputError(f"{_at(path, text, None, key)}: unknown key {key!r}"
+                             f"{suggest(key, _TOP_KEYS)} (expected {', '.join(_TOP_KEYS)})")
+    if data.get("schema") != SCHEMA:
+        raise InputError(f"{_at(path, text, None, 'schema')}: schema must be {SCHEMA}, "
+                         f"got {data.get('schema')!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{_at(path, text, None, 'name')}: 'name' must be a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise InputError(f"{_at(path, text, None, 'description')}: 'description' must be a string")
+    raw = data.get("costs")
+    if not isinstance(raw, dict) or not raw:
+        raise InputError(f"{path}: a [costs] table with at least one cost is required")
+    costs = {key: _cost(path, text, key, entry) for key, entry in _flatten(raw)}
+    return Platform(name, description, origin or str(path), costs)
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Cost entries keyed by dotted name; a table holding ``value`` is one entry."""
+    out = []
+    for key, entry in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(entry, dict) and "value" not in entry:
+            out.extend(_flatten(entry, dotted + "."))
+        else:
+            out.append((dotted, entry))
+    return out
+
+
+def _cost(path: Path, text: str, key: str, entry: Any) -> Cost:
+    at = _at(path, text, "costs", key)
+    if not isinstance(entry, dict):
+        raise InputError(f"{at}: cost {key!r} must be a table "
+                         "{ value = ..., unit = \"...\", source = \"...\" }")
+    for k in entry:
+        if k not in _COST_KEYS:
+            raise InputError(f"{at}: cost {key!r} has unknown field {k!r}{suggest(k, _COST_KEYS)}")
+    value = _nonnegative(entry.get("value"))
+    if value is None or isinstance(entry.get("value"), str):
+        raise InputError(f"{at}: cost {key!r}: value must be a number >= 0, "
+                         f"got {entry.get('value')!r}")
+    for k in ("unit", "source"):
+        if not isinstance(entry.get(k), str) or not entry[k].strip():
+            raise InputError(f"{at}: cost {key!r} needs a non-empty {k!r} string "
+                             "(every number names its source)")
+    return Cost(value, entry["unit"], entry["source"])
+
+
+def _at(path: Path, text: str, section: str | None, key: str) -> str:
+    line = key_line(text, section, key)
+    return f"{path}:{line}" if line else str(path)

@@ -1,0 +1,162 @@
+"""Workloads and mechanisms, registered by name.
+
+A :class:`Workload` turns its parameters into input arrays of one *kind* (``walks``,
+``memory``, ``packets``); a :class:`Mechanism` takes a workload of a kind it accepts, its own
+parameters and a platform, and returns :class:`~codesign.metrics.Metrics`. Both declare
+typed parameters as a frozen dataclass (see :mod:`codesign.params`).
+
+Built-in entries are listed in ``BUILTINS``. Third-party packages add their own through the
+entry-point groups ``codesign.workloads`` and ``codesign.mechanisms``; an entry point names a
+:class:`Workload` or :class:`Mechanism` object (or a list of them)::
+
+    [project.entry-points."codesign.mechanisms"]
+    my-mmu = "my_package.mmu:MECHANISM"
+
+>>> reg = default_registry()
+>>> reg.mechanism("analytic-walk").accepts
+('walks',)
+>>> reg.mechanism("analytic-wlak")
+Traceback (most recent call last):
+codesign.errors.InputError: unknown mechanism 'analytic-wlak'; did you mean 'analytic-walk'?
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from codesign.errors import InputError, suggest
+from codesign.metrics import Metrics
+from codesign.params import ParamSpec, specs
+from codesign.platforms import Platform
+
+BUILTINS = (
+    "workloads.walks:WORKLOAD",
+    "codesign.mmu.analytic_walk:MECHANISM",
+)
+GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named generator of workload arrays.
+
+    ``generate(params)`` returns the arrays; ``identity(params)``, when given, returns
+    entries that replace parameters in the design-point key (a trace file's path is replaced
+    by the hash of its content, so a moved file keeps its results and an edited one does
+    not). Bump ``version`` whenever the same parameters would generate different data.
+    """
+
+    name: str
+    kind: str
+    summary: str
+    params: type
+    generate: Callable[[Any], Any]
+    version: str = "1"
+    identity: Callable[[Any], Mapping[str, Any]] | None = None
+
+    def specs(self) -> tuple[ParamSpec, ...]:
+        """Declared parameters."""
+        return specs(self.params)
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """A named way of virtualizing a resource, evaluated on a workload.
+
+    ``run(data, params, platform) -> Metrics``. ``costs`` lists the platform costs it reads
+    (checked before any work starts); ``check(workload_params, params)``, when given, raises
+    ``ValueError`` for combinations it cannot model; ``headline`` names the metrics a report
+    shows first. Bump ``version`` whenever the model's results change.
+    """
+
+    name: str
+    accepts: tuple[str, ...]
+    summary: str
+    params: type
+    run: Callable[[Any, Any, Platform], Metrics]
+    version: str = "1"
+    costs: tuple[str, ...] = ()
+    headline: tuple[str, ...] = ()
+    check: Callable[[Any, Any], None] | None = None
+
+    def specs(self) -> tuple[ParamSpec, ...]:
+        """Declared parameters."""
+        return specs(self.params)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An immutable set of workloads and mechanisms, looked up by name."""
+
+    workloads: Mapping[str, Workload]
+    mechanisms: Mapping[str, Mechanism]
+
+    def workload(self, name: str) -> Workload:
+        """The workload called ``name``; InputError with the closest name otherwise."""
+        return _lookup(self.workloads, name, "workload")
+
+    def mechanism(self, name: str) -> Mechanism:
+        """The mechanism called ``name``; InputError with the closest name otherwise."""
+        return _lookup(self.mechanisms, name, "mechanism")
+
+    @classmethod
+    def of(cls, entries: Iterable[Workload | Mechanism]) -> Registry:
+        """A registry of the given entries; two entries of one name are an error."""
+        workloads: dict[str, Workload] = {}
+        mechanisms: dict[str, Mechanism] = {}
+        for entry in entries:
+            table: dict[str, Any]
+            if isinstance(entry, Workload):
+                table = workloads
+            elif isinstance(entry, Mechanism):
+                table = mechanisms
+            else:
+                raise InputError(f"not a Workload or Mechanism: {entry!r}")
+            if entry.name in table:
+                kind = type(entry).__name__.lower()
+                raise InputError(f"{kind} {entry.name!r} is registered twice")
+            entry.specs()  # a bad declaration fails here, not in the middle of a sweep
+            table[entry.name] = entry
+        return cls(dict(sorted(workloads.items())), dict(sorted(mechanisms.items())))
+
+
+def _lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        hint = suggest(name, table) or f" (known: {', '.join(table) or 'none'})"
+        raise InputError(f"unknown {what} {name!r}{hint}") from None
+
+
+def _entries(obj: Any) -> list[Any]:
+    return list(obj) if isinstance(obj, list | tuple) else [obj]
+
+
+def _builtin(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@functools.lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """Built-ins plus everything installed packages register through entry points.
+
+    Cached per process: the set of installed packages does not change while it runs.
+    """
+    entries = [entry for target in BUILTINS for entry in _entries(_builtin(target))]
+    for group in GROUPS.values():
+        for ep in metadata.entry_points(group=group):
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # a plugin's own bug: name it rather than crash
+                raise InputError(
+                    f"entry point {ep.name!r} in group {group!r} ({ep.value}) failed to load: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            entries.extend(_entries(loaded))
+    return Registry.of(entries)

@@ -1,0 +1,1 @@
+"""Reports computed from a result store alone."""

@@ -1,0 +1,1 @@
+"""Design-space sweeps: spec files, expansion into points, execution, the result store."""

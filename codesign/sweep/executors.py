@@ -1,0 +1,167 @@
+"""Where design points are evaluated: in-process, on a local process pool, or on Dask.
+
+Work travels as chunks of ``(key, Point)``; a worker re-resolves each point (in its own
+process, with its own registry), checks that it computes the same key the driver did (a
+worker with another toolkit version or plugin set would otherwise store wrong results),
+evaluates it, and returns :class:`~codesign.sweep.store.Result` s. A point that raises
+becomes a failed result; it never stops the sweep. Evaluation is a pure function of the
+point, so every executor and job count gives bit-identical metrics.
+
+Processes, not threads: PyRTL keeps per-process globals, and numba kernels run without the
+GIL anyway. Workers ignore SIGINT so that Ctrl-C reaches only the driver, which stops them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from typing import Any
+
+from codesign.errors import InputError
+from codesign.harness import Point, resolve, run_resolved
+from codesign.platforms import Platform
+from codesign.sweep.store import Result
+
+Chunk = Sequence[tuple[str, Point]]
+OnResult = Callable[[Result], None]
+EXECUTORS = ("serial", "local", "dask")
+
+
+def evaluate_chunk(chunk: Chunk) -> list[Result]:
+    """Evaluate points; runs in a worker. Consecutive points of one workload share its data."""
+    platforms: dict[tuple[str, str | None], Platform] = {}
+    cached_key, cached_data = None, None
+    out = []
+    for key, point in chunk:
+        start = time.perf_counter()
+        try:
+            resolved = resolve(point, platforms=platforms)
+            if resolved.key != key:
+                raise RuntimeError("this worker computes another key for the point: its "
+                                   "toolkit version or plugins differ from the driver's")
+            if resolved.workload_key != cached_key:
+                cached_key, cached_data = None, None
+                cached_data = resolved.workload.generate(resolved.workload_params)
+                cached_key = resolved.workload_key
+            metrics = run_resolved(resolved, cached_data)
+            out.append(Result(key, "done", dict(metrics), None, None,
+                              time.perf_counter() - start))
+        except Exception as exc:  # a failing point is a result, not the end of the sweep
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+            out.append(Result(key, "failed", None, message, traceback.format_exc(),
+                              time.perf_counter() - start))
+    return out
+
+
+def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tuple[str, Point]]]:
+    """Chunks of (key, point), grouped by workload so a worker generates each workload once.
+
+    Small enough that every worker gets several (load balance, frequent commits), large
+    enough that per-task overhead stays small for microsecond points.
+    """
+    ordered = sorted(items, key=lambda item: item[2])
+    size = max(1, min(16, math.ceil(len(ordered) / (max(jobs, 1) * 8))))
+    return [[(k, p) for k, p, _ in ordered[i:i + size]] for i in range(0, len(ordered), size)]
+
+
+def _failed_chunk(chunk: Chunk, why: str) -> list[Result]:
+    return [Result(key, "failed", None, why, None, 0.0) for key, _ in chunk]
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_serial(chunks: list[list[tuple[str, Point]]], on_result: OnResult) -> None:
+    """Evaluate in this process, in order (for debugging: breakpoints and tracebacks work)."""
+    for chunk in chunks:
+        for result in evaluate_chunk(chunk):
+            on_result(result)
+
+
+def run_local(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int) -> None:
+    """Evaluate on a pool of ``jobs`` worker processes on this machine."""
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                               initializer=_ignore_sigint)
+    pending: dict[Future[list[Result]], Chunk] = {}
+    try:
+        for chunk in chunks:
+            pending[pool.submit(evaluate_chunk, chunk)] = chunk
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                chunk = pending.pop(future)
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    results = _failed_chunk(chunk, "worker process died (killed or out of memory)")
+                for result in results:
+                    on_result(result)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    # Older Pythons have no public way to stop running workers; they ignore SIGINT.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+
+
+def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int,
+             scheduler: str | None) -> None:
+    """Evaluate on a Dask cluster: ``scheduler`` (tcp://host:port) or a local cluster."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("the dask executor needs dask.distributed: "
+                         "pip install 'codesign[cluster]'") from None
+    import logging
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InputError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+    futures: list[Any] = []
+    try:
+        owner = {}
+        for i, chunk in enumerate(chunks):
+            future = client.submit(evaluate_chunk, chunk, pure=False,
+                                   key=f"codesign-chunk-{os.getpid()}-{i}-{chunk[0][0][:12]}")
+            owner[future.key] = chunk
+            futures.append(future)
+        for future in as_completed(futures):
+            try:
+                results = future.result()
+            except Exception as exc:  # worker lost: KilledWorker and the like
+                why = " ".join(f"dask: {type(exc).__name__}: {exc}".split())
+                results = _failed_chunk(owner[future.key], why)
+            for result in results:
+                on_result(result)
+    finally:
+        if futures:
+            client.cancel(futures)
+        client.close()
+        if cluster is not None:
+            cluster.close()

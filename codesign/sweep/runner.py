@@ -1,0 +1,121 @@
+"""Running a sweep: expand, skip what the store has, evaluate the rest, store as it comes.
+
+>>> import tempfile, os, io
+>>> from codesign.sweep.spec import parse_spec
+>>> spec = parse_spec({"version": 1, "name": "t", "workload": {"name": "walks"},
+...                    "mechanism": {"name": "analytic-walk", "virtualized": [False, True]}})
+>>> store = os.path.join(tempfile.mkdtemp(), "t.sqlite")
+>>> first = run_sweep(spec, store, executor="serial", stream=io.StringIO())
+>>> again = run_sweep(spec, store, executor="serial", stream=io.StringIO())
+>>> (first.computed, first.reused), (again.computed, again.reused)
+((2, 0), (0, 2))
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from codesign.errors import InputError
+from codesign.harness import digest
+from codesign.sweep.executors import EXECUTORS, chunked, run_dask, run_local, run_serial
+from codesign.sweep.expand import Expansion, describe, expand
+from codesign.sweep.progress import Progress
+from codesign.sweep.spec import SweepSpec
+from codesign.sweep.store import Result, Store
+
+
+@dataclass
+class Outcome:
+    """What a sweep run did."""
+
+    store: Path
+    points: int
+    computed: int = 0
+    reused: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # key, point, error
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        """Points that failed in this run."""
+        return len(self.failures)
+
+
+def default_store(spec: SweepSpec) -> Path:
+    """Where a sweep's results go when ``--store`` is not given: ``./<name>.sqlite``."""
+    return Path.cwd() / f"{spec.name}.sqlite"
+
+
+def default_jobs() -> int:
+    """Worker count when none is given: the CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def spec_key(spec: SweepSpec, expansion: Expansion) -> str:
+    """Identity of a sweep's design space: the set of its point keys."""
+    return digest(sorted(p.key for p in expansion.points))
+
+
+def run_sweep(
+    spec: SweepSpec,
+    store_path: str | Path | None = None,
+    *,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    stream: TextIO | None = None,
+    expansion: Expansion | None = None,
+) -> Outcome:
+    """Run a sweep into a store; KeyboardInterrupt stops it with completed points kept."""
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r} (expected {', '.join(EXECUTORS)})")
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    expansion = expansion or expand(spec)
+    path = Path(store_path) if store_path else default_store(spec)
+    by_key = {p.key: p for p in expansion.points}
+    outcome = Outcome(path, len(by_key))
+    with Store.open(path) as store:
+        sweep_id = store.begin_sweep(spec, spec_key(spec, expansion), by_key, executor, jobs)
+        store.put_platforms((p.key, digest(p.platform.to_dict()), p.platform.to_dict())
+                            for p in expansion.points)
+        done = set() if force else store.done_keys(by_key)
+        outcome.reused = len(done)
+        todo = [(p.key, p.point, p.workload_key) for p in expansion.points if p.key not in done]
+        progress = Progress(len(todo), stream, quiet=quiet)
+
+        def on_result(result: Result) -> None:
+            resolved = by_key[result.key]
+            store.put(result, resolved.record())
+            if result.status == "done":
+                outcome.computed += 1
+            else:
+                outcome.failures.append((result.key, describe(resolved), result.error or ""))
+            progress.update(failed=result.status != "done")
+
+        chunks = chunked(todo, jobs if executor != "serial" else 1)
+        try:
+            if not chunks:
+                pass
+            elif executor == "serial":
+                run_serial(chunks, on_result)
+            elif executor == "local":
+                run_local(chunks, on_result, jobs)
+            else:
+                run_dask(chunks, on_result, jobs, scheduler)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        finally:
+            progress.close()
+            store.finish_sweep(sweep_id, outcome.points, outcome.computed, outcome.reused,
+                               outcome.failed, outcome.interrupted)
+    return outcome

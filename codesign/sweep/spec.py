@@ -1,0 +1,347 @@
+"""Sweep specs: a TOML file (or the same structure as a dict) naming a design space.
+
+::
+
+    version = 1                        # format version; others are rejected
+    name = "quickstart"                # names the default store: quickstart.sqlite
+    description = "what this sweep asks"
+
+    [workload]
+    name = "walks"                     # one name or a list
+    walks = 100000                     # -> workload.walks
+    huge_2m_fraction = [0.0, 0.5]      # a list is a grid axis
+
+    [mechanism]
+    name = "analytic-walk"
+    virtualized = [false, true]
+
+    [hardware]                         # hardware parameters, dotted keys
+    guest.levels = [4, 5]
+    host.levels = { range = [4, 5] }
+
+    [platform]
+    name = "kvm-nehalem"               # a bundled profile or a .toml path (relative to this file)
+    "memory.latency" = [100, 200]      # -> platform.memory.latency: overrides one cost
+
+    [[zip]]                            # lists advanced together: one axis, not a product
+    "guest.levels" = [4, 5]
+    "host.levels" = [4, 5]
+
+    [sample]                           # draws for parameters given as distributions
+    seed = 7
+    points = 50
+
+    [constraints]
+    require = ["host.levels >= guest.levels or not virtualized"]
+
+    [report]
+    title = "..."
+    metrics = ["cycles.per_walk"]      # what tables show first
+    x = "guest.levels"                 # the swept parameter plots put on the x axis
+    group = "mechanism"                # one line / column group per value of this
+
+Value forms are in :mod:`codesign.sweep.values`, constraints in
+:mod:`codesign.sweep.constraints`. Every error names the file and, where it can, the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesign.errors import InputError, suggest
+from codesign.harness import DEFAULT_PLATFORM, NAME_KEYS
+from codesign.platforms import load_platform
+from codesign.registry import Registry, default_registry
+from codesign.sweep.constraints import Constraint
+from codesign.sweep.values import Distribution, Scalar, axis_values, is_value_spec
+from codesign.tomlfile import key_line, read_toml
+
+SPEC_VERSION = 1
+TOP_KEYS = ("version", "name", "description")
+SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "constraints",
+            "report")
+REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_PREFIX = {"workload": "workload.", "platform": "platform.", "mechanism": "", "hardware": ""}
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the grid: keys advanced together, and their rows of values."""
+
+    keys: tuple[str, ...]
+    rows: tuple[tuple[Scalar, ...], ...]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed, validated sweep spec."""
+
+    name: str
+    description: str
+    path: str
+    base: str | None
+    text: str
+    axes: tuple[Axis, ...]
+    constraints: tuple[Constraint, ...] = ()
+    report: Mapping[str, Any] = field(default_factory=dict)
+
+    def size(self) -> int:
+        """Combinations before constraints and de-duplication."""
+        total = 1
+        for axis in self.axes:
+            total *= len(axis.rows)
+        return total
+
+
+class _Locator:
+    """Turns (section, key) into a ``file:line`` prefix for messages."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path, self.text = path, text
+
+    def at(self, section: str | None, key: str | None = None) -> str:
+        line = None
+        if self.text:
+            line = key_line(self.text, section, key) if key else key_line(self.text, None, section)
+        return f"{self.path}:{line}" if line else self.path
+
+    def error(self, section: str | None, key: str | None, message: str) -> InputError:
+        return InputError(f"{self.at(section, key)}: {message}")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Dotted keys of nested tables, stopping at values and value-form tables."""
+    out = []
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and not is_value_spec(value):
+            out.extend(_flatten(value, dotted + "."))
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def load_spec(path: str | Path, registry: Registry | None = None) -> SweepSpec:
+    """Read and validate a sweep spec file."""
+    data, text = read_toml(Path(path))
+    return parse_spec(data, path=str(path), text=text, base=str(Path(path).resolve().parent),
+                      registry=registry)
+
+
+def parse_spec(
+    data: Mapping[str, Any],
+    path: str = "<spec>",
+    text: str = "",
+    base: str | None = None,
+    registry: Registry | None = None,
+) -> SweepSpec:
+    """Validate a spec given as data (what a TOML file parses to)."""
+    loc = _Locator(path, text)
+    registry = registry or default_registry()
+    for key, value in data.items():
+        if key not in TOP_KEYS + SECTIONS:
+            what = f"section [{key}]" if isinstance(value, dict | list) else f"key {key!r}"
+            hint = suggest(key, TOP_KEYS + SECTIONS)
+            raise loc.error(key if isinstance(value, dict) else None, key,
+                            f"unknown {what}{hint} (expected {', '.join(TOP_KEYS + SECTIONS)})")
+    if data.get("version") != SPEC_VERSION:
+        got = data.get("version")
+        why = "a 'version' key is required" if got is None else f"unknown version {got!r}"
+        raise loc.error(None, "version",
+                        f"{why}; this toolkit reads sweep format version {SPEC_VERSION}")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise loc.error(None, "name", "'name' must be a string of letters, digits, '.', '_' "
+                        f"or '-' (it names the store file), got {name!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise loc.error(None, "description", "'description' must be a string")
+
+    names: dict[str, list[Scalar]] = {}
+    grid: list[Axis] = []
+    dists: dict[str, Distribution] = {}
+    seen: dict[str, str] = {}
+
+    def take(section: str, raw: str, key: str, value: Any) -> list[Scalar] | Distribution:
+        if key in seen:
+            raise loc.error(section, raw, f"parameter {key!r} is given twice "
+                            f"(also in [{seen[key]}])")
+        seen[key] = section
+        try:
+            return axis_values(value, key)
+        except InputError as exc:
+            raise loc.error(section, raw, str(exc)) from None
+
+    for section in ("workload", "mechanism", "platform", "hardware"):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise loc.error(section, None, f"[{section}] must be a table")
+        for raw, value in _flatten(table):
+            if raw == "name" and section in NAME_KEYS:
+                values = take(section, raw, section, value)
+                if isinstance(values, Distribution) or not all(isinstance(v, str) for v in values):
+                    raise loc.error(section, raw, f"[{section}] name must be a string or a "
+                                    "list of strings")
+                names[section] = values
+                continue
+            if section in ("mechanism", "hardware") and raw.split(".")[0] in NAME_KEYS:
+                raise loc.error(section, raw, f"{raw!r} belongs in [{raw.split('.')[0]}]")
+            key = _PREFIX[section] + raw
+            values = take(section, raw, key, value)
+            if isinstance(values, Distribution):
+                dists[key] = values
+            else:
+                grid.append(Axis((key,), tuple((v,) for v in values)))
+
+    zips = data.get("zip", [])
+    zips = [zips] if isinstance(zips, dict) else zips
+    if not isinstance(zips, list) or not all(isinstance(z, dict) for z in zips):
+        raise loc.error("zip", None, "[[zip]] must be tables of equal-length lists")
+    for group in zips:
+        columns = []
+        for raw, value in _flatten(group):
+            values = take("zip", raw, raw, value)
+            if isinstance(values, Distribution):
+                raise loc.error("zip", raw, f"{raw}: a zip group takes lists, not distributions")
+            if raw in NAME_KEYS:
+                names[raw] = values
+            columns.append((raw, values))
+        if not columns:
+            raise loc.error("zip", None, "empty [[zip]] group")
+        lengths = {len(v) for _, v in columns}
+        if len(lengths) != 1:
+            detail = ", ".join(f"{k}: {len(v)}" for k, v in columns)
+            raise loc.error("zip", columns[0][0], f"zip lists must have equal lengths ({detail})")
+        keys = tuple(k for k, _ in columns)
+        grid.append(Axis(keys, tuple(zip(*(v for _, v in columns), strict=True))))
+
+    for section in ("workload", "mechanism"):
+        if section not in names:
+            raise loc.error(section, None, f"[{section}] needs a 'name' (one or a list)")
+    names.setdefault("platform", [DEFAULT_PLATFORM])
+
+    sample_axis = _sample(data.get("sample"), dists, loc)
+    constraints = _constraints(data.get("constraints"), loc)
+    report = _report(data.get("report", {}), loc)
+
+    # Names and parameters must exist for at least one of the chosen entries.
+    try:
+        workloads = [registry.workload(n) for n in names["workload"]]
+    except InputError as exc:
+        raise loc.error("workload", "name", str(exc)) from None
+    try:
+        mechanisms = [registry.mechanism(n) for n in names["mechanism"]]
+    except InputError as exc:
+        raise loc.error("mechanism", "name", str(exc)) from None
+    try:
+        platforms = [load_platform(str(n), Path(base) if base else None)
+                     for n in names["platform"]]
+    except InputError as exc:
+        raise loc.error("platform", "name", str(exc)) from None
+    declared = {s.key: s for entry in (*workloads, *mechanisms) for s in entry.specs()}
+    costs = {f"platform.{k}" for p in platforms for k in p.costs}
+    known = set(declared) | costs | set(NAME_KEYS)
+    axes = [Axis((n,), tuple((v,) for v in names[n])) for n in NAME_KEYS
+            if not any(n in a.keys for a in grid)]
+    axes += grid + ([sample_axis] if sample_axis else [])
+    for axis in axes:
+        for i, key in enumerate(axis.keys):
+            section = seen.get(key, "zip")
+            raw = key[len(_PREFIX.get(section, "")):] if section in _PREFIX else key
+            if key not in known:
+                owner = ("platform(s) " + ", ".join(map(str, names["platform"]))
+                         if key.startswith("platform.") else
+                         "workload(s) " + ", ".join(map(str, names["workload"]))
+                         if key.startswith("workload.") else
+                         "mechanism(s) " + ", ".join(map(str, names["mechanism"])))
+                raise loc.error(section, raw, f"unknown parameter {key!r} for {owner}"
+                                f"{suggest(key, known)}")
+            if key in declared:
+                for row in axis.rows:
+                    try:
+                        declared[key].coerce(row[i])
+                    except InputError as exc:
+                        raise loc.error(section, raw, str(exc)) from None
+    for constraint in constraints:
+        for name_ in constraint.names:
+            if name_ not in known:
+                raise loc.error("constraints", "require",
+                                f"constraint {constraint.text!r} names unknown parameter "
+                                f"{name_!r}{suggest(name_, known)}")
+    for key in ("x", "group"):
+        if key in report and report[key] not in known:
+            raise loc.error("report", key, f"report {key} {report[key]!r} is not a parameter "
+                            f"of this sweep{suggest(report[key], known)}")
+    source = text or json.dumps(data, sort_keys=True, default=str)
+    return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report)
+
+
+def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator) -> Axis | None:
+    if table is None:
+        if dists:
+            key = sorted(dists)[0]
+            raise loc.error(None, None, f"{key} is a distribution: add a [sample] section with "
+                            "'seed' and 'points'")
+        return None
+    if not isinstance(table, dict):
+        raise loc.error("sample", None, "[sample] must be a table with 'seed' and 'points'")
+    for key in table:
+        if key not in ("seed", "points"):
+            raise loc.error("sample", key, f"unknown key {key!r} in [sample]"
+                            f"{suggest(key, ('seed', 'points'))}")
+    for key, low in (("seed", 0), ("points", 1)):
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise loc.error("sample", key, f"[sample] {key} must be an integer >= {low}, "
+                            f"got {value!r}")
+    if not dists:
+        raise loc.error("sample", None, "[sample] is given but no parameter is a distribution")
+    rng = np.random.default_rng(table["seed"])
+    keys = tuple(sorted(dists))
+    columns = [dists[k].draw(rng, table["points"]) for k in keys]
+    return Axis(keys, tuple(zip(*columns, strict=True)))
+
+
+def _constraints(table: Any, loc: _Locator) -> tuple[Constraint, ...]:
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        raise loc.error("constraints", None, "[constraints] must be a table: require = [...]")
+    for key in table:
+        if key != "require":
+            raise loc.error("constraints", key, f"unknown key {key!r} in [constraints]"
+                            f"{suggest(key, ('require',))}")
+    rules = table.get("require", [])
+    if not isinstance(rules, list):
+        raise loc.error("constraints", "require", "require must be a list of strings")
+    out = []
+    for rule in rules:
+        try:
+            out.append(Constraint.parse(rule))
+        except InputError as exc:
+            raise loc.error("constraints", "require", str(exc)) from None
+    return tuple(out)
+
+
+def _report(table: Any, loc: _Locator) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise loc.error("report", None, "[report] must be a table")
+    for key, value in table.items():
+        if key not in REPORT_KEYS:
+            raise loc.error("report", key, f"unknown key {key!r} in [report]"
+                            f"{suggest(key, REPORT_KEYS)} (expected {', '.join(REPORT_KEYS)})")
+        kind = REPORT_KEYS[key]
+        ok = isinstance(value, kind) and (
+            kind is not list or all(isinstance(v, str) for v in value))
+        if not ok:
+            what = "a list of strings" if kind is list else "a string"
+            raise loc.error("report", key, f"report {key} must be {what}, got {value!r}")
+    return dict(table)
