@@ -111,14 +111,18 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: 
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    pool.shutdown(wait=False, cancel_futures=True)
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
     if terminate is not None:
         terminate()
         return
-    # Older Pythons have no public way to stop running workers; they ignore SIGINT.
-    for process in list(getattr(pool, "_processes", {}).values()):
+    # Older Pythons have no public way to stop running workers (they ignore SIGINT); take
+    # the list before shutdown() forgets it.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
         process.terminate()
+    for process in workers:
+        process.join(timeout=10)
 
 
 def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int,
