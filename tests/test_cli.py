@@ -1,0 +1,164 @@
+"""The command line as a user meets it: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from codesign.cli import main
+from tests.conftest import run_cli
+
+
+def call(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process (fast) and capture its output."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = main(list(args))
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_run_json_contract() -> None:
+    status, out, _ = call("run", "--workload", "walks", "--mechanism", "analytic-walk",
+                          "--set", "guest.levels=5", "--set", "host.levels=5",
+                          "--set", "workload.walks=1000", "--json")
+    assert status == 0
+    record = json.loads(out)
+    assert set(record) == {"key", "params", "metrics"}
+    assert len(record["key"]) == 64
+    assert record["params"]["guest.levels"] == 5 and record["params"]["workload.walks"] == 1000
+    assert record["params"]["mechanism"] == "analytic-walk"
+    assert record["metrics"]["walk_refs.per_walk"] == 35.0
+    assert record["metrics"]["cycles.total"] == 35 * 1000 * 200.0
+
+
+def test_run_human_output_and_platform_override() -> None:
+    status, out, _ = call("run", "--workload", "walks", "--mechanism", "analytic-walk",
+                          "--set", "virtualized=false", "--set", "platform.memory.latency=100")
+    assert status == 0
+    assert "walks × analytic-walk @ kvm-nehalem" in out
+    assert "cycles.per_walk" in out and "400" in out
+
+
+def test_user_platform_file(tmp_path: Path) -> None:
+    profile = tmp_path / "mine.toml"
+    profile.write_text('schema = 1\nname = "mine"\n[costs]\n"memory.latency" = '
+                       '{ value = 90, unit = "cycles", source = "measured with lmbench" }\n')
+    status, out, _ = call("run", "--workload", "walks", "--mechanism", "analytic-walk",
+                          "--platform", str(profile), "--json")
+    assert status == 0
+    assert json.loads(out)["metrics"]["cycles.per_walk"] == 24 * 90.0
+
+
+def test_list_shows_entries_and_parameters() -> None:
+    status, out, _ = call("list")
+    assert status == 0
+    for text in ("walks", "analytic-walk", "kvm-nehalem", "guest.levels", "workload.seed",
+                 "an integer from 2 to 5", "(when virtualized=true)"):
+        assert text in out
+    status, out, _ = call("list", "platforms")
+    assert "kvm-svm" in out and "analytic-walk" not in out
+
+
+def test_dry_run_counts_and_shows_points() -> None:
+    spec = Path(__file__).parent.parent / "examples" / "quickstart.toml"
+    status, out, _ = call("sweep", str(spec), "--dry-run", "--show", "2")
+    assert status == 0
+    first = out.splitlines()[0]
+    assert first.startswith("sweep 'quickstart': 33 points (72 combinations, 9 excluded")
+    assert out.count("walks × analytic-walk") == 2 and "... and 31 more" in out
+
+
+def test_results_csv_and_json(tmp_path: Path) -> None:
+    spec = tmp_path / "r.toml"
+    spec.write_text('version = 1\nname = "r"\n[workload]\nname = "walks"\nwalks = 10\n'
+                    '[mechanism]\nname = "analytic-walk"\nguest.levels = [4, 5]\n')
+    store = tmp_path / "r.sqlite"
+    assert call("sweep", str(spec), "--store", str(store), "--executor", "serial",
+                "--quiet")[0] == 0
+    status, out, _ = call("results", str(store), "--format", "json")
+    records = json.loads(out)
+    assert status == 0 and len(records) == 2
+    assert sorted(r["metrics"]["walk_refs.per_walk"] for r in records) == [24.0, 29.0]
+    status, out, _ = call("results", str(store))
+    header = out.splitlines()[0].split(",")
+    assert header[:5] == ["key", "status", "workload", "mechanism", "platform"]
+    assert "guest.levels" in header and "walk_refs.per_walk" in header
+    assert len(out.splitlines()) == 3
+
+
+def test_report_command(tmp_path: Path) -> None:
+    spec = tmp_path / "r.toml"
+    spec.write_text('version = 1\nname = "r"\n[workload]\nname = "walks"\nwalks = 10\n'
+                    '[mechanism]\nname = "analytic-walk"\nguest.levels = [4, 5]\n'
+                    '[report]\ntitle = "<script>alert(1)</script>"\n')
+    store = tmp_path / "r.sqlite"
+    call("sweep", str(spec), "--store", str(store), "--executor", "serial", "--quiet")
+    status, out, _ = call("report", str(store), "--out", str(tmp_path / "rep"))
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert status == 0 and "report.md" in out
+    prose, fenced_spec = text.split("### Sweep spec")
+    assert "# &lt;script&gt;alert(1)&lt;/script&gt;" in prose and "<script>" not in prose
+    assert fenced_spec.count("```") == 2  # the spec is shown verbatim, inside a code block
+    assert "| 29 |" in text and "Landau et al., SplitX" in text
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    result = run_cli("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "computed 33 / reused 0 / failed 0" in result.stdout
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert report.startswith("# Quickstart: what a TLB miss costs, native vs nested paging")
+    assert "33 design points: 33 done, 0 failed." in report
+    assert f"report: {tmp_path / 'demo' / 'report.md'}" in result.stdout
+
+
+BAD_INPUT = [
+    (["sweep", "SPEC", "--jobs", "0"], "--jobs: expected a whole number >= 1, got 0"),
+    (["sweep", "SPEC", "--executor", "threads"], "invalid choice: 'threads'"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-wlak"],
+     "unknown mechanism 'analytic-wlak'; did you mean 'analytic-walk'?"),
+    (["run", "--workload", "wlaks", "--mechanism", "analytic-walk"],
+     "unknown workload 'wlaks'; did you mean 'walks'?"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-walk", "--platform", "kvm-nehalm"],
+     "unknown platform 'kvm-nehalm'; did you mean 'kvm-nehalem'?"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-walk", "--set", "guest.level=4"],
+     "--set: unknown parameter 'guest.level'; did you mean 'guest.levels'?"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-walk", "--set", "guest.levels=9"],
+     "--set: guest.levels: expected an integer from 2 to 5, got '9'"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-walk", "--set", "guest.levels"],
+     "--set expects KEY=VALUE, got 'guest.levels'"),
+    (["run", "--workload", "walks", "--mechanism", "analytic-walk", "--set",
+      "platform.memory.latncy=3"], "platform.memory.latncy: platform 'kvm-nehalem' has no such"),
+    (["results", "NOTSQLITE"], "not a codesign store (not an SQLite database)"),
+    (["results", "MISSING"], "no such store"),
+    (["sweep", "BADTOML"], "bad.toml:3:10: invalid TOML: expected ']' at the end of a table"),
+    (["sweep", "MISSING"], "no such file"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUT,
+                         ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in enumerate(BAD_INPUT)])
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, argv: list[str], message: str) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('version = 1\nname = "g"\n[workload]\nname = "walks"\n'
+                    '[mechanism]\nname = "analytic-walk"\n')
+    (tmp_path / "notes.txt").write_text("not a store")
+    (tmp_path / "bad.toml").write_text('version = 1\nname = "b"\n[workload\nname = "x"\n')
+    swap = {"SPEC": str(good), "NOTSQLITE": str(tmp_path / "notes.txt"),
+            "MISSING": str(tmp_path / "missing"), "BADTOML": str(tmp_path / "bad.toml")}
+    status, out, err = call(*(swap.get(a, a) for a in argv))
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("codesign: error: "), err
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_input_through_the_console_script_has_no_traceback(tmp_path: Path) -> None:
+    result = run_cli("sweep", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("nope.toml: no such file")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1

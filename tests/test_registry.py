@@ -1,0 +1,89 @@
+"""Registries: built-ins, third-party entry points, and declaration errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codesign.errors import InputError
+from codesign.harness import Point, evaluate
+from codesign.params import param
+from codesign.registry import Mechanism, Registry, Workload, default_registry
+from workloads.walks import WORKLOAD as WALKS
+
+
+def test_builtins_are_registered() -> None:
+    registry = default_registry()
+    assert "walks" in registry.workloads and "analytic-walk" in registry.mechanisms
+    assert "noise" not in registry.workloads  # the test plugin is not installed by default
+
+
+def test_entry_point_plugin_registers_and_runs(plugin: Path) -> None:
+    registry = default_registry()
+    assert registry.workload("noise").kind == "noise"
+    assert registry.mechanism("flaky").accepts == ("noise",)
+    metrics = evaluate(Point("noise", "flaky", params={"workload.seed": 3, "flaky.scale": 2.0}))
+    assert metrics["latency.p99_us"] > metrics["latency.p50_us"] > 0
+
+
+def test_incompatible_kinds_are_refused(plugin: Path) -> None:
+    with pytest.raises(InputError, match="mechanism 'flaky' takes workloads of kind noise; "
+                       "workload 'walks' is 'walks'"):
+        evaluate(Point("walks", "flaky"))
+
+
+def test_duplicate_names_are_refused() -> None:
+    with pytest.raises(InputError, match="workload 'walks' is registered twice"):
+        Registry.of([WALKS, WALKS])
+
+
+def test_bad_declarations_fail_at_registration() -> None:
+    @dataclass(frozen=True)
+    class Bad:
+        n: int = param(0, key="x.n", doc="entries", min=1)  # default out of its own range
+
+    mechanism = Mechanism("bad", ("walks",), "", Bad, lambda *a: None)
+    with pytest.raises(InputError, match="x.n: expected an integer >= 1, got 0"):
+        Registry.of([mechanism])
+
+
+def test_mechanism_must_return_metrics() -> None:
+    @dataclass(frozen=True)
+    class NoParams:
+        pass
+
+    wrong = Mechanism("wrong", ("walks",), "", NoParams, lambda data, p, platform: {"a": 1},
+                      costs=())
+    registry = Registry.of([WALKS, wrong])
+    with pytest.raises(TypeError, match="returned dict, not Metrics"):
+        evaluate(Point("walks", "wrong"), registry)
+
+
+def test_broken_plugin_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "broken_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[codesign.mechanisms]\nbroken = no_such_module:X\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    default_registry.cache_clear()
+    try:
+        with pytest.raises(InputError, match="entry point 'broken' .* failed to load: "
+                           "ModuleNotFoundError"):
+            default_registry()
+    finally:
+        default_registry.cache_clear()
+
+
+def test_workload_identity_replaces_parameters_in_the_key() -> None:
+    from codesign.harness import resolve
+
+    def identity(p):  # as a trace workload would: the content hash stands for the path
+        return {"workload.seed": "content-hash"}
+
+    traced = Workload("traced", "walks", "", WALKS.params, WALKS.generate, identity=identity)
+    registry = Registry.of([traced, default_registry().mechanism("analytic-walk")])
+    a = resolve(Point("traced", "analytic-walk", params={"workload.seed": 1}), registry)
+    b = resolve(Point("traced", "analytic-walk", params={"workload.seed": 2}), registry)
+    assert a.key == b.key and a.params["workload.seed"] == 1
