@@ -1,0 +1,293 @@
+"""Behavioural TLB: the reference the RTL is judged against.
+
+State is a handful of numpy arrays shaped ``(3, max_sets, max_ways)`` -- one plane per page-size
+array (4 KiB, 2 MiB, 1 GiB) -- and one compiled kernel (numba, ``cache=True``) applies a whole
+batch of operations to it. ``TLBModel`` wraps that state with the batch ``run`` and the readable
+single-step helpers of ``TLBFrontend``. Semantics (also those of the RTL, ``hwmodels.tlb.rtl``):
+
+- **Index and tag.** For an array of page shift ``k`` and ``2**b`` sets, ``vpn = va >> k``, the
+  set is ``vpn % 2**b`` and the stored tag ``vpn >> b``. An entry matches a key
+  ``(vpid, pcid, va)`` when it is valid, its tag and VPID are equal, and it is global or its PCID
+  is equal. A tag width of 0 stores and compares nothing.
+- **Lookup.** All arrays are probed; if several hit, the smallest page size wins, and within an
+  array the lowest way. Only the array that answers updates its replacement state.
+- **Fill.** Into the array named by ``size``. The way written is: the lowest way already matching
+  the fill's key (overwritten in place, so a refill never duplicates an entry); else the lowest
+  invalid way; else the policy's victim (an eviction). The way written becomes most recently used.
+- **Invalidation** clears valid bits only; replacement state is left as it is (hardware does not
+  reorder on a flush, and lowest-invalid-first makes the order irrelevant until the set refills).
+- **Policies.** ``lru``: per-set ranks, 0 = most recently used, ``ways - 1`` = victim; a touch
+  moves the way to 0 and ages the ways that were younger. Power-on ranks are ``0 .. ways-1`` by
+  way. ``plru``: a binary tree of ``ways - 1`` bits per set, heap-ordered (node ``p`` has
+  children ``2p+1``, ``2p+2``); bit 0 sends the victim search left; a touch sets every node on
+  the way's path to point away from it. Power-on bits are 0. ``random``: a 16-bit Galois LFSR per
+  array, polynomial x^16 + x^14 + x^13 + x^11 + 1 (taps ``0xB400``, maximal length), seeded with
+  ``params.lfsr_seed``; the victim is ``(state * ways) >> 16`` and the LFSR advances once, only
+  on a fill that needs a victim (set full, no matching entry).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hwmodels.tlb.ops import EventBatch, Op, OpBatch, TLBFrontend
+from hwmodels.tlb.params import PAGE_SHIFTS, POLICIES, TLBParams
+
+LFSR_TAPS = 0xB400
+"""Galois taps of x^16 + x^14 + x^13 + x^11 + 1."""
+
+_LRU, _PLRU, _RANDOM = (POLICIES.index(p) for p in ("lru", "plru", "random"))
+_LOOKUP, _FILL, _INV_ADDR, _INV_AS, _INV_VM_NG, _INV_VM, _INV_ALL = (
+    int(Op.LOOKUP),
+    int(Op.FILL),
+    int(Op.INV_ADDR),
+    int(Op.INV_AS),
+    int(Op.INV_VM_NONGLOBAL),
+    int(Op.INV_VM),
+    int(Op.INV_ALL),
+)
+_SHIFTS = np.array(PAGE_SHIFTS, dtype=np.int64)
+# Columns of the per-array configuration table handed to the kernel.
+_WAYS, _SETS, _SETBITS, _POLICY, _LOG2WAYS = range(5)
+
+
+def lfsr_next(state: int) -> int:
+    """One step of the replacement LFSR (Galois form, shift right).
+
+    >>> hex(lfsr_next(0xACE1))
+    '0xe270'
+    """
+    return (state >> 1) ^ (LFSR_TAPS if state & 1 else 0)
+
+
+_lfsr_next = numba.njit(cache=True)(lfsr_next)
+
+
+@numba.njit(cache=True)
+def _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vpid, pcid):
+    for w in range(ways):
+        if (
+            valid[a, s, w]
+            and etag[a, s, w] == tag
+            and evpid[a, s, w] == vpid
+            and (glob[a, s, w] or epcid[a, s, w] == pcid)
+        ):
+            return w
+    return -1
+
+
+@numba.njit(cache=True)
+def _touch(repl, a, s, w, ways, policy, log2ways):
+    if policy == _LRU:
+        rank = repl[a, s, w]
+        for v in range(ways):
+            if repl[a, s, v] < rank:
+                repl[a, s, v] += 1
+        repl[a, s, w] = 0
+    elif policy == _PLRU:
+        for d in range(log2ways):
+            node = (1 << d) - 1 + (w >> (log2ways - d))
+            repl[a, s, node] = 1 - ((w >> (log2ways - 1 - d)) & 1)
+
+
+@numba.njit(cache=True)
+def _policy_victim(repl, lfsr, a, s, ways, policy, log2ways):
+    if policy == _LRU:
+        for v in range(ways):
+            if repl[a, s, v] == ways - 1:
+                return v
+        return -1  # unreachable while ranks stay a permutation
+    if policy == _PLRU:
+        node = 0
+        w = 0
+        for _ in range(log2ways):
+            bit = np.int64(repl[a, s, node])
+            w = (w << 1) | bit
+            node = 2 * node + 1 + bit
+        return w
+    state = np.int64(lfsr[a])
+    lfsr[a] = _lfsr_next(state)
+    return (state * ways) >> 16
+
+
+@numba.njit(cache=True)
+def _run_kernel(
+    cfg, vpid_mask, pcid_mask,
+    valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr,
+    op, va, vpid, pcid, size, pfn, perms, gl,
+    o_hit, o_size, o_way, o_pfn, o_perms, o_glob, o_evict, o_inv,
+):
+    for i in range(len(op)):
+        o = op[i]
+        v = np.int64(va[i])
+        vp = np.int64(vpid[i]) & vpid_mask
+        pc = np.int64(pcid[i]) & pcid_mask
+        if o == _LOOKUP:
+            for a in range(3):
+                ways = cfg[a, _WAYS]
+                if ways == 0:
+                    continue
+                vpn = v >> _SHIFTS[a]
+                s = vpn & (cfg[a, _SETS] - 1)
+                w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> cfg[a, _SETBITS],
+                          vp, pc)
+                if w >= 0:
+                    low = _SHIFTS[a] - 12
+                    o_hit[i] = 1
+                    o_size[i] = a
+                    o_way[i] = w
+                    o_pfn[i] = (epfn[a, s, w] << low) | ((v >> 12) & ((1 << low) - 1))
+                    o_perms[i] = eperms[a, s, w]
+                    o_glob[i] = glob[a, s, w]
+                    _touch(repl, a, s, w, ways, cfg[a, _POLICY], cfg[a, _LOG2WAYS])
+                    break
+        elif o == _FILL:
+            a = np.int64(size[i])
+            ways = cfg[a, _WAYS]
+            vpn = v >> _SHIFTS[a]
+            s = vpn & (cfg[a, _SETS] - 1)
+            tag = vpn >> cfg[a, _SETBITS]
+            o_size[i] = a
+            w = _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vp, pc)
+            if w >= 0:
+                o_hit[i] = 1
+            else:
+                for u in range(ways):
+                    if not valid[a, s, u]:
+                        w = u
+                        break
+                if w < 0:
+                    w = _policy_victim(repl, lfsr, a, s, ways, cfg[a, _POLICY],
+                                       cfg[a, _LOG2WAYS])
+                    o_evict[i] = 1
+            valid[a, s, w] = 1
+            glob[a, s, w] = gl[i]
+            evpid[a, s, w] = vp
+            epcid[a, s, w] = pc
+            etag[a, s, w] = tag
+            epfn[a, s, w] = np.int64(pfn[i]) >> (_SHIFTS[a] - 12)
+            eperms[a, s, w] = perms[i]
+            o_way[i] = w
+            _touch(repl, a, s, w, ways, cfg[a, _POLICY], cfg[a, _LOG2WAYS])
+        elif o >= _INV_ADDR:
+            count = 0
+            for a in range(3):
+                ways = cfg[a, _WAYS]
+                s_lo = 0
+                s_hi = cfg[a, _SETS]
+                if o == _INV_ADDR and ways:
+                    s_lo = (v >> _SHIFTS[a]) & (cfg[a, _SETS] - 1)
+                    s_hi = s_lo + 1
+                for s in range(s_lo, s_hi):
+                    for w in range(ways):
+                        if not valid[a, s, w]:
+                            continue
+                        same_vm = evpid[a, s, w] == vp
+                        if o == _INV_ADDR:
+                            hit = same_vm and etag[a, s, w] == (v >> _SHIFTS[a]) >> cfg[a, _SETBITS]
+                        elif o == _INV_AS:
+                            hit = same_vm and epcid[a, s, w] == pc and not glob[a, s, w]
+                        elif o == _INV_VM_NG:
+                            hit = same_vm and not glob[a, s, w]
+                        elif o == _INV_VM:
+                            hit = same_vm
+                        else:
+                            hit = True
+                        if hit:
+                            valid[a, s, w] = 0
+                            count += 1
+            o_inv[i] = count
+
+
+class TLBModel(TLBFrontend):
+    """Behavioural TLB over numpy state; ``run`` applies a batch in one compiled call.
+
+    >>> from hwmodels.tlb.params import TLBArrayParams, TLBParams
+    >>> tlb = TLBModel(TLBParams(l4k=TLBArrayParams(16, 4)))
+    >>> tlb.lookup(0x5123).hit
+    0
+    >>> tlb.fill(0x5000, pfn=0x77, perms=3).way
+    0
+    >>> e = tlb.lookup(0x5123); (e.hit, hex(e.pfn), e.perms)
+    (1, '0x77', 3)
+    >>> tlb.invalidate_address(0x5fff).inv
+    1
+    """
+
+    def __init__(self, params: TLBParams) -> None:
+        self.params = params
+        arrays = params.arrays
+        self._cfg = np.array(
+            [
+                [
+                    a.ways,
+                    max(a.sets, 1),
+                    a.set_bits,
+                    POLICIES.index(a.policy),
+                    max(a.ways - 1, 0).bit_length(),
+                ]
+                for a in arrays
+            ],
+            dtype=np.int64,
+        )
+        self._shape = (3, max(a.sets for a in arrays), max(params.max_ways, 1))
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-on state: all invalid, LRU ranks by way, PLRU bits 0, LFSR at the seed."""
+        shape = self._shape
+        self.valid = np.zeros(shape, dtype=np.uint8)
+        self.glob = np.zeros(shape, dtype=np.uint8)
+        self.vpid = np.zeros(shape, dtype=np.int64)
+        self.pcid = np.zeros(shape, dtype=np.int64)
+        self.tag = np.zeros(shape, dtype=np.int64)
+        self.pfn = np.zeros(shape, dtype=np.int64)
+        self.perms = np.zeros(shape, dtype=np.uint8)
+        self.repl = np.zeros(shape, dtype=np.uint8)
+        for a, arr in enumerate(self.params.arrays):
+            if arr.policy == "lru":
+                self.repl[a, :, :] = np.arange(shape[2], dtype=np.uint8)
+        self.lfsr = np.full(3, self.params.lfsr_seed, dtype=np.int64)
+
+    def run(self, ops: OpBatch, check: bool = True) -> EventBatch:
+        """Apply a batch; ``check=False`` skips operand validation (trusted callers only)."""
+        if check:
+            ops.check(self.params)
+        ev = EventBatch.zeros(len(ops))
+        p = self.params
+        _run_kernel(
+            self._cfg, (1 << p.vpid_bits) - 1, (1 << p.pcid_bits) - 1,
+            self.valid, self.glob, self.vpid, self.pcid, self.tag, self.pfn, self.perms,
+            self.repl, self.lfsr,
+            *ops.columns().values(),
+            *ev.columns().values(),
+        )
+        return ev
+
+    def entries(self) -> list[dict[str, int]]:
+        """Valid entries, readable (for debugging and tests).
+
+        >>> from hwmodels.tlb.params import TLBArrayParams, TLBParams
+        >>> tlb = TLBModel(TLBParams(l4k=TLBArrayParams(4, 2)))
+        >>> _ = tlb.fill(0x3000, pfn=9, vpid=1, pcid=2)
+        >>> tlb.entries()
+        [{'size': 0, 'set': 1, 'way': 0, 'vpn': 3, 'vpid': 1, 'pcid': 2, 'glob': 0, 'pfn': 9, 'perms': 1}]
+        """  # noqa: E501
+        out = []
+        for a, s, w in zip(*np.nonzero(self.valid), strict=True):
+            bits = self.params.arrays[a].set_bits
+            out.append(
+                {
+                    "size": int(a),
+                    "set": int(s),
+                    "way": int(w),
+                    "vpn": int(self.tag[a, s, w]) << bits | int(s),
+                    "vpid": int(self.vpid[a, s, w]),
+                    "pcid": int(self.pcid[a, s, w]),
+                    "glob": int(self.glob[a, s, w]),
+                    "pfn": int(self.pfn[a, s, w]) << (PAGE_SHIFTS[a] - 12),
+                    "perms": int(self.perms[a, s, w]),
+                }
+            )
+        return out
