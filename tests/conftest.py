@@ -14,6 +14,10 @@ from codesign.registry import default_registry
 PLUGIN = Path(__file__).parent / "plugin"
 REPO = Path(__file__).parent.parent
 
+# The plugin is put on sys.path only by the fixture below; collecting it would leave it
+# there for every test.
+collect_ignore = ["plugin"]
+
 
 @pytest.fixture
 def plugin(monkeypatch: pytest.MonkeyPatch) -> Path:

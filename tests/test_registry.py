@@ -45,7 +45,7 @@ def test_bad_declarations_fail_at_registration() -> None:
         n: int = param(0, key="x.n", doc="entries", min=1)  # default out of its own range
 
     mechanism = Mechanism("bad", ("walks",), "", Bad, lambda *a: None)
-    with pytest.raises(InputError, match="x.n: expected an integer >= 1, got 0"):
+    with pytest.raises(InputError, match=r"x\.n: expected an integer >= 1, got 0"):
         Registry.of([mechanism])
 
 
@@ -57,7 +57,7 @@ def test_mechanism_must_return_metrics() -> None:
     wrong = Mechanism("wrong", ("walks",), "", NoParams, lambda data, p, platform: {"a": 1},
                       costs=())
     registry = Registry.of([WALKS, wrong])
-    with pytest.raises(TypeError, match="returned dict, not Metrics"):
+    with pytest.raises(TypeError, match=r"returned dict, not Metrics"):
         evaluate(Point("walks", "wrong"), registry)
 
 
@@ -69,8 +69,8 @@ def test_broken_plugin_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.syspath_prepend(str(tmp_path))
     default_registry.cache_clear()
     try:
-        with pytest.raises(InputError, match="entry point 'broken' .* failed to load: "
-                           "ModuleNotFoundError"):
+        with pytest.raises(InputError, match=r"entry point 'broken' .* failed to load: "
+                           r"ModuleNotFoundError"):
             default_registry()
     finally:
         default_registry.cache_clear()

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from codesign.sweep.runner import run_sweep
 from codesign.sweep.spec import load_spec, parse_spec
 from codesign.sweep.store import Store
