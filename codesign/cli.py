@@ -99,6 +99,8 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
         return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6e}"
     if isinstance(value, int):
         return f"{value:,}"
@@ -198,7 +200,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what in (None, "platforms"):
         _out("platforms (or pass a .toml file):")
         for name, path in sorted(bundled().items()):
-            _out(f"  {name:<16} {parse_profile(path).description}")
+            profile = parse_profile(path)
+            _out(f"  {name:<16} {profile.description}")
+            if what == "platforms":
+                for key, cost in profile.costs.items():
+                    _out(f"    platform.{key:<22} {_show(cost.value):>8} {cost.unit}")
     if what in (None, "params"):
         _out("parameters (--set KEY=VALUE, or keys of a sweep spec):")
         for entry in (*registry.workloads.values(), *registry.mechanisms.values()):

@@ -61,6 +61,7 @@ def test_list_shows_entries_and_parameters() -> None:
         assert text in out
     status, out, _ = call("list", "platforms")
     assert "kvm-svm" in out and "analytic-walk" not in out
+    assert "platform.vmexit.roundtrip          2,000 cycles" in out
 
 
 def test_dry_run_counts_and_shows_points() -> None:
