@@ -207,11 +207,9 @@ def test_the_bundled_quickstart_spec_expands() -> None:
     quickstart = Path(__file__).parents[2] / "codesign" / "specs" / "quickstart.toml"
     s = load_spec(quickstart)
     assert s.name == "quickstart"
-    assert s.size() == 3 * 2 * 2 * 2 * 3
     e = expand(s)
-    # native: 3 fractions x 2 guest levels; nested: 3 x 3 level pairs x 3 host page sizes
-    assert len(e.points) == 6 + 27
-    assert e.excluded == 3 * 3  # nested 5-on-4 for each fraction and page size
+    assert 0 < len(e.points) <= e.combinations == s.size()
+    assert len({r.key for r in e.points}) == len(e.points)
 
 
 # --- bad input: one line naming the file, the line and what was expected --------------------
