@@ -87,7 +87,7 @@ class ParamSpec:
         if self.choices is not None and converted not in self.choices:
             raise self._bad(value, origin)
         if self.type in ("int", "float"):
-            if not math.isfinite(converted):
+            if self.type == "float" and not math.isfinite(converted):
                 raise self._bad(value, origin)
             if (self.min is not None and converted < self.min) or (
                 self.max is not None and converted > self.max
@@ -136,7 +136,12 @@ def _convert(kind: str, value: Any) -> Scalar | None:
             return int(value)
         return None
     if kind == "float":
-        return float(value) if isinstance(value, int | float) else None
+        if not isinstance(value, int | float):
+            return None
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     return value if isinstance(value, str) else None
 
 

@@ -152,7 +152,7 @@ def parse_profile(path: Path, origin: str | None = None) -> Platform:
         if key not in _TOP_KEYS:
             raise InputError(f"{_at(path, text, None, key)}: unknown key {key!r}"
                              f"{suggest(key, _TOP_KEYS)} (expected {', '.join(_TOP_KEYS)})")
-    if data.get("schema") != SCHEMA:
+    if type(data.get("schema")) is not int or data["schema"] != SCHEMA:
         raise InputError(f"{_at(path, text, None, 'schema')}: schema must be {SCHEMA}, "
                          f"got {data.get('schema')!r}")
     name = data.get("name")
@@ -169,11 +169,11 @@ def parse_profile(path: Path, origin: str | None = None) -> Platform:
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Cost entries keyed by dotted name; a table holding ``value`` is one entry."""
+    """Cost entries keyed by dotted name; a table holding any cost field is one entry."""
     out = []
     for key, entry in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(entry, dict) and "value" not in entry:
+        if isinstance(entry, dict) and not any(k in entry for k in _COST_KEYS):
             out.extend(_flatten(entry, dotted + "."))
         else:
             out.append((dotted, entry))

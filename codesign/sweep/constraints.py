@@ -42,10 +42,6 @@ _ARITH = {
 _LITERALS = {"true": True, "false": False}
 
 
-class _Missing(Exception):
-    """A parameter the point does not have: the constraint does not apply."""
-
-
 def _dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -93,17 +89,21 @@ class Constraint:
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
-            raise InputError(f"constraint {text!r}: syntax error at column {exc.offset}") from None
+            where = (f"at column {exc.offset}" if exc.offset and exc.offset <= len(text.strip())
+                     else "at the end (incomplete expression)")
+            raise InputError(f"constraint {text!r}: syntax error {where}") from None
         names: set[str] = set()
         _check(tree, text, names)
         return cls(text, tree, tuple(sorted(names)))
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the point satisfies it (True when it mentions a parameter not present)."""
+        # Decided up front, not while evaluating: `and` / `or` stop early, so a missing
+        # parameter met mid-way would make the answer depend on the order of the terms.
+        if any(name not in values for name in self.names):
+            return True
         try:
             return bool(self._eval(self.tree.body, values))
-        except _Missing:
-            return True
         except (TypeError, ZeroDivisionError) as exc:
             raise InputError(f"constraint {self.text!r}: {exc} (values {dict(values)!r})") from None
 
@@ -114,8 +114,6 @@ class Constraint:
             name = _dotted(node)
             if name in _LITERALS:
                 return _LITERALS[name]
-            if name not in values:
-                raise _Missing(name)
             return values[name]
         if isinstance(node, ast.List | ast.Tuple):
             return [self._eval(e, values) for e in node.elts]
@@ -129,8 +127,11 @@ class Constraint:
                 return not operand
             return -operand if isinstance(node.op, ast.USub) else +operand
         if isinstance(node, ast.BinOp):
-            return _ARITH[type(node.op)](self._eval(node.left, values),
-                                         self._eval(node.right, values))
+            left, right = self._eval(node.left, values), self._eval(node.right, values)
+            for operand in (left, right):  # no string or list repetition: 'a' * 10**9
+                if isinstance(operand, bool) or not isinstance(operand, int | float):
+                    raise TypeError(f"arithmetic on {operand!r}, which is not a number")
+            return _ARITH[type(node.op)](left, right)
         assert isinstance(node, ast.Compare)
         left = self._eval(node.left, values)
         for op, right_node in zip(node.ops, node.comparators, strict=True):

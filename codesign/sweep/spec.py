@@ -150,15 +150,15 @@ def parse_spec(
         if key not in TOP_KEYS + SECTIONS:
             what = f"section [{key}]" if isinstance(value, dict | list) else f"key {key!r}"
             hint = suggest(key, TOP_KEYS + SECTIONS)
-            raise loc.error(key if isinstance(value, dict) else None, key,
+            raise loc.error(None, key,
                             f"unknown {what}{hint} (expected {', '.join(TOP_KEYS + SECTIONS)})")
-    if data.get("version") != SPEC_VERSION:
-        got = data.get("version")
+    got = data.get("version")
+    if type(got) is not int or got != SPEC_VERSION:
         why = "a 'version' key is required" if got is None else f"unknown version {got!r}"
         raise loc.error(None, "version",
                         f"{why}; this toolkit reads sweep format version {SPEC_VERSION}")
     name = data.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise loc.error(None, "name", "'name' must be a string of letters, digits, '.', '_' "
                         f"or '-' (it names the store file), got {name!r}")
     description = data.get("description", "")
@@ -228,7 +228,7 @@ def parse_spec(
             raise loc.error(section, None, f"[{section}] needs a 'name' (one or a list)")
     names.setdefault("platform", [DEFAULT_PLATFORM])
 
-    sample_axis = _sample(data.get("sample"), dists, loc)
+    sample_axis = _sample(data.get("sample"), dists, loc, seen)
     constraints = _constraints(data.get("constraints"), loc)
     report = _report(data.get("report", {}), loc)
 
@@ -284,12 +284,15 @@ def parse_spec(
     return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report)
 
 
-def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator) -> Axis | None:
+def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator,
+            seen: Mapping[str, str]) -> Axis | None:
     if table is None:
         if dists:
             key = sorted(dists)[0]
-            raise loc.error(None, None, f"{key} is a distribution: add a [sample] section with "
-                            "'seed' and 'points'")
+            section = seen[key]
+            raw = key[len(_PREFIX[section]):]
+            raise loc.error(section, raw, f"{key} is a distribution: add a [sample] section "
+                            "with 'seed' and 'points'")
         return None
     if not isinstance(table, dict):
         raise loc.error("sample", None, "[sample] must be a table with 'seed' and 'points'")

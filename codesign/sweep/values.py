@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ Scalar = int | float | bool | str
 RANGE_KEYS = ("range", "step", "scale")
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 SPEC_KEYS = RANGE_KEYS + DISTRIBUTIONS
+MAX_RANGE = 1_000_000
 
 
 def is_value_spec(value: Any) -> bool:
@@ -121,11 +123,16 @@ def _range(value: dict[str, Any], key: str) -> list[Scalar]:
         step = value.get("step", 1)
         if not _is_number(step) or step <= 0:
             raise InputError(f"{key}: step must be a number > 0, got {step!r}")
-        count = math.floor((stop - start) / step + 1e-9) + 1 if stop >= start else 0
+        # Decimal arithmetic on the numbers as written: 0.1 * 3 is 0.3, so a range ends
+        # exactly on its stop and keys the same as the list [..., 0.3].
+        first, last, delta = (Decimal(repr(x)) for x in (start, stop, step))
+        count = int((last - first) // delta) + 1 if last >= first else 0
+        if count > MAX_RANGE:
+            raise InputError(f"{key}: range {bounds!r} has {count:,} values; at most "
+                             f"{MAX_RANGE:,} (use a larger step or [sample])")
         integral = all(isinstance(x, int) for x in (start, stop, step))
-        # index times step, not repeated addition: no drift over long float ranges
-        values = [start + i * step if integral else float(start + i * step)
-                  for i in range(max(count, 0))]
+        values = [int(first + i * delta) if integral else float(first + i * delta)
+                  for i in range(count)]
     if not values:
         raise InputError(f"{key}: empty range {bounds!r}"
                          + (" (no power of two inside)" if scale == "pow2" else ""))
