@@ -181,3 +181,18 @@ def test_interrupt_stops_cleanly_and_keeps_completed_points(plugin: Path,
     with Store.open(store) as s:
         run = s.sweeps()[-1]
     assert run["interrupted"] == 1 and run["computed"] == kept
+
+
+def test_dask_executor_with_a_scheduler_address(plugin: Path, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    spec = noise_spec(tmp_path, "d", seeds=3)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        result = run_cli("sweep", str(spec), "--executor", "dask", "--scheduler",
+                         cluster.scheduler_address, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "computed 6 / reused 0 / failed 0" in result.stdout
+    local = tmp_path / "local.sqlite"
+    run_sweep(load_spec(spec), local, executor="serial", stream=io.StringIO())
+    assert content(tmp_path / "d.sqlite") == content(local)
