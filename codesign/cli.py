@@ -8,7 +8,8 @@
                    [--scheduler ADDR] [--force] [--dry-run] [--quiet]
     codesign results STORE [--format csv|json]
     codesign report STORE [--out DIR]
-    codesign list [workloads|mechanisms|platforms|params]
+    codesign list [workloads|mechanisms|platforms|params|blocks]
+    codesign verilog BLOCK [--set KEY=VALUE ...] [-o FILE]
     codesign demo [--out DIR]
 
 Exit status: 0 success, 1 a sweep finished with failed points, 2 bad input, 130 interrupted.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from codesign import __version__
-from codesign.errors import InputError
+from codesign.errors import InputError, suggest
 
 EXIT_OK, EXIT_FAILED_POINTS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -205,6 +206,16 @@ def cmd_list(args: argparse.Namespace) -> int:
             if what == "platforms":
                 for key, cost in profile.costs.items():
                     _out(f"    platform.{key:<22} {_show(cost.value):>8} {cost.unit}")
+    if what in (None, "blocks"):
+        from codesign.hardware import BLOCKS
+
+        _out("hardware blocks (codesign verilog BLOCK):")
+        for b in BLOCKS.values():
+            _out(f"  {b.name:<16} module {b.module}: {b.summary}")
+            if what == "blocks":
+                for s in b.params_specs():
+                    _out(f"    {s.key:<26} {s.type:<5} default {_show(s.default):<8} "
+                         f"{s.expectation()}; {s.doc}")
     if what in (None, "params"):
         _out("parameters (--set KEY=VALUE, or keys of a sweep spec):")
         for entry in (*registry.workloads.values(), *registry.mechanisms.values()):
@@ -217,6 +228,28 @@ def cmd_list(args: argparse.Namespace) -> int:
                      f"{s.expectation()}; {s.doc}{when}")
         _out("  platform costs: platform.<cost>=VALUE overrides one cost "
              "(codesign list platforms; the profile files list them)")
+    return EXIT_OK
+
+
+def cmd_verilog(args: argparse.Namespace) -> int:
+    from codesign import hardware
+
+    b = hardware.block(args.block)
+    params = hardware.block_params(args.block, _parse_sets(args.set), origin="--set")
+    unknown = set(_parse_sets(args.set)) - {s.key for s in b.params_specs()}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise InputError(f"--set: block {b.name!r} has no parameter {key!r}"
+                         f"{suggest(key, [s.key for s in b.params_specs()])}")
+    text = b.verilog(b.to_hw(params))
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{args.output}: cannot write: {exc.strerror}") from None
+    _out(f"{b.name}: module {b.module} -> {args.output} ({len(text.splitlines()):,} lines)")
     return EXIT_OK
 
 
@@ -284,8 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("list", help="list workloads, mechanisms, platforms, parameters")
-    p.add_argument("what", nargs="?", choices=("workloads", "mechanisms", "platforms", "params"))
+    p.add_argument("what", nargs="?",
+                   choices=("workloads", "mechanisms", "platforms", "params", "blocks"))
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("verilog", help="export a hardware block as flat Verilog")
+    p.add_argument("block", help="block name (codesign list blocks)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a block parameter (codesign list blocks); repeatable")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("demo", help="run the bundled quickstart sweep and write its report")
     p.add_argument("--out", default="codesign-demo", help="output folder (default: codesign-demo)")

@@ -23,9 +23,15 @@ from typing import Any
 
 from codesign.errors import InputError
 from codesign.metrics import Metrics
-from codesign.params import Scalar, build, canonical
+from codesign.params import Scalar, build, canonical, flat
 from codesign.platforms import Platform, load_platform
-from codesign.registry import Mechanism, Registry, Workload, default_registry
+from codesign.registry import (
+    HardwareOptions,
+    Mechanism,
+    Registry,
+    Workload,
+    default_registry,
+)
 
 DEFAULT_PLATFORM = "kvm-nehalem"
 KEY_FORMAT = 1
@@ -52,6 +58,7 @@ class Resolved:
     mechanism: Mechanism
     workload_params: Any
     mechanism_params: Any
+    hardware_options: Any
     platform: Platform
     params: dict[str, Scalar]
     key: str
@@ -106,7 +113,14 @@ def resolve(
         )
     wvalues, overrides, mvalues = split_params(point.params)
     wparams = build(workload.params, wvalues, origin)
-    mparams = build(mechanism.params, mvalues, origin)
+    hw_values = {k: v for k, v in mvalues.items() if k.startswith("hw.") and mechanism.hardware}
+    mparams = build(mechanism.params,
+                    {k: v for k, v in mvalues.items() if k not in hw_values}, origin)
+    options = build(HardwareOptions, hw_values, origin) if mechanism.hardware else None
+    if options is not None and options.cost and options.synth:
+        from codesign.hardware import require_yosys
+
+        require_yosys()
     if mechanism.check is not None:
         try:
             mechanism.check(wparams, mparams)
@@ -123,7 +137,7 @@ def resolve(
     platform.require(mechanism.costs, f"mechanism {mechanism.name!r}")
 
     wcanon = canonical(wparams)
-    mcanon = canonical(mparams)
+    mcanon = canonical(mparams) | (canonical(options) if options is not None else {})
     identity = dict(wcanon)
     if workload.identity is not None:
         identity.update(workload.identity(wparams))
@@ -135,7 +149,7 @@ def resolve(
         "platform": platform.identity(),
     }
     params = {**wcanon, **mcanon, **{f"platform.{k}": v for k, v in overrides.items()}}
-    return Resolved(point, workload, mechanism, wparams, mparams, platform, params,
+    return Resolved(point, workload, mechanism, wparams, mparams, options, platform, params,
                     digest(material), digest(workload_material))
 
 
@@ -147,6 +161,13 @@ def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
     if not isinstance(metrics, Metrics):
         raise TypeError(f"mechanism {resolved.mechanism.name!r} returned "
                         f"{type(metrics).__name__}, not Metrics")
+    options = resolved.hardware_options
+    if options is not None and options.cost:
+        from codesign.hardware import hardware_metrics
+
+        values = flat(resolved.mechanism_params)
+        for name in resolved.mechanism.hardware:
+            metrics = metrics | hardware_metrics(name, values, synth=options.synth)
     return metrics
 
 

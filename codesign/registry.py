@@ -31,7 +31,7 @@ from typing import Any
 
 from codesign.errors import InputError, suggest
 from codesign.metrics import Metrics
-from codesign.params import ParamSpec, specs
+from codesign.params import ParamSpec, param, specs
 from codesign.platforms import Platform
 
 BUILTINS = (
@@ -71,7 +71,10 @@ class Mechanism:
     ``run(data, params, platform) -> Metrics``. ``costs`` lists the platform costs it reads
     (checked before any work starts); ``check(workload_params, params)``, when given, raises
     ``ValueError`` for combinations it cannot model; ``headline`` names the metrics a report
-    shows first. Bump ``version`` whenever the model's results change.
+    shows first; ``hardware`` names the hardware blocks it contains (``codesign.hardware``):
+    their parameters must be among its own, and every point then also gets their
+    ``hw.<block>.*`` cost metrics (see :class:`HardwareOptions`). Bump ``version`` whenever
+    the model's results change.
     """
 
     name: str
@@ -83,10 +86,33 @@ class Mechanism:
     costs: tuple[str, ...] = ()
     headline: tuple[str, ...] = ()
     check: Callable[[Any, Any], None] | None = None
+    hardware: tuple[str, ...] = ()
 
     def specs(self) -> tuple[ParamSpec, ...]:
-        """Declared parameters."""
-        return specs(self.params)
+        """Declared parameters (with the ``hw.*`` options when it contains hardware)."""
+        own = specs(self.params)
+        return own + specs(HardwareOptions) if self.hardware else own
+
+
+@dataclass(frozen=True)
+class HardwareOptions:
+    """Options of the hardware-cost metrics, for mechanisms that contain hardware blocks."""
+
+    cost: bool = param(True, key="hw.cost",
+                       doc="add hw.<block>.* metrics (PyRTL area and timing estimates)")
+    synth: bool = param(False, key="hw.synth", when={"hw.cost": True},
+                        doc="also synthesize with Yosys for hw.<block>.cells (slow)")
+
+
+def _check_hardware(mechanism: Mechanism) -> None:
+    from codesign.hardware import block
+
+    own = {s.key for s in specs(mechanism.params)}
+    for name in mechanism.hardware:
+        missing = [s.key for s in specs(block(name).params) if s.key not in own]
+        if missing:
+            raise InputError(f"mechanism {mechanism.name!r} contains block {name!r} but does "
+                             f"not declare its parameters {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,8 @@ class Registry:
                 kind = type(entry).__name__.lower()
                 raise InputError(f"{kind} {entry.name!r} is registered twice")
             entry.specs()  # a bad declaration fails here, not in the middle of a sweep
+            if isinstance(entry, Mechanism):
+                _check_hardware(entry)
             table[entry.name] = entry
         return cls(dict(sorted(workloads.items())), dict(sorted(mechanisms.items())))
 

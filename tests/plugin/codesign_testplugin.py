@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.hardware import TLBKeys
 from codesign.metrics import Metrics, latency
 from codesign.params import param
 from codesign.registry import Mechanism, Workload
+from hwmodels.tlb import TLBModel
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,26 @@ WORKLOAD = Workload("noise", "noise", "seeded exponential samples", NoiseParams,
 MECHANISM = Mechanism("flaky", ("noise",), "summarizes samples; sleeps and fails on demand",
                       FlakyParams, run, costs=("memory.latency",),
                       headline=("noise.sum", "latency.p99_us"))
+
+
+@dataclass(frozen=True)
+class ProbeParams(TLBKeys):
+    pages: int = param(64, key="probe.pages", min=1, max=1 << 20,
+                       doc="distinct pages the address stream touches")
+
+
+def probe(data: dict, p: ProbeParams, platform) -> Metrics:
+    """Hits and misses of the behavioural TLB on a skewed page stream (fill on miss)."""
+    tlb = TLBModel(p.to_hw())
+    pages = (data["samples"] * p.pages / 4).astype(np.int64) % p.pages
+    hits = 0
+    for page in pages.tolist():
+        if tlb.lookup(page << 12).hit:
+            hits += 1
+        else:
+            tlb.fill(page << 12, pfn=page)
+    return Metrics({"probe.hits": hits, "probe.misses": len(pages) - hits})
+
+
+TLB_PROBE = Mechanism("tlb-probe", ("noise",), "behavioural TLB on a skewed page stream",
+                      ProbeParams, probe, hardware=("tlb",), headline=("probe.hits",))

