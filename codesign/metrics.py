@@ -117,15 +117,24 @@ def _number(name: str, value: Any) -> Number:
     raise ValueError(f"metric {name!r}: a number is expected, got {type(value).__name__}")
 
 
+def with_total(parts: Mapping[str, Number], prefix: str) -> Metrics:
+    """``<prefix>.<part>`` for each part plus ``<prefix>.total``, their sum.
+
+    >>> dict(with_total({"a": 1, "b.c": 2}, "x"))
+    {'x.a': 1, 'x.b.c': 2, 'x.total': 3}
+    """
+    out = {f"{prefix}.{part}": n for part, n in parts.items()}
+    out[f"{prefix}.total"] = sum(parts.values())
+    return Metrics(out)
+
+
 def traps(counts: Mapping[str, Number], prefix: str = "traps") -> Metrics:
     """Trap counts by ``kind.reason`` plus their ``traps.total``.
 
     >>> dict(traps({"vmexit.page_fault": 4, "pf_bounce": 1}))
     {'traps.pf_bounce': 1, 'traps.total': 5, 'traps.vmexit.page_fault': 4}
     """
-    out = {f"{prefix}.{reason}": n for reason, n in counts.items()}
-    out[f"{prefix}.total"] = sum(counts.values())
-    return Metrics(out)
+    return with_total(counts, prefix)
 
 
 def cycles(breakdown: Mapping[str, Number], prefix: str = "cycles") -> Metrics:
@@ -134,9 +143,7 @@ def cycles(breakdown: Mapping[str, Number], prefix: str = "cycles") -> Metrics:
     >>> dict(cycles({"walk.guest": 800, "walk.nested": 4000}))
     {'cycles.total': 4800, 'cycles.walk.guest': 800, 'cycles.walk.nested': 4000}
     """
-    out = {f"{prefix}.{category}": c for category, c in breakdown.items()}
-    out[f"{prefix}.total"] = sum(breakdown.values())
-    return Metrics(out)
+    return with_total(breakdown, prefix)
 
 
 def percentile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float:
