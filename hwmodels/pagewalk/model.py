@@ -1,0 +1,361 @@
+"""Behavioural page walker with page-walk caches and a nested TLB: the reference for the RTL.
+
+One compiled kernel (numba, ``cache=True``) applies a batch of requests to numpy state; the
+same code is the specification, so it is written to be read. Semantics (also the RTL's):
+
+**Walk.** Native: read the level ``n_g .. 1`` entries of the table at ``cr3``. 2D: ``cr3`` is a
+guest-physical address; before each guest table is read its gPA is translated by a host walk
+(from ``eptp``), and after the guest leaf the data page's gPA is translated too, so the
+reference order is, per guest level, the host walk of that table then the guest entry, and
+last the host walk of the data page: ``(n_g+1)(n_h+1)-1`` references uncached. An entry
+without the present bit faults (guest page fault / EPT violation by dimension, with its
+level, and for the nested dimension the guest ``step`` -- the level of the guest table being
+translated, 0 for the data page). PS ends the walk at level 2 (2 MiB) or 3 (1 GiB) in either
+dimension; PS at level 4 or 5 is reserved (guest reserved-bit fault / EPT misconfiguration).
+Permissions accumulate along each dimension (writable and user: AND; no-execute: OR); the
+result is writable if both dimensions allow it, executable likewise, user per the guest.
+
+**Page-walk caches** (paging-structure caches), one per level 2..5 and dimension, fully
+associative, LRU. The level-``L`` cache of a dimension maps the address bits that select a
+level-``L`` entry -- ``x >> (12 + 9(L-1))`` with ``x`` the VA (guest) or gPA (nested) -- to
+what reading that entry gave: the *host-physical* base of the level ``L-1`` table and the
+permissions accumulated so far. Guest entries are tagged (VM, ASID); nested entries (VM).
+So a guest hit skips the guest reads *and* the host walks of the skipped tables. A walk probes
+all levels of its dimension at once and resumes below the lowest level that hits (only that
+level's LRU order is touched). Fills: a guest level-``L`` entry is cached when the next table's
+host-physical base is known (right after the entry read natively, after that table's host
+translation in 2D); a nested level-``L`` entry right after it is read. A fill never meets an
+entry with its own key (that key just missed in this walk and nothing else fills in between),
+so it takes the lowest invalid entry, else the LRU victim.
+
+**Nested TLB**: (VM, gPA 4 KiB page) -> host-physical 4 KiB frame, host page size, host
+permissions; set-associative (set = low bits of the gPA page number), LRU with the TLB's
+conventions (rank 0 = most recently used; power-on ranks by way; lowest invalid way first).
+A host translation first probes the nested TLB (hit: no references), then the nested
+page-walk cache; a completed host walk fills the nested TLB. Huge host pages are stored
+splintered to the 4 KiB page translated: one size-indexed array, no multi-size probing.
+
+**Flushes** clear valid bits only (replacement order stays): all; per VM (both dimensions and
+the nested TLB); per (VM, ASID) for the guest dimension.
+
+Callers keep caches coherent with the tables (flush after changing them) and keep native
+and 2D walks under distinct VM tags (the guest cache stores a physical base for both).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hwmodels.pagewalk.ops import (
+    EVENT_FIELDS,
+    Fault,
+    WalkBatch,
+    WalkEvent,
+    WalkEvents,
+    WalkOp,
+    WalkRequest,
+)
+from hwmodels.pagewalk.params import WalkerParams
+from hwmodels.pagewalk.tables import FRAME_MASK, Memory
+
+# Fields of a cache entry (last axis of the state arrays).
+F_VALID, F_VM, F_ASID, F_TAG, F_BASE, F_PERM, F_RANK = range(7)
+N_FIELDS = 7
+GUEST, NESTED = 0, 1
+# Internal permission bits: what every entry so far allows (AND-accumulated).
+A_W, A_U, A_X = 1, 2, 4
+# cfg columns handed to the kernel
+C_NG, C_NH, C_PAMASK, C_VMMASK, C_ASIDMASK, C_SETS, C_WAYS, C_SETBITS = range(8)
+
+_NATIVE, _NESTED = int(WalkOp.NATIVE), int(WalkOp.NESTED)
+_FALL, _FVM, _FASID = int(WalkOp.FLUSH_ALL), int(WalkOp.FLUSH_VM), int(WalkOp.FLUSH_ASID)
+_GPF, _EPTV = int(Fault.GUEST_PF), int(Fault.EPT_VIOLATION)
+_GRSVD, _EPTM = int(Fault.GUEST_RSVD), int(Fault.EPT_MISCONFIG)
+_FRAME_MASK = FRAME_MASK
+
+
+@numba.njit(cache=True)
+def _read(mem_addr, mem_word, addr):
+    i = np.searchsorted(mem_addr, addr)
+    if i < len(mem_addr) and mem_addr[i] == addr:
+        return mem_word[i]
+    return np.int64(0)
+
+
+@numba.njit(cache=True)
+def _allow(e):
+    nx = 1 if e < 0 else 0
+    return ((e >> 1) & 1) * A_W | ((e >> 2) & 1) * A_U | (1 - nx) * A_X
+
+
+@numba.njit(cache=True)
+def _lru_touch(ranks, n, w):
+    r = ranks[w]
+    for v in range(n):
+        if ranks[v] < r:
+            ranks[v] += 1
+    ranks[w] = 0
+
+
+@numba.njit(cache=True)
+def _victim(valid, ranks, n):
+    for v in range(n):
+        if valid[v] == 0:
+            return v
+    for v in range(n):
+        if ranks[v] == n - 1:
+            return v
+    return 0  # unreachable: ranks stay a permutation of 0 .. n-1
+
+
+@numba.njit(cache=True)
+def _pwc_probe(pwc, ent, d, top, x, vm, asid):
+    """Lowest level (2..top) of dimension ``d`` holding ``x``'s entry: (level, base, perm)."""
+    for L in range(2, top + 1):
+        n = ent[d, L - 2]
+        tag = x >> (12 + 9 * (L - 1))
+        c = pwc[d, L - 2]
+        for e in range(n):
+            if (c[e, F_VALID] == 1 and c[e, F_TAG] == tag and c[e, F_VM] == vm
+                    and c[e, F_ASID] == asid):
+                _lru_touch(c[:n, F_RANK], n, e)
+                return L, c[e, F_BASE], c[e, F_PERM]
+    return 0, np.int64(0), np.int64(0)
+
+
+@numba.njit(cache=True)
+def _pwc_fill(pwc, ent, d, L, x, vm, asid, base, perm):
+    n = ent[d, L - 2]
+    if n == 0:
+        return
+    c = pwc[d, L - 2]
+    e = _victim(c[:n, F_VALID], c[:n, F_RANK], n)
+    c[e, F_VALID] = 1
+    c[e, F_VM] = vm
+    c[e, F_ASID] = asid
+    c[e, F_TAG] = x >> (12 + 9 * (L - 1))
+    c[e, F_BASE] = base
+    c[e, F_PERM] = perm
+    _lru_touch(c[:n, F_RANK], n, e)
+
+
+@numba.njit(cache=True)
+def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step,
+                    ref_addr, ref_dim, nref, counts):
+    """Translate ``gpa``: (fault, fault level, hPA, host size class, host perms, nref)."""
+    nh = cfg[C_NH]
+    pa_mask = cfg[C_PAMASK]
+    x = gpa & ((np.int64(1) << (12 + 9 * nh)) - 1)
+    page = x >> 12
+    sets, ways = cfg[C_SETS], cfg[C_WAYS]
+    tag = page >> cfg[C_SETBITS]
+    t = ntlb[page & (sets - 1)] if ways > 0 else ntlb[0]
+    if ways > 0:
+        for w in range(ways):
+            if t[w, F_VALID] == 1 and t[w, F_TAG] == tag and t[w, F_VM] == vm:
+                _lru_touch(t[:, F_RANK], ways, w)
+                counts[1] += 1
+                # the size class rides in F_ASID (the nested TLB has no address-space tag)
+                return 0, 0, (t[w, F_BASE] << 12) | (x & 0xFFF), t[w, F_ASID], t[w, F_PERM], nref
+        counts[2] += 1
+    L, base, perm = _pwc_probe(pwc, ent, NESTED, nh, x, vm, 0)
+    if L:
+        counts[0] += 1
+        L -= 1
+    else:
+        L, base, perm = nh, eptp & pa_mask & ~np.int64(0xFFF), np.int64(A_W | A_U | A_X)
+    while True:
+        addr = base + 8 * ((x >> (12 + 9 * (L - 1))) & 511)
+        ref_addr[nref] = addr
+        ref_dim[nref] = NESTED
+        nref += 1
+        e = _read(mem_addr, mem_word, addr)
+        if (e & 1) == 0:
+            return _EPTV, L, 0, 0, 0, nref
+        huge = (e >> 7) & 1
+        if huge and L >= 4:
+            return _EPTM, L, 0, 0, 0, nref
+        perm &= _allow(e)
+        frame = e & _FRAME_MASK & pa_mask
+        if L == 1 or huge:
+            span = (np.int64(1) << (12 + 9 * (L - 1))) - 1
+            hpa = (frame & ~span) | (x & span)
+            if ways > 0:
+                w = _victim(t[:, F_VALID], t[:, F_RANK], ways)
+                t[w, F_VALID] = 1
+                t[w, F_VM] = vm
+                t[w, F_TAG] = tag
+                t[w, F_BASE] = hpa >> 12
+                t[w, F_ASID] = L - 1
+                t[w, F_PERM] = perm
+                _lru_touch(t[:, F_RANK], ways, w)
+            return 0, 0, hpa, L - 1, perm, nref
+        _pwc_fill(pwc, ent, NESTED, L, x, vm, 0, frame, perm)
+        base = frame
+        L -= 1
+
+
+@numba.njit(cache=True)
+def _flush(pwc, ntlb, kind, vm, asid):
+    for d in range(2):
+        for li in range(pwc.shape[1]):
+            for e in range(pwc.shape[2]):
+                c = pwc[d, li, e]
+                if (kind == _FALL or (kind == _FVM and c[F_VM] == vm)
+                        or (kind == _FASID and d == GUEST and c[F_VM] == vm
+                            and c[F_ASID] == asid)):
+                    c[F_VALID] = 0
+    if kind == _FASID:
+        return
+    for s in range(ntlb.shape[0]):
+        for w in range(ntlb.shape[1]):
+            if kind == _FALL or ntlb[s, w, F_VM] == vm:
+                ntlb[s, w, F_VALID] = 0
+
+
+@numba.njit(cache=True)
+def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, asid,
+                out, ref_addr, ref_dim):
+    ng = cfg[C_NG]
+    pa_mask = cfg[C_PAMASK]
+    nref = 0
+    counts = np.zeros(3, dtype=np.int64)  # nested-PWC hits, NTLB hits, NTLB misses
+    for i in range(len(op)):
+        o = op[i]
+        v_m = np.int64(vm[i]) & cfg[C_VMMASK]
+        a_s = np.int64(asid[i]) & cfg[C_ASIDMASK]
+        if o >= _FALL:
+            _flush(pwc, ntlb, o, v_m, a_s)
+            continue
+        if o != _NATIVE and o != _NESTED:
+            continue
+        nested = o == _NESTED
+        x = np.int64(va[i]) & ((np.int64(1) << (12 + 9 * ng)) - 1)
+        ept = np.int64(eptp[i])
+        first = nref
+        counts[:] = 0
+        fault, flevel, fstep = 0, 0, 0
+        # gpwc: the lowest hit level's entry gives the host-physical base of the next table
+        L, base, gperm = _pwc_probe(pwc, ent, GUEST, ng, x, v_m, a_s)
+        out[i, 7] = L
+        translated = True
+        if L:
+            L -= 1
+        else:
+            L, base, gperm = ng, np.int64(cr3[i]) & pa_mask & ~np.int64(0xFFF), np.int64(7)
+            translated = not nested
+        gpa = np.int64(0)
+        gsize = 0
+        while True:
+            if not translated:
+                f, fl, hpa, hsz, hperm, nref = _host_translate(
+                    cfg, pwc, ent, ntlb, mem_addr, mem_word, base, ept, v_m, L,
+                    ref_addr, ref_dim, nref, counts)
+                if f:
+                    fault, flevel, fstep = f, fl, L
+                    break
+                base = hpa
+                if ng > L:
+                    _pwc_fill(pwc, ent, GUEST, L + 1, x, v_m, a_s, base, gperm)
+            addr = base + 8 * ((x >> (12 + 9 * (L - 1))) & 511)
+            ref_addr[nref] = addr
+            ref_dim[nref] = GUEST
+            nref += 1
+            e = _read(mem_addr, mem_word, addr)
+            if (e & 1) == 0:
+                fault, flevel = _GPF, L
+                break
+            huge = (e >> 7) & 1
+            if huge and L >= 4:
+                fault, flevel = _GRSVD, L
+                break
+            gperm &= _allow(e)
+            frame = e & _FRAME_MASK & pa_mask
+            if L == 1 or huge:
+                span = (np.int64(1) << (12 + 9 * (L - 1))) - 1
+                gpa = (frame & ~span) | (x & span)
+                gsize = L - 1
+                break
+            if nested:
+                translated = False
+            else:
+                _pwc_fill(pwc, ent, GUEST, L, x, v_m, a_s, frame, gperm)
+            base = frame
+            L -= 1
+        size, perm, pa = gsize, gperm, gpa
+        if fault == 0 and nested:
+            f, fl, hpa, hsz, hperm, nref = _host_translate(
+                cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, ept, v_m, 0,
+                ref_addr, ref_dim, nref, counts)
+            if f:
+                fault, flevel, fstep = f, fl, 0
+            else:
+                size, pa = min(gsize, hsz), hpa
+                perm = (gperm & hperm & (A_W | A_X)) | (gperm & A_U)
+        if fault == 0:
+            out[i, 3] = pa >> 12
+            out[i, 4] = size
+            out[i, 5] = 1 | ((perm & A_W) << 1) | (perm & A_X) | ((perm & A_U) << 2)
+        out[i, 0], out[i, 1], out[i, 2] = fault, flevel, fstep
+        out[i, 6] = nref - first
+        out[i, 8], out[i, 9], out[i, 10] = counts[0], counts[1], counts[2]
+    return nref
+
+
+class PageWalkModel:
+    """The behavioural walker: numpy state, compiled batch ``run`` and readable ``walk``.
+
+    >>> from hwmodels.pagewalk.tables import FrameAllocator, PageTable
+    >>> mem = Memory(); pt = PageTable.in_memory(mem, 4, FrameAllocator(0x10000))
+    >>> pt.map(0x7000, 0x42000)
+    >>> w = PageWalkModel(WalkerParams(), mem)
+    >>> ev = w.walk(WalkRequest.native(0x7123, pt.root))
+    >>> hex(ev.frame), ev.refs, [hex(a) for a in ev.addrs]
+    ('0x42', 4, ['0x10000', '0x11000', '0x12000', '0x13038'])
+    >>> w.walk(WalkRequest.native(0x7123, pt.root)).refs   # the level-2 PWC now holds the PT
+    1
+    """
+
+    def __init__(self, params: WalkerParams, memory: Memory | None = None) -> None:
+        self.params = params
+        p = params
+        self.cfg = np.array([p.guest_levels, p.host_levels, (1 << p.pa_bits) - 1,
+                             (1 << p.vm_bits) - 1, (1 << p.asid_bits) - 1, p.ntlb.sets,
+                             p.ntlb.ways, p.ntlb.set_bits], dtype=np.int64)
+        self.ent = np.array([p.pwc_guest.entries, p.pwc_nested.entries], dtype=np.int64)
+        self.load_memory(memory if memory is not None else Memory())
+        self.reset()
+
+    def load_memory(self, memory: Memory) -> None:
+        """Use ``memory`` as the image walks read (caches are not flushed)."""
+        self.mem_addr, self.mem_word = memory.arrays()
+        self.mem_addr = self.mem_addr.astype(np.int64)
+
+    def reset(self) -> None:
+        """Power-on state: every cache entry invalid, LRU ranks by position."""
+        max_e = max(1, int(self.ent.max()))
+        self.pwc = np.zeros((2, 4, max_e, N_FIELDS), dtype=np.int64)
+        self.pwc[..., F_RANK] = np.arange(max_e)
+        ways = max(1, self.params.ntlb.ways)
+        self.ntlb = np.zeros((max(1, self.params.ntlb.sets), ways, N_FIELDS), dtype=np.int64)
+        self.ntlb[..., F_RANK] = np.arange(ways)
+
+    def run(self, reqs: WalkBatch) -> WalkEvents:
+        """Apply ``reqs`` in order; return their events and references."""
+        reqs.check(self.params)
+        n = len(reqs)
+        out = np.zeros((n, len(EVENT_FIELDS)), dtype=np.int64)
+        cap = n * self.params.max_refs
+        ref_addr = np.zeros(cap, dtype=np.int64)
+        ref_dim = np.zeros(cap, dtype=np.int64)
+        total = _run_kernel(self.cfg, self.pwc, self.ent, self.ntlb, self.mem_addr,
+                            self.mem_word, reqs.op, reqs.va.astype(np.int64),
+                            reqs.cr3.astype(np.int64), reqs.eptp.astype(np.int64),
+                            reqs.vm, reqs.asid, out, ref_addr, ref_dim)
+        cols = {f: out[:, k].copy() for k, f in enumerate(EVENT_FIELDS)}
+        return WalkEvents(cols, ref_addr[:total].copy(), ref_dim[:total].copy())
+
+    def walk(self, req: WalkRequest) -> WalkEvent:
+        """Apply one request; its events and references."""
+        return self.run(WalkBatch.from_requests([req])).row(0)
