@@ -29,7 +29,8 @@ LEVELS_RANGE: tuple[int, int] = (2, 5)
 PWC_LEVELS: tuple[int, ...] = (2, 3, 4, 5)
 """Levels that have a page-walk cache (a level-``L`` entry points to a level ``L-1`` table)."""
 
-PA_BITS_RANGE: tuple[int, int] = (24, 52)
+PA_BITS_RANGE: tuple[int, int] = (32, 52)
+"""32 at least: a 1 GiB page offset must fit a physical address."""
 VM_BITS_MAX = 16
 ASID_BITS_MAX = 12
 
