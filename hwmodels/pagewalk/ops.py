@@ -163,6 +163,9 @@ class WalkBatch:
         return cls(*(np.array(c, dtype=d) for c, d in zip(cols, REQUEST_DTYPES.values(),
                                                            strict=True)))
 
+    def __getitem__(self, s: slice) -> WalkBatch:
+        return WalkBatch(*(getattr(self, f.name)[s] for f in fields(self)))
+
     def row(self, i: int) -> WalkRequest:
         """Request ``i``."""
         return WalkRequest(*(int(getattr(self, f.name)[i]) for f in fields(self)))
