@@ -7,7 +7,7 @@
     codesign sweep SPEC.toml [--store PATH] [--executor serial|local|dask] [--jobs N]
                    [--scheduler ADDR] [--force] [--dry-run] [--quiet]
     codesign results STORE [--format csv|json]
-    codesign report STORE [--out DIR]
+    codesign report STORE [--out DIR] [--format md,html]
     codesign list [workloads|mechanisms|platforms|params|blocks]
     codesign verilog BLOCK [--set KEY=VALUE ...] [-o FILE]
     codesign demo [--out DIR]
@@ -175,12 +175,13 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from codesign.report.markdown import write
+    from codesign.report import write_report
 
     store = Path(args.store)
     out = Path(args.out) if args.out else store.with_name(store.stem + "-report")
-    path = write(store, out)
-    _out(f"report: {path}")
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for path in write_report(store, out, formats):
+        _out(f"report: {path}")
     return EXIT_OK
 
 
@@ -254,7 +255,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from codesign.report.markdown import write
+    from codesign.report import write_report
     from codesign.sweep.expand import expand
     from codesign.sweep.spec import load_spec
 
@@ -270,8 +271,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = _run_and_summarize(spec, expand(spec), args)
     if status == EXIT_INTERRUPTED:
         return status
-    report = write(args.store, out)
-    _out(f"report: {report}")
+    for path in write_report(args.store, out):
+        _out(f"report: {path}")
     return status
 
 
@@ -311,9 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("report", help="write the Markdown report of a store")
+    p = sub.add_parser("report", help="write the report of a store (Markdown and HTML)")
     p.add_argument("store")
     p.add_argument("--out", help="output folder (default: <store>-report next to the store)")
+    p.add_argument("--format", default="md,html", help="md, html or md,html (default)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("list", help="list workloads, mechanisms, platforms, parameters")

@@ -69,8 +69,8 @@ def test_dry_run_counts_and_shows_points() -> None:
     status, out, _ = call("sweep", str(spec), "--dry-run", "--show", "2")
     assert status == 0
     first = out.splitlines()[0]
-    assert first.startswith("sweep 'quickstart': 33 points (72 combinations, 9 excluded")
-    assert out.count("walks × analytic-walk") == 2 and "... and 31 more" in out
+    assert first == "sweep 'quickstart': 40 points (60 combinations, 20 merged as duplicates)"
+    assert out.count("walks × analytic-walk") == 2 and "... and 38 more" in out
 
 
 def test_results_csv_and_json(tmp_path: Path) -> None:
@@ -110,11 +110,15 @@ def test_report_command(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     result = run_cli("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "computed 33 / reused 0 / failed 0" in result.stdout
+    assert "computed 40 / reused 0 / failed 0" in result.stdout
     report = (tmp_path / "demo" / "report.md").read_text()
     assert report.startswith("# Quickstart: what a TLB miss costs, native vs nested paging")
-    assert "33 design points: 33 done, 0 failed." in report
-    assert f"report: {tmp_path / 'demo' / 'report.md'}" in result.stdout
+    assert "40 design points: 40 done, 0 failed." in report
+    # native wins; its best walk (4 levels, all 2 MiB) is 3 references, 600 cycles; nested's
+    # best (4 on 4, host 1 GiB, all guest 2 MiB) is (3+1)(2+1)-1 = 11 references, 2200 cycles
+    assert "| walks | false | 600 |" in report and "| true | 2200 | 72.7% |" in report
+    for name in ("report.md", "report.html"):
+        assert f"report: {tmp_path / 'demo' / name}" in result.stdout
 
 
 BAD_INPUT = [

@@ -39,6 +39,8 @@
     metrics = ["cycles.per_walk"]      # what tables show first
     x = "guest.levels"                 # the swept parameter plots put on the x axis
     group = "mechanism"                # one line / column group per value of this
+    objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
+                                       # the first ranks the summary, 2-3 give a Pareto front
 
 Value forms are in :mod:`codesign.sweep.values`, constraints in
 :mod:`codesign.sweep.constraints`. Every error names the file and, where it can, the line.
@@ -67,7 +69,7 @@ SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
 SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "constraints",
             "report")
-REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str}
+REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PREFIX = {"workload": "workload.", "platform": "platform.", "mechanism": "", "hardware": ""}
 

@@ -1,0 +1,285 @@
+"""A report as a list of sections, independent of output format.
+
+Markdown and HTML render the same :class:`Document`, so the two formats always say the
+same thing. Text blocks are plain text in which ```code``` spans are marked with
+backticks; renderers escape everything else.
+
+>>> import tempfile, os, io
+>>> from codesign.sweep.spec import parse_spec
+>>> from codesign.sweep.runner import run_sweep
+>>> spec = parse_spec({"version": 1, "name": "t", "workload": {"name": "walks"},
+...                    "mechanism": {"name": "analytic-walk", "virtualized": [False, True]}})
+>>> path = os.path.join(tempfile.mkdtemp(), "t.sqlite")
+>>> _ = run_sweep(spec, path, executor="serial", stream=io.StringIO())
+>>> from codesign.report.data import load
+>>> [s.title for s in build(load(path)).sections]
+['Summary', 'Results', 'Cycle breakdown', 'Provenance']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codesign.provenance import environment
+from codesign.report import analysis, plots
+from codesign.report.data import ReportData, value
+
+MAX_PLOTS = 6
+
+
+@dataclass
+class Table:
+    """A table; ``sortable`` ones get clickable headers in HTML."""
+
+    header: list[str]
+    rows: list[list[Any]]
+    sortable: bool = False
+
+
+@dataclass
+class Plot:
+    """An SVG figure with a file-name stem and a caption."""
+
+    name: str
+    caption: str
+    svg: str
+
+
+@dataclass
+class Code:
+    """A verbatim block (the sweep spec)."""
+
+    text: str
+    language: str = ""
+
+
+Block = str | Table | Plot | Code
+
+
+@dataclass
+class Section:
+    """A titled list of blocks (subsections are sections with ``level`` 3)."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    level: int = 2
+
+
+@dataclass
+class Document:
+    """Title, lead paragraphs, sections."""
+
+    title: str
+    lead: list[str]
+    sections: list[Section]
+
+
+def fmt(v: Any) -> str:
+    """A number or value as a table shows it.
+
+    >>> fmt(True), fmt(4800.0), fmt(0.123456789), fmt(12345678.9)
+    ('true', '4800', '0.123457', '1.23457e+07')
+    """
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _describe(row: dict[str, Any], keys: list[str]) -> str:
+    parts = [f"{k}={fmt(value(row, k))}" for k in keys if value(row, k) is not None]
+    return ", ".join(parts)
+
+
+def _summary(data: ReportData) -> Section:
+    section = Section("Summary")
+    objectives = data.objectives()
+    if not data.done or not objectives:
+        section.blocks.append("No completed points to summarize.")
+        return section
+    objective, group = objectives[0], data.group()
+    varying = [k for k in data.varying() if k != group]
+    rows = []
+    for w in analysis.winners(data.done, objective, group):
+        best_name, best, best_row = w.ranking[0]
+        runner = w.ranking[1] if len(w.ranking) > 1 else None
+        margin = f"{w.margin:.1%}" if w.margin is not None else ""
+        rows.append([w.workload, best_name, best, _describe(best_row, varying),
+                     runner[0] if runner else "", runner[1] if runner else None, margin])
+    section.blocks.append(f"Best `{group}` per workload on `{objective.label()}`; the margin "
+                          "is how much better the winner is than the runner-up.")
+    section.blocks.append(Table(["workload", f"best {group}", objective.metric, "at",
+                                 "runner-up", objective.metric, "margin"], rows))
+    return section
+
+
+def _results(data: ReportData) -> Section:
+    section = Section("Results")
+    fixed = data.fixed()
+    if fixed:
+        section.blocks.append("Same for every point: " + ", ".join(
+            f"`{k}` = {fmt(v)}" for k, v in fixed.items()) + ".")
+    varying, metrics = data.varying(), data.metrics()
+    order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
+                                             [fmt(r["params"].get(k)) for k in varying]))
+    section.blocks.append(Table(
+        ["workload", "mechanism", "platform", *varying, *metrics],
+        [[r["workload"], r["mechanism"], r["platform"], *(r["params"].get(k) for k in varying),
+          *(r["metrics"].get(m) for m in metrics)] for r in order], sortable=True))
+    return section
+
+
+def _plots(data: ReportData) -> Section | None:
+    x = data.x_axis()
+    if x is None:
+        return None
+    section = Section(f"Metrics against {x}")
+    group = data.group()
+    maximizing = {o.metric for o in data.objectives() if o.maximize}
+    for metric in data.metrics()[:MAX_PLOTS]:
+        lines = analysis.series(data.done, metric, x, group, metric in maximizing)
+        if not lines or all(len(s.xs) < 2 for s in lines):
+            continue
+        caption = f"{metric} against {x}"
+        if lines[0].best_of > 1:
+            caption += (f"; each line is a {group}'s best value at each {x} over "
+                        f"{lines[0].best_of} combinations of the other parameters")
+        section.blocks.append(Plot(plots.slug(f"{metric} vs {x}"), caption,
+                                   plots.line_plot(lines, metric, x)))
+        crossings = analysis.crossovers(lines, metric in maximizing)
+        for c in crossings[:8]:
+            section.blocks.append(f"Crossover on `{metric}`: {c.better_below} is better below "
+                                  f"{x} ≈ {fmt(c.at)}, {c.better_above} above.")
+        if len(crossings) > 8:
+            section.blocks.append(f"... and {len(crossings) - 8} more crossovers on `{metric}`.")
+    return section if section.blocks else None
+
+
+def _traps(data: ReportData) -> Section | None:
+    objectives = data.objectives()
+    if not objectives or not any(k.startswith("traps.") for r in data.done
+                                 for k in r["metrics"]):
+        return None
+    objective, group = objectives[0], data.group()
+    section = Section("Traps by reason")
+    section.blocks.append(f"At each {group}'s best point on `{objective.metric}`, as "
+                          "`perf kvm stat` reports exits: count, share of all traps, cycles.")
+    for w in analysis.winners(data.done, objective, group):
+        for name, _, row in w.ranking:
+            table = analysis.trap_table(row["metrics"])
+            if not table:
+                continue
+            sub = Section(f"{w.workload} × {name}", level=3)
+            sub.blocks.append(Table(["reason", "count", "share", "cycles"],
+                                    [[r, n, f"{s:.1%}", c] for r, n, s, c in table]))
+            section.blocks.append(sub)  # type: ignore[arg-type]
+    return section
+
+
+def _breakdown(data: ReportData) -> Section | None:
+    objectives = data.objectives()
+    if not objectives:
+        return None
+    bars = []
+    for w in analysis.winners(data.done, objectives[0], data.group()):
+        for name, _, row in w.ranking:
+            parts = analysis.cycle_breakdown(row["metrics"])
+            if parts:
+                bars.append((f"{w.workload} × {name}", parts))
+    if not bars:
+        return None
+    section = Section("Cycle breakdown")
+    section.blocks.append(f"At each best point on `{objectives[0].metric}`.")
+    section.blocks.append(Plot("cycle-breakdown", "cycles by category",
+                               plots.breakdown_plot(bars)))
+    return section
+
+
+def _pareto(data: ReportData) -> Section | None:
+    objectives = data.objectives()
+    if len(objectives) < 2:
+        return None
+    front = analysis.pareto(data.done, objectives[:3])
+    if not front:
+        return None
+    section = Section("Pareto front")
+    names = ", ".join(f"`{o.label()}`" for o in objectives[:3])
+    section.blocks.append(f"Points no other point beats on all of {names} at once "
+                          f"({len(front)} of {len(data.done)}).")
+    varying = data.varying()
+    section.blocks.append(Table(
+        ["workload", "mechanism", *varying, *(o.metric for o in objectives[:3])],
+        [[r["workload"], r["mechanism"], *(r["params"].get(k) for k in varying),
+          *(r["metrics"][o.metric] for o in objectives[:3])] for r in front], sortable=True))
+    section.blocks.append(Plot("pareto", f"{objectives[0].metric} against {objectives[1].metric}",
+                               plots.pareto_plot(data.done, front, objectives[:2],
+                                                 data.group())))
+    return section
+
+
+def _sensitivity(data: ReportData) -> Section | None:
+    objectives = data.objectives()
+    if not objectives:
+        return None
+    steps = analysis.sensitivity(data.done, objectives[0], data.group())
+    if not steps:
+        return None
+    section = Section("Sensitivity to platform costs")
+    section.blocks.append(f"The winner on `{objectives[0].metric}` as each swept cost changes.")
+    for key, values in steps.items():
+        rows = [[fmt(v), w.workload, w.ranking[0][0], w.ranking[0][1],
+                 f"{w.margin:.1%}" if w.margin is not None else ""]
+                for v, ws in values for w in ws]
+        section.blocks.append(Table([key, "workload", "winner", objectives[0].metric,
+                                     "margin"], rows))
+    return section
+
+
+def _failed(data: ReportData) -> Section | None:
+    if not data.failed:
+        return None
+    return Section("Failed points", [Table(["key", "workload", "mechanism", "error"], [
+        [r["key"][:12], r["workload"], r["mechanism"], r["error"]] for r in data.failed])])
+
+
+def _provenance(data: ReportData) -> Section:
+    env = environment()
+    sweep = data.sweep
+    section = Section("Provenance", [
+        f"codesign {env['codesign']}, commit {env['git_commit']}; python {env['python']}, "
+        f"numpy {env['numpy']}, pyrtl {env['pyrtl']}.",
+        f"Store `{data.store}`: {len(data.done)} points done, {len(data.failed)} failed. "
+        f"Sweep `{sweep['name']}` from `{sweep['spec_path']}`, run {sweep['started_at']} "
+        f"with executor {sweep['executor']}.",
+    ])
+    used = dict.fromkeys(data.point_platform[r["key"]] for r in data.done + data.failed
+                         if r["key"] in data.point_platform)
+    for key in used:
+        profile = data.platforms[key]
+        sub = Section(f"Platform {profile['name']} ({profile['origin']})", level=3)
+        sub.blocks.append(Table(["cost", "value", "unit", "source"],
+                                [[k, c["value"], c["unit"], c["source"]]
+                                 for k, c in profile["costs"].items()]))
+        section.blocks.append(sub)  # type: ignore[arg-type]
+    text = sweep["spec_text"].rstrip()
+    sub = Section("Sweep spec", [Code(text, "json" if text.lstrip().startswith("{")
+                                      else "toml")], level=3)
+    section.blocks.append(sub)  # type: ignore[arg-type]
+    return section
+
+
+def build(data: ReportData) -> Document:
+    """The whole report of one sweep."""
+    lead = []
+    description = data.spec.get("description")
+    if isinstance(description, str) and description:
+        lead.append(description)
+    lead.append(f"{len(data.done) + len(data.failed)} design points: {len(data.done)} done, "
+                f"{len(data.failed)} failed.")
+    parts = [_summary(data), _results(data), _plots(data), _traps(data), _breakdown(data),
+             _pareto(data), _sensitivity(data), _failed(data), _provenance(data)]
+    return Document(data.title, lead, [p for p in parts if p is not None])

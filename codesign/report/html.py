@@ -1,0 +1,97 @@
+"""The HTML rendering of a report: one self-contained file.
+
+Plots are inline SVG, styles are inline, nothing is fetched from the network, and the page
+reads fully without JavaScript; a few lines of script only make tables sortable by
+clicking a header. Every string from a user's file is escaped.
+
+>>> from codesign.report.document import Document, Section, Table
+>>> page = render(Document("<b>t</b>", [], [Section("S", [Table(["a"], [["<i>"]])])]))
+>>> "&lt;b&gt;t&lt;/b&gt;" in page and "<td>&lt;i&gt;</td>" in page
+True
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from codesign.report.document import Code, Document, Plot, Section, Table, fmt
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em;
+       padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; white-space: nowrap; }
+div.wide { overflow-x: auto; }
+th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+table.sortable th { cursor: pointer; }
+code, pre { background: #f6f6f6; font-size: 12px; }
+pre { padding: 0.8em; overflow-x: auto; }
+figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 12px; }
+"""
+
+# Sorts a table by the clicked column: numerically when every cell is a number.
+_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var body = th.closest("table").tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var up = th.dataset.dir !== "up";
+    th.dataset.dir = up ? "up" : "down";
+    var key = function (r) { return r.cells[th.cellIndex].textContent; };
+    var numeric = rows.every(function (r) { return key(r) === "" || !isNaN(Number(key(r))); });
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      var c = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+      return up ? c : -c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+
+def _text(text: str) -> str:
+    parts = re.split(r"(`[^`]*`)", text)
+    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and len(p) > 1
+                   and p.endswith("`") else html.escape(p) for p in parts)
+
+
+def _table(table: Table) -> str:
+    cls = ' class="sortable"' if table.sortable else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in table.rows)
+    return (f'<div class="wide"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}'
+            "</tbody></table></div>")
+
+
+def _section(section: Section, out: list[str]) -> None:
+    out.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
+    for block in section.blocks:
+        if isinstance(block, Section):
+            _section(block, out)
+        elif isinstance(block, Table):
+            out.append(_table(block))
+        elif isinstance(block, Plot):
+            # Matplotlib's SVG carries only our own text (escaped by matplotlib as XML).
+            out.append(f"<figure>{block.svg}<figcaption>{html.escape(block.caption)}"
+                       "</figcaption></figure>")
+        elif isinstance(block, Code):
+            out.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
+        else:
+            out.append(f"<p>{_text(block)}</p>")
+
+
+def render(document: Document) -> str:
+    """The complete HTML page."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(document.title)}</title><style>{_STYLE}</style></head><body>",
+           f"<h1>{html.escape(document.title)}</h1>"]
+    out += [f"<p>{_text(p)}</p>" for p in document.lead]
+    for section in document.sections:
+        _section(section, out)
+    out.append(f"<script>{_SCRIPT}</script></body></html>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,122 @@
+"""Reports: every section present, numbers from the store, hostile strings escaped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from codesign.errors import InputError
+from codesign.report import analysis, write_report
+from codesign.report.data import Objective, load
+from codesign.report.document import build
+from tests.report.conftest import HOSTILE
+from tests.test_cli import call
+
+
+def test_every_section_is_present(synthetic_store: Path) -> None:
+    document = build(load(synthetic_store))
+    titles = [s.title for s in document.sections]
+    assert titles == ["Summary", "Results", "Metrics against pt_writes", "Traps by reason",
+                      "Cycle breakdown", "Pareto front", "Sensitivity to platform costs",
+                      "Failed points", "Provenance"]
+
+
+def test_numbers_match_the_store(synthetic_store: Path, tmp_path: Path) -> None:
+    md = write_report(synthetic_store, tmp_path / "out", ["md"])[0].read_text()
+    # Summary: shadow's best (x=1, cost 1000) is 10 cycles; nested's 30: margin 2/3.
+    assert "| w | shadow | 10 | platform.vmexit.roundtrip=1000, pt_writes=1 | nested | 30 | " \
+           "66.7% |" in md
+    # Crossovers: 10x = 30 at x = 3 (exit cost 1000), 20x = 30 at x = 1.5 (cost 2000).
+    assert re.search(r"shadow \(platform\.vmexit\.roundtrip=1000\) is better below pt_writes "
+                     r"≈ 3, nested \(platform\.vmexit\.roundtrip=1000\) above", md)
+    assert re.search(r"shadow \(platform\.vmexit\.roundtrip=2000\) is better below pt_writes "
+                     r"≈ 1\.5, nested \(platform\.vmexit\.roundtrip=2000\) above", md)
+    # Traps at shadow's best point: 100 pt_write (cycles 100 x 1000) and 10 cr3_write.
+    assert "| vmexit.pt_write | 100 | 90.9% | 100000 |" in md
+    assert "| vmexit.cr3_write | 10 | 9.1% |  |" in md
+    # Pareto: shadow at x=1, cost 1000 (10 cycles, no area) dominates every other point.
+    front = md.split("## Pareto front")[1].split("##")[0]
+    assert "(1 of 20)" in front and "| w | shadow | 1000 | 1 | 10 | 0 |" in front
+    # Sensitivity: shadow wins at both exit costs, by 2/3 and by 1/3.
+    sens = md.split("## Sensitivity to platform costs")[1].split("##")[0]
+    assert "| 1000 | w | shadow | 10 | 66.7% |" in sens
+    assert "| 2000 | w | shadow | 20 | 33.3% |" in sens
+    assert md.count("Crossover on `cycles.per_ref`") == 2  # like against like only
+    assert "21 design points: 20 done, 1 failed." in md
+
+
+def test_hostile_strings_stay_text(synthetic_store: Path, tmp_path: Path) -> None:
+    md_path, html_path = write_report(synthetic_store, tmp_path / "out")
+    md, page = md_path.read_text(), html_path.read_text()
+    prose = md.split("### Sweep spec")[0]
+    assert HOSTILE not in prose and "&lt;script&gt;alert(1)&lt;/script&gt;" in prose
+    assert "<script>alert" not in page and page.count("<script>") == 1  # only our own
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_plots_are_files_beside_the_markdown_and_inline_in_html(synthetic_store: Path,
+                                                                 tmp_path: Path) -> None:
+    md_path, html_path = write_report(synthetic_store, tmp_path / "out")
+    links = re.findall(r"!\[[^\]]*\]\((report-files/[^)]+\.svg)\)", md_path.read_text())
+    assert len(links) == 4  # two metrics against x, the cycle breakdown, the Pareto front
+    for link in links:
+        assert (md_path.parent / link).read_text().startswith("<svg")
+    page = html_path.read_text()
+    assert page.count("<svg") == 4
+    # nothing is fetched: no external scripts, styles, images or fonts (URIs in the SVGs
+    # are XML namespaces and metadata, which a browser does not load)
+    assert not re.search(r"<(link|img|iframe)\b|src=|url\((?!#)", page)
+
+
+def test_report_is_deterministic(synthetic_store: Path, tmp_path: Path) -> None:
+    first = [p.read_bytes() for p in write_report(synthetic_store, tmp_path / "a")]
+    second = [p.read_bytes() for p in write_report(synthetic_store, tmp_path / "b")]
+    assert first == second
+    svgs = sorted((tmp_path / "a" / "report-files").iterdir())
+    assert [p.read_bytes() for p in svgs] == [
+        p.read_bytes() for p in sorted((tmp_path / "b" / "report-files").iterdir())]
+
+
+def test_report_command_formats(synthetic_store: Path, tmp_path: Path) -> None:
+    status, out, _ = call("report", str(synthetic_store), "--out", str(tmp_path / "h"),
+                          "--format", "html")
+    assert status == 0 and out.strip().endswith("report.html")
+    assert not (tmp_path / "h" / "report.md").exists()
+    status, _, err = call("report", str(synthetic_store), "--format", "pdf")
+    assert status == 2 and "--format: expected a comma-separated list of md, html" in err
+    with pytest.raises(InputError, match="no such store"):
+        write_report(tmp_path / "missing.sqlite", tmp_path)
+
+
+def test_pareto_against_brute_force() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    rows = [{"metrics": {"a": float(a), "b": float(b), "c": float(c)}}
+            for a, b, c in rng.integers(0, 6, size=(300, 3))]
+    objectives = [Objective("a"), Objective("b", maximize=True), Objective("c")]
+    front = analysis.pareto(rows, objectives)
+
+    def dominates(p: dict, q: dict) -> bool:
+        pa, qa = p["metrics"], q["metrics"]
+        no_worse = pa["a"] <= qa["a"] and pa["b"] >= qa["b"] and pa["c"] <= qa["c"]
+        better = pa["a"] < qa["a"] or pa["b"] > qa["b"] or pa["c"] < qa["c"]
+        return no_worse and better
+
+    expected = [r for r in rows if not any(dominates(o, r) for o in rows)]
+    assert sorted(map(id, front)) == sorted(map(id, expected)) and 0 < len(front) < 300
+
+
+def test_crossover_on_a_pow2_axis_interpolates_in_log_space() -> None:
+    rows = [{"workload": "w", "mechanism": m, "platform": "p", "params": {"n": n},
+             "metrics": {"y": y}} for m, n, y in
+            [("a", 16, 1.0), ("a", 64, 5.0), ("a", 256, 9.0),
+             ("b", 16, 3.0), ("b", 64, 3.0), ("b", 256, 3.0)]]
+    lines = analysis.series(rows, "y", "n", "mechanism")
+    (crossing,) = analysis.crossovers(lines, maximize=False)
+    # a - b goes from -2 at 16 to +2 at 64: halfway in log2 space is 32
+    assert (crossing.better_below, crossing.better_above, crossing.at) == ("a", "b", 32.0)
+    (maximizing,) = analysis.crossovers(lines, maximize=True)
+    assert (maximizing.better_below, maximizing.better_above) == ("b", "a")
