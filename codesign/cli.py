@@ -97,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

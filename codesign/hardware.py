@@ -128,9 +128,73 @@ def _tlb_cost(hw: Any) -> Any:
     return tlb_cost(hw, TECH_NM)
 
 
+# -- the page walker ---------------------------------------------------------------------
+
+
+def _walker_defaults() -> Any:
+    from hwmodels.pagewalk.params import WalkerParams
+
+    return WalkerParams()
+
+
+_WALKER = _walker_defaults()
+
+
+@dataclass(frozen=True)
+class WalkerKeys:
+    """Dotted keys of the 1D/2D page walker with its page-walk caches and nested TLB
+    (``hwmodels.pagewalk``); defaults are its own."""
+
+    guest_levels: int = param(_WALKER.guest_levels, key="guest.levels", min=2, max=5,
+                              doc="radix levels of the guest (or native) page table")
+    host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
+                             doc="radix levels of the host (nested / EPT) page table")
+    pwc_entries: int | None = param(None, key="pwc.entries", min=0, max=1024,
+                                    doc="page-walk cache entries of every level, both "
+                                        "dimensions (0: none); unset: ChampSim's 32/8/4/2 "
+                                        "for levels 2/3/4/5")
+    pwc_guest: int | None = param(None, key="pwc.guest.entries", min=0, max=1024,
+                                  doc="overrides pwc.entries for the guest dimension")
+    pwc_nested: int | None = param(None, key="pwc.nested.entries", min=0, max=1024,
+                                   doc="overrides pwc.entries for the nested dimension")
+    ntlb_entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
+                              doc="nested TLB entries (0: none)")
+    ntlb_ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
+                           doc="nested TLB ways")
+
+    def __post_init__(self) -> None:
+        self.to_hw()
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.pagewalk.WalkerParams`` these keys describe."""
+        from hwmodels.pagewalk.params import WalkerParams
+
+        values = {k: v for k, v in flat(self).items() if v is not None}
+        if values["ntlb.entries"] == 0:
+            values["ntlb.ways"] = 0
+        try:
+            return WalkerParams.from_flat(values)
+        except ValueError as exc:
+            raise ValueError(f"walker: {exc}") from None
+
+
+def _walker_verilog(hw: Any) -> str:
+    from hwmodels.pagewalk.rtl import walker_verilog
+
+    return walker_verilog(hw)
+
+
+def _walker_cost(hw: Any) -> Any:
+    from hwmodels.pagewalk.rtl import walker_cost
+
+    return walker_cost(hw, TECH_NM)
+
+
 BLOCKS: dict[str, Block] = {
     "tlb": Block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
                  "codesign_tlb", TLBKeys.to_hw, _tlb_verilog, _tlb_cost),
+    "walker": Block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
+                    WalkerKeys, "walker", WalkerKeys.to_hw, _walker_verilog, _walker_cost),
 }
 
 

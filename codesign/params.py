@@ -32,7 +32,7 @@ from typing import Any
 
 from codesign.errors import InputError, suggest
 
-Scalar = int | float | bool | str
+Scalar = int | float | bool | str | None
 
 _META = "codesign.param"
 _TYPES: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
@@ -52,6 +52,7 @@ class ParamSpec:
     unit: str | None = None
     when: tuple[tuple[str, Scalar], ...] = ()
     field: str = ""
+    optional: bool = False  # None is allowed: "not set", with a meaning the doc states
 
     def expectation(self) -> str:
         """What a valid value looks like, in words.
@@ -81,6 +82,8 @@ class ParamSpec:
         >>> ParamSpec("a", "bool", True, "").coerce("false")
         False
         """
+        if value is None and self.optional:
+            return None
         converted = _convert(self.type, value)
         if converted is None:
             raise self._bad(value, origin)
@@ -182,10 +185,16 @@ def specs(cls: type) -> tuple[ParamSpec, ...]:
         meta = f.metadata.get(_META)
         if meta is None:
             continue
-        kind = _TYPES.get(hints[f.name])
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        if optional:
+            hint = next(a for a in args if a is not type(None))
+        kind = _TYPES.get(hint)
         if kind is None:
-            raise TypeError(f"{cls.__name__}.{f.name}: parameter type must be bool/int/float/str")
-        spec = ParamSpec(type=kind, default=f.default, field=f.name, **meta)
+            raise TypeError(f"{cls.__name__}.{f.name}: parameter type must be bool/int/float/str"
+                            " (or one of them | None)")
+        spec = ParamSpec(type=kind, default=f.default, field=f.name, optional=optional, **meta)
         spec.coerce(spec.default, origin=f"{cls.__name__} default")
         out.append(spec)
     return tuple(out)

@@ -112,3 +112,27 @@ def test_synth_without_yosys_is_refused_before_work(plugin: Path,
     monkeypatch.setattr(hardware, "yosys_command", lambda: None)
     with pytest.raises(InputError, match=r"hw\.synth = true needs Yosys"):
         resolve(Point("noise", "tlb-probe", params={"hw.synth": True}))
+
+
+def test_walker_block_cost_grows_with_its_caches() -> None:
+    bare = hardware.hardware_metrics("walker", {"pwc.entries": 0, "ntlb.entries": 0},
+                                     synth=False)
+    cached = hardware.hardware_metrics("walker", {"pwc.entries": 4, "ntlb.entries": 8,
+                                                  "ntlb.ways": 2}, synth=False)
+    default = hardware.hardware_metrics("walker", {}, synth=False)  # ChampSim PSC sizes
+    for metric in ("nets", "register_bits", "area_mm2"):
+        key = f"hw.walker.{metric}"
+        assert bare[key] < cached[key] < default[key], metric
+    assert bare["hw.walker.fmax_mhz"] > default["hw.walker.fmax_mhz"]
+
+
+def test_walker_keys() -> None:
+    from hwmodels.pagewalk.params import WalkerParams
+
+    hw = hardware.block_params("walker", {"pwc.entries": 2, "pwc.nested.entries": 0,
+                                          "host.levels": 5}).to_hw()
+    assert hw.pwc_guest.entries == (2, 2, 2, 2) and hw.pwc_nested.entries == (0, 0, 0, 0)
+    assert hw.host_levels == 5
+    assert hardware.block_params("walker", {}).to_hw() == WalkerParams()
+    status, _, err = call("verilog", "walker", "--set", "ntlb.entries=6")
+    assert status == 2 and "ntlb.entries: expected a multiple of ntlb.ways (4), got 6" in err

@@ -292,3 +292,20 @@ def test_post_init_value_error_becomes_a_one_line_input_error() -> None:
     assert info.value.__cause__ is None
     # The same values are fine where the check does not apply.
     assert build(Walk, {"guest.levels": 5, "host.levels": 2, "virtualized": False}).host_levels == 2
+
+
+def test_optional_parameter_defaults_to_none_and_takes_values() -> None:
+    from dataclasses import dataclass
+
+    from codesign.params import build, canonical, param, specs
+
+    @dataclass(frozen=True)
+    class P:
+        n: int | None = param(None, key="x.n", min=0, max=8, doc="all levels; none: per level")
+
+    (spec,) = specs(P)
+    assert spec.optional and spec.type == "int" and spec.default is None
+    assert canonical(build(P, {})) == {"x.n": None}
+    assert build(P, {"x.n": "4"}).n == 4
+    with pytest.raises(InputError, match=r"x\.n: expected an integer from 0 to 8, got 9"):
+        build(P, {"x.n": 9})
