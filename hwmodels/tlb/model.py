@@ -16,14 +16,20 @@ single-step helpers of ``TLBFrontend``. Semantics (also those of the RTL, ``hwmo
   invalid way; else the policy's victim (an eviction). The way written becomes most recently used.
 - **Invalidation** clears valid bits only; replacement state is left as it is (hardware does not
   reorder on a flush, and lowest-invalid-first makes the order irrelevant until the set refills).
-- **Policies.** ``lru``: per-set ranks, 0 = most recently used, ``ways - 1`` = victim; a touch
-  moves the way to 0 and ages the ways that were younger. Power-on ranks are ``0 .. ways-1`` by
-  way. ``plru``: a binary tree of ``ways - 1`` bits per set, heap-ordered (node ``p`` has
-  children ``2p+1``, ``2p+2``); bit 0 sends the victim search left; a touch sets every node on
-  the way's path to point away from it. Power-on bits are 0. ``random``: a 16-bit Galois LFSR per
-  array, polynomial x^16 + x^14 + x^13 + x^11 + 1 (taps ``0xB400``, maximal length), seeded with
-  ``params.lfsr_seed``; the victim is ``(state * ways) >> 16`` and the LFSR advances once, only
-  on a fill that needs a victim (set full, no matching entry).
+- **Policies.**
+
+  - ``lru``: every entry records when it was last touched (a per-array use counter); the victim
+    is the way touched longest ago. At power-on way ``w`` counts as touched at time ``-w``, so
+    way 0 is the most recent and way ``ways - 1`` the victim. (The RTL keeps the same order as
+    per-set ranks, 0 = most recent, which a touch rotates; the differential tests prove the two
+    agree.)
+  - ``plru``: a binary tree of ``ways - 1`` bits per set, heap-ordered (node ``p`` has children
+    ``2p+1``, ``2p+2``); bit 0 sends the victim search left; a touch sets every node on the
+    way's path to point away from it. Power-on bits are 0.
+  - ``random``: a 16-bit Galois LFSR per array, polynomial x^16 + x^14 + x^13 + x^11 + 1 (taps
+    ``0xB400``, maximal length), seeded with ``params.lfsr_seed``; the victim is
+    ``(state * ways) >> 16`` and the LFSR advances once, only on a fill that needs a victim (set
+    full, no matching entry).
 """
 
 from __future__ import annotations
@@ -64,7 +70,9 @@ def lfsr_next(state: int) -> int:
 _lfsr_next = numba.njit(cache=True)(lfsr_next)
 
 
-@numba.njit(cache=True)
+# Helpers are inlined into the kernel: numba passes each array as a struct of several scalars,
+# and a call per probe would dominate the cost of a lookup.
+@numba.njit(cache=True, inline="always")
 def _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vpid, pcid):
     for w in range(ways):
         if (
@@ -77,27 +85,25 @@ def _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vpid, pcid):
     return -1
 
 
-@numba.njit(cache=True)
-def _touch(repl, a, s, w, ways, policy, log2ways):
+@numba.njit(cache=True, inline="always")
+def _touch(repl, clock, a, s, w, policy, log2ways):
     if policy == _LRU:
-        rank = repl[a, s, w]
-        for v in range(ways):
-            if repl[a, s, v] < rank:
-                repl[a, s, v] += 1
-        repl[a, s, w] = 0
+        clock[a] += 1
+        repl[a, s, w] = clock[a]
     elif policy == _PLRU:
         for d in range(log2ways):
             node = (1 << d) - 1 + (w >> (log2ways - d))
             repl[a, s, node] = 1 - ((w >> (log2ways - 1 - d)) & 1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _policy_victim(repl, lfsr, a, s, ways, policy, log2ways):
     if policy == _LRU:
-        for v in range(ways):
-            if repl[a, s, v] == ways - 1:
-                return v
-        return -1  # unreachable while ranks stay a permutation
+        oldest = 0
+        for v in range(1, ways):
+            if repl[a, s, v] < repl[a, s, oldest]:
+                oldest = v
+        return oldest
     if policy == _PLRU:
         node = 0
         w = 0
@@ -114,10 +120,18 @@ def _policy_victim(repl, lfsr, a, s, ways, policy, log2ways):
 @numba.njit(cache=True)
 def _run_kernel(
     cfg, vpid_mask, pcid_mask,
-    valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr,
+    valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr, clock,
     op, va, vpid, pcid, size, pfn, perms, gl,
     o_hit, o_size, o_way, o_pfn, o_perms, o_glob, o_evict, o_inv,
 ):
+    # Per-array configuration as tuples of scalars: loads from ``cfg`` could alias the state
+    # arrays written below, so the compiler would re-read them for every operation.
+    n_ways = (cfg[0, _WAYS], cfg[1, _WAYS], cfg[2, _WAYS])
+    set_mask = (cfg[0, _SETS] - 1, cfg[1, _SETS] - 1, cfg[2, _SETS] - 1)
+    set_bits = (cfg[0, _SETBITS], cfg[1, _SETBITS], cfg[2, _SETBITS])
+    policy = (cfg[0, _POLICY], cfg[1, _POLICY], cfg[2, _POLICY])
+    log2ways = (cfg[0, _LOG2WAYS], cfg[1, _LOG2WAYS], cfg[2, _LOG2WAYS])
+    shifts = (_SHIFTS[0], _SHIFTS[1], _SHIFTS[2])
     for i in range(len(op)):
         o = op[i]
         v = np.int64(va[i])
@@ -125,29 +139,28 @@ def _run_kernel(
         pc = np.int64(pcid[i]) & pcid_mask
         if o == _LOOKUP:
             for a in range(3):
-                ways = cfg[a, _WAYS]
+                ways = n_ways[a]
                 if ways == 0:
                     continue
-                vpn = v >> _SHIFTS[a]
-                s = vpn & (cfg[a, _SETS] - 1)
-                w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> cfg[a, _SETBITS],
-                          vp, pc)
+                vpn = v >> shifts[a]
+                s = vpn & set_mask[a]
+                w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> set_bits[a], vp, pc)
                 if w >= 0:
-                    low = _SHIFTS[a] - 12
+                    low = shifts[a] - 12
                     o_hit[i] = 1
                     o_size[i] = a
                     o_way[i] = w
                     o_pfn[i] = (epfn[a, s, w] << low) | ((v >> 12) & ((1 << low) - 1))
                     o_perms[i] = eperms[a, s, w]
                     o_glob[i] = glob[a, s, w]
-                    _touch(repl, a, s, w, ways, cfg[a, _POLICY], cfg[a, _LOG2WAYS])
+                    _touch(repl, clock, a, s, w, policy[a], log2ways[a])
                     break
         elif o == _FILL:
             a = np.int64(size[i])
-            ways = cfg[a, _WAYS]
-            vpn = v >> _SHIFTS[a]
-            s = vpn & (cfg[a, _SETS] - 1)
-            tag = vpn >> cfg[a, _SETBITS]
+            ways = n_ways[a]
+            vpn = v >> shifts[a]
+            s = vpn & set_mask[a]
+            tag = vpn >> set_bits[a]
             o_size[i] = a
             w = _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vp, pc)
             if w >= 0:
@@ -158,26 +171,25 @@ def _run_kernel(
                         w = u
                         break
                 if w < 0:
-                    w = _policy_victim(repl, lfsr, a, s, ways, cfg[a, _POLICY],
-                                       cfg[a, _LOG2WAYS])
+                    w = _policy_victim(repl, lfsr, a, s, ways, policy[a], log2ways[a])
                     o_evict[i] = 1
             valid[a, s, w] = 1
             glob[a, s, w] = gl[i]
             evpid[a, s, w] = vp
             epcid[a, s, w] = pc
             etag[a, s, w] = tag
-            epfn[a, s, w] = np.int64(pfn[i]) >> (_SHIFTS[a] - 12)
+            epfn[a, s, w] = np.int64(pfn[i]) >> (shifts[a] - 12)
             eperms[a, s, w] = perms[i]
             o_way[i] = w
-            _touch(repl, a, s, w, ways, cfg[a, _POLICY], cfg[a, _LOG2WAYS])
+            _touch(repl, clock, a, s, w, policy[a], log2ways[a])
         elif o >= _INV_ADDR:
             count = 0
             for a in range(3):
-                ways = cfg[a, _WAYS]
-                s_lo = 0
-                s_hi = cfg[a, _SETS]
-                if o == _INV_ADDR and ways:
-                    s_lo = (v >> _SHIFTS[a]) & (cfg[a, _SETS] - 1)
+                ways = n_ways[a]
+                vpn = v >> shifts[a]
+                s_lo, s_hi = 0, set_mask[a] + 1
+                if o == _INV_ADDR:
+                    s_lo = vpn & set_mask[a]
                     s_hi = s_lo + 1
                 for s in range(s_lo, s_hi):
                     for w in range(ways):
@@ -185,7 +197,7 @@ def _run_kernel(
                             continue
                         same_vm = evpid[a, s, w] == vp
                         if o == _INV_ADDR:
-                            hit = same_vm and etag[a, s, w] == (v >> _SHIFTS[a]) >> cfg[a, _SETBITS]
+                            hit = same_vm and etag[a, s, w] == vpn >> set_bits[a]
                         elif o == _INV_AS:
                             hit = same_vm and epcid[a, s, w] == pc and not glob[a, s, w]
                         elif o == _INV_VM_NG:
@@ -235,7 +247,7 @@ class TLBModel(TLBFrontend):
         self.reset()
 
     def reset(self) -> None:
-        """Power-on state: all invalid, LRU ranks by way, PLRU bits 0, LFSR at the seed."""
+        """Power-on state: all invalid, LRU order by way, PLRU bits 0, LFSR at the seed."""
         shape = self._shape
         self.valid = np.zeros(shape, dtype=np.uint8)
         self.glob = np.zeros(shape, dtype=np.uint8)
@@ -244,10 +256,12 @@ class TLBModel(TLBFrontend):
         self.tag = np.zeros(shape, dtype=np.int64)
         self.pfn = np.zeros(shape, dtype=np.int64)
         self.perms = np.zeros(shape, dtype=np.uint8)
-        self.repl = np.zeros(shape, dtype=np.uint8)
+        # Replacement state: LRU last-use times (power-on: way w at time -w), PLRU tree bits.
+        self.repl = np.zeros(shape, dtype=np.int64)
         for a, arr in enumerate(self.params.arrays):
             if arr.policy == "lru":
-                self.repl[a, :, :] = np.arange(shape[2], dtype=np.uint8)
+                self.repl[a, :, :] = -np.arange(shape[2])
+        self.clock = np.zeros(3, dtype=np.int64)
         self.lfsr = np.full(3, self.params.lfsr_seed, dtype=np.int64)
 
     def run(self, ops: OpBatch, check: bool = True) -> EventBatch:
@@ -259,7 +273,7 @@ class TLBModel(TLBFrontend):
         _run_kernel(
             self._cfg, (1 << p.vpid_bits) - 1, (1 << p.pcid_bits) - 1,
             self.valid, self.glob, self.vpid, self.pcid, self.tag, self.pfn, self.perms,
-            self.repl, self.lfsr,
+            self.repl, self.lfsr, self.clock,
             *ops.columns().values(),
             *ev.columns().values(),
         )
