@@ -6,6 +6,11 @@ and the context flushes (``INV_AS``, ``INV_VM*``, ``INV_ALL``) compare every ent
 at once, which a RAM could not. Lookup reads the indexed set through ``sets``:1 multiplexers,
 then compares its ``ways`` entries; priority encoders are balanced trees (lowest index wins).
 
+Replacement state per set: ``lru`` keeps a rank per way (0 = most recent; a touch sets the
+way's rank to 0 and ages the ways ranked younger than it), ``plru`` the ``ways - 1`` tree bits,
+``random`` one 16-bit LFSR per array (``model.LFSR_TAPS``). The victim of a fill is chosen in the
+same cycle: lowest matching way, else lowest invalid way, else the policy's.
+
 Timing. An operation's events are outputs of the cycle it is applied in (combinational read of
 the registered state); the state update lands on the next clock edge, so the next operation
 sees it. Input ``reset`` (synchronous, 1 cycle) restores the power-on state -- all entries
@@ -20,7 +25,7 @@ Exported Verilog has the stable module name ``codesign_tlb``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,12 +213,12 @@ def _build_array(
                 for f, r in e.items():
                     _drive(r, new[f] if f == "valid" else select(write, new[f], r), reset)
 
-    way_out = _pick(hit_way, [e["pfn"] for e in sel])
+    frame = _pick(hit_way, [e["pfn"] for e in sel])
     low = io.va[12:shift] if shift > 12 else None
     return _ArrayOut(
         hit=hit,
         way=hit_way,
-        pfn=way_out if low is None else concat(way_out, low),
+        pfn=frame if low is None else concat(frame, low),
         perms=_pick(hit_way, [e["perms"] for e in sel]),
         glob=_pick(hit_way, [e["glob"] for e in sel]),
         is_fill=is_fill,
@@ -223,8 +228,10 @@ def _build_array(
     )
 
 
-def _build_policy(ap: TLBArrayParams, set_idx: WireVector | None, needs_victim: WireVector,
-                  reset: WireVector, seed: int):
+def _build_policy(
+    ap: TLBArrayParams, set_idx: WireVector | None, needs_victim: WireVector,
+    reset: WireVector, seed: int,
+) -> tuple[WireVector, Callable[[WireVector, WireVector], None]]:
     """Victim of the indexed set, and a function that wires the policy's state update."""
     sets, ways = ap.sets, ap.ways
     k = _clog2(ways)
