@@ -36,6 +36,7 @@ from codesign.platforms import Platform
 
 BUILTINS = (
     "workloads.walks:WORKLOAD",
+    "workloads.memory:WORKLOADS",
     "codesign.mmu.analytic_walk:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
