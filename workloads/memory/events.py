@@ -368,9 +368,15 @@ def summarize(events: np.ndarray) -> Counts:
         return int(pages[op == kind].sum())
 
     def distinct(*columns: np.ndarray) -> int:
+        # lexsort and count changes: np.unique(axis=1) is ~30x slower on big streams.
         if len(columns[0]) == 0:
             return 0
-        return len(np.unique(np.stack([c.astype(np.uint64) for c in columns]), axis=1)[0])
+        order = np.lexsort(columns[::-1])
+        changed = np.zeros(len(order) - 1, dtype=bool)
+        for c in columns:
+            ordered = c[order]
+            changed |= ordered[1:] != ordered[:-1]
+        return 1 + int(changed.sum())
 
     return Counts(
         events=len(events), accesses=int(by[Ev.ACCESS]),
