@@ -62,6 +62,7 @@ from hwmodels.pagewalk.tables import FRAME_MASK, Memory
 # Fields of a cache entry (last axis of the state arrays).
 F_VALID, F_VM, F_ASID, F_TAG, F_BASE, F_PERM, F_RANK = range(7)
 N_FIELDS = 7
+F_SIZE = F_ASID  # the nested TLB has no address-space tag; its host size class uses the column
 GUEST, NESTED = 0, 1
 # Internal permission bits: what every entry so far allows (AND-accumulated).
 A_W, A_U, A_X = 1, 2, 4
@@ -111,7 +112,8 @@ def _victim(valid, ranks, n):
 
 @numba.njit(cache=True)
 def _pwc_probe(pwc, ent, d, top, x, vm, asid):
-    """Lowest level (2..top) of dimension ``d`` holding ``x``'s entry: (level, base, perm)."""
+    """Lowest level (2..top) of dimension ``d`` holding ``x``'s entry, and the lowest entry
+    matching there: (level, entry, base, perm); level 0 on a miss."""
     for L in range(2, top + 1):
         n = ent[d, L - 2]
         tag = x >> (12 + 9 * (L - 1))
@@ -120,17 +122,20 @@ def _pwc_probe(pwc, ent, d, top, x, vm, asid):
             if (c[e, F_VALID] == 1 and c[e, F_TAG] == tag and c[e, F_VM] == vm
                     and c[e, F_ASID] == asid):
                 _lru_touch(c[:n, F_RANK], n, e)
-                return L, c[e, F_BASE], c[e, F_PERM]
-    return 0, np.int64(0), np.int64(0)
+                return L, e, c[e, F_BASE], c[e, F_PERM]
+    return 0, 0, np.int64(0), np.int64(0)
 
 
 @numba.njit(cache=True)
 def _pwc_fill(pwc, ent, d, L, x, vm, asid, base, perm):
+    """Write ``x``'s level-``L`` entry: (entry written, a valid entry was evicted); (-1, 0)
+    when the level has no entries."""
     n = ent[d, L - 2]
     if n == 0:
-        return
+        return -1, 0
     c = pwc[d, L - 2]
     e = _victim(c[:n, F_VALID], c[:n, F_RANK], n)
+    evicted = c[e, F_VALID]
     c[e, F_VALID] = 1
     c[e, F_VM] = vm
     c[e, F_ASID] = asid
@@ -138,6 +143,67 @@ def _pwc_fill(pwc, ent, d, L, x, vm, asid, base, perm):
     c[e, F_BASE] = base
     c[e, F_PERM] = perm
     _lru_touch(c[:n, F_RANK], n, e)
+    return e, evicted
+
+
+@numba.njit(cache=True)
+def _pwc_flush(pwc, d, kind, vm, asid):
+    """Apply flush ``kind`` to dimension ``d``; the number of valid entries cleared."""
+    cleared = 0
+    for li in range(pwc.shape[1]):
+        for e in range(pwc.shape[2]):
+            c = pwc[d, li, e]
+            if c[F_VALID] == 1 and (
+                    kind == _FALL or (kind == _FVM and c[F_VM] == vm)
+                    or (kind == _FASID and d == GUEST and c[F_VM] == vm and c[F_ASID] == asid)):
+                c[F_VALID] = 0
+                cleared += 1
+    return cleared
+
+
+@numba.njit(cache=True)
+def _ntlb_slot(page, sets, set_bits):
+    """(set, tag) of a guest-physical page number: the set is its low bits."""
+    return page & (sets - 1), page >> set_bits
+
+
+@numba.njit(cache=True)
+def _ntlb_probe(t, ways, tag, vm):
+    """Lowest way of set ``t`` holding (``vm``, ``tag``), touched; -1 on a miss."""
+    for w in range(ways):
+        if t[w, F_VALID] == 1 and t[w, F_TAG] == tag and t[w, F_VM] == vm:
+            _lru_touch(t[:, F_RANK], ways, w)
+            return w
+    return -1
+
+
+@numba.njit(cache=True)
+def _ntlb_fill(t, ways, vm, tag, frame, size, perm):
+    """Write an entry into set ``t``: (way written, a valid entry was evicted)."""
+    w = _victim(t[:, F_VALID], t[:, F_RANK], ways)
+    evicted = t[w, F_VALID]
+    t[w, F_VALID] = 1
+    t[w, F_VM] = vm
+    t[w, F_TAG] = tag
+    t[w, F_BASE] = frame
+    t[w, F_SIZE] = size
+    t[w, F_PERM] = perm
+    _lru_touch(t[:, F_RANK], ways, w)
+    return w, evicted
+
+
+@numba.njit(cache=True)
+def _ntlb_flush(ntlb, kind, vm):
+    """Apply flush ``kind`` (per-ASID flushes spare it); the number of valid entries cleared."""
+    cleared = 0
+    if kind == _FASID:
+        return cleared
+    for s in range(ntlb.shape[0]):
+        for w in range(ntlb.shape[1]):
+            if ntlb[s, w, F_VALID] == 1 and (kind == _FALL or ntlb[s, w, F_VM] == vm):
+                ntlb[s, w, F_VALID] = 0
+                cleared += 1
+    return cleared
 
 
 @numba.njit(cache=True)
@@ -147,19 +213,16 @@ def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step
     nh = cfg[C_NH]
     pa_mask = cfg[C_PAMASK]
     x = gpa & ((np.int64(1) << (12 + 9 * nh)) - 1)
-    page = x >> 12
-    sets, ways = cfg[C_SETS], cfg[C_WAYS]
-    tag = page >> cfg[C_SETBITS]
-    t = ntlb[page & (sets - 1)] if ways > 0 else ntlb[0]
+    ways = cfg[C_WAYS]
+    s, tag = _ntlb_slot(x >> 12, cfg[C_SETS], cfg[C_SETBITS])
+    t = ntlb[s] if ways > 0 else ntlb[0]
     if ways > 0:
-        for w in range(ways):
-            if t[w, F_VALID] == 1 and t[w, F_TAG] == tag and t[w, F_VM] == vm:
-                _lru_touch(t[:, F_RANK], ways, w)
-                counts[1] += 1
-                # the size class rides in F_ASID (the nested TLB has no address-space tag)
-                return 0, 0, (t[w, F_BASE] << 12) | (x & 0xFFF), t[w, F_ASID], t[w, F_PERM], nref
+        w = _ntlb_probe(t, ways, tag, vm)
+        if w >= 0:
+            counts[1] += 1
+            return 0, 0, (t[w, F_BASE] << 12) | (x & 0xFFF), t[w, F_SIZE], t[w, F_PERM], nref
         counts[2] += 1
-    L, base, perm = _pwc_probe(pwc, ent, NESTED, nh, x, vm, 0)
+    L, _, base, perm = _pwc_probe(pwc, ent, NESTED, nh, x, vm, 0)
     if L:
         counts[0] += 1
         L -= 1
@@ -182,14 +245,7 @@ def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step
             span = (np.int64(1) << (12 + 9 * (L - 1))) - 1
             hpa = (frame & ~span) | (x & span)
             if ways > 0:
-                w = _victim(t[:, F_VALID], t[:, F_RANK], ways)
-                t[w, F_VALID] = 1
-                t[w, F_VM] = vm
-                t[w, F_TAG] = tag
-                t[w, F_BASE] = hpa >> 12
-                t[w, F_ASID] = L - 1
-                t[w, F_PERM] = perm
-                _lru_touch(t[:, F_RANK], ways, w)
+                _ntlb_fill(t, ways, vm, tag, hpa >> 12, L - 1, perm)
             return 0, 0, hpa, L - 1, perm, nref
         _pwc_fill(pwc, ent, NESTED, L, x, vm, 0, frame, perm)
         base = frame
@@ -199,19 +255,8 @@ def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step
 @numba.njit(cache=True)
 def _flush(pwc, ntlb, kind, vm, asid):
     for d in range(2):
-        for li in range(pwc.shape[1]):
-            for e in range(pwc.shape[2]):
-                c = pwc[d, li, e]
-                if (kind == _FALL or (kind == _FVM and c[F_VM] == vm)
-                        or (kind == _FASID and d == GUEST and c[F_VM] == vm
-                            and c[F_ASID] == asid)):
-                    c[F_VALID] = 0
-    if kind == _FASID:
-        return
-    for s in range(ntlb.shape[0]):
-        for w in range(ntlb.shape[1]):
-            if kind == _FALL or ntlb[s, w, F_VM] == vm:
-                ntlb[s, w, F_VALID] = 0
+        _pwc_flush(pwc, d, kind, vm, asid)
+    _ntlb_flush(ntlb, kind, vm)
 
 
 @numba.njit(cache=True)
@@ -237,7 +282,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
         counts[:] = 0
         fault, flevel, fstep = 0, 0, 0
         # gpwc: the lowest hit level's entry gives the host-physical base of the next table
-        L, base, gperm = _pwc_probe(pwc, ent, GUEST, ng, x, v_m, a_s)
+        L, _, base, gperm = _pwc_probe(pwc, ent, GUEST, ng, x, v_m, a_s)
         out[i, 7] = L
         translated = True
         if L:

@@ -4,6 +4,12 @@ Frozen dataclasses validated on construction, with one-line ``ValueError``s nami
 key the engine uses (``pwc.entries``, ``ntlb.entries``, ``ntlb.ways``, ``guest.levels``,
 ``host.levels``). :meth:`WalkerParams.from_flat` builds them from those keys.
 
+The page-walk cache and the nested TLB are also blocks of their own (``hwmodels.pagewalk.caches``
+and ``cache_rtl``): :class:`PWCBlockParams` is *one dimension's* page-walk cache (every level of
+it; the walker holds two, ``guest`` and ``nested``, which are never probed in the same cycle and
+have different tags), :class:`NTLBBlockParams` the nested TLB. Both are projections of a
+``WalkerParams`` (``of_walker``) and take the same dotted keys (``from_flat``).
+
 Defaults and where they come from (see /work/shared/ANCHORS.md, MMU rows):
 
 - ``guest.levels`` / ``host.levels`` 4: x86-64 4-level paging and 4-level EPT.
@@ -242,3 +248,159 @@ class WalkerParams:
             top["ntlb"] = NTLBParams(**{**{"entries": p.ntlb.entries,
                                            "ways": p.ntlb.ways or 1}, **ntlb})
         return replace(p, **top)
+
+
+ADDR_BITS_RANGE: tuple[int, int] = (22, 12 + 9 * LEVELS_RANGE[1])
+"""Address bits a page-walk cache looks at: past the level-2 index, at most a 5-level VA."""
+DIMS: tuple[str, ...] = ("guest", "nested")
+
+
+def _check_widths(pa_bits: int, vm_bits: int) -> None:
+    lo, hi = PA_BITS_RANGE
+    if not lo <= pa_bits <= hi:
+        raise ValueError(f"pa_bits: expected {lo} .. {hi}, got {pa_bits}")
+    if not 1 <= vm_bits <= VM_BITS_MAX:
+        raise ValueError(f"vm_bits: expected 1 .. {VM_BITS_MAX}, got {vm_bits}")
+
+
+@dataclass(frozen=True)
+class PWCBlockParams:
+    """One dimension's page-walk cache as a block: levels ``2 .. levels``, all probed at once.
+
+    ``dim="guest"`` entries are tagged (VM, ASID) and cache the guest dimension of 2D walks and
+    native walks; ``dim="nested"`` entries are tagged by VM only (``asid_bits`` becomes 0).
+    ``addr_bits`` is the width of the address the cache is keyed by: the VA for the guest
+    dimension, the guest-physical bits a host walk looks at for the nested one. Entries store a
+    host-physical next-table frame (``pa_bits - 12`` bits) and 3 permission bits.
+
+    >>> PWCBlockParams().addr_bits, PWCBlockParams(dim="nested").asid_bits
+    (48, 0)
+    >>> PWCBlockParams(dim="host")
+    Traceback (most recent call last):
+    ...
+    ValueError: pwc dim: expected one of ('guest', 'nested'), got 'host'
+    """
+
+    pwc: PWCParams = field(default_factory=PWCParams)
+    dim: str = "guest"
+    levels: int = 4
+    addr_bits: int = 48
+    pa_bits: int = 52
+    vm_bits: int = VM_BITS_MAX
+    asid_bits: int = ASID_BITS_MAX
+
+    def __post_init__(self) -> None:
+        if self.dim not in DIMS:
+            raise ValueError(f"pwc dim: expected one of {DIMS}, got {self.dim!r}")
+        if not isinstance(self.pwc, PWCParams):
+            raise ValueError(f"pwc: expected a PWCParams, got {self.pwc!r}")
+        key = "guest.levels" if self.dim == "guest" else "host.levels"
+        lo, hi = LEVELS_RANGE
+        if not lo <= self.levels <= hi:
+            raise ValueError(f"{key}: expected {lo} .. {hi}, got {self.levels}")
+        lo, hi = ADDR_BITS_RANGE
+        if not lo <= self.addr_bits <= hi:
+            raise ValueError(f"addr_bits: expected {lo} .. {hi}, got {self.addr_bits}")
+        _check_widths(self.pa_bits, self.vm_bits)
+        if self.dim == "nested":
+            object.__setattr__(self, "asid_bits", 0)  # nested entries carry no address space
+        elif not 1 <= self.asid_bits <= ASID_BITS_MAX:
+            raise ValueError(f"asid_bits: expected 1 .. {ASID_BITS_MAX}, got {self.asid_bits}")
+
+    @property
+    def entries(self) -> tuple[int, ...]:
+        """Entries of the levels this block has (2 .. ``levels``); 0 where a level is off."""
+        return tuple(self.pwc.at(L) for L in range(2, self.levels + 1))
+
+    @property
+    def enabled(self) -> bool:
+        """True when any of the block's levels has entries."""
+        return any(self.entries)
+
+    @classmethod
+    def of_walker(cls, p: WalkerParams, dim: str = "guest") -> PWCBlockParams:
+        """The ``dim`` page-walk cache of walker ``p``.
+
+        >>> b = PWCBlockParams.of_walker(WalkerParams(host_levels=5, pa_bits=40), "nested")
+        >>> b.levels, b.addr_bits, b.entries
+        (5, 40, (32, 8, 4, 2))
+        """
+        if dim not in DIMS:
+            raise ValueError(f"pwc dim: expected one of {DIMS}, got {dim!r}")
+        if dim == "guest":
+            return cls(p.pwc_guest, dim, p.guest_levels, p.va_bits, p.pa_bits, p.vm_bits,
+                       p.asid_bits)
+        return cls(p.pwc_nested, dim, p.host_levels, min(p.pa_bits, p.gpa_reach_bits),
+                   p.pa_bits, p.vm_bits, 0)
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any], dim: str = "guest",
+                  base: WalkerParams | None = None) -> PWCBlockParams:
+        """The ``dim`` cache from the walker's dotted keys (see ``WalkerParams.from_flat``).
+
+        ``pwc.entries`` sizes both dimensions, ``pwc.guest.entries`` / ``pwc.nested.entries``
+        override one; ``guest.levels`` / ``host.levels`` set the dimension's height.
+
+        >>> b = PWCBlockParams.from_flat({"pwc.entries": 4, "pwc.nested.entries": [2, 1, 1, 0]},
+        ...                              "nested")
+        >>> b.dim, b.entries
+        ('nested', (2, 1, 1))
+        """
+        return cls.of_walker(WalkerParams.from_flat(flat, base), dim)
+
+
+@dataclass(frozen=True)
+class NTLBBlockParams:
+    """The nested TLB as a block: (VM, gPA page) -> host frame, host size class, permissions.
+
+    ``gpa_bits`` is the width of the guest-physical address a host walk looks at, so the page
+    port has ``gpa_bits - 12`` bits (its low ``ntlb.set_bits`` select the set).
+
+    >>> NTLBBlockParams().ntlb.sets, NTLBBlockParams().gpa_bits
+    (4, 48)
+    """
+
+    ntlb: NTLBParams = field(default_factory=NTLBParams)
+    gpa_bits: int = 48
+    pa_bits: int = 52
+    vm_bits: int = VM_BITS_MAX
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ntlb, NTLBParams):
+            raise ValueError(f"ntlb: expected an NTLBParams, got {self.ntlb!r}")
+        lo, hi = ADDR_BITS_RANGE
+        if not lo <= self.gpa_bits <= hi:
+            raise ValueError(f"gpa_bits: expected {lo} .. {hi}, got {self.gpa_bits}")
+        if self.ntlb.set_bits > self.gpa_bits - 12:
+            raise ValueError(f"ntlb.entries: {self.ntlb.sets} sets need more than the "
+                             f"{self.gpa_bits - 12} bits of a gPA page number")
+        _check_widths(self.pa_bits, self.vm_bits)
+
+    @property
+    def page_bits(self) -> int:
+        """Width of the guest-physical page number."""
+        return self.gpa_bits - 12
+
+    @classmethod
+    def of_walker(cls, p: WalkerParams) -> NTLBBlockParams:
+        """The nested TLB of walker ``p``.
+
+        >>> NTLBBlockParams.of_walker(WalkerParams(host_levels=2, pa_bits=36)).gpa_bits
+        30
+        """
+        return cls(p.ntlb, min(p.pa_bits, p.gpa_reach_bits), p.pa_bits, p.vm_bits)
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any], base: WalkerParams | None = None
+                  ) -> NTLBBlockParams:
+        """From the walker's dotted keys ``ntlb.entries`` / ``ntlb.ways`` (and ``host.levels``).
+
+        >>> b = NTLBBlockParams.from_flat({"ntlb.entries": 8, "ntlb.ways": 2})
+        >>> b.ntlb.sets, b.ntlb.ways
+        (4, 2)
+        >>> NTLBBlockParams.from_flat({"ntlb.entries": 12, "ntlb.ways": 8})
+        Traceback (most recent call last):
+        ...
+        ValueError: ntlb.entries: expected a multiple of ntlb.ways (8), got 12
+        """
+        return cls.of_walker(WalkerParams.from_flat(flat, base))

@@ -3,7 +3,8 @@
 Structure. One FSM (``IDLE, G_PROBE, G_REQ, G_WAIT, H_PROBE, H_REQ, H_WAIT, DONE``) with one
 outstanding memory request. ``G_*`` states walk the guest (or native) dimension, ``H_*`` states
 translate one guest-physical address (a guest table's, or the data page's) through the host
-table. The caches sit beside the FSM as register arrays probed combinationally: the guest
+table. The caches sit beside the FSM as register arrays probed combinationally (built by
+``cache_rtl``, the same logic as the standalone ``codesign_pwc`` / ``codesign_ntlb``): the guest
 page-walk cache in ``G_PROBE`` (once per walk), the nested TLB and nested page-walk cache in
 ``H_PROBE`` (once per host translation). Each cache level is fully associative with LRU ranks;
 the nested TLB is set-associative with per-set LRU ranks (the TLB's conventions: rank 0 most
@@ -27,15 +28,15 @@ records each walk's references and result as ``WalkEvents``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyrtl
 from pyrtl import Const, Input, Output, Register, WireVector, concat, select
 
 from hwmodels import rtl
+from hwmodels.pagewalk.cache_rtl import NTLBLogic, PWCLogic, _drive, _first, _fit
 from hwmodels.pagewalk.ops import EVENT_FIELDS, WalkBatch, WalkEvent, WalkEvents, WalkOp
-from hwmodels.pagewalk.params import WalkerParams
+from hwmodels.pagewalk.params import NTLBBlockParams, PWCBlockParams, WalkerParams
 from hwmodels.pagewalk.tables import Memory
 
 MODULE_NAME = "walker"
@@ -46,133 +47,6 @@ RESULT_PORTS: dict[str, str] = {f: f"res_{f}" for f in EVENT_FIELDS if f != "ref
 """``WalkEvent`` field -> output port (``refs`` is counted from the memory requests)."""
 OUTPUTS: tuple[str, ...] = ("req_ready", "mem_req_valid", "mem_req_addr", "mem_req_dim", "done",
                             *RESULT_PORTS.values())
-
-
-def _clog2(n: int) -> int:
-    return max(n - 1, 0).bit_length()
-
-
-def _fit(w: WireVector, width: int) -> WireVector:
-    """``w`` truncated or zero-extended to ``width`` bits."""
-    return w[:width] if len(w) >= width else w.zero_extended(width)
-
-
-def _drive(reg: Register, value: WireVector, reset: WireVector) -> None:
-    reg.next <<= select(reset, Const(reg.reset_value, reg.bitwidth), _fit(value, reg.bitwidth))
-
-
-def _first(conds: Sequence[WireVector], values: Sequence[WireVector],
-           default: WireVector) -> WireVector:
-    """The value of the first true condition (priority in list order), else ``default``."""
-    out = default
-    for c, v in reversed(list(zip(conds, values, strict=True))):
-        out = select(c, v, out)
-    return out
-
-
-def _onehot_pick(hot: Sequence[WireVector], values: Sequence[WireVector]) -> WireVector:
-    """OR of the values whose select bit is set (at most one is)."""
-    width = max(len(v) for v in values)
-    out = Const(0, width)
-    for h, v in zip(hot, values, strict=True):
-        out = out | select(h, _fit(v, width), Const(0, width))
-    return out
-
-
-def _lowest(bits: Sequence[WireVector]) -> list[WireVector]:
-    """One-hot mask of the lowest set bit."""
-    seen = Const(0, 1)
-    out = []
-    for b in bits:
-        out.append(b & ~seen)
-        seen = seen | b
-    return out
-
-
-class _Array:
-    """``sets`` x ``ways`` entries of named register fields, with LRU ranks per set.
-
-    ``probe``/``touch``/``fill``/``clear`` record what the cycle does; ``finish`` wires the
-    registers. Fills take the lowest invalid way, else the LRU victim (see ``model``).
-    """
-
-    def __init__(self, name: str, sets: int, ways: int, fields: dict[str, int],
-                 reset: WireVector) -> None:
-        self.sets, self.ways, self.reset = sets, ways, reset
-        self.fields = {"valid": 1, **fields}
-        self.rb = max(1, _clog2(ways))
-        self.e = [[{f: Register(bw, f"{name}_s{s}_w{w}_{f}", reset_value=0)
-                    for f, bw in self.fields.items()} for w in range(ways)] for s in range(sets)]
-        self.rank = [[Register(self.rb, f"{name}_s{s}_w{w}_rank", reset_value=w)
-                      for w in range(ways)] for s in range(sets)]
-        self.set_idx: WireVector | None = None
-        self.upd_en: WireVector = Const(0, 1)
-        self.upd_way: list[WireVector] = [Const(0, 1)] * ways
-        self.fill_en: WireVector = Const(0, 1)
-        self.fill_vals: dict[str, WireVector] = {}
-        self.fill_way: list[WireVector] = [Const(0, 1)] * ways
-        self.clear: list[list[WireVector]] = [[Const(0, 1)] * ways for _ in range(sets)]
-
-    def use_set(self, set_idx: WireVector | None) -> None:
-        self.set_idx = set_idx if self.sets > 1 else None
-        if self.sets == 1:
-            self.cur = self.e[0]
-            self.cur_rank = self.rank[0]
-        else:
-            assert set_idx is not None
-            self.cur = [{f: pyrtl.mux(set_idx, *(self.e[s][w][f] for s in range(self.sets)))
-                         for f in self.fields} for w in range(self.ways)]
-            self.cur_rank = [pyrtl.mux(set_idx, *(self.rank[s][w] for s in range(self.sets)))
-                             for w in range(self.ways)]
-
-    def probe(self, key: dict[str, WireVector]) -> tuple[WireVector, list[WireVector]]:
-        """(any way matches, one-hot lowest matching way) in the current set."""
-        match = []
-        for ent in self.cur:
-            m = ent["valid"]
-            for f, v in key.items():
-                m = m & (ent[f] == _fit(v, self.fields[f]))
-            match.append(m)
-        return pyrtl.rtl_any(*match), _lowest(match)
-
-    def read(self, hot: list[WireVector], field: str) -> WireVector:
-        return _onehot_pick(hot, [ent[field] for ent in self.cur])
-
-    def touch(self, en: WireVector, hot: list[WireVector]) -> None:
-        self.upd_en = self.upd_en | en
-        self.upd_way = [u | (en & h) for u, h in zip(self.upd_way, hot, strict=True)]
-
-    def fill(self, en: WireVector, vals: dict[str, WireVector]) -> None:
-        invalid = _lowest([~ent["valid"] for ent in self.cur])
-        any_invalid = pyrtl.rtl_any(*(~ent["valid"] for ent in self.cur))
-        oldest = [r == self.ways - 1 for r in self.cur_rank]
-        victim = [select(any_invalid, i, o) for i, o in zip(invalid, oldest, strict=True)]
-        self.fill_en = en
-        self.fill_vals = vals
-        self.fill_way = victim
-        self.touch(en, victim)
-
-    def flush(self, cond) -> None:
-        """Clear every valid entry for which ``cond(entry_fields)`` is true."""
-        self.clear = [[cond(self.e[s][w]) for w in range(self.ways)] for s in range(self.sets)]
-
-    def finish(self) -> None:
-        touched_rank = _onehot_pick(self.upd_way, self.cur_rank)
-        for s in range(self.sets):
-            in_set = Const(1, 1) if self.set_idx is None else self.set_idx == s
-            for w in range(self.ways):
-                ent = self.e[s][w]
-                write = self.fill_en & in_set & self.fill_way[w]
-                for f, r in ent.items():
-                    if f == "valid":
-                        new = select(write, Const(1, 1), r & ~self.clear[s][w])
-                    else:
-                        new = select(write, _fit(self.fill_vals[f], len(r)), r)
-                    _drive(r, new, self.reset)
-                rk = self.rank[s][w]
-                aged = select(rk < touched_rank, (rk + 1)[: self.rb], rk)
-                new_rank = select(self.upd_way[w], Const(0, self.rb), aged)
-                _drive(rk, select(self.upd_en & in_set, new_rank, rk), self.reset)
 
 
 @dataclass(frozen=True)
@@ -253,65 +127,19 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             x = _fit(R["hgpa"], XW)
 
             # --- caches ------------------------------------------------------------------
-            def pwc_levels(dim: str, top: int, entries, with_asid: bool, addr: WireVector):
-                arrays = {}
-                for L in range(2, top + 1):
-                    n = entries.at(L)
-                    if not n:
-                        continue
-                    tag_w = max(len(addr) - (12 + 9 * (L - 1)), 1)
-                    f = {"vm": p.vm_bits, "tag": tag_w, "base": FW, "perm": 3}
-                    if with_asid:
-                        f["asid"] = p.asid_bits
-                    with pyrtl.name_scope(f"{dim}_l{L}"):
-                        arr = _Array(f"{dim}{L}", 1, n, f, reset)
-                    arr.use_set(None)
-                    arrays[L] = arr
-                return arrays
-
-            def tag_of(addr: WireVector, L: int) -> WireVector:
-                lo = 12 + 9 * (L - 1)
-                return addr[lo:] if lo < len(addr) else Const(0, 1)
-
-            gpwc = pwc_levels("gpwc", ng, p.pwc_guest, True, va)
-            npwc = pwc_levels("npwc", nh, p.pwc_nested, False, x)
-
-            def probe_levels(arrays, addr, key):
-                hits, bases, perms, hots = [], [], [], []
-                for L, arr in sorted(arrays.items()):
-                    hit, hot = arr.probe({**key, "tag": tag_of(addr, L)})
-                    hits.append(hit)
-                    hots.append((L, arr, hit, hot))
-                    bases.append(arr.read(hot, "base"))
-                    perms.append(arr.read(hot, "perm"))
-                first = _lowest(hits)
-                levels = [Const(L, 3) for L, *_ in hots]
-                level = _first(first, levels, Const(0, 3))
-                return (pyrtl.rtl_any(*hits) if hits else Const(0, 1), level,
-                        _first(first, bases, Const(0, FW)), _first(first, perms, Const(0, 3)),
-                        list(zip(first, hots, strict=True)))
-
-            g_hit, g_lvl, g_base, g_perm, g_hots = probe_levels(gpwc, va, {"vm": vm, "asid": asid})
-            n_hit, n_lvl, n_base, n_perm, n_hots = probe_levels(npwc, x, {"vm": vm})
-            for chosen, (_, arr, _, hot) in g_hots:
-                arr.touch(st(G_PROBE) & chosen, hot)
+            gpwc = PWCLogic("gpwc", PWCBlockParams.of_walker(p, "guest"), reset, va, vm, asid)
+            npwc = PWCLogic("npwc", PWCBlockParams.of_walker(p, "nested"), reset, x, vm, None)
+            g_hit, g_lvl, g_base, g_perm = gpwc.hit, gpwc.level, gpwc.base, gpwc.perm
+            n_hit, n_lvl, n_base, n_perm = npwc.hit, npwc.level, npwc.base, npwc.perm
+            gpwc.lookup(st(G_PROBE))
 
             ntlb = None
             t_hit = Const(0, 1)
             if p.ntlb.enabled:
-                page = x[12:]
-                sb = p.ntlb.set_bits
-                with pyrtl.name_scope("ntlb"):
-                    ntlb = _Array("ntlb", p.ntlb.sets, p.ntlb.ways,
-                                  {"vm": p.vm_bits, "tag": max(len(page) - sb, 1), "base": FW,
-                                   "size": 2, "perm": 3}, reset)
-                ntlb.use_set(page[:sb] if sb else None)
-                t_tag = page[sb:] if sb < len(page) else Const(0, 1)
-                t_hit, t_hot = ntlb.probe({"vm": vm, "tag": t_tag})
-                ntlb.touch(st(H_PROBE) & t_hit, t_hot)
-                t_base, t_size, t_perm = (ntlb.read(t_hot, f) for f in ("base", "size", "perm"))
-            for chosen, (_, arr, _, hot) in n_hots:
-                arr.touch(st(H_PROBE) & ~t_hit & chosen, hot)
+                ntlb = NTLBLogic("ntlb", NTLBBlockParams.of_walker(p), reset, x[12:], vm)
+                t_hit, t_base, t_size, t_perm = ntlb.hit, ntlb.base, ntlb.size, ntlb.perm
+                ntlb.lookup(st(H_PROBE))
+            npwc.lookup(st(H_PROBE) & ~t_hit)
 
             # --- IDLE: accept a request ---------------------------------------------------
             accept = st(IDLE) & req_valid
@@ -330,11 +158,10 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             f_all = accept & (req_op == int(WalkOp.FLUSH_ALL))
             f_vm = accept & (req_op == int(WalkOp.FLUSH_VM))
             f_as = accept & (req_op == int(WalkOp.FLUSH_ASID))
-            for arr in gpwc.values():
-                arr.flush(lambda e: f_all | ((f_vm | (f_as & (e["asid"] == req_asid)))
-                                             & (e["vm"] == req_vm)))
-            for arr in [*npwc.values(), *([ntlb] if ntlb else [])]:
-                arr.flush(lambda e: f_all | (f_vm & (e["vm"] == req_vm)))
+            gpwc.flush(f_all, f_vm, f_as, req_vm, req_asid)
+            npwc.flush(f_all, f_vm, f_as, req_vm, None)
+            if ntlb is not None:
+                ntlb.flush(f_all, f_vm, req_vm)
 
             # --- G_PROBE ------------------------------------------------------------------
             gp = st(G_PROBE)
@@ -421,8 +248,7 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             h_done = h_ok & h_leaf
             h_page = _page_frame(e_frame, x[12:], hl, nh, FW)
             if ntlb is not None:
-                ntlb.fill(h_done, {"vm": vm, "tag": t_tag, "base": h_page,
-                                   "size": (hl - 1)[:2], "perm": h_newperm})
+                ntlb.fill(h_done, h_page, (hl - 1)[:2], h_newperm)
 
             # --- a host translation completes (nested-TLB hit or host leaf) -----------------
             if ntlb is not None:
@@ -448,17 +274,12 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             fill_level = select(g_fill_native, R["gl"], (R["gl"] + 1)[:3])
             fill_base = select(g_fill_native, e_frame, c_frame)
             fill_perm = select(g_fill_native, g_newperm, gperm)
-            for L, arr in gpwc.items():
-                arr.fill((g_fill_native | g_fill_nested) & (fill_level == L),
-                         {"vm": vm, "asid": asid, "tag": tag_of(va, L), "base": fill_base,
-                          "perm": fill_perm})
-            for L, arr in npwc.items():
-                arr.fill(h_inner & (hl == L), {"vm": vm, "tag": tag_of(x, L), "base": e_frame,
-                                               "perm": h_newperm})
+            gpwc.fill(g_fill_native | g_fill_nested, fill_level, fill_base, fill_perm)
+            npwc.fill(h_inner, hl, e_frame, h_newperm)
 
             assign("state", st(DONE), IDLE)
-            for arr in [*gpwc.values(), *npwc.values(), *([ntlb] if ntlb else [])]:
-                arr.finish()
+            for cache in (gpwc, npwc, *([ntlb] if ntlb else [])):
+                cache.finish()
             for name, reg in R.items():
                 _drive(reg, nxt.get(name, reg), reset)
 
