@@ -1,0 +1,474 @@
+"""PyRTL NIC: the semantics of ``hwmodels.nic.model``, one operation per clock cycle.
+
+Structure (name scopes): ``classifier`` (VLAN table as a 1-bit RAM, filters as registers
+compared in parallel like a CAM, Toeplitz hash as an AND-XOR network over the constant key
+windows, keeping only the queue-index bits), ``rings`` (head/tail registers per queue and ring;
+descriptors in one RAM addressed ``queue, ring, slot``; a round-robin transmit arbiter),
+``dma`` (the IOTLB is the TLB array of ``hwmodels.tlb.rtl``, its VM tag carrying the domain,
+driven LOOKUP on a hit and FILL on a present miss in the same cycle; permission check and
+physical address), ``irq`` (per vector a saturating completion count, a throttle down-counter
+and a mask bit; a lowest-index arbiter raises at most one interrupt per cycle).
+
+The IOMMU's I/O page tables live in host memory, outside the NIC. ``build_nic(page_table=True)``
+adds a RAM standing in for them (written by ``MAP``) so that simulations are self-contained;
+with ``page_table=False`` (Verilog and cost) the walk leaves the block: outputs ``walk_req``,
+``walk_domain``, ``walk_page``, inputs ``walk_present``, ``walk_perms``, ``walk_pfn`` answered in
+the same cycle. A walk's memory references are reported (``ev_walk_refs``), not timed.
+
+Timing. An operation's events are outputs of its cycle (combinational view of the registered
+state); state changes land on the clock edge. Input ``reset`` (synchronous) restores every
+register's power-on value; RAM contents (VLAN table, descriptors, page tables) survive a reset
+as SRAM does, so ``NICSim.reset`` also rewrites them with zeros through ordinary operations.
+
+Exported Verilog has the stable top module name ``codesign_nic``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyrtl
+from pyrtl import Const, Input, MemBlock, Output, Register, WireVector, concat, mux, select
+
+from hwmodels import rtl
+from hwmodels.nic.model import TOEPLITZ_WINDOWS, iotlb_params
+from hwmodels.nic.ops import (
+    EVENT_DTYPES,
+    EVENT_FIELDS,
+    NICFrontend,
+    NICOp,
+    NICResult,
+    Op,
+    OpBatch,
+    Status,
+)
+from hwmodels.nic.params import NICParams, clog2
+from hwmodels.tlb.ops import Op as TLBOpCode
+from hwmodels.tlb.rtl import _build_array, _drive, _lowest_set, _pick, _Ports
+
+MODULE_NAME = "codesign_nic"
+
+EVENT_PORTS: dict[str, str] = {f: f"ev_{f}" for f in EVENT_FIELDS}
+IRQ_PORTS: tuple[str, str] = ("irq_fire", "irq_vector")
+
+
+def input_widths(p: NICParams) -> dict[str, int]:
+    """Input ports of the NIC (``NICOp`` fields but ``cycle``, plus ``reset``) and widths.
+
+    >>> input_widths(NICParams(queues=8, ring_size=4))["slot"]
+    2
+    """
+    return {
+        "reset": 1, "op": 4, "fn": p.fn_bits, "queue": p.queue_bits, "ring": 1,
+        "slot": p.slot_bits, "addr": p.iova_bits, "mac": 48, "vlan": 12, "flow": 64,
+        "index": p.filter_bits, "enable": 1, "arg": 4, "pfn": p.pfn_bits, "domain": p.fn_bits,
+    }
+
+
+def _reg(width: int, name: str, reset: WireVector, value: int = 0) -> Register:
+    r = Register(width, name, reset_value=value)
+    r.reset_wire = reset  # type: ignore[attr-defined]
+    return r
+
+
+def _set(r: Register, value: WireVector) -> None:
+    _drive(r, value, r.reset_wire)  # type: ignore[attr-defined]
+
+
+def _hold_or(r: Register, enable: WireVector, value: WireVector) -> None:
+    _set(r, select(enable, value, r))
+
+
+def _field(w: WireVector, lo: int) -> WireVector:
+    """``w >> lo`` as a wire (a 1-bit 0 when nothing is left)."""
+    return w[lo:] if lo < len(w) else Const(0, 1)
+
+
+@dataclass
+class _Io:
+    reset: WireVector
+    op: WireVector
+    fn: WireVector
+    queue: WireVector
+    ring: WireVector
+    slot: WireVector
+    addr: WireVector
+    mac: WireVector
+    vlan: WireVector
+    flow: WireVector
+    index: WireVector
+    enable: WireVector
+    arg: WireVector
+    pfn: WireVector
+    domain: WireVector
+
+    def is_op(self, op: Op) -> WireVector:
+        return self.op == int(op)
+
+
+def _classifier(p: NICParams, io: _Io, pf: WireVector) -> tuple[WireVector, ...]:
+    """(vlan ok, queue, filter-write refused, vlan-write refused, default-queue refused)."""
+    qb = p.queue_bits
+    qpf_bits = clog2(p.queues_per_function)
+    vbits = clog2(p.vlans)
+    vlan_in_range = Const(1, 1) if vbits == 12 else io.vlan[vbits:] == 0
+    with pyrtl.name_scope("vlan"):
+        table = MemBlock(1, vbits, name="vlan_table", asynchronous=True)
+        vlan_ok = vlan_in_range & table[io.vlan[:vbits]]
+        vlan_bad = ~vlan_in_range
+        table[io.vlan[:vbits]] <<= MemBlock.EnabledWrite(
+            io.enable, io.is_op(Op.VLAN) & pf & vlan_in_range
+        )
+
+    with pyrtl.name_scope("filters"):
+        # Spread mask of k hash bits; k above the pool size is refused, so clip the table.
+        masks = [Const(min((1 << k) - 1, (1 << qb) - 1), qb) for k in range(16)]
+        k_mask = mux(io.arg, *masks)
+        k_ok = io.arg <= qpf_bits
+        pool_ok = _field(io.queue, qpf_bits) < p.functions
+        aligned = (io.queue & k_mask) == 0
+        filter_bad = ~(k_ok & pool_ok & aligned)
+        write = io.is_op(Op.FILTER) & pf & ~filter_bad
+        hits = []
+        bases, smasks = [], []
+        for f in range(p.filters):
+            valid = _reg(1, f"f{f}_valid", io.reset)
+            mac = _reg(48, f"f{f}_mac", io.reset)
+            vlan = _reg(12, f"f{f}_vlan", io.reset)
+            base = _reg(qb, f"f{f}_base", io.reset)
+            smask = _reg(qb, f"f{f}_mask", io.reset)
+            we = write & (io.index == f)
+            for r, v in ((valid, io.enable), (mac, io.mac), (vlan, io.vlan), (base, io.queue),
+                         (smask, k_mask)):
+                _hold_or(r, we, v)
+            hits.append(valid & (mac == io.mac) & (vlan == io.vlan))
+            bases.append(base)
+            smasks.append(smask)
+        matched, which = _lowest_set(hits)
+
+    with pyrtl.name_scope("hash"):
+        # Toeplitz, low queue bits only: bit j of the hash is the XOR over set input bits of
+        # bit j of their key window.
+        bits = []
+        for j in range(qb):
+            terms = [io.flow[63 - i] for i in range(64) if (int(TOEPLITZ_WINDOWS[i]) >> j) & 1]
+            bits.append(pyrtl.rtl_any(*terms) if len(terms) == 1 else _xor_all(terms))
+        hash_low = concat(*reversed(bits)) if len(bits) > 1 else bits[0]
+
+    with pyrtl.name_scope("default"):
+        defq = _reg(qb, "default_queue", io.reset)
+        defq_bad = _field(io.queue, qpf_bits) != 0
+        _hold_or(defq, io.is_op(Op.DEFAULT_Q) & pf & ~defq_bad, io.queue)
+
+    base_sel = _pick(which, bases)
+    mask_sel = _pick(which, smasks)
+    queue = select(matched, base_sel | (hash_low & mask_sel), defq)
+    return vlan_ok, queue, filter_bad, vlan_bad, defq_bad
+
+
+def _xor_all(terms: Sequence[WireVector]) -> WireVector:
+    level = list(terms) or [Const(0, 1)]
+    while len(level) > 1:
+        pairs = [a ^ b for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = pairs + level[len(pairs) * 2:]
+    return level[0]
+
+
+@dataclass(frozen=True)
+class NICDesign:
+    """A built NIC block and its port widths."""
+
+    params: NICParams
+    block: pyrtl.Block
+    inputs: dict[str, int]
+    outputs: dict[str, int]
+    page_table: bool
+
+
+def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
+    """Build the NIC in its own PyRTL block (see the module docstring for ``page_table``).
+
+    >>> d = build_nic(NICParams(queues=4, filters=2, ring_size=4, iova_bits=16,
+    ...                         iotlb_entries=4, iotlb_ways=2, vlans=8))
+    >>> d.outputs["ev_status"], d.outputs["irq_vector"], d.inputs["flow"]
+    (3, 2, 64)
+    """
+    p = params
+    qb, sb = p.queue_bits, p.slot_bits
+    qpf_bits = clog2(p.queues_per_function)
+    nq = p.queues
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        io = _Io(**{n: Input(w, n) for n, w in input_widths(p).items()})
+        pf = io.fn == 0
+        walk_in = None if page_table else (
+            Input(1, "walk_present"), Input(2, "walk_perms"), Input(p.pfn_bits, "walk_pfn"))
+        ports_out: dict[str, WireVector] = {}
+        with pyrtl.name_scope("nic"):
+            with pyrtl.name_scope("classifier"):
+                vlan_ok, rx_queue, filter_bad, vlan_bad, defq_bad = _classifier(p, io, pf)
+
+            is_rx, is_tx = io.is_op(Op.RX), io.is_op(Op.TX)
+            with pyrtl.name_scope("rings"):
+                head = [[_reg(sb, f"q{q}_{r}_head", io.reset) for r in "rt"] for q in range(nq)]
+                tail = [[_reg(sb, f"q{q}_{r}_tail", io.reset) for r in "rt"] for q in range(nq)]
+                rr = _reg(qb, "tx_last", io.reset, nq - 1)
+                ne = [head[q][1] != tail[q][1] for q in range(nq)]
+                later = [ne[q] & (rr < q) for q in range(nq)]
+                any_later, first_later = _lowest_set(later)
+                any_tx, first_tx = _lowest_set(ne)
+                tx_queue = select(any_later, first_later, first_tx)[:qb]
+                rx_q = rx_queue[:qb]
+                rx_empty = _pick(rx_q if nq > 1 else None, [h[0] == t[0] for h, t in
+                                                            zip(head, tail, strict=True)])
+                rx_go = is_rx & vlan_ok & ~rx_empty
+                tx_go = is_tx & any_tx
+                translate = rx_go | tx_go
+                q_sel = select(is_tx, tx_queue, rx_q)
+                ring = is_tx
+                head_sel = _pick(q_sel if nq > 1 else None,
+                                 [select(ring, h[1], h[0]) for h in head])
+                descs = MemBlock(p.iova_bits, qb + 1 + sb, name="descriptors", asynchronous=True)
+                iova = descs[concat(q_sel, ring, head_sel)]
+                owner_ok = _field(io.queue, qpf_bits) == io.fn
+                ring_op = io.is_op(Op.DESC) | io.is_op(Op.DOORBELL) | io.is_op(Op.IRQ_MASK)
+                descs[concat(io.queue, io.ring, io.slot)] <<= MemBlock.EnabledWrite(
+                    io.addr, io.is_op(Op.DESC) & owner_ok
+                )
+                bell = io.is_op(Op.DOORBELL) & owner_ok
+                for q in range(nq):
+                    for r in range(2):
+                        consumed = translate & (q_sel == q) & (ring == r)
+                        _hold_or(head[q][r], consumed, (head[q][r] + 1)[:sb])
+                        _hold_or(tail[q][r], bell & (io.queue == q) & (io.ring == r), io.slot)
+                _hold_or(rr, tx_go, tx_queue)
+
+            with pyrtl.name_scope("dma"):
+                dom = _field(q_sel, qpf_bits)
+                tp = iotlb_params(p)
+                tag_bits = tp.vpid_bits
+                inv_page = io.is_op(Op.INV_PAGE) & pf
+                inv_dom = io.is_op(Op.INV_DOMAIN) & pf
+                page = iova[12:]
+                if page_table:
+                    pool_bits = clog2(p.pools)
+                    pt = MemBlock(3 + p.pfn_bits, pool_bits + p.page_bits, name="io_page_table",
+                                  asynchronous=True)
+
+                    def pt_addr(d: WireVector, pg: WireVector) -> WireVector:
+                        return concat(d[:pool_bits], pg) if pool_bits else pg
+
+                    entry = pt[pt_addr(dom.zero_extended(max(pool_bits, 1)), page)]
+                    pt[pt_addr(io.domain.zero_extended(max(pool_bits, 1)), io.addr[12:])] <<= (
+                        MemBlock.EnabledWrite(concat(io.pfn, io.arg[:2], io.enable),
+                                              io.is_op(Op.MAP) & pf))
+                    w_present, w_perms, w_pfn = entry[0], entry[1:3], entry[3:]
+                else:
+                    assert walk_in is not None
+                    w_present, w_perms, w_pfn = walk_in
+                # The array's match does not depend on its op, so the op may depend on the hit.
+                tlb_op = WireVector(3, "iotlb_op")
+                ports = _Ports(
+                    reset=io.reset,
+                    op=tlb_op,
+                    va=select(translate, iova, io.addr),
+                    vpid=(select(translate, dom, io.domain)[:tag_bits] if tag_bits else None),
+                    pcid=None,
+                    size=Const(0, 2),
+                    pfn=w_pfn,
+                    perms=w_perms.zero_extended(4),
+                    glob=Const(0, 1),
+                )
+                with pyrtl.name_scope("iotlb"):
+                    arr = _build_array(0, tp.l4k, tp, ports, Const(0, 1))
+                hit = arr.hit
+                tlb_op <<= select(
+                    translate,
+                    select(hit, Const(TLBOpCode.LOOKUP, 3),
+                           select(w_present, Const(TLBOpCode.FILL, 3), Const(TLBOpCode.NOP, 3))),
+                    select(inv_page, Const(TLBOpCode.INV_ADDR, 3),
+                           select(inv_dom, Const(TLBOpCode.INV_VM, 3), Const(TLBOpCode.NOP, 3))),
+                )
+                if not page_table:
+                    ports_out["walk_req"] = translate & ~hit
+                    ports_out["walk_domain"] = dom.zero_extended(p.fn_bits)
+                    ports_out["walk_page"] = page
+                perms = select(hit, arr.perms[:2], w_perms)
+                present = hit | w_present
+                need = select(ring, Const(1, 2), Const(2, 2))
+                allowed = present & ((perms & need) != 0)
+                frame = select(hit, arr.pfn, w_pfn)
+                done = translate & allowed
+
+            with pyrtl.name_scope("irq"):
+                thr = p.irq_threshold
+                itr = max(p.itr_cycles, 1)
+                eligible, state = [], []
+                for q in range(nq):
+                    pend = _reg(p.pend_bits, f"v{q}_pending", io.reset)
+                    timer = _reg(p.timer_bits, f"v{q}_timer", io.reset)
+                    masked = _reg(1, f"v{q}_mask", io.reset)
+                    eligible.append(~masked & (pend != 0) & ((timer == 0) | (pend >= thr)))
+                    state.append((pend, timer, masked))
+                fire, vec = _lowest_set(eligible)
+                for q, (pend, timer, masked) in enumerate(state):
+                    fired = fire & (vec == q)
+                    base = select(fired, Const(0, p.pend_bits), pend)
+                    comp = done & (q_sel == q) & (base < thr)
+                    _set(pend, select(comp, (base + 1)[: p.pend_bits], base))
+                    _set(timer, select(fired, Const(itr - 1, p.timer_bits),
+                                       select(timer != 0, (timer - 1)[: p.timer_bits], timer)))
+                    _hold_or(masked, io.is_op(Op.IRQ_MASK) & owner_ok & (io.queue == q),
+                             io.enable)
+
+            config = io.op >= int(Op.FILTER)
+            denied = (
+                (ring_op & ~owner_ok)
+                | (config & ~pf)
+                | (io.is_op(Op.FILTER) & filter_bad)
+                | (io.is_op(Op.VLAN) & vlan_bad)
+                | (io.is_op(Op.DEFAULT_Q) & defq_bad)
+            )
+            S = Status
+            status = select(
+                translate,
+                select(allowed, Const(S.OK, 3), Const(S.FAULT, 3)),
+                select(is_rx & ~vlan_ok, Const(S.DROP_VLAN, 3),
+                       select(is_rx, Const(S.DROP_NO_DESC, 3),
+                              select(denied, Const(S.DENIED, 3), Const(S.NONE, 3)))),
+            )
+            ev_queue = select(is_rx & vlan_ok, rx_q,
+                              select(tx_go, tx_queue, Const(0, qb)))
+            zero = Const(0)
+            events = {
+                "status": status,
+                "queue": ev_queue,
+                "fn": _field(ev_queue, qpf_bits).zero_extended(p.fn_bits),
+                "slot": select(translate, head_sel, zero),
+                "iotlb_hit": translate & hit,
+                "walk_refs": select(translate & ~hit, Const(p.iommu_levels, 3), zero),
+                "dma_addr": select(done, concat(frame, iova[:12]), zero),
+            }
+        widths = {"status": 3, "queue": qb, "fn": p.fn_bits, "slot": sb, "iotlb_hit": 1,
+                  "walk_refs": 3, "dma_addr": p.pa_bits}
+        for f, value in events.items():
+            port = Output(widths[f], EVENT_PORTS[f])
+            port <<= value
+        o_fire = Output(1, IRQ_PORTS[0])
+        o_fire <<= fire
+        o_vec = Output(qb, IRQ_PORTS[1])
+        o_vec <<= vec
+        for name, value in ports_out.items():
+            out = Output(len(value), name)
+            out <<= value
+        block.sanity_check()
+    inputs = {w.name: w.bitwidth for w in block.wirevector_subset(Input)}
+    outputs = {w.name: w.bitwidth for w in block.wirevector_subset(Output)}
+    return NICDesign(params, block, inputs, outputs, page_table)
+
+
+def stimulus(ops: OpBatch, start: int, end: int) -> list[dict[str, int]]:
+    """One input dict per cycle from ``start`` to ``end`` (exclusive); idle cycles are NOPs.
+
+    >>> s = stimulus(OpBatch.from_ops([NICOp.tx(at=2)]), 0, 4)
+    >>> [row["op"] for row in s]
+    [0, 0, 2, 0]
+    """
+    names = [n for n in ops.cols if n != "cycle"]
+    idle = {"reset": 0, **dict.fromkeys(names, 0)}
+    rows = [idle] * (end - start)
+    cols = {n: ops.cols[n].tolist() for n in names}
+    for i, c in enumerate(ops.cycle.tolist()):
+        rows[c - start] = {"reset": 0, **{n: cols[n][i] for n in names}}
+    return rows
+
+
+class NICSim(NICFrontend):
+    """The RTL NIC behind the same interface as ``NICModel``; one simulator for its lifetime.
+
+    >>> from hwmodels.nic.ops import NICOp, Status
+    >>> p = NICParams(queues=2, filters=1, ring_size=2, iova_bits=16, iotlb_entries=2,
+    ...               iotlb_ways=2, vlans=2, itr_us=0.02)
+    >>> nic = NICSim(p, "fast")
+    >>> _ = nic.configure([NICOp.vlan_enable(0), NICOp.map(0, 0x1000, pfn=7)])
+    >>> _ = nic.post(0, [0x1010])
+    >>> e = nic.rx(0xAB); (e.status == Status.OK, hex(e.dma_addr), e.iotlb_hit)
+    (True, '0x7010', 0)
+    >>> nic.idle(2)
+    [(5, 0)]
+    """
+
+    def __init__(self, params: NICParams, backend: str = "fast",
+                 design: NICDesign | None = None) -> None:
+        self.params = params
+        self.design = design if design is not None else build_nic(params)
+        self.backend = rtl.resolve_backend(backend)
+        self.sim = rtl.make_simulator(self.design.block, self.backend)
+        self.cycles = 0
+        self.now = 0
+        self._tails: dict[tuple[int, int], int] = {}
+
+    def clear_ops(self) -> OpBatch:
+        """Operations that zero every RAM word the NIC can read (run after a reset pulse)."""
+        p = self.params
+        qpf = p.queues_per_function
+        ops = [NICOp.vlan_enable(v, False) for v in range(p.vlans)]
+        ops += [NICOp.desc(q, s, 0, ring=r, fn=q // qpf)
+                for q in range(qpf * p.functions) for r in range(2) for s in range(p.ring_size)]
+        ops += [NICOp.map(d, pg << 12, 0, 0, present=False)
+                for d in range(p.functions) for pg in range(1 << p.page_bits)]
+        return OpBatch.from_ops(ops)
+
+    def reset(self) -> None:
+        """A reset pulse, then RAM clearing; the NIC is then in its power-on state at cycle 0."""
+        clear = self.clear_ops()
+        pulse = {**dict.fromkeys(self.design.inputs, 0), "reset": 1}
+        rows = [pulse, *stimulus(clear, 0, len(clear))]
+        rtl.run_stimulus(self.sim, rows, [])
+        self.cycles += len(rows)
+        self.now = 0
+        self._tails = {}
+
+    def run(self, ops: OpBatch, until: int | None = None) -> NICResult:
+        """One cycle per cycle of the span, operations at their cycles."""
+        ops.check(self.params, self.now)
+        n = len(ops)
+        end = until if until is not None else (int(ops.cycle[-1]) + 1 if n else self.now)
+        if n and end <= int(ops.cycle[-1]):
+            raise ValueError(f"until: expected > {int(ops.cycle[-1])}, got {end}")
+        rows = stimulus(ops, self.now, end)
+        names = [*EVENT_PORTS.values(), *IRQ_PORTS]
+        out = rtl.run_stimulus(self.sim, rows, names) if rows else {k: [] for k in names}
+        idx = (ops.cycle - self.now).astype(np.int64)
+        events = {f: np.asarray(out[EVENT_PORTS[f]], dtype=np.int64)[idx].astype(d) if n else
+                  np.zeros(0, dtype=d) for f, d in EVENT_DTYPES.items()}
+        fire = np.asarray(out["irq_fire"], dtype=np.int64)
+        at = np.flatnonzero(fire)
+        res = NICResult(events, at + self.now,
+                        np.asarray(out["irq_vector"], dtype=np.int64)[at] if len(at) else
+                        np.zeros(0, dtype=np.int64))
+        self.cycles += len(rows)
+        self.now = end
+        return res
+
+
+def nic_verilog(params: NICParams) -> str:
+    """Flat Verilog of the NIC (page walks leave the block), top module ``codesign_nic``.
+
+    >>> v = nic_verilog(NICParams(queues=2, filters=1, ring_size=2, vlans=2))
+    >>> v.count("module codesign_nic(")
+    1
+    """
+    return rtl.export_verilog(build_nic(params, page_table=False).block, MODULE_NAME)
+
+
+def nic_cost(params: NICParams, tech_nm: float = 130) -> rtl.CostReport:
+    """Nets, estimated area and fmax of the NIC without the page-table stand-in.
+
+    >>> c = nic_cost(NICParams(queues=2, filters=1, ring_size=2, vlans=2))
+    >>> c.register_bits > 0, c.fmax_mhz > 0
+    (True, True)
+    """
+    return rtl.cost_report(build_nic(params, page_table=False).block, tech_nm)
