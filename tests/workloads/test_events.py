@@ -48,8 +48,9 @@ def raw(b: StreamBuilder, **fields: int) -> np.ndarray:
 
 def test_record_layout_is_32_aligned_bytes() -> None:
     assert EVENT_DTYPE.itemsize == 32
-    names = ("va", "pages", "pid", "arg", "syscall", "vm", "op")
-    assert [EVENT_DTYPE.fields[f][1] for f in names] == [0, 8, 16, 20, 24, 28, 30]
+    names = ("va", "pages", "pid", "arg", "syscall", "vm", "op", "reserved")
+    assert [EVENT_DTYPE.fields[f][1] for f in names] == [0, 8, 16, 20, 24, 28, 30, 31]
+    assert sum(EVENT_DTYPE.fields[f][0].itemsize for f in names) == 32  # no padding
 
 
 def test_builder_wraps_updates_in_their_own_system_calls() -> None:
@@ -294,6 +295,8 @@ def _bad_cases() -> list[tuple[str, Callable[[], np.ndarray], str]]:
         ("range beyond user space", beyond_user, "not page-aligned, non-empty user space"),
         ("access beyond user space", access_beyond_user, "event 4 (ACCESS): address above user"),
         ("stray operand", stray_operand, "event 4 (SPAWN): field arg must be 0"),
+        ("reserved byte", lambda: raw(running(), op=Ev.SWITCH, pid=1, reserved=1),
+         "event 4 (SWITCH): field reserved must be 0"),
         ("zeroed record", zero_record, "event 4: unknown kind 0"),
         ("shootdown to no cpu", no_cpus, "event 5 (SHOOTDOWN): a shootdown must name"),
         ("protection bits", bad_prot, "protection 0x8 has bits other than"),

@@ -15,6 +15,7 @@ Fields (32-byte aligned records)::
     syscall  uint32  ordinal (1, 2, ...) of the system call the event belongs to; 0 outside one
     vm       uint16  virtual machine (0, 1, ...)
     op       uint8   event kind (:class:`Ev`); 0 is never valid, so a zeroed record is caught
+    reserved uint8   always 0
 
 =============  ================================  =============================================
 op             arg                               meaning
@@ -102,9 +103,10 @@ USER_TOP = 1 << 47
 
 EVENT_DTYPE = np.dtype(
     [("va", "<u8"), ("pages", "<u8"), ("pid", "<u4"), ("arg", "<u4"), ("syscall", "<u4"),
-     ("vm", "<u2"), ("op", "u1")],
+     ("vm", "<u2"), ("op", "u1"), ("reserved", "u1")],
     align=True,
 )
+"""No padding: a gap would make numpy copy field by field and leave its bytes undefined."""
 
 
 class Ev(IntEnum):
@@ -193,6 +195,9 @@ def access_block(va: np.ndarray, kind: np.ndarray | int, *, pid: int, vm: int = 
     return out
 
 
+_ROW_FIELDS = ("va", "pages", "pid", "arg", "syscall", "vm", "op")
+
+
 class StreamBuilder:
     """Builds a stream event by event, or by whole arrays of accesses; readable in tests.
 
@@ -236,7 +241,13 @@ class StreamBuilder:
 
     def _flush(self) -> None:
         if self._rows:
-            self._chunks.append(np.array(self._rows, dtype=EVENT_DTYPE))
+            # Field by field into zeroed records: np.array(tuples, dtype) leaves the padding
+            # byte undefined, and equal streams must have equal bytes.
+            columns = np.array(self._rows, dtype=np.uint64)
+            chunk = empty(len(columns))
+            for j, name in enumerate(_ROW_FIELDS):
+                chunk[name] = columns[:, j]
+            self._chunks.append(chunk)
             self._rows = []
 
     @contextmanager
@@ -455,7 +466,7 @@ _USES = {
     Ev.SHOOTDOWN: {"va", "pages", "pid", "arg", "syscall"},
     Ev.SYSCALL: {"pid", "arg", "syscall"},
 }
-_OPTIONAL = ("va", "pages", "pid", "arg", "syscall")
+_OPTIONAL = ("va", "pages", "pid", "arg", "syscall", "reserved")
 
 Vma = tuple[int, int, int]
 """(first page, end page, protection) of one mapped region."""
