@@ -168,6 +168,31 @@ def _classifier(p: NICParams, io: _Io, pf: WireVector) -> tuple[WireVector, ...]
     return vlan_ok, queue, filter_bad, vlan_bad, defq_bad
 
 
+def _interrupts(p: NICParams, reset: WireVector, done: WireVector, queue: WireVector,
+                mask_write: WireVector, mask_queue: WireVector,
+                mask_value: WireVector) -> tuple[WireVector, WireVector]:
+    """(an interrupt is raised, its vector): ``done`` completes ``queue``'s vector."""
+    thr = p.irq_threshold
+    itr = max(p.itr_cycles, 1)
+    eligible, state = [], []
+    for q in range(p.queues):
+        pend = _reg(p.pend_bits, f"v{q}_pending", reset)
+        timer = _reg(p.timer_bits, f"v{q}_timer", reset)
+        masked = _reg(1, f"v{q}_mask", reset)
+        eligible.append(~masked & (pend != 0) & ((timer == 0) | (pend >= thr)))
+        state.append((pend, timer, masked))
+    fire, vec = _lowest_set(eligible)
+    for q, (pend, timer, masked) in enumerate(state):
+        fired = fire & (vec == q)
+        base = select(fired, Const(0, p.pend_bits), pend)
+        comp = done & (queue == q) & (base < thr)
+        _set(pend, select(comp, (base + 1)[: p.pend_bits], base))
+        _set(timer, select(fired, Const(itr - 1, p.timer_bits),
+                           select(timer != 0, (timer - 1)[: p.timer_bits], timer)))
+        _hold_or(masked, mask_write & (mask_queue == q), mask_value)
+    return fire, vec[: p.queue_bits] if len(vec) > p.queue_bits else vec
+
+
 def _xor_all(terms: Sequence[WireVector]) -> WireVector:
     level = list(terms) or [Const(0, 1)]
     while len(level) > 1:
@@ -303,25 +328,8 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
                 done = translate & allowed
 
             with pyrtl.name_scope("irq"):
-                thr = p.irq_threshold
-                itr = max(p.itr_cycles, 1)
-                eligible, state = [], []
-                for q in range(nq):
-                    pend = _reg(p.pend_bits, f"v{q}_pending", io.reset)
-                    timer = _reg(p.timer_bits, f"v{q}_timer", io.reset)
-                    masked = _reg(1, f"v{q}_mask", io.reset)
-                    eligible.append(~masked & (pend != 0) & ((timer == 0) | (pend >= thr)))
-                    state.append((pend, timer, masked))
-                fire, vec = _lowest_set(eligible)
-                for q, (pend, timer, masked) in enumerate(state):
-                    fired = fire & (vec == q)
-                    base = select(fired, Const(0, p.pend_bits), pend)
-                    comp = done & (q_sel == q) & (base < thr)
-                    _set(pend, select(comp, (base + 1)[: p.pend_bits], base))
-                    _set(timer, select(fired, Const(itr - 1, p.timer_bits),
-                                       select(timer != 0, (timer - 1)[: p.timer_bits], timer)))
-                    _hold_or(masked, io.is_op(Op.IRQ_MASK) & owner_ok & (io.queue == q),
-                             io.enable)
+                fire, vec = _interrupts(p, io.reset, done, q_sel,
+                                        io.is_op(Op.IRQ_MASK) & owner_ok, io.queue, io.enable)
 
             config = io.op >= int(Op.FILTER)
             denied = (
@@ -452,6 +460,113 @@ class NICSim(NICFrontend):
         self.cycles += len(rows)
         self.now = end
         return res
+
+
+def _finish(block: pyrtl.Block, outputs: dict[str, WireVector]) -> None:
+    for name, value in outputs.items():
+        port = Output(len(value), name)
+        port <<= value
+    block.sanity_check()
+
+
+def build_classifier(params: NICParams) -> pyrtl.Block:
+    """The receive classifier alone: configuration writes and a frame per cycle in; VLAN verdict,
+    queue and refusal out (``NICOp`` port names).
+
+    >>> b = build_classifier(NICParams(queues=4, filters=2, vlans=4))
+    >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
+    ['cls_denied', 'cls_queue', 'cls_vlan_ok']
+    """
+    p = params
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        w = input_widths(p)
+        used = ("reset", "op", "fn", "queue", "mac", "vlan", "flow", "index", "enable", "arg")
+        io = _Io(**{n: Input(w[n], n) if n in used else Const(0, w[n]) for n in w})
+        pf = io.fn == 0
+        with pyrtl.name_scope("classifier"):
+            vlan_ok, queue, filter_bad, vlan_bad, defq_bad = _classifier(p, io, pf)
+        denied = (~pf & (io.op >= int(Op.FILTER))) | (io.is_op(Op.FILTER) & filter_bad) | (
+            io.is_op(Op.VLAN) & vlan_bad) | (io.is_op(Op.DEFAULT_Q) & defq_bad)
+        _finish(block, {"cls_vlan_ok": vlan_ok, "cls_queue": queue[: p.queue_bits],
+                        "cls_denied": denied})
+    return block
+
+
+def build_interrupts(params: NICParams) -> pyrtl.Block:
+    """The interrupt moderation unit alone: a completion (``done``, ``queue``) and a mask write
+    (``mask_write``, ``mask_queue``, ``mask_value``) per cycle in; ``irq_fire``, ``irq_vector``.
+
+    >>> b = build_interrupts(NICParams(queues=4))
+    >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
+    ['irq_fire', 'irq_vector']
+    """
+    p = params
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        qb = p.queue_bits
+        ins = {n: Input(bw, n) for n, bw in (("reset", 1), ("done", 1), ("queue", qb),
+                                              ("mask_write", 1), ("mask_queue", qb),
+                                              ("mask_value", 1))}
+        with pyrtl.name_scope("irq"):
+            fire, vec = _interrupts(p, ins["reset"], ins["done"], ins["queue"],
+                                    ins["mask_write"], ins["mask_queue"], ins["mask_value"])
+        _finish(block, {"irq_fire": fire, "irq_vector": vec})
+    return block
+
+
+def build_iotlb(params: NICParams) -> pyrtl.Block:
+    """The IOTLB alone (the ``hwmodels.tlb`` array, domain-tagged): ``op`` (TLB op codes),
+    ``iova``, ``domain`` and a page-walk answer in; ``hit``, ``perms``, ``pfn`` out.
+
+    >>> b = build_iotlb(NICParams(iotlb_entries=4, iotlb_ways=2))
+    >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
+    ['iotlb_hit', 'iotlb_perms', 'iotlb_pfn']
+    """
+    p = params
+    tp = iotlb_params(p)
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        reset, op = Input(1, "reset"), Input(3, "op")
+        iova, domain = Input(p.iova_bits, "iova"), Input(p.fn_bits, "domain")
+        perms, pfn = Input(2, "walk_perms"), Input(p.pfn_bits, "walk_pfn")
+        ports = _Ports(reset=reset, op=op, va=iova,
+                       vpid=domain[: tp.vpid_bits] if tp.vpid_bits else None, pcid=None,
+                       size=Const(0, 2), pfn=pfn, perms=perms.zero_extended(4), glob=Const(0, 1))
+        with pyrtl.name_scope("iotlb"):
+            arr = _build_array(0, tp.l4k, tp, ports, Const(0, 1))
+        _finish(block, {"iotlb_hit": arr.hit, "iotlb_perms": arr.perms[:2],
+                        "iotlb_pfn": arr.pfn})
+    return block
+
+
+SUB_BLOCKS: dict[str, tuple[str, object]] = {
+    "nic-classifier": ("codesign_nic_classifier", build_classifier),
+    "nic-irq": ("codesign_nic_irq", build_interrupts),
+    "nic-iotlb": ("codesign_nic_iotlb", build_iotlb),
+}
+"""Sub-blocks by engine name: (Verilog top module, builder)."""
+
+
+def sub_block_verilog(name: str, params: NICParams) -> str:
+    """Flat Verilog of a NIC sub-block (``SUB_BLOCKS``), its stable module name on top.
+
+    >>> v = sub_block_verilog("nic-irq", NICParams(queues=2))
+    >>> v.count("module codesign_nic_irq(")
+    1
+    """
+    module, builder = SUB_BLOCKS[name]
+    return rtl.export_verilog(builder(params), module)  # type: ignore[operator]
+
+
+def sub_block_cost(name: str, params: NICParams, tech_nm: float = 130) -> rtl.CostReport:
+    """Cost of a NIC sub-block (PyRTL estimators).
+
+    >>> sub_block_cost("nic-classifier", NICParams(queues=2, filters=2, vlans=2)).nets > 0
+    True
+    """
+    _, builder = SUB_BLOCKS[name]
+    return rtl.cost_report(builder(params), tech_nm)  # type: ignore[operator]
 
 
 def nic_verilog(params: NICParams) -> str:
