@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from codesign.params import param
-from workloads.memory.events import PAGE, RW, RX, Access, StreamBuilder, Syscall
+from workloads.memory.events import (
+    PAGE,
+    RW,
+    RX,
+    Access,
+    StreamBuilder,
+    Syscall,
+    access_block,
+)
 
 MMAP_BASE = 0x7F00_0000_0000
 TEXT_BASE = 0x40_0000
@@ -73,8 +81,7 @@ def single_process(va: np.ndarray, kinds: np.ndarray, pages: int) -> np.ndarray:
     b.spawn(1)
     b.switch(1)
     b.map(MMAP_BASE, pages, RW)
-    b.accesses(va, kinds)
-    return b.build()
+    return access_block(va, kinds, pid=1, head=b.build())
 
 
 def words(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -179,19 +179,25 @@ def empty(n: int = 0) -> np.ndarray:
     return np.zeros(n, dtype=EVENT_DTYPE)
 
 
-def access_block(va: np.ndarray, kind: np.ndarray | int, *, pid: int, vm: int = 0) -> np.ndarray:
-    """ACCESS records for an array of addresses (``kind``: one :class:`Access` or an array).
+def access_block(va: np.ndarray, kind: np.ndarray | int, *, pid: int, vm: int = 0,
+                 head: np.ndarray | None = None) -> np.ndarray:
+    """ACCESS records for an array of addresses (``kind``: one :class:`Access` or an array),
+    after the records of ``head`` if given (one allocation: traces run to 10^8 references).
 
     >>> block = access_block(np.array([0x1000, 0x2008], dtype=np.uint64), Access.WRITE, pid=3)
     >>> block["op"].tolist(), block["arg"].tolist(), block["pid"].tolist()
     ([1, 1], [1, 1], [3, 3])
     """
-    out = empty(len(va))
-    out["va"] = va
-    out["arg"] = kind
-    out["pid"] = pid
-    out["vm"] = vm
-    out["op"] = Ev.ACCESS
+    skip = 0 if head is None else len(head)
+    out = empty(skip + len(va))
+    if head is not None:
+        out[:skip] = head
+    block = out[skip:]
+    block["va"] = va
+    block["arg"] = kind
+    block["pid"] = pid
+    block["vm"] = vm
+    block["op"] = Ev.ACCESS
     return out
 
 
