@@ -93,6 +93,13 @@ def split_params(params: Mapping[str, Scalar]) -> tuple[dict, dict, dict]:
     return workload, platform, other
 
 
+def _resolve_paths(declared: Any, values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative file paths made relative to ``base`` (the spec's folder, or the cwd)."""
+    paths = {s.key for s in declared if s.path}
+    return {k: str(base / v) if k in paths and isinstance(v, str) and v
+            and not Path(v).is_absolute() else v for k, v in values.items()}
+
+
 def resolve(
     point: Point,
     registry: Registry | None = None,
@@ -112,6 +119,9 @@ def resolve(
             f"kind {', '.join(mechanism.accepts)}; workload {workload.name!r} is {workload.kind!r}"
         )
     wvalues, overrides, mvalues = split_params(point.params)
+    if point.base:
+        wvalues = _resolve_paths(workload.specs(), wvalues, Path(point.base))
+        mvalues = _resolve_paths(mechanism.specs(), mvalues, Path(point.base))
     wparams = build(workload.params, wvalues, origin)
     hw_values = {k: v for k, v in mvalues.items() if k.startswith("hw.") and mechanism.hardware}
     mparams = build(mechanism.params,

@@ -53,6 +53,7 @@ class ParamSpec:
     when: tuple[tuple[str, Scalar], ...] = ()
     field: str = ""
     optional: bool = False  # None is allowed: "not set", with a meaning the doc states
+    path: bool = False  # a file path: relative ones are resolved against the spec's folder
 
     def expectation(self) -> str:
         """What a valid value looks like, in words.
@@ -158,12 +159,13 @@ def param(
     choices: tuple[Scalar, ...] | None = None,
     unit: str | None = None,
     when: Mapping[str, Scalar] | None = None,
+    path: bool = False,
 ) -> Any:
     """A dataclass field declaring a parameter (see the module docstring)."""
     meta = {
         "key": key, "doc": doc, "min": min, "max": max,
         "choices": tuple(choices) if choices is not None else None,
-        "unit": unit, "when": tuple(sorted((when or {}).items())),
+        "unit": unit, "when": tuple(sorted((when or {}).items())), "path": path,
     }
     return dataclasses.field(default=default, metadata={_META: meta})
 

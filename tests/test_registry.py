@@ -87,3 +87,38 @@ def test_workload_identity_replaces_parameters_in_the_key() -> None:
     a = resolve(Point("traced", "analytic-walk", params={"workload.seed": 1}), registry)
     b = resolve(Point("traced", "analytic-walk", params={"workload.seed": 2}), registry)
     assert a.key == b.key and a.params["workload.seed"] == 1
+
+
+def test_relative_trace_paths_resolve_against_the_spec_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import shutil
+
+    from codesign.harness import resolve
+
+    monkeypatch.setenv("CODESIGN_CACHE", str(tmp_path / "cache"))
+    study = tmp_path / "study"
+    (study / "traces").mkdir(parents=True)
+    data = Path(__file__).parent / "data" / "gzip_deflate.lackey.gz"
+    with gzip.open(data, "rb") as src, open(study / "traces" / "t.lackey", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    monkeypatch.chdir(tmp_path)  # not the spec's folder
+
+    @dataclass(frozen=True)
+    class NoParams:
+        pass
+
+    lackey = default_registry().workload("lackey")
+    count = Mechanism("count", ("memory",), "", NoParams, lambda *a: None)
+    registry = Registry.of([lackey, count])
+    point = Point("lackey", "count", params={"workload.path": "traces/t.lackey"},
+                  base=str(study))
+    resolved = resolve(point, registry)
+    assert resolved.params["workload.path"] == str(study / "traces" / "t.lackey")
+    moved = tmp_path / "elsewhere.lackey"
+    shutil.copy(study / "traces" / "t.lackey", moved)
+    assert resolve(Point("lackey", "count", params={"workload.path": str(moved)}),
+                   registry).key == resolved.key  # keyed by content, wherever it lies
+    with pytest.raises(InputError, match=r"traces/t\.lackey"):
+        resolve(Point("lackey", "count", params={"workload.path": "traces/t.lackey"},
+                      base=str(tmp_path)), registry)

@@ -241,8 +241,9 @@ def _store(target: Path, **arrays: np.ndarray) -> None:
 class LackeyParams:
     """Parameters of ``lackey``."""
 
-    path: str = param("", key="workload.path",
-                      doc="Valgrind lackey trace file (plain or .gz); keyed by its content")
+    path: str = param("", key="workload.path", path=True,
+                      doc="Valgrind lackey trace file (plain or .gz; relative to the sweep "
+                          "spec's folder); keyed by its content")
     kinds: str = param("LSM", key="workload.kinds",
                        doc="record kinds replayed, letters of ILSM in that order "
                            "(I fetch, L load, S store, M modify)")
