@@ -1,5 +1,8 @@
 """Page walker, page-walk caches and nested TLB: a behavioural model and a PyRTL model that agree.
 
+The page-walk cache (one dimension) and the nested TLB are also blocks of their own, with a
+behavioural twin each (``caches``) and RTL sharing the walker's logic (``cache_rtl``).
+
 >>> from hwmodels.pagewalk import PageWalkModel, WalkerParams, WalkRequest
 >>> from hwmodels.pagewalk.tables import NestedImage
 >>> img = NestedImage(guest_levels=4, host_levels=4)
@@ -10,9 +13,11 @@
 [13, 1]
 """
 
+from hwmodels.pagewalk.caches import NTLBEvent, NTLBModel, NTLBOp, PWCEvent, PWCModel, PWCOp
 from hwmodels.pagewalk.model import PageWalkModel
 from hwmodels.pagewalk.ops import (
     COUNTER_NAMES,
+    CacheOp,
     Fault,
     WalkBatch,
     WalkEvent,
@@ -21,12 +26,27 @@ from hwmodels.pagewalk.ops import (
     WalkRequest,
     count_events,
 )
-from hwmodels.pagewalk.params import NTLBParams, PWCParams, WalkerParams
+from hwmodels.pagewalk.params import (
+    NTLBBlockParams,
+    NTLBParams,
+    PWCBlockParams,
+    PWCParams,
+    WalkerParams,
+)
 
 __all__ = [
     "COUNTER_NAMES",
+    "CacheOp",
     "Fault",
+    "NTLBBlockParams",
+    "NTLBEvent",
+    "NTLBModel",
+    "NTLBOp",
     "NTLBParams",
+    "PWCBlockParams",
+    "PWCEvent",
+    "PWCModel",
+    "PWCOp",
     "PWCParams",
     "PageWalkModel",
     "WalkBatch",

@@ -28,9 +28,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyrtl
-from pyrtl import Const, Register, WireVector, select
+from pyrtl import Const, Input, Output, Register, WireVector, select
 
+from hwmodels import rtl
+from hwmodels.pagewalk.caches import (
+    NTLBEvent,
+    NTLBOp,
+    PWCEvent,
+    PWCOp,
+    check_ntlb_ops,
+    check_pwc_ops,
+)
+from hwmodels.pagewalk.ops import CacheOp
 from hwmodels.pagewalk.params import NTLBBlockParams, PWCBlockParams
+
+PWC_MODULE = "codesign_pwc"
+"""Top module name of the exported page-walk-cache Verilog (stable across parameters)."""
+NTLB_MODULE = "codesign_ntlb"
+"""Top module name of the exported nested-TLB Verilog (stable across parameters)."""
+PWC_PORTS: dict[str, str] = {f: f"ev_{f}" for f in PWCEvent._fields}
+"""``PWCEvent`` field -> output port."""
+NTLB_PORTS: dict[str, str] = {f: f"ev_{f}" for f in NTLBEvent._fields}
+"""``NTLBEvent`` field -> output port."""
 
 
 def _clog2(n: int) -> int:
@@ -364,3 +383,214 @@ class CacheDesign:
     block: pyrtl.Block
     inputs: dict[str, int]
     outputs: dict[str, int]
+
+
+def _outputs(outs: dict[str, WireVector]) -> None:
+    for name, value in outs.items():
+        port = Output(len(value), name)
+        port <<= value
+
+
+def _design(params: PWCBlockParams | NTLBBlockParams, block: pyrtl.Block) -> CacheDesign:
+    block.sanity_check()
+    return CacheDesign(params, block,
+                       {w.name: w.bitwidth for w in block.wirevector_subset(Input)},
+                       {w.name: w.bitwidth for w in block.wirevector_subset(Output)})
+
+
+def build_pwc(params: PWCBlockParams) -> CacheDesign:
+    """Build one dimension's page-walk cache with ports of its own, in its own PyRTL block.
+
+    >>> d = build_pwc(PWCBlockParams(levels=2, addr_bits=30, pa_bits=32, vm_bits=1,
+    ...                              asid_bits=1))
+    >>> d.inputs["addr"], d.outputs["ev_base"], d.outputs["ev_inv"]
+    (30, 20, 6)
+    """
+    p = params
+    fw = p.pa_bits - 12
+    total = sum(p.entries)
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        reset, op = Input(1, "reset"), Input(3, "op")
+        addr, vm = Input(p.addr_bits, "addr"), Input(p.vm_bits, "vm")
+        asid = Input(p.asid_bits, "asid") if p.asid_bits else None
+        level, base, perm = Input(3, "level"), Input(fw, "base"), Input(3, "perm")
+        pwc = PWCLogic("pwc", p, reset, addr, vm, asid)
+        is_lookup, is_fill = op == int(CacheOp.LOOKUP), op == int(CacheOp.FILL)
+        pwc.lookup(is_lookup)
+        pwc.fill(is_fill, level, base, perm)
+        pwc.flush(op == int(CacheOp.FLUSH_ALL), op == int(CacheOp.FLUSH_VM),
+                  op == int(CacheOp.FLUSH_ASID), vm, asid)
+        pwc.finish()
+        # The probe runs every cycle; events show it only for lookups (others read 0).
+        hit = is_lookup & pwc.hit
+        fill_way, evicts = pwc.fill_way()
+        zero = Const(0, pwc.way_bits)
+        _outputs({
+            "ev_hit": hit,
+            "ev_level": select(hit, pwc.level, Const(0, 3)),
+            "ev_way": select(hit, pwc.way, select(is_fill, fill_way, zero)),
+            "ev_base": select(hit, pwc.base, Const(0, fw)),
+            "ev_perm": select(hit, pwc.perm, Const(0, 3)),
+            "ev_evict": is_fill & evicts,
+            "ev_inv": _popcount(pwc.cleared(), max(1, total.bit_length())),
+        })
+    return _design(p, block)
+
+
+def build_ntlb(params: NTLBBlockParams) -> CacheDesign:
+    """Build the nested TLB with ports of its own, in its own PyRTL block.
+
+    A disabled nested TLB (0 entries) is a block whose events are all 0.
+
+    >>> from hwmodels.pagewalk.params import NTLBParams
+    >>> d = build_ntlb(NTLBBlockParams(NTLBParams(4, 2), gpa_bits=30, pa_bits=32, vm_bits=1))
+    >>> d.inputs["page"], d.outputs["ev_way"], d.outputs["ev_inv"]
+    (18, 1, 3)
+    """
+    p = params
+    fw = p.pa_bits - 12
+    n = p.ntlb
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        reset, op = Input(1, "reset"), Input(3, "op")
+        page, vm = Input(p.page_bits, "page"), Input(p.vm_bits, "vm")
+        base, size, perm = Input(fw, "base"), Input(2, "size"), Input(3, "perm")
+        way_bits = max(1, _clog2(n.ways))
+        if not n.enabled:
+            # The inputs stay ports so the interface does not depend on the size.
+            _outputs({"ev_hit": Const(0, 1), "ev_way": Const(0, way_bits),
+                      "ev_base": Const(0, fw), "ev_size": Const(0, 2), "ev_perm": Const(0, 3),
+                      "ev_evict": Const(0, 1), "ev_inv": Const(0, 1)})
+            return _design(p, block)
+        ntlb = NTLBLogic("ntlb", p, reset, page, vm)
+        is_lookup, is_fill = op == int(CacheOp.LOOKUP), op == int(CacheOp.FILL)
+        ntlb.lookup(is_lookup)
+        ntlb.fill(is_fill, base, size, perm)
+        ntlb.flush(op == int(CacheOp.FLUSH_ALL), op == int(CacheOp.FLUSH_VM), vm)
+        ntlb.finish()
+        hit = is_lookup & ntlb.hit
+        fill_way, evicts = ntlb.fill_way()
+        _outputs({
+            "ev_hit": hit,
+            "ev_way": select(hit, ntlb.way, select(is_fill, fill_way, Const(0, way_bits))),
+            "ev_base": select(hit, ntlb.base, Const(0, fw)),
+            "ev_size": select(hit, ntlb.size, Const(0, 2)),
+            "ev_perm": select(hit, ntlb.perm, Const(0, 3)),
+            "ev_evict": is_fill & evicts,
+            "ev_inv": _popcount(ntlb.cleared(), n.entries.bit_length()),
+        })
+    return _design(p, block)
+
+
+class _CacheSim:
+    """Driver and monitor of a standalone cache block: one operation per cycle."""
+
+    ports: dict[str, str]
+    event: type
+
+    def __init__(self, design: CacheDesign, backend: str) -> None:
+        self.design = design
+        self.params = design.params
+        self.backend = rtl.resolve_backend(backend)
+        self.sim = rtl.make_simulator(design.block, self.backend)
+
+    def _check(self, ops: Sequence) -> None:
+        raise NotImplementedError
+
+    def stimulus(self, ops: Sequence, reset: bool = False) -> list[dict[str, int]]:
+        """Input dicts, one cycle per operation (after one ``reset`` cycle if asked)."""
+        self._check(ops)
+        names = [n for n in self.design.inputs if n != "reset"]
+        stim = [{**dict.fromkeys(names, 0), "reset": 1}] if reset else []
+        stim += [{**{n: int(getattr(o, n)) for n in names}, "reset": 0} for o in ops]
+        return stim
+
+    def run(self, ops: Sequence, reset: bool = False) -> list:
+        """Apply ``ops`` (one per cycle); one event per operation (state carries over)."""
+        stim = self.stimulus(ops, reset)
+        out = rtl.run_stimulus(self.sim, stim, list(self.ports.values()))
+        skip = 1 if reset else 0
+        return [self.event(*(out[port][i] for port in self.ports.values()))
+                for i in range(skip, len(stim))]
+
+
+class PWCSim(_CacheSim):
+    """``codesign_pwc`` on a PyRTL simulator; the same ``run`` as ``PWCModel``.
+
+    >>> sim = PWCSim(PWCBlockParams(levels=2, addr_bits=30, pa_bits=32, vm_bits=1,
+    ...                             asid_bits=1))
+    >>> [e.hit for e in sim.run([PWCOp.fill(1 << 21, 2, 5), PWCOp.lookup(1 << 21)])]
+    [0, 1]
+    """
+
+    ports = PWC_PORTS
+    event = PWCEvent
+
+    def __init__(self, params: PWCBlockParams, backend: str = "fast",
+                 design: CacheDesign | None = None) -> None:
+        super().__init__(design if design is not None else build_pwc(params), backend)
+
+    def _check(self, ops: Sequence[PWCOp]) -> None:
+        check_pwc_ops(self.params, ops)  # type: ignore[arg-type]
+
+
+class NTLBSim(_CacheSim):
+    """``codesign_ntlb`` on a PyRTL simulator; the same ``run`` as ``NTLBModel``.
+
+    >>> sim = NTLBSim(NTLBBlockParams(gpa_bits=32, pa_bits=32, vm_bits=1))
+    >>> [(e.hit, e.base) for e in sim.run([NTLBOp.fill(3, 9), NTLBOp.lookup(3)])]
+    [(0, 0), (1, 9)]
+    """
+
+    ports = NTLB_PORTS
+    event = NTLBEvent
+
+    def __init__(self, params: NTLBBlockParams, backend: str = "fast",
+                 design: CacheDesign | None = None) -> None:
+        super().__init__(design if design is not None else build_ntlb(params), backend)
+
+    def _check(self, ops: Sequence[NTLBOp]) -> None:
+        check_ntlb_ops(self.params, ops)  # type: ignore[arg-type]
+
+
+def pwc_verilog(params: PWCBlockParams) -> str:
+    """Flat Verilog of one dimension's page-walk cache, top module ``codesign_pwc``.
+
+    >>> v = pwc_verilog(PWCBlockParams(levels=2, addr_bits=30, pa_bits=32, vm_bits=1,
+    ...                                asid_bits=1))
+    >>> v.count("module codesign_pwc(")
+    1
+    """
+    return rtl.export_verilog(build_pwc(params).block, PWC_MODULE)
+
+
+def pwc_cost(params: PWCBlockParams, tech_nm: float = 130) -> rtl.CostReport:
+    """Nets, estimated area and fmax of one dimension's page-walk cache (PyRTL estimators).
+
+    >>> c = pwc_cost(PWCBlockParams(levels=2, addr_bits=30, pa_bits=32, vm_bits=1,
+    ...                             asid_bits=1))
+    >>> c.register_bits > 0, c.fmax_mhz > 0
+    (True, True)
+    """
+    return rtl.cost_report(build_pwc(params).block, tech_nm)
+
+
+def ntlb_verilog(params: NTLBBlockParams) -> str:
+    """Flat Verilog of the nested TLB, top module ``codesign_ntlb``.
+
+    >>> v = ntlb_verilog(NTLBBlockParams(gpa_bits=32, pa_bits=32, vm_bits=1))
+    >>> v.count("module codesign_ntlb(")
+    1
+    """
+    return rtl.export_verilog(build_ntlb(params).block, NTLB_MODULE)
+
+
+def ntlb_cost(params: NTLBBlockParams, tech_nm: float = 130) -> rtl.CostReport:
+    """Nets, estimated area and fmax of the nested TLB (PyRTL estimators).
+
+    >>> c = ntlb_cost(NTLBBlockParams(gpa_bits=32, pa_bits=32, vm_bits=1))
+    >>> c.register_bits > 0, c.fmax_mhz > 0
+    (True, True)
+    """
+    return rtl.cost_report(build_ntlb(params).block, tech_nm)

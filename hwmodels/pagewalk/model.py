@@ -49,6 +49,7 @@ import numpy as np
 
 from hwmodels.pagewalk.ops import (
     EVENT_FIELDS,
+    CacheOp,
     Fault,
     WalkBatch,
     WalkEvent,
@@ -70,6 +71,7 @@ A_W, A_U, A_X = 1, 2, 4
 C_NG, C_NH, C_PAMASK, C_VMMASK, C_ASIDMASK, C_SETS, C_WAYS, C_SETBITS = range(8)
 
 _NATIVE, _NESTED = int(WalkOp.NATIVE), int(WalkOp.NESTED)
+_LOOKUP, _FILL = int(CacheOp.LOOKUP), int(CacheOp.FILL)
 _FALL, _FVM, _FASID = int(WalkOp.FLUSH_ALL), int(WalkOp.FLUSH_VM), int(WalkOp.FLUSH_ASID)
 _GPF, _EPTV = int(Fault.GUEST_PF), int(Fault.EPT_VIOLATION)
 _GRSVD, _EPTM = int(Fault.GUEST_RSVD), int(Fault.EPT_MISCONFIG)
@@ -257,6 +259,44 @@ def _flush(pwc, ntlb, kind, vm, asid):
     for d in range(2):
         _pwc_flush(pwc, d, kind, vm, asid)
     _ntlb_flush(ntlb, kind, vm)
+
+
+# Batch kernels of the standalone caches' twins (``caches``). They live in this file because
+# numba's on-disk cache is keyed by the source file of the function compiled: a kernel in another
+# module would keep running stale copies of the helpers above after they change.
+@numba.njit(cache=True)
+def _pwc_kernel(pwc, ent, d, top, op, addr, vm, asid, level, base, perm, out):
+    for i in range(len(op)):
+        o = op[i]
+        if o == _LOOKUP:
+            L, e, b, pm = _pwc_probe(pwc, ent, d, top, addr[i], vm[i], asid[i])
+            if L:
+                out[i, 0], out[i, 1], out[i, 2] = 1, L, e
+                out[i, 3], out[i, 4] = b >> 12, pm
+        elif o == _FILL:
+            e, evicted = _pwc_fill(pwc, ent, d, level[i], addr[i], vm[i], asid[i],
+                                   base[i] << 12, perm[i])
+            if e >= 0:
+                out[i, 2], out[i, 5] = e, evicted
+        elif o >= _FALL:
+            out[i, 6] = _pwc_flush(pwc, d, o, vm[i], asid[i])
+
+
+@numba.njit(cache=True)
+def _ntlb_kernel(ntlb, sets, ways, set_bits, op, page, vm, base, size, perm, out):
+    for i in range(len(op)):
+        o = op[i]
+        s, tag = _ntlb_slot(page[i], sets, set_bits)
+        t = ntlb[s]
+        if o == _LOOKUP:
+            w = _ntlb_probe(t, ways, tag, vm[i])
+            if w >= 0:
+                out[i, 0], out[i, 1], out[i, 2] = 1, w, t[w, F_BASE]
+                out[i, 3], out[i, 4] = t[w, F_SIZE], t[w, F_PERM]
+        elif o == _FILL:
+            out[i, 1], out[i, 5] = _ntlb_fill(t, ways, vm[i], tag, base[i], size[i], perm[i])
+        elif o >= _FALL:
+            out[i, 6] = _ntlb_flush(ntlb, o, vm[i])
 
 
 @numba.njit(cache=True)

@@ -49,6 +49,18 @@ class WalkOp(IntEnum):
     FLUSH_ASID = 5
 
 
+class CacheOp(IntEnum):
+    """Operations of the standalone page-walk cache and nested TLB (``caches``), 3 bits; the
+    flush codes are the walker's."""
+
+    NOP = 0
+    LOOKUP = 1
+    FILL = 2
+    FLUSH_ALL = WalkOp.FLUSH_ALL.value
+    FLUSH_VM = WalkOp.FLUSH_VM.value
+    FLUSH_ASID = WalkOp.FLUSH_ASID.value
+
+
 class Fault(IntEnum):
     """Fault kinds: the dimension decides between a guest page fault and an EPT exit."""
 
