@@ -33,9 +33,9 @@ State is numpy arrays; one compiled kernel (numba, ``cache=True``) applies a bat
   ``c + 1``.
 
 Helpers are inlined into the kernel (numba passes each array as a struct of scalars, so a call
-per operation would dominate). The kernel is event-driven: it never steps idle cycles, it
-computes when the next interrupt fires (cached, recomputed by a scan over the vectors only
-after an interrupt or a mask).
+per operation would dominate). The kernel is event-driven: it never steps idle cycles. Eligible
+vectors and non-empty transmit rings are bitmaps (lowest set bit by De Bruijn lookup), and
+throttle expiries come from a FIFO (see ``_fire_until``).
 """
 
 from __future__ import annotations
@@ -101,8 +101,7 @@ _LRU, _PLRU = POLICIES.index("lru"), POLICIES.index("plru")
 
 (_Q, _R, _QPF_BITS, _THR, _ITR, _VLANS, _FUNCS, _SETS, _SETBITS, _WAYS, _POLICY, _LOG2W,
  _VPIDMASK, _LEVELS, _PAGES, _HMASK, _QPF) = range(17)
-_NOW, _DEFQ, _RR, _NF_C, _NF_V = range(5)
-_NO_IRQ = np.int64(1) << 62
+_NOW, _DEFQ, _RR, _FH, _FN, _DIRTY = range(6)
 
 
 @numba.njit(cache=True, inline="always")
@@ -139,42 +138,113 @@ def _filter_lookup(key, hkey, hidx, hmask):
     return -1
 
 
-@numba.njit(cache=True, inline="always")
-def _scan_irq(cfg, regs, pend, ready, mask, cur):
-    best_c = _NO_IRQ
-    best_v = -1
-    for v in range(cfg[_Q]):
-        if pend[v] > 0 and not mask[v]:
-            e = cur if pend[v] >= cfg[_THR] else max(cur, ready[v])
-            if e < best_c:
-                best_c = e
-                best_v = v
-    regs[_NF_C] = best_c
-    regs[_NF_V] = best_v
+# Bitmaps over queues, 32 bits per int64 word (so products stay positive).
+_DEBRUIJN = np.array([0, 1, 28, 2, 29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4, 8, 31, 27, 13, 23,
+                      21, 19, 16, 7, 26, 12, 18, 6, 11, 5, 10, 9], dtype=np.int64)
 
 
 @numba.njit(cache=True, inline="always")
-def _candidate(cfg, regs, pend, ready, mask, v, cur):
-    if pend[v] == 0 or mask[v]:
-        return
-    e = cur if pend[v] >= cfg[_THR] else max(cur, ready[v])
-    if e < regs[_NF_C] or (e == regs[_NF_C] and v < regs[_NF_V]):
-        regs[_NF_C] = e
-        regs[_NF_V] = v
+def _ctz32(x):
+    return _DEBRUIJN[(((x & -x) * 0x077CB531) & 0xFFFFFFFF) >> 27]
 
 
 @numba.njit(cache=True, inline="always")
-def _fire_until(cfg, regs, pend, ready, mask, limit, irq_c, irq_v, n_irq):
-    while regs[_NF_V] >= 0 and regs[_NF_C] < limit:
-        c = regs[_NF_C]
-        v = regs[_NF_V]
-        irq_c[n_irq] = c
+def _bit(bm, v, on):
+    if on:
+        bm[v >> 5] |= np.int64(1) << (v & 31)
+    else:
+        bm[v >> 5] &= ~(np.int64(1) << (v & 31))
+
+
+@numba.njit(cache=True, inline="always")
+def _lowest(bm):
+    for w in range(len(bm)):
+        if bm[w]:
+            return (w << 5) + _ctz32(bm[w])
+    return -1
+
+
+@numba.njit(cache=True, inline="always")
+def _next_from(bm, start, n):
+    """Lowest set bit at or after ``start``, wrapping around ``n`` bits; -1 if none."""
+    if start >= n:
+        start = 0
+    w0 = start >> 5
+    x = bm[w0] & ~((np.int64(1) << (start & 31)) - 1)
+    if x:
+        return (w0 << 5) + _ctz32(x)
+    nw = len(bm)
+    for k in range(1, nw + 1):
+        w = (w0 + k) % nw
+        x = bm[w]
+        if k == nw:
+            x &= (np.int64(1) << (start & 31)) - 1
+        if x:
+            return (w << 5) + _ctz32(x)
+    return -1
+
+
+# Interrupt state rows, and the timer FIFO. Every interrupt sets its vector's ready time to
+# (now + itr); interrupts happen in time order, so ready times enter a FIFO already sorted and
+# a timer expiry is the FIFO's head -- no per-cycle countdown, no scan over the vectors.
+_PEND, _READY, _MASK, _EXPIRED = range(4)
+
+
+@numba.njit(cache=True, inline="always")
+def _maybe_eligible(cfg, regs, irq, elig, v):
+    if irq[_PEND, v] > 0 and not irq[_MASK, v] and (irq[_EXPIRED, v] or
+                                                    irq[_PEND, v] >= cfg[_THR]):
+        _bit(elig, v, True)
+        regs[_DIRTY] = 1
+
+
+@numba.njit(cache=True, inline="always")
+def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
+    """Raise the interrupts of cycles ``cur .. limit - 1``; (interrupts so far, next cycle)."""
+    cap = fifo.shape[1]
+    while True:
+        while regs[_FN] > 0 and fifo[0, regs[_FH]] <= cur:
+            r, v = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
+            regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
+            regs[_FN] -= 1
+            if irq[_READY, v] == r:
+                irq[_EXPIRED, v] = 1
+                _maybe_eligible(cfg, regs, irq, elig, v)
+        v = _lowest(elig)
+        if v < 0:
+            regs[_DIRTY] = 0
+            # Nothing eligible now: jump to the next timer expiry that arms a vector.
+            found = False
+            while regs[_FN] > 0 and fifo[0, regs[_FH]] < limit:
+                r, u = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
+                regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
+                regs[_FN] -= 1
+                if irq[_READY, u] == r:
+                    irq[_EXPIRED, u] = 1
+                    _maybe_eligible(cfg, regs, irq, elig, u)
+                    if irq[_PEND, u] > 0 and not irq[_MASK, u]:
+                        cur = r
+                        found = True
+                        break
+            if not found:
+                return n_irq, cur
+            continue  # admit the other expiries of that cycle before choosing
+        if cur >= limit:
+            return n_irq, cur
+        irq_c[n_irq] = cur
         irq_v[n_irq] = v
         n_irq += 1
-        pend[v] = 0
-        ready[v] = c + cfg[_ITR]
-        _scan_irq(cfg, regs, pend, ready, mask, c + 1)
-    return n_irq
+        _bit(elig, v, False)
+        irq[_PEND, v] = 0
+        irq[_EXPIRED, v] = 0
+        irq[_READY, v] = cur + cfg[_ITR]
+        tail = regs[_FH] + regs[_FN]
+        if tail >= cap:
+            tail -= cap
+        fifo[0, tail] = irq[_READY, v]
+        fifo[1, tail] = v
+        regs[_FN] += 1
+        cur += 1
 
 
 # The IOTLB's replacement, as ``hwmodels.tlb`` documents it for one array (the RTL reuses that
@@ -223,7 +293,7 @@ def _victim(repl, lfsr, s, ways, policy, log2ways):
 
 @numba.njit(cache=True, inline="always")
 def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
-               pt_present, pt_perm, pt_pfn, dom, iova, need):
+               pt, dom, iova, need):
     """(allowed, hit, walk refs, physical address) of one DMA."""
     page = iova >> 12
     s = page & (cfg[_SETS] - 1)
@@ -237,7 +307,8 @@ def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
         pfn = tpfn[0, s, w]
         return (perm & need) != 0, 1, 0, (pfn << 12) | (iova & 0xFFF)
     e = dom * cfg[_PAGES] + page
-    if not pt_present[e]:
+    pte = pt[e]
+    if not pte & 1:
         return False, 0, cfg[_LEVELS], 0
     for u in range(ways):
         if not tv[0, s, u]:
@@ -248,25 +319,25 @@ def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
     tv[0, s, w] = 1
     tvp[0, s, w] = vp
     ttag[0, s, w] = tag
-    tpfn[0, s, w] = pt_pfn[e]
-    tperm[0, s, w] = pt_perm[e]
+    tpfn[0, s, w] = pte >> 3
+    tperm[0, s, w] = (pte >> 1) & 3
     _touch(trepl, s, w, ways, cfg[_POLICY], cfg[_LOG2W])
-    return (pt_perm[e] & need) != 0, 0, cfg[_LEVELS], (pt_pfn[e] << 12) | (iova & 0xFFF)
+    return ((pte >> 1) & need) != 0, 0, cfg[_LEVELS], ((pte >> 3) << 12) | (iova & 0xFFF)
 
 
 @numba.njit(cache=True, inline="always")
-def _complete(cfg, regs, pend, ready, mask, q, cur):
-    if pend[q] < cfg[_THR]:
-        pend[q] += 1
-    _candidate(cfg, regs, pend, ready, mask, q, cur)
+def _complete(cfg, regs, irq, elig, q):
+    if irq[_PEND, q] < cfg[_THR]:
+        irq[_PEND, q] += 1
+    _maybe_eligible(cfg, regs, irq, elig, q)
 
 
 @numba.njit(cache=True)
 def _run_kernel(
     cfg_arr, regs, windows,
     fvalid, fmac, fvlan, fbase, fbits, hkey, hidx, vlan_on,
-    head, tail, desc, pend, ready, mask,
-    tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr, pt_present, pt_perm, pt_pfn,
+    head, tail, desc, irq, elig, fifo, txne,
+    tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr, pt,
     cycle, op, fn, queue, ring, slot, addr, mac, vlan, flow, index, enable, arg, pfn, domain,
     end,
     o_status, o_queue, o_fn, o_slot, o_hit, o_refs, o_dma, irq_c, irq_v,
@@ -280,10 +351,14 @@ def _run_kernel(
     rs = cfg[_R]
     qb = cfg[_QPF_BITS]
     n_irq = 0
+    cur = regs[_NOW]
     for i in range(len(op)):
         t = cycle[i]
-        if regs[_NF_C] <= t:
-            n_irq = _fire_until(cfg, regs, pend, ready, mask, t + 1, irq_c, irq_v, n_irq)
+        # Only when something is eligible or a throttle interval has run out.
+        if regs[_DIRTY] or (regs[_FN] > 0 and fifo[0, regs[_FH]] <= t):
+            n_irq, cur = _fire_until(cfg, regs, irq, elig, fifo, cur, t + 1, irq_c, irq_v,
+                                     n_irq)
+        cur = t + 1
         o = op[i]
         if o == 1 or o == 2:  # RX, TX
             r = o - 1
@@ -305,11 +380,7 @@ def _run_kernel(
                         o_status[i] = 3
                         q = -1
             else:
-                for k in range(1, nq + 1):
-                    c = (regs[_RR] + k) & (nq - 1)
-                    if head[c, 1] != tail[c, 1]:
-                        q = c
-                        break
+                q = _next_from(txne, regs[_RR] + 1, nq)
                 if q >= 0:
                     regs[_RR] = q
                     o_queue[i] = q
@@ -317,16 +388,18 @@ def _run_kernel(
             if q >= 0:
                 s = head[q, r]
                 head[q, r] = (s + 1) & (rs - 1)
+                if r == 1:
+                    _bit(txne, q, head[q, 1] != tail[q, 1])
                 o_slot[i] = s
                 ok, hit, refs, pa = _translate(
                     cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
-                    pt_present, pt_perm, pt_pfn, q >> qb, desc[q, r, s], 2 - r)
+                    pt, q >> qb, desc[q, r, s], 2 - r)
                 o_hit[i] = hit
                 o_refs[i] = refs
                 if ok:
                     o_status[i] = 1
                     o_dma[i] = pa
-                    _complete(cfg, regs, pend, ready, mask, q, t + 1)
+                    _complete(cfg, regs, irq, elig, q)
                 else:
                     o_status[i] = 4
         elif o == 3 or o == 4 or o == 5:  # DESC, DOORBELL, IRQ_MASK: owner only
@@ -337,13 +410,14 @@ def _run_kernel(
                 desc[q, ring[i], slot[i]] = addr[i]
             elif o == 4:
                 tail[q, ring[i]] = slot[i]
+                if ring[i] == 1:
+                    _bit(txne, q, head[q, 1] != tail[q, 1])
             else:
-                mask[q] = enable[i]
+                irq[_MASK, q] = enable[i]
                 if enable[i]:
-                    if regs[_NF_V] == q:
-                        _scan_irq(cfg, regs, pend, ready, mask, t + 1)
+                    _bit(elig, q, False)
                 else:
-                    _candidate(cfg, regs, pend, ready, mask, q, t + 1)
+                    _maybe_eligible(cfg, regs, irq, elig, q)
         elif o >= 6:  # configuration: PF / host only
             if fn[i] != 0:
                 o_status[i] = 5
@@ -375,9 +449,7 @@ def _run_kernel(
                     regs[_DEFQ] = queue[i]
             elif o == 9:
                 e = domain[i] * cfg[_PAGES] + (addr[i] >> 12)
-                pt_present[e] = enable[i]
-                pt_perm[e] = arg[i] & 3
-                pt_pfn[e] = pfn[i]
+                pt[e] = (pfn[i] << 3) | ((arg[i] & 3) << 1) | enable[i]
             elif o == 10 or o == 11:
                 vp = domain[i] & cfg[_VPIDMASK]
                 page = addr[i] >> 12
@@ -391,7 +463,7 @@ def _run_kernel(
                             tv[0, s, w] = 0
     if len(op):
         regs[_NOW] = cycle[len(op) - 1] + 1
-    n_irq = _fire_until(cfg, regs, pend, ready, mask, end, irq_c, irq_v, n_irq)
+    n_irq, cur = _fire_until(cfg, regs, irq, elig, fifo, cur, end, irq_c, irq_v, n_irq)
     if end > regs[_NOW]:
         regs[_NOW] = end
     return n_irq
@@ -451,7 +523,7 @@ class NICModel(NICFrontend):
         q, r, f = p.queues, p.ring_size, p.filters
         self.now = 0
         self._tails: dict[tuple[int, int], int] = {}
-        self.regs = np.array([0, 0, q - 1, _NO_IRQ, -1], dtype=np.int64)
+        self.regs = np.array([0, 0, q - 1, 0, 0, 0], dtype=np.int64)
         self.fvalid = np.zeros(f, dtype=np.int64)
         self.fmac = np.zeros(f, dtype=np.int64)
         self.fvlan = np.zeros(f, dtype=np.int64)
@@ -463,9 +535,13 @@ class NICModel(NICFrontend):
         self.head = np.zeros((q, 2), dtype=np.int64)
         self.tail = np.zeros((q, 2), dtype=np.int64)
         self.desc = np.zeros((q, 2, r), dtype=np.int64)
-        self.pend = np.zeros(q, dtype=np.int64)
-        self.ready = np.zeros(q, dtype=np.int64)
-        self.mask = np.zeros(q, dtype=np.int64)
+        self.irq = np.zeros((4, q), dtype=np.int64)
+        self.irq[_EXPIRED] = 1  # power-on: no interrupt to wait after
+        words = (q + 31) // 32
+        self.elig = np.zeros(words, dtype=np.int64)
+        self.txne = np.zeros(words, dtype=np.int64)
+        # One interrupt per cycle: at most itr of them are still in their throttle interval.
+        self.fifo = np.zeros((2, max(p.itr_cycles, 1) + 2), dtype=np.int64)
         sets, ways = int(self._cfg[_SETS]), int(self._cfg[_WAYS])
         shape = (1, sets, ways)
         self.tlb = {
@@ -482,9 +558,8 @@ class NICModel(NICFrontend):
         if p.iotlb_policy == "lru":
             self.tlb["repl"][0, :, :] = np.arange(ways, dtype=np.uint8)
         n_pt = p.pools << p.page_bits
-        self.pt_present = np.zeros(n_pt, dtype=np.int64)
-        self.pt_perm = np.zeros(n_pt, dtype=np.int64)
-        self.pt_pfn = np.zeros(n_pt, dtype=np.int64)
+        # I/O page-table entries packed as pfn << 3 | perms << 1 | present: one load per walk.
+        self.pt = np.zeros(n_pt, dtype=np.int64)
 
     def run(self, ops: OpBatch, until: int | None = None, check: bool = True) -> NICResult:
         """Apply a batch; ``check=False`` skips operand validation (trusted callers only)."""
@@ -505,9 +580,10 @@ class NICModel(NICFrontend):
         n_irq = _run_kernel(
             self._cfg, self.regs, TOEPLITZ_BYTES,
             self.fvalid, self.fmac, self.fvlan, self.fbase, self.fbits, self.hkey, self.hidx,
-            self.vlan_on, self.head, self.tail, self.desc, self.pend, self.ready, self.mask,
+            self.vlan_on, self.head, self.tail, self.desc, self.irq, self.elig, self.fifo,
+            self.txne,
             t["valid"], t["glob"], t["vpid"], t["pcid"], t["tag"], t["pfn"], t["perms"],
-            t["repl"], t["lfsr"], self.pt_present, self.pt_perm, self.pt_pfn,
+            t["repl"], t["lfsr"], self.pt,
             c["cycle"], c["op"], c["fn"], c["queue"], c["ring"], c["slot"], c["addr"], c["mac"],
             c["vlan"], c["flow"].view(np.int64), c["index"], c["enable"], c["arg"], c["pfn"],
             c["domain"], np.int64(end),
