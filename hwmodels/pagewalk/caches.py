@@ -131,7 +131,12 @@ class NTLBEvent(NamedTuple):
 
 
 def _columns(ops: Sequence[NamedTuple], fields: Sequence[str]) -> dict[str, np.ndarray]:
-    return {f: np.array([int(getattr(o, f)) for o in ops], dtype=np.int64) for f in fields}
+    # Operations are tuples in field order: one array conversion, then column copies.
+    try:
+        table = np.array(ops, dtype=np.int64).reshape(len(ops), len(fields))
+    except OverflowError:
+        raise ValueError("operands: expected values below 2**63") from None
+    return {f: np.ascontiguousarray(table[:, k]) for k, f in enumerate(fields)}
 
 
 def _check_limits(cols: dict[str, np.ndarray], limits: dict[str, int]) -> None:
@@ -143,7 +148,8 @@ def _check_limits(cols: dict[str, np.ndarray], limits: dict[str, int]) -> None:
             raise ValueError(f"{name}: operation {i} has {int(col[i]):#x}, expected < {limit:#x}")
 
 
-def check_pwc_ops(params: PWCBlockParams, ops: Sequence[PWCOp]) -> None:
+def check_pwc_ops(params: PWCBlockParams, ops: Sequence[PWCOp],
+                  cols: dict[str, np.ndarray] | None = None) -> None:
     """Raise ``ValueError`` unless every operand fits the block's ports (and fill levels exist).
 
     >>> check_pwc_ops(PWCBlockParams(levels=3), [PWCOp.fill(0, level=4, base=1)])
@@ -152,7 +158,7 @@ def check_pwc_ops(params: PWCBlockParams, ops: Sequence[PWCOp]) -> None:
     ValueError: level: fill 0 has level 4, expected 2 .. 3
     """
     p = params
-    cols = _columns(ops, PWCOp._fields)
+    cols = cols if cols is not None else _columns(ops, PWCOp._fields)
     limits = {"op": len(CacheOp), "addr": 1 << p.addr_bits, "vm": 1 << p.vm_bits,
               "level": 8, "base": 1 << (p.pa_bits - 12), "perm": 8}
     if p.asid_bits:
@@ -166,7 +172,8 @@ def check_pwc_ops(params: PWCBlockParams, ops: Sequence[PWCOp]) -> None:
                          f"expected 2 .. {p.levels}")
 
 
-def check_ntlb_ops(params: NTLBBlockParams, ops: Sequence[NTLBOp]) -> None:
+def check_ntlb_ops(params: NTLBBlockParams, ops: Sequence[NTLBOp],
+                   cols: dict[str, np.ndarray] | None = None) -> None:
     """Raise ``ValueError`` unless every operand fits the block's ports.
 
     >>> check_ntlb_ops(NTLBBlockParams(), [NTLBOp.fill(0, base=0, size=3)])
@@ -175,7 +182,8 @@ def check_ntlb_ops(params: NTLBBlockParams, ops: Sequence[NTLBOp]) -> None:
     ValueError: size: operation 0 has 0x3, expected < 0x3
     """
     p = params
-    _check_limits(_columns(ops, NTLBOp._fields),
+    cols = cols if cols is not None else _columns(ops, NTLBOp._fields)
+    _check_limits(cols,
                   {"op": len(CacheOp), "page": 1 << p.page_bits, "vm": 1 << p.vm_bits,
                    "base": 1 << (p.pa_bits - 12), "size": 3, "perm": 8})
 
@@ -210,14 +218,14 @@ class PWCModel:
 
     def run(self, ops: Sequence[PWCOp]) -> list[PWCEvent]:
         """Apply ``ops`` in order; one event per operation."""
-        check_pwc_ops(self.params, ops)
         c = _columns(ops, PWCOp._fields)
+        check_pwc_ops(self.params, ops, c)
         if not self.params.asid_bits:
             c["asid"][:] = 0  # nested entries carry no address space: the operand is ignored
         out = np.zeros((len(ops), len(PWCEvent._fields)), dtype=np.int64)
         _pwc_kernel(self.pwc, self.ent, self.d, self.params.levels, c["op"], c["addr"], c["vm"],
                     c["asid"], c["level"], c["base"], c["perm"], out)
-        return [PWCEvent(*row) for row in out.tolist()]
+        return list(map(PWCEvent._make, out.tolist()))
 
 
 class NTLBModel:
@@ -243,11 +251,11 @@ class NTLBModel:
 
     def run(self, ops: Sequence[NTLBOp]) -> list[NTLBEvent]:
         """Apply ``ops`` in order; one event per operation."""
-        check_ntlb_ops(self.params, ops)
+        c = _columns(ops, NTLBOp._fields)
+        check_ntlb_ops(self.params, ops, c)
         n = self.params.ntlb
         out = np.zeros((len(ops), len(NTLBEvent._fields)), dtype=np.int64)
         if n.enabled:
-            c = _columns(ops, NTLBOp._fields)
             _ntlb_kernel(self.ntlb, n.sets, n.ways, n.set_bits, c["op"], c["page"], c["vm"],
                          c["base"], c["size"], c["perm"], out)
-        return [NTLBEvent(*row) for row in out.tolist()]
+        return list(map(NTLBEvent._make, out.tolist()))
