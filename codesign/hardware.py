@@ -190,11 +190,114 @@ def _walker_cost(hw: Any) -> Any:
     return walker_cost(hw, TECH_NM)
 
 
+# -- the multi-queue NIC -------------------------------------------------------------------
+
+
+def _nic_defaults() -> Any:
+    from hwmodels.nic.params import NICParams
+
+    return NICParams()
+
+
+_NIC = _nic_defaults()
+
+
+@dataclass(frozen=True)
+class NICKeys:
+    """Dotted keys of the multi-queue / SR-IOV NIC (``hwmodels.nic``); defaults are its own
+    (Intel 82599 sizes where ANCHORS.md gives them)."""
+
+    queues: int = param(_NIC.queues, key="nic.queues", min=1, max=1024,
+                        doc="receive/transmit queue pairs")
+    filters: int = param(_NIC.filters, key="nic.filters", min=1, max=1024,
+                         doc="(MAC, VLAN) receive filters")
+    vlans: int = param(_NIC.vlans, key="nic.vlans", min=1, max=4096,
+                       doc="VLAN IDs the VLAN filter table covers")
+    ring_size: int = param(_NIC.ring_size, key="nic.ring_size", min=2, max=65536,
+                           doc="descriptors per ring (a power of two)")
+    itr_us: float = param(_NIC.itr_us, key="nic.itr_us", min=0.0, max=10000.0,
+                          doc="interrupt throttle interval per vector", unit="us")
+    irq_threshold: int = param(_NIC.irq_threshold, key="nic.irq_threshold", min=1,
+                               max=65536, doc="completions that fire an interrupt at once")
+    vfs: int = param(_NIC.vfs, key="nic.vfs", min=0, max=1024,
+                     doc="SR-IOV virtual functions (the physical function is function 0)")
+    clock_mhz: float = param(_NIC.clock_mhz, key="nic.clock_mhz", min=1.0, max=10000.0,
+                             doc="NIC clock; interrupt times count its cycles (assumption)")
+    iova_bits: int = param(_NIC.iova_bits, key="nic.iova_bits", min=13, max=64,
+                           doc="I/O virtual address width")
+    pa_bits: int = param(_NIC.pa_bits, key="nic.pa_bits", min=13, max=64,
+                         doc="physical address width")
+    iotlb_entries: int = param(_NIC.iotlb_entries, key="iotlb.entries", min=1, max=4096,
+                               doc="IOTLB entries")
+    iotlb_ways: int = param(_NIC.iotlb_ways, key="iotlb.ways", min=1, max=4096,
+                            doc="IOTLB ways")
+    iotlb_policy: str = param(_NIC.iotlb_policy, key="iotlb.policy",
+                              choices=("lru", "plru", "random"), doc="IOTLB replacement")
+    iommu_levels: int = param(_NIC.iommu_levels, key="iommu.levels", min=1, max=6,
+                              doc="IOMMU page-table levels (references per IOTLB miss)")
+    link_gbps: float = param(_NIC.link_gbps, key="link.gbps", min=0.001, max=10000.0,
+                             doc="link rate")
+
+    def __post_init__(self) -> None:
+        self.to_hw()
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.nic.NICParams`` these keys describe."""
+        from hwmodels.nic.params import NICParams
+
+        try:
+            return NICParams.from_flat(flat(self))
+        except ValueError as exc:
+            raise ValueError(f"nic: {exc}") from None
+
+
+def _nic_verilog(hw: Any) -> str:
+    from hwmodels.nic.rtl import nic_verilog
+
+    return nic_verilog(hw)
+
+
+def _nic_cost(hw: Any) -> Any:
+    from hwmodels.nic.rtl import nic_cost
+
+    return nic_cost(hw, TECH_NM)
+
+
+def _nic_part(name: str) -> tuple[Callable[[Any], str], Callable[[Any], Any]]:
+    def verilog(hw: Any) -> str:
+        from hwmodels.nic.rtl import sub_block_verilog
+
+        return sub_block_verilog(name, hw)
+
+    def cost(hw: Any) -> Any:
+        from hwmodels.nic.rtl import sub_block_cost
+
+        return sub_block_cost(name, hw, TECH_NM)
+
+    return verilog, cost
+
+
+def _nic_blocks() -> dict[str, Block]:
+    parts = {"nic-classifier": "receive classifier: (MAC, VLAN) filters, VLAN table, "
+                               "Toeplitz spreading",
+             "nic-irq": "per-queue interrupt vectors with moderation and masking",
+             "nic-iotlb": "IOTLB of the DMA engine, tagged by protection domain"}
+    blocks = {"nic": Block("nic", "multi-queue / SR-IOV NIC: classifier, rings, DMA through "
+                           "an IOTLB, moderated interrupts, functions", NICKeys,
+                           "codesign_nic", NICKeys.to_hw, _nic_verilog, _nic_cost)}
+    for name, summary in parts.items():
+        verilog, cost = _nic_part(name)
+        module = "codesign_" + name.replace("-", "_")
+        blocks[name] = Block(name, summary, NICKeys, module, NICKeys.to_hw, verilog, cost)
+    return blocks
+
+
 BLOCKS: dict[str, Block] = {
     "tlb": Block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
                  "codesign_tlb", TLBKeys.to_hw, _tlb_verilog, _tlb_cost),
     "walker": Block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
                     WalkerKeys, "walker", WalkerKeys.to_hw, _walker_verilog, _walker_cost),
+    **_nic_blocks(),
 }
 
 
