@@ -33,9 +33,7 @@ from pyrtl import Const, Input, Output, Register, WireVector, select
 from hwmodels import rtl
 from hwmodels.pagewalk.caches import (
     NTLBEvent,
-    NTLBOp,
     PWCEvent,
-    PWCOp,
     check_ntlb_ops,
     check_pwc_ops,
 )
@@ -486,8 +484,9 @@ def build_ntlb(params: NTLBBlockParams) -> CacheDesign:
 class _CacheSim:
     """Driver and monitor of a standalone cache block: one operation per cycle."""
 
-    ports: dict[str, str]
-    event: type
+    ports: dict[str, str]  # event field -> output port
+    event: type  # the event NamedTuple
+    check: Callable[..., None]  # operand check of the block's operations
 
     def __init__(self, design: CacheDesign, backend: str) -> None:
         self.design = design
@@ -495,12 +494,9 @@ class _CacheSim:
         self.backend = rtl.resolve_backend(backend)
         self.sim = rtl.make_simulator(design.block, self.backend)
 
-    def _check(self, ops: Sequence) -> None:
-        raise NotImplementedError
-
     def stimulus(self, ops: Sequence, reset: bool = False) -> list[dict[str, int]]:
         """Input dicts, one cycle per operation (after one ``reset`` cycle if asked)."""
-        self._check(ops)
+        type(self).check(self.params, ops)
         names = [n for n in self.design.inputs if n != "reset"]
         stim = [{**dict.fromkeys(names, 0), "reset": 1}] if reset else []
         stim += [{**{n: int(getattr(o, n)) for n in names}, "reset": 0} for o in ops]
@@ -518,6 +514,7 @@ class _CacheSim:
 class PWCSim(_CacheSim):
     """``codesign_pwc`` on a PyRTL simulator; the same ``run`` as ``PWCModel``.
 
+    >>> from hwmodels.pagewalk.caches import PWCOp
     >>> sim = PWCSim(PWCBlockParams(levels=2, addr_bits=30, pa_bits=32, vm_bits=1,
     ...                             asid_bits=1))
     >>> [e.hit for e in sim.run([PWCOp.fill(1 << 21, 2, 5), PWCOp.lookup(1 << 21)])]
@@ -526,18 +523,17 @@ class PWCSim(_CacheSim):
 
     ports = PWC_PORTS
     event = PWCEvent
+    check = staticmethod(check_pwc_ops)
 
     def __init__(self, params: PWCBlockParams, backend: str = "fast",
                  design: CacheDesign | None = None) -> None:
         super().__init__(design if design is not None else build_pwc(params), backend)
 
-    def _check(self, ops: Sequence[PWCOp]) -> None:
-        check_pwc_ops(self.params, ops)  # type: ignore[arg-type]
-
 
 class NTLBSim(_CacheSim):
     """``codesign_ntlb`` on a PyRTL simulator; the same ``run`` as ``NTLBModel``.
 
+    >>> from hwmodels.pagewalk.caches import NTLBOp
     >>> sim = NTLBSim(NTLBBlockParams(gpa_bits=32, pa_bits=32, vm_bits=1))
     >>> [(e.hit, e.base) for e in sim.run([NTLBOp.fill(3, 9), NTLBOp.lookup(3)])]
     [(0, 0), (1, 9)]
@@ -545,13 +541,11 @@ class NTLBSim(_CacheSim):
 
     ports = NTLB_PORTS
     event = NTLBEvent
+    check = staticmethod(check_ntlb_ops)
 
     def __init__(self, params: NTLBBlockParams, backend: str = "fast",
                  design: CacheDesign | None = None) -> None:
         super().__init__(design if design is not None else build_ntlb(params), backend)
-
-    def _check(self, ops: Sequence[NTLBOp]) -> None:
-        check_ntlb_ops(self.params, ops)  # type: ignore[arg-type]
 
 
 def pwc_verilog(params: PWCBlockParams) -> str:
