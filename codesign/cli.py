@@ -244,7 +244,8 @@ def cmd_verilog(args: argparse.Namespace) -> int:
         key = sorted(unknown)[0]
         raise InputError(f"--set: block {b.name!r} has no parameter {key!r}"
                          f"{suggest(key, [s.key for s in b.params_specs()])}")
-    text = b.verilog(b.to_hw(params))
+    text = hardware.verilog(args.block, {s.key: getattr(params, s.field)
+                                         for s in b.params_specs()})
     if args.output in (None, "-"):
         sys.stdout.write(text)
         return EXIT_OK

@@ -116,6 +116,42 @@ class TLBKeys:
             raise ValueError(f"tlb: {exc}") from None
 
 
+@dataclass(frozen=True)
+class STLBKeys:
+    """Dotted keys of the second-level TLB: one set-associative array, tags as the L1's.
+
+    Real STLBs hold 4 KiB and 2 MiB entries in one array; this one is built from the same
+    TLB array as the L1 and holds 4 KiB entries (a documented simplification).
+    """
+
+    entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
+                         doc="second-level TLB entries (0: none); default ChampSim's STLB "
+                             "1536 (128 sets x 12 ways)")
+    ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
+    policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
+                        doc="second-level TLB replacement")
+    vpid: bool = param(True, key="tlb.vpid",
+                       doc="16-bit VM tag (VPID): entries survive VM entry/exit")
+    pcid: bool = param(True, key="tlb.pcid",
+                       doc="12-bit address-space tag (PCID): entries survive CR3 writes")
+
+    def __post_init__(self) -> None:
+        self.to_hw()
+
+    def to_hw(self) -> Any:
+        """The ``TLBParams`` of the STLB, or None when it has no entries."""
+        from hwmodels.tlb.params import DISABLED, TLBArrayParams, TLBParams
+
+        if self.entries == 0:
+            return None
+        try:
+            array = TLBArrayParams(self.entries, self.ways, self.policy)
+            return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED,
+                             vpid_bits=16 if self.vpid else 0, pcid_bits=12 if self.pcid else 0)
+        except ValueError as exc:
+            raise ValueError(f"tlb.l2: {exc}") from None
+
+
 def _tlb_verilog(hw: Any) -> str:
     from hwmodels.tlb.rtl import tlb_verilog
 
@@ -295,6 +331,8 @@ def _nic_blocks() -> dict[str, Block]:
 BLOCKS: dict[str, Block] = {
     "tlb": Block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
                  "codesign_tlb", TLBKeys.to_hw, _tlb_verilog, _tlb_cost),
+    "stlb": Block("stlb", "second-level TLB (tlb.l2.*), the L1's array at STLB size",
+                  STLBKeys, "codesign_tlb", STLBKeys.to_hw, _tlb_verilog, _tlb_cost),
     "walker": Block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
                     WalkerKeys, "walker", WalkerKeys.to_hw, _walker_verilog, _walker_cost),
     **_nic_blocks(),
@@ -325,7 +363,11 @@ def block_params(name: str, values: Mapping[str, Any], origin: str = "") -> Any:
 def verilog(name: str, values: Mapping[str, Any], origin: str = "") -> str:
     """Flat Verilog of a block for the given parameter values."""
     b = block(name)
-    return b.verilog(b.to_hw(block_params(name, values, origin)))
+    hw = b.to_hw(block_params(name, values, origin))
+    if hw is None:
+        raise InputError(f"block {name!r} is absent with these parameters "
+                         "(0 entries): nothing to export")
+    return b.verilog(hw)
 
 
 def yosys_command() -> list[str] | None:
@@ -375,6 +417,8 @@ def synthesized_cells(text: str, module: str) -> int:
 def _cost_metrics(name: str, params: Any, synth: bool) -> tuple[tuple[str, float], ...]:
     b = BLOCKS[name]
     hw = b.to_hw(params)
+    if hw is None:  # an absent block (0 entries) costs nothing and reports nothing
+        return ()
     report = b.cost(hw)
     prefix = f"hw.{name}"
     out = {

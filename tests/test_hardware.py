@@ -141,6 +141,7 @@ def test_walker_keys() -> None:
 SMALL_BLOCKS = {
     "tlb": ["tlb.l1.entries=8", "tlb.l1.2m.entries=0", "tlb.l1.1g.entries=0"],
     "walker": ["pwc.entries=2", "ntlb.entries=4", "ntlb.ways=2"],
+    "stlb": ["tlb.l2.entries=24", "tlb.l2.ways=12"],
     **{name: ["nic.queues=8", "nic.filters=8", "nic.vfs=3", "iotlb.entries=8"]
        for name in ("nic", "nic-classifier", "nic-irq", "nic-iotlb")},
 }
@@ -181,3 +182,17 @@ def test_nic_cost_grows_with_queues_and_filters() -> None:
     assert small["hw.nic.area_mm2"] < large["hw.nic.area_mm2"]
     with pytest.raises(InputError, match=r"nic\.vfs: 5 functions need 8 queue pools"):
         hardware.block_params("nic", {"nic.queues": 4, "nic.vfs": 4})
+
+
+def test_second_level_tlb() -> None:
+    m = hardware.hardware_metrics("stlb", {"tlb.l2.entries": 24, "tlb.l2.ways": 12},
+                                  synth=False)
+    l1 = hardware.hardware_metrics("tlb", {"tlb.l1.entries": 24, "tlb.l1.ways": 12,
+                                           "tlb.l1.2m.entries": 0, "tlb.l1.1g.entries": 0},
+                                   synth=False)
+    assert m["hw.stlb.register_bits"] == l1["hw.tlb.register_bits"]  # the same array
+    assert dict(hardware.hardware_metrics("stlb", {"tlb.l2.entries": 0}, synth=False)) == {}
+    status, _, err = call("verilog", "stlb", "--set", "tlb.l2.entries=0")
+    assert status == 2 and "block 'stlb' is absent with these parameters" in err
+    status, _, err = call("verilog", "stlb", "--set", "tlb.l2.entries=36")
+    assert status == 2 and "tlb.l2: entries/ways: expected a power-of-two number of sets" in err
