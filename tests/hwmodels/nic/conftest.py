@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from hwmodels.nic import NICFrontend, NICModel, NICParams
 from hwmodels.nic.rtl import NICSim
-from hwmodels.rtl import have_c_compiler
+from tests.hwmodels import levels
 
-LEVELS = ("model", "fast", "compiled")
+LEVELS = levels.LEVELS
 
 
 @pytest.fixture(scope="session")
-def nic_sims() -> dict[tuple[NICParams, str], NICSim]:
+def nic_sims() -> dict[tuple[Any, str], Any]:
     """RTL simulators built so far, by (params, backend): each design is compiled once."""
     return {}
 
 
-def get_sim(cache: dict[tuple[NICParams, str], NICSim], params: NICParams,
-            backend: str) -> NICSim:
-    """A simulator of ``params`` on ``backend`` in its power-on state (built once, then reset)."""
-    if backend == "compiled" and not have_c_compiler():
-        pytest.skip("CompiledSimulation needs gcc on PATH")
-    key = (params, backend)
-    if key in cache:
-        cache[key].reset()
-    else:
-        cache[key] = NICSim(params, backend)
-    return cache[key]
+def get_sim(cache: dict[tuple[Any, str], Any], params: NICParams, backend: str) -> NICSim:
+    """A NIC simulator of ``params`` on ``backend`` in its power-on state."""
+    return levels.get_sim(cache, NICSim, params, backend)
 
 
 @pytest.fixture(params=LEVELS)
-def make_nic(
-    request: pytest.FixtureRequest, nic_sims: dict[tuple[NICParams, str], NICSim]
-) -> Callable[[NICParams], NICFrontend]:
+def make_nic(request: pytest.FixtureRequest,
+             nic_sims: dict[tuple[Any, str], Any]) -> Callable[[NICParams], NICFrontend]:
     """Factory of a NIC in its power-on state, at the level named by the test's parameter."""
-    level = request.param
-
-    def make(params: NICParams) -> NICFrontend:
-        return NICModel(params) if level == "model" else get_sim(nic_sims, params, level)
-
-    return make
+    return levels.make_factory(request.param, nic_sims, NICModel, NICSim)
