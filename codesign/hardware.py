@@ -205,13 +205,73 @@ class WalkerKeys:
         """The ``hwmodels.pagewalk.WalkerParams`` these keys describe."""
         from hwmodels.pagewalk.params import WalkerParams
 
-        values = {k: v for k, v in flat(self).items() if v is not None}
+        # Only the walker's own keys: subclasses (PWCKeys) add keys the walker does not know.
+        values = {spec.key: getattr(self, spec.field) for spec in specs(WalkerKeys)
+                  if getattr(self, spec.field) is not None}
         if values["ntlb.entries"] == 0:
             values["ntlb.ways"] = 0
         try:
             return WalkerParams.from_flat(values)
         except ValueError as exc:
             raise ValueError(f"walker: {exc}") from None
+
+
+@dataclass(frozen=True)
+class PWCKeys(WalkerKeys):
+    """The walker's keys plus the dimension: a page-walk cache block is one dimension's."""
+
+    dim: str = param("guest", key="pwc.dim", choices=("guest", "nested"),
+                     doc="which dimension's page-walk cache (guest: VM + ASID tags; "
+                         "nested: VM tags)")
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.pagewalk.PWCBlockParams``, or None when it has no entries."""
+        from hwmodels.pagewalk.params import PWCBlockParams
+
+        walker = WalkerKeys.to_hw(self)
+        cache = walker.pwc_guest if self.dim == "guest" else walker.pwc_nested
+        if not any(cache.entries):
+            return None
+        try:
+            return PWCBlockParams.of_walker(walker, self.dim)
+        except ValueError as exc:
+            raise ValueError(f"pwc: {exc}") from None
+
+
+@dataclass(frozen=True)
+class NTLBKeys:
+    """Dotted keys of the nested TLB (``hwmodels.pagewalk``)."""
+
+    host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
+                             doc="radix levels of the host (nested / EPT) page table")
+    entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
+                         doc="nested TLB entries (0: none)")
+    ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
+                      doc="nested TLB ways")
+
+    def __post_init__(self) -> None:
+        self.to_hw()
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.pagewalk.NTLBBlockParams``, or None when it has no entries."""
+        from hwmodels.pagewalk.params import NTLBBlockParams
+
+        if self.entries == 0:
+            return None
+        try:
+            return NTLBBlockParams.from_flat(flat(self))
+        except ValueError as exc:
+            raise ValueError(f"ntlb: {exc}") from None
+
+
+def _lazy(module: str, function: str, *extra: Any) -> Callable[[Any], Any]:
+    """``hwmodels`` code imported on first use: listing blocks loads no PyRTL design code."""
+    def call(hw: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(hw, *extra)
+
+    return call
 
 
 def _walker_verilog(hw: Any) -> str:
@@ -335,6 +395,14 @@ BLOCKS: dict[str, Block] = {
                   STLBKeys, "codesign_tlb", STLBKeys.to_hw, _tlb_verilog, _tlb_cost),
     "walker": Block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
                     WalkerKeys, "walker", WalkerKeys.to_hw, _walker_verilog, _walker_cost),
+    "pwc": Block("pwc", "page-walk cache of one dimension (pwc.dim), levels 2..5",
+                 PWCKeys, "codesign_pwc", PWCKeys.to_hw,
+                 _lazy("hwmodels.pagewalk.cache_rtl", "pwc_verilog"),
+                 _lazy("hwmodels.pagewalk.cache_rtl", "pwc_cost", TECH_NM)),
+    "ntlb": Block("ntlb", "nested TLB: guest-physical to host-physical pages inside a 2D walk",
+                  NTLBKeys, "codesign_ntlb", NTLBKeys.to_hw,
+                  _lazy("hwmodels.pagewalk.cache_rtl", "ntlb_verilog"),
+                  _lazy("hwmodels.pagewalk.cache_rtl", "ntlb_cost", TECH_NM)),
     **_nic_blocks(),
 }
 

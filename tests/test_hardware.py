@@ -142,6 +142,8 @@ SMALL_BLOCKS = {
     "tlb": ["tlb.l1.entries=8", "tlb.l1.2m.entries=0", "tlb.l1.1g.entries=0"],
     "walker": ["pwc.entries=2", "ntlb.entries=4", "ntlb.ways=2"],
     "stlb": ["tlb.l2.entries=24", "tlb.l2.ways=12"],
+    "pwc": ["pwc.entries=2", "pwc.dim=nested"],
+    "ntlb": ["ntlb.entries=4", "ntlb.ways=2"],
     **{name: ["nic.queues=8", "nic.filters=8", "nic.vfs=3", "iotlb.entries=8"]
        for name in ("nic", "nic-classifier", "nic-irq", "nic-iotlb")},
 }
@@ -196,3 +198,13 @@ def test_second_level_tlb() -> None:
     assert status == 2 and "block 'stlb' is absent with these parameters" in err
     status, _, err = call("verilog", "stlb", "--set", "tlb.l2.entries=36")
     assert status == 2 and "tlb.l2: entries/ways: expected a power-of-two number of sets" in err
+
+
+def test_pwc_and_ntlb_blocks_match_the_walkers_caches() -> None:
+    guest = hardware.hardware_metrics("pwc", {"pwc.dim": "guest"}, synth=False)
+    nested = hardware.hardware_metrics("pwc", {"pwc.dim": "nested"}, synth=False)
+    ntlb = hardware.hardware_metrics("ntlb", {}, synth=False)
+    assert nested["hw.pwc.register_bits"] < guest["hw.pwc.register_bits"]  # no ASID tags
+    assert ntlb["hw.ntlb.register_bits"] > 0
+    assert dict(hardware.hardware_metrics("pwc", {"pwc.guest.entries": 0}, synth=False)) == {}
+    assert dict(hardware.hardware_metrics("ntlb", {"ntlb.entries": 0}, synth=False)) == {}
