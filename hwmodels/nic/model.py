@@ -43,7 +43,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hwmodels.nic.ops import NICFrontend, NICResult, Op, OpBatch
+from hwmodels.nic.ops import NICFrontend, NICResult, OpBatch
 from hwmodels.nic.params import POLICIES, NICParams, clog2
 from hwmodels.tlb.model import LFSR_TAPS
 from hwmodels.tlb.params import TLBParams
@@ -100,7 +100,7 @@ def _toeplitz(flow, tables):
 _LRU, _PLRU = POLICIES.index("lru"), POLICIES.index("plru")
 
 (_Q, _R, _QPF_BITS, _THR, _ITR, _VLANS, _FUNCS, _SETS, _SETBITS, _WAYS, _POLICY, _LOG2W,
- _VPIDMASK, _LEVELS, _PAGES, _HMASK, _QPF) = range(17)
+ _VPIDMASK, _LEVELS, _PAGES, _HMASK, _QPF, _VPBITS) = range(18)
 _NOW, _DEFQ, _RR, _FH, _FN, _DIRTY = range(6)
 
 
@@ -187,19 +187,21 @@ def _next_from(bm, start, n):
 # Interrupt state rows, and the timer FIFO. Every interrupt sets its vector's ready time to
 # (now + itr); interrupts happen in time order, so ready times enter a FIFO already sorted and
 # a timer expiry is the FIFO's head -- no per-cycle countdown, no scan over the vectors.
-_PEND, _READY, _MASK, _EXPIRED = range(4)
+# Per-queue state is one row of ``qs`` (64 bytes, one cache line): receive and transmit head,
+# receive and transmit tail, then the vector's pending count, ready time, mask and expired bit.
+_PEND, _READY, _MASK, _EXPIRED = range(4, 8)
 
 
 @numba.njit(cache=True, inline="always")
-def _maybe_eligible(cfg, regs, irq, elig, v):
-    if irq[_PEND, v] > 0 and not irq[_MASK, v] and (irq[_EXPIRED, v] or
-                                                    irq[_PEND, v] >= cfg[_THR]):
+def _maybe_eligible(cfg, regs, qs, elig, v):
+    if qs[v, _PEND] > 0 and not qs[v, _MASK] and (qs[v, _EXPIRED] or
+                                                  qs[v, _PEND] >= cfg[_THR]):
         _bit(elig, v, True)
         regs[_DIRTY] = 1
 
 
 @numba.njit(cache=True, inline="always")
-def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
+def _fire_until(cfg, regs, qs, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
     """Raise the interrupts of cycles ``cur .. limit - 1``; (interrupts so far, next cycle)."""
     cap = fifo.shape[1]
     while True:
@@ -207,9 +209,9 @@ def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
             r, v = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
             regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
             regs[_FN] -= 1
-            if irq[_READY, v] == r:
-                irq[_EXPIRED, v] = 1
-                _maybe_eligible(cfg, regs, irq, elig, v)
+            if qs[v, _READY] == r:
+                qs[v, _EXPIRED] = 1
+                _maybe_eligible(cfg, regs, qs, elig, v)
         v = _lowest(elig)
         if v < 0:
             regs[_DIRTY] = 0
@@ -219,10 +221,10 @@ def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
                 r, u = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
                 regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
                 regs[_FN] -= 1
-                if irq[_READY, u] == r:
-                    irq[_EXPIRED, u] = 1
-                    _maybe_eligible(cfg, regs, irq, elig, u)
-                    if irq[_PEND, u] > 0 and not irq[_MASK, u]:
+                if qs[u, _READY] == r:
+                    qs[u, _EXPIRED] = 1
+                    _maybe_eligible(cfg, regs, qs, elig, u)
+                    if qs[u, _PEND] > 0 and not qs[u, _MASK]:
                         cur = r
                         found = True
                         break
@@ -235,13 +237,13 @@ def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
         irq_v[n_irq] = v
         n_irq += 1
         _bit(elig, v, False)
-        irq[_PEND, v] = 0
-        irq[_EXPIRED, v] = 0
-        irq[_READY, v] = cur + cfg[_ITR]
+        qs[v, _PEND] = 0
+        qs[v, _EXPIRED] = 0
+        qs[v, _READY] = cur + cfg[_ITR]
         tail = regs[_FH] + regs[_FN]
         if tail >= cap:
             tail -= cap
-        fifo[0, tail] = irq[_READY, v]
+        fifo[0, tail] = qs[v, _READY]
         fifo[1, tail] = v
         regs[_FN] += 1
         cur += 1
@@ -250,9 +252,11 @@ def _fire_until(cfg, regs, irq, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
 # The IOTLB's replacement, as ``hwmodels.tlb`` documents it for one array (the RTL reuses that
 # array): LRU ranks (0 = most recent), a PLRU tree (bit 0 sends the victim left), a Galois LFSR.
 @numba.njit(cache=True, inline="always")
-def _find(tv, tvp, ttag, s, ways, tag, vp):
+def _find(tkey, s, ways, key):
+    # ``tkey`` mirrors (valid, tag, vp) of every way as one word: 0 when invalid, else
+    # ``(tag << vp_bits | vp) + 1`` -- one compare per way instead of three loads.
     for w in range(ways):
-        if tv[0, s, w] and ttag[0, s, w] == tag and tvp[0, s, w] == vp:
+        if tkey[s, w] == key:
             return w
     return -1
 
@@ -292,7 +296,7 @@ def _victim(repl, lfsr, s, ways, policy, log2ways):
 
 
 @numba.njit(cache=True, inline="always")
-def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
+def _translate(cfg, tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr,
                pt, dom, iova, need):
     """(allowed, hit, walk refs, physical address) of one DMA."""
     page = iova >> 12
@@ -300,7 +304,8 @@ def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
     tag = page >> cfg[_SETBITS]
     vp = dom & cfg[_VPIDMASK]
     ways = cfg[_WAYS]
-    w = _find(tv, tvp, ttag, s, ways, tag, vp)
+    key = ((tag << cfg[_VPBITS]) | vp) + 1
+    w = _find(tkey, s, ways, key)
     if w >= 0:
         _touch(trepl, s, w, ways, cfg[_POLICY], cfg[_LOG2W])
         perm = np.int64(tperm[0, s, w])
@@ -317,6 +322,7 @@ def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
     if w < 0:
         w = _victim(trepl, tlfsr, s, ways, cfg[_POLICY], cfg[_LOG2W])
     tv[0, s, w] = 1
+    tkey[s, w] = key
     tvp[0, s, w] = vp
     ttag[0, s, w] = tag
     tpfn[0, s, w] = pte >> 3
@@ -326,18 +332,18 @@ def _translate(cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
 
 
 @numba.njit(cache=True, inline="always")
-def _complete(cfg, regs, irq, elig, q):
-    if irq[_PEND, q] < cfg[_THR]:
-        irq[_PEND, q] += 1
-    _maybe_eligible(cfg, regs, irq, elig, q)
+def _complete(cfg, regs, qs, elig, q):
+    if qs[q, _PEND] < cfg[_THR]:
+        qs[q, _PEND] += 1
+    _maybe_eligible(cfg, regs, qs, elig, q)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _run_kernel(
     cfg_arr, regs, windows,
     fvalid, fmac, fvlan, fbase, fbits, hkey, hidx, vlan_on,
-    head, tail, desc, irq, elig, fifo, txne,
-    tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr, pt,
+    qs, desc, elig, fifo, txne,
+    tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr, pt,
     cycle, op, fn, queue, ring, slot, addr, mac, vlan, flow, index, enable, arg, pfn, domain,
     end,
     o_status, o_queue, o_fn, o_slot, o_hit, o_refs, o_dma, irq_c, irq_v,
@@ -346,7 +352,7 @@ def _run_kernel(
     # written below, so the compiler would re-read them for every operation.
     cfg = (cfg_arr[0], cfg_arr[1], cfg_arr[2], cfg_arr[3], cfg_arr[4], cfg_arr[5], cfg_arr[6],
            cfg_arr[7], cfg_arr[8], cfg_arr[9], cfg_arr[10], cfg_arr[11], cfg_arr[12],
-           cfg_arr[13], cfg_arr[14], cfg_arr[15], cfg_arr[16])
+           cfg_arr[13], cfg_arr[14], cfg_arr[15], cfg_arr[16], cfg_arr[17])
     nq = cfg[_Q]
     rs = cfg[_R]
     qb = cfg[_QPF_BITS]
@@ -356,7 +362,7 @@ def _run_kernel(
         t = cycle[i]
         # Only when something is eligible or a throttle interval has run out.
         if regs[_DIRTY] or (regs[_FN] > 0 and fifo[0, regs[_FH]] <= t):
-            n_irq, cur = _fire_until(cfg, regs, irq, elig, fifo, cur, t + 1, irq_c, irq_v,
+            n_irq, cur = _fire_until(cfg, regs, qs, elig, fifo, cur, t + 1, irq_c, irq_v,
                                      n_irq)
         cur = t + 1
         o = op[i]
@@ -376,7 +382,7 @@ def _run_kernel(
                         q = regs[_DEFQ]
                     o_queue[i] = q
                     o_fn[i] = q >> qb
-                    if head[q, 0] == tail[q, 0]:
+                    if qs[q, 0] == qs[q, 2]:
                         o_status[i] = 3
                         q = -1
             else:
@@ -386,20 +392,20 @@ def _run_kernel(
                     o_queue[i] = q
                     o_fn[i] = q >> qb
             if q >= 0:
-                s = head[q, r]
-                head[q, r] = (s + 1) & (rs - 1)
+                s = qs[q, r]
+                qs[q, r] = (s + 1) & (rs - 1)
                 if r == 1:
-                    _bit(txne, q, head[q, 1] != tail[q, 1])
+                    _bit(txne, q, qs[q, 1] != qs[q, 3])
                 o_slot[i] = s
                 ok, hit, refs, pa = _translate(
-                    cfg, tv, tg, tvp, tpc, ttag, tpfn, tperm, trepl, tlfsr,
-                    pt, q >> qb, desc[q, r, s], 2 - r)
+                    cfg, tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr,
+                    pt, q >> qb, np.int64(desc[q, r, s]), 2 - r)
                 o_hit[i] = hit
                 o_refs[i] = refs
                 if ok:
                     o_status[i] = 1
                     o_dma[i] = pa
-                    _complete(cfg, regs, irq, elig, q)
+                    _complete(cfg, regs, qs, elig, q)
                 else:
                     o_status[i] = 4
         elif o == 3 or o == 4 or o == 5:  # DESC, DOORBELL, IRQ_MASK: owner only
@@ -409,15 +415,15 @@ def _run_kernel(
             elif o == 3:
                 desc[q, ring[i], slot[i]] = addr[i]
             elif o == 4:
-                tail[q, ring[i]] = slot[i]
+                qs[q, 2 + ring[i]] = slot[i]
                 if ring[i] == 1:
-                    _bit(txne, q, head[q, 1] != tail[q, 1])
+                    _bit(txne, q, qs[q, 1] != qs[q, 3])
             else:
-                irq[_MASK, q] = enable[i]
+                qs[q, _MASK] = enable[i]
                 if enable[i]:
                     _bit(elig, q, False)
                 else:
-                    _maybe_eligible(cfg, regs, irq, elig, q)
+                    _maybe_eligible(cfg, regs, qs, elig, q)
         elif o >= 6:  # configuration: PF / host only
             if fn[i] != 0:
                 o_status[i] = 5
@@ -461,9 +467,10 @@ def _run_kernel(
                             o == 11 or ttag[0, s, w] == page >> cfg[_SETBITS]
                         ):
                             tv[0, s, w] = 0
+                            tkey[s, w] = 0
     if len(op):
         regs[_NOW] = cycle[len(op) - 1] + 1
-    n_irq, cur = _fire_until(cfg, regs, irq, elig, fifo, cur, end, irq_c, irq_v, n_irq)
+    n_irq, cur = _fire_until(cfg, regs, qs, elig, fifo, cur, end, irq_c, irq_v, n_irq)
     if end > regs[_NOW]:
         regs[_NOW] = end
     return n_irq
@@ -511,6 +518,7 @@ class NICModel(NICFrontend):
                 max(p.itr_cycles, 1), p.vlans, p.functions, arr.sets, arr.set_bits, arr.ways,
                 POLICIES.index(arr.policy), clog2(arr.ways), (1 << tp.vpid_bits) - 1,
                 p.iommu_levels, 1 << p.page_bits, self._hsize - 1, p.queues_per_function,
+                tp.vpid_bits,
             ],
             dtype=np.int64,
         )
@@ -531,12 +539,14 @@ class NICModel(NICFrontend):
         self.fbits = np.zeros(f, dtype=np.int64)
         self.hkey = np.zeros(self._hsize, dtype=np.int64)
         self.hidx = np.full(self._hsize, -1, dtype=np.int64)
-        self.vlan_on = np.zeros(p.vlans, dtype=np.int64)
-        self.head = np.zeros((q, 2), dtype=np.int64)
-        self.tail = np.zeros((q, 2), dtype=np.int64)
-        self.desc = np.zeros((q, 2, r), dtype=np.int64)
-        self.irq = np.zeros((4, q), dtype=np.int64)
-        self.irq[_EXPIRED] = 1  # power-on: no interrupt to wait after
+        self.vlan_on = np.zeros(p.vlans, dtype=np.uint8)
+        self.qs = np.zeros((q, 8), dtype=np.int64)
+        self.head = self.qs[:, 0:2]  # views, for drivers and tests to read
+        self.tail = self.qs[:, 2:4]
+        # I/O virtual addresses are below 2**32 (iova_bits <= 32): half the cache footprint.
+        self.desc = np.zeros((q, 2, r), dtype=np.uint32)
+        self.irq = self.qs[:, 4:8].T  # rows: pending, ready, mask, expired
+        self.qs[:, _EXPIRED] = 1  # power-on: no interrupt to wait after
         words = (q + 31) // 32
         self.elig = np.zeros(words, dtype=np.int64)
         self.txne = np.zeros(words, dtype=np.int64)
@@ -555,6 +565,8 @@ class NICModel(NICFrontend):
             "repl": np.zeros(shape, dtype=np.uint8),
             "lfsr": np.full(1, self._lfsr_seed, dtype=np.int64),
         }
+        # (valid, tag, vpid) packed per way for the lookup (see ``_find``); kept in step.
+        self._tkey = np.zeros((sets, ways), dtype=np.int64)
         if p.iotlb_policy == "lru":
             self.tlb["repl"][0, :, :] = np.arange(ways, dtype=np.uint8)
         n_pt = p.pools << p.page_bits
@@ -571,18 +583,19 @@ class NICModel(NICFrontend):
             raise ValueError(f"until: expected > {int(ops.cycle[-1])}, got {end}")
         res = NICResult.zeros(n)
         # Every interrupt clears a non-zero completion count: at most one per RX/TX operation,
-        # plus one per vector for completions from earlier batches.
-        n_io = int(np.count_nonzero((ops.op == Op.RX) | (ops.op == Op.TX)))
-        irq_c = np.zeros(n_io + self.params.queues, dtype=np.int64)
-        irq_v = np.zeros_like(irq_c)
+        # plus one per vector for completions from earlier batches. Bounded by one per
+        # operation instead of counting them; ``np.empty`` leaves the pages never written
+        # unmapped, so the slack costs address space only, and the result is a view (no copy).
+        irq_c = np.empty(n + self.params.queues, dtype=np.int64)
+        irq_v = np.empty_like(irq_c)
         c = ops.cols
         t = self.tlb
         n_irq = _run_kernel(
             self._cfg, self.regs, TOEPLITZ_BYTES,
             self.fvalid, self.fmac, self.fvlan, self.fbase, self.fbits, self.hkey, self.hidx,
-            self.vlan_on, self.head, self.tail, self.desc, self.irq, self.elig, self.fifo,
+            self.vlan_on, self.qs, self.desc, self.elig, self.fifo,
             self.txne,
-            t["valid"], t["glob"], t["vpid"], t["pcid"], t["tag"], t["pfn"], t["perms"],
+            t["valid"], self._tkey, t["vpid"], t["tag"], t["pfn"], t["perms"],
             t["repl"], t["lfsr"], self.pt,
             c["cycle"], c["op"], c["fn"], c["queue"], c["ring"], c["slot"], c["addr"], c["mac"],
             c["vlan"], c["flow"].view(np.int64), c["index"], c["enable"], c["arg"], c["pfn"],
@@ -590,5 +603,4 @@ class NICModel(NICFrontend):
             *res.events.values(), irq_c, irq_v,
         )
         self.now = int(self.regs[_NOW])
-        out = NICResult(res.events, irq_c[:n_irq].copy(), irq_v[:n_irq].copy())
-        return out
+        return NICResult(res.events, irq_c[:n_irq], irq_v[:n_irq])
