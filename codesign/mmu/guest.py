@@ -1,0 +1,503 @@
+"""The guest OS and the hypervisor's memory, replayed from an OS-event stream.
+
+Every MMU mechanism replays the same :mod:`workloads.memory.events` stream through one
+:class:`GuestModel`, so they walk the same tables and differ only in what each event costs
+them. The model owns no cache and charges no cost: it changes page tables and reports what it
+did (:class:`Effects`), and the mechanism turns that into TLB / page-walk-cache operations,
+traps and cycles.
+
+**Guest OS.** Per VM, a guest-physical frame allocator and, per process, an address space:
+its mapped regions (VMAs, from MAP / UNMAP / PROTECT) and a radix page table of
+``guest_levels`` levels built with :class:`hwmodels.pagewalk.tables.PageTable` at concrete
+guest-physical addresses. MAP only records a region; the first ACCESS of a page in it is a
+*demand fault* that allocates a zeroed frame and writes the leaf entry (and any missing table
+page on its path). With ``huge="2M"`` a demand fault maps a 2 MiB page when the aligned 2 MiB
+region around the address lies inside one VMA and has no page table below its level-2 entry
+(Linux's transparent huge page on fault); otherwise a 4 KiB page. Leaves carry the region's
+protection: writable iff ``WRITE`` (and not copy-on-write), no-execute iff not ``EXEC``, user.
+UNMAP and PROTECT rewrite the populated leaves of the range (a 2 MiB leaf the range covers
+only in part is first split into 512 4 KiB leaves of the same frame) and ask for an INVLPG of
+each changed leaf. FORK gives the child a copy of the parent's regions and of every populated
+leaf (Linux copies the page tables of private anonymous memory at fork); every writable leaf,
+in parent and child, becomes read-only copy-on-write, and the parent's translations are
+flushed. A write to a copy-on-write leaf is a *COW fault*: the leaf gets a fresh frame (the
+old one is released) unless it is the frame's only reference, in which case it is made
+writable in place; then its address is invalidated. EXIT frees every frame and table page of
+the process and flushes its translations. Freed frames go to a per-size free list and are
+reused last-freed first.
+
+**Hypervisor.** Per VM, a host (EPT) table of ``host_levels`` levels in host memory. A guest
+frame is *touched* when the guest allocates it (the guest kernel zeroes a data page and
+writes a table page), and a touched guest-physical page not yet backed gets a host frame of
+``host_page`` bytes: one ``backing`` each, which a nested MMU sees as an EPT violation.
+Host frames are never reclaimed (no ballooning), so a reused guest frame is already backed.
+
+**Two images.** The model keeps every guest table word twice: in :attr:`GuestModel.native`, a
+physical memory where VM ``v``'s guest-physical address ``g`` lives at ``v << VM_SHIFT | g``
+and its entries point there too (what a native walker reads: for a single VM,
+guest-physical = physical), and in
+:attr:`GuestModel.host`, host memory holding the EPT tables and the guest tables at the host
+addresses that back them (what a 2D walker reads).
+
+**Simplifications** (documented, deterministic): the walk that discovers a fault is not
+replayed (the fault is handled, then the access translates); a first read maps a private
+frame (no shared zero page); page-table pages are freed only at EXIT; regions are never
+merged; a COW fault on a piece of a split 2 MiB page always copies; a COW fault on a 2 MiB
+leaf copies the whole 2 MiB frame.
+
+>>> from workloads.memory.events import StreamBuilder
+>>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=2); b.access(0x10008)
+>>> g = GuestModel(GuestConfig())
+>>> [g.apply(e).faults for e in b.build()]
+[0, 0, 0, 0, 1]
+>>> g.translate(0, 1, 0x10008)
+Translation(gpa=1052680, size=4096, perms=11)
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from hwmodels.pagewalk.tables import (
+    PAGE_1G,
+    PAGE_2M,
+    PAGE_4K,
+    FrameAllocator,
+    Memory,
+    PageTable,
+)
+from hwmodels.tlb import Perm
+from workloads.memory.events import Access, Ev, Prot
+
+VM_SHIFT = 40
+"""VM ``v``'s guest-physical space sits at ``v << VM_SHIFT`` in the native image."""
+GUEST_BASE = 0x10_0000
+"""First guest-physical address the guest allocates (below it: firmware, as on a PC)."""
+HOST_BASE = 1 << 32
+"""First host-physical address the hypervisor allocates."""
+HOST_PAGES = {"4K": PAGE_4K, "2M": PAGE_2M, "1G": PAGE_1G}
+HUGE_POLICIES = ("none", "2M")
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    """Shape of the guest and host tables and the page-size policies.
+
+    >>> GuestConfig(host_levels=2, host_page="1G")
+    Traceback (most recent call last):
+    ValueError: host.page_size=1G needs host.levels >= 3, got 2
+    """
+
+    guest_levels: int = 4
+    host_levels: int = 4
+    host_page: str = "4K"
+    huge: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.guest_levels not in (4, 5):
+            raise ValueError(f"guest.levels: memory workloads use 47-bit user addresses, "
+                             f"which need 4 or 5 levels, got {self.guest_levels}")
+        if not 2 <= self.host_levels <= 5:
+            raise ValueError(f"host.levels: expected 2 .. 5, got {self.host_levels}")
+        if self.host_page not in HOST_PAGES:
+            raise ValueError(f"host.page_size: expected one of {tuple(HOST_PAGES)}, "
+                             f"got {self.host_page!r}")
+        need = {"4K": 1, "2M": 2, "1G": 3}[self.host_page]
+        if self.host_levels < need:
+            raise ValueError(f"host.page_size={self.host_page} needs host.levels >= {need}, "
+                             f"got {self.host_levels}")
+        if self.huge not in HUGE_POLICIES:
+            raise ValueError(f"guest.huge_pages: expected one of {HUGE_POLICIES}, "
+                             f"got {self.huge!r}")
+
+
+@dataclass
+class Effects:
+    """What replaying one event (or one faulting access) did.
+
+    ``faults`` = ``demand_faults + cow_faults`` (guest page faults); ``pte_writes``: guest
+    page-table words written; ``table_pages``: guest page-table pages allocated;
+    ``backings``: host pages newly backing guest-physical memory; ``invalidate``: (va, size)
+    of leaves whose translation changed in the running address space (INVLPG each);
+    ``flush``: (vm, pid) address spaces whose translations must all go; ``ipis``: TLB
+    shootdown IPIs sent; ``cr3``: the event loaded CR3 (SWITCH).
+    """
+
+    demand_faults: int = 0
+    cow_faults: int = 0
+    pte_writes: int = 0
+    table_pages: int = 0
+    backings: int = 0
+    invalidate: list[tuple[int, int]] = field(default_factory=list)
+    flush: list[tuple[int, int]] = field(default_factory=list)
+    ipis: int = 0
+    cr3: bool = False
+
+    @property
+    def faults(self) -> int:
+        """Guest page faults (demand + copy-on-write)."""
+        return self.demand_faults + self.cow_faults
+
+
+@dataclass
+class Leaf:
+    """One populated leaf: its frame, page size, protection, copy-on-write state and the
+    allocation (base, size) whose reference it holds."""
+
+    gpa: int
+    size: int
+    prot: int
+    cow: bool
+    alloc: tuple[int, int]
+
+
+class Translation(NamedTuple):
+    """What one address maps to: guest-physical address, guest page size, TLB perms."""
+
+    gpa: int
+    size: int
+    perms: int
+
+
+class Space:
+    """One process's address space: regions, page table, populated leaves, table pages."""
+
+    def __init__(self, model: GuestModel, vm: int) -> None:
+        self.vm = vm
+        self.vmas: list[tuple[int, int, int]] = []  # (start va, end va, prot), sorted
+        self.leaves: dict[int, Leaf] = {}
+        self.tables: list[int] = []
+        vmstate = model.vms[vm]
+
+        def alloc() -> int:
+            gpa = model._alloc(vmstate, PAGE_4K)
+            self.tables.append(gpa)
+            model._fx.table_pages += 1
+            return gpa
+
+        self.pt = PageTable(model.cfg.guest_levels, alloc, vmstate.read, vmstate.write)
+
+    def prot_at(self, va: int) -> int | None:
+        """Protection of the region holding ``va`` (None: unmapped)."""
+        i = bisect.bisect_right(self.vmas, (va, 1 << 64, 0)) - 1
+        if i >= 0 and self.vmas[i][0] <= va < self.vmas[i][1]:
+            return self.vmas[i][2]
+        return None
+
+    def vma_covering(self, start: int, end: int) -> bool:
+        """True when one region holds all of [start, end)."""
+        i = bisect.bisect_right(self.vmas, (start, 1 << 64, 0)) - 1
+        return i >= 0 and self.vmas[i][0] <= start and end <= self.vmas[i][1]
+
+    def leaf_at(self, va: int) -> Leaf | None:
+        """The populated leaf covering ``va``."""
+        leaf = self.leaves.get(va & ~(PAGE_4K - 1))
+        if leaf is not None and leaf.size == PAGE_4K:
+            return leaf
+        leaf = self.leaves.get(va & ~(PAGE_2M - 1))
+        return leaf if leaf is not None and leaf.size == PAGE_2M else None
+
+    def carve(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Regions overlapping [start, end), removed from the list (split at the edges)."""
+        keep, cut = [], []
+        for a, b, p in self.vmas:
+            if b <= start or a >= end:
+                keep.append((a, b, p))
+                continue
+            if a < start:
+                keep.append((a, start, p))
+            if b > end:
+                keep.append((end, b, p))
+            cut.append((max(a, start), min(b, end), p))
+        self.vmas = sorted(keep)
+        return cut
+
+
+class VMState:
+    """One VM: guest-physical allocator, free lists, EPT table and backing map."""
+
+    def __init__(self, model: GuestModel, vm: int) -> None:
+        cfg = model.cfg
+        self.vm = vm
+        self.offset = vm << VM_SHIFT
+        limit = min(1 << VM_SHIFT, 1 << (12 + 9 * cfg.host_levels))
+        self.alloc = FrameAllocator(GUEST_BASE, limit)
+        self.free: dict[int, list[int]] = {PAGE_4K: [], PAGE_2M: []}
+        self.refs: dict[tuple[int, int], int] = {}
+        self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc)
+        self.backed: dict[int, int] = {}  # host-page-aligned gPA -> hPA
+        self.running = 0
+        self._model = model
+
+    def hpa(self, gpa: int) -> int | None:
+        """Host-physical address backing ``gpa`` (None: not backed)."""
+        size = self._model.host_page
+        base = self.backed.get(gpa - gpa % size)
+        return None if base is None else base + gpa % size
+
+    def read(self, gpa: int) -> int:
+        """A guest table word (from the native image, its frame back in guest-physical)."""
+        word = self._model.native.read(self.offset | gpa)
+        return word & ~self.offset if word & 1 else word
+
+    def write(self, gpa: int, word: int) -> None:
+        """Write a guest table word into both images."""
+        model = self._model
+        # Natively the VM's space sits at ``offset``: so do the frames its entries point to.
+        model.native.write(self.offset | gpa, word | self.offset if word & 1 else word)
+        hpa = self.hpa(gpa)
+        if hpa is None:
+            raise AssertionError(f"vm {self.vm}: guest table word at unbacked {gpa:#x}")
+        model.host.write(hpa, word)
+        model._fx.pte_writes += 1
+        model.version += 1
+
+
+class GuestModel:
+    """Replays OS events: guest page tables, demand paging, COW, host backing.
+
+    ``apply(event)`` handles one stream record (ACCESS records: their faults only, see
+    :meth:`fault`) and returns its :class:`Effects`; :meth:`translate` answers what an address
+    maps to now. State per VM and process is created by SPAWN (and FORK).
+    """
+
+    def __init__(self, cfg: GuestConfig) -> None:
+        self.cfg = cfg
+        self.host_page = HOST_PAGES[cfg.host_page]
+        self.native = Memory()
+        self.host = Memory()
+        self.host_alloc = FrameAllocator(HOST_BASE)
+        self.vms: dict[int, VMState] = {}
+        self.spaces: dict[tuple[int, int], Space] = {}
+        self.vm = 0
+        self.version = 0
+        """Bumped by every change of a table word: a walker's image is stale when it differs."""
+        self._fx = Effects()
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _vm(self, vm: int) -> VMState:
+        state = self.vms.get(vm)
+        if state is None:
+            state = self.vms[vm] = VMState(self, vm)
+        return state
+
+    def _alloc(self, st: VMState, size: int) -> int:
+        """A guest frame of ``size`` (free list first), touched: backed if it was not."""
+        gpa = st.free[size].pop() if st.free[size] else st.alloc.alloc(size)
+        for off in range(0, size, min(size, self.host_page)):
+            page = gpa + off
+            if st.hpa(page) is None:
+                base = page - page % self.host_page
+                hpa = self.host_alloc.alloc(self.host_page)
+                st.ept.map(base, hpa, self.host_page)
+                st.backed[base] = hpa
+                self._fx.backings += 1
+        return gpa
+
+    def _release(self, st: VMState, leaf: Leaf) -> None:
+        n = st.refs[leaf.alloc] - 1
+        if n:
+            st.refs[leaf.alloc] = n
+        else:
+            del st.refs[leaf.alloc]
+            st.free[leaf.alloc[1]].append(leaf.alloc[0])
+
+    def _write_leaf(self, sp: Space, va: int, leaf: Leaf) -> None:
+        sp.pt.map(va, leaf.gpa, leaf.size, writable=bool(leaf.prot & Prot.WRITE) and not leaf.cow,
+                  user=True, nx=not leaf.prot & Prot.EXEC)
+        sp.leaves[va] = leaf
+        self.version += 1
+
+    def _clear_leaf(self, sp: Space, va: int) -> Leaf:
+        leaf = sp.leaves.pop(va)
+        sp.pt.unmap(va, leaf.size)
+        self.version += 1
+        return leaf
+
+    def _split(self, sp: Space, va2m: int) -> None:
+        """Replace the 2 MiB leaf at ``va2m`` by 512 4 KiB leaves of the same frame."""
+        leaf = self._clear_leaf(sp, va2m)
+        st = self.vms[sp.vm]
+        st.refs[leaf.alloc] += PAGE_2M // PAGE_4K - 1
+        for off in range(0, PAGE_2M, PAGE_4K):
+            self._write_leaf(sp, va2m + off,
+                             Leaf(leaf.gpa + off, PAGE_4K, leaf.prot, leaf.cow, leaf.alloc))
+        self._fx.invalidate.append((va2m, PAGE_2M))
+
+    def _leaves_in(self, sp: Space, start: int, end: int) -> list[int]:
+        """Leaf addresses inside [start, end), splitting 2 MiB leaves the range cuts."""
+        for edge in (start, end):
+            leaf = sp.leaves.get(edge & ~(PAGE_2M - 1))
+            if leaf is not None and leaf.size == PAGE_2M and edge % PAGE_2M:
+                self._split(sp, edge & ~(PAGE_2M - 1))
+        if (end - start) // PAGE_4K < len(sp.leaves):
+            out = []
+            va = start
+            while va < end:
+                leaf = sp.leaves.get(va)
+                if leaf is not None:
+                    out.append(va)
+                    va += leaf.size
+                else:
+                    va += PAGE_4K
+            return out
+        return sorted(va for va in sp.leaves if start <= va < end)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def apply(self, e: np.void) -> Effects:
+        """Replay one event record; what it did."""
+        self._fx = fx = Effects()
+        op, vm, pid = int(e["op"]), int(e["vm"]), int(e["pid"])
+        va, end = int(e["va"]), int(e["va"]) + int(e["pages"]) * PAGE_4K
+        st = self._vm(vm)
+        if op == Ev.ACCESS:
+            self._fault(vm, pid, va, int(e["arg"]) == Access.WRITE)
+        elif op == Ev.SPAWN:
+            self.spaces[(vm, pid)] = Space(self, vm)
+        elif op == Ev.SWITCH:
+            st.running = pid
+            fx.cr3 = True
+        elif op == Ev.VM_SWITCH:
+            self.vm = vm
+        elif op == Ev.MAP:
+            sp = self.spaces[(vm, pid)]
+            bisect.insort(sp.vmas, (va, end, int(e["arg"])))
+        elif op == Ev.UNMAP:
+            sp = self.spaces[(vm, pid)]
+            for leaf_va in self._leaves_in(sp, va, end):
+                leaf = self._clear_leaf(sp, leaf_va)
+                self._release(st, leaf)
+                fx.invalidate.append((leaf_va, leaf.size))
+            sp.carve(va, end)
+        elif op == Ev.PROTECT:
+            sp = self.spaces[(vm, pid)]
+            prot = int(e["arg"])
+            for leaf_va in self._leaves_in(sp, va, end):
+                leaf = sp.leaves[leaf_va]
+                leaf.prot = prot
+                self._write_leaf(sp, leaf_va, leaf)
+                fx.invalidate.append((leaf_va, leaf.size))
+            for a, b, _ in sp.carve(va, end):
+                bisect.insort(sp.vmas, (a, b, prot))
+        elif op == Ev.FORK:
+            self._fork(st, pid, int(e["arg"]))
+        elif op == Ev.EXIT:
+            self._exit(st, pid)
+        elif op == Ev.SHOOTDOWN:
+            fx.ipis = int(e["arg"])
+        return fx
+
+    def _fork(self, st: VMState, pid: int, child: int) -> None:
+        parent = self.spaces[(st.vm, pid)]
+        sp = self.spaces[(st.vm, child)] = Space(self, st.vm)
+        sp.vmas = list(parent.vmas)
+        for va in sorted(parent.leaves):
+            leaf = parent.leaves[va]
+            if leaf.prot & Prot.WRITE and not leaf.cow:
+                leaf.cow = True
+                self._write_leaf(parent, va, leaf)
+            st.refs[leaf.alloc] += 1
+            self._write_leaf(sp, va, Leaf(leaf.gpa, leaf.size, leaf.prot, leaf.cow, leaf.alloc))
+        self._fx.flush.append((st.vm, pid))
+
+    def _exit(self, st: VMState, pid: int) -> None:
+        sp = self.spaces.pop((st.vm, pid))
+        for leaf in sp.leaves.values():
+            self._release(st, leaf)
+        for gpa in sp.tables:
+            for off in range(0, PAGE_4K, 8):
+                self.native.words.pop(st.offset | (gpa + off), None)
+                hpa = st.hpa(gpa + off)
+                if hpa is not None:
+                    self.host.words.pop(hpa, None)
+            st.free[PAGE_4K].append(gpa)
+        self.version += 1
+        self._fx.flush.append((st.vm, pid))
+        if st.running == pid:
+            st.running = 0
+
+    def fault(self, vm: int, pid: int, va: int, write: bool) -> Effects:
+        """Handle what an access needs before it can translate: a demand fault on an
+        unpopulated page, a COW fault on a write to a copy-on-write leaf; nothing otherwise."""
+        self._fx = Effects()
+        self._fault(vm, pid, va, write)
+        return self._fx
+
+    def needs_fault(self, vm: int, pid: int, va: int, write: bool) -> bool:
+        """Whether :meth:`fault` would do anything for this access now."""
+        leaf = self.spaces[(vm, pid)].leaf_at(va)
+        return leaf is None or (write and leaf.cow)
+
+    def _fault(self, vm: int, pid: int, va: int, write: bool) -> None:
+        sp = self.spaces[(vm, pid)]
+        st = self.vms[vm]
+        fx = self._fx
+        leaf = sp.leaf_at(va)
+        if leaf is None:
+            prot = sp.prot_at(va)
+            if prot is None:
+                raise ValueError(f"vm {vm} pid {pid}: access to unmapped {va:#x}")
+            size = PAGE_4K
+            if self.cfg.huge == "2M":
+                region = va & ~(PAGE_2M - 1)
+                slot = sp.pt.entry_address(region, 2)
+                if (sp.vma_covering(region, region + PAGE_2M)
+                        and (slot is None or not st.read(slot) & 1)):
+                    size = PAGE_2M
+            base = va & ~(size - 1)
+            gpa = self._alloc(st, size)
+            st.refs[(gpa, size)] = 1
+            self._write_leaf(sp, base, Leaf(gpa, size, prot, False, (gpa, size)))
+            fx.demand_faults += 1
+        elif write and leaf.cow:
+            base = va & ~(leaf.size - 1)
+            if st.refs[leaf.alloc] > 1 or leaf.alloc[1] != leaf.size:
+                self._release(st, leaf)
+                gpa = self._alloc(st, leaf.size)
+                st.refs[(gpa, leaf.size)] = 1
+                leaf = Leaf(gpa, leaf.size, leaf.prot, False, (gpa, leaf.size))
+            else:
+                leaf.cow = False
+            self._write_leaf(sp, base, leaf)
+            fx.cow_faults += 1
+            fx.invalidate.append((base, leaf.size))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def running(self, vm: int | None = None) -> int:
+        """The process running in ``vm`` (default: the running VM); 0 when none."""
+        return self._vm(self.vm if vm is None else vm).running
+
+    def root(self, vm: int, pid: int) -> int:
+        """Guest-physical address of the process's top-level table (its CR3)."""
+        return self.spaces[(vm, pid)].pt.root
+
+    def eptp(self, vm: int) -> int:
+        """Host-physical address of the VM's top-level EPT table."""
+        return self.vms[vm].ept.root
+
+    def translate(self, vm: int, pid: int, va: int) -> Translation:
+        """What ``va`` maps to now (the page must be populated): guest-physical address,
+        guest page size, and TLB permissions (``hwmodels.tlb.Perm``)."""
+        leaf = self.spaces[(vm, pid)].leaf_at(va)
+        if leaf is None:
+            raise KeyError(f"vm {vm} pid {pid}: {va:#x} is not populated")
+        perms = Perm.R | Perm.U
+        if leaf.prot & Prot.WRITE and not leaf.cow:
+            perms |= Perm.W
+        if leaf.prot & Prot.EXEC:
+            perms |= Perm.X
+        return Translation(leaf.gpa + va % leaf.size, leaf.size, int(perms))
+
+    def host_address(self, vm: int, gpa: int) -> tuple[int, int]:
+        """(host-physical address, host page size) backing ``gpa``."""
+        hpa = self.vms[vm].hpa(gpa)
+        if hpa is None:
+            raise KeyError(f"vm {vm}: {gpa:#x} is not backed")
+        return hpa, self.host_page
