@@ -38,6 +38,7 @@ BUILTINS = (
     "workloads.walks:WORKLOAD",
     "workloads.memory:WORKLOADS",
     "codesign.mmu.analytic_walk:MECHANISM",
+    "codesign.mmu.native:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 

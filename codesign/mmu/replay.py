@@ -1,0 +1,377 @@
+"""Replaying a memory workload through the behavioural TLB and page walker.
+
+The engine shared by the ``native`` and ``nested`` mechanisms. It drives three things in
+stream order: the :class:`~codesign.mmu.guest.GuestModel` (tables, faults, host backing), a
+:class:`hwmodels.tlb.TLBModel` and a :class:`hwmodels.pagewalk.PageWalkModel` (page-walk
+caches, and in 2D the nested dimension's caches and nested TLB). It counts events; the
+mechanisms turn counts into metrics and cycles.
+
+**Access runs, batched.** Between two events that change a translation, every access of the
+running process translates against fixed tables, so its TLB fill (frame, page size,
+permissions) is known in advance from the guest model. The run is one TLB batch of
+``LOOKUP, FILL`` pairs: a fill after a hit finds the entry it would write and rewrites it in
+place (no eviction, no victim draw, the entry already most recent), so the pair has exactly
+the effect of "fill on miss". The accesses that missed are then walked in one walker batch,
+in order, and every walk's frame is checked against the guest model's translation. Demand
+faults only *add* entries, so the faults of a run are handled before the run is replayed;
+faults that change an existing translation (COW) or the TLB (an exit that flushes an
+untagged TLB) split the run and are handled at their position.
+
+**Tags.** ``nested``: TLB and walker entries carry VM tag ``vm + 1`` (VPID 0 is the host's);
+with ``tlb.vpid`` off the TLB stores no VM tag and is flushed (INVVPID all-contexts
+equivalent) on every VM switch and every VM exit. ``native``: there are no VMs; a process is
+a (vm, pid) of one OS, VM tag 0, and a VM_SWITCH is a context switch to that VM's running
+process. With ``tlb.pcid`` each address space gets a PCID (1..4095, least recently used one
+recycled with a flush, freed at EXIT); without, every CR3 write flushes the non-global
+entries of PCID 0 and the guest-dimension page-walk cache entries of that PCID, as MOV CR3
+does. The walker's own entries always carry their VM tag (its model has no VPID switch).
+
+**Invalidations.** A changed leaf is INVLPG'd (``INV_ADDR``): a 2 MiB leaf at each of its
+4 KiB pages, so that splintered 4 KiB entries of it go too (what the SDM requires of INVLPG).
+FORK and EXIT flush the address space (TLB ``INV_AS`` and walker ``FLUSH_ASID``), as Linux's
+``flush_tlb_mm``. Page-table pages are never freed before EXIT, so upper-level page-walk
+cache entries stay valid across UNMAP / PROTECT.
+
+>>> from workloads.memory.events import StreamBuilder
+>>> from hwmodels.tlb import TLBParams
+>>> from hwmodels.pagewalk import WalkerParams
+>>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=4)
+>>> b.access(0x10000); b.access(0x10008); b.access(0x11000)
+>>> c = replay(b.build(), Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False))
+>>> c.refs, c.tlb_hits, c.tlb_misses, c.walk_refs_guest, c.faults_demand
+(3, 1, 2, 5, 2)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from codesign.mmu.guest import PAGE_2M, PAGE_4K, VM_SHIFT, Effects, GuestConfig, GuestModel
+from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
+from hwmodels.tlb import OpBatch, TLBModel, TLBOp, TLBParams
+from hwmodels.tlb.ops import Op
+from workloads.memory.events import Access, Ev
+
+PCIDS = 4095
+"""PCIDs handed to address spaces (1 .. 4095; 12-bit tags)."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What to replay with: guest/host memory model, TLB, walker, 1D or 2D."""
+
+    guest: GuestConfig
+    tlb: TLBParams
+    walker: WalkerParams
+    nested: bool
+
+    @property
+    def pcid(self) -> bool:
+        """Address-space tags on."""
+        return self.tlb.pcid_bits > 0
+
+    @property
+    def vpid(self) -> bool:
+        """VM tags on (nested only)."""
+        return self.tlb.vpid_bits > 0
+
+
+@dataclass
+class Counts:
+    """Event counts of one replay (the mechanisms turn them into metrics)."""
+
+    refs: int = 0
+    tlb_hits: int = 0
+    tlb_misses: int = 0
+    tlb_evictions: int = 0
+    tlb_flushes: int = 0
+    invlpg: int = 0
+    walks: int = 0
+    walk_refs_guest: int = 0
+    walk_refs_nested: int = 0
+    gpwc_hits: int = 0
+    npwc_hits: int = 0
+    ntlb_hits: int = 0
+    ntlb_misses: int = 0
+    faults_demand: int = 0
+    faults_cow: int = 0
+    backings: int = 0
+    pte_writes: int = 0
+    cr3_writes: int = 0
+    vm_switches: int = 0
+    ipis: int = 0
+    pcid_recycles: int = 0
+    per_access: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    """Histogram of (walk refs, guest faults, backings) per access: translation latency."""
+
+    def add_accesses(self, rows: np.ndarray) -> None:
+        """Count per-access rows (walk refs, faults, backings) into the histogram."""
+        keys, counts = np.unique(rows, axis=0, return_counts=True)
+        for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
+            key = (k[0], k[1], k[2])
+            self.per_access[key] = self.per_access.get(key, 0) + n
+
+
+class _Pcids:
+    """PCID allocation with least-recently-used recycling (a recycled PCID is flushed)."""
+
+    def __init__(self) -> None:
+        self.live: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self.free: list[int] = []
+        self.next = 1
+
+    def get(self, space: tuple[int, int]) -> tuple[int, tuple[int, int] | None]:
+        """(pcid, address space it was taken from or None)."""
+        if space in self.live:
+            self.live.move_to_end(space)
+            return self.live[space], None
+        victim = None
+        if self.free:
+            pcid = self.free.pop()
+        elif self.next <= PCIDS:
+            pcid, self.next = self.next, self.next + 1
+        else:
+            victim, pcid = self.live.popitem(last=False)
+        self.live[space] = pcid
+        return pcid, victim
+
+    def release(self, space: tuple[int, int]) -> None:
+        """The address space is gone: its PCID may be reused."""
+        pcid = self.live.pop(space, None)
+        if pcid is not None:
+            self.free.append(pcid)
+
+
+class Replay:
+    """State of one replay; :func:`replay` runs it."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.s = setup
+        self.guest = GuestModel(setup.guest)
+        self.tlb = TLBModel(setup.tlb)
+        self.walker = PageWalkModel(setup.walker)
+        self.loaded = -1
+        self.c = Counts()
+        self.pcids = _Pcids()
+        self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
+                               default=-1) for k in range(3)]
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def vm_tag(self, vm: int) -> int:
+        """VM tag of TLB and walker entries."""
+        return vm + 1 if self.s.nested else 0
+
+    def tlb_vpid(self, vm: int) -> int:
+        return self.vm_tag(vm) if self.s.vpid else 0
+
+    def asid(self, vm: int, pid: int) -> int:
+        """PCID of an address space (0 when PCIDs are off)."""
+        if not self.s.pcid:
+            return 0
+        pcid, victim = self.pcids.get((vm, pid))
+        if victim is not None:
+            self.c.pcid_recycles += 1
+            self._flush_asid(vm, pcid)
+        return pcid
+
+    # -- hardware operations -----------------------------------------------------------------
+
+    def _tlb(self, ops: list[TLBOp]) -> None:
+        if ops:
+            batch = OpBatch.from_ops(ops)
+            self.tlb.run(batch)
+            self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
+            self.c.invlpg += int((batch.op == Op.INV_ADDR).sum())
+
+    def _walker(self, reqs: list[WalkRequest]) -> None:
+        if reqs:
+            self.walker.run(WalkBatch.from_requests(reqs))
+
+    def _flush_asid(self, vm: int, pcid: int) -> None:
+        self._tlb([TLBOp.invalidate_address_space(self.tlb_vpid(vm), pcid)])
+        self._walker([WalkRequest.flush_asid(self.vm_tag(vm), pcid)])
+
+    def _exit_flush(self) -> None:
+        """A VM exit (and entry) with an untagged TLB: the TLB loses everything."""
+        if self.s.nested and not self.s.vpid:
+            self._tlb([TLBOp.invalidate_all()])
+
+    def _effects(self, vm: int, fx: Effects) -> None:
+        """Apply what the guest model did to the TLB and walker, and count it."""
+        c = self.c
+        c.faults_demand += fx.demand_faults
+        c.faults_cow += fx.cow_faults
+        c.backings += fx.backings
+        c.pte_writes += fx.pte_writes
+        c.ipis += fx.ipis
+        if fx.backings:
+            self._exit_flush()
+        ops = []
+        vpid = self.tlb_vpid(vm)
+        for va, size in fx.invalidate:
+            ops.extend(TLBOp.invalidate_address(a, vpid) for a in range(va, va + size, PAGE_4K))
+        self._tlb(ops)
+        for space in fx.flush:
+            if self.s.pcid:
+                pcid = self.pcids.live.get(space)
+                if pcid is not None:
+                    self._flush_asid(space[0], pcid)
+            else:
+                self._flush_asid(space[0], 0)
+
+    def _cr3(self, vm: int, pid: int) -> None:
+        """A CR3 write loading (vm, pid)'s table."""
+        self.c.cr3_writes += 1
+        pcid = self.asid(vm, pid)
+        if not self.s.pcid:
+            self._flush_asid(vm, pcid)
+
+    # -- the stream ----------------------------------------------------------------------------
+
+    def event(self, e: np.void) -> None:
+        """Replay one non-ACCESS event."""
+        op, vm, pid = int(e["op"]), int(e["vm"]), int(e["pid"])
+        was_vm = self.guest.vm
+        fx = self.guest.apply(e)
+        self._effects(vm, fx)
+        if op == Ev.EXIT:
+            self.pcids.release((vm, pid))
+        elif op == Ev.SWITCH:
+            self._cr3(vm, pid)
+        elif op == Ev.VM_SWITCH and vm != was_vm:
+            self.c.vm_switches += 1
+            if self.s.nested:
+                self._exit_flush()
+            elif self.guest.running(vm):
+                self._cr3(vm, self.guest.running(vm))
+
+    def accesses(self, block: np.ndarray) -> None:
+        """Replay a run of ACCESS events of one process."""
+        vm, pid = int(block["vm"][0]), int(block["pid"][0])
+        va = block["va"].astype(np.int64)
+        write = block["arg"] == Access.WRITE
+        n = len(va)
+        pages = va >> 12
+        uniq, first = np.unique(pages, return_index=True)
+        cands = [(int(p), 0, int(u)) for u, p in zip(uniq, first, strict=True)]
+        if write.any():
+            wpos = np.flatnonzero(write)
+            wuniq, wfirst = np.unique(pages[wpos], return_index=True)
+            cands += [(int(wpos[p]), 1, int(u)) for u, p in zip(wuniq, wfirst, strict=True)]
+        cands.sort()
+        faults = np.zeros(n, dtype=np.int64)
+        backings = np.zeros(n, dtype=np.int64)
+        start = 0
+        split_on_exit = self.s.nested and not self.s.vpid
+        for pos, kind, page in cands:
+            if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
+                continue
+            addr = int(va[pos])
+            is_cow = kind == 1
+            if is_cow or split_on_exit:  # changes a translation or the TLB: at its place
+                self._run(vm, pid, va, start, pos, faults, backings)
+                start = pos
+            fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
+            self._effects(vm, fx)
+            faults[pos] += fx.faults
+            backings[pos] += fx.backings
+        self._run(vm, pid, va, start, n, faults, backings)
+
+    def _run(self, vm: int, pid: int, va_all: np.ndarray, a: int, b: int,
+             faults: np.ndarray, backings: np.ndarray) -> None:
+        """Translate accesses ``a .. b`` against the current tables."""
+        if a >= b:
+            return
+        va = va_all[a:b]
+        n = b - a
+        guest = self.guest
+        uniq, inv = np.unique(va >> 12, return_inverse=True)
+        frame = np.empty(len(uniq), dtype=np.int64)
+        klass = np.empty(len(uniq), dtype=np.int64)
+        perms = np.empty(len(uniq), dtype=np.int64)
+        offset = vm << VM_SHIFT
+        for k, page in enumerate(uniq.tolist()):
+            t = guest.translate(vm, pid, page << 12)
+            size = t.size
+            if self.s.nested:
+                hpa, hsize = guest.host_address(vm, t.gpa)
+                frame[k], size = hpa >> 12, min(size, hsize)
+            else:
+                frame[k] = (offset | t.gpa) >> 12
+            klass[k] = {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2)
+            perms[k] = t.perms
+        pcid = self.asid(vm, pid)
+        vpid = self.tlb_vpid(vm)
+        fill = np.array(self.fill_class, dtype=np.int64)[klass][inv]
+        ops = np.empty(2 * n, dtype=np.uint8)
+        ops[0::2] = Op.LOOKUP
+        ops[1::2] = np.where(fill >= 0, Op.FILL, Op.NOP)
+        vas = np.repeat(va, 2)
+        batch = OpBatch(ops, vas, np.full(2 * n, vpid), np.full(2 * n, pcid),
+                        np.repeat(np.maximum(fill, 0), 2), np.repeat(frame[inv], 2),
+                        np.repeat(perms[inv], 2), np.zeros(2 * n))
+        ev = self.tlb.run(batch)
+        hit = ev.hit[0::2].astype(bool)
+        c = self.c
+        c.refs += n
+        c.tlb_hits += int(hit.sum())
+        c.tlb_misses += int(n - hit.sum())
+        c.tlb_evictions += int(ev.evict.sum())
+        refs = np.zeros(n, dtype=np.int64)
+        miss = np.flatnonzero(~hit)
+        if len(miss):
+            if self.loaded != guest.version:
+                self.walker.load_memory(guest.host if self.s.nested else guest.native)
+                self.loaded = guest.version
+            m = len(miss)
+            root = guest.root(vm, pid)
+            if self.s.nested:
+                reqs = WalkBatch(np.full(m, WalkOp.NESTED), va[miss], np.full(m, root),
+                                 np.full(m, guest.eptp(vm)), np.full(m, self.vm_tag(vm)),
+                                 np.full(m, pcid))
+            else:
+                reqs = WalkBatch(np.full(m, WalkOp.NATIVE), va[miss], np.full(m, offset | root),
+                                 np.zeros(m), np.zeros(m), np.full(m, pcid))
+            w = self.walker.run(reqs)
+            want = frame[inv[miss]]
+            bad = np.flatnonzero((w.fault != 0) | (w.frame != want))
+            if len(bad):
+                i = int(miss[bad[0]])
+                raise AssertionError(
+                    f"walk of {int(va[i]):#x} (vm {vm} pid {pid}) gave fault {int(w.fault[bad[0]])}"
+                    f" frame {int(w.frame[bad[0]]):#x}, the guest model says "
+                    f"{int(want[bad[0]]):#x}")
+            refs[miss] = w.refs
+            c.walks += m
+            c.walk_refs_guest += int((w.dims == 0).sum())
+            c.walk_refs_nested += int((w.dims == 1).sum())
+            c.gpwc_hits += int((w.gpwc > 0).sum())
+            c.npwc_hits += int(w.npwc.sum())
+            c.ntlb_hits += int(w.ntlb_hit.sum())
+            c.ntlb_misses += int(w.ntlb_miss.sum())
+        c.add_accesses(np.stack([refs, faults[a:b], backings[a:b]], axis=1))
+
+
+def replay(events: np.ndarray, setup: Setup) -> Counts:
+    """Replay a whole OS-event stream; its counts."""
+    r = Replay(setup)
+    op = events["op"]
+    others = np.flatnonzero(op != Ev.ACCESS)
+    i, n = 0, len(events)
+    while i < n:
+        if op[i] == Ev.ACCESS:
+            k = int(np.searchsorted(others, i))
+            j = int(others[k]) if k < len(others) else n
+            r.accesses(events[i:j])
+            i = j
+        else:
+            r.event(events[i])
+            i += 1
+    return r.c
+
+
+__all__ = ["Counts", "GuestConfig", "Replay", "Setup", "replay"]
