@@ -39,6 +39,7 @@ BUILTINS = (
     "workloads.memory:WORKLOADS",
     "codesign.mmu.analytic_walk:MECHANISM",
     "codesign.mmu.native:MECHANISM",
+    "codesign.mmu.nested:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 

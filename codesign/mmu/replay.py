@@ -195,10 +195,10 @@ class Replay:
         self._tlb([TLBOp.invalidate_address_space(self.tlb_vpid(vm), pcid)])
         self._walker([WalkRequest.flush_asid(self.vm_tag(vm), pcid)])
 
-    def _exit_flush(self) -> None:
-        """A VM exit (and entry) with an untagged TLB: the TLB loses everything."""
+    def _exit_flush(self, exits: int = 1) -> None:
+        """VM exits (and entries) with an untagged TLB: the TLB loses everything, each time."""
         if self.s.nested and not self.s.vpid:
-            self._tlb([TLBOp.invalidate_all()])
+            self._tlb([TLBOp.invalidate_all()] * exits)
 
     def _effects(self, vm: int, fx: Effects) -> None:
         """Apply what the guest model did to the TLB and walker, and count it."""
@@ -209,7 +209,7 @@ class Replay:
         c.pte_writes += fx.pte_writes
         c.ipis += fx.ipis
         if fx.backings:
-            self._exit_flush()
+            self._exit_flush(fx.backings)
         ops = []
         vpid = self.tlb_vpid(vm)
         for va, size in fx.invalidate:

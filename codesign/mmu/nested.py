@@ -1,0 +1,72 @@
+"""``nested``: hardware-assisted nested paging (EPT / NPT) — VM-tagged TLB and 2D walks.
+
+The guest OS runs its own page tables undisturbed: its PTE writes, CR3 writes and page faults
+cause no VM exit. Each ACCESS looks up a TLB whose entries carry the VM's tag (VPID) and the
+address space's (PCID); a miss walks two dimensions — every guest table pointer and the final
+guest-physical page are translated through the VM's host (EPT) table — through the
+page-walk caches of both dimensions and the nested TLB (:mod:`hwmodels.pagewalk`), and fills
+the TLB with the smaller of the guest and host page. With ``tlb.vpid`` off, the TLB keeps no
+VM tag and is flushed on every VM entry/exit (each VM_SWITCH and each exit).
+
+The hypervisor backs guest-physical memory on first touch, ``host.page_size`` at a time; the
+first touch of an unbacked page is a VM exit, ``traps.vmexit.ept_violation``, costed as an
+exit handled in the host kernel (``vmexit.kernel``). Guest page faults are the guest's own
+(``faults.page``, costed ``fault.page`` as natively).
+
+Metrics: those of ``native`` (:func:`codesign.mmu.native.metrics`) plus
+``traps.vmexit.ept_violation`` and ``cycles.vmexit.ept_violation``.
+
+>>> from codesign.harness import Point, evaluate
+>>> p = {"workload.refs": 2048, "workload.footprint_mb": 1, "workload.element_bytes": 64,
+...      "hw.cost": False}
+>>> m = evaluate(Point("sequential", "nested", params=p))
+>>> n = evaluate(Point("sequential", "native", params=p))
+>>> m["refs"] == n["refs"], m["tlb.misses"] == n["tlb.misses"], m["traps.total"] > 0
+(True, True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.metrics import Metrics
+from codesign.mmu.guest import HOST_PAGES, GuestConfig
+from codesign.mmu.native import HEADLINE, NativeParams, metrics
+from codesign.mmu.replay import replay
+from codesign.params import param
+from codesign.platforms import Platform
+from codesign.registry import Mechanism
+
+
+@dataclass(frozen=True)
+class NestedParams(NativeParams):
+    """Parameters of ``nested``: ``native``'s plus the hypervisor's backing page size."""
+
+    host_page: str = param("4K", key="host.page_size", choices=tuple(HOST_PAGES),
+                           doc="page size with which the hypervisor backs guest memory "
+                               "(on first touch)")
+
+    def guest_config(self) -> GuestConfig:
+        """The guest-OS and hypervisor model's configuration."""
+        return GuestConfig(guest_levels=self.guest_levels, host_levels=self.host_levels,
+                           host_page=self.host_page, huge=self.huge)
+
+
+def run(events: np.ndarray, p: NestedParams, platform: Platform) -> Metrics:
+    """Metrics of replaying ``events`` in VMs with nested paging."""
+    return metrics(replay(events, p.setup(nested=True)), platform, nested=True)
+
+
+MECHANISM = Mechanism(
+    name="nested",
+    accepts=("memory",),
+    summary="hardware nested paging (EPT/NPT): VM-tagged TLB, 2D walks with page-walk caches "
+            "in both dimensions and a nested TLB, EPT violations on first touch",
+    params=NestedParams,
+    run=run,
+    costs=("memory.latency", "fault.page", "vmexit.kernel"),
+    headline=HEADLINE,
+    hardware=("tlb", "walker"),
+)
