@@ -24,7 +24,8 @@ Metrics (the shape ``nested`` returns too):
   ``memory.latency`` plus the handling of the fault the access raised (0 on a TLB hit).
 
 Not costed (counted only): TLB flushes and INVLPGs themselves, CR3 writes, shootdown IPIs,
-system-call entries.
+system-call entries. Natively ``tlb.vpid`` changes nothing (there are no VMs) and
+``host.levels`` only bounds the guest-physical space the OS model allocates from.
 
 >>> from codesign.harness import Point, evaluate
 >>> m = evaluate(Point("sequential", "native", params={"workload.refs": 2048,
