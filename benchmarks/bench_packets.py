@@ -1,0 +1,148 @@
+"""Packet-workload benchmarks: generator rates, the pcap writer, and pcap ingestion.
+
+Run: ``python benchmarks/bench_packets.py [--packets N] [--pcap PATH]``. Not a test: prints
+figures, asserts nothing.
+
+- Generators: each registered packet workload but ``pcap`` with ``workload.packets`` = N
+  (``rpc``: N/2 requests, so N frames) at 5 Gb/s, in frames/s; then ``validate`` and
+  ``summarize`` over the same stream.
+- pcap (best of three runs): without ``--pcap``, an IMIX stream of N frames over 4 VMs with
+  VLANs is written with :func:`workloads.packets.pcap.write` (timed). *Cold* is a first load into
+  an empty cache (read, SHA-256, parse, write the cache); *parser* is the numba kernel alone on
+  bytes in memory; *cached* is a second load (read, SHA-256, read the ``.npz``). A plain-Python
+  ``struct`` loop over the record headers and Ethernet/IPv4/UDP fields is shown for scale on the
+  first 200,000 records. The JIT is warmed up first (its compile is cached on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+from codesign.params import build
+from codesign.registry import Registry
+from workloads.packets import WORKLOADS, pcap, summarize, validate
+from workloads.packets.frames import empty
+
+
+def python_rate(data: bytes, records: int) -> float:
+    """Records per second of a plain-Python struct loop reading what the parser reads."""
+    start = time.perf_counter()
+    p, n, out = 24, 0, []
+    while p < len(data) and n < records:
+        sec, frac, incl, orig = struct.unpack_from("<IIII", data, p)
+        d = p + 16
+        dst, src = data[d:d + 6], data[d + 6:d + 12]
+        (et,) = struct.unpack_from(">H", data, d + 12)
+        l3 = d + 14
+        if et == 0x8100:
+            (et,) = struct.unpack_from(">H", data, d + 16)
+            l3 += 4
+        ips = struct.unpack_from(">II", data, l3 + 12) if et == 0x0800 else (0, 0)
+        ports = struct.unpack_from(">HH", data, l3 + 20) if et == 0x0800 else (0, 0)
+        out.append((sec, frac, orig, dst, src, ips, ports))
+        p = d + incl
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def best(runs: list[float]) -> float:
+    return min(runs)
+
+
+def bench_pcap(path: Path) -> None:
+    data = path.read_bytes()
+    one = empty(1)
+    one["frame_bytes"], one["direction"] = 64, 1
+    pcap.parse_bytes(pcap.to_bytes(one))  # JIT warm-up
+    mb = len(data) / 1e6
+    cold, parser, cached = [], [], []
+    for _ in range(3):  # best of three: the machine may be shared
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["CODESIGN_CACHE"] = cache
+            try:
+                start = time.perf_counter()
+                records, _ = pcap.load(path)
+                cold.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                pcap.parse_bytes(data, str(path))
+                parser.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                pcap.load(path)
+                cached.append(time.perf_counter() - start)
+                size = sum(f.stat().st_size for f in Path(cache).iterdir())
+            finally:
+                del os.environ["CODESIGN_CACHE"]
+    n = len(records)
+    print(f"pcap: {n:,} frames, {mb:.1f} MB ({path.name})")
+    for label, seconds in (("cold load", best(cold)), ("parser only", best(parser)),
+                           ("cached load", best(cached))):
+        print(f"  {label:<12s} {seconds * 1e3:9.1f} ms  {n / seconds / 1e6:8.2f} M frames/s  "
+              f"{mb / seconds:8.1f} MB/s")
+    print(f"  cache file {size / 1e6:.1f} MB")
+    rate = python_rate(data, min(n, 200_000))
+    print(f"  plain Python struct loop: {rate / 1e6:.2f} M frames/s "
+          f"(parser only is {n / best(parser) / rate:.0f}x faster)")
+
+
+def bench_generators(packets: int) -> None:
+    registry = Registry.of(WORKLOADS)
+    print(f"{'generator':<10s} {'frames':>10s} {'gen M/s':>9s} {'validate':>9s} "
+          f"{'summarize':>10s}")
+    for name, w in registry.workloads.items():
+        if name == "pcap":
+            continue
+        values = {"workload.requests": packets // 2} if name == "rpc" else {
+            "workload.packets": packets, "workload.offered_gbps": 5.0}
+        params = build(w.params, values)
+        w.generate(build(w.params, {**values, **({"workload.requests": 10} if name == "rpc"
+                                                  else {"workload.packets": 10})}))
+        start = time.perf_counter()
+        stream = w.generate(params)
+        gen = time.perf_counter() - start
+        start = time.perf_counter()
+        validate(stream)
+        val = time.perf_counter() - start
+        start = time.perf_counter()
+        summarize(stream)
+        summ = time.perf_counter() - start
+        n = len(stream)
+        print(f"{name:<10s} {n:>10,d} {n / gen / 1e6:>9.2f} {n / val / 1e6:>8.2f}M "
+              f"{n / summ / 1e6:>9.2f}M")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packets", type=int, default=2_000_000,
+                        help="frames generated and written (default 2,000,000)")
+    parser.add_argument("--pcap", type=Path, help="a capture to time instead")
+    args = parser.parse_args()
+    bench_generators(args.packets)
+    print()
+    if args.pcap:
+        bench_pcap(args.pcap)
+        return
+    w = Registry.of(WORKLOADS).workload("imix")
+    stream = w.generate(build(w.params, {"workload.packets": args.packets,
+                                         "workload.offered_gbps": 9.0, "workload.vms": 4,
+                                         "workload.vlan_base": 100}))
+    pcap.to_bytes(stream[:2])  # JIT warm-up
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "imix.pcap"
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            pcap.write(stream, path)
+            runs.append(time.perf_counter() - start)
+        mb = path.stat().st_size / 1e6
+        print(f"pcap write: {len(stream):,} frames, {mb:.1f} MB in {best(runs) * 1e3:.1f} ms "
+              f"({len(stream) / best(runs) / 1e6:.2f} M frames/s, {mb / best(runs):.0f} MB/s)")
+        bench_pcap(path)
+
+
+if __name__ == "__main__":
+    main()

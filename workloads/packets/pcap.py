@@ -1,0 +1,452 @@
+"""``pcap``: a real capture as a packet stream, and a writer so generated streams replay.
+
+**Format** (libpcap, not pcapng): a 24-byte global header — magic ``0xa1b2c3d4`` (µs
+timestamps) or ``0xa1b23c4d`` (ns), written in the file's byte order, so ``d4 c3 b2 a1`` is a
+little-endian µs file; version 2.x; snaplen; link type — then per packet a 16-byte header
+(ts_sec, ts_frac, incl_len, orig_len) and incl_len captured bytes. Only link type 1
+(Ethernet) is read. A gzip-compressed file is decompressed first (byte offsets in errors are
+then offsets into the decompressed capture).
+
+**Frames.** ``frame_bytes`` is ``orig_len + 4``: captures carry no FCS (when the link-type
+field's FCS bit says they do, its length is taken off instead), and a frame shorter than the
+64-byte minimum (a transmit captured before the NIC padded it) counts as 64. A snaplen-cut
+packet keeps ``orig_len``. MACs come from the Ethernet header; an 802.1Q or 802.1ad tag gives
+``vlan`` (the outer tag's VID; inner tags are skipped); IPv4 gives addresses, and TCP or UDP
+ports unless the packet is a non-first fragment; IPv6 gives the XOR of each address's four
+32-bit words and the ports of TCP or UDP directly after the fixed header. Whatever the capture
+does not hold is 0.
+
+**Time.** ``time_ns`` is each timestamp minus the earliest, in ns (µs files: x 1000). A
+capture whose timestamps step back (multi-queue capture) is put in time order (stable).
+
+**Direction, VM, exchanges.** A capture does not say which way a frame crossed the port:
+``workload.direction`` sets it, VM 0, no exchanges — except for frames :func:`write` made,
+which carry their own in a 12-byte tag at the start of the UDP payload (``CDSG``, xid u32, vm
+u16, direction u8, role u8, big-endian). So any valid stream written and read back is the same
+array, as long as the frames were not cut shorter than headers + tag (62 bytes with a VLAN
+tag: the writer's snaplen default keeps whole frames).
+
+**Errors.** A file shorter than its header, with a wrong magic (pcapng included), a version
+other than 2, another link type, a record header or data cut off by the end of the file, or a
+bad record (incl_len above orig_len or 262144, orig_len below 14 or above 65531, a sub-second
+timestamp part of a second or more, VLAN id 4095) is an :class:`~codesign.errors.InputError`
+naming the file and the byte offset of the offending field's record or header.
+
+**Cache.** As for lackey: the parse is cached as an ``.npz`` named by the SHA-256 of the file
+in ``$CODESIGN_CACHE`` (``~/.cache/codesign``); the design-point key uses that digest in place
+of ``workload.path`` (:func:`identity`).
+
+>>> import os, tempfile
+>>> from workloads.packets.synthetic import FixedParams, generate_fixed
+>>> s = generate_fixed(FixedParams(packets=3, offered_gbps=1.0, vlan_base=7))
+>>> with tempfile.TemporaryDirectory() as d:
+...     os.environ["CODESIGN_CACHE"] = d
+...     path = os.path.join(d, "s.pcap")
+...     write(s, path)
+...     back = generate(PcapParams(path=path))
+...     del os.environ["CODESIGN_CACHE"]
+>>> bool((back == s).all()), back["vlan"].tolist()
+(True, [7, 7, 7])
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from codesign.errors import InputError
+from codesign.params import param
+from codesign.registry import Workload
+from workloads.packets.frames import MIN_FRAME, PACKET_DTYPE, Dir
+
+FORMAT = 1
+"""Version of the cached form; part of its file name."""
+MAGIC_US = 0xA1B2C3D4
+MAGIC_NS = 0xA1B23C4D
+PCAPNG = 0x0A0D0D0A
+LINKTYPE_ETHERNET = 1
+MAX_RECORD = 262144
+"""Largest incl_len libpcap accepts."""
+TAG = b"CDSG"
+_TAG_WORD = int.from_bytes(TAG, "big")
+
+_ERRORS = {
+    1: "truncated record header: {a} of 16 bytes before the end of the file",
+    2: "truncated record: incl_len {a} but only {b} bytes before the end of the file",
+    3: "bad record: incl_len {a} is more than orig_len {b}",
+    4: "bad record: incl_len {a} is more than {b}",
+    5: "bad record: orig_len {a} is shorter than an Ethernet header (14)",
+    6: "bad record: orig_len {a} is more than 65531",
+    7: "bad record: timestamp fraction {a} is not below {b}",
+    8: "bad record: VLAN id 4095 is reserved",
+}
+
+
+@numba.njit(cache=True, inline="always")
+def _u32(buf, p, big):  # pragma: no cover - compiled
+    if big:
+        return (np.uint32(buf[p]) << 24) | (np.uint32(buf[p + 1]) << 16) \
+            | (np.uint32(buf[p + 2]) << 8) | np.uint32(buf[p + 3])
+    return (np.uint32(buf[p + 3]) << 24) | (np.uint32(buf[p + 2]) << 16) \
+        | (np.uint32(buf[p + 1]) << 8) | np.uint32(buf[p])
+
+
+@numba.njit(cache=True, inline="always")
+def _be(buf, p, n):  # pragma: no cover - compiled
+    v = np.uint64(0)
+    for k in range(n):
+        v = (v << np.uint64(8)) | np.uint64(buf[p + k])
+    return v
+
+
+@numba.njit(cache=True)
+def _parse(buf, big, nano, fcs, out, ts):  # pragma: no cover - compiled; tested via parse_bytes
+    n = len(buf)
+    p = 24
+    k = 0
+    unit = np.int64(1) if nano else np.int64(1000)
+    limit = np.uint32(1_000_000_000) if nano else np.uint32(1_000_000)
+    while p < n:
+        if n - p < 16:
+            return np.int64(k), np.int64(1), np.int64(p), np.int64(n - p), np.int64(0)
+        sec = _u32(buf, p, big)
+        frac = _u32(buf, p + 4, big)
+        incl = _u32(buf, p + 8, big)
+        orig = _u32(buf, p + 12, big)
+        if frac >= limit:
+            return np.int64(k), np.int64(7), np.int64(p), np.int64(frac), np.int64(limit)
+        if incl > MAX_RECORD:
+            return np.int64(k), np.int64(4), np.int64(p), np.int64(incl), np.int64(MAX_RECORD)
+        if incl > orig:
+            return np.int64(k), np.int64(3), np.int64(p), np.int64(incl), np.int64(orig)
+        if orig < 14:
+            return np.int64(k), np.int64(5), np.int64(p), np.int64(orig), np.int64(0)
+        if orig > 65531:
+            return np.int64(k), np.int64(6), np.int64(p), np.int64(orig), np.int64(0)
+        d = p + 16
+        if n - d < incl:
+            return np.int64(k), np.int64(2), np.int64(p), np.int64(incl), np.int64(n - d)
+        r = out[k]
+        ts[k] = np.int64(sec) * np.int64(1_000_000_000) + np.int64(frac) * unit
+        size = np.int64(orig) + 4 - fcs
+        r.frame_bytes = max(size, MIN_FRAME)
+        m = np.int64(incl)
+        if m >= 12:
+            r.dst_mac = _be(buf, d, 6)
+            r.src_mac = _be(buf, d + 6, 6)
+        l3 = 12
+        et = 0
+        if m >= 14:
+            et = int(_be(buf, d + 12, 2))
+        first = True
+        while (et == 0x8100 or et == 0x88A8) and m >= l3 + 6:
+            vid = int(_be(buf, d + l3 + 2, 2)) & 0xFFF
+            if first:
+                if vid == 4095:
+                    return np.int64(k), np.int64(8), np.int64(p), np.int64(0), np.int64(0)
+                r.vlan = vid
+                first = False
+            l3 += 4
+            et = int(_be(buf, d + l3, 2))
+        l3 += 2
+        if et == 0x0800 and m >= l3 + 20:
+            ihl = int(buf[d + l3] & 15) * 4
+            proto = int(buf[d + l3 + 9])
+            frag = int(_be(buf, d + l3 + 6, 2)) & 0x1FFF
+            r.src_ip = _be(buf, d + l3 + 12, 4)
+            r.dst_ip = _be(buf, d + l3 + 16, 4)
+            l4 = l3 + ihl
+            if (proto == 6 or proto == 17) and frag == 0 and ihl >= 20 and m >= l4 + 4:
+                r.src_port = _be(buf, d + l4, 2)
+                r.dst_port = _be(buf, d + l4 + 2, 2)
+                t = l4 + 8
+                if proto == 17 and m >= t + 12 and _be(buf, d + t, 4) == _TAG_WORD:
+                    direction = buf[d + t + 10]
+                    role = buf[d + t + 11]
+                    if (direction == 1 or direction == 2) and role <= 2:
+                        r.xid = _be(buf, d + t + 4, 4)
+                        r.vm = _be(buf, d + t + 8, 2)
+                        r.direction = direction
+                        r.role = role
+        elif et == 0x86DD and m >= l3 + 40:
+            s = np.uint64(0)
+            t6 = np.uint64(0)
+            for w in range(4):
+                s ^= _be(buf, d + l3 + 8 + 4 * w, 4)
+                t6 ^= _be(buf, d + l3 + 24 + 4 * w, 4)
+            r.src_ip = s
+            r.dst_ip = t6
+            nh = int(buf[d + l3 + 6])
+            l4 = l3 + 40
+            if (nh == 6 or nh == 17) and m >= l4 + 4:
+                r.src_port = _be(buf, d + l4, 2)
+                r.dst_port = _be(buf, d + l4 + 2, 2)
+        k += 1
+        p = d + incl
+    return np.int64(k), np.int64(0), np.int64(p), np.int64(0), np.int64(0)
+
+
+def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
+    """The records of a pcap file's bytes, direction 0 where the capture does not say.
+
+    >>> parse_bytes(b"\\xd4\\xc3\\xb2\\xa1" + bytes(10), "x.pcap")
+    Traceback (most recent call last):
+    codesign.errors.InputError: x.pcap: truncated pcap global header at byte offset 0: 14 of 24 bytes
+    >>> parse_bytes(b"\\x0a\\x0d\\x0d\\x0a" + bytes(28), "x.pcapng")
+    Traceback (most recent call last):
+    codesign.errors.InputError: x.pcapng: not a pcap file at byte offset 0: magic 0x0a0d0d0a is pcapng, which is not read; convert it with 'editcap -F pcap'
+    """  # noqa: E501
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+    if len(buf) < 24:
+        raise InputError(f"{name}: truncated pcap global header at byte offset 0: "
+                         f"{len(buf)} of 24 bytes")
+    head = bytes(buf[:24])
+    little, bigm = int.from_bytes(head[:4], "little"), int.from_bytes(head[:4], "big")
+    if little in (MAGIC_US, MAGIC_NS):
+        big, magic = False, little
+    elif bigm in (MAGIC_US, MAGIC_NS):
+        big, magic = True, bigm
+    else:
+        what = "is pcapng, which is not read; convert it with 'editcap -F pcap'" \
+            if bigm == PCAPNG else f"is not {MAGIC_US:#010x} (µs) or {MAGIC_NS:#010x} (ns) " \
+            "in either byte order"
+        raise InputError(f"{name}: not a pcap file at byte offset 0: magic {bigm:#010x} {what}")
+    order = "big" if big else "little"
+    major = int.from_bytes(head[4:6], order)
+    if major != 2:
+        raise InputError(f"{name}: unsupported pcap version {major} at byte offset 4 "
+                         "(expected 2)")
+    network = int.from_bytes(head[20:24], order)
+    if network & 0xFFFF != LINKTYPE_ETHERNET:
+        raise InputError(f"{name}: link type {network & 0xFFFF} at byte offset 20 is not "
+                         "Ethernet (1)")
+    fcs = 2 * (network >> 28) if network & (1 << 26) else 0
+    out = np.zeros((len(buf) - 24) // 16, dtype=PACKET_DTYPE)
+    ts = np.zeros(len(out), dtype=np.int64)
+    count, err, offset, a, b = _parse(buf, big, magic == MAGIC_NS, fcs, out, ts)
+    if err:
+        raise InputError(f"{name}: {_ERRORS[err].format(a=a, b=b)} at byte offset {offset}")
+    out, ts = out[:count], ts[:count]
+    if count and (ts[1:] < ts[:-1]).any():
+        order_ = np.argsort(ts, kind="stable")
+        out, ts = out[order_], ts[order_]
+    if count:
+        out["time_ns"] = ts - ts[0]
+    return out
+
+
+@numba.njit(cache=True)
+def _write(rec, buf, offsets, incl, big, nano):  # pragma: no cover - compiled; tested via write
+    for k in range(len(rec)):
+        p = offsets[k]
+        t = np.uint64(rec.time_ns[k])
+        sec = t // np.uint64(1_000_000_000)
+        frac = t % np.uint64(1_000_000_000)
+        if not nano:
+            frac //= np.uint64(1000)
+        orig = np.uint64(rec.frame_bytes[k]) - np.uint64(4)
+        for j, v in enumerate((sec, frac, np.uint64(incl[k]), orig)):
+            for b in range(4):
+                shift = np.uint64(8 * (3 - b) if big else 8 * b)
+                buf[p + 4 * j + b] = (v >> shift) & np.uint64(255)
+        frame = np.zeros(60, dtype=np.uint8)
+        _put(frame, 0, rec.dst_mac[k], 6)
+        _put(frame, 6, rec.src_mac[k], 6)
+        q = 12
+        if rec.vlan[k]:
+            _put(frame, 12, np.uint64(0x8100), 2)
+            _put(frame, 14, np.uint64(rec.vlan[k]), 2)
+            q = 16
+        _put(frame, q, np.uint64(0x0800), 2)
+        ip = q + 2
+        ip_len = np.uint64(orig) - np.uint64(ip)
+        frame[ip] = 0x45
+        _put(frame, ip + 2, ip_len, 2)
+        _put(frame, ip + 6, np.uint64(0x4000), 2)
+        frame[ip + 8] = 64
+        frame[ip + 9] = 17
+        _put(frame, ip + 12, np.uint64(rec.src_ip[k]), 4)
+        _put(frame, ip + 16, np.uint64(rec.dst_ip[k]), 4)
+        csum = 0
+        for w in range(10):
+            csum += (int(frame[ip + 2 * w]) << 8) | int(frame[ip + 2 * w + 1])
+        while csum > 0xFFFF:
+            csum = (csum & 0xFFFF) + (csum >> 16)
+        _put(frame, ip + 10, np.uint64(~csum & 0xFFFF), 2)
+        u = ip + 20
+        _put(frame, u, np.uint64(rec.src_port[k]), 2)
+        _put(frame, u + 2, np.uint64(rec.dst_port[k]), 2)
+        _put(frame, u + 4, ip_len - np.uint64(20), 2)
+        _put(frame, u + 8, np.uint64(_TAG_WORD), 4)
+        _put(frame, u + 12, np.uint64(rec.xid[k]), 4)
+        _put(frame, u + 16, np.uint64(rec.vm[k]), 2)
+        frame[u + 18] = rec.direction[k]
+        frame[u + 19] = rec.role[k]
+        for b in range(min(incl[k], 60)):
+            buf[p + 16 + b] = frame[b]
+
+
+@numba.njit(cache=True, inline="always")
+def _put(frame, p, v, n):  # pragma: no cover - compiled
+    for b in range(n):
+        frame[p + b] = (v >> np.uint64(8 * (n - 1 - b))) & np.uint64(255)
+
+
+def to_bytes(packets: np.ndarray, *, nanoseconds: bool = True, big_endian: bool = False,
+             snaplen: int = 65535) -> bytes:
+    """A stream as pcap bytes (see :func:`write`).
+
+    >>> from workloads.packets.frames import empty
+    >>> s = empty(1); s["frame_bytes"] = 64; s["direction"] = 1
+    >>> data = to_bytes(s)
+    >>> len(data), data[:4].hex(), bool((parse_bytes(data) == s).all())
+    (100, '4d3cb2a1', True)
+    """
+    if packets.dtype != PACKET_DTYPE:
+        raise ValueError(f"stream dtype is {packets.dtype}, expected PACKET_DTYPE")
+    if len(packets) and packets["frame_bytes"].min() < MIN_FRAME:
+        raise ValueError(f"frames shorter than {MIN_FRAME} bytes cannot be written")
+    if not 0 < snaplen <= MAX_RECORD:
+        raise ValueError(f"snaplen {snaplen} is not from 1 to {MAX_RECORD}")
+    order = ">" if big_endian else "<"
+    header = np.array([(MAGIC_NS if nanoseconds else MAGIC_US, 2, 4, 0, 0, snaplen,
+                        LINKTYPE_ETHERNET)],
+                      dtype=[("m", order + "u4"), ("maj", order + "u2"), ("min", order + "u2"),
+                             ("zone", order + "i4"), ("sig", order + "u4"),
+                             ("snap", order + "u4"), ("link", order + "u4")])
+    incl = np.minimum(packets["frame_bytes"].astype(np.int64) - 4, snaplen)
+    offsets = np.zeros(len(packets), dtype=np.int64)
+    np.cumsum(16 + incl[:-1], out=offsets[1:])
+    offsets += 24
+    buf = np.zeros(24 + int((16 + incl).sum()), dtype=np.uint8)
+    buf[:24] = np.frombuffer(header.tobytes(), dtype=np.uint8)
+    _write(packets, buf, offsets, incl, big_endian, nanoseconds)
+    return buf.tobytes()
+
+
+def write(packets: np.ndarray, path: str | os.PathLike[str], *, nanoseconds: bool = True,
+          big_endian: bool = False, snaplen: int = 65535) -> None:
+    """Save a stream as a pcap file that :func:`load` reads back as the same array.
+
+    Each record becomes an Ethernet frame of ``frame_bytes - 4`` bytes (no FCS), 802.1Q-tagged
+    when ``vlan`` is set, carrying IPv4 (DF, TTL 64, header checksum) and UDP (checksum 0) with
+    the stream's addresses and ports, the 12-byte tag with xid, vm, direction and role, and
+    zeros. Timestamps are ``time_ns`` after the epoch; a µs file (``nanoseconds=False``) keeps
+    whole µs only. ``snaplen`` cuts the captured bytes (orig_len stays the frame's length).
+
+    >>> write(np.zeros(1, dtype=np.int8), "/tmp/never.pcap")
+    Traceback (most recent call last):
+    ValueError: stream dtype is int8, expected PACKET_DTYPE
+    """
+    data = to_bytes(packets, nanoseconds=nanoseconds, big_endian=big_endian, snaplen=snaplen)
+    Path(path).write_bytes(data)
+
+
+def cache_dir() -> Path:
+    """``$CODESIGN_CACHE``, or ``~/.cache/codesign``.
+
+    >>> os.environ["CODESIGN_CACHE"] = "/tmp/x"; str(cache_dir()); del os.environ["CODESIGN_CACHE"]
+    '/tmp/x'
+    """
+    return Path(os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"workload.path: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's content (hex); InputError when it cannot be read.
+
+    >>> file_digest("/nonexistent/capture.pcap")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: cannot read /nonexistent/capture.pcap: No such file or directory
+    """  # noqa: E501
+    return hashlib.sha256(_read(Path(path))).hexdigest()
+
+
+def load(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
+    """(records, SHA-256 digest) of a pcap file, from the cache when parsed before.
+
+    Records the capture does not mark have direction 0 (see :func:`generate`).
+
+    >>> load("/nonexistent/capture.pcap")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: cannot read /nonexistent/capture.pcap: No such file or directory
+    """  # noqa: E501
+    path = Path(path)
+    raw = _read(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    cached = cache_dir() / f"pcap-v{FORMAT}-{digest}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as z:
+            records = z["packets"]
+            if records.dtype == PACKET_DTYPE:
+                return records, digest
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass  # absent or unreadable: parse again
+    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    records = parse_bytes(data, str(path))
+    _store(cached, packets=records)
+    return records, digest
+
+
+def _store(target: Path, **arrays: np.ndarray) -> None:
+    # Written aside and renamed: concurrent sweep workers never see a half-written file.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
+        np.savez(f, **arrays)
+    os.replace(f.name, target)
+
+
+@dataclass(frozen=True)
+class PcapParams:
+    """Parameters of ``pcap``."""
+
+    path: str = param("", key="workload.path", path=True,
+                      doc="libpcap capture, Ethernet (plain or .gz; relative to the sweep "
+                          "spec's folder); keyed by its content")
+    direction: str = param("rx", key="workload.direction", choices=("rx", "tx"),
+                           doc="direction of the frames the capture does not mark "
+                               "(all but those this package wrote)")
+    max_packets: int = param(0, key="workload.max_packets", min=0, max=2**62,
+                             doc="replay only the first N frames (0: all)")
+
+
+def _required(p: PcapParams) -> str:
+    if not p.path:
+        raise InputError("workload.path: the pcap workload needs a capture file")
+    return p.path
+
+
+def identity(p: PcapParams) -> dict[str, str]:
+    """The content digest in place of the path, for the design-point key."""
+    return {"workload.path": "sha256:" + file_digest(_required(p))}
+
+
+def generate(p: PcapParams) -> np.ndarray:
+    """The stream of the capture at ``workload.path``."""
+    records, _ = load(_required(p))
+    if p.max_packets:
+        records = records[: p.max_packets]
+    records = records.copy()
+    unmarked = records["direction"] == 0
+    records["direction"][unmarked] = Dir.RX if p.direction == "rx" else Dir.TX
+    return records
+
+
+WORKLOADS = (
+    Workload("pcap", "packets", "a real capture (libpcap, Ethernet) replayed as a packet stream",
+             PcapParams, generate, identity=identity),
+)

@@ -1,0 +1,598 @@
+"""Generated packet streams: size mixes x arrival processes, several VMs, ``rpc`` and ``bulk``.
+
+**Size mixes** (one registered workload each):
+
+============  ===================================================================================
+``fixed``     every frame ``workload.frame_bytes`` bytes
+``imix``      the simple IMIX: 64, 594 and 1518 B at 7:4:1 (exact counts: the largest-remainder
+              split of the frames of each direction, in a random order)
+``bimodal``   ``small_bytes`` and ``large_bytes``, exactly ``round(n x large_fraction)`` large
+``sequence``  a repeatable size sequence (RFC 6985): ``workload.sizes`` is comma-separated sizes
+              (``64,64,1518``) or RFC 6985 letters (a 64, b 128, c 256, d 512, e 1024, f 1280,
+              g 1518: ``aaaaaaadddg``), repeated from its start in each direction
+============  ===================================================================================
+
+**Rates.** Exactly one of ``workload.offered_gbps`` (RFC 5180: a frame of ``F`` bytes counts
+``8 x (F + 20)`` bits; applied at 1 kb/s resolution) and ``workload.offered_pps``. With
+``workload.direction = "both"`` rx and tx are two independent streams at half the rate each
+(``n`` frames: ``ceil(n/2)`` rx, ``floor(n/2)`` tx), merged by time (rx first at a tie); each
+direction is its own wire of ``workload.link_gbps``. Frame ``j`` of a direction has an offered
+gap ``m_j`` (``8 x (F_j + 20) / rate`` or ``1 / pps``) and a wire time ``w_j`` at link speed; an
+offered rate the link cannot carry for the mix's largest frame (``m < w``) is an error.
+
+**Arrivals** (``workload.arrival``), as ideal start times ``S`` rounded up to the ns
+(``time_ns = ceil(S)``, so a frame is never early; the first frame is at 0):
+
+============  ===================================================================================
+``constant``  ``S_{j+1} = S_j + m_j`` exactly (integer arithmetic, no drift)
+``poisson``   ``S_{j+1} = S_j + w_j + Exp(m_j - w_j)``: a Poisson process whose gaps cannot be
+              shorter than the previous frame on the wire; mean gap ``m_j``
+``onoff``     bursts of ``workload.burst`` frames back to back at link speed (gaps ``w_j``),
+              each followed by an exponential silence with mean ``sum (m_j - w_j)`` over the
+              burst, so the long-run rate is the offered one
+============  ===================================================================================
+
+**Addresses.** Each frame belongs to a VM ``v`` (uniform over ``workload.vms``) and a flow ``k``
+(uniform over ``workload.flows`` per VM). VM ``v`` has MAC ``02:00:00:00:HH:LL`` with
+``HHLL = (v + 1) x 256 + 1`` (02:00:00:00:01:01 for VM 0), IPv4 ``10.0.0.0 + (v + 1) x 256 + 1``
+(10.0.1.1) and port 5001; flow ``k``'s remote end is ``11.0.0.0 + v x 8192 + k + 1``, port
+``10000 + k``, behind the gateway MAC :data:`GATEWAY_MAC`. An RX frame goes remote to VM, a
+TX frame VM to remote. With ``workload.vlan_base`` > 0, VM ``v``'s frames carry VLAN
+``vlan_base + v``.
+
+>>> from workloads.packets.frames import summarize
+>>> s = generate_imix(MixParams(packets=12, offered_gbps=10.0))
+>>> sorted(s["frame_bytes"].tolist())
+[64, 64, 64, 64, 64, 64, 64, 594, 594, 594, 594, 1518]
+>>> summarize(generate_fixed(FixedParams(packets=1001, offered_pps=1_000_000))).pps
+1000000.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from codesign.params import param
+from codesign.registry import Workload
+from workloads.packets.frames import (
+    MAX_VLAN,
+    MIN_FRAME,
+    OVERHEAD,
+    Dir,
+    Role,
+    empty,
+    line_rate_pps,
+)
+
+MAX_PACKETS = 100_000_000
+MAX_FRAME = 9022
+"""Largest generated frame: a 9000-byte MTU jumbo frame with an 802.1Q tag."""
+GATEWAY_MAC = 0x02FF_0000_0001
+"""The remote end's MAC (a router port): source of RX frames, destination of TX frames."""
+VM_PORT = 5001
+PEER_PORT = 10000
+IMIX = ((64, 7), (594, 4), (1518, 1))
+RFC6985 = {"a": 64, "b": 128, "c": 256, "d": 512, "e": 1024, "f": 1280, "g": 1518}
+"""RFC 6985 size letters (``h``, MTU, and ``z``, custom, are left out: they have no fixed size)."""
+
+
+def vm_mac(vm: np.ndarray | int) -> np.ndarray | int:
+    """MAC of VM ``vm``.
+
+    >>> hex(vm_mac(0)), hex(vm_mac(2))
+    ('0x20000000101', '0x20000000301')
+    """
+    if isinstance(vm, np.ndarray):
+        return np.uint64(0x0200_0000_0001) + ((vm.astype(np.uint64) + np.uint64(1)) << np.uint64(8))
+    return 0x0200_0000_0001 + ((vm + 1) << 8)
+
+
+def vm_ip(vm: np.ndarray | int) -> np.ndarray | int:
+    """IPv4 address of VM ``vm`` (10.0.1.1 for VM 0).
+
+    >>> from workloads.packets.frames import ip_text
+    >>> ip_text(vm_ip(0)), ip_text(vm_ip(300))
+    ('10.0.1.1', '10.1.45.1')
+    """
+    if isinstance(vm, np.ndarray):
+        return (np.uint32(0x0A00_0001) + ((vm.astype(np.uint32) + np.uint32(1)) << np.uint32(8)))
+    return 0x0A00_0001 + ((vm + 1) << 8)
+
+
+def peer_ip(vm: np.ndarray | int, flow: np.ndarray | int) -> np.ndarray | int:
+    """IPv4 address of flow ``flow``'s remote end for VM ``vm``.
+
+    >>> from workloads.packets.frames import ip_text
+    >>> ip_text(peer_ip(0, 0)), ip_text(peer_ip(1, 4))
+    ('11.0.0.1', '11.0.32.5')
+    """
+    if isinstance(vm, np.ndarray) or isinstance(flow, np.ndarray):
+        v = np.asarray(vm).astype(np.uint32)
+        k = np.asarray(flow).astype(np.uint32)
+        return np.uint32(0x0B00_0001) + (v << np.uint32(13)) + k
+    return 0x0B00_0001 + (vm << 13) + flow
+
+
+def fill(out: np.ndarray, direction: np.ndarray | int, vm: np.ndarray, flow: np.ndarray,
+         vlan_base: int) -> None:
+    """Addresses, ports, VLAN, VM and direction of records, per the module's address plan.
+
+    >>> s = empty(2); fill(s, np.array([1, 2]), np.array([0, 1]), np.array([3, 3]), 100)
+    >>> from workloads.packets.frames import format_packets
+    >>> print(format_packets(s))
+         0        0 ns RX vm0     0 B 02:ff:00:00:00:01 > 02:00:00:00:01:01 11.0.0.4:10003 > 10.0.1.1:5001 vlan 100
+         1        0 ns TX vm1     0 B 02:00:00:00:02:01 > 02:ff:00:00:00:01 10.0.2.1:5001 > 11.0.32.4:10003 vlan 101
+    """  # noqa: E501
+    direction = np.broadcast_to(np.asarray(direction, dtype=np.uint8), vm.shape)
+    rx = direction == Dir.RX
+    own_mac, own_ip = vm_mac(vm), vm_ip(vm)
+    remote_ip = peer_ip(vm, flow)
+    remote_port = (PEER_PORT + flow).astype(np.uint16)
+    gw = np.uint64(GATEWAY_MAC)
+    out["dst_mac"] = np.where(rx, own_mac, gw)
+    out["src_mac"] = np.where(rx, gw, own_mac)
+    out["dst_ip"] = np.where(rx, own_ip, remote_ip)
+    out["src_ip"] = np.where(rx, remote_ip, own_ip)
+    out["dst_port"] = np.where(rx, VM_PORT, remote_port)
+    out["src_port"] = np.where(rx, remote_port, VM_PORT)
+    out["vm"] = vm
+    out["direction"] = direction
+    out["vlan"] = vlan_base + vm if vlan_base else 0
+
+
+def constant_times(size: np.ndarray, *, gbps: float | None = None, pps: int | None = None,
+                   share: int = 1) -> np.ndarray:
+    """``ceil`` of the exact constant-rate start times at ``gbps`` (1 kb/s resolution) or
+    ``pps``, of a direction carrying ``1/share`` of the rate.
+
+    >>> constant_times(np.array([64, 64, 64, 64]), gbps=10.0).tolist()    # 67.2 ns apart
+    [0, 68, 135, 202]
+    >>> constant_times(np.array([64, 64, 64]), pps=3, share=2).tolist()   # 1.5 pps
+    [0, 666666667, 1333333334]
+    """
+    n = len(size)
+    if gbps is not None:
+        kbps = round(gbps * 1e6)
+        bits = np.zeros(n, dtype=np.int64)
+        np.cumsum(8 * (size[:-1].astype(np.int64) + OVERHEAD), out=bits[1:])
+        if n and int(bits[-1]) * 1_000_000 * share >= 2**63:
+            raise ValueError("stream too long for exact constant-rate times")
+        return ((bits * (1_000_000 * share) + kbps - 1) // kbps).astype(np.uint64)
+    assert pps is not None
+    i = np.arange(n, dtype=np.int64)
+    return ((i * (1_000_000_000 * share) + pps - 1) // pps).astype(np.uint64)
+
+
+def arrival_times(size: np.ndarray, rng: np.random.Generator, *, arrival: str,
+                  link_gbps: float, gbps: float | None = None, pps: int | None = None,
+                  share: int = 1, burst: int = 1) -> np.ndarray:
+    """Start times (ns, first at 0) of frames of the given sizes (see the module docstring).
+
+    >>> rng = np.random.default_rng(1)
+    >>> t = arrival_times(np.full(4, 64), rng, arrival="onoff", link_gbps=10, gbps=5, burst=2)
+    >>> t.tolist()[:2]                                  # a burst: back to back at 10 GbE
+    [0, 68]
+    """
+    if arrival == "constant":
+        return constant_times(size, gbps=gbps, pps=pps, share=share)
+    f = size.astype(np.float64)
+    w = 8.0 * (f + OVERHEAD) / link_gbps
+    m = 8.0 * (f + OVERHEAD) * share / gbps if gbps is not None \
+        else np.full(len(f), 1e9 * share / pps)
+    slack = np.maximum(m - w, 0.0)
+    if arrival == "poisson":
+        gaps = w + rng.exponential(1.0, len(f)) * slack
+    else:  # onoff
+        gaps = w.copy()
+        ends = np.arange(burst - 1, len(f), burst)
+        per_burst = np.add.reduceat(slack, np.arange(0, len(f), burst))[: len(ends)]
+        gaps[ends] += rng.exponential(1.0, len(ends)) * per_burst
+    start = np.zeros(len(f), dtype=np.float64)
+    np.cumsum(gaps[:-1], out=start[1:])
+    return np.ceil(start).astype(np.uint64)
+
+
+def seed_param() -> Any:
+    """``workload.seed``."""
+    return param(1, key="workload.seed", min=0, max=2**63 - 1,
+                 doc="seed of every random draw (same seed, same stream)")
+
+
+def frame_param(default: int, key: str, doc: str) -> Any:
+    """A frame size in bytes (64 .. 9022)."""
+    return param(default, key=key, min=MIN_FRAME, max=MAX_FRAME, unit="bytes", doc=doc)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """The shared parameters of rate-driven streams (a base class: subclasses add sizes)."""
+
+    packets: int = param(100_000, key="workload.packets", min=1, max=MAX_PACKETS,
+                         doc="frames in the stream")
+    offered_gbps: float | None = param(
+        None, key="workload.offered_gbps", min=0.001, max=1000.0, unit="Gb/s",
+        doc="offered rate, RFC 5180 wire bits (frame + 20 B); set this or offered_pps")
+    offered_pps: int | None = param(
+        None, key="workload.offered_pps", min=1, max=10**10, unit="frames/s",
+        doc="offered rate in frames per second; set this or offered_gbps")
+    link_gbps: float = param(10.0, key="workload.link_gbps", min=0.001, max=1000.0,
+                             unit="Gb/s", doc="speed of each direction's wire")
+    arrival: str = param("constant", key="workload.arrival",
+                         choices=("constant", "poisson", "onoff"),
+                         doc="arrival process: constant rate, Poisson, or on/off bursts")
+    burst: int = param(32, key="workload.burst", min=1, max=1 << 20,
+                       when={"workload.arrival": "onoff"},
+                       doc="frames per burst, sent back to back at link speed")
+    direction: str = param("rx", key="workload.direction", choices=("rx", "tx", "both"),
+                           doc="rx: wire to VMs; tx: VMs to wire; both: half the rate each")
+    vms: int = param(1, key="workload.vms", min=1, max=1024, doc="VMs sharing the port")
+    flows: int = param(16, key="workload.flows", min=1, max=4096,
+                       doc="flows (remote ends) per VM")
+    vlan_base: int = param(0, key="workload.vlan_base", min=0, max=MAX_VLAN,
+                           doc="0: untagged; else VM v's frames carry VLAN vlan_base + v")
+    seed: int = seed_param()
+
+    def largest_frame(self) -> int:
+        """Largest frame the mix generates (the link must carry the offered rate of it)."""
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        check_rate(self, self.largest_frame(), 2 if self.direction == "both" else 1)
+        if self.vlan_base and self.vlan_base + self.vms - 1 > MAX_VLAN:
+            raise ValueError(f"workload.vlan_base {self.vlan_base} + {self.vms} VMs runs past "
+                             f"VLAN {MAX_VLAN}")
+
+
+def check_rate(p: Any, largest: int, share: int) -> None:
+    """``ValueError`` unless exactly one rate is set and the link carries it for ``largest``.
+
+    >>> from types import SimpleNamespace as P
+    >>> check_rate(P(offered_gbps=None, offered_pps=None, link_gbps=10.0), 64, 1)
+    Traceback (most recent call last):
+    ValueError: set exactly one of workload.offered_gbps and workload.offered_pps
+    >>> check_rate(P(offered_gbps=None, offered_pps=14_880_953, link_gbps=10.0), 64, 1)
+    Traceback (most recent call last):
+    ValueError: workload.offered_pps 14880953 exceeds the line rate of 64-byte frames on 1 x 10 Gb/s (14880952 frames/s); lower it or set workload.offered_gbps
+    """  # noqa: E501
+    gbps, pps = getattr(p, "offered_gbps", None), getattr(p, "offered_pps", None)
+    if (gbps is None) == (pps is None):
+        raise ValueError("set exactly one of workload.offered_gbps and workload.offered_pps")
+    if gbps is not None and gbps / share > p.link_gbps:
+        raise ValueError(f"workload.offered_gbps {gbps:g} exceeds the link: {share} x "
+                         f"workload.link_gbps {p.link_gbps:g}")
+    if pps is not None and pps / share > line_rate_pps(p.link_gbps, largest):
+        limit = math.floor(line_rate_pps(p.link_gbps, largest)) * share
+        raise ValueError(f"workload.offered_pps {pps} exceeds the line rate of "
+                         f"{largest}-byte frames on {share} x {p.link_gbps:g} Gb/s ({limit} "
+                         "frames/s); lower it or set workload.offered_gbps")
+
+
+def _directions(direction: str, n: int) -> list[tuple[Dir, int]]:
+    if direction == "both":
+        return [(Dir.RX, (n + 1) // 2), (Dir.TX, n // 2)]
+    return [(Dir.RX if direction == "rx" else Dir.TX, n)]
+
+
+def rate_stream(p: Rate, sizes: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+    """The stream of a :class:`Rate` workload whose sizes are drawn by ``sizes(rng, n)``."""
+    parts = _directions(p.direction, p.packets)
+    seeds = np.random.SeedSequence(p.seed).spawn(len(parts))
+    chunks = []
+    for (direction, n), seed in zip(parts, seeds, strict=True):
+        rng = np.random.default_rng(seed)
+        size = sizes(rng, n).astype(np.uint16)
+        out = empty(n)
+        out["frame_bytes"] = size
+        out["time_ns"] = arrival_times(size, rng, arrival=p.arrival, link_gbps=p.link_gbps,
+                                       gbps=p.offered_gbps, pps=p.offered_pps,
+                                       share=len(parts), burst=p.burst)
+        fill(out, direction, rng.integers(0, p.vms, n).astype(np.uint16),
+             rng.integers(0, p.flows, n), p.vlan_base)
+        chunks.append(out)
+    stream = np.concatenate(chunks)
+    return stream[np.argsort(stream["time_ns"], kind="stable")]
+
+
+def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``n`` sizes in the mix's proportions (largest-remainder counts), in random order.
+
+    >>> np.unique(exact_mix(np.random.default_rng(0), 24, IMIX), return_counts=True)[1].tolist()
+    [14, 8, 2]
+    """
+    total = sum(w for _, w in mix)
+    quota = [n * w / total for _, w in mix]
+    counts = [math.floor(q) for q in quota]
+    by_remainder = sorted(range(len(mix)), key=lambda i: (counts[i] - quota[i], i))
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    sizes = np.repeat(np.array([s for s, _ in mix], dtype=np.uint16), counts)
+    return rng.permutation(sizes)
+
+
+@dataclass(frozen=True)
+class FixedParams(Rate):
+    """Parameters of ``fixed``."""
+
+    frame_bytes: int = frame_param(64, "workload.frame_bytes",
+                                   "every frame's size (RFC 2544: 64, 128, ..., 1518)")
+
+    def largest_frame(self) -> int:
+        """The one size."""
+        return self.frame_bytes
+
+
+def generate_fixed(p: FixedParams) -> np.ndarray:
+    """Frames of one size.
+
+    >>> s = generate_fixed(FixedParams(packets=3, offered_gbps=10.0, frame_bytes=1518))
+    >>> s["time_ns"].tolist()                 # 1230.4 ns apart, rounded up
+    [0, 1231, 2461]
+    """
+    return rate_stream(p, lambda rng, n: np.full(n, p.frame_bytes, dtype=np.uint16))
+
+
+@dataclass(frozen=True)
+class MixParams(Rate):
+    """Parameters of ``imix``."""
+
+    def largest_frame(self) -> int:
+        """1518."""
+        return max(s for s, _ in IMIX)
+
+
+def generate_imix(p: MixParams) -> np.ndarray:
+    """The simple IMIX, 64/594/1518 B at 7:4:1.
+
+    >>> s = generate_imix(MixParams(packets=1200, offered_pps=1000))
+    >>> np.unique(s["frame_bytes"], return_counts=True)[1].tolist()
+    [700, 400, 100]
+    """
+    return rate_stream(p, lambda rng, n: exact_mix(rng, n, IMIX))
+
+
+@dataclass(frozen=True)
+class BimodalParams(Rate):
+    """Parameters of ``bimodal``."""
+
+    small_bytes: int = frame_param(64, "workload.small_bytes", "size of the small frames")
+    large_bytes: int = frame_param(1518, "workload.large_bytes", "size of the large frames")
+    large_fraction: float = param(0.5, key="workload.large_fraction", min=0.0, max=1.0,
+                                  doc="fraction of large frames (exact: round(n x fraction))")
+
+    def largest_frame(self) -> int:
+        """The larger of the two sizes."""
+        return max(self.small_bytes, self.large_bytes)
+
+
+def generate_bimodal(p: BimodalParams) -> np.ndarray:
+    """Small and large frames, exactly ``round(n x large_fraction)`` large per direction.
+
+    >>> s = generate_bimodal(BimodalParams(packets=10, offered_gbps=1, large_fraction=0.3))
+    >>> int((s["frame_bytes"] == 1518).sum())
+    3
+    """
+    def sizes(rng: np.random.Generator, n: int) -> np.ndarray:
+        out = np.full(n, p.small_bytes, dtype=np.uint16)
+        out[rng.permutation(n)[: round(n * p.large_fraction)]] = p.large_bytes
+        return out
+
+    return rate_stream(p, sizes)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """A size sequence: comma-separated byte counts or RFC 6985 letters.
+
+    >>> parse_sizes("aag"), parse_sizes("64, 1518")
+    ((64, 64, 1518), (64, 1518))
+    >>> parse_sizes("64,x")
+    Traceback (most recent call last):
+    ValueError: workload.sizes: '64,x' is neither comma-separated sizes nor RFC 6985 letters a-g
+    """
+    text = text.strip()
+    if text and all(c in RFC6985 for c in text):
+        return tuple(RFC6985[c] for c in text)
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise ValueError(f"workload.sizes: {text!r} is neither comma-separated sizes nor "
+                         "RFC 6985 letters a-g") from None
+    bad = [s for s in sizes if not MIN_FRAME <= s <= MAX_FRAME]
+    if bad:
+        raise ValueError(f"workload.sizes: {bad[0]} is not a frame size from {MIN_FRAME} "
+                         f"to {MAX_FRAME}")
+    return sizes
+
+
+@dataclass(frozen=True)
+class SequenceParams(Rate):
+    """Parameters of ``sequence``."""
+
+    sizes: str = param("aaaaaaadddg", key="workload.sizes",
+                       doc="frame sizes repeated in order: '64,594,1518' or RFC 6985 letters "
+                           "(a 64, b 128, c 256, d 512, e 1024, f 1280, g 1518)")
+
+    def largest_frame(self) -> int:
+        """The largest size of the sequence."""
+        return max(parse_sizes(self.sizes))
+
+
+def generate_sequence(p: SequenceParams) -> np.ndarray:
+    """The size sequence, repeated.
+
+    >>> generate_sequence(SequenceParams(packets=5, offered_gbps=1, sizes="ag"))["frame_bytes"]
+    array([  64, 1518,   64, 1518,   64], dtype=uint16)
+    """
+    seq = np.array(parse_sizes(p.sizes), dtype=np.uint16)
+    return rate_stream(p, lambda rng, n: np.resize(seq, n))
+
+
+@dataclass(frozen=True)
+class RpcParams:
+    """Parameters of ``rpc``."""
+
+    requests: int = param(10_000, key="workload.requests", min=1, max=MAX_PACKETS // 2,
+                          doc="request/response exchanges in the stream")
+    vms: int = param(1, key="workload.vms", min=1, max=1024, doc="VMs sharing the port")
+    clients: int = param(8, key="workload.clients", min=1, max=4096,
+                         doc="clients per VM, each with one request outstanding")
+    direction: str = param("rx", key="workload.direction", choices=("rx", "tx"),
+                           doc="rx: the VMs serve (requests received); tx: the VMs are clients")
+    request_bytes: int = frame_param(128, "workload.request_bytes", "request frame size")
+    response_bytes: int = frame_param(1024, "workload.response_bytes", "response frame size")
+    service_ns: int = param(2_000, key="workload.service_ns", min=0, max=10**10, unit="ns",
+                            doc="server time from a request's arrival to its response")
+    think_ns: int = param(20_000, key="workload.think_ns", min=0, max=10**10, unit="ns",
+                          doc="mean client think time (exponential) after each response")
+    link_gbps: float = param(10.0, key="workload.link_gbps", min=0.001, max=1000.0,
+                             unit="Gb/s", doc="speed of each direction's wire")
+    vlan_base: int = param(0, key="workload.vlan_base", min=0, max=MAX_VLAN,
+                           doc="0: untagged; else VM v's frames carry VLAN vlan_base + v")
+    seed: int = seed_param()
+
+    def __post_init__(self) -> None:
+        if self.vlan_base and self.vlan_base + self.vms - 1 > MAX_VLAN:
+            raise ValueError(f"workload.vlan_base {self.vlan_base} + {self.vms} VMs runs past "
+                             f"VLAN {MAX_VLAN}")
+
+
+def generate_rpc(p: RpcParams) -> np.ndarray:
+    """Closed-loop request/response exchanges (latency-bound).
+
+    Client ``c`` (VM ``c // clients``, flow ``c % clients``) starts at a uniform time in
+    ``[0, think_ns)``; each exchange is a request at ``t``, its response at ``t + ceil(request
+    wire time) + service_ns``, and the client's next request ``ceil(response wire time) +
+    ceil(Exp(think_ns))`` after the response. The schedule assumes no latency in between: a
+    mechanism that adds latency delays a client's later exchanges by it (the exchanges of one
+    client are its flow's requests in xid order). Exchange ``e`` (0-based) belongs to client
+    ``e mod clients``; xids number the requests 1, 2, ... in time order. Frames of different
+    clients are not serialized against each other on the wire: at think times of µs the load
+    is far below line rate, and ``rpc`` measures latency, not throughput.
+
+    >>> s = generate_rpc(RpcParams(requests=2, clients=1, think_ns=0))
+    >>> s[["time_ns", "direction", "role", "xid", "frame_bytes"]].tolist()
+    [(0, 1, 1, 1, 128), (2119, 2, 2, 1, 1024), (2955, 1, 1, 2, 128), (5074, 2, 2, 2, 1024)]
+    """
+    rng = np.random.default_rng(p.seed)
+    n_clients = p.vms * p.clients
+    per = -(-p.requests // n_clients)
+    req_w = math.ceil(8 * (p.request_bytes + OVERHEAD) / p.link_gbps)
+    rsp_w = math.ceil(8 * (p.response_bytes + OVERHEAD) / p.link_gbps)
+    start = np.floor(rng.random(n_clients) * p.think_ns).astype(np.int64)
+    think = np.ceil(rng.exponential(p.think_ns, (n_clients, per))).astype(np.int64)
+    cycle = req_w + p.service_ns + rsp_w + think
+    req = np.zeros((n_clients, per), dtype=np.int64)
+    np.cumsum(cycle[:, :-1], axis=1, out=req[:, 1:])
+    req += start[:, None]
+    exchange = np.arange(per)[None, :] * n_clients + np.arange(n_clients)[:, None]
+    keep = exchange < p.requests
+    client = np.broadcast_to(np.arange(n_clients)[:, None], req.shape)[keep]
+    req_t = req[keep]
+    order = np.lexsort((client, req_t))
+    req_t, client = req_t[order], client[order]
+    n = len(req_t)
+    vm = (client // p.clients).astype(np.uint16)
+    flow = client % p.clients
+    ask = Dir.RX if p.direction == "rx" else Dir.TX
+    answer = Dir.TX if ask == Dir.RX else Dir.RX
+    out = empty(2 * n)
+    requests, responses = out[:n], out[n:]
+    fill(requests, ask, vm, flow, p.vlan_base)
+    fill(responses, answer, vm, flow, p.vlan_base)
+    requests["time_ns"] = req_t
+    responses["time_ns"] = req_t + req_w + p.service_ns
+    requests["frame_bytes"], responses["frame_bytes"] = p.request_bytes, p.response_bytes
+    requests["role"], responses["role"] = Role.REQUEST, Role.RESPONSE
+    requests["xid"] = responses["xid"] = np.arange(1, n + 1, dtype=np.uint32)
+    out = out[np.argsort(out["time_ns"], kind="stable")]
+    out["time_ns"] -= out["time_ns"][0]
+    return out
+
+
+@dataclass(frozen=True)
+class BulkParams:
+    """Parameters of ``bulk``."""
+
+    packets: int = param(100_000, key="workload.packets", min=1, max=MAX_PACKETS,
+                         doc="data frames in the stream (acknowledgements come on top)")
+    offered_gbps: float | None = param(
+        None, key="workload.offered_gbps", min=0.001, max=1000.0, unit="Gb/s",
+        doc="rate of the data frames, RFC 5180 wire bits; set this or offered_pps")
+    offered_pps: int | None = param(
+        None, key="workload.offered_pps", min=1, max=10**10, unit="frames/s",
+        doc="rate of the data frames per second; set this or offered_gbps")
+    link_gbps: float = param(10.0, key="workload.link_gbps", min=0.001, max=1000.0,
+                             unit="Gb/s", doc="speed of each direction's wire")
+    frame_bytes: int = frame_param(1518, "workload.frame_bytes", "data frame size (MTU-sized)")
+    direction: str = param("rx", key="workload.direction", choices=("rx", "tx"),
+                           doc="which way the data goes (acknowledgements go the other way)")
+    vms: int = param(1, key="workload.vms", min=1, max=1024, doc="VMs sharing the port")
+    flows: int = param(1, key="workload.flows", min=1, max=4096, doc="bulk flows per VM")
+    ack_every: int = param(2, key="workload.ack_every", min=0, max=1 << 16,
+                           doc="one 64-byte acknowledgement per this many data frames of a "
+                               "flow (TCP delayed ACK: 2); 0 for none")
+    vlan_base: int = param(0, key="workload.vlan_base", min=0, max=MAX_VLAN,
+                           doc="0: untagged; else VM v's frames carry VLAN vlan_base + v")
+    seed: int = seed_param()
+
+    def __post_init__(self) -> None:
+        check_rate(self, self.frame_bytes, 1)
+        if self.vlan_base and self.vlan_base + self.vms - 1 > MAX_VLAN:
+            raise ValueError(f"workload.vlan_base {self.vlan_base} + {self.vms} VMs runs past "
+                             f"VLAN {MAX_VLAN}")
+
+
+def generate_bulk(p: BulkParams) -> np.ndarray:
+    """Throughput-bound transfer: MTU frames at a constant rate, flows served round robin.
+
+    Data frame ``i`` belongs to flow ``i mod (vms x flows)`` (VM ``flow // flows``); after every
+    ``ack_every``-th data frame of a flow, a 64-byte acknowledgement goes the other way as soon
+    as that frame has arrived (its start plus its wire time, rounded up). The seed is unused:
+    the stream is deterministic by construction.
+
+    >>> s = generate_bulk(BulkParams(packets=4, offered_gbps=10.0))
+    >>> s[["time_ns", "direction", "frame_bytes"]].tolist()
+    [(0, 1, 1518), (1231, 1, 1518), (2461, 1, 1518), (2462, 2, 64), (3692, 1, 1518),
+     (4923, 2, 64)]
+    """
+    data = empty(p.packets)
+    size = np.full(p.packets, p.frame_bytes, dtype=np.uint16)
+    data["frame_bytes"] = size
+    data["time_ns"] = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps)
+    n_flows = p.vms * p.flows
+    idx = np.arange(p.packets)
+    flow_id = idx % n_flows
+    vm = (flow_id // p.flows).astype(np.uint16)
+    flow = flow_id % p.flows
+    forward = Dir.RX if p.direction == "rx" else Dir.TX
+    fill(data, forward, vm, flow, p.vlan_base)
+    if not p.ack_every:
+        return data
+    acked = np.flatnonzero((idx // n_flows) % p.ack_every == p.ack_every - 1)
+    acks = empty(len(acked))
+    fill(acks, Dir.TX if forward == Dir.RX else Dir.RX, vm[acked], flow[acked], p.vlan_base)
+    wire = math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps)
+    acks["time_ns"] = data["time_ns"][acked] + np.uint64(wire)
+    acks["frame_bytes"] = MIN_FRAME
+    out = np.concatenate([data, acks])
+    return out[np.argsort(out["time_ns"], kind="stable")]
+
+
+WORKLOADS = (
+    Workload("fixed", "packets", "frames of one size at a constant, Poisson or on/off rate",
+             FixedParams, generate_fixed),
+    Workload("imix", "packets", "simple IMIX (64/594/1518 B at 7:4:1) at an offered rate",
+             MixParams, generate_imix),
+    Workload("bimodal", "packets", "small and large frames in a set proportion",
+             BimodalParams, generate_bimodal),
+    Workload("sequence", "packets", "a repeatable frame-size sequence (RFC 6985 style)",
+             SequenceParams, generate_sequence),
+    Workload("rpc", "packets", "closed-loop request/response with think time (latency-bound)",
+             RpcParams, generate_rpc),
+    Workload("bulk", "packets", "MTU-sized transfer with acknowledgements (throughput-bound)",
+             BulkParams, generate_bulk),
+)
