@@ -37,6 +37,7 @@ from codesign.platforms import Platform
 BUILTINS = (
     "workloads.walks:WORKLOAD",
     "workloads.memory:WORKLOADS",
+    "workloads.packets:WORKLOADS",
     "codesign.mmu.analytic_walk:MECHANISM",
     "codesign.mmu.native:MECHANISM",
     "codesign.mmu.nested:MECHANISM",
