@@ -47,13 +47,8 @@ selected references touch. Frames and tables then come from demand paging in the
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -61,6 +56,7 @@ import numpy as np
 from codesign.errors import InputError, where
 from codesign.params import param
 from codesign.registry import Workload
+from workloads.filecache import cached_parse, file_digest
 from workloads.memory.events import (
     RWX,
     USER_TOP,
@@ -181,32 +177,6 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> tuple[np.nda
     return addr[:count].copy(), size[:count].copy(), kind[:count].copy()
 
 
-def cache_dir() -> Path:
-    """``$CODESIGN_CACHE``, or ``~/.cache/codesign`` (created on first use).
-
-    >>> os.environ["CODESIGN_CACHE"] = "/tmp/x"; str(cache_dir()); del os.environ["CODESIGN_CACHE"]
-    '/tmp/x'
-    """
-    return Path(os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"workload.path: cannot read {path}: {exc.strerror or exc}") from None
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's content (hex); InputError when it cannot be read.
-
-    >>> file_digest("/nonexistent/trace")
-    Traceback (most recent call last):
-    codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
-    """  # noqa: E501
-    return hashlib.sha256(_read(Path(path))).hexdigest()
-
-
 def load(path: str | os.PathLike[str]) -> Trace:
     """Parse a lackey file, or read its cached form when its content was parsed before.
 
@@ -214,27 +184,12 @@ def load(path: str | os.PathLike[str]) -> Trace:
     Traceback (most recent call last):
     codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
     """  # noqa: E501
-    path = Path(path)
-    raw = _read(path)
-    digest = hashlib.sha256(raw).hexdigest()
-    cached = cache_dir() / f"lackey-v{FORMAT}-{digest}.npz"
-    try:
-        with np.load(cached, allow_pickle=False) as z:
-            return Trace(z["addr"], z["size"], z["kind"], digest)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        pass  # absent or unreadable (a crash mid-write elsewhere): parse again
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    addr, size, kind = parse_bytes(data, str(path))
-    _store(cached, addr=addr, size=size, kind=kind)
-    return Trace(addr, size, kind, digest)
+    def parse(data: bytes, name: str) -> dict[str, np.ndarray]:
+        addr, size, kind = parse_bytes(data, name)
+        return {"addr": addr, "size": size, "kind": kind}
 
-
-def _store(target: Path, **arrays: np.ndarray) -> None:
-    # Written aside and renamed: concurrent sweep workers never see a half-written file.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
-        np.savez(f, **arrays)
-    os.replace(f.name, target)
+    arrays, digest = cached_parse(path, "lackey", FORMAT, parse)
+    return Trace(arrays["addr"], arrays["size"], arrays["kind"], digest)
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,7 @@ of ``workload.path`` (:func:`identity`).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +61,7 @@ import numpy as np
 from codesign.errors import InputError
 from codesign.params import param
 from codesign.registry import Workload
+from workloads.filecache import cached_parse, file_digest
 from workloads.packets.frames import MIN_FRAME, PACKET_DTYPE, Dir
 
 FORMAT = 1
@@ -350,32 +347,6 @@ def write(packets: np.ndarray, path: str | os.PathLike[str], *, nanoseconds: boo
     Path(path).write_bytes(data)
 
 
-def cache_dir() -> Path:
-    """``$CODESIGN_CACHE``, or ``~/.cache/codesign``.
-
-    >>> os.environ["CODESIGN_CACHE"] = "/tmp/x"; str(cache_dir()); del os.environ["CODESIGN_CACHE"]
-    '/tmp/x'
-    """
-    return Path(os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"workload.path: cannot read {path}: {exc.strerror or exc}") from None
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's content (hex); InputError when it cannot be read.
-
-    >>> file_digest("/nonexistent/capture.pcap")
-    Traceback (most recent call last):
-    codesign.errors.InputError: workload.path: cannot read /nonexistent/capture.pcap: No such file or directory
-    """  # noqa: E501
-    return hashlib.sha256(_read(Path(path))).hexdigest()
-
-
 def load(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     """(records, SHA-256 digest) of a pcap file, from the cache when parsed before.
 
@@ -385,29 +356,10 @@ def load(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     Traceback (most recent call last):
     codesign.errors.InputError: workload.path: cannot read /nonexistent/capture.pcap: No such file or directory
     """  # noqa: E501
-    path = Path(path)
-    raw = _read(path)
-    digest = hashlib.sha256(raw).hexdigest()
-    cached = cache_dir() / f"pcap-v{FORMAT}-{digest}.npz"
-    try:
-        with np.load(cached, allow_pickle=False) as z:
-            records = z["packets"]
-            if records.dtype == PACKET_DTYPE:
-                return records, digest
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        pass  # absent or unreadable: parse again
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    records = parse_bytes(data, str(path))
-    _store(cached, packets=records)
-    return records, digest
-
-
-def _store(target: Path, **arrays: np.ndarray) -> None:
-    # Written aside and renamed: concurrent sweep workers never see a half-written file.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
-        np.savez(f, **arrays)
-    os.replace(f.name, target)
+    arrays, digest = cached_parse(
+        path, "pcap", FORMAT, lambda data, name: {"packets": parse_bytes(data, name)},
+        valid=lambda arrays: arrays["packets"].dtype == PACKET_DTYPE)
+    return arrays["packets"], digest
 
 
 @dataclass(frozen=True)
