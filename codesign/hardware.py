@@ -38,8 +38,23 @@ from typing import Any
 from codesign.errors import InputError, suggest
 from codesign.metrics import Metrics
 from codesign.params import ParamSpec, build, flat, param, specs
+from hwmodels.nic.params import NICParams
+from hwmodels.pagewalk.params import WalkerParams
+from hwmodels.tlb.params import TLBParams
 
 TECH_NM = 130  # PyRTL's estimators are calibrated on a 130 nm library
+
+
+def _lazy(module: str, function: str, *after: Any, before: tuple[Any, ...] = ()
+          ) -> Callable[[Any], Any]:
+    """``function(*before, hw, *after)`` from ``module``, imported on first use: listing
+    blocks loads no PyRTL design code."""
+    def call(hw: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(*before, hw, *after)
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -63,13 +78,7 @@ class Block:
 # -- the TLB ---------------------------------------------------------------------------------
 
 
-def _tlb_defaults() -> Any:
-    from hwmodels.tlb.params import TLBParams
-
-    return TLBParams()
-
-
-_TLB = _tlb_defaults()
+_TLB = TLBParams()
 
 
 @dataclass(frozen=True)
@@ -152,28 +161,10 @@ class STLBKeys:
             raise ValueError(f"tlb.l2: {exc}") from None
 
 
-def _tlb_verilog(hw: Any) -> str:
-    from hwmodels.tlb.rtl import tlb_verilog
-
-    return tlb_verilog(hw)
-
-
-def _tlb_cost(hw: Any) -> Any:
-    from hwmodels.tlb.rtl import tlb_cost
-
-    return tlb_cost(hw, TECH_NM)
-
-
 # -- the page walker ---------------------------------------------------------------------
 
 
-def _walker_defaults() -> Any:
-    from hwmodels.pagewalk.params import WalkerParams
-
-    return WalkerParams()
-
-
-_WALKER = _walker_defaults()
+_WALKER = WalkerParams()
 
 
 @dataclass(frozen=True)
@@ -264,38 +255,10 @@ class NTLBKeys:
             raise ValueError(f"ntlb: {exc}") from None
 
 
-def _lazy(module: str, function: str, *extra: Any) -> Callable[[Any], Any]:
-    """``hwmodels`` code imported on first use: listing blocks loads no PyRTL design code."""
-    def call(hw: Any) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(module), function)(hw, *extra)
-
-    return call
-
-
-def _walker_verilog(hw: Any) -> str:
-    from hwmodels.pagewalk.rtl import walker_verilog
-
-    return walker_verilog(hw)
-
-
-def _walker_cost(hw: Any) -> Any:
-    from hwmodels.pagewalk.rtl import walker_cost
-
-    return walker_cost(hw, TECH_NM)
-
-
 # -- the multi-queue NIC -------------------------------------------------------------------
 
 
-def _nic_defaults() -> Any:
-    from hwmodels.nic.params import NICParams
-
-    return NICParams()
-
-
-_NIC = _nic_defaults()
+_NIC = NICParams()
 
 
 @dataclass(frozen=True)
@@ -347,63 +310,39 @@ class NICKeys:
             raise ValueError(f"nic: {exc}") from None
 
 
-def _nic_verilog(hw: Any) -> str:
-    from hwmodels.nic.rtl import nic_verilog
-
-    return nic_verilog(hw)
-
-
-def _nic_cost(hw: Any) -> Any:
-    from hwmodels.nic.rtl import nic_cost
-
-    return nic_cost(hw, TECH_NM)
+def _block(name: str, summary: str, keys: type, module: str, code: str, stem: str,
+           part: str | None = None) -> Block:
+    """A block whose Verilog and cost come from ``<code>.<stem>_verilog`` / ``_cost``
+    (NIC sub-block functions take the part's name first)."""
+    before = (part,) if part else ()
+    return Block(name, summary, keys, module, keys.to_hw,
+                 _lazy(code, f"{stem}_verilog", before=before),
+                 _lazy(code, f"{stem}_cost", TECH_NM, before=before))
 
 
-def _nic_part(name: str) -> tuple[Callable[[Any], str], Callable[[Any], Any]]:
-    def verilog(hw: Any) -> str:
-        from hwmodels.nic.rtl import sub_block_verilog
-
-        return sub_block_verilog(name, hw)
-
-    def cost(hw: Any) -> Any:
-        from hwmodels.nic.rtl import sub_block_cost
-
-        return sub_block_cost(name, hw, TECH_NM)
-
-    return verilog, cost
-
-
-def _nic_blocks() -> dict[str, Block]:
-    parts = {"nic-classifier": "receive classifier: (MAC, VLAN) filters, VLAN table, "
-                               "Toeplitz spreading",
-             "nic-irq": "per-queue interrupt vectors with moderation and masking",
-             "nic-iotlb": "IOTLB of the DMA engine, tagged by protection domain"}
-    blocks = {"nic": Block("nic", "multi-queue / SR-IOV NIC: classifier, rings, DMA through "
-                           "an IOTLB, moderated interrupts, functions", NICKeys,
-                           "codesign_nic", NICKeys.to_hw, _nic_verilog, _nic_cost)}
-    for name, summary in parts.items():
-        verilog, cost = _nic_part(name)
-        module = "codesign_" + name.replace("-", "_")
-        blocks[name] = Block(name, summary, NICKeys, module, NICKeys.to_hw, verilog, cost)
-    return blocks
-
+_NIC_PARTS = {
+    "nic-classifier": "receive classifier: (MAC, VLAN) filters, VLAN table, Toeplitz spreading",
+    "nic-irq": "per-queue interrupt vectors with moderation and masking",
+    "nic-iotlb": "IOTLB of the DMA engine, tagged by protection domain",
+}
 
 BLOCKS: dict[str, Block] = {
-    "tlb": Block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
-                 "codesign_tlb", TLBKeys.to_hw, _tlb_verilog, _tlb_cost),
-    "stlb": Block("stlb", "second-level TLB (tlb.l2.*), the L1's array at STLB size",
-                  STLBKeys, "codesign_tlb", STLBKeys.to_hw, _tlb_verilog, _tlb_cost),
-    "walker": Block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
-                    WalkerKeys, "walker", WalkerKeys.to_hw, _walker_verilog, _walker_cost),
-    "pwc": Block("pwc", "page-walk cache of one dimension (pwc.dim), levels 2..5",
-                 PWCKeys, "codesign_pwc", PWCKeys.to_hw,
-                 _lazy("hwmodels.pagewalk.cache_rtl", "pwc_verilog"),
-                 _lazy("hwmodels.pagewalk.cache_rtl", "pwc_cost", TECH_NM)),
-    "ntlb": Block("ntlb", "nested TLB: guest-physical to host-physical pages inside a 2D walk",
-                  NTLBKeys, "codesign_ntlb", NTLBKeys.to_hw,
-                  _lazy("hwmodels.pagewalk.cache_rtl", "ntlb_verilog"),
-                  _lazy("hwmodels.pagewalk.cache_rtl", "ntlb_cost", TECH_NM)),
-    **_nic_blocks(),
+    "tlb": _block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
+                  "codesign_tlb", "hwmodels.tlb.rtl", "tlb"),
+    "stlb": _block("stlb", "second-level TLB (tlb.l2.*), the L1's array at STLB size",
+                   STLBKeys, "codesign_tlb", "hwmodels.tlb.rtl", "tlb"),
+    "walker": _block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
+                     WalkerKeys, "walker", "hwmodels.pagewalk.rtl", "walker"),
+    "pwc": _block("pwc", "page-walk cache of one dimension (pwc.dim), levels 2..5",
+                  PWCKeys, "codesign_pwc", "hwmodels.pagewalk.cache_rtl", "pwc"),
+    "ntlb": _block("ntlb", "nested TLB: guest-physical to host-physical pages inside a 2D walk",
+                   NTLBKeys, "codesign_ntlb", "hwmodels.pagewalk.cache_rtl", "ntlb"),
+    "nic": _block("nic", "multi-queue / SR-IOV NIC: classifier, rings, DMA through an IOTLB, "
+                  "moderated interrupts, functions", NICKeys, "codesign_nic",
+                  "hwmodels.nic.rtl", "nic"),
+    **{name: _block(name, summary, NICKeys, "codesign_" + name.replace("-", "_"),
+                    "hwmodels.nic.rtl", "sub_block", name)
+       for name, summary in _NIC_PARTS.items()},
 }
 
 
