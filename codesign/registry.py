@@ -41,6 +41,8 @@ BUILTINS = (
     "codesign.mmu.analytic_walk:MECHANISM",
     "codesign.mmu.native:MECHANISM",
     "codesign.mmu.nested:MECHANISM",
+    "codesign.mmu.shadow:MECHANISM",
+    "codesign.mmu.pv_direct:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 
@@ -72,7 +74,8 @@ class Workload:
 class Mechanism:
     """A named way of virtualizing a resource, evaluated on a workload.
 
-    ``run(data, params, platform) -> Metrics``. ``costs`` lists the platform costs it reads
+    ``run(data, params, platform) -> Metrics``; ``data`` is shared by the points of one
+    workload, so ``run`` must not modify it. ``costs`` lists the platform costs it reads
     (checked before any work starts); ``check(workload_params, params)``, when given, raises
     ``ValueError`` for combinations it cannot model; ``headline`` names the metrics a report
     shows first; ``hardware`` names the hardware blocks it contains (``codesign.hardware``):

@@ -47,6 +47,7 @@ def evaluate_chunk(chunk: Chunk) -> list[Result]:
                 raise RuntimeError("this worker computes another key for the point: its "
                                    "toolkit version or plugins differ from the driver's")
             if resolved.workload_key != cached_key:
+                # Forget the old data first: if generating fails, no later point reuses it.
                 cached_key, cached_data = None, None
                 cached_data = resolved.workload.generate(resolved.workload_params)
                 cached_key = resolved.workload_key

@@ -104,13 +104,11 @@ def run_sweep(
 
         chunks = chunked(todo, jobs if executor != "serial" else 1)
         try:
-            if not chunks:
-                pass
-            elif executor == "serial":
+            if chunks and executor == "serial":
                 run_serial(chunks, on_result)
-            elif executor == "local":
+            elif chunks and executor == "local":
                 run_local(chunks, on_result, jobs)
-            else:
+            elif chunks:  # nothing to do starts no pool and no cluster
                 run_dask(chunks, on_result, jobs, scheduler)
         except KeyboardInterrupt:
             outcome.interrupted = True
