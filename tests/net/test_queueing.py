@@ -1,0 +1,152 @@
+"""The stage graph, its bottleneck law, and the queueing kernel that must agree with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.net.graph import (
+    DataPath,
+    Resource,
+    Stage,
+    bottleneck,
+    combined_saturation_pps,
+    saturation_pps,
+    wire_stage,
+)
+from codesign.net.queueing import simulate
+from workloads.packets.frames import line_rate_pps
+
+CPU = Resource("cpu0", "core", 2.9e9, domain="host")
+CPU1 = Resource("cpu1", "core", 2.9e9, domain="guest")
+NIC = Resource("nic", "nic", 250e6)
+LINK = Resource("wire", "link", 10e9)
+
+
+def overload(pps: float, n: int, frame: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` frames at ``pps`` (constant gaps)."""
+    return np.arange(n) * (1e9 / pps), np.full(n, frame)
+
+
+# Paths whose bottleneck is (a) one core shared by stages on both sides of the NIC,
+# (b) the link, (c) a second core, (d) the NIC, (e) a per-byte copy on large frames.
+PATHS = {
+    "shared-core": (DataPath((wire_stage(LINK), Stage("irq", CPU, 900), Stage("nic", NIC, 2),
+                              Stage("stack", CPU, 1500, per_byte=0.25))), 64),
+    "link": (DataPath((wire_stage(LINK), Stage("nic", NIC, 2), Stage("drv", CPU, 50))), 64),
+    "second-core": (DataPath((wire_stage(LINK), Stage("drv", CPU, 300),
+                              Stage("guest", CPU1, 2000))), 64),
+    "nic": (DataPath((wire_stage(LINK), Stage("nic", NIC, 40), Stage("drv", CPU, 100))), 64),
+    "copy": (DataPath((Stage("drv", CPU, 200), Stage("copy", CPU, 0, per_byte=2.0),
+                       Stage("nic", NIC, 2))), 1500),
+}
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_saturation_agrees_with_bottleneck_law(name: str) -> None:
+    path, frame = PATHS[name]
+    law = saturation_pps(path, frame)
+    arr, size = overload(3 * law, 20_000, frame)  # offered at 3x what the path can carry
+    sim = simulate([path], arr, size).throughput_pps()
+    assert sim == pytest.approx(law, rel=0.01)
+    # ... and the check fails when the law is computed on a different graph: both ways.
+    heavier = DataPath(path.stages + (Stage("extra", path.stages[-1].resource, 5000),))
+    assert saturation_pps(heavier, frame) < 0.9 * sim
+    lighter = DataPath(tuple(s for s in path.stages
+                             if s.resource.name != bottleneck(path, frame)) or path.stages[:1])
+    assert saturation_pps(lighter, frame) > 1.1 * sim
+
+
+def test_kernel_throughput_follows_a_changed_bottleneck() -> None:
+    """The other direction: change the graph's costs, the simulated saturation follows."""
+    for cost in (500, 1000, 2000, 4000):
+        path = DataPath((wire_stage(LINK), Stage("drv", CPU, cost)))
+        arr, size = overload(3 * 2.9e9 / cost, 10_000)
+        assert simulate([path], arr, size).throughput_pps() == pytest.approx(
+            saturation_pps(path, 64), rel=0.01)
+
+
+def test_shared_resources_across_paths() -> None:
+    rx = DataPath((Stage("rx", CPU, 1500), Stage("nic_rx", NIC, 2)))
+    tx = DataPath((Stage("tx", CPU, 500), Stage("nic_tx", NIC, 2)))
+    law = combined_saturation_pps([(rx, 0.5, 64), (tx, 0.5, 64)])
+    n = 20_000
+    arr, size = overload(3 * law, n)
+    which = np.arange(n) % 2
+    sim = simulate([rx, tx], arr, size, path_of=which).throughput_pps()
+    assert sim == pytest.approx(law, rel=0.01)
+
+
+def test_throughput_never_exceeds_line_rate() -> None:
+    """64 B frames offered at 20 Gb/s to a 10 GbE port: at most 14,880,952 frames/s."""
+    path = DataPath((wire_stage(LINK, capacity=64), Stage("nic", NIC, 1),
+                     Stage("drv", CPU, 10)))
+    arr, size = overload(line_rate_pps(20, 64), 30_000)
+    res = simulate([path], arr, size)
+    line = line_rate_pps(10, 64)
+    assert res.throughput_pps() <= line * (1 + 1e-9)
+    assert res.throughput_pps() == pytest.approx(line, rel=1e-3)
+    assert saturation_pps(path, 64) == pytest.approx(line)
+    assert res.drops > 0 and set(res.drop_stage[res.drop_stage >= 0]) == {0}
+
+
+def test_low_load_latency_is_the_sum_of_service_times_plus_moderation() -> None:
+    path = DataPath((wire_stage(LINK), Stage("nic", NIC, 3),
+                     Stage("drv", CPU, 900, capacity=8), Stage("stack", CPU, 1500, per_byte=1)),
+                    hold_before="drv")
+    sizes = np.array([64, 1518, 594, 64])
+    arr = np.arange(4) * 100_000.0
+    service = sum(s.seconds(sizes) * 1e9 for s in path.stages)
+    # No interrupt given: no hold.
+    res = simulate([path], arr, sizes)
+    np.testing.assert_allclose(res.latency_ns(), service)
+    # Each packet is held until an interrupt 7 us after it reached the hold.
+    ready = arr + sum(s.seconds(sizes) * 1e9 for s in path.stages[:2])
+    res = simulate([path], arr, sizes, release_ns=ready + 7000, irq_extra_ns=250)
+    np.testing.assert_allclose(res.latency_ns(), service + 7000 + 250)
+    assert res.drops == 0
+
+
+def test_one_interrupt_releases_a_batch_and_charges_its_cost_once() -> None:
+    path = DataPath((Stage("nic", NIC, 1), Stage("drv", CPU, 290)), hold_before="drv")
+    arr = np.array([0.0, 10, 20, 30])
+    res = simulate([path], arr, np.full(4, 64), release_ns=np.array([1000.0]),
+                   irq_extra_ns=500)
+    # Released together at 1000: the first pays 500 ns for the interrupt, then 100 ns each.
+    np.testing.assert_allclose(res.depart_ns, [1600, 1700, 1800, 1900])
+
+
+def test_drops_only_when_the_ring_is_full() -> None:
+    # One server of 100 ns (290 cycles at 2.9 GHz), a ring of 2 (the one in service and one
+    # waiting), a frame every 40 ns.
+    path = DataPath((Stage("drv", CPU, 290, capacity=2),))
+    arr = np.arange(8) * 40.0
+    res = simulate([path], arr, np.full(8, 64))
+    # t=0 p0 starts; 40 p1 waits; 80 p2 full -> drop; 100 p0 leaves, p1 starts; 120 p3 waits;
+    # 160 p4 drop; 200 p1 leaves (a completion before an arrival at the same time), p3
+    # starts, p5 waits; 240 p6 drop; 280 p7 drop; 300 p3 leaves.
+    assert res.drop_stage.tolist() == [-1, -1, 0, -1, 0, -1, 0, 0]
+    np.testing.assert_allclose(res.depart_ns[res.delivered], [100, 200, 300, 400])
+    # The same load with room enough: no drop; with no bound: none either.
+    big = DataPath((Stage("drv", CPU, 290, capacity=8),))
+    assert simulate([big], arr, np.full(8, 64)).drops == 0
+    free = DataPath((Stage("drv", CPU, 290),))
+    arr2, size2 = overload(1e8, 5000)
+    assert simulate([free], arr2, size2).drops == 0
+
+
+def test_held_packets_count_against_the_ring() -> None:
+    path = DataPath((Stage("nic", NIC, 1), Stage("drv", CPU, 29, capacity=3)),
+                    hold_before="drv")
+    arr = np.arange(6) * 10.0
+    res = simulate([path], arr, np.full(6, 64), release_ns=np.array([1000.0]))
+    assert res.drop_stage.tolist() == [-1, -1, -1, 1, 1, 1]
+
+
+def test_invalid_paths_are_rejected() -> None:
+    with pytest.raises(ValueError, match="hold_before"):
+        DataPath((Stage("a", CPU, 1),), hold_before="a")
+    with pytest.raises(ValueError, match="not a link"):
+        wire_stage(CPU)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        simulate([DataPath((Stage("a", CPU, 1),))], np.array([2.0, 1.0]), np.full(2, 64))
