@@ -105,7 +105,9 @@ class Counts:
     ipis: int = 0
     pcid_recycles: int = 0
     per_access: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    """Histogram of (walk refs, guest faults, backings) per access: translation latency."""
+    """Histogram of (walk refs, guest faults, trap units) per access: translation latency.
+    Trap units are backings (EPT violations) unless a subclass's :meth:`Replay.fault_traps`
+    and :meth:`Replay.walk_traps` say otherwise."""
 
     def add_accesses(self, rows: np.ndarray) -> None:
         """Count per-access rows (walk refs, faults, backings) into the histogram."""
@@ -223,6 +225,16 @@ class Replay:
             else:
                 self._flush_asid(space[0], 0)
 
+    def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
+        """Trap units of the access at ``va`` that faulted with ``fx`` (per-access histogram's
+        third column). Here: its backings. Mechanisms that trap differently override it."""
+        return fx.backings
+
+    def walk_traps(self, vm: int, pid: int, va: np.ndarray) -> np.ndarray | None:
+        """Trap units of the TLB misses at ``va`` (in order), added to the histogram's third
+        column; None: none. Called after the misses were walked."""
+        return None
+
     def _cr3(self, vm: int, pid: int) -> None:
         """A CR3 write loading (vm, pid)'s table."""
         self.c.cr3_writes += 1
@@ -278,7 +290,7 @@ class Replay:
             fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
             self._effects(vm, fx)
             faults[pos] += fx.faults
-            backings[pos] += fx.backings
+            backings[pos] += self.fault_traps(vm, pid, addr, fx)
         self._run(vm, pid, va, start, n, faults, backings)
 
     def _run(self, vm: int, pid: int, va_all: np.ndarray, a: int, b: int,
@@ -353,12 +365,33 @@ class Replay:
             c.npwc_hits += int(w.npwc.sum())
             c.ntlb_hits += int(w.ntlb_hit.sum())
             c.ntlb_misses += int(w.ntlb_miss.sum())
-        c.add_accesses(np.stack([refs, faults[a:b], backings[a:b]], axis=1))
+        units = backings[a:b]
+        extra = self.walk_traps(vm, pid, va[miss]) if len(miss) else None
+        if extra is not None:
+            units = units.copy()
+            units[miss] += extra
+        c.add_accesses(np.stack([refs, faults[a:b], units], axis=1))
 
 
 def replay(events: np.ndarray, setup: Setup) -> Counts:
     """Replay a whole OS-event stream; its counts."""
     r = Replay(setup)
+    drive(r, events)
+    return r.c
+
+
+def drive(r: Replay, events: np.ndarray) -> None:
+    """Replay a whole OS-event stream through ``r`` (a :class:`Replay` or a mechanism's
+    subclass of it): runs of ACCESS events batched, every other event on its own.
+
+    >>> from workloads.memory.events import StreamBuilder
+    >>> from hwmodels.tlb import TLBParams
+    >>> from hwmodels.pagewalk import WalkerParams
+    >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=1); b.access(0x10000)
+    >>> r = Replay(Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False))
+    >>> drive(r, b.build()); r.c.refs, r.c.faults_demand
+    (1, 1)
+    """
     op = events["op"]
     others = np.flatnonzero(op != Ev.ACCESS)
     i, n = 0, len(events)
@@ -371,7 +404,6 @@ def replay(events: np.ndarray, setup: Setup) -> Counts:
         else:
             r.event(events[i])
             i += 1
-    return r.c
 
 
-__all__ = ["Counts", "GuestConfig", "Replay", "Setup", "replay"]
+__all__ = ["Counts", "GuestConfig", "Replay", "Setup", "drive", "replay"]

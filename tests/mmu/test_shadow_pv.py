@@ -1,0 +1,232 @@
+"""``shadow`` and ``pv-direct``: trap counts by reason on the shared guest model and replay."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from codesign.errors import InputError
+from codesign.harness import Point, evaluate
+from codesign.metrics import Metrics
+from codesign.mmu.pv_direct import PVParams, PVReplay
+from codesign.mmu.replay import Replay, drive
+from codesign.mmu.shadow import ShadowParams, ShadowReplay
+from codesign.params import build
+from tests.mmu.conftest import stream
+from tests.mmu.test_native import BASE
+from workloads.memory.events import RW, Ev, Prot, StreamBuilder
+
+NO_HW = {"hw.cost": False}
+MECHS = ("native", "nested", "pv-direct", "shadow")
+
+
+def events_metrics(events: np.ndarray, mechanism: str, **values: Any) -> Metrics:
+    """Metrics of a mechanism on an explicit stream (the registered run on the platform)."""
+    from codesign.platforms import load_platform
+    from codesign.registry import default_registry
+
+    mech = default_registry().mechanism(mechanism)
+    return mech.run(events, build(mech.params, values), load_platform("kvm-nehalem"))
+
+
+def workload(name: str, mechanism: str, **params: Any) -> Metrics:
+    return evaluate(Point(name, mechanism, params={
+        **{f"workload.{k}": v for k, v in params.items()}, **NO_HW}))
+
+
+def two_processes(extra_switches: int, pages: int = 4) -> np.ndarray:
+    """Two processes with populated pages, then ``extra_switches`` more switches between them,
+    each followed by a touch of every page of the process switched to."""
+    b = StreamBuilder()
+    for pid in (1, 2):
+        b.spawn(pid)
+        b.switch(pid)
+        b.map(BASE, pages, RW)
+        for k in range(pages):
+            b.access(BASE + k * 4096, write=True)
+    for i in range(extra_switches):
+        b.switch(1 + i % 2)
+        for k in range(pages):
+            b.access(BASE + k * 4096)
+    return b.build()
+
+
+def mprotect(pages: int, protect: bool) -> np.ndarray:
+    """A process populates ``pages`` 4 KiB pages, then (if ``protect``) write-protects all of
+    them in one mprotect system call, then reads them."""
+    b = StreamBuilder()
+    b.spawn(1)
+    b.switch(1)
+    b.map(BASE, pages, RW)
+    b.accesses(np.uint64(BASE) + np.arange(pages, dtype=np.uint64) * np.uint64(4096), 1)
+    if protect:
+        b.protect(BASE, pages, Prot.READ)
+    b.accesses(np.uint64(BASE) + np.arange(pages, dtype=np.uint64) * np.uint64(4096), 0)
+    return b.build()
+
+
+@pytest.mark.parametrize("name, params", [
+    ("forkwait", {"iterations": 20}),
+    ("mmap-churn", {"cycles": 30, "remote_cpus": 1}),
+])
+def test_every_guest_pte_write_exits_under_shadow_and_not_under_nested(
+        name: str, params: dict) -> None:
+    shadow = workload(name, "shadow", **params)
+    nested = workload(name, "nested", **params)
+    assert shadow["os.pte_writes"] == nested["os.pte_writes"] > 100
+    assert shadow["traps.vmexit.pt_write"] == shadow["os.pte_writes"]
+    assert "traps.vmexit.pt_write" not in nested
+    # nested paging's only exits are EPT violations on first touch
+    assert nested["traps.total"] == nested["traps.vmexit.ept_violation"]
+    assert shadow["traps.vmexit.page_fault"] == shadow["faults.page"] + shadow["shadow.fills"]
+    pv = workload(name, "pv-direct", **params)
+    assert pv["traps.pf_bounce"] == pv["faults.page"] == shadow["shadow.injected"]
+    assert pv["pv.updates"] == pv["os.pte_writes"]
+
+
+def test_cr3_writes_exit_under_shadow_are_hypercalls_under_pv_and_free_under_nested() -> None:
+    before = {m: events_metrics(two_processes(0), m) for m in MECHS}
+    after = {m: events_metrics(two_processes(6), m) for m in MECHS}
+
+    def delta(mech: str, name: str) -> int:
+        return after[mech].get(name, 0) - before[mech].get(name, 0)
+
+    assert delta("native", "os.cr3_writes") == 6
+    assert delta("shadow", "traps.vmexit.cr3_write") == 6
+    assert delta("shadow", "traps.total") == 6  # the shadows are cached: no refill
+    assert delta("pv-direct", "traps.hypercall.mmuext_op") == 6
+    assert delta("pv-direct", "traps.total") == 6
+    assert delta("nested", "traps.total") == 0
+    assert delta("native", "traps.total") == 0
+
+
+@pytest.mark.parametrize("pages", [1, 7, 32, 33, 100])
+@pytest.mark.parametrize("batch", [1, 8, 32])
+def test_an_mprotect_of_n_ptes_is_n_exits_or_ceil_n_over_batch_hypercalls(
+        pages: int, batch: int) -> None:
+    pv = {p: events_metrics(mprotect(pages, p), "pv-direct", **{"pv.batch": batch})
+          for p in (False, True)}
+    sh = {p: events_metrics(mprotect(pages, p), "shadow") for p in (False, True)}
+    nested = {p: events_metrics(mprotect(pages, p), "nested") for p in (False, True)}
+
+    def delta(m: dict[bool, Metrics], name: str) -> int:
+        return m[True].get(name, 0) - m[False].get(name, 0)
+
+    assert delta(sh, "os.pte_writes") == pages
+    assert delta(sh, "traps.vmexit.pt_write") == pages
+    assert delta(sh, "traps.vmexit.invlpg") == pages
+    assert delta(pv, "pv.updates") == pages
+    assert delta(pv, "traps.hypercall.mmu_update") == math.ceil(pages / batch)
+    # the call's INVLPGs are queued in the same lazy-MMU batch
+    assert delta(pv, "traps.hypercall.mmuext_op") == math.ceil(pages / batch)
+    assert delta(nested, "traps.total") == 0
+    # the update work is per update, the entry cost per hypercall
+    assert delta(pv, "cycles.hypercall.mmu_update") == pytest.approx(
+        math.ceil(pages / batch) * 1300 + pages * 200)
+
+
+def test_a_syscalls_updates_batch_per_system_call_not_across_calls() -> None:
+    b = StreamBuilder()
+    b.spawn(1)
+    b.switch(1)
+    b.map(BASE, 10, RW)
+    b.accesses(np.uint64(BASE) + np.arange(10, dtype=np.uint64) * np.uint64(4096), 1)
+    for k in range(10):  # ten mprotect calls of one page each: ten hypercalls
+        b.protect(BASE + k * 4096, 1, Prot.READ)
+    events = b.build()
+    base = events[events["op"] != Ev.PROTECT]
+    one_each = events_metrics(events, "pv-direct", **{"pv.batch": 32})
+    none = events_metrics(base[base["op"] != Ev.SYSCALL], "pv-direct", **{"pv.batch": 32})
+    assert (one_each["traps.hypercall.mmu_update"] - none["traps.hypercall.mmu_update"]) == 10
+
+
+@pytest.mark.parametrize("cache, builds", [(1, 2 + 10), (2, 2), (64, 2)])
+def test_a_small_shadow_cache_rebuilds_on_every_switch(cache: int, builds: int) -> None:
+    m = events_metrics(two_processes(10), "shadow", **{"shadow.cache": cache})
+    assert m["shadow.builds"] == builds
+    assert m["shadow.evictions"] == builds - min(cache, 2)
+    big = events_metrics(two_processes(10), "shadow", **{"shadow.cache": 64})
+    if cache == 1:  # every rebuilt shadow refills each touched page: one hidden fault each
+        assert m["shadow.fills"] == big["shadow.fills"] + 10 * 4
+        assert m["traps.vmexit.page_fault"] > big["traps.vmexit.page_fault"]
+    else:
+        assert m == big
+
+
+def test_forkwait_traps_per_iteration_nested_lt_pv_lt_shadow() -> None:
+    """Adams & Agesen's forkwait: 6.0 s native, 36.9 s software VMM, 106.4 s hardware VMM
+    with shadow paging — trapping page-table updates is what makes a VMM slow on it. Nested
+    paging traps on none of them, pv-direct batches them, shadow traps on each."""
+    n = 50
+    per_iter = {}
+    for mech in ("nested", "pv-direct", "shadow"):
+        short = workload("forkwait", mech, iterations=10)
+        long = workload("forkwait", mech, iterations=10 + n)
+        per_iter[mech] = (long["traps.total"] - short["traps.total"]) / n
+    assert per_iter["nested"] < 1 < per_iter["pv-direct"] < per_iter["shadow"] / 3
+    cyc = {m: workload("forkwait", m, iterations=30)["cycles.total"]
+           for m in ("native", "nested", "pv-direct", "shadow")}
+    assert cyc["native"] < cyc["nested"] < cyc["pv-direct"] < cyc["shadow"]
+
+
+@pytest.mark.parametrize("name, params", [
+    ("forkwait", {"iterations": 20}),
+    ("random", {"refs": 5000, "footprint_mb": 16}),
+])
+@pytest.mark.parametrize("mech", ["shadow", "pv-direct"])
+def test_walks_are_1d_like_native(name: str, params: dict, mech: str) -> None:
+    m = workload(name, mech, **params)
+    n = workload(name, "native", **params)
+    assert m["walks"] == n["walks"] > 0
+    assert m["walk_refs.per_walk"] == n["walk_refs.per_walk"]
+    assert m["walk_refs.nested"] == 0
+    assert m["walk_refs.total"] == n["walk_refs.total"]
+    uncached = evaluate(Point(name, mech, params={
+        **{f"workload.{k}": v for k, v in params.items()}, **NO_HW, "pwc.entries": 0}))
+    assert uncached["walk_refs.total"] == 4 * uncached["walks"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: ShadowReplay(s, 2),
+    lambda s: PVReplay(s, 8, 1300.0, 200.0, 5120.0),
+])
+def test_batched_replay_equals_one_access_at_a_time(make: Any) -> None:
+    events = stream("forkwait", iterations=15)
+    setup = build(ShadowParams, {}).setup(nested=False)
+    batched: Replay = make(setup)
+    drive(batched, events)
+    stepwise: Replay = make(setup)
+    for i in range(len(events)):
+        if events["op"][i] == Ev.ACCESS:
+            stepwise.accesses(events[i:i + 1])
+        else:
+            stepwise.event(events[i])
+    assert batched.c == stepwise.c
+    assert batched.t == stepwise.t  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mech", ["shadow", "pv-direct"])
+def test_cycles_add_up_by_trap_reason(mech: str) -> None:
+    m = workload("mmap-churn", mech, cycles=20)
+    parts = m.cycles_breakdown()
+    assert m["cycles.total"] == pytest.approx(sum(parts.values()))
+    assert m["traps.total"] == sum(m.traps_by_reason().values()) > 0
+    for reason, count in m.traps_by_reason().items():
+        assert reason in parts, reason
+        assert (parts[reason] > 0) == (count > 0)
+    if mech == "shadow":  # every exit is handled in the host kernel
+        for reason, count in m.traps_by_reason().items():
+            assert parts[reason] == 2565 * count
+    assert m["latency.p99_cycles"] >= m["latency.p50_cycles"]
+
+
+def test_params_have_documented_defaults_and_bounds() -> None:
+    assert build(ShadowParams, {}).cache == 4
+    assert build(PVParams, {}).batch == 32
+    with pytest.raises(InputError, match=r"pv\.batch"):
+        build(PVParams, {"pv.batch": 0})
+    with pytest.raises(InputError, match=r"shadow\.cache"):
+        build(ShadowParams, {"shadow.cache": 0})
