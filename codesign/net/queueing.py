@@ -1,9 +1,11 @@
 """Packets through a data path: a compiled discrete-event simulation of FIFO servers.
 
 Every resource of a :class:`~codesign.net.graph.DataPath` (a core, the NIC, the link) is one
-server; every stage bound to it queues there, so stages sharing a core share it, served in
-the order their packets became ready (first come, first served; at equal times a completion
-is handled before an arrival, then in the order events were created). A packet's service at
+server; every stage bound to it queues there, so stages sharing a core share it. Each stage
+is first come, first served; a resource shared by several stages serves the oldest packet
+first (packets are numbered in arrival order), i.e. run to completion, as a NAPI poll finishes
+a frame's driver and stack work before it takes the next frame. At equal times a completion
+is handled before an arrival, then events in the order they were created. A packet's service at
 a stage is its ``per_packet + per_byte x frame_bytes`` units over the resource's clock (plus
 any extra the caller adds per packet, such as an IOMMU walk).
 
@@ -23,10 +25,10 @@ Several paths (receive and transmit) can share resources: each packet names its 
 >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
 >>> path = DataPath((Stage("driver", cpu, 100), Stage("stack", cpu, 200)))
 >>> r = simulate([path], np.array([0.0, 50.0, 1000.0]), np.full(3, 64))
->>> r.depart_ns.tolist()     # the core serves driver(1), driver(2), stack(1), stack(2), ...
-[400.0, 600.0, 1300.0]
+>>> r.depart_ns.tolist()     # the first frame's stack runs before the second's driver
+[300.0, 600.0, 1300.0]
 >>> r.latency_ns().tolist()
-[400.0, 550.0, 300.0]
+[300.0, 550.0, 300.0]
 """
 
 from __future__ import annotations
@@ -119,6 +121,36 @@ def _pop(ht, hs, hp, hk, n):
 
 
 @numba.njit(cache=True)
+def _heap_push(h, n, p):
+    i = n
+    h[i] = p
+    while i > 0:
+        j = (i - 1) >> 1
+        if h[j] <= h[i]:
+            break
+        h[i], h[j] = h[j], h[i]
+        i = j
+    return n + 1
+
+
+@numba.njit(cache=True)
+def _heap_pop(h, n):
+    n -= 1
+    h[0] = h[n]
+    i = 0
+    while True:
+        a, b, m = 2 * i + 1, 2 * i + 2, i
+        if a < n and h[a] < h[m]:
+            m = a
+        if b < n and h[b] < h[m]:
+            m = b
+        if m == i:
+            return n
+        h[i], h[m] = h[m], h[i]
+        i = m
+
+
+@numba.njit(cache=True)
 def _kernel(arrival, path_of, service, paths, path_len, stage_res, stage_cap, hold_pos,
             release, irq_extra, n_res, depart, drop_stage, busy):
     # Events: kind 0 completion of the packet's current stage, kind 1 a held packet released.
@@ -133,9 +165,8 @@ def _kernel(arrival, path_of, service, paths, path_len, stage_res, stage_cap, ho
     extra = np.zeros(n)
     occ = np.zeros(len(stage_cap), dtype=np.int64)
     idle = np.ones(n_res, dtype=np.bool_)
-    qhead = np.full(n_res, -1, dtype=np.int64)
-    qtail = np.full(n_res, -1, dtype=np.int64)
-    qnext = np.full(n, -1, dtype=np.int64)
+    wait = np.empty((n_res, n + 1), dtype=np.int64)  # per resource: a min-heap of packets
+    nwait = np.zeros(n_res, dtype=np.int64)
     last_release = -1.0
     nxt = 0
     while nxt < n or nh > 0:
@@ -146,60 +177,51 @@ def _kernel(arrival, path_of, service, paths, path_len, stage_res, stage_cap, ho
             t, p, kind = arrival[nxt], nxt, 2
             nxt += 1
         path = path_of[p]
+        freed = -1
+        joins = True
         if kind == 0:
-            # Completion of stage pos[p]: free the stage and the resource.
+            # Completion of stage pos[p]: free the stage and the resource (given to the oldest
+            # waiting packet once this one's next step is known: it may be waiting there too).
             st = paths[path, pos[p]]
-            r = stage_res[st]
+            freed = stage_res[st]
             occ[st] -= 1
-            q = qhead[r]
-            if q >= 0:
-                qhead[r] = qnext[q]
-                if qhead[r] < 0:
-                    qtail[r] = -1
-                s = service[q, pos[q]] + extra[q]
-                extra[q] = 0.0
-                busy[r] += s
-                nh = _push(ht, hs, hp, hk, nh, t + s, seq, q, 0)
-                seq += 1
-            else:
-                idle[r] = True
+            idle[freed] = True
             pos[p] += 1
             if pos[p] == path_len[path]:
                 depart[p] = t
-                continue
-            kind = 2  # and enter the next stage now
-        if kind == 2:
+                joins = False
+            else:
+                kind = 2  # and enter the next stage now
+        if kind == 2 and joins:
             st = paths[path, pos[p]]
             if stage_cap[st] > 0 and occ[st] >= stage_cap[st]:
                 drop_stage[p] = pos[p]
-                continue
-            occ[st] += 1
-            if pos[p] == hold_pos[path]:
-                k = np.searchsorted(release, t)
-                if k < len(release):
-                    nh = _push(ht, hs, hp, hk, nh, release[k], seq, p, 1)
-                    seq += 1
-                    continue
+                joins = False
+            else:
+                occ[st] += 1
+                if pos[p] == hold_pos[path]:
+                    k = np.searchsorted(release, t)
+                    if k < len(release):
+                        nh = _push(ht, hs, hp, hk, nh, release[k], seq, p, 1)
+                        seq += 1
+                        joins = False
         if kind == 1 and t != last_release:
             extra[p] = irq_extra
             last_release = t
-        # Join the stage's resource: start now if idle, else wait in its FIFO.
-        st = paths[path, pos[p]]
-        r = stage_res[st]
-        if idle[r]:
-            idle[r] = False
-            s = service[p, pos[p]] + extra[p]
-            extra[p] = 0.0
-            busy[r] += s
-            nh = _push(ht, hs, hp, hk, nh, t + s, seq, p, 0)
-            seq += 1
-        else:
-            if qtail[r] >= 0:
-                qnext[qtail[r]] = p
-            else:
-                qhead[r] = p
-            qtail[r] = p
-            qnext[p] = -1
+        target = -1
+        if joins:  # wait at the stage's resource (oldest packet first)
+            target = stage_res[paths[path, pos[p]]]
+            nwait[target] = _heap_push(wait[target], nwait[target], p)
+        for r in (freed, target):
+            if r >= 0 and idle[r] and nwait[r] > 0:
+                q = wait[r, 0]
+                nwait[r] = _heap_pop(wait[r], nwait[r])
+                idle[r] = False
+                s_q = service[q, pos[q]] + extra[q]
+                extra[q] = 0.0
+                busy[r] += s_q
+                nh = _push(ht, hs, hp, hk, nh, t + s_q, seq, q, 0)
+                seq += 1
 
 
 def service_ns(paths: Sequence[DataPath], path_of: np.ndarray,
