@@ -4,5 +4,7 @@
   domains, the NIC, the link), as a ``networkx`` graph, and its bottleneck-law saturation
   throughput (never above line rate).
 - :mod:`codesign.net.queueing`: the compiled queueing simulation of packets through those
-  stages (FIFO servers on shared resources, ring capacities that drop, interrupt holds).
+  stages (FIFO per stage, the oldest packet first on a shared resource, ring capacities that
+  drop, interrupt holds).
+- :mod:`codesign.net.native`: ``native-net``, the bare-metal reference on the NIC model.
 """
