@@ -75,6 +75,15 @@ class Block:
         return specs(self.params)
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """Base of the blocks' key classes: building the block's own parameters (``to_hw``)
+    validates a combination, so an invalid one is an error before any work starts."""
+
+    def __post_init__(self) -> None:
+        self.to_hw()  # type: ignore[attr-defined]
+
+
 # -- the TLB ---------------------------------------------------------------------------------
 
 
@@ -82,7 +91,7 @@ _TLB = TLBParams()
 
 
 @dataclass(frozen=True)
-class TLBKeys:
+class TLBKeys(_Keys):
     """Dotted keys of the tagged TLB (``hwmodels.tlb``); defaults are its own."""
 
     entries: int = param(_TLB.l4k.entries, key="tlb.l1.entries", min=0, max=4096,
@@ -106,9 +115,6 @@ class TLBKeys:
     va_bits: int = param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
                          doc="virtual address width (4- or 5-level paging)")
 
-    def __post_init__(self) -> None:
-        self.to_hw()  # an invalid combination is an error before any work
-
     def to_hw(self) -> Any:
         """The ``hwmodels.tlb.TLBParams`` these keys describe."""
         from hwmodels.tlb.params import TLBParams
@@ -126,7 +132,7 @@ class TLBKeys:
 
 
 @dataclass(frozen=True)
-class STLBKeys:
+class STLBKeys(_Keys):
     """Dotted keys of the second-level TLB: one set-associative array, tags as the L1's.
 
     Real STLBs hold 4 KiB and 2 MiB entries in one array; this one is built from the same
@@ -143,9 +149,6 @@ class STLBKeys:
                        doc="16-bit VM tag (VPID): entries survive VM entry/exit")
     pcid: bool = param(True, key="tlb.pcid",
                        doc="12-bit address-space tag (PCID): entries survive CR3 writes")
-
-    def __post_init__(self) -> None:
-        self.to_hw()
 
     def to_hw(self) -> Any:
         """The ``TLBParams`` of the STLB, or None when it has no entries."""
@@ -168,7 +171,7 @@ _WALKER = WalkerParams()
 
 
 @dataclass(frozen=True)
-class WalkerKeys:
+class WalkerKeys(_Keys):
     """Dotted keys of the 1D/2D page walker with its page-walk caches and nested TLB
     (``hwmodels.pagewalk``); defaults are its own."""
 
@@ -188,9 +191,6 @@ class WalkerKeys:
                               doc="nested TLB entries (0: none)")
     ntlb_ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                            doc="nested TLB ways")
-
-    def __post_init__(self) -> None:
-        self.to_hw()
 
     def to_hw(self) -> Any:
         """The ``hwmodels.pagewalk.WalkerParams`` these keys describe."""
@@ -230,7 +230,7 @@ class PWCKeys(WalkerKeys):
 
 
 @dataclass(frozen=True)
-class NTLBKeys:
+class NTLBKeys(_Keys):
     """Dotted keys of the nested TLB (``hwmodels.pagewalk``)."""
 
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
@@ -239,9 +239,6 @@ class NTLBKeys:
                          doc="nested TLB entries (0: none)")
     ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                       doc="nested TLB ways")
-
-    def __post_init__(self) -> None:
-        self.to_hw()
 
     def to_hw(self) -> Any:
         """The ``hwmodels.pagewalk.NTLBBlockParams``, or None when it has no entries."""
@@ -262,7 +259,7 @@ _NIC = NICParams()
 
 
 @dataclass(frozen=True)
-class NICKeys:
+class NICKeys(_Keys):
     """Dotted keys of the multi-queue / SR-IOV NIC (``hwmodels.nic``); defaults are its own
     (Intel 82599 sizes where ANCHORS.md gives them)."""
 
@@ -296,9 +293,6 @@ class NICKeys:
                               doc="IOMMU page-table levels (references per IOTLB miss)")
     link_gbps: float = param(_NIC.link_gbps, key="link.gbps", min=0.001, max=10000.0,
                              doc="link rate")
-
-    def __post_init__(self) -> None:
-        self.to_hw()
 
     def to_hw(self) -> Any:
         """The ``hwmodels.nic.NICParams`` these keys describe."""
