@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import timed
+
 from codesign.params import build
 from codesign.registry import default_registry
 from workloads.memory import lackey, summarize, validate
@@ -109,15 +111,9 @@ def bench_generators() -> None:
         if w.kind != "memory" or name == "lackey":
             continue
         params = build(w.params, {})
-        start = time.perf_counter()
-        events = w.generate(params)
-        gen = time.perf_counter() - start
-        start = time.perf_counter()
-        validate(events)
-        val = time.perf_counter() - start
-        start = time.perf_counter()
-        summarize(events)
-        summ = time.perf_counter() - start
+        events, gen = timed(w.generate, params)
+        _, val = timed(validate, events)
+        _, summ = timed(summarize, events)
         n = len(events)
         print(f"{name:<16s} {n:>9,d} {n / gen / 1e6:>11.2f} {n / val / 1e6:>8.2f}M "
               f"{n / summ / 1e6:>9.2f}M")

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import timed
+
 from codesign.params import build
 from codesign.registry import Registry
 from workloads.packets import WORKLOADS, pcap, summarize, validate
@@ -101,15 +103,9 @@ def bench_generators(packets: int) -> None:
         params = build(w.params, values)
         w.generate(build(w.params, {**values, **({"workload.requests": 10} if name == "rpc"
                                                   else {"workload.packets": 10})}))
-        start = time.perf_counter()
-        stream = w.generate(params)
-        gen = time.perf_counter() - start
-        start = time.perf_counter()
-        validate(stream)
-        val = time.perf_counter() - start
-        start = time.perf_counter()
-        summarize(stream)
-        summ = time.perf_counter() - start
+        stream, gen = timed(w.generate, params)
+        _, val = timed(validate, stream)
+        _, summ = timed(summarize, stream)
         n = len(stream)
         print(f"{name:<10s} {n:>10,d} {n / gen / 1e6:>9.2f} {n / val / 1e6:>8.2f}M "
               f"{n / summ / 1e6:>9.2f}M")
