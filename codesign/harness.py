@@ -23,7 +23,7 @@ from typing import Any
 
 from codesign.errors import InputError
 from codesign.metrics import Metrics
-from codesign.params import Scalar, build, canonical, flat
+from codesign.params import Scalar, build, canonical, flat, specs
 from codesign.platforms import Platform, load_platform
 from codesign.registry import (
     HardwareOptions,
@@ -108,7 +108,10 @@ def resolve(
 ) -> Resolved:
     """Validate a point and compute its key; InputError on anything wrong.
 
-    ``platforms`` is an optional memo so that a sweep reads each profile file once.
+    The platform's ``[hardware]`` defaults fill the mechanism parameters the point leaves
+    unset (keys the mechanism does not declare are ignored), so they are part of the
+    canonical parameters and the key. ``platforms`` is an optional memo so that a sweep
+    reads each profile file once.
     """
     registry = registry or default_registry()
     workload = registry.workload(point.workload)
@@ -123,9 +126,27 @@ def resolve(
         wvalues = _resolve_paths(workload.specs(), wvalues, Path(point.base))
         mvalues = _resolve_paths(mechanism.specs(), mvalues, Path(point.base))
     wparams = build(workload.params, wvalues, origin)
+    memo_key = (point.platform, point.base)
+    if platforms is not None and memo_key in platforms:
+        base_platform = platforms[memo_key]
+    else:
+        base_platform = load_platform(point.platform, Path(point.base) if point.base else None)
+        if platforms is not None:
+            platforms[memo_key] = base_platform
     hw_values = {k: v for k, v in mvalues.items() if k.startswith("hw.") and mechanism.hardware}
-    mparams = build(mechanism.params,
-                    {k: v for k, v in mvalues.items() if k not in hw_values}, origin)
+    own = {k: v for k, v in mvalues.items() if k not in hw_values}
+    # The platform's hardware defaults go under the point's own values, declared keys only.
+    declared = [s.key for s in specs(mechanism.params)]
+    defaults = {k: v for k, v in base_platform.defaults(declared).items() if k not in own}
+    try:
+        mparams = build(mechanism.params, {**defaults, **own}, origin)
+    except InputError as exc:
+        if not defaults:
+            raise
+        shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+        raise InputError(f"{exc} (with the hardware defaults of platform "
+                         f"{base_platform.name!r}: {shown}; set a key on the point to override "
+                         "its default)") from None
     options = build(HardwareOptions, hw_values, origin) if mechanism.hardware else None
     if options is not None and options.cost and options.synth:
         from codesign.hardware import require_yosys
@@ -136,13 +157,6 @@ def resolve(
             mechanism.check(wparams, mparams)
         except ValueError as exc:
             raise InputError(f"{origin + ': ' if origin else ''}{exc}") from None
-    memo_key = (point.platform, point.base)
-    if platforms is not None and memo_key in platforms:
-        base_platform = platforms[memo_key]
-    else:
-        base_platform = load_platform(point.platform, Path(point.base) if point.base else None)
-        if platforms is not None:
-            platforms[memo_key] = base_platform
     platform = base_platform.with_overrides(overrides, origin)
     platform.require(mechanism.costs, f"mechanism {mechanism.name!r}")
 

@@ -3,15 +3,27 @@
 A profile is a TOML file. Every cost is a table with a ``value``, a ``unit`` and a
 ``source`` naming where the number comes from (a paper, a datasheet, or the word
 "assumption" with a reason); a cost without a source is rejected. Bundled profiles live in
-``codesign/platforms/profiles/`` and are named by file stem; users pass their own file by
-path. A sweep may override single costs with ``platform.<cost> = value`` parameters, which
-is how the sensitivity of a result to a platform cost is studied.
+``codesign/platforms/profiles/`` and are named by file stem (``kvm-nehalem``, ``kvm-svm``,
+``modern-x86``, ``opteron-2008``, ``arm-mobile``); users pass their own file by path. A
+sweep may override single costs with ``platform.<cost> = value`` parameters, which is how
+the sensitivity of a result to a platform cost is studied.
+
+An optional ``[hardware]`` table gives the machine's hardware defaults: dotted mechanism
+parameters (``"tlb.l1.entries" = { value = 48, source = "..." }``), each with its source
+too. The harness applies a default only to a mechanism that declares that key and only when
+the design point does not set it; the merged value is then part of the point's canonical
+parameters, hence of its key. Keys no mechanism declares are ignored.
 
 >>> p = load_platform("kvm-nehalem")
 >>> p.value("vmexit.roundtrip")
 2000.0
 >>> p.with_overrides({"memory.latency": 150}).value("memory.latency")
 150.0
+>>> phone = load_platform("arm-mobile")
+>>> phone.hardware["tlb.l1.entries"].value, phone.defaults(["tlb.l1.entries", "x.y"])
+(48, {'tlb.l1.entries': 48})
+>>> phone.hardware["tlb.l1.entries"].source.startswith("assumption")
+True
 """
 
 from __future__ import annotations
@@ -24,11 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import InputError, suggest
+from codesign.params import Scalar
 from codesign.tomlfile import key_line, read_toml
 
 SCHEMA = 1
-_TOP_KEYS = ("schema", "name", "description", "costs")
+_TOP_KEYS = ("schema", "name", "description", "costs", "hardware")
 _COST_KEYS = ("value", "unit", "source")
+_DEFAULT_KEYS = ("value", "source")
 OVERRIDE_SOURCE = "override (set by the sweep or --set)"
 
 
@@ -42,6 +56,14 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Default:
+    """One hardware default of a platform (a mechanism parameter's value), with its source."""
+
+    value: Scalar
+    source: str
+
+
+@dataclass(frozen=True)
 class Platform:
     """A validated platform profile."""
 
@@ -49,6 +71,7 @@ class Platform:
     description: str
     origin: str
     costs: Mapping[str, Cost] = field(default_factory=dict)
+    hardware: Mapping[str, Default] = field(default_factory=dict)
 
     def value(self, key: str) -> float:
         """The value of one cost; InputError naming the profile when it is absent."""
@@ -87,7 +110,12 @@ class Platform:
                     f"{prefix}platform.{key}: expected a number >= 0, got {value!r}"
                 )
             costs[key] = Cost(number, costs[key].unit, OVERRIDE_SOURCE)
-        return Platform(self.name, self.description, self.origin, costs)
+        return Platform(self.name, self.description, self.origin, costs, self.hardware)
+
+    def defaults(self, declared: Iterable[str]) -> dict[str, Scalar]:
+        """The hardware defaults for the parameter keys in ``declared`` (others are ignored)."""
+        wanted = set(declared)
+        return {k: d.value for k, d in sorted(self.hardware.items()) if k in wanted}
 
     def identity(self) -> dict[str, float]:
         """What the results depend on: the cost values (not the prose or sources)."""
@@ -99,6 +127,8 @@ class Platform:
             "name": self.name, "description": self.description, "origin": self.origin,
             "costs": {k: {"value": c.value, "unit": c.unit, "source": c.source}
                       for k, c in sorted(self.costs.items())},
+            "hardware": {k: {"value": d.value, "source": d.source}
+                         for k, d in sorted(self.hardware.items())},
         }
 
 
@@ -164,17 +194,24 @@ def parse_profile(path: Path, origin: str | None = None) -> Platform:
     raw = data.get("costs")
     if not isinstance(raw, dict) or not raw:
         raise InputError(f"{path}: a [costs] table with at least one cost is required")
-    costs = {key: _cost(path, text, key, entry) for key, entry in _flatten(raw)}
-    return Platform(name, description, origin or str(path), costs)
+    costs = {key: _cost(path, text, key, entry) for key, entry in _flatten(raw, _COST_KEYS)}
+    raw_hw = data.get("hardware", {})
+    if not isinstance(raw_hw, dict):
+        raise InputError(f"{_at(path, text, None, 'hardware')}: 'hardware' must be a table of "
+                         "dotted parameter keys")
+    hardware = {key: _default(path, text, key, entry)
+                for key, entry in _flatten(raw_hw, _DEFAULT_KEYS)}
+    return Platform(name, description, origin or str(path), costs, hardware)
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Cost entries keyed by dotted name; a table holding any cost field is one entry."""
+def _flatten(table: dict[str, Any], fields: tuple[str, ...],
+             prefix: str = "") -> list[tuple[str, Any]]:
+    """Entries keyed by dotted name; a table holding any of ``fields`` is one entry."""
     out = []
     for key, entry in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(entry, dict) and not any(k in entry for k in _COST_KEYS):
-            out.extend(_flatten(entry, dotted + "."))
+        if isinstance(entry, dict) and not any(k in entry for k in fields):
+            out.extend(_flatten(entry, fields, dotted + "."))
         else:
             out.append((dotted, entry))
     return out
@@ -197,6 +234,25 @@ def _cost(path: Path, text: str, key: str, entry: Any) -> Cost:
             raise InputError(f"{at}: cost {key!r} needs a non-empty {k!r} string "
                              "(every number names its source)")
     return Cost(value, entry["unit"], entry["source"])
+
+
+def _default(path: Path, text: str, key: str, entry: Any) -> Default:
+    at = _at(path, text, "hardware", key)
+    if not isinstance(entry, dict):
+        raise InputError(f"{at}: hardware default {key!r} must be a table "
+                         "{ value = ..., source = \"...\" }")
+    for k in entry:
+        if k not in _DEFAULT_KEYS:
+            raise InputError(f"{at}: hardware default {key!r} has unknown field {k!r}"
+                             f"{suggest(k, _DEFAULT_KEYS)}")
+    value = entry.get("value")
+    if not isinstance(value, bool | int | float | str):
+        raise InputError(f"{at}: hardware default {key!r}: value must be a number, a boolean "
+                         f"or a string, got {value!r}")
+    if not isinstance(entry.get("source"), str) or not entry["source"].strip():
+        raise InputError(f"{at}: hardware default {key!r} needs a non-empty 'source' string "
+                         "(every number names its source)")
+    return Default(value, entry["source"])
 
 
 def _at(path: Path, text: str, section: str | None, key: str) -> str:
