@@ -40,4 +40,5 @@ def test_summarize_reports_bad_input_in_one_line(tmp_path: Path, cache: Path) ->
     assert run.returncode == 2
     assert run.stderr.strip() == (f"error: {bad}:2: malformed lackey line 'hello'; expected "
                                   "'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a "
-                                  "==PID== banner")
+                                  "==PID== banner (workload.skip_bad_lines = true skips "
+                                  "bad lines)")

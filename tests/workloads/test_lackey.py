@@ -6,6 +6,7 @@ import gzip
 import itertools
 import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +180,8 @@ def test_malformed_file_error_names_the_file(tmp_path: Path, cache: Path) -> Non
 def test_cache_hit_skips_the_parser(trace: Path, cache: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    parse = lackey.parse_bytes
-    monkeypatch.setattr(lackey, "parse_bytes", lambda *a: calls.append(1) or parse(*a))
+    scan = lackey.scan
+    monkeypatch.setattr(lackey, "scan", lambda *a: calls.append(1) or scan(*a))
     first = lackey.load(trace)
     assert len(calls) == 1 and cache.is_dir()
     digest = lackey.file_digest(trace)
@@ -188,7 +189,8 @@ def test_cache_hit_skips_the_parser(trace: Path, cache: Path,
     assert [p.name for p in cache.iterdir()] == [stored.name]
     with np.load(stored, allow_pickle=False) as z:  # plain arrays, no pickle
         assert {k: z[k].dtype.str for k in z.files} == {"addr": "<u8", "size": "<u4",
-                                                        "kind": "|u1"}
+                                                        "kind": "|u1", "meta": "<i8"}
+        assert z["meta"].tolist() == [first.lines, 0, 0]
     second = lackey.load(trace)
     assert len(calls) == 1
     moved = trace.with_name("renamed.trace")
@@ -205,8 +207,8 @@ def test_changed_content_is_parsed_again(trace: Path, cache: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     before = lackey.load(trace)
     calls = []
-    parse = lackey.parse_bytes
-    monkeypatch.setattr(lackey, "parse_bytes", lambda *a: calls.append(1) or parse(*a))
+    scan = lackey.scan
+    monkeypatch.setattr(lackey, "scan", lambda *a: calls.append(1) or scan(*a))
     with trace.open("a") as f:
         f.write(" S 7ff000123456,8\n")
     after = lackey.load(trace)
@@ -273,3 +275,185 @@ def test_identity_replaces_the_path_in_the_design_point_key(trace: Path, cache: 
     assert run_resolved(c)["refs.total"] == 6001
     with pytest.raises(InputError, match="cannot read"):
         point(tmp_path / "gone.lackey")
+
+
+# Bad input: every case is one InputError line naming the file, the line and what was expected.
+
+GOOD = "==42== Lackey, a memory tracer\nI  00401000,4\n L 00601000,8\n S 00601008,8\n"
+
+
+def bad_input(path: Path, **params: object) -> str:
+    """The message of the InputError that generating the lackey stream of ``path`` raises."""
+    with pytest.raises(InputError) as info:
+        lackey.generate(lackey.LackeyParams(path=str(path), **params))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file_names_the_file(tmp_path: Path, cache: Path) -> None:
+    missing = tmp_path / "missing.lackey"
+    assert bad_input(missing) == (f"workload.path: cannot read {missing}: "
+                                  "No such file or directory")
+
+
+def test_empty_file_is_named_at_line_one(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "empty.lackey"
+    path.write_bytes(b"")
+    assert bad_input(path).startswith(f"{path}:1: empty lackey trace; expected Valgrind "
+                                      "lackey output")
+    packed = tmp_path / "empty.lackey.gz"
+    packed.write_bytes(gzip.compress(b""))
+    assert bad_input(packed).startswith(f"{packed}:1: empty lackey trace")
+
+
+def test_a_trace_without_data_references_is_named_at_its_last_line(tmp_path: Path,
+                                                                   cache: Path) -> None:
+    path = tmp_path / "fetches.lackey"
+    path.write_text("==42== Lackey\nI  00401000,4\n\nI  00401004,2\n==42== exit\n")
+    assert bad_input(path) == (
+        f"{path}:5: no reference of kinds 'LSM' below 2**47 in 5 lines (2 records); expected "
+        "at least one ' L ADDR,SIZE' or ' S ADDR,SIZE' or ' M ADDR,SIZE' line "
+        "(workload.kinds selects the kinds)")
+    # Fetches are not bad lines: asked for, they are the stream.
+    ev = lackey.generate(lackey.LackeyParams(path=str(path), kinds="I"))
+    assert summarize(ev).fetches == 2
+    kernel = tmp_path / "vsyscall.lackey"
+    kernel.write_text(" L ffffffffff600000,8\n")
+    assert bad_input(kernel).startswith(f"{kernel}:1: no reference of kinds 'LSM' below 2**47")
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    (" L 0060g000,8", "bad hex"),
+    (" L 00601000 8", "missing comma"),
+    (" L 00601000,eight", "size not a number"),
+    (" X 00601000,8", "unknown record letter"),
+    ("Segmentation fault (core dumped)", "program output"),
+])
+def test_a_malformed_line_in_the_middle_names_file_and_line(tmp_path: Path, cache: Path,
+                                                           line: str, why: str) -> None:
+    path = tmp_path / "bad.lackey"
+    path.write_text(GOOD + line + "\n" + GOOD)
+    assert bad_input(path) == (
+        f"{path}:5: malformed lackey line {line!r}; expected 'I  ADDR,SIZE', ' L ADDR,SIZE', "
+        "' S ...', ' M ...' or a ==PID== banner (workload.skip_bad_lines = true skips bad "
+        "lines)"), why
+
+
+def test_banners_and_unrequested_fetches_are_not_bad_lines(tmp_path: Path,
+                                                           cache: Path) -> None:
+    path = tmp_path / "t.lackey"
+    path.write_text("==42== banner\n--42-- note\n**42** warning\n" + GOOD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing said
+        ev = lackey.generate(lackey.LackeyParams(path=str(path)))
+    assert summarize(ev).accesses == 2
+
+
+def test_a_truncated_last_line_is_named(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "cut.lackey"
+    path.write_text(GOOD + " S 0060")
+    assert bad_input(path).startswith(f"{path}:5: truncated last line ' S 0060'; expected "
+                                      "'I  ADDR,SIZE'")
+    assert not list(cache.glob("*.npz"))
+
+
+@pytest.mark.parametrize("damage", ["cut", "flipped", "crc"])
+def test_a_corrupt_gzip_trace_names_the_line_where_its_text_ends(
+        trace: Path, tmp_path: Path, cache: Path, damage: str) -> None:
+    packed = bytearray(gzip.compress(trace.read_bytes()))
+    if damage == "cut":
+        packed = packed[: len(packed) // 2]
+    elif damage == "flipped":
+        packed[len(packed) // 2: len(packed) // 2 + 64] = bytes(64)
+    else:
+        packed[-8] ^= 0xFF  # the CRC-32 of the trailer
+    path = tmp_path / "t.lackey.gz"
+    path.write_bytes(bytes(packed))
+    message = bad_input(path)
+    match = re.fullmatch(re.escape(str(path)) + r":(\d+): corrupt gzip data \(.+\) after "
+                         r"(\d+) readable lines; expected a complete gzip-compressed lackey "
+                         r"trace", message)
+    assert match, message
+    line, readable = int(match.group(1)), int(match.group(2))
+    assert line == readable + 1
+    total = trace.read_bytes().count(b"\n")
+    assert (0 < line < total) if damage != "crc" else line == total + 1
+    assert not list(cache.glob("*.npz"))
+
+
+def write_with_bad_lines(tmp_path: Path, trace: Path) -> tuple[Path, Path, list[int]]:
+    """The committed trace with bad lines spliced in, a truncated end; and the clean copy."""
+    lines = trace.read_text().splitlines(keepends=True)
+    bad_at = [10, 500, 3001]  # 0-based positions in the clean file
+    dirty = list(lines)
+    for offset, at in enumerate(bad_at):
+        dirty.insert(at + offset, " L 0040zz00,4\n")
+    dirty.append(" S 00")
+    path = tmp_path / "dirty.lackey"
+    path.write_text("".join(dirty))
+    numbers = [at + offset + 1 for offset, at in enumerate(bad_at)] + [len(dirty)]
+    return path, trace, numbers
+
+
+def test_skip_bad_lines_skips_counts_and_warns(trace: Path, tmp_path: Path,
+                                              cache: Path) -> None:
+    dirty, clean, numbers = write_with_bad_lines(tmp_path, trace)
+    assert bad_input(dirty).startswith(f"{dirty}:{numbers[0]}: malformed lackey line")
+    with pytest.warns(RuntimeWarning) as caught:
+        ev = lackey.generate(lackey.LackeyParams(path=str(dirty), skip_bad_lines=True))
+    (warning,) = caught
+    assert str(warning.message) == (f"{dirty}: skipped 4 bad lackey lines (first: line "
+                                    f"{numbers[0]}) because workload.skip_bad_lines is true")
+    expected = lackey.generate(lackey.LackeyParams(path=str(clean)))
+    assert ev.tobytes() == expected.tobytes()  # the good lines, as if the bad ones were absent
+    t = lackey.scan(dirty.read_bytes(), str(dirty), skip_bad_lines=True)
+    assert (t.skipped, t.first_bad, t.lines) == (4, numbers[0], numbers[-1])
+
+
+def test_skip_bad_lines_and_the_cache(trace: Path, tmp_path: Path, cache: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    dirty, clean, numbers = write_with_bad_lines(tmp_path, trace)
+    calls = []
+    scan = lackey.scan
+    monkeypatch.setattr(lackey, "scan", lambda *a: calls.append(a[2]) or scan(*a))
+    with pytest.warns(RuntimeWarning, match="skipped 4 bad lackey lines"):
+        lackey.load(dirty, skip_bad_lines=True)
+    with pytest.warns(RuntimeWarning, match="skipped 4"):  # from the cache: said again
+        cached = lackey.load(dirty, skip_bad_lines=True)
+    assert calls == [True] and cached.skipped == 4
+    # A strict load never takes the entry that skipped lines: it parses again, and fails.
+    with pytest.raises(InputError, match=rf":{numbers[0]}: malformed lackey line"):
+        lackey.load(dirty)
+    assert calls == [True, False]
+    # A clean file's entry serves both.
+    lackey.load(clean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lackey.load(clean, skip_bad_lines=True).skipped == 0
+    assert calls == [True, False, False]
+    assert len(list(cache.glob("*.npz"))) == 2
+
+
+def test_skip_bad_lines_is_part_of_the_design_point_key(trace: Path, cache: Path) -> None:
+    registry = Registry.of([*lackey.WORKLOADS,
+                            Mechanism("count", ("memory",), "", NoParams, _count)])
+    keys = {resolve(Point("lackey", "count", params={"workload.path": str(trace),
+                                                     "workload.skip_bad_lines": skip}),
+                    registry).key for skip in (False, True)}
+    assert len(keys) == 2
+
+
+def test_the_cli_reports_a_bad_trace_in_one_line(tmp_path: Path, cache: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from codesign.cli import main
+
+    path = tmp_path / "bad.lackey"
+    path.write_text(GOOD + " L 00601000;8\n")
+    status = main(["run", "--workload", "lackey", "--mechanism", "native",
+                   "--set", f"workload.path={path}"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (f"codesign: error: {path}:5: malformed lackey line ' L 00601000;8'; "
+                   "expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== "
+                   "banner (workload.skip_bad_lines = true skips bad lines)\n")

@@ -7,13 +7,24 @@ Record one with ``valgrind --tool=lackey --trace-mem=yes --log-file=trace.lackey
 (load), `` S ...`` (store), `` M ...`` (modify: a load and a store of the same bytes), the
 address in hex without ``0x`` (any number of digits up to 16), the size in decimal. Lines
 starting with Valgrind's ``==PID==``, ``--PID--`` or ``**PID**`` prefixes are banners and are
-skipped, as are blank lines; trailing spaces and CRLF endings are accepted. Any other line is
-an error naming the file and line: a truncated or foreign log is refused, not half-read.
+skipped, as are blank lines; trailing spaces and CRLF endings are accepted.
+
+**Bad input** is refused with one line naming the file, the 1-based line and what was
+expected, never half-read: a malformed line (bad hex, no comma, a size that is not a number,
+an unknown record letter, program output mixed into the log), a truncated last line, an empty
+file, a file with no reference of the selected kinds (named at its last line), a corrupt or
+cut gzip file (named at the line where its readable text ends). A missing file names
+``workload.path``. With ``workload.skip_bad_lines = true`` malformed and truncated lines are
+left out instead, and a :class:`RuntimeWarning` names the file, how many lines were skipped
+and the first of them (the stream of the good lines is the same as that of the file without
+them).
 
 **Parsing and cache.** A numba kernel parses the file's bytes (a numpy ``uint8`` array) in one
 pass. The result (address, size, kind of every record) is cached as an uncompressed ``.npz``
 (never pickle) named by the SHA-256 of the file's content in ``$CODESIGN_CACHE``, or
-``~/.cache/codesign`` when unset, so a second load is a hash and an array read. A file whose
+``~/.cache/codesign`` when unset, so a second load is a hash and an array read. The entry
+records how many bad lines were skipped: a strict load never uses an entry that skipped some,
+so ``skip_bad_lines`` is part of what a cached parse is valid for. A file whose
 content changes gets a new digest and is parsed again; a moved file is not. The design-point
 key uses the same digest in place of ``workload.path`` (:func:`identity`).
 
@@ -47,8 +58,12 @@ selected references touch. Frames and tables then come from demand paging in the
 
 from __future__ import annotations
 
+import gzip
 import os
+import warnings
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -61,6 +76,7 @@ from workloads.memory.events import (
     RWX,
     USER_TOP,
     Access,
+    Ev,
     StreamBuilder,
     Syscall,
     access_block,
@@ -68,31 +84,109 @@ from workloads.memory.events import (
 
 KINDS = "ILSM"
 """Record kinds, by code 0..3 (the ``kind`` array)."""
-FORMAT = 1
-"""Version of the cached form; part of its file name."""
+FORMAT = 2
+"""Version of the cached form; part of its file name (2: with ``meta``: lines, skipped
+and first bad line)."""
 REGION_SHIFT = 21
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+_HEX.flags.writeable = False
+"""Value of each byte as a hex digit; 255 for bytes that are not one (a compile-time constant
+of the parser)."""
+_SHAPE = {"I": "I  ADDR,SIZE", "L": " L ADDR,SIZE", "S": " S ADDR,SIZE", "M": " M ADDR,SIZE"}
 _ACCESS_OF_KIND = np.array([Access.FETCH, Access.READ, Access.WRITE, Access.WRITE],
                            dtype=np.uint32)
 
 
 @dataclass(frozen=True)
 class Trace:
-    """A parsed lackey file: per record its address, size and kind (index into ``KINDS``)."""
+    """A parsed lackey file: per record its address, size and kind (index into ``KINDS``).
+
+    ``lines`` counts the file's lines; ``skipped`` the bad lines passed over (only with
+    ``workload.skip_bad_lines``) and ``first_bad`` the number of the first of them (0: none).
+    """
 
     addr: np.ndarray   # uint64
     size: np.ndarray   # uint32
     kind: np.ndarray   # uint8
     digest: str        # SHA-256 of the file content, hex
+    lines: int = 0
+    skipped: int = 0
+    first_bad: int = 0
+
+
+@numba.njit(cache=True, inline="always")
+def _record(buf, p, n, addr, size, kind, out):  # pragma: no cover - compiled
+    """Parse a record line starting at ``buf[p]`` into slot ``out``: the index just past its
+    newline (``n + 1`` at the end of the buffer), or -1 when the line is not a clean record."""
+    if p + 4 >= n:
+        return -1
+    c0 = buf[p]
+    c1 = buf[p + 1]
+    if buf[p + 2] != 32:
+        return -1
+    if c0 == 73 and c1 == 32:
+        k = 0
+    elif c0 == 32 and c1 == 76:
+        k = 1
+    elif c0 == 32 and c1 == 83:
+        k = 2
+    elif c0 == 32 and c1 == 77:
+        k = 3
+    else:
+        return -1
+    p += 3
+    first = p
+    a = np.uint64(0)
+    while p < n:
+        v = _HEX[buf[p]]
+        if v > 15:
+            break
+        a = (a << np.uint64(4)) | np.uint64(v)
+        p += 1
+    if p == first or p - first > 16 or p >= n or buf[p] != 44:
+        return -1
+    p += 1
+    first = p
+    s = 0
+    while p < n and 48 <= buf[p] <= 57:
+        s = s * 10 + (buf[p] - 48)
+        p += 1
+    if p == first or p - first > 9:
+        return -1
+    while p < n and (buf[p] == 32 or buf[p] == 13 or buf[p] == 9):
+        p += 1
+    if p < n and buf[p] != 10:
+        return -1
+    addr[out] = a
+    size[out] = s
+    kind[out] = k
+    return p + 1
 
 
 @numba.njit(cache=True)
-def _parse(buf, addr, size, kind):  # pragma: no cover - compiled; tested through parse_bytes
+def _parse(buf, addr, size, kind, skip):  # pragma: no cover - compiled; tested through scan
+    """(records, lines, first bad line or 0, bad lines) of ``buf``.
+
+    One pass: a record line is parsed where it starts (the common case); any other line is
+    found to its end and is blank, a banner or bad. A bad line stops the parse unless
+    ``skip``; then it is counted and passed over.
+    """
     n = len(buf)
     i = 0
     line = 0
     out = 0
+    first_bad = 0
+    bad = 0
     while i < n:
         line += 1
+        nxt = _record(buf, i, n, addr, size, kind, out)
+        if nxt >= 0:
+            out += 1
+            i = nxt
+            continue
         start = i
         j = i
         while j < n and buf[j] != 10:
@@ -107,47 +201,53 @@ def _parse(buf, addr, size, kind):  # pragma: no cover - compiled; tested throug
         if end - start >= 3 and (c0 == 61 or c0 == 45 or c0 == 42) and buf[start + 1] == c0 \
                 and 48 <= buf[start + 2] <= 57:
             continue  # ==PID==, --PID--, **PID** banners
-        if end - start < 4:
-            return out, line
-        c1 = buf[start + 1]
-        if c0 == 73 and c1 == 32 and buf[start + 2] == 32:
-            k = 0
-        elif c0 == 32 and buf[start + 2] == 32 and (c1 == 76 or c1 == 83 or c1 == 77):
-            k = 1 if c1 == 76 else (2 if c1 == 83 else 3)
-        else:
-            return out, line
-        p = start + 3
-        a = np.uint64(0)
-        digits = 0
-        while p < end:
-            c = buf[p]
-            if 48 <= c <= 57:
-                v = c - 48
-            elif 97 <= c <= 102:
-                v = c - 87
-            elif 65 <= c <= 70:
-                v = c - 55
-            else:
-                break
-            a = a * np.uint64(16) + np.uint64(v)
-            digits += 1
-            p += 1
-        if digits == 0 or digits > 16 or p >= end or buf[p] != 44:
-            return out, line
-        p += 1
-        s = 0
-        sdigits = 0
-        while p < end and 48 <= buf[p] <= 57:
-            s = s * 10 + (buf[p] - 48)
-            sdigits += 1
-            p += 1
-        if sdigits == 0 or sdigits > 9 or p != end:
-            return out, line
-        addr[out] = a
-        size[out] = s
-        kind[out] = k
-        out += 1
-    return out, 0
+        bad += 1
+        if first_bad == 0:
+            first_bad = line
+        if not skip:
+            break
+    return out, line, first_bad, bad
+
+
+EXPECTED = ("expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner")
+
+
+def _line_text(buf: np.ndarray, number: int) -> str:
+    """Line ``number`` (1-based) of ``buf``, shortened for a message."""
+    newlines = np.flatnonzero(buf == 10)
+    first = int(newlines[number - 2]) + 1 if number >= 2 else 0
+    last = int(newlines[number - 1]) if number - 1 < len(newlines) else len(buf)
+    text = bytes(buf[first:last]).decode("utf-8", "replace").rstrip("\r")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def scan(data: bytes | np.ndarray, name: str = "<bytes>",
+         skip_bad_lines: bool = False) -> Trace:
+    """Parse lackey text into a :class:`Trace` (digest left empty); InputError on bad input.
+
+    A bad line is an error, unless ``skip_bad_lines``: then bad lines are counted
+    (``skipped``, ``first_bad``) and left out.
+
+    >>> t = scan(b" L 7ff0,8\\n L 7ff0;8\\nI  10,4\\n L 7ff0,", "t.lackey", skip_bad_lines=True)
+    >>> len(t.addr), t.lines, t.skipped, t.first_bad
+    (2, 4, 2, 2)
+    >>> scan(b" L 7ff0,8\\n L 7ff0", "t.lackey")
+    Traceback (most recent call last):
+    codesign.errors.InputError: t.lackey:2: truncated last line ' L 7ff0'; expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner (workload.skip_bad_lines = true skips bad lines)
+    """  # noqa: E501
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+    lines = int(np.count_nonzero(buf == 10)) + 1
+    addr = np.empty(lines, dtype=np.uint64)
+    size = np.empty(lines, dtype=np.uint32)
+    kind = np.empty(lines, dtype=np.uint8)
+    count, seen, first_bad, bad = _parse(buf, addr, size, kind, skip_bad_lines)
+    if bad and not skip_bad_lines:
+        truncated = first_bad == lines and buf[-1] != 10
+        what = "truncated last line" if truncated else "malformed lackey line"
+        raise InputError(f"{where(name, first_bad)}: {what} {_line_text(buf, first_bad)!r}; "
+                         f"{EXPECTED} (workload.skip_bad_lines = true skips bad lines)")
+    return Trace(addr[:count].copy(), size[:count].copy(), kind[:count].copy(), "",
+                 int(seen), int(bad), int(first_bad))
 
 
 def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> tuple[np.ndarray, ...]:
@@ -158,38 +258,82 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> tuple[np.nda
     (['0x7ff0', '0x401000'], [8, 3], ['L', 'I'])
     >>> parse_bytes(b" L 7ff0,8\\n L 7ff0;8\\n", "t.lackey")
     Traceback (most recent call last):
-    codesign.errors.InputError: t.lackey:2: malformed lackey line ' L 7ff0;8'; expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner
+    codesign.errors.InputError: t.lackey:2: malformed lackey line ' L 7ff0;8'; expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner (workload.skip_bad_lines = true skips bad lines)
     """  # noqa: E501
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
-    lines = int(np.count_nonzero(buf == 10)) + 1
-    addr = np.empty(lines, dtype=np.uint64)
-    size = np.empty(lines, dtype=np.uint32)
-    kind = np.empty(lines, dtype=np.uint8)
-    count, bad = _parse(buf, addr, size, kind)
-    if bad:
-        newlines = np.flatnonzero(buf == 10)
-        first = int(newlines[bad - 2]) + 1 if bad >= 2 else 0
-        last = int(newlines[bad - 1]) if bad - 1 < len(newlines) else len(buf)
-        text = bytes(buf[first:last]).decode("utf-8", "replace").rstrip("\r")
-        shown = text if len(text) <= 60 else text[:57] + "..."
-        raise InputError(f"{where(name, bad)}: malformed lackey line {shown!r}; expected "
-                         "'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner")
-    return addr[:count].copy(), size[:count].copy(), kind[:count].copy()
+    t = scan(data, name)
+    return t.addr, t.size, t.kind
 
 
-def load(path: str | os.PathLike[str]) -> Trace:
+def _readable(raw: bytes) -> bytes:
+    """The text a damaged gzip file yields before the damage, to the byte."""
+    text = bytearray()
+    rest = raw
+    while rest:  # one gzip member after another, as gzip.decompress reads them
+        inflate = zlib.decompressobj(wbits=31)
+        at, step = 0, 1 << 16
+        while at < len(rest) and not inflate.eof:
+            saved = inflate.copy()
+            try:
+                text += inflate.decompress(rest[at:at + step])
+                at += step
+            except zlib.error:
+                if step == 1:
+                    return bytes(text)
+                inflate, step = saved, 1  # replay the damaged chunk byte by byte
+        if not inflate.eof:
+            return bytes(text + inflate.flush())  # cut short
+        rest = inflate.unused_data + rest[at:]
+    return bytes(text)
+
+
+def _gunzip_error(raw: bytes, path: str | os.PathLike[str], exc: Exception) -> InputError:
+    """The error for a corrupt gzip file: the line where its readable text ends, and why."""
+    line = _readable(raw).count(b"\n") + 1
+    why = str(exc) or type(exc).__name__
+    return InputError(f"{where(path, line)}: corrupt gzip data ({why}) after "
+                      f"{line - 1} readable lines; expected a complete gzip-compressed "
+                      "lackey trace")
+
+
+def load(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> Trace:
     """Parse a lackey file, or read its cached form when its content was parsed before.
+
+    With ``skip_bad_lines``, bad lines are left out and a :class:`RuntimeWarning` names the
+    file, how many were skipped and the first one. The cache holds one entry per content:
+    a strict load never takes an entry that skipped lines (it parses again, and fails).
 
     >>> load("/nonexistent/trace")
     Traceback (most recent call last):
     codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".lackey") as f:
+    ...     load(f.name)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    codesign.errors.InputError: /...lackey:1: empty lackey trace; expected Valgrind lackey output (valgrind --tool=lackey --trace-mem=yes)
     """  # noqa: E501
     def parse(data: bytes, name: str) -> dict[str, np.ndarray]:
-        addr, size, kind = parse_bytes(data, name)
-        return {"addr": addr, "size": size, "kind": kind}
+        if not data:
+            raise InputError(f"{where(name, 1)}: empty lackey trace; expected Valgrind lackey "
+                             "output (valgrind --tool=lackey --trace-mem=yes)")
+        t = scan(data, name, skip_bad_lines)
+        meta = np.array([t.lines, t.skipped, t.first_bad], dtype=np.int64)
+        return {"addr": t.addr, "size": t.size, "kind": t.kind, "meta": meta}
 
-    arrays, digest = cached_parse(path, "lackey", FORMAT, parse)
-    return Trace(arrays["addr"], arrays["size"], arrays["kind"], digest)
+    def valid(arrays: dict[str, np.ndarray]) -> bool:
+        meta = arrays.get("meta")
+        return meta is not None and meta.shape == (3,) and (skip_bad_lines or meta[1] == 0)
+
+    try:
+        arrays, digest = cached_parse(path, "lackey", FORMAT, parse, valid)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _gunzip_error(Path(path).read_bytes(), path, exc) from None
+    lines, skipped, first_bad = (int(v) for v in arrays["meta"])
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} bad lackey line{'s' if skipped > 1 else ''} "
+                      f"(first: line {first_bad}) because workload.skip_bad_lines is true",
+                      RuntimeWarning, stacklevel=2)
+    return Trace(arrays["addr"], arrays["size"], arrays["kind"], digest, lines, skipped,
+                 first_bad)
 
 
 @dataclass(frozen=True)
@@ -204,6 +348,10 @@ class LackeyParams:
                            "(I fetch, L load, S store, M modify)")
     max_refs: int = param(0, key="workload.max_refs", min=0, max=2**62,
                           doc="replay only the first N selected references (0: all)")
+    skip_bad_lines: bool = param(False, key="workload.skip_bad_lines",
+                                 doc="skip and count malformed lines (a warning names the "
+                                     "file, the count and the first) instead of refusing "
+                                     "the trace")
 
     def __post_init__(self) -> None:
         letters = [c for c in KINDS if c in self.kinds]
@@ -255,8 +403,19 @@ def stream(trace: Trace, kinds: str = "LSM", max_refs: int = 0) -> np.ndarray:
 
 
 def generate(p: LackeyParams) -> np.ndarray:
-    """The stream of the trace at ``workload.path``."""
-    return stream(load(_required(p)), p.kinds, p.max_refs)
+    """The stream of the trace at ``workload.path``; InputError when it has no reference of
+    the selected kinds (a log of another tool, only fetches, only banners...)."""
+    path = _required(p)
+    trace = load(path, p.skip_bad_lines)
+    events = stream(trace, p.kinds, p.max_refs)
+    if not np.any(events["op"] == Ev.ACCESS):
+        kept = f", {trace.skipped} bad lines skipped" if trace.skipped else ""
+        raise InputError(
+            f"{where(path, trace.lines)}: no reference of kinds {p.kinds!r} below 2**47 in "
+            f"{trace.lines} lines ({len(trace.addr)} records{kept}); expected at least one "
+            + " or ".join(repr(_SHAPE[c]) for c in p.kinds) + " line (workload.kinds selects "
+            "the kinds)")
+    return events
 
 
 WORKLOADS = (
