@@ -119,7 +119,8 @@ class TLBKeys(_Keys):
         """The ``hwmodels.tlb.TLBParams`` these keys describe."""
         from hwmodels.tlb.params import TLBParams
 
-        values = flat(self)
+        # Only the TLB's own keys: a mechanism's parameters inherit these and others.
+        values = {spec.key: getattr(self, spec.field) for spec in specs(TLBKeys)}
         # The large-page arrays share the 4 KiB array's policy.
         values["tlb.l1.2m.policy"] = values["tlb.l1.1g.policy"] = self.policy
         for size in ("2m", "1g"):
@@ -136,29 +137,34 @@ class STLBKeys(_Keys):
     """Dotted keys of the second-level TLB: one set-associative array, tags as the L1's.
 
     Real STLBs hold 4 KiB and 2 MiB entries in one array; this one is built from the same
-    TLB array as the L1 and holds 4 KiB entries (a documented simplification).
+    TLB array as the L1 and holds 4 KiB entries (a documented simplification; the MMU
+    replay keeps a large page's translation there splintered, as the 4 KiB entry of the page
+    accessed). Field names differ from :class:`TLBKeys`' so that a mechanism can inherit
+    both; the tag and address-width keys are shared.
     """
 
-    entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
+    l2_entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
                          doc="second-level TLB entries (0: none); default ChampSim's STLB "
                              "1536 (128 sets x 12 ways)")
-    ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
-    policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
+    l2_ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
+    l2_policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
                         doc="second-level TLB replacement")
     vpid: bool = param(True, key="tlb.vpid",
                        doc="16-bit VM tag (VPID): entries survive VM entry/exit")
     pcid: bool = param(True, key="tlb.pcid",
                        doc="12-bit address-space tag (PCID): entries survive CR3 writes")
+    va_bits: int = param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
+                         doc="virtual address width (4- or 5-level paging)")
 
     def to_hw(self) -> Any:
         """The ``TLBParams`` of the STLB, or None when it has no entries."""
         from hwmodels.tlb.params import DISABLED, TLBArrayParams, TLBParams
 
-        if self.entries == 0:
+        if self.l2_entries == 0:
             return None
         try:
-            array = TLBArrayParams(self.entries, self.ways, self.policy)
-            return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED,
+            array = TLBArrayParams(self.l2_entries, self.l2_ways, self.l2_policy)
+            return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED, va_bits=self.va_bits,
                              vpid_bits=16 if self.vpid else 0, pcid_bits=12 if self.pcid else 0)
         except ValueError as exc:
             raise ValueError(f"tlb.l2: {exc}") from None

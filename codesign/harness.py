@@ -8,7 +8,7 @@ mechanism's own keys (``guest.levels``, ``tlb.l1.entries``...) for everything el
 
 >>> m = evaluate(Point("walks", "analytic-walk", "kvm-nehalem",
 ...                    {"guest.levels": 4, "host.levels": 4, "workload.walks": 10}))
->>> m["walk_refs.per_walk"]
+>>> m["walk.refs_per_walk"]
 24.0
 """
 

@@ -90,9 +90,15 @@ class Metrics(Mapping[str, Number]):
         return {k: v for k, v in self.group("traps").items() if k != "total"}
 
     def cycles_breakdown(self) -> dict[str, Number]:
-        """Cycles by category (``cycles.<category>``), without the total and per-unit rates."""
-        return {k: v for k, v in self.group("cycles").items()
-                if k != "total" and not k.startswith("per_")}
+        """Cycles by category (``cycles.<category>``), without the total, per-unit rates
+        and the sub-categories of a category that is itself reported.
+
+        >>> Metrics({"cycles.traps": 5, "cycles.traps.vmexit.io": 5, "cycles.base": 1,
+        ...          "cycles.total": 6}).cycles_breakdown()
+        {'base': 1, 'traps': 5}
+        """
+        return top_level({k: v for k, v in self.group("cycles").items()
+                          if k != "total" and not k.startswith("per_")})
 
     def to_json(self) -> str:
         """Compact JSON; floats keep their exact value through a round trip."""
@@ -115,6 +121,20 @@ def _number(name: str, value: Any) -> Number:
             raise ValueError(f"metric {name!r} is not finite: {value}")
         return value
     raise ValueError(f"metric {name!r}: a number is expected, got {type(value).__name__}")
+
+
+def top_level(parts: Mapping[str, Number]) -> dict[str, Number]:
+    """The dotted names of ``parts`` none of whose prefixes is itself a name in ``parts``:
+    the categories of a breakdown whose sub-categories are also reported.
+
+    >>> top_level({"traps": 5, "traps.vmexit.io": 5, "os.fault": 2})
+    {'traps': 5, 'os.fault': 2}
+    """
+    def covered(name: str) -> bool:
+        segments = name.split(".")
+        return any(".".join(segments[:i]) in parts for i in range(1, len(segments)))
+
+    return {k: v for k, v in parts.items() if not covered(k)}
 
 
 def with_total(parts: Mapping[str, Number], prefix: str) -> Metrics:

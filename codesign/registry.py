@@ -43,6 +43,7 @@ BUILTINS = (
     "codesign.mmu.nested:MECHANISM",
     "codesign.mmu.shadow:MECHANISM",
     "codesign.mmu.pv_direct:MECHANISM",
+    "codesign.mmu.selective:MECHANISM",
     "codesign.net.native:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}

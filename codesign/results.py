@@ -8,8 +8,8 @@
 >>> path = os.path.join(tempfile.mkdtemp(), "t.sqlite")
 >>> _ = run_sweep(spec, path, executor="serial", stream=io.StringIO())
 >>> df = load_results(path)
->>> df.sort_values("guest.levels")[["guest.levels", "walk_refs.per_walk"]].to_dict("records")
-[{'guest.levels': 4, 'walk_refs.per_walk': 24.0}, {'guest.levels': 5, 'walk_refs.per_walk': 29.0}]
+>>> df.sort_values("guest.levels")[["guest.levels", "walk.refs_per_walk"]].to_dict("records")
+[{'guest.levels': 4, 'walk.refs_per_walk': 24.0}, {'guest.levels': 5, 'walk.refs_per_walk': 29.0}]
 """
 
 from __future__ import annotations

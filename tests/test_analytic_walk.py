@@ -39,9 +39,9 @@ def nested(guest: int, host: int, guest_page: str = "4K", host_page: str = "4K",
 def test_native_walk_reads_one_entry_per_level(levels: int) -> None:
     m = run(**{"virtualized": False, "guest.levels": levels})
     assert m["walks"] == WALKS
-    assert m["walk_refs.per_walk"] == levels
-    assert m["walk_refs.total"] == m["walk_refs.guest"] == levels * WALKS
-    assert m["walk_refs.nested"] == 0
+    assert m["walk.refs_per_walk"] == levels
+    assert m["walk.refs"] == m["walk.refs.guest"] == levels * WALKS
+    assert m["walk.refs.nested"] == 0
 
 
 @pytest.mark.parametrize(("guest", "host", "guest_page", "host_page", "refs"), [
@@ -56,9 +56,9 @@ def test_native_walk_reads_one_entry_per_level(levels: int) -> None:
 def test_2d_walk_lengths_of_the_anchors(guest: int, host: int, guest_page: str,
                                         host_page: str, refs: int) -> None:
     m = run(**nested(guest, host, guest_page, host_page))
-    assert m["walk_refs.per_walk"] == refs
-    assert m["walk_refs.total"] == refs * WALKS
-    assert type(m["walk_refs.total"]) is int
+    assert m["walk.refs_per_walk"] == refs
+    assert m["walk.refs"] == refs * WALKS
+    assert type(m["walk.refs"]) is int
 
 
 @pytest.mark.parametrize(("guest", "host", "guest_page", "host_page", "guest_refs"), [
@@ -72,10 +72,10 @@ def test_guest_and_nested_split(guest: int, host: int, guest_page: str, host_pag
     m = run(**nested(guest, host, guest_page, host_page))
     host_refs = host - {"4K": 0, "2M": 1, "1G": 2}[host_page]
     total = (guest_refs + 1) * (host_refs + 1) - 1
-    assert m["walk_refs.guest"] == guest_refs * WALKS
-    assert m["walk_refs.nested"] == (total - guest_refs) * WALKS
-    assert m["walk_refs.nested"] == (guest_refs + 1) * host_refs * WALKS
-    assert m["walk_refs.total"] == m["walk_refs.guest"] + m["walk_refs.nested"]
+    assert m["walk.refs.guest"] == guest_refs * WALKS
+    assert m["walk.refs.nested"] == (total - guest_refs) * WALKS
+    assert m["walk.refs.nested"] == (guest_refs + 1) * host_refs * WALKS
+    assert m["walk.refs"] == m["walk.refs.guest"] + m["walk.refs.nested"]
 
 
 def test_every_valid_combination_follows_the_formula() -> None:
@@ -86,8 +86,8 @@ def test_every_valid_combination_follows_the_formula() -> None:
             continue
         m = run(**{**nested(g, h, gp, hp), "workload.walks": 7})
         n_g, n_h = g - skip[gp], h - skip[hp]
-        assert m["walk_refs.per_walk"] == (n_g + 1) * (n_h + 1) - 1, (g, h, gp, hp)
-        assert m["walk_refs.guest"] == 7 * n_g
+        assert m["walk.refs_per_walk"] == (n_g + 1) * (n_h + 1) - 1, (g, h, gp, hp)
+        assert m["walk.refs.guest"] == 7 * n_g
         checked += 1
     assert checked == 121
 
@@ -108,7 +108,7 @@ def test_cycles_are_references_times_memory_latency(platform: str) -> None:
 @pytest.mark.parametrize("latency", [0, 1, 150, 333.5])
 def test_a_memory_latency_override_scales_every_cycle_count(latency: float) -> None:
     m = run(**nested(5, 4), **{"platform.memory.latency": latency})
-    assert m["walk_refs.per_walk"] == 29
+    assert m["walk.refs_per_walk"] == 29
     assert m["cycles.total"] == 29 * latency * WALKS
     assert m["cycles.per_walk"] == 29 * latency
     assert m["cycles.walk.guest"] == 5 * latency * WALKS
@@ -154,8 +154,8 @@ def test_mixed_page_sizes_p50_and_p99_come_from_the_right_classes(
     c = counts(**fractions)
     assert c.sum() == WALKS
     refs = np.array([24, 19, 14])
-    assert m["walk_refs.total"] == int(c @ refs)
-    assert m["walk_refs.guest"] == int(c @ np.array([4, 3, 2]))
+    assert m["walk.refs"] == int(c @ refs)
+    assert m["walk.refs.guest"] == int(c @ np.array([4, 3, 2]))
     assert m["latency.p50_cycles"] == p50_refs * 200
     assert m["latency.p99_cycles"] == p99_refs * 200
     assert m["latency.mean_cycles"] == pytest.approx(float(c @ refs) * 200 / WALKS)
@@ -166,12 +166,12 @@ def test_mixed_workload_is_deterministic_per_seed_and_differs_across_seeds() -> 
     mix = {**nested(4, 4), "workload.huge_2m_fraction": 0.5, "workload.huge_1g_fraction": 0.2}
     first = run(**mix, **{"workload.seed": 3})
     assert run(**mix, **{"workload.seed": 3}) == first
-    others = {run(**mix, **{"workload.seed": s})["walk_refs.total"] for s in (4, 5, 6)}
-    assert first["walk_refs.total"] not in others
+    others = {run(**mix, **{"workload.seed": s})["walk.refs"] for s in (4, 5, 6)}
+    assert first["walk.refs"] not in others
     assert len(others) == 3
     c = counts(**{k: v for k, v in mix.items() if k.startswith("workload.")},
                **{"workload.seed": 3})
-    assert first["walk_refs.total"] == int(c @ np.array([24, 19, 14]))
+    assert first["walk.refs"] == int(c @ np.array([24, 19, 14]))
 
 
 # --- invalid combinations -------------------------------------------------------------------
@@ -203,12 +203,12 @@ def test_invalid_combinations_carry_the_origin() -> None:
 
 def test_native_points_ignore_host_settings_that_would_be_invalid_nested() -> None:
     m = run(**{"virtualized": False, "host.page_size": "1G", "host.levels": 2})
-    assert m["walk_refs.per_walk"] == 4
+    assert m["walk.refs_per_walk"] == 4
 
 
 def test_native_walk_with_huge_guest_pages() -> None:
     m = run(**{"virtualized": False, "workload.huge_1g_fraction": 1.0})
-    assert m["walk_refs.per_walk"] == 2
+    assert m["walk.refs_per_walk"] == 2
 
 
 # --- canonical keys -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_run_json_contract() -> None:
     assert len(record["key"]) == 64
     assert record["params"]["guest.levels"] == 5 and record["params"]["workload.walks"] == 1000
     assert record["params"]["mechanism"] == "analytic-walk"
-    assert record["metrics"]["walk_refs.per_walk"] == 35.0
+    assert record["metrics"]["walk.refs_per_walk"] == 35.0
     assert record["metrics"]["cycles.total"] == 35 * 1000 * 200.0
 
 
@@ -83,11 +83,11 @@ def test_results_csv_and_json(tmp_path: Path) -> None:
     status, out, _ = call("results", str(store), "--format", "json")
     records = json.loads(out)
     assert status == 0 and len(records) == 2
-    assert sorted(r["metrics"]["walk_refs.per_walk"] for r in records) == [24.0, 29.0]
+    assert sorted(r["metrics"]["walk.refs_per_walk"] for r in records) == [24.0, 29.0]
     status, out, _ = call("results", str(store))
     header = out.splitlines()[0].split(",")
     assert header[:5] == ["key", "status", "workload", "mechanism", "platform"]
-    assert "guest.levels" in header and "walk_refs.per_walk" in header
+    assert "guest.levels" in header and "walk.refs_per_walk" in header
     assert len(out.splitlines()) == 3
 
 

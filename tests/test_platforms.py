@@ -75,17 +75,18 @@ def test_unknown_bundled_name_suggests_the_closest() -> None:
     with pytest.raises(InputError) as info:
         load_platform("kvm-nehalm")
     assert str(info.value) == ("unknown platform 'kvm-nehalm'; did you mean 'kvm-nehalem'? "
-                               "(bundled: kvm-nehalem, kvm-svm; or give a .toml file)")
+                               "(bundled: arm-mobile, kvm-nehalem, kvm-svm, modern-x86, "
+                               "opteron-2008; or give a .toml file)")
 
 
 def test_a_missing_cost_is_named_with_the_closest() -> None:
     with pytest.raises(InputError) as info:
-        load_platform("kvm-svm").value("vmexit.user")
-    assert str(info.value).startswith("platform 'kvm-svm' (bundled:kvm-svm) has no cost "
-                                      "'vmexit.user'")
+        load_platform("kvm-svm").value("vmexit.usr")
+    assert str(info.value) == ("platform 'kvm-svm' (bundled:kvm-svm) has no cost "
+                               "'vmexit.usr'; did you mean 'vmexit.user'?")
     with pytest.raises(InputError) as info:
-        load_platform("kvm-svm").require(["memory.latency", "vmexit.user", "copy.byte"], "m")
-    assert str(info.value) == ("platform 'kvm-svm' (bundled:kvm-svm) lacks cost(s) vmexit.user, "
+        load_platform("kvm-svm").require(["memory.latency", "vmexit.usr", "copy.byte"], "m")
+    assert str(info.value) == ("platform 'kvm-svm' (bundled:kvm-svm) lacks cost(s) vmexit.usr, "
                                "copy.byte needed by m")
 
 
@@ -231,13 +232,13 @@ def test_a_missing_schema(tmp_path: Path) -> None:
 def test_an_unknown_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD.replace("description", "descripton") + LATENCY)
     assert error_of(path) == (f"{path}:3: unknown key 'descripton'; did you mean 'description'? "
-                              "(expected schema, name, description, costs)")
+                              "(expected schema, name, description, costs, hardware)")
 
 
 def test_an_unknown_top_level_table(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + LATENCY + "[cost]\nx = 1\n")
     assert error_of(path) == (f"{path}:6: unknown key 'cost'; did you mean 'costs'? "
-                              "(expected schema, name, description, costs)")
+                              "(expected schema, name, description, costs, hardware)")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -45,4 +45,4 @@ def test_python_snippet_value() -> None:
     assert "# 35.0" in README
     metrics = evaluate(Point("walks", "analytic-walk", "kvm-nehalem",
                              {"guest.levels": 5, "host.levels": 5}))
-    assert metrics["walk_refs.per_walk"] == 35.0
+    assert metrics["walk.refs_per_walk"] == 35.0

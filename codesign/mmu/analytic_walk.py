@@ -79,10 +79,10 @@ def run(sizes: np.ndarray, p: AnalyticWalkParams, platform: Platform) -> Metrics
     return (
         Metrics({
             "walks": walks,
-            "walk_refs.guest": refs_guest,
-            "walk_refs.nested": refs_nested,
-            "walk_refs.total": refs_guest + refs_nested,
-            "walk_refs.per_walk": (refs_guest + refs_nested) / walks,
+            "walk.refs.guest": refs_guest,
+            "walk.refs.nested": refs_nested,
+            "walk.refs": refs_guest + refs_nested,
+            "walk.refs_per_walk": (refs_guest + refs_nested) / walks,
             "cycles.per_walk": (refs_guest + refs_nested) * latency_cycles / walks,
         })
         | cycles({"walk.guest": refs_guest * latency_cycles,
@@ -98,6 +98,6 @@ MECHANISM = Mechanism(
     params=AnalyticWalkParams,
     run=run,
     costs=("memory.latency",),
-    headline=("walk_refs.per_walk", "cycles.per_walk", "latency.p99_cycles"),
+    headline=("walk.refs_per_walk", "cycles.per_walk", "latency.p99_cycles"),
     check=_check,
 )

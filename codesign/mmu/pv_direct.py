@@ -23,9 +23,11 @@ manual), each costed ``hypercall.null`` plus its work:
   the shape of a null hypercall; an assumption, ANCHORS.md has no bounce cost). The handler
   itself costs ``fault.page`` as natively.
 
-``cycles.hypercall.mmu_update`` = calls x ``hypercall.null`` + updates x ``pv.update``;
-``cycles.hypercall.mmuext_op`` = calls x ``hypercall.null`` + validated pages x
-``pv.validate_page``; ``cycles.pf_bounce`` = bounces x ``hypercall.null``. The per-access
+``cycles.traps.hypercall.mmu_update`` = calls x ``hypercall.null`` + updates x
+``pv.update``; ``cycles.traps.hypercall.mmuext_op`` = calls x ``hypercall.null`` + validated
+pages x ``pv.validate_page``; ``cycles.traps.pf_bounce`` = bounces x ``hypercall.null``. A
+shootdown is one more queued mmuext_op (``INVLPG_MULTI``): Xen sends the IPIs itself. The
+per-access
 latency adds what the fault it raised cost in traps (rounded to whole cycles).
 
 Simplifications: the PTE writes of a fork to the child's not yet pinned tables are queued as
@@ -37,7 +39,7 @@ mprotect of N PTEs is N queued updates; a VM_SWITCH is Xen's own base-pointer sw
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.iterations": 5, "hw.cost": False}
 >>> m = evaluate(Point("forkwait", "pv-direct", params=p))
->>> m["traps.hypercall.mmu_update"] < m["os.pte_writes"], m["walk_refs.nested"]
+>>> m["traps.hypercall.mmu_update"] < m["os.pte_writes"], m["walk.refs.nested"]
 (True, 0)
 """
 
@@ -49,10 +51,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
+from codesign.mmu import cost
+from codesign.mmu.cost import Costs
 from codesign.mmu.guest import Effects
-from codesign.mmu.native import HEADLINE, NativeParams
+from codesign.mmu.native import HEADLINE, NativeParams, native_total
 from codesign.mmu.replay import Replay, Setup, drive
-from codesign.mmu.shadow import trap_metrics
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -129,7 +132,8 @@ class PVReplay(Replay):
         t.pins += pins
         t.validated_pages += fx.table_pages
         t.updates += fx.pte_writes
-        ops = pins + len(fx.invalidate) + len(fx.flush)
+        # A shootdown is one INVLPG_MULTI / TLB_FLUSH_MULTI op: Xen sends the IPIs itself.
+        ops = pins + len(fx.invalidate) + len(fx.flush) + (1 if fx.ipis else 0)
         if self._call:
             self.call_updates[self._call] += fx.pte_writes
             self.call_ops[self._call] += ops
@@ -176,7 +180,10 @@ def run(events: np.ndarray, p: PVParams, platform: Platform) -> Metrics:
                    "pf_bounce": t.pf_bounce * null}
     extra = {"pv.updates": t.updates, "pv.pins": t.pins,
              "pv.validated_pages": t.validated_pages}
-    return trap_metrics(r.c, platform, counts, trap_cycles, 1.0, extra)
+    costs = Costs.of(platform)
+    return cost.metrics(r.c, costs, trap_counts=counts, trap_cycles=trap_cycles,
+                        unit_cycles=1.0, extra=extra,
+                        native_total=native_total(events, p, costs))
 
 
 MECHANISM = Mechanism(
@@ -187,7 +194,8 @@ MECHANISM = Mechanism(
             "page faults bounced",
     params=PVParams,
     run=run,
-    costs=("memory.latency", "fault.page", "hypercall.null", "pv.update", "pv.validate_page"),
+    costs=(*cost.COSTS, "hypercall.null", "pv.update", "pv.validate_page"),
     headline=HEADLINE,
-    hardware=("tlb", "walker"),
+    hardware=("tlb", "stlb", "walker"),
+    version="2",
 )

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.mmu.guest import PAGE_2M, PAGE_4K, VM_SHIFT, Effects, GuestConfig, GuestModel
+from codesign.mmu.pageindex import index
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.tlb import OpBatch, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
@@ -61,12 +62,14 @@ PCIDS = 4095
 
 @dataclass(frozen=True)
 class Setup:
-    """What to replay with: guest/host memory model, TLB, walker, 1D or 2D."""
+    """What to replay with: guest/host memory model, TLB, walker, 1D or 2D, and the
+    second-level TLB (None: none)."""
 
     guest: GuestConfig
     tlb: TLBParams
     walker: WalkerParams
     nested: bool
+    stlb: TLBParams | None = None
 
     @property
     def pcid(self) -> bool:
@@ -85,7 +88,12 @@ class Counts:
 
     refs: int = 0
     tlb_hits: int = 0
+    """First-level TLB hits (``tlb.l1.hits``)."""
     tlb_misses: int = 0
+    l2_hits: int = 0
+    l2_misses: int = 0
+    """First-level misses that also missed the second level (or all of them without one):
+    each one is a walk."""
     tlb_evictions: int = 0
     tlb_flushes: int = 0
     invlpg: int = 0
@@ -104,17 +112,34 @@ class Counts:
     vm_switches: int = 0
     ipis: int = 0
     pcid_recycles: int = 0
-    per_access: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    """Histogram of (walk refs, guest faults, trap units) per access: translation latency.
-    Trap units are backings (EPT violations) unless a subclass's :meth:`Replay.fault_traps`
-    and :meth:`Replay.walk_traps` say otherwise."""
+    syscalls: int = 0
+    per_access: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
+    """Histogram of (walk refs, guest faults, trap units, second-level TLB hit) per access:
+    translation latency. Trap units are backings (EPT violations) unless a subclass's
+    :meth:`Replay.fault_traps` and :meth:`Replay.walk_traps` say otherwise."""
 
-    def add_accesses(self, rows: np.ndarray) -> None:
-        """Count per-access rows (walk refs, faults, backings) into the histogram."""
-        keys, counts = np.unique(rows, axis=0, return_counts=True)
-        for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
-            key = (k[0], k[1], k[2])
-            self.per_access[key] = self.per_access.get(key, 0) + n
+    def add_accesses(self, n: int, rows: np.ndarray) -> None:
+        """Count ``n`` accesses into the histogram: ``rows`` (walk refs, faults, trap units,
+        L2 hit) of those that did anything but hit the first-level TLB; the rest are
+        (0, 0, 0, 0).
+
+        >>> c = Counts(); c.add_accesses(3, np.array([[4, 1, 0, 0], [4, 1, 0, 0]]))
+        >>> c.per_access
+        {(0, 0, 0, 0): 1, (4, 1, 0, 0): 2}
+        """
+        rest = n - len(rows)
+        if rest:
+            self.per_access[(0, 0, 0, 0)] = self.per_access.get((0, 0, 0, 0), 0) + rest
+        if not len(rows):
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.min() < 0 or rows[:, :2].max() >= 1 << 12 or rows[:, 2].max() >= 1 << 38:
+            raise ValueError("per-access row out of the histogram's range")
+        packed = rows[:, 0] | rows[:, 1] << 12 | rows[:, 3] << 24 | rows[:, 2] << 25
+        keys, counts = np.unique(packed, return_counts=True)
+        for k, m in zip(keys.tolist(), counts.tolist(), strict=True):
+            key = (k & 0xFFF, (k >> 12) & 0xFFF, k >> 25, (k >> 24) & 1)
+            self.per_access[key] = self.per_access.get(key, 0) + m
 
 
 class _Pcids:
@@ -154,6 +179,7 @@ class Replay:
         self.s = setup
         self.guest = GuestModel(setup.guest)
         self.tlb = TLBModel(setup.tlb)
+        self.stlb = TLBModel(setup.stlb) if setup.stlb is not None else None
         self.walker = PageWalkModel(setup.walker)
         self.loaded = -1
         self.c = Counts()
@@ -186,6 +212,8 @@ class Replay:
         if ops:
             batch = OpBatch.from_ops(ops)
             self.tlb.run(batch)
+            if self.stlb is not None:
+                self.stlb.run(batch)
             self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
             self.c.invlpg += int((batch.op == Op.INV_ADDR).sum())
 
@@ -250,7 +278,9 @@ class Replay:
         was_vm = self.guest.vm
         fx = self.guest.apply(e)
         self._effects(vm, fx)
-        if op == Ev.EXIT:
+        if op == Ev.SYSCALL:
+            self.c.syscalls += 1
+        elif op == Ev.EXIT:
             self.pcids.release((vm, pid))
         elif op == Ev.SWITCH:
             self._cr3(vm, pid)
@@ -268,12 +298,13 @@ class Replay:
         write = block["arg"] == Access.WRITE
         n = len(va)
         pages = va >> 12
-        uniq, first = np.unique(pages, return_index=True)
+        uniq, first, inv = index(pages)
         cands = [(int(p), 0, int(u)) for u, p in zip(uniq, first, strict=True)]
         if write.any():
             wpos = np.flatnonzero(write)
-            wuniq, wfirst = np.unique(pages[wpos], return_index=True)
-            cands += [(int(wpos[p]), 1, int(u)) for u, p in zip(wuniq, wfirst, strict=True)]
+            wids, wfirst, _ = index(inv[wpos])
+            cands += [(int(wpos[p]), 1, int(uniq[u]))
+                      for u, p in zip(wids, wfirst, strict=True)]
         cands.sort()
         faults = np.zeros(n, dtype=np.int64)
         backings = np.zeros(n, dtype=np.int64)
@@ -291,17 +322,19 @@ class Replay:
             self._effects(vm, fx)
             faults[pos] += fx.faults
             backings[pos] += self.fault_traps(vm, pid, addr, fx)
-        self._run(vm, pid, va, start, n, faults, backings)
+        self._run(vm, pid, va, start, n, faults, backings, (uniq, inv) if start == 0 else None)
 
     def _run(self, vm: int, pid: int, va_all: np.ndarray, a: int, b: int,
-             faults: np.ndarray, backings: np.ndarray) -> None:
-        """Translate accesses ``a .. b`` against the current tables."""
+             faults: np.ndarray, backings: np.ndarray,
+             pages: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Translate accesses ``a .. b`` against the current tables (``pages``: their
+        distinct pages and each access's number among them, when already known)."""
         if a >= b:
             return
         va = va_all[a:b]
         n = b - a
         guest = self.guest
-        uniq, inv = np.unique(va >> 12, return_inverse=True)
+        uniq, inv = pages if pages is not None else index(va >> 12)[::2]
         frame = np.empty(len(uniq), dtype=np.int64)
         klass = np.empty(len(uniq), dtype=np.int64)
         perms = np.empty(len(uniq), dtype=np.int64)
@@ -319,22 +352,38 @@ class Replay:
         pcid = self.asid(vm, pid)
         vpid = self.tlb_vpid(vm)
         fill = np.array(self.fill_class, dtype=np.int64)[klass][inv]
-        ops = np.empty(2 * n, dtype=np.uint8)
+        # An access to the page the previous access just looked up (and filled) hits, and a
+        # hit on the most recent entry changes no replacement state: only the first access
+        # of each same-page stretch goes to the TLB (unless no array holds the page size).
+        page = va >> 12
+        keep = np.empty(n, dtype=bool)
+        keep[0] = True
+        np.not_equal(page[1:], page[:-1], out=keep[1:])
+        keep |= fill < 0
+        pos = np.flatnonzero(keep)
+        k = len(pos)
+        ops = np.empty(2 * k, dtype=np.uint8)
         ops[0::2] = Op.LOOKUP
-        ops[1::2] = np.where(fill >= 0, Op.FILL, Op.NOP)
-        vas = np.repeat(va, 2)
-        batch = OpBatch(ops, vas, np.full(2 * n, vpid), np.full(2 * n, pcid),
-                        np.repeat(np.maximum(fill, 0), 2), np.repeat(frame[inv], 2),
-                        np.repeat(perms[inv], 2), np.zeros(2 * n))
-        ev = self.tlb.run(batch)
-        hit = ev.hit[0::2].astype(bool)
+        ops[1::2] = np.where(fill[pos] >= 0, Op.FILL, Op.NOP)
+        ipos = inv[pos]
+        batch = OpBatch(ops, _pairs(va[pos], np.uint64), np.full(2 * k, vpid, np.uint16),
+                        np.full(2 * k, pcid, np.uint16), _pairs(np.maximum(fill[pos], 0), np.uint8),
+                        _pairs(frame[ipos], np.uint64), _pairs(perms[ipos], np.uint8),
+                        np.zeros(2 * k, np.uint8))
+        ev = self.tlb.run(batch, check=False)
         c = self.c
         c.refs += n
-        c.tlb_hits += int(hit.sum())
-        c.tlb_misses += int(n - hit.sum())
+        l1_miss = pos[ev.hit[0::2] == 0]
+        c.tlb_hits += n - len(l1_miss)
+        c.tlb_misses += len(l1_miss)
         c.tlb_evictions += int(ev.evict.sum())
         refs = np.zeros(n, dtype=np.int64)
-        miss = np.flatnonzero(~hit)
+        l2_hit = np.zeros(n, dtype=np.int64)
+        miss = l1_miss
+        if self.stlb is not None and len(l1_miss):
+            miss = self._stlb(va, l1_miss, frame[inv], perms[inv], vpid, pcid, l2_hit)
+        c.l2_hits += len(l1_miss) - len(miss)
+        c.l2_misses += len(miss)
         if len(miss):
             if self.loaded != guest.version:
                 self.walker.load_memory(guest.host if self.s.nested else guest.native)
@@ -370,7 +419,37 @@ class Replay:
         if extra is not None:
             units = units.copy()
             units[miss] += extra
-        c.add_accesses(np.stack([refs, faults[a:b], units], axis=1))
+        fl = faults[a:b]
+        busy = l1_miss
+        if fl.any() or units.any():
+            busy = np.union1d(busy, np.flatnonzero((fl != 0) | (units != 0)))
+        c.add_accesses(n, np.stack([refs[busy], fl[busy], units[busy], l2_hit[busy]], axis=1))
+
+    def _stlb(self, va: np.ndarray, l1_miss: np.ndarray, frame: np.ndarray, perms: np.ndarray,
+              vpid: int, pcid: int, l2_hit: np.ndarray) -> np.ndarray:
+        """Look the first-level misses up in the second-level TLB, in order, filling it on a
+        miss (a large page is held splintered, as the 4 KiB entry of the page accessed); marks
+        ``l2_hit`` and returns the positions that still miss (the walks)."""
+        m = len(l1_miss)
+        ops = np.empty(2 * m, dtype=np.uint8)
+        ops[0::2] = Op.LOOKUP
+        ops[1::2] = Op.FILL
+        batch = OpBatch(ops, _pairs(va[l1_miss], np.uint64), np.full(2 * m, vpid, np.uint16),
+                        np.full(2 * m, pcid, np.uint16), np.zeros(2 * m, np.uint8),
+                        _pairs(frame[l1_miss], np.uint64), _pairs(perms[l1_miss], np.uint8),
+                        np.zeros(2 * m, np.uint8))
+        assert self.stlb is not None
+        hit = self.stlb.run(batch, check=False).hit[0::2].astype(bool)
+        l2_hit[l1_miss[hit]] = 1
+        return l1_miss[~hit]
+
+
+def _pairs(x: np.ndarray, dtype: type) -> np.ndarray:
+    """Every element twice (a LOOKUP's and its FILL's operand), in the TLB port's type."""
+    out = np.empty(2 * len(x), dtype=dtype)
+    out[0::2] = x
+    out[1::2] = x
+    return out
 
 
 def replay(events: np.ndarray, setup: Setup) -> Counts:

@@ -20,10 +20,12 @@ exit is handled in the host kernel's MMU code and costed ``vmexit.kernel``:
   (``shadow.builds``), evicting the least recently loaded root when ``shadow.cache`` roots
   are cached (``shadow.evictions``; the evicted root's TLB and page-walk-cache entries are
   flushed). A guest flush drops the space's shadow entries;
-- ``traps.vmexit.invlpg``: each INVLPG the guest issues (one per changed leaf).
+- ``traps.vmexit.invlpg``: each INVLPG the guest issues (one per changed leaf);
+- ``traps.vmexit.ipi``: each shootdown IPI the guest sends (a write to the virtual APIC's
+  interrupt-command register; no IPI virtualization is modelled).
 
 A VM_SWITCH (the hypervisor resuming a VM) loads that VM's running shadow root without a
-guest trap. ``cycles.vmexit.<reason>`` = count x ``vmexit.kernel``; the per-access latency
+guest trap. ``cycles.traps.vmexit.<reason>`` = count x ``vmexit.kernel``; the per-access latency
 adds the exits an access raised (its fault's, its handler's PTE writes and INVLPGs, its
 hidden fill) at ``vmexit.kernel`` each.
 
@@ -37,23 +39,23 @@ done inside these exits, so it raises none of its own; TLB entries are tagged as
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.iterations": 5, "hw.cost": False}
 >>> m = evaluate(Point("forkwait", "shadow", params=p))
->>> m["traps.vmexit.pt_write"] == m["os.pte_writes"] > 0, m["walk_refs.nested"]
+>>> m["traps.vmexit.pt_write"] == m["os.pte_writes"] > 0, m["walk.refs.nested"]
 (True, 0)
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.metrics import Metrics, cycles, latency, traps
+from codesign.metrics import Metrics
+from codesign.mmu import cost
+from codesign.mmu.cost import Costs
 from codesign.mmu.guest import PAGE_4K, Effects
-from codesign.mmu.native import HEADLINE, NativeParams
-from codesign.mmu.native import metrics as native_metrics
-from codesign.mmu.replay import Counts, Replay, Setup, drive
+from codesign.mmu.native import HEADLINE, NativeParams, native_total
+from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -156,51 +158,22 @@ class ShadowReplay(Replay):
             self.shadows.pop((int(e["vm"]), int(e["pid"])), None)
 
 
-def trap_metrics(c: Counts, platform: Platform, trap_counts: Mapping[str, int],
-                 trap_cycles: Mapping[str, float], unit_cost: float,
-                 extra: Mapping[str, int | float]) -> Metrics:
-    """``native``'s metrics of ``c`` with traps, their cycles and the latency replaced: the
-    per-access histogram's third column counts trap units of ``unit_cost`` cycles each.
-    Shared by ``shadow`` and ``pv-direct``.
-
-    >>> from codesign.platforms import load_platform
-    >>> c = Counts(refs=2, tlb_misses=2, walks=2, walk_refs_guest=8, faults_demand=1,
-    ...            per_access={(4, 1, 3): 1, (4, 0, 0): 1})
-    >>> m = trap_metrics(c, load_platform("kvm-nehalem"), {"vmexit.pt_write": 3},
-    ...                  {"vmexit.pt_write": 3000.0}, 1000.0, {"shadow.fills": 0})
-    >>> m["traps.total"], m["cycles.total"], m["latency.p99_cycles"]
-    (3, 7600.0, 6800.0)
-    """
-    mem = platform.value("memory.latency")
-    fault = platform.value("fault.page")
-    base = {k: v for k, v in native_metrics(c, platform, nested=False).items()
-            if not k.startswith(("cycles.", "traps.", "latency."))}
-    faults = c.faults_demand + c.faults_cow
-    cyc = cycles({"walk.guest": c.walk_refs_guest * mem, "walk.nested": c.walk_refs_nested * mem,
-                  "fault.page": faults * fault, **trap_cycles})
-    if c.per_access:
-        keys = np.array(list(c.per_access), dtype=np.float64)
-        weights = np.array(list(c.per_access.values()), dtype=np.float64)
-        values = keys[:, 0] * mem + keys[:, 1] * fault + keys[:, 2] * unit_cost
-    else:
-        values, weights = np.zeros(1), np.ones(1)
-    per_ref = {"cycles.per_ref": cyc["cycles.total"] / c.refs if c.refs else 0.0}
-    return (Metrics({**base, **extra, **per_ref}) | cyc | traps(trap_counts)
-            | latency(values, "cycles", weights=weights))
-
-
 def run(events: np.ndarray, p: ShadowParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` in VMs with shadow paging."""
     r = ShadowReplay(p.setup(nested=False), p.cache)
     drive(r, events)
     t = r.t
+    costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     counts = {"vmexit.pt_write": t.pt_write, "vmexit.page_fault": t.injected + t.fills,
-              "vmexit.cr3_write": t.cr3_write, "vmexit.invlpg": t.invlpg}
+              "vmexit.cr3_write": t.cr3_write, "vmexit.invlpg": t.invlpg,
+              "vmexit.ipi": r.c.ipis}
     extra = {"shadow.builds": t.builds, "shadow.evictions": t.evictions,
              "shadow.fills": t.fills, "shadow.injected": t.injected}
-    return trap_metrics(r.c, platform, counts, {k: n * exit_cost for k, n in counts.items()},
-                        exit_cost, extra)
+    return cost.metrics(r.c, costs, trap_counts=counts,
+                        trap_cycles={k: n * exit_cost for k, n in counts.items()},
+                        unit_cycles=exit_cost, extra=extra,
+                        native_total=native_total(events, p, costs))
 
 
 MECHANISM = Mechanism(
@@ -210,7 +183,8 @@ MECHANISM = Mechanism(
             "table; guest PTE writes, page faults, CR3 loads and INVLPGs exit",
     params=ShadowParams,
     run=run,
-    costs=("memory.latency", "fault.page", "vmexit.kernel"),
+    costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
-    hardware=("tlb", "walker"),
+    hardware=("tlb", "stlb", "walker"),
+    version="2",
 )

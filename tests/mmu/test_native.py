@@ -108,22 +108,29 @@ def test_cow_faults_are_costed_and_invalidated() -> None:
     assert c.faults_cow >= 10 * 2  # parent and child write the shared stack page
     m = evaluate(Point("forkwait", "native", params={"workload.iterations": 10, **NO_HW}))
     assert m["faults.page"] == c.faults_cow + c.faults_demand
-    assert m["cycles.fault.page"] == 3000 * m["faults.page"]
+    assert m["cycles.os.fault"] == 3000 * m["faults.page"]
     assert m["traps.total"] == 0
     assert m["cycles.total"] == pytest.approx(
-        m["cycles.walk.guest"] + m["cycles.fault.page"])
+        m["cycles.base"] + m["cycles.translation"] + m["cycles.os"])
+    assert m["cycles.base"] == m["refs"]  # cpu.cycles_per_ref = 1
+    assert m["cycles.os"] == pytest.approx(sum(
+        m[f"cycles.os.{k}"] for k in ("fault", "tlb_flush", "invlpg", "ipi", "syscall")))
+    assert m["cycles.os.syscall"] == 150 * m["os.syscalls"] > 0
+    assert m["slowdown_vs_native"] == 1.0
 
 
 def test_metrics_and_latency() -> None:
     point = {"workload.refs": 5000, "workload.footprint_mb": 16, **NO_HW}
     m = evaluate(Point("random", "native", params=point))
-    assert m["refs"] == 5000 == m["tlb.hits"] + m["tlb.misses"]
-    assert m["walk_refs.total"] == m["walk_refs.guest"] and m["walk_refs.nested"] == 0
-    assert m["walk_refs.per_walk"] == m["walk_refs.total"] / m["walks"]
-    assert m["cycles.walk.guest"] == 200 * m["walk_refs.guest"]
-    assert m["cycles.per_ref"] == pytest.approx(m["cycles.total"] / 5000)
-    # every access's latency is its walk plus its fault: the mean is cycles per reference
-    assert m["latency.mean_cycles"] == pytest.approx(m["cycles.per_ref"])
+    assert m["refs"] == 5000 == m["tlb.l1.hits"] + m["tlb.l1.misses"]
+    assert m["walk.refs"] == m["walk.refs.guest"] and m["walk.refs.nested"] == 0
+    assert m["walk.refs_per_walk"] == m["walk.refs"] / m["walks"]
+    assert m["cycles.translation.walk.guest"] == 200 * m["walk.refs.guest"]
+    assert m["cycles_per_ref"] == pytest.approx(m["cycles.total"] / 5000)
+    # every access's latency is its walk (or L2 hit) plus its fault
+    per_access = m["cycles.translation"] + m["cycles.os.fault"]
+    assert m["latency.mean_cycles"] == pytest.approx(per_access / 5000)
+    assert m["throughput.refs_per_s"] == pytest.approx(5000 / (m["cycles.total"] / 2.9e9))
     assert m["latency.p99_cycles"] >= 3000  # a demand fault in the top percent
     again = evaluate(Point("random", "native", params=point))
     assert again == m
@@ -142,5 +149,5 @@ def test_cli_run_prints_hardware_metrics() -> None:
     r = run_cli("run", "--workload", "sequential", "--mechanism", "native",
                 "--set", "workload.refs=2000")
     assert r.returncode == 0, r.stderr
-    for name in ("hw.tlb.area_mm2", "hw.walker.area_mm2", "walk_refs.per_walk", "tlb.misses"):
+    for name in ("hw.tlb.area_mm2", "hw.walker.area_mm2", "walk.refs_per_walk", "tlb.l1.misses"):
         assert name in r.stdout

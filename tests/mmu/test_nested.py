@@ -126,7 +126,7 @@ def test_ept_violations_only_on_first_touch_of_unbacked_memory() -> None:
         "workload.refs": 4096, "workload.footprint_mb": 4, "workload.element_bytes": 1024,
         "hw.cost": False}))
     assert m["traps.total"] == m["traps.vmexit.ept_violation"] > 0
-    assert m["cycles.vmexit.ept_violation"] == 2565 * m["traps.total"]
+    assert m["cycles.traps.vmexit.ept_violation"] == 2565 * m["traps.total"]
     big = evaluate(Point("sequential", "nested", params={
         "workload.refs": 4096, "workload.footprint_mb": 4, "workload.element_bytes": 1024,
         "host.page_size": "2M", "hw.cost": False}))

@@ -307,7 +307,8 @@ def test_empty_list(tmp_path: Path) -> None:
      "unknown mechanism 'analytic-wlk'; did you mean 'analytic-walk'?"),
     (HEAD + '[platform]\nname = "kvm-nehalm"\n', 8,
      "unknown platform 'kvm-nehalm'; did you mean 'kvm-nehalem'? "
-     "(bundled: kvm-nehalem, kvm-svm; or give a .toml file)"),
+     "(bundled: arm-mobile, kvm-nehalem, kvm-svm, modern-x86, opteron-2008; "
+     "or give a .toml file)"),
 ])
 def test_unknown_names_suggest_the_closest(tmp_path: Path, text: str, line: int,
                                            expected: str) -> None:

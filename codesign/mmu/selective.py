@@ -1,0 +1,246 @@
+"""``selective``: switch each VM between shadow and nested paging by measured rates.
+
+Wang et al., "Selective Hardware/Software Memory Virtualization" (VEE 2011), observed that
+neither shadow nor nested paging wins everywhere — shadow paging loses on page-table updates
+and faults (each one exits), nested paging on TLB misses (each 2D walk costs up to 24
+references) — and that switching dynamically between them "matches or beats the better"
+(ANCHORS.md). This mechanism replays the workload in *windows* of ``selective.window``
+references; at the end of each it estimates, from what that window measured, what the
+window would have cost under each mode, and runs the next window in the cheaper one:
+
+- shadow: (PTE writes + INVLPGs + CR3 writes + address-space flushes + guest page faults +
+  shootdown IPIs + hidden shadow fills) x ``vmexit.kernel`` + walks x (1D references per
+  walk) x ``memory.latency``;
+- nested: walks x (2D references per walk) x ``memory.latency`` + (EPT violations + IPIs) x
+  ``vmexit.kernel``.
+
+The counts of guest events are the same in both modes (the guest OS does the same work), and
+so are the TLB misses (the TLBs and their tags do not depend on the mode); what one mode
+cannot measure — the other mode's references per walk — is taken from the last window run in
+that mode: the first two windows probe, one in each mode. A switch is made only when the
+other mode is estimated cheaper by more than ``selective.margin`` of the current one's cost
+plus the switch itself (one exit, and into shadow mode the hidden fills that rebuilt the
+shadows after the last switch into it).
+
+A switch exits once (``traps.vmexit.mode_switch``), flushes the TLBs and the walker's caches
+(the hardware changes from walking shadow tables to walking guest + EPT tables or back) and,
+into shadow mode, discards every shadow table: they were not kept in step while nested
+paging ran, so the shadows are rebuilt lazily through hidden-fault exits, which the next
+window pays for. Everything else — traps, costs, metrics — is exactly ``shadow``'s in
+shadow windows and ``nested``'s in nested windows (the same replay classes), plus
+``selective.switches``, ``selective.windows`` and ``selective.nested_windows``.
+
+>>> from codesign.harness import Point, evaluate
+>>> m = evaluate(Point("mmap-churn", "selective", params={"workload.cycles": 100,
+...                    "selective.window": 500, "hw.cost": False}))
+>>> m["selective.windows"] > 2, m["selective.switches"] >= 1  # probing both modes
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from codesign.metrics import Metrics
+from codesign.mmu import cost
+from codesign.mmu.cost import Costs
+from codesign.mmu.guest import Effects
+from codesign.mmu.native import HEADLINE, native_total
+from codesign.mmu.nested import NestedParams
+from codesign.mmu.replay import Replay, Setup, drive
+from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, ShadowReplay
+from codesign.params import param
+from codesign.platforms import Platform
+from codesign.registry import Mechanism
+from workloads.memory.events import Ev
+
+
+@dataclass(frozen=True)
+class SelectiveParams(NestedParams):
+    """Parameters of ``selective``: ``nested``'s, the shadow cache, and the switching
+    policy's window, margin and starting mode."""
+
+    cache: int = param(SHADOW_CACHE_DEFAULT, key="shadow.cache", min=1, max=1 << 16,
+                       doc="shadow roots cached in shadow mode (as ``shadow``)")
+    window: int = param(50_000, key="selective.window", min=100, max=1 << 40,
+                        doc="references per decision window (an assumption: Wang et al. "
+                            "sample per time interval; 50,000 references is tens of "
+                            "microseconds of a guest)")
+    margin: float = param(0.1, key="selective.margin", min=0.0, max=10.0,
+                          doc="switch only when the other mode is estimated cheaper by more "
+                              "than this fraction of the current mode's cost")
+    start: str = param("nested", key="selective.start", choices=("nested", "shadow"),
+                       doc="the mode of the first window")
+
+
+@dataclass
+class _Window:
+    """Cumulative counts a window's deltas are taken from."""
+
+    walks: int = 0
+    walk_refs: int = 0
+    guest_events: int = 0
+    fills: int = 0
+    backings: int = 0
+    ipis: int = 0
+
+
+class SelectiveReplay(ShadowReplay):
+    """One replay whose setup (1D shadow or 2D nested) changes between windows."""
+
+    def __init__(self, shadow: Setup, nested: Setup, p: SelectiveParams, exit_cost: float,
+                 mem: float) -> None:
+        super().__init__(shadow if p.start == "shadow" else nested, p.cache)
+        self.setups = {False: shadow, True: nested}
+        self.p = p
+        self.exit_cost, self.mem = exit_cost, mem
+        self.measured: dict[bool, float] = {}
+        """References per walk measured in the last window of each mode (nested: True)."""
+        self.rebuild = 0
+        """Hidden fills of the last shadow window after a switch: what rebuilding costs."""
+        self.fresh = False
+        self.switches = 0
+        self.windows = 0
+        self.nested_windows = 0
+        self.ept_violations = 0
+        self.guest_events = 0
+        """Guest operations that exit under shadow paging, counted in both modes."""
+        self.left = p.window
+        self._mark = self._snapshot()
+
+    @property
+    def nested(self) -> bool:
+        return self.s.nested
+
+    # -- shadow behaviour only in shadow mode ----------------------------------------------
+
+    def _effects(self, vm: int, fx: Effects) -> None:
+        self.guest_events += fx.pte_writes + len(fx.invalidate) + len(fx.flush) + fx.faults
+        if self.nested:
+            self.ept_violations += fx.backings
+            Replay._effects(self, vm, fx)
+        else:
+            super()._effects(vm, fx)
+
+    def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
+        if self.nested:
+            return Replay.fault_traps(self, vm, pid, va, fx)
+        return super().fault_traps(vm, pid, va, fx)
+
+    def walk_traps(self, vm: int, pid: int, va: np.ndarray) -> np.ndarray | None:
+        if self.nested:
+            return None
+        return super().walk_traps(vm, pid, va)
+
+    def _cr3(self, vm: int, pid: int) -> None:
+        if self.nested:
+            Replay._cr3(self, vm, pid)
+        else:
+            super()._cr3(vm, pid)
+
+    def event(self, e: np.void) -> None:
+        self.guest_events += int(e["op"]) == Ev.SWITCH
+        if self.nested:
+            Replay.event(self, e)
+        else:
+            super().event(e)
+
+    # -- windows ---------------------------------------------------------------------------
+
+    def accesses(self, block: np.ndarray) -> None:
+        i = 0
+        while i < len(block):
+            j = min(len(block), i + self.left)
+            super().accesses(block[i:j])
+            self.left -= j - i
+            i = j
+            if self.left == 0:
+                self.decide()
+                self.left = self.p.window
+
+    def _snapshot(self) -> _Window:
+        c = self.c
+        return _Window(c.walks, c.walk_refs_guest + c.walk_refs_nested, self.guest_events,
+                       self.t.fills, c.backings, c.ipis)
+
+    def decide(self) -> None:
+        """End a window: learn from it, pick the next window's mode."""
+        now = self._snapshot()
+        d = _Window(*(a - b for a, b in zip(vars(now).values(), vars(self._mark).values(),
+                                             strict=True)))
+        self._mark = now
+        self.windows += 1
+        self.nested_windows += self.nested
+        if d.walks:
+            self.measured[self.nested] = d.walk_refs / d.walks
+        if not self.nested and self.fresh:
+            self.rebuild = d.fills
+        self.fresh = False
+        if len(self.measured) < 2:  # probe: every mode runs one window before choosing
+            self.switch()
+            return
+        shadow = ((d.guest_events + d.ipis) * self.exit_cost
+                  + d.walks * self.measured[False] * self.mem)
+        nested = (d.walks * self.measured[True] * self.mem
+                  + (d.backings + d.ipis) * self.exit_cost)
+        current, other = (nested, shadow) if self.nested else (shadow, nested)
+        into_shadow = self.rebuild * self.exit_cost if self.nested else 0.0
+        if other + self.exit_cost + into_shadow < current * (1.0 - self.p.margin):
+            self.switch()
+
+    def switch(self) -> None:
+        """Change mode: one exit, every TLB and walker cache flushed, shadows discarded."""
+        self.switches += 1
+        self.fresh = True
+        self.s = self.setups[not self.nested]
+        self.tlb.reset()
+        if self.stlb is not None:
+            self.stlb.reset()
+        self.walker.reset()
+        self.loaded = -1
+        self.shadows.clear()
+        running = self.guest.running(self.guest.vm) if self.guest.vm is not None else 0
+        if not self.nested and running:
+            self.t.builds += 1
+            self.shadows[(self.guest.vm, running)] = set()
+
+
+def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
+    """Metrics of replaying ``events`` with per-window shadow / nested selection."""
+    costs = Costs.of(platform)
+    exit_cost = platform.value("vmexit.kernel")
+    nested = p.setup(nested=True)
+    shadow = replace(nested, nested=False)
+    r = SelectiveReplay(shadow, nested, p, exit_cost, costs.memory)
+    drive(r, events)
+    r.windows += 1  # the last, partial window
+    r.nested_windows += r.nested
+    t = r.t
+    counts = {"vmexit.pt_write": t.pt_write, "vmexit.page_fault": t.injected + t.fills,
+              "vmexit.cr3_write": t.cr3_write, "vmexit.invlpg": t.invlpg,
+              "vmexit.ipi": r.c.ipis, "vmexit.ept_violation": r.ept_violations,
+              "vmexit.mode_switch": r.switches}
+    extra = {"selective.switches": r.switches, "selective.windows": r.windows,
+             "selective.nested_windows": r.nested_windows,
+             "shadow.builds": t.builds, "shadow.evictions": t.evictions,
+             "shadow.fills": t.fills, "shadow.injected": t.injected}
+    return cost.metrics(r.c, costs, trap_counts=counts,
+                        trap_cycles={k: n * exit_cost for k, n in counts.items()},
+                        unit_cycles=exit_cost, extra=extra,
+                        native_total=native_total(events, p, costs))
+
+
+MECHANISM = Mechanism(
+    name="selective",
+    accepts=("memory",),
+    summary="selective hardware/software MMU virtualization (Wang et al., VEE 2011): each "
+            "window runs shadow or nested paging, whichever the last window's rates say is "
+            "cheaper",
+    params=SelectiveParams,
+    run=run,
+    costs=(*cost.COSTS, "vmexit.kernel"),
+    headline=HEADLINE,
+    hardware=("tlb", "stlb", "walker"),
+)
