@@ -52,9 +52,14 @@ import numpy as np
 from codesign.mmu.guest import PAGE_2M, PAGE_4K, VM_SHIFT, Effects, GuestConfig, GuestModel
 from codesign.mmu.pageindex import index
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
-from hwmodels.tlb import OpBatch, TLBModel, TLBOp, TLBParams
+from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
 from workloads.memory.events import Access, Ev
+
+WRITABLE = int(Perm.W)
+
+WALK_SLICE = 1 << 16
+"""Walks per walker batch (its reference log is 35 words per walk at most)."""
 
 PCIDS = 4095
 """PCIDs handed to address spaces (1 .. 4095; 12-bit tags)."""
@@ -182,6 +187,9 @@ class Replay:
         self.stlb = TLBModel(setup.stlb) if setup.stlb is not None else None
         self.walker = PageWalkModel(setup.walker)
         self.loaded = -1
+        self.tcache: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}
+        """Per address space: page -> (frame, TLB size class, permissions) as last
+        translated; entries go when the guest model invalidates or flushes them."""
         self.c = Counts()
         self.pcids = _Pcids()
         self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
@@ -240,6 +248,8 @@ class Replay:
         c.ipis += fx.ipis
         if fx.backings:
             self._exit_flush(fx.backings)
+        if fx.invalidate or fx.flush:
+            self._forget(vm, fx)
         ops = []
         vpid = self.tlb_vpid(vm)
         for va, size in fx.invalidate:
@@ -252,6 +262,24 @@ class Replay:
                     self._flush_asid(space[0], pcid)
             else:
                 self._flush_asid(space[0], 0)
+
+    def _forget(self, vm: int, fx: Effects) -> None:
+        """Drop cached translations the guest model changed (in every address space of the
+        VM: a changed leaf's space is not named, and dropping more is only slower)."""
+        for space in fx.flush:
+            self.tcache.pop(space, None)
+        if fx.invalidate:
+            for space, cache in self.tcache.items():
+                if space[0] != vm or not cache:
+                    continue
+                for va, size in fx.invalidate:
+                    for page in range(va >> 12, (va + size) >> 12):
+                        cache.pop(page, None)
+
+    def page_class(self, vm: int, pid: int, va: int) -> int:
+        """TLB size class (0: 4 KiB, 1: 2 MiB, 2: 1 GiB) of the translation of ``va`` that
+        the current run used."""
+        return self.tcache[(vm, pid)][va >> 12][1]
 
     def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
         """Trap units of the access at ``va`` that faulted with ``fx`` (per-access histogram's
@@ -282,6 +310,7 @@ class Replay:
             self.c.syscalls += 1
         elif op == Ev.EXIT:
             self.pcids.release((vm, pid))
+            self.tcache.pop((vm, pid), None)
         elif op == Ev.SWITCH:
             self._cr3(vm, pid)
         elif op == Ev.VM_SWITCH and vm != was_vm:
@@ -299,12 +328,18 @@ class Replay:
         n = len(va)
         pages = va >> 12
         uniq, first, inv = index(pages)
-        cands = [(int(p), 0, int(u)) for u, p in zip(uniq, first, strict=True)]
+        # Pages translated before and not changed since are populated (and writable when
+        # their permissions say so): only the others can fault. Faults in this block cannot
+        # change that (a demand fault adds a leaf, a COW fault rewrites its own).
+        cache = self.tcache.get((vm, pid), {})
+        known = [cache.get(p) for p in uniq.tolist()]
+        cands = [(int(first[i]), 0, int(uniq[i])) for i, k in enumerate(known) if k is None]
         if write.any():
             wpos = np.flatnonzero(write)
             wids, wfirst, _ = index(inv[wpos])
             cands += [(int(wpos[p]), 1, int(uniq[u]))
-                      for u, p in zip(wids, wfirst, strict=True)]
+                      for u, p in zip(wids.tolist(), wfirst.tolist(), strict=True)
+                      if known[u] is None or not known[u][2] & WRITABLE]
         cands.sort()
         faults = np.zeros(n, dtype=np.int64)
         backings = np.zeros(n, dtype=np.int64)
@@ -335,20 +370,22 @@ class Replay:
         n = b - a
         guest = self.guest
         uniq, inv = pages if pages is not None else index(va >> 12)[::2]
-        frame = np.empty(len(uniq), dtype=np.int64)
-        klass = np.empty(len(uniq), dtype=np.int64)
-        perms = np.empty(len(uniq), dtype=np.int64)
         offset = vm << VM_SHIFT
-        for k, page in enumerate(uniq.tolist()):
-            t = guest.translate(vm, pid, page << 12)
-            size = t.size
-            if self.s.nested:
-                hpa, hsize = guest.host_address(vm, t.gpa)
-                frame[k], size = hpa >> 12, min(size, hsize)
-            else:
-                frame[k] = (offset | t.gpa) >> 12
-            klass[k] = {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2)
-            perms[k] = t.perms
+        cache = self.tcache.setdefault((vm, pid), {})
+        pages = uniq.tolist()
+        known = [cache.get(p) for p in pages]
+        for k, page in enumerate(pages):
+            if known[k] is None:
+                t = guest.translate(vm, pid, page << 12)
+                size = t.size
+                if self.s.nested:
+                    hpa, hsize = guest.host_address(vm, t.gpa)
+                    f, size = hpa >> 12, min(size, hsize)
+                else:
+                    f = (offset | t.gpa) >> 12
+                known[k] = cache[page] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
+        table = np.array(known, dtype=np.int64).reshape(len(pages), 3)
+        frame, klass, perms = table[:, 0], table[:, 1], table[:, 2]
         pcid = self.asid(vm, pid)
         vpid = self.tlb_vpid(vm)
         fill = np.array(self.fill_class, dtype=np.int64)[klass][inv]
@@ -397,23 +434,26 @@ class Replay:
             else:
                 reqs = WalkBatch(np.full(m, WalkOp.NATIVE), va[miss], np.full(m, offset | root),
                                  np.zeros(m), np.zeros(m), np.full(m, pcid))
-            w = self.walker.run(reqs)
             want = frame[inv[miss]]
-            bad = np.flatnonzero((w.fault != 0) | (w.frame != want))
-            if len(bad):
-                i = int(miss[bad[0]])
-                raise AssertionError(
-                    f"walk of {int(va[i]):#x} (vm {vm} pid {pid}) gave fault {int(w.fault[bad[0]])}"
-                    f" frame {int(w.frame[bad[0]]):#x}, the guest model says "
-                    f"{int(want[bad[0]]):#x}")
-            refs[miss] = w.refs
             c.walks += m
-            c.walk_refs_guest += int((w.dims == 0).sum())
-            c.walk_refs_nested += int((w.dims == 1).sum())
-            c.gpwc_hits += int((w.gpwc > 0).sum())
-            c.npwc_hits += int(w.npwc.sum())
-            c.ntlb_hits += int(w.ntlb_hit.sum())
-            c.ntlb_misses += int(w.ntlb_miss.sum())
+            # In slices: a walk batch records every reference (up to 35 per walk).
+            for lo in range(0, m, WALK_SLICE):
+                hi = min(m, lo + WALK_SLICE)
+                w = self.walker.run(reqs[lo:hi])
+                bad = np.flatnonzero((w.fault != 0) | (w.frame != want[lo:hi]))
+                if len(bad):
+                    j = int(bad[0])
+                    raise AssertionError(
+                        f"walk of {int(va[miss[lo + j]]):#x} (vm {vm} pid {pid}) gave fault "
+                        f"{int(w.fault[j])} frame {int(w.frame[j]):#x}, the guest model says "
+                        f"{int(want[lo + j]):#x}")
+                refs[miss[lo:hi]] = w.refs
+                c.walk_refs_guest += int((w.dims == 0).sum())
+                c.walk_refs_nested += int((w.dims == 1).sum())
+                c.gpwc_hits += int((w.gpwc > 0).sum())
+                c.npwc_hits += int(w.npwc.sum())
+                c.ntlb_hits += int(w.ntlb_hit.sum())
+                c.ntlb_misses += int(w.ntlb_miss.sum())
         units = backings[a:b]
         extra = self.walk_traps(vm, pid, va[miss]) if len(miss) else None
         if extra is not None:

@@ -200,6 +200,7 @@ class SelectiveReplay(ShadowReplay):
             self.stlb.reset()
         self.walker.reset()
         self.loaded = -1
+        self.tcache.clear()  # frames differ: guest-physical + VM offset vs host-physical
         self.shadows.clear()
         running = self.guest.running(self.guest.vm) if self.guest.vm is not None else 0
         if not self.nested and running:

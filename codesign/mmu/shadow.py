@@ -59,6 +59,7 @@ from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from hwmodels.tlb.params import PAGE_SHIFTS
 from workloads.memory.events import Ev
 
 SHADOW_CACHE_DEFAULT = 4
@@ -125,8 +126,7 @@ class ShadowReplay(Replay):
         filled = self.shadows.setdefault((vm, pid), set())
         out = np.zeros(len(va), dtype=np.int64)
         for i, addr in enumerate(va.tolist()):
-            size = self.guest.translate(vm, pid, addr).size
-            base = addr & ~(size - 1)
+            base = addr & ~((1 << PAGE_SHIFTS[self.page_class(vm, pid, addr)]) - 1)
             if base not in filled:
                 filled.add(base)
                 out[i] = 1

@@ -105,9 +105,11 @@ class Memory:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(addresses ascending as uint64, words as int64 bit patterns) for compiled kernels."""
-        addrs = np.array(sorted(self.words), dtype=np.uint64)
-        words = np.array([self.words[int(a)] for a in addrs], dtype=np.uint64).view(np.int64)
-        return addrs, words
+        n = len(self.words)
+        addrs = np.fromiter(self.words.keys(), dtype=np.uint64, count=n)
+        words = np.fromiter(self.words.values(), dtype=np.uint64, count=n)
+        order = np.argsort(addrs, kind="stable")
+        return addrs[order], words[order].view(np.int64)
 
 
 class FrameAllocator:
