@@ -15,12 +15,15 @@ window would have cost under each mode, and runs the next window in the cheaper 
   ``vmexit.kernel``.
 
 The counts of guest events are the same in both modes (the guest OS does the same work), and
-so are the TLB misses (the TLBs and their tags do not depend on the mode); what one mode
-cannot measure — the other mode's references per walk — is taken from the last window run in
-that mode: the first two windows probe, one in each mode. A switch is made only when the
-other mode is estimated cheaper by more than ``selective.margin`` of the current one's cost
-plus the switch itself (one exit, and into shadow mode the hidden fills that rebuilt the
-shadows after the last switch into it).
+so are the TLB misses (the TLBs and their tags do not depend on the mode). References per
+walk: a nested window measures both modes' — a shadow table has the guest table's shape and
+the guest dimension of a 2D walk goes through the same page-walk cache, so its guest-dimension
+references are what a shadow walk would make; a shadow window measures 1D walks only, and the
+2D figure is the last nested window's (before any, the uncached (n_g+1)(n_h+1)-1). A switch
+is made only when the other mode is estimated cheaper by more than ``selective.margin`` of
+the current one's cost plus the switch itself: one exit, and into shadow mode the rebuild,
+one hidden-fault exit per distinct page the window touched; it must pay for itself within
+one window.
 
 A switch exits once (``traps.vmexit.mode_switch``), flushes the TLBs and the walker's caches
 (the hardware changes from walking shadow tables to walking guest + EPT tables or back) and,
@@ -31,10 +34,11 @@ shadow windows and ``nested``'s in nested windows (the same replay classes), plu
 ``selective.switches``, ``selective.windows`` and ``selective.nested_windows``.
 
 >>> from codesign.harness import Point, evaluate
->>> m = evaluate(Point("mmap-churn", "selective", params={"workload.cycles": 100,
-...                    "selective.window": 500, "hw.cost": False}))
->>> m["selective.windows"] > 2, m["selective.switches"] >= 1  # probing both modes
-(True, True)
+>>> m = evaluate(Point("random", "selective", params={"workload.refs": 200_000,
+...     "workload.footprint_mb": 8, "pwc.entries": 0, "ntlb.entries": 0,
+...     "selective.window": 20_000, "hw.cost": False}))
+>>> m["selective.windows"], m["selective.switches"]  # faults first (nested), then misses
+(10, 1)
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import Effects
 from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
+from codesign.mmu.pageindex import index
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, ShadowReplay
 from codesign.params import param
@@ -64,9 +69,9 @@ class SelectiveParams(NestedParams):
 
     cache: int = param(SHADOW_CACHE_DEFAULT, key="shadow.cache", min=1, max=1 << 16,
                        doc="shadow roots cached in shadow mode (as ``shadow``)")
-    window: int = param(50_000, key="selective.window", min=100, max=1 << 40,
+    window: int = param(20_000, key="selective.window", min=100, max=1 << 40,
                         doc="references per decision window (an assumption: Wang et al. "
-                            "sample per time interval; 50,000 references is tens of "
+                            "sample per time interval; 20,000 references is some "
                             "microseconds of a guest)")
     margin: float = param(0.1, key="selective.margin", min=0.0, max=10.0,
                           doc="switch only when the other mode is estimated cheaper by more "
@@ -80,7 +85,8 @@ class _Window:
     """Cumulative counts a window's deltas are taken from."""
 
     walks: int = 0
-    walk_refs: int = 0
+    walk_refs_guest: int = 0
+    walk_refs_nested: int = 0
     guest_events: int = 0
     fills: int = 0
     backings: int = 0
@@ -96,11 +102,12 @@ class SelectiveReplay(ShadowReplay):
         self.setups = {False: shadow, True: nested}
         self.p = p
         self.exit_cost, self.mem = exit_cost, mem
-        self.measured: dict[bool, float] = {}
-        """References per walk measured in the last window of each mode (nested: True)."""
-        self.rebuild = 0
-        """Hidden fills of the last shadow window after a switch: what rebuilding costs."""
-        self.fresh = False
+        g, h = p.guest_levels, p.host_levels
+        self.per_walk = {False: float(g), True: float((g + 1) * (h + 1) - 1)}
+        """References per walk of each mode (nested: True) as last measured; until then the
+        uncached walk lengths."""
+        self.touched: list[np.ndarray] = []
+        """Pages the window accessed: a rebuild refills a shadow entry per distinct one."""
         self.switches = 0
         self.windows = 0
         self.nested_windows = 0
@@ -153,6 +160,7 @@ class SelectiveReplay(ShadowReplay):
         i = 0
         while i < len(block):
             j = min(len(block), i + self.left)
+            self.touched.append(block["va"][i:j] >> np.uint64(12))
             super().accesses(block[i:j])
             self.left -= j - i
             i = j
@@ -162,8 +170,8 @@ class SelectiveReplay(ShadowReplay):
 
     def _snapshot(self) -> _Window:
         c = self.c
-        return _Window(c.walks, c.walk_refs_guest + c.walk_refs_nested, self.guest_events,
-                       self.t.fills, c.backings, c.ipis)
+        return _Window(c.walks, c.walk_refs_guest, c.walk_refs_nested,
+                       self.guest_events, self.t.fills, c.backings, c.ipis)
 
     def decide(self) -> None:
         """End a window: learn from it, pick the next window's mode."""
@@ -174,26 +182,30 @@ class SelectiveReplay(ShadowReplay):
         self.windows += 1
         self.nested_windows += self.nested
         if d.walks:
-            self.measured[self.nested] = d.walk_refs / d.walks
-        if not self.nested and self.fresh:
-            self.rebuild = d.fills
-        self.fresh = False
-        if len(self.measured) < 2:  # probe: every mode runs one window before choosing
-            self.switch()
-            return
+            # A shadow table has the guest table's shape and the guest dimension of a 2D walk
+            # uses the same page-walk cache: a nested window measures both modes' 1D cost.
+            self.per_walk[False] = (d.walk_refs_guest + d.walk_refs_nested) / d.walks
+            if self.nested:
+                self.per_walk[False] = d.walk_refs_guest / d.walks
+                self.per_walk[True] = (d.walk_refs_guest + d.walk_refs_nested) / d.walks
         shadow = ((d.guest_events + d.ipis) * self.exit_cost
-                  + d.walks * self.measured[False] * self.mem)
-        nested = (d.walks * self.measured[True] * self.mem
+                  + d.walks * self.per_walk[False] * self.mem)
+        nested = (d.walks * self.per_walk[True] * self.mem
                   + (d.backings + d.ipis) * self.exit_cost)
         current, other = (nested, shadow) if self.nested else (shadow, nested)
-        into_shadow = self.rebuild * self.exit_cost if self.nested else 0.0
-        if other + self.exit_cost + into_shadow < current * (1.0 - self.p.margin):
+        # Into shadow mode, the shadows are rebuilt: a hidden fault per page in use. The
+        # switch must pay for itself within one window.
+        rebuild = 0.0
+        if self.nested and self.touched:
+            pages = len(index(np.concatenate(self.touched).astype(np.int64))[0])
+            rebuild = pages * self.exit_cost
+        self.touched = []
+        if other + self.exit_cost + rebuild < current * (1.0 - self.p.margin):
             self.switch()
 
     def switch(self) -> None:
         """Change mode: one exit, every TLB and walker cache flushed, shadows discarded."""
         self.switches += 1
-        self.fresh = True
         self.s = self.setups[not self.nested]
         self.tlb.reset()
         if self.stlb is not None:
@@ -216,8 +228,9 @@ def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
     shadow = replace(nested, nested=False)
     r = SelectiveReplay(shadow, nested, p, exit_cost, costs.memory)
     drive(r, events)
-    r.windows += 1  # the last, partial window
-    r.nested_windows += r.nested
+    if r.left < p.window:  # the last, partial window
+        r.windows += 1
+        r.nested_windows += r.nested
     t = r.t
     counts = {"vmexit.pt_write": t.pt_write, "vmexit.page_fault": t.injected + t.fills,
               "vmexit.cr3_write": t.cr3_write, "vmexit.invlpg": t.invlpg,
