@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -65,11 +66,11 @@ def test_list_shows_entries_and_parameters() -> None:
 
 
 def test_dry_run_counts_and_shows_points() -> None:
-    spec = Path(__file__).parent.parent / "examples" / "quickstart.toml"
+    spec = Path(__file__).parent.parent / "examples" / "walk-cost.toml"
     status, out, _ = call("sweep", str(spec), "--dry-run", "--show", "2")
     assert status == 0
     first = out.splitlines()[0]
-    assert first == "sweep 'quickstart': 40 points (60 combinations, 20 merged as duplicates)"
+    assert first == "sweep 'walk-cost': 40 points (60 combinations, 20 merged as duplicates)"
     assert out.count("walks × analytic-walk") == 2 and "... and 38 more" in out
 
 
@@ -112,11 +113,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "computed 40 / reused 0 / failed 0" in result.stdout
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert report.startswith("# Quickstart: what a TLB miss costs, native vs nested paging")
+    assert report.startswith("# Quickstart: shadow vs paravirtual vs nested paging")
     assert "40 design points: 40 done, 0 failed." in report
-    # native wins; its best walk (4 levels, all 2 MiB) is 3 references, 600 cycles; nested's
-    # best (4 on 4, host 1 GiB, all guest 2 MiB) is (3+1)(2+1)-1 = 11 references, 2200 cycles
-    assert "| walks | false | 600 |" in report and "| true | 2200 | 72.7% |" in report
+    # the comparison the demo is for: every trap table of the three, and the crossover
+    # without walk caches, where shadow's 1D walks win back the TLB-miss-heavy end
+    for mech in ("shadow", "pv-direct", "nested", "selective"):
+        assert f"### mmap-churn × {mech}" in report
+    assert "| vmexit.pt_write |" in report and "| hypercall.mmu_update |" in report
+    assert re.search(r"Crossover on `cycles_per_ref`: nested \(ntlb.entries=0, pwc.entries=0\)"
+                     r" is better below workload.refs_per_cycle ≈ [0-9.]+, shadow", report)
     for name in ("report.md", "report.html"):
         assert f"report: {tmp_path / 'demo' / name}" in result.stdout
 

@@ -142,9 +142,12 @@ def series(rows: Sequence[dict[str, Any]], metric: str, x: str, group: str,
     """
     usable = [r for r in rows if isinstance(value(r, x), int | float)
               and not isinstance(value(r, x), bool) and metric in r["metrics"]]
+    # A parameter only some points have (a mechanism's own) sets a line apart only when it
+    # takes several values: ``shadow.cache`` = 4 on every shadow point is no context.
     others = [k for k in dict.fromkeys(k for r in usable for k in r["params"])
               if k not in (x, group)
-              and len({json.dumps(r["params"].get(k)) for r in usable}) > 1]
+              and len({json.dumps(r["params"][k]) for r in usable
+                       if r["params"].get(k) is not None}) > 1]
     for name in ("workload", "platform"):
         if name != group and len({r[name] for r in usable}) > 1:
             others.insert(0, name)

@@ -117,15 +117,28 @@ def _summary(data: ReportData) -> Section:
     return section
 
 
+def _order(v: Any) -> tuple[int, float, str]:
+    """Sort key of a parameter value: unset first, then numbers by value, then text.
+
+    >>> sorted([128, None, 16, "4K", 1024], key=_order)
+    [None, 16, 128, 1024, '4K']
+    """
+    if v is None:
+        return (0, 0.0, "")
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return (1, float(v), "")
+    return (2, 0.0, str(v))
+
+
 def _results(data: ReportData) -> Section:
     section = Section("Results")
     fixed = data.fixed()
     if fixed:
         section.blocks.append("Same for every point: " + ", ".join(
-            f"`{k}` = {fmt(v)}" for k, v in fixed.items()) + ".")
+            f"`{k}` = {fmt(v) if v is not None else 'unset'}" for k, v in fixed.items()) + ".")
     varying, metrics = data.varying(), data.metrics()
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
-                                             [fmt(r["params"].get(k)) for k in varying]))
+                                             [_order(r["params"].get(k)) for k in varying]))
     section.blocks.append(Table(
         ["workload", "mechanism", "platform", *varying, *metrics],
         [[r["workload"], r["mechanism"], r["platform"], *(r["params"].get(k) for k in varying),

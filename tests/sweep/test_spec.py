@@ -203,10 +203,11 @@ def test_a_platform_file_relative_to_the_spec(tmp_path: Path) -> None:
     assert run_resolved(r)["cycles.per_walk"] == 24 * 90
 
 
-def test_the_bundled_quickstart_spec_expands() -> None:
-    quickstart = Path(__file__).parents[2] / "codesign" / "specs" / "quickstart.toml"
-    s = load_spec(quickstart)
-    assert s.name == "quickstart"
+@pytest.mark.parametrize("name", ["quickstart", "walk-cost"])
+def test_the_bundled_specs_expand(name: str) -> None:
+    path = Path(__file__).parents[2] / "codesign" / "specs" / f"{name}.toml"
+    s = load_spec(path)
+    assert s.name == name
     e = expand(s)
     assert 0 < len(e.points) <= e.combinations == s.size()
     assert len({r.key for r in e.points}) == len(e.points)
