@@ -398,27 +398,21 @@ class Replay:
         np.not_equal(page[1:], page[:-1], out=keep[1:])
         keep |= fill < 0
         pos = np.flatnonzero(keep)
-        k = len(pos)
-        ops = np.empty(2 * k, dtype=np.uint8)
-        ops[0::2] = Op.LOOKUP
-        ops[1::2] = np.where(fill[pos] >= 0, Op.FILL, Op.NOP)
         ipos = inv[pos]
-        batch = OpBatch(ops, _pairs(va[pos], np.uint64), np.full(2 * k, vpid, np.uint16),
-                        np.full(2 * k, pcid, np.uint16), _pairs(np.maximum(fill[pos], 0), np.uint8),
-                        _pairs(frame[ipos], np.uint64), _pairs(perms[ipos], np.uint8),
-                        np.zeros(2 * k, np.uint8))
-        ev = self.tlb.run(batch, check=False)
+        hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[pos], frame[ipos],
+                                            perms[ipos])
         c = self.c
         c.refs += n
-        l1_miss = pos[ev.hit[0::2] == 0]
+        l1_miss = pos[hit == 0]
         c.tlb_hits += n - len(l1_miss)
         c.tlb_misses += len(l1_miss)
-        c.tlb_evictions += int(ev.evict.sum())
+        c.tlb_evictions += evicted
         refs = np.zeros(n, dtype=np.int64)
         l2_hit = np.zeros(n, dtype=np.int64)
         miss = l1_miss
         if self.stlb is not None and len(l1_miss):
-            miss = self._stlb(va, l1_miss, frame[inv], perms[inv], vpid, pcid, l2_hit)
+            miss = self._stlb(va, l1_miss, frame[inv[l1_miss]], perms[inv[l1_miss]], vpid, pcid,
+                              l2_hit)
         c.l2_hits += len(l1_miss) - len(miss)
         c.l2_misses += len(miss)
         if len(miss):
@@ -467,29 +461,16 @@ class Replay:
 
     def _stlb(self, va: np.ndarray, l1_miss: np.ndarray, frame: np.ndarray, perms: np.ndarray,
               vpid: int, pcid: int, l2_hit: np.ndarray) -> np.ndarray:
-        """Look the first-level misses up in the second-level TLB, in order, filling it on a
-        miss (a large page is held splintered, as the 4 KiB entry of the page accessed); marks
-        ``l2_hit`` and returns the positions that still miss (the walks)."""
-        m = len(l1_miss)
-        ops = np.empty(2 * m, dtype=np.uint8)
-        ops[0::2] = Op.LOOKUP
-        ops[1::2] = Op.FILL
-        batch = OpBatch(ops, _pairs(va[l1_miss], np.uint64), np.full(2 * m, vpid, np.uint16),
-                        np.full(2 * m, pcid, np.uint16), np.zeros(2 * m, np.uint8),
-                        _pairs(frame[l1_miss], np.uint64), _pairs(perms[l1_miss], np.uint8),
-                        np.zeros(2 * m, np.uint8))
+        """Look the first-level misses (``frame``, ``perms``: theirs, in order) up in the
+        second-level TLB, filling it on a miss (a large page is held splintered, as the 4 KiB
+        entry of the page accessed); marks ``l2_hit`` and returns the positions that still
+        miss (the walks)."""
         assert self.stlb is not None
-        hit = self.stlb.run(batch, check=False).hit[0::2].astype(bool)
+        hit, _ = self.stlb.lookup_fill(va[l1_miss], vpid, pcid,
+                                       np.zeros(len(l1_miss), np.int64), frame, perms)
+        hit = hit.astype(bool)
         l2_hit[l1_miss[hit]] = 1
         return l1_miss[~hit]
-
-
-def _pairs(x: np.ndarray, dtype: type) -> np.ndarray:
-    """Every element twice (a LOOKUP's and its FILL's operand), in the TLB port's type."""
-    out = np.empty(2 * len(x), dtype=dtype)
-    out[0::2] = x
-    out[1::2] = x
-    return out
 
 
 def replay(events: np.ndarray, setup: Setup) -> Counts:

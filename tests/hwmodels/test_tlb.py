@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwmodels.tlb import (
     DISABLED,
@@ -20,6 +23,7 @@ from hwmodels.tlb import (
     TLBArrayParams,
     TLBEvent,
     TLBFrontend,
+    TLBModel,
     TLBOp,
     TLBParams,
     count_events,
@@ -288,3 +292,37 @@ def test_untagged_operands_are_dont_cares(make_tlb: MakeTLB) -> None:
     tlb = make_tlb(UNTAGGED)
     tlb.fill(0x1000, pfn=1, vpid=0xFFFF, pcid=0xFFF)
     assert tlb.lookup(0x1000, vpid=7, pcid=9).hit == 1
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(config=st.sampled_from(sorted(CONFIGS)),
+       accesses=st.lists(st.tuples(st.integers(0, 63), st.integers(-1, 2), st.booleans()),
+                         min_size=1, max_size=120),
+       tags=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+def test_lookup_fill_is_the_lookup_fill_pairs(config: str, accesses: list[tuple[int, int, bool]],
+                                              tags: tuple[int, int]) -> None:
+    """The replay's fused fast path changes and answers exactly as LOOKUP, FILL pairs do."""
+    p = CONFIGS[config]
+    arrays = [a for a in range(3) if p.arrays[a].enabled]
+    va = np.array([page << 20 | (k % 4) << 12 for k, (page, _, _) in enumerate(accesses)],
+                  dtype=np.uint64)  # pages in all three arrays' sets, some repeating
+    size = np.array([a if a < 0 or a in arrays else arrays[0] for _, a, _ in accesses],
+                    dtype=np.int64)
+    pfn = (va >> np.uint64(12)) ^ np.uint64(0x55)
+    perms = np.array([Perm.R | (Perm.W if w else 0) for _, _, w in accesses], dtype=np.uint8)
+    vpid, pcid = tags[0] % (1 << p.vpid_bits), tags[1] % (1 << p.pcid_bits)
+    fused = TLBModel(p)
+    hit, evicted = fused.lookup_fill(va, vpid, pcid, size, pfn, perms)
+    pairs = TLBModel(p)
+    ops = []
+    for i in range(len(va)):
+        ops.append(TLBOp.lookup(int(va[i]), vpid, pcid))
+        if size[i] >= 0:
+            ops.append(TLBOp.fill(int(va[i]), int(pfn[i]),
+                                  vpid=vpid, pcid=pcid, size=PageSize(int(size[i])),
+                                  perms=int(perms[i])))
+    ev = pairs.run(OpBatch.from_ops(ops))
+    lookups = [i for i, op in enumerate(ops) if op.op == Op.LOOKUP]
+    assert hit.tolist() == ev.hit[lookups].tolist()
+    assert evicted == int(ev.evict.sum())
+    assert fused.entries() == pairs.entries()
