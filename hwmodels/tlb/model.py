@@ -117,61 +117,6 @@ def _policy_victim(repl, lfsr, a, s, ways, policy, log2ways):
     return (state * ways) >> 16
 
 
-@numba.njit(cache=True, inline="always")
-def _lookup(valid, glob, evpid, epcid, etag, epfn, eperms, repl, clock, n_ways, set_mask,
-            set_bits, policy, log2ways, shifts, v, vp, pc, i,
-            o_hit, o_size, o_way, o_pfn, o_perms, o_glob):
-    for a in range(3):
-        ways = n_ways[a]
-        if ways == 0:
-            continue
-        vpn = v >> shifts[a]
-        s = vpn & set_mask[a]
-        w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> set_bits[a], vp, pc)
-        if w >= 0:
-            low = shifts[a] - 12
-            o_hit[i] = 1
-            o_size[i] = a
-            o_way[i] = w
-            o_pfn[i] = (epfn[a, s, w] << low) | ((v >> 12) & ((1 << low) - 1))
-            o_perms[i] = eperms[a, s, w]
-            o_glob[i] = glob[a, s, w]
-            _touch(repl, clock, a, s, w, policy[a], log2ways[a])
-            return
-
-
-@numba.njit(cache=True, inline="always")
-def _fill(valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr, clock, n_ways, set_mask,
-          set_bits, policy, log2ways, shifts, a, v, vp, pc, fpfn, fperms, fglob):
-    """Fill array ``a``; returns (way, 1 when it hit its own entry, 1 when it evicted)."""
-    ways = n_ways[a]
-    vpn = v >> shifts[a]
-    s = vpn & set_mask[a]
-    tag = vpn >> set_bits[a]
-    hit = 0
-    evict = 0
-    w = _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vp, pc)
-    if w >= 0:
-        hit = 1
-    else:
-        for u in range(ways):
-            if not valid[a, s, u]:
-                w = u
-                break
-        if w < 0:
-            w = _policy_victim(repl, lfsr, a, s, ways, policy[a], log2ways[a])
-            evict = 1
-    valid[a, s, w] = 1
-    glob[a, s, w] = fglob
-    evpid[a, s, w] = vp
-    epcid[a, s, w] = pc
-    etag[a, s, w] = tag
-    epfn[a, s, w] = fpfn >> (shifts[a] - 12)
-    eperms[a, s, w] = fperms
-    _touch(repl, clock, a, s, w, policy[a], log2ways[a])
-    return w, hit, evict
-
-
 @numba.njit(cache=True)
 def _run_kernel(
     cfg, vpid_mask, pcid_mask,
@@ -193,18 +138,50 @@ def _run_kernel(
         vp = np.int64(vpid[i]) & vpid_mask
         pc = np.int64(pcid[i]) & pcid_mask
         if o == _LOOKUP:
-            _lookup(valid, glob, evpid, epcid, etag, epfn, eperms, repl, clock, n_ways,
-                    set_mask, set_bits, policy, log2ways, shifts, v, vp, pc, i,
-                    o_hit, o_size, o_way, o_pfn, o_perms, o_glob)
+            for a in range(3):
+                ways = n_ways[a]
+                if ways == 0:
+                    continue
+                vpn = v >> shifts[a]
+                s = vpn & set_mask[a]
+                w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> set_bits[a], vp, pc)
+                if w >= 0:
+                    low = shifts[a] - 12
+                    o_hit[i] = 1
+                    o_size[i] = a
+                    o_way[i] = w
+                    o_pfn[i] = (epfn[a, s, w] << low) | ((v >> 12) & ((1 << low) - 1))
+                    o_perms[i] = eperms[a, s, w]
+                    o_glob[i] = glob[a, s, w]
+                    _touch(repl, clock, a, s, w, policy[a], log2ways[a])
+                    break
         elif o == _FILL:
             a = np.int64(size[i])
+            ways = n_ways[a]
+            vpn = v >> shifts[a]
+            s = vpn & set_mask[a]
+            tag = vpn >> set_bits[a]
             o_size[i] = a
-            w, hit, evict = _fill(valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr,
-                                  clock, n_ways, set_mask, set_bits, policy, log2ways, shifts,
-                                  a, v, vp, pc, np.int64(pfn[i]), perms[i], gl[i])
+            w = _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vp, pc)
+            if w >= 0:
+                o_hit[i] = 1
+            else:
+                for u in range(ways):
+                    if not valid[a, s, u]:
+                        w = u
+                        break
+                if w < 0:
+                    w = _policy_victim(repl, lfsr, a, s, ways, policy[a], log2ways[a])
+                    o_evict[i] = 1
+            valid[a, s, w] = 1
+            glob[a, s, w] = gl[i]
+            evpid[a, s, w] = vp
+            epcid[a, s, w] = pc
+            etag[a, s, w] = tag
+            epfn[a, s, w] = np.int64(pfn[i]) >> (shifts[a] - 12)
+            eperms[a, s, w] = perms[i]
             o_way[i] = w
-            o_hit[i] = hit
-            o_evict[i] = evict
+            _touch(repl, clock, a, s, w, policy[a], log2ways[a])
         elif o >= _INV_ADDR:
             count = 0
             for a in range(3):
@@ -238,10 +215,12 @@ def _run_kernel(
 @numba.njit(cache=True)
 def _lookup_fill_kernel(
     cfg, vp, pc, valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr, clock,
-    va, size, pfn, perms, o_hit, o_scratch,
+    va, size, pfn, perms, o_hit,
 ):
-    # Exactly a LOOKUP followed by a FILL of array size[i] (none when negative) per access,
-    # as _run_kernel would run the pair, without materialising the operation batch.
+    # Exactly _run_kernel's LOOKUP then FILL of array size[i] (none when negative) per access,
+    # without materialising the pairs. The two bodies are written out again rather than
+    # shared: numba does not inline helpers that take the state tuples without a 2x slowdown
+    # of both kernels. tests/hwmodels/test_tlb.py pins this kernel to the pairs.
     n_ways = (cfg[0, _WAYS], cfg[1, _WAYS], cfg[2, _WAYS])
     set_mask = (cfg[0, _SETS] - 1, cfg[1, _SETS] - 1, cfg[2, _SETS] - 1)
     set_bits = (cfg[0, _SETBITS], cfg[1, _SETBITS], cfg[2, _SETBITS])
@@ -251,15 +230,41 @@ def _lookup_fill_kernel(
     evictions = 0
     for i in range(len(va)):
         v = np.int64(va[i])
-        _lookup(valid, glob, evpid, epcid, etag, epfn, eperms, repl, clock, n_ways, set_mask,
-                set_bits, policy, log2ways, shifts, v, vp, pc, i,
-                o_hit, o_scratch, o_scratch, o_scratch, o_scratch, o_scratch)
+        for a in range(3):
+            ways = n_ways[a]
+            if ways == 0:
+                continue
+            vpn = v >> shifts[a]
+            s = vpn & set_mask[a]
+            w = _find(valid, glob, evpid, epcid, etag, a, s, ways, vpn >> set_bits[a], vp, pc)
+            if w >= 0:
+                o_hit[i] = 1
+                _touch(repl, clock, a, s, w, policy[a], log2ways[a])
+                break
         a = np.int64(size[i])
-        if a >= 0:
-            _, _, evict = _fill(valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr,
-                                clock, n_ways, set_mask, set_bits, policy, log2ways, shifts,
-                                a, v, vp, pc, np.int64(pfn[i]), perms[i], 0)
-            evictions += evict
+        if a < 0:
+            continue
+        ways = n_ways[a]
+        vpn = v >> shifts[a]
+        s = vpn & set_mask[a]
+        tag = vpn >> set_bits[a]
+        w = _find(valid, glob, evpid, epcid, etag, a, s, ways, tag, vp, pc)
+        if w < 0:
+            for u in range(ways):
+                if not valid[a, s, u]:
+                    w = u
+                    break
+            if w < 0:
+                w = _policy_victim(repl, lfsr, a, s, ways, policy[a], log2ways[a])
+                evictions += 1
+        valid[a, s, w] = 1
+        glob[a, s, w] = 0
+        evpid[a, s, w] = vp
+        epcid[a, s, w] = pc
+        etag[a, s, w] = tag
+        epfn[a, s, w] = np.int64(pfn[i]) >> (shifts[a] - 12)
+        eperms[a, s, w] = perms[i]
+        _touch(repl, clock, a, s, w, policy[a], log2ways[a])
     return evictions
 
 
@@ -339,7 +344,7 @@ class TLBModel(TLBFrontend):
             self.repl, self.lfsr, self.clock,
             np.ascontiguousarray(va, dtype=np.uint64), np.ascontiguousarray(size, np.int64),
             np.ascontiguousarray(pfn, dtype=np.uint64), np.ascontiguousarray(perms, np.uint8),
-            hit, np.zeros(max(n, 1), dtype=np.int64))
+            hit)
         return hit, int(evictions)
 
     def run(self, ops: OpBatch, check: bool = True) -> EventBatch:
