@@ -21,6 +21,8 @@ from codesign.tomlfile import parse_toml
 
 MAX_DEFAULT_METRICS = 8
 NAMES = ("workload", "mechanism", "platform")
+MIX_KEY = "workload.mix"
+"""A suite mix's label among a stored point's parameters (see :mod:`codesign.sweep.expand`)."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class ReportData:
         return str(self.options.get("title") or f"Sweep {self.sweep['name']}")
 
     def params(self) -> list[str]:
-        """Parameter keys in order of first appearance."""
-        return list(dict.fromkeys(k for r in self.done + self.failed for k in r["params"]))
+        """Parameter keys in order of first appearance (a suite mix's label is the workload
+        column's, not a parameter's)."""
+        return list(dict.fromkeys(k for r in self.done + self.failed for k in r["params"]
+                                  if k != MIX_KEY))
 
     def varying(self) -> list[str]:
         """Parameters that take more than one value (or are absent somewhere) over done points."""
@@ -139,6 +143,22 @@ def _spec_data(text: str) -> dict[str, Any]:
         return data if isinstance(data, dict) else {}
 
 
+def label_mixes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of suite mixes named by their mix: ``pt-update-heavy/forkwait-big-heap`` in place
+    of ``forkwait``, so that every table, ranking and breakdown keeps two mixes of one workload
+    apart. The label stays among the parameters (``[report] group = "workload.mix"`` works).
+
+    >>> label_mixes([{"workload": "forkwait", "params": {MIX_KEY: "s/forkwait-big-heap"}},
+    ...              {"workload": "zipf", "params": {}}])[0]["workload"]
+    's/forkwait-big-heap'
+    """
+    for row in rows:
+        mix = row["params"].get(MIX_KEY)
+        if mix:
+            row["workload"] = str(mix)
+    return rows
+
+
 def load(store_path: str | Path) -> ReportData:
     """The last sweep recorded in a store, ready to report."""
     with Store.open(store_path, create=False) as store:
@@ -146,7 +166,7 @@ def load(store_path: str | Path) -> ReportData:
         if not sweeps:
             raise InputError(f"{store_path}: the store holds no sweep")
         sweep = sweeps[-1]
-        rows = list(store.rows(sweep["spec_key"]))
+        rows = label_mixes(list(store.rows(sweep["spec_key"])))
         platforms = store.platforms()
         point_platform = store.point_platforms()
     spec = _spec_data(sweep["spec_text"])

@@ -6,6 +6,12 @@ filter, and every point is resolved (validated, keyed) before any work starts. T
 combinations that resolve to the same key (one differed only in a parameter that does not
 matter to it) are one point.
 
+A suite (``[workload] suite``) is a workload axis whose rows are its mixes: each row brings
+its workload and its own ``workload.*`` values, which the spec's ``workload.*`` values
+override, and a ``workload.mix`` label (``<suite>/<mix>``). The label is added to the
+resolved point's parameters after its key is computed, so the store and the report can tell
+two mixes of one workload apart while the key stays what the same parameters give anywhere.
+
 >>> from codesign.sweep.spec import parse_spec
 >>> spec = parse_spec({"version": 1, "name": "t", "workload": {"name": "walks"},
 ...                    "mechanism": {"name": "analytic-walk", "virtualized": [False, True]},
@@ -17,6 +23,7 @@ matter to it) are one point.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +34,7 @@ from codesign.errors import InputError
 from codesign.harness import DEFAULT_PLATFORM, Point, Resolved, resolve
 from codesign.platforms import Platform, load_platform
 from codesign.registry import Registry, default_registry
-from codesign.sweep.spec import SweepSpec
+from codesign.sweep.spec import MIX_KEY, SweepSpec
 
 MAX_COMBINATIONS = 2_000_000
 
@@ -84,11 +91,13 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> Expansion:
         costs = platforms[memo].costs
         specs = (*workload.specs(), *mechanism.specs())
         declared = {s.key for s in specs}
-        params = {k: v for k, v in values.items()
-                  if k in declared or (k.startswith("platform.") and k[9:] in costs)}
+        mix = values.get(MIX_KEY)
+        params = {**dict(spec.mixes.get(mix, ())),  # a suite mix's own values, then the spec's
+                  **{k: v for k, v in values.items()
+                     if k in declared or (k.startswith("platform.") and k[9:] in costs)}}
         scope = {**{s.key: s.default for s in specs}, **params,
                  "workload": workload.name, "mechanism": mechanism.name,
-                 "platform": platform_name}
+                 "platform": platform_name, **({MIX_KEY: mix} if mix else {})}
         if not all(c.holds(scope) for c in spec.constraints):
             excluded += 1
             continue
@@ -98,6 +107,8 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> Expansion:
             resolved = resolve(point, registry, platforms, origin=f"{spec.path}: point {label}")
         except InputError as exc:
             raise InputError(f"{exc} (leave such points out with a [constraints] rule)") from None
+        if mix:  # a label for the store and the report, not part of the key
+            resolved = dataclasses.replace(resolved, params={MIX_KEY: mix, **resolved.params})
         if resolved.key in points:
             duplicates += 1
             continue

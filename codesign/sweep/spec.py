@@ -10,6 +10,7 @@
     name = "walks"                     # one name or a list
     walks = 100000                     # -> workload.walks
     huge_2m_fraction = [0.0, 0.5]      # a list is a grid axis
+    # or, instead of name: suite = "pt-update-heavy" (or a list of suites), see below
 
     [mechanism]
     name = "analytic-walk"
@@ -42,6 +43,20 @@
     objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
                                        # the first ranks the summary, 2-3 give a Pareto front
 
+**Suites.** ``[workload] suite`` names one of the memory-workload suites of
+:mod:`workloads.memory.suites` (or a list of them) in place of ``name``: the workload axis
+then has one row per mix, each bringing its workload and its own ``workload.*`` values, and
+is crossed with the rest of the spec as a list of workload names would be. The rules:
+
+- ``suite`` and ``name`` exclude each other (so do ``suite`` and a zipped ``workload``);
+- a ``workload.*`` key of the spec applies to every mix whose workload declares it and
+  overrides the mix's own value of it (``refs = 30000`` scales a suite down); a key that no
+  mix's workload declares is an error, as for a list of workload names;
+- every point carries the label ``workload.mix = "<suite>/<mix>"`` among its stored
+  parameters, but not in its key (:mod:`codesign.sweep.expand`): the report names each row
+  by it, so two mixes of one workload stay apart; constraints may test it;
+- mixes that the spec's values make equal are one point, labelled with the first of them.
+
 Value forms are in :mod:`codesign.sweep.values`, constraints in
 :mod:`codesign.sweep.constraints`. Every error names the file and, where it can, the line.
 """
@@ -72,6 +87,9 @@ SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "c
 REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PREFIX = {"workload": "workload.", "platform": "platform.", "mechanism": "", "hardware": ""}
+MIX_KEY = "workload.mix"
+"""The label of a point's suite mix, ``<suite>/<mix>``: stored with the point's parameters, not
+part of its key."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,8 @@ class SweepSpec:
     axes: tuple[Axis, ...]
     constraints: tuple[Constraint, ...] = ()
     report: Mapping[str, Any] = field(default_factory=dict)
+    mixes: Mapping[str, tuple[tuple[str, Scalar], ...]] = field(default_factory=dict)
+    """Parameters of each suite mix, by its ``workload.mix`` label (empty without suites)."""
 
     def size(self) -> int:
         """Combinations before constraints and de-duplication."""
@@ -168,6 +188,7 @@ def parse_spec(
         raise loc.error(None, "description", "'description' must be a string")
 
     names: dict[str, list[Scalar]] = {}
+    suites: list[str] = []
     grid: list[Axis] = []
     dists: dict[str, Distribution] = {}
     seen: dict[str, str] = {}
@@ -187,6 +208,9 @@ def parse_spec(
         if not isinstance(table, dict):
             raise loc.error(section, None, f"[{section}] must be a table")
         for raw, value in _flatten(table):
+            if raw == "suite" and section == "workload":
+                suites = _suite_names(value, loc)
+                continue
             if raw == "name" and section in NAME_KEYS:
                 values = take(section, raw, section, value)
                 if isinstance(values, Distribution) or not all(isinstance(v, str) for v in values):
@@ -225,9 +249,20 @@ def parse_spec(
         keys = tuple(k for k, _ in columns)
         grid.append(Axis(keys, tuple(zip(*(v for _, v in columns), strict=True))))
 
-    for section in ("workload", "mechanism"):
-        if section not in names:
-            raise loc.error(section, None, f"[{section}] needs a 'name' (one or a list)")
+    if suites and "workload" in names:
+        where = "[[zip]]" if seen.get("workload") == "zip" else "[workload]"
+        raise loc.error("workload", "suite", f"[workload] suite and a workload name in {where} "
+                        "exclude each other: a suite names its workloads")
+    mixes: dict[str, tuple[tuple[str, Scalar], ...]] = {}
+    mix_rows: list[tuple[Scalar, ...]] = []
+    if suites:
+        mix_rows = _suite_mixes(suites, mixes, loc)
+        names["workload"] = list(dict.fromkeys(row[0] for row in mix_rows))
+    if "workload" not in names:
+        raise loc.error("workload", None, "[workload] needs a 'name' (one or a list) or a "
+                        "'suite'")
+    if "mechanism" not in names:
+        raise loc.error("mechanism", None, "[mechanism] needs a 'name' (one or a list)")
     names.setdefault("platform", [DEFAULT_PLATFORM])
 
     sample_axis = _sample(data.get("sample"), dists, loc, seen)
@@ -250,8 +285,9 @@ def parse_spec(
         raise loc.error("platform", "name", str(exc)) from None
     declared = {s.key: s for entry in (*workloads, *mechanisms) for s in entry.specs()}
     costs = {f"platform.{k}" for p in platforms for k in p.costs}
-    known = set(declared) | costs | set(NAME_KEYS)
-    axes = [Axis((n,), tuple((v,) for v in names[n])) for n in NAME_KEYS
+    known = set(declared) | costs | set(NAME_KEYS) | ({MIX_KEY} if suites else set())
+    axes = [Axis(("workload", MIX_KEY), tuple(mix_rows)) if n == "workload" and suites else
+            Axis((n,), tuple((v,) for v in names[n])) for n in NAME_KEYS
             if not any(n in a.keys for a in grid)]
     axes += grid + ([sample_axis] if sample_axis else [])
     for axis in axes:
@@ -261,6 +297,9 @@ def parse_spec(
             if key not in known:
                 owner = ("platform(s) " + ", ".join(map(str, names["platform"]))
                          if key.startswith("platform.") else
+                         f"the workloads of suite(s) {', '.join(suites)} ("
+                         + ", ".join(map(str, names["workload"])) + ")"
+                         if key.startswith("workload.") and suites else
                          "workload(s) " + ", ".join(map(str, names["workload"]))
                          if key.startswith("workload.") else
                          "mechanism(s) " + ", ".join(map(str, names["mechanism"])))
@@ -283,7 +322,38 @@ def parse_spec(
             raise loc.error("report", key, f"report {key} {report[key]!r} is not a parameter "
                             f"of this sweep{suggest(report[key], known)}")
     source = text or json.dumps(data, sort_keys=True, default=str)
-    return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report)
+    return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report,
+                     mixes)
+
+
+def _suite_names(value: Any, loc: _Locator) -> list[str]:
+    """The suite names of ``[workload] suite``: a string or a list of distinct strings."""
+    given = [value] if isinstance(value, str) else value
+    if not isinstance(given, list) or not given or not all(isinstance(v, str) for v in given):
+        raise loc.error("workload", "suite", "[workload] suite must be a suite name or a list "
+                        f"of suite names, got {value!r}")
+    if len(set(given)) < len(given):
+        twice = next(v for v in given if given.count(v) > 1)
+        raise loc.error("workload", "suite", f"suite {twice!r} is listed twice")
+    return given
+
+
+def _suite_mixes(suites: list[str], mixes: dict[str, tuple[tuple[str, Scalar], ...]],
+                 loc: _Locator) -> list[tuple[Scalar, ...]]:
+    """Rows (workload, mix label) of the suites' mixes; fills ``mixes`` with their params."""
+    from workloads.memory.suites import suite
+
+    rows: list[tuple[Scalar, ...]] = []
+    for name in suites:
+        try:
+            found = suite(name)
+        except InputError as exc:
+            raise loc.error("workload", "suite", str(exc)) from None
+        for mix in found.mixes:
+            label = f"{found.name}/{mix.label}"
+            mixes[label] = mix.params
+            rows.append((mix.workload, label))
+    return rows
 
 
 def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator,

@@ -34,6 +34,14 @@ def test_names_are_unique_and_mixes_name_memory_workloads() -> None:
             assert all(k.startswith("workload.") for k in mix.values())
 
 
+def test_mix_labels_tell_the_mixes_of_a_suite_apart() -> None:
+    for s in SUITES:
+        labels = [m.label for m in s.mixes]
+        assert len(set(labels)) == len(labels), s.name
+        assert all(m.label.startswith(m.workload) for m in s.mixes)
+        assert len({(m.workload, m.params) for m in s.mixes}) == len(s.mixes)  # distinct points
+
+
 def test_pt_update_heavy_has_an_update_per_hundred_references() -> None:
     for c in counts("pt-update-heavy"):
         assert c.updates * 100 >= c.accesses, c

@@ -2,8 +2,13 @@
 
 A suite is data: a name, what it is for, and a tuple of (workload, parameters) mixes. Each mix
 is a design point's workload half, so a sweep over a suite runs every mix under every
-mechanism. What the suites separate (the claim of Wang et al., VEE 2011, that neither shadow
-nor nested paging wins everywhere):
+mechanism: ``[workload] suite = "pt-update-heavy"`` (or a list of suites) in a sweep spec, the
+points labelled ``workload.mix = "<suite>/<mix>"`` (see :mod:`codesign.sweep.spec`). Sizes are
+moderate (a suite replays in tens of seconds per mechanism): a spec scales them with its own
+``workload.*`` values, which override the mixes' (``codesign/specs/mmu-suites.toml``).
+
+What the suites separate (the claim of Wang et al., VEE 2011, that neither shadow nor nested
+paging wins everywhere):
 
 ``pt-update-heavy``
     Page-table updates per reference are high: fork (tables copied, copy-on-write faults on
@@ -14,7 +19,9 @@ nor nested paging wins everywhere):
     Footprints far beyond TLB reach (1536 STLB entries x 4 KiB = 6 MiB) with little reuse:
     GUPS, a pointer chase, a page stride, a mild Zipf. Every miss is a walk; nested paging's
     2D walks cost most, shadow paging's 1D walks least. (Checked: more than 10 distinct pages
-    per 100 references and at least 8 x 1536 pages touched.)
+    per 100 references and at least 8 x 1536 pages touched.) Little reuse also means that most
+    references first-touch their page: in the OS model each is a demand fault, which every
+    mechanism prices too, and which outweighs the walk in these mixes.
 ``switch-heavy``
     Context switches and VM switches with short time slices: CR3-write exits under shadow
     paging, TLB flushes where PCID/VPID tags are off.
@@ -25,7 +32,9 @@ nor nested paging wins everywhere):
 >>> [m.workload for m in suite("switch-heavy").mixes]
 ['context-switch', 'multi-vm']
 >>> suite("pt-update-heavy").mixes[0].values()
-{'workload.iterations': 1000}
+{'workload.iterations': 100}
+>>> [m.label for m in suite("pt-update-heavy").mixes]
+['forkwait', 'forkwait-big-heap', 'mmap-churn', 'mmap-churn-shootdowns']
 >>> suite("tlb-heavy")
 Traceback (most recent call last):
 codesign.errors.InputError: unknown suite 'tlb-heavy'; did you mean 'tlb-miss-heavy'?
@@ -41,10 +50,20 @@ from codesign.params import Scalar
 
 @dataclass(frozen=True)
 class Mix:
-    """One workload with parameter values (dotted keys; defaults fill the rest)."""
+    """One workload with parameter values (dotted keys; defaults fill the rest).
+
+    ``name`` tells the mixes of one suite apart; it starts with the workload's name and is
+    the workload's name alone for the suite's first mix of that workload.
+    """
 
     workload: str
     params: tuple[tuple[str, Scalar], ...] = ()
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        """The mix's name within its suite (the workload's name when none is given)."""
+        return self.name or self.workload
 
     def values(self) -> dict[str, Scalar]:
         """The parameters as a dictionary, as a ``Point`` takes them."""
@@ -60,16 +79,17 @@ class Suite:
     mixes: tuple[Mix, ...]
 
 
-def _mix(workload: str, **params: Scalar) -> Mix:
-    return Mix(workload, tuple((f"workload.{k}", v) for k, v in params.items()))
+def _mix(workload: str, name: str = "", **params: Scalar) -> Mix:
+    return Mix(workload, tuple((f"workload.{k}", v) for k, v in params.items()), name)
 
 
 SUITES: tuple[Suite, ...] = (
     Suite("pt-update-heavy", "page-table updates dominate: fork, mmap churn, shootdowns", (
-        _mix("forkwait", iterations=1000),
-        _mix("forkwait", iterations=200, heap_pages=2048, child_pages=16),
+        _mix("forkwait", iterations=100),
+        _mix("forkwait", "forkwait-big-heap", iterations=30, heap_pages=2048, child_pages=16),
         _mix("mmap-churn"),
-        _mix("mmap-churn", region_pages=4, refs_per_cycle=8, remote_cpus=3),
+        _mix("mmap-churn", "mmap-churn-shootdowns", region_pages=4, refs_per_cycle=8,
+             remote_cpus=3),
     )),
     Suite("tlb-miss-heavy", "footprints far beyond TLB reach, little reuse", (
         _mix("random", footprint_mb=1024),
@@ -86,7 +106,7 @@ SUITES: tuple[Suite, ...] = (
         _mix("zipf"),
         _mix("context-switch"),
         _mix("mmap-churn", cycles=500, refs_per_cycle=256),
-        _mix("forkwait", iterations=100),
+        _mix("forkwait", iterations=30),
     )),
 )
 
