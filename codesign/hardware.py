@@ -126,10 +126,7 @@ class TLBKeys(_Keys):
         for size in ("2m", "1g"):
             if values[f"tlb.l1.{size}.entries"] == 0:
                 values[f"tlb.l1.{size}.ways"] = 0
-        try:
-            return TLBParams.from_flat(values)
-        except ValueError as exc:
-            raise ValueError(f"tlb: {exc}") from None
+        return TLBParams.from_flat(values)  # its errors name the dotted keys
 
 
 @dataclass(frozen=True)
@@ -158,16 +155,16 @@ class STLBKeys(_Keys):
 
     def to_hw(self) -> Any:
         """The ``TLBParams`` of the STLB, or None when it has no entries."""
-        from hwmodels.tlb.params import DISABLED, TLBArrayParams, TLBParams
+        from hwmodels.tlb.params import DISABLED, TLBArrayParams, TLBParams, keyed
 
         if self.l2_entries == 0:
             return None
         try:
             array = TLBArrayParams(self.l2_entries, self.l2_ways, self.l2_policy)
-            return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED, va_bits=self.va_bits,
-                             vpid_bits=16 if self.vpid else 0, pcid_bits=12 if self.pcid else 0)
         except ValueError as exc:
-            raise ValueError(f"tlb.l2: {exc}") from None
+            raise ValueError(keyed(str(exc), "tlb.l2.")) from None
+        return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED, va_bits=self.va_bits,
+                         vpid_bits=16 if self.vpid else 0, pcid_bits=12 if self.pcid else 0)
 
 
 # -- the page walker ---------------------------------------------------------------------

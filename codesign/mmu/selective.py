@@ -21,9 +21,9 @@ the guest dimension of a 2D walk goes through the same page-walk cache, so its g
 references are what a shadow walk would make; a shadow window measures 1D walks only, and the
 2D figure is the last nested window's (before any, the uncached (n_g+1)(n_h+1)-1). A switch
 is made only when the other mode is estimated cheaper by more than ``selective.margin`` of
-the current one's cost plus the switch itself: one exit, and into shadow mode the rebuild,
-one hidden-fault exit per distinct page the window touched; it must pay for itself within
-one window.
+the current one's cost plus the switch itself spread over ``selective.payback`` windows: one
+exit, and into shadow mode the rebuild, one hidden-fault exit per distinct page the window
+touched.
 
 A switch exits once (``traps.vmexit.mode_switch``), flushes the TLBs and the walker's caches
 (the hardware changes from walking shadow tables to walking guest + EPT tables or back) and,
@@ -76,6 +76,10 @@ class SelectiveParams(NestedParams):
     margin: float = param(0.1, key="selective.margin", min=0.0, max=10.0,
                           doc="switch only when the other mode is estimated cheaper by more "
                               "than this fraction of the current mode's cost")
+    payback: int = param(4, key="selective.payback", min=1, max=1 << 20,
+                         doc="windows within which a switch must repay its one-off cost (the "
+                             "exit and, into shadow mode, the rebuild); an assumption: a "
+                             "phase of the workload lasts at least this long")
     start: str = param("nested", key="selective.start", choices=("nested", "shadow"),
                        doc="the mode of the first window")
 
@@ -194,13 +198,14 @@ class SelectiveReplay(ShadowReplay):
                   + (d.backings + d.ipis) * self.exit_cost)
         current, other = (nested, shadow) if self.nested else (shadow, nested)
         # Into shadow mode, the shadows are rebuilt: a hidden fault per page in use. The
-        # switch must pay for itself within one window.
+        # switch must pay for itself within ``payback`` windows like this one.
         rebuild = 0.0
         if self.nested and self.touched:
             pages = len(index(np.concatenate(self.touched).astype(np.int64))[0])
             rebuild = pages * self.exit_cost
         self.touched = []
-        if other + self.exit_cost + rebuild < current * (1.0 - self.p.margin):
+        once = (self.exit_cost + rebuild) / self.p.payback
+        if other + once < current * (1.0 - self.p.margin):
             self.switch()
 
     def switch(self) -> None:

@@ -24,6 +24,7 @@ The engine wires the TLB from flat dotted keys; :meth:`TLBParams.from_flat` maps
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,6 +41,15 @@ VA_BITS_ALLOWED: tuple[int, ...] = (48, 57)
 PA_BITS_RANGE: tuple[int, int] = (32, 52)
 VPID_BITS_MAX = 16
 PCID_BITS_MAX = 12
+
+
+def keyed(message: str, stem: str) -> str:
+    """An array's error with its fields named by their dotted keys.
+
+    >>> keyed("entries: expected a multiple of ways (5), got 64", "tlb.l1.")
+    'tlb.l1.entries: expected a multiple of tlb.l1.ways (5), got 64'
+    """
+    return re.sub(r"\b(entries|ways|policy)\b", lambda m: stem + m.group(1), message)
 
 
 def _is_pow2(n: int) -> bool:
@@ -215,9 +225,11 @@ class TLBParams:
                 array_fields[prefix][name] = value
             else:
                 raise ValueError(f"{key}: unknown TLB key")
-        new = {
-            attr: replace(arrays[prefix], **array_fields[prefix])
-            for attr, prefix in (("l4k", ""), ("l2m", "2m."), ("l1g", "1g."))
-            if array_fields[prefix]
-        }
+        new = {}
+        for attr, prefix in (("l4k", ""), ("l2m", "2m."), ("l1g", "1g.")):
+            if array_fields[prefix]:
+                try:
+                    new[attr] = replace(arrays[prefix], **array_fields[prefix])
+                except ValueError as exc:
+                    raise ValueError(keyed(str(exc), f"tlb.l1.{prefix}")) from None
         return replace(p, **new, **top)

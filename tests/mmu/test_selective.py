@@ -72,13 +72,6 @@ def test_never_above_the_worse_and_within_15_percent_of_the_better(
             assert m["selective.switches"] >= 1  # it left the worse mode
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SelectiveReplay.decide charges the whole shadow rebuild (one hidden-fault exit per "
-    "distinct page the window touched) against a single window's savings; with the default "
-    "1536-entry STLB a window of GUPS touches ~885 distinct pages but walks only ~625 times, "
-    "so the estimated switch (625*4*200 + 885*2565 = 2.77M cycles) never beats 0.9 x nested's "
-    "625*24*200 = 2.70M and selective stays nested for 91 of 100 windows: 3.3x shadow's "
-    "cycles (random, 16 MiB, 200K refs, pwc/ntlb off, selective.window=2000)"))
 def test_with_the_stlb_short_windows_still_find_the_better_mode() -> None:
     """Wang et al.'s claim with the default second-level TLB and a short window: GUPS with
     uncached walks favours shadow paging by 3x, and ``selective`` should get within 15%."""

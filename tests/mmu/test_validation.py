@@ -595,12 +595,6 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-TLB_KEY_BUG = ("hwmodels.tlb.params.TLBParams.from_flat / codesign.hardware.TLBKeys.to_hw "
-               "report an invalid L1 or second-level TLB geometry as 'tlb: entries: ...' or "
-               "'tlb.l2: entries/ways: ...': the dotted key the user set (tlb.l1.ways, "
-               "tlb.l1.2m.ways, tlb.l2.ways, tlb.l1.entries) is not named, and for the 2 MiB "
-               "array not even which array")
-
 BAD_MMU_INPUT = [
     ("nested", ["guest.levels=3"], r"guest\.levels"),
     ("shadow", ["guest.levels=3"], r"guest\.levels"),
@@ -612,14 +606,10 @@ BAD_MMU_INPUT = [
     ("shadow", ["shadow.cache=0"], r"shadow\.cache"),
     ("pv-direct", ["pv.batch=0"], r"pv\.batch"),
     ("native", ["host.page_size=2M"], r"host\.page_size"),  # natively there is no host
-    pytest.param("native", ["tlb.l1.ways=5"], r"tlb\.l1\.(ways|entries)",
-                 marks=pytest.mark.xfail(strict=True, reason=TLB_KEY_BUG)),
-    pytest.param("nested", ["tlb.l1.2m.ways=3"], r"tlb\.l1\.2m\.(ways|entries)",
-                 marks=pytest.mark.xfail(strict=True, reason=TLB_KEY_BUG)),
-    pytest.param("nested", ["tlb.l1.entries=48"], r"tlb\.l1\.(ways|entries)",
-                 marks=pytest.mark.xfail(strict=True, reason=TLB_KEY_BUG)),
-    pytest.param("shadow", ["tlb.l2.ways=7"], r"tlb\.l2\.(ways|entries)",
-                 marks=pytest.mark.xfail(strict=True, reason=TLB_KEY_BUG)),
+    ("native", ["tlb.l1.ways=5"], r"tlb\.l1\.(ways|entries)"),
+    ("nested", ["tlb.l1.2m.ways=3"], r"tlb\.l1\.2m\.(ways|entries)"),
+    ("nested", ["tlb.l1.entries=48"], r"tlb\.l1\.(ways|entries)"),
+    ("shadow", ["tlb.l2.ways=7"], r"tlb\.l2\.(ways|entries)"),
 ]
 
 
