@@ -21,6 +21,7 @@ import argparse
 import json
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -341,11 +342,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    """Warnings as the errors are: one line, no source line under it."""
+    return f"codesign: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codesign`` console script; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        previous, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+        try:
+            return int(args.func(args))
+        finally:
+            warnings.formatwarning = previous
     except InputError as exc:
         print(f"codesign: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -20,6 +20,7 @@ from codesign.harness import Point, resolve, run_resolved
 from codesign.metrics import Metrics
 from codesign.params import build
 from codesign.registry import Mechanism, Registry
+from tests.conftest import run_cli
 from workloads.memory import lackey
 from workloads.memory.events import Access, Ev, summarize, validate
 
@@ -457,3 +458,14 @@ def test_the_cli_reports_a_bad_trace_in_one_line(tmp_path: Path, cache: Path,
     assert err == (f"codesign: error: {path}:5: malformed lackey line ' L 00601000;8'; "
                    "expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== "
                    "banner (workload.skip_bad_lines = true skips bad lines)\n")
+
+
+def test_the_cli_prints_the_skip_warning_on_one_line(tmp_path: Path) -> None:
+    dirty = tmp_path / "dirty.lackey"
+    dirty.write_text(" L 1000,4\n L zz,4\n S 2000,8\n")
+    r = run_cli("run", "--workload", "lackey", "--mechanism", "native",
+                "--set", f"workload.path={dirty}", "--set", "workload.skip_bad_lines=true",
+                "--set", "hw.cost=false")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (f"codesign: warning: {dirty}: skipped 1 bad lackey line (first: line 2)"
+                        " because workload.skip_bad_lines is true\n")
