@@ -1,25 +1,41 @@
 """Packets through a data path: a compiled discrete-event simulation of FIFO servers.
 
 Every resource of a :class:`~codesign.net.graph.DataPath` (a core, the NIC, the link) is one
-server; every stage bound to it queues there, so stages sharing a core share it. Each stage
-is first come, first served; a resource shared by several stages serves the oldest packet
-first (packets are numbered in arrival order), i.e. run to completion, as a NAPI poll finishes
-a frame's driver and stack work before it takes the next frame. At equal times a completion
-is handled before an arrival, then events in the order they were created. A packet's service at
-a stage is its ``per_packet + per_byte x frame_bytes`` units over the resource's clock (plus
-any extra the caller adds per packet, such as an IOMMU walk).
+server; every stage bound to it queues there, so stages sharing a core share it. Stages of
+the same name in several paths are one stage (one ring, one batch, one hold). A packet's
+consecutive stages on one resource run back to back, as one *segment*: run to completion, as
+a NAPI poll finishes a frame's driver and stack work before it takes the next frame (a stage
+with a capacity, a hold, or one that is notified starts a segment of its own). A resource
+serves the oldest waiting packet first (packets are numbered in arrival order); each stage
+is first come, first served. At equal times a completion or an interrupt is handled before
+an arrival, then events in the order they were created. A packet's service at a stage is its
+``per_packet + per_byte x frame_bytes`` units over the resource's clock (plus any extra the
+caller adds per packet, such as an IOMMU walk), plus what it pays for batches and interrupts.
 
 **Rings.** A stage with a ``capacity`` holds at most that many packets (waiting, held for an
 interrupt, or in service); a packet that reaches it when full is dropped there, and only
 there: an unbounded path never drops.
 
-**Interrupt moderation.** At the path's ``hold_before`` stage a packet waits for the first
-interrupt raised at or after it got there (``release_ns``, the interrupt times of the NIC
-model); the first packet an interrupt releases carries the interrupt's handling cost
-(``irq_extra_ns``) on top of its own service. A packet arriving after the last interrupt
-given is not held.
+**Interrupt moderation by the NIC.** At a path's ``hold_before`` stage a packet waits for the
+first interrupt raised at or after it got there (``release_ns``, the interrupt times of the
+NIC model, per hold stage); the first packet an interrupt releases carries the interrupt (it
+pays ``per_irq`` at the stages up to the next hold or notification, and ``irq_extra_ns`` at
+the hold stage). A packet arriving after the last interrupt given is not held. These
+interrupts are the NIC's: a busy consumer does not mask them.
 
-Several paths (receive and transmit) can share resources: each packet names its path.
+**A device inside the simulation** (``moderation_ns``): an interrupt is raised for a packet
+reaching the stage when its consumer is idle, no sooner than ``moderation_ns`` after the
+previous one; packets reaching it while the consumer is still busy with released packets
+(their segment not finished) join at once without an interrupt (NAPI).
+
+**Batches and notifications** (see :mod:`codesign.net.graph`): a stage's ``per_batch`` is paid
+by the first packet of each batch; a batch ends when the resource has been idle with nothing
+to do, or after ``batch`` packets. A ``notify`` stage pays only if the notified stage drained
+(or is empty) since its last notification, and the packet it is paid for carries the
+interrupt to the consumer.
+
+Several paths (receive and transmit, one per VM) can share resources: each packet names its
+path.
 
 >>> from codesign.net.graph import DataPath, Resource, Stage
 >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
@@ -33,13 +49,15 @@ Several paths (receive and transmit) can share resources: each packet names its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-from codesign.net.graph import DataPath, Resource
+from codesign.net.graph import DataPath, Resource, Stage
+
+_HOLD_NIC, _HOLD_DEVICE = 1, 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +66,11 @@ class Result:
 
     ``depart_ns`` is when the packet left the last stage (NaN if dropped); ``drop_stage``
     the index (in its path) of the stage that dropped it, -1 if delivered; ``busy_ns`` the
-    busy time of each resource (in the order of ``resources``).
+    busy time of each resource (in the order of ``resources``). Per stage (in the order of
+    ``stages``, each stage once): ``stage_busy_ns`` its service time, ``served`` the packets
+    it worked on (those it skipped by size aside), ``batches`` the batches (or
+    notifications) paid, ``irqs`` the interrupts carried through it, ``raised`` the
+    interrupts a moderated stage raised.
     """
 
     arrival_ns: np.ndarray
@@ -56,6 +78,12 @@ class Result:
     drop_stage: np.ndarray
     resources: tuple[Resource, ...]
     busy_ns: np.ndarray
+    stages: tuple[Stage, ...] = ()
+    stage_busy_ns: np.ndarray | None = None
+    served: np.ndarray | None = None
+    batches: np.ndarray | None = None
+    irqs: np.ndarray | None = None
+    raised: np.ndarray | None = None
 
     @property
     def delivered(self) -> np.ndarray:
@@ -78,13 +106,20 @@ class Result:
         Over ``n`` deliveries the rate is ``(n - 1) / (last - first)`` departures apart, the
         same convention as a stream's offered rate (``summarize``).
         """
-        dep = np.sort(self.depart_ns[self.delivered])
-        if len(dep) < 2 or dep[-1] <= dep[0]:
+        dep = self.depart_ns[self.delivered]
+        if len(dep) < 2:
             return 0.0
-        return (len(dep) - 1) * 1e9 / (dep[-1] - dep[0])
+        first, last = float(dep.min()), float(dep.max())
+        return 0.0 if last <= first else (len(dep) - 1) * 1e9 / (last - first)
+
+    def stage(self, name: str) -> int:
+        """Index of the stage called ``name`` in the per-stage arrays."""
+        return [s.name for s in self.stages].index(name)
 
 
-@numba.njit(cache=True)
+# --- heaps ------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, inline="always")
 def _push(ht, hs, hp, hk, n, t, seq, p, k):
     i = n
     ht[i], hs[i], hp[i], hk[i] = t, seq, p, k
@@ -100,7 +135,7 @@ def _push(ht, hs, hp, hk, n, t, seq, p, k):
     return n + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _pop(ht, hs, hp, hk, n):
     n -= 1
     ht[0], hs[0], hp[0], hk[0] = ht[n], hs[n], hp[n], hk[n]
@@ -120,113 +155,307 @@ def _pop(ht, hs, hp, hk, n):
         i = m
 
 
-@numba.njit(cache=True)
-def _heap_push(h, n, p):
+@numba.njit(cache=True, inline="always")
+def _wpush(h, off, n, p):
     i = n
-    h[i] = p
+    h[off + i] = p
     while i > 0:
         j = (i - 1) >> 1
-        if h[j] <= h[i]:
+        if h[off + j] <= h[off + i]:
             break
-        h[i], h[j] = h[j], h[i]
+        h[off + i], h[off + j] = h[off + j], h[off + i]
         i = j
     return n + 1
 
 
-@numba.njit(cache=True)
-def _heap_pop(h, n):
+@numba.njit(cache=True, inline="always")
+def _wpop(h, off, n):
     n -= 1
-    h[0] = h[n]
+    h[off] = h[off + n]
     i = 0
     while True:
         a, b, m = 2 * i + 1, 2 * i + 2, i
-        if a < n and h[a] < h[m]:
+        if a < n and h[off + a] < h[off + m]:
             m = a
-        if b < n and h[b] < h[m]:
+        if b < n and h[off + b] < h[off + m]:
             m = b
         if m == i:
             return n
-        h[i], h[m] = h[m], h[i]
+        h[off + i], h[off + m] = h[off + m], h[off + i]
         i = m
 
 
+# --- the kernel -------------------------------------------------------------------------------
+
+# Per-stage float parameters (columns of ``sf``) and integer ones (columns of ``si``).
+_PP, _PB, _BATCH_NS, _IRQ_NS, _ITR = range(5)
+_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1 = range(10)
+
+
 @numba.njit(cache=True)
-def _kernel(arrival, path_of, service, paths, path_len, stage_res, stage_cap, hold_pos,
-            release, irq_extra, n_res, depart, drop_stage, busy):
-    # Events: kind 0 completion of the packet's current stage, kind 1 a held packet released.
+def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, si, release,
+            n_res, wait_off, depart, drop_stage, busy, st_busy, served, batches, irqs, raised):
+    # Events: kind 0 a packet completes its segment, 1 a NIC interrupt at a hold stage,
+    # 2 a device interrupt at a moderated stage; arrivals come from ``arrival`` (kind 3).
     n = len(arrival)
-    ht = np.empty(n + 1)
-    hs = np.empty(n + 1, dtype=np.int64)
-    hp = np.empty(n + 1, dtype=np.int64)
-    hk = np.empty(n + 1, dtype=np.int64)
+    ns = si.shape[0]
+    cap_h = n_res + 2 * ns + 2  # one completion per resource, one interrupt per hold stage
+    ht = np.empty(cap_h)
+    hs = np.empty(cap_h, dtype=np.int64)
+    hp = np.empty(cap_h, dtype=np.int64)
+    hk = np.empty(cap_h, dtype=np.int64)
     nh = 0
     seq = 0
     pos = np.zeros(n, dtype=np.int64)
-    extra = np.zeros(n)
-    occ = np.zeros(len(stage_cap), dtype=np.int64)
-    idle = np.ones(n_res, dtype=np.bool_)
-    wait = np.empty((n_res, n + 1), dtype=np.int64)  # per resource: a min-heap of packets
+    flag = np.zeros(n, dtype=np.bool_)
+    hnext = np.full(n, -1, dtype=np.int64)
+    wait = np.empty(max(wait_off[n_res], 1), dtype=np.int64)
     nwait = np.zeros(n_res, dtype=np.int64)
-    last_release = -1.0
+    idle = np.ones(n_res, dtype=np.bool_)
+    went_idle = np.ones(n_res, dtype=np.bool_)
+    period = np.zeros(n_res, dtype=np.int64)
+    occ = np.zeros(ns, dtype=np.int64)
+    active = np.zeros(ns, dtype=np.int64)
+    drained = np.zeros(ns, dtype=np.int64)
+    seen = np.full(ns, -1, dtype=np.int64)
+    bcount = np.zeros(ns, dtype=np.int64)
+    bperiod = np.zeros(ns, dtype=np.int64)
+    hhead = np.full(ns, -1, dtype=np.int64)
+    htail = np.full(ns, -1, dtype=np.int64)
+    pending = np.zeros(ns, dtype=np.bool_)
+    last_rel = np.full(ns, -1.0)
+    last_irq = np.full(ns, -np.inf)
     nxt = 0
     while nxt < n or nh > 0:
         if nh > 0 and (nxt >= n or ht[0] <= arrival[nxt]):
-            t, p, kind = ht[0], hp[0], hk[0]
+            t, ident, kind = ht[0], hp[0], hk[0]
             nh = _pop(ht, hs, hp, hk, nh)
         else:
-            t, p, kind = arrival[nxt], nxt, 2
+            t, ident, kind = arrival[nxt], nxt, 3
             nxt += 1
-        path = path_of[p]
         freed = -1
-        joins = True
+        target = -1
+        enter = -1
         if kind == 0:
-            # Completion of stage pos[p]: free the stage and the resource (given to the oldest
-            # waiting packet once this one's next step is known: it may be waiting there too).
-            st = paths[path, pos[p]]
-            freed = stage_res[st]
-            occ[st] -= 1
+            p = ident
+            path = path_of[p]
+            s0 = ptab[path, pos[p]]
+            freed = si[s0, _RES]
             idle[freed] = True
-            pos[p] += 1
-            if pos[p] == path_len[path]:
+            occ[s0] -= 1
+            if occ[s0] == 0:
+                drained[s0] += 1
+            if si[s0, _HOLD] != 0:
+                active[s0] -= 1
+            pos[p] += seglen[path, pos[p]]
+            if pos[p] == plen[path]:
                 depart[p] = t
-                joins = False
             else:
-                kind = 2  # and enter the next stage now
-        if kind == 2 and joins:
-            st = paths[path, pos[p]]
-            if stage_cap[st] > 0 and occ[st] >= stage_cap[st]:
+                enter = p
+        elif kind == 3:
+            enter = ident
+        else:  # an interrupt releases every packet held at stage g
+            g = ident
+            pending[g] = False
+            first = True
+            if kind == 1:
+                first = last_rel[g] != t
+                last_rel[g] = t
+            else:
+                last_irq[g] = t
+                raised[g] += 1
+            r = si[g, _RES]
+            q = hhead[g]
+            while q >= 0:
+                flag[q] = first
+                first = False
+                active[g] += 1
+                nwait[r] = _wpush(wait, wait_off[r], nwait[r], q)
+                nq = hnext[q]
+                hnext[q] = -1
+                q = nq
+            hhead[g] = -1
+            htail[g] = -1
+            target = r
+        if enter >= 0:
+            p = enter
+            path = path_of[p]
+            s = ptab[path, pos[p]]
+            joins = True
+            if si[s, _CAP] > 0 and occ[s] >= si[s, _CAP]:
                 drop_stage[p] = pos[p]
                 joins = False
             else:
-                occ[st] += 1
-                if pos[p] == hold_pos[path]:
-                    k = np.searchsorted(release, t)
-                    if k < len(release):
-                        nh = _push(ht, hs, hp, hk, nh, release[k], seq, p, 1)
-                        seq += 1
-                        joins = False
-        if kind == 1 and t != last_release:
-            extra[p] = irq_extra
-            last_release = t
-        target = -1
-        if joins:  # wait at the stage's resource (oldest packet first)
-            target = stage_res[paths[path, pos[p]]]
-            nwait[target] = _heap_push(wait[target], nwait[target], p)
+                occ[s] += 1
+                h = si[s, _HOLD]
+                held = False
+                if h == _HOLD_NIC:
+                    lo, hi = si[s, _REL0], si[s, _REL1]
+                    k = lo + np.searchsorted(release[lo:hi], t)
+                    if k < hi:
+                        held = True
+                        if not pending[s]:
+                            pending[s] = True
+                            nh = _push(ht, hs, hp, hk, nh, release[k], seq, s, 1)
+                            seq += 1
+                    else:
+                        flag[p] = False
+                elif h == _HOLD_DEVICE:
+                    if active[s] > 0:
+                        flag[p] = False
+                    elif pending[s]:
+                        held = True
+                    else:
+                        at = last_irq[s] + sf[s, _ITR]
+                        if at <= t:
+                            last_irq[s] = t
+                            raised[s] += 1
+                            flag[p] = True
+                        else:
+                            held = True
+                            pending[s] = True
+                            nh = _push(ht, hs, hp, hk, nh, at, seq, s, 2)
+                            seq += 1
+                if held:
+                    if htail[s] >= 0:
+                        hnext[htail[s]] = p
+                    else:
+                        hhead[s] = p
+                    htail[s] = p
+                    joins = False
+                elif h != 0:
+                    active[s] += 1
+            if joins:
+                r = si[s, _RES]
+                nwait[r] = _wpush(wait, wait_off[r], nwait[r], p)
+                target = r
         for r in (freed, target):
-            if r >= 0 and idle[r] and nwait[r] > 0:
-                q = wait[r, 0]
-                nwait[r] = _heap_pop(wait[r], nwait[r])
-                idle[r] = False
-                s_q = service[q, pos[q]] + extra[q]
-                extra[q] = 0.0
-                busy[r] += s_q
-                nh = _push(ht, hs, hp, hk, nh, t + s_q, seq, q, 0)
-                seq += 1
+            if r < 0:
+                continue
+            if not idle[r]:
+                continue
+            if nwait[r] == 0:
+                went_idle[r] = True
+                continue
+            q = wait[wait_off[r]]
+            nwait[r] = _wpop(wait, wait_off[r], nwait[r])
+            idle[r] = False
+            if went_idle[r]:
+                period[r] += 1
+                went_idle[r] = False
+            # The segment of q from pos[q]: its stages' work, batches and interrupts.
+            path = path_of[q]
+            k0 = pos[q]
+            f = frame[q]
+            total = 0.0
+            for j in range(k0, k0 + seglen[path, k0]):
+                st = ptab[path, j]
+                if f <= si[st, _ONLY]:
+                    continue
+                b = f
+                if si[st, _BUPTO] > 0 and si[st, _BUPTO] < f:
+                    b = si[st, _BUPTO]
+                svc = sf[st, _PP] + sf[st, _PB] * b
+                if has_extra:
+                    svc += extra[q, j]
+                if flag[q]:
+                    svc += sf[st, _IRQ_NS]
+                    irqs[st] += 1
+                if si[st, _BATCHY]:
+                    g = si[st, _NOTIFY]
+                    bmax = si[st, _BMAX]
+                    if bcount[st] == 0 or (bmax > 0 and bcount[st] >= bmax) \
+                            or bperiod[st] != period[r]:
+                        bcount[st] = 1
+                        bperiod[st] = period[r]
+                        pay = True
+                        if g >= 0:
+                            pay = occ[g] == 0 or drained[g] != seen[st]
+                            if pay:
+                                seen[st] = drained[g]
+                            flag[q] = pay
+                        if pay:
+                            svc += sf[st, _BATCH_NS]
+                            batches[st] += 1
+                    else:
+                        bcount[st] += 1
+                        if g >= 0:
+                            flag[q] = False
+                st_busy[st] += svc
+                served[st] += 1
+                total += svc
+            busy[r] += total
+            nh = _push(ht, hs, hp, hk, nh, t + total, seq, q, 0)
+            seq += 1
+
+
+@numba.njit(cache=True)
+def _fifo(arrival, service, cap, depart, drop_stage):
+    # One FIFO server with room for ``cap`` packets (0: unbounded): a packet finds
+    # ``accepted - left`` packets there, ``left`` those departed by its arrival (a departure
+    # at the same time goes first). Returns the busy time.
+    n = len(arrival)
+    done = np.empty(n)  # departures of accepted packets, non-decreasing
+    accepted = 0
+    left = 0
+    last = -np.inf
+    busy = 0.0
+    for i in range(n):
+        t = arrival[i]
+        while left < accepted and done[left] <= t:
+            left += 1
+        if cap > 0 and accepted - left >= cap:
+            drop_stage[i] = 0
+            continue
+        start = t if t > last else last
+        last = start + service[i]
+        busy += service[i]
+        done[accepted] = last
+        accepted += 1
+        depart[i] = last
+    return busy
+
+
+# --- the Python side --------------------------------------------------------------------------
+
+def _stage_table(paths: Sequence[DataPath]) -> tuple[list[Stage], dict[str, int]]:
+    stages: dict[str, Stage] = {}
+    for p in paths:
+        for s in p.stages:
+            if stages.setdefault(s.name, s) != s:
+                raise ValueError(f"two different stages are called {s.name!r}")
+    return list(stages.values()), {name: i for i, name in enumerate(stages)}
+
+
+def _segment_starts(path: DataPath, notified: set[str]) -> list[int]:
+    """Positions where a segment starts: a new resource, a capacity, a hold, a notified stage."""
+    starts = [0]
+    for i in range(1, len(path.stages)):
+        s, prev = path.stages[i], path.stages[i - 1]
+        if (s.resource != prev.resource or s.capacity or s.name == path.hold_before
+                or s.moderation_ns is not None or s.name in notified):
+            starts.append(i)
+    return starts
+
+
+def _single(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray) -> Result:
+    """One FIFO stage (a wire): the same result as the kernel, by the FIFO recurrence."""
+    n = len(arrival)
+    service = np.ascontiguousarray(stage.seconds(np.asarray(frame_bytes, np.float64)) * 1e9,
+                                   dtype=np.float64).reshape(n)
+    depart = np.full(n, np.nan)
+    drop = np.full(n, -1, dtype=np.int64)
+    busy = _fifo(arrival, service, stage.capacity, depart, drop)
+    served = np.array([int((drop < 0).sum())], dtype=np.int64)
+    zero = np.zeros(1, dtype=np.int64)
+    return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
+                  np.array([busy]), served, zero, zero.copy(), zero.copy())
 
 
 def service_ns(paths: Sequence[DataPath], path_of: np.ndarray,
                frame_bytes: np.ndarray) -> np.ndarray:
-    """Service time (ns) of every packet at every position of its path: ``(n, max stages)``.
+    """Service time (ns) of every packet at every position of its path: ``(n, max stages)``,
+    batches and interrupts aside.
 
     >>> from codesign.net.graph import Resource, Stage
     >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
@@ -249,14 +478,16 @@ def simulate(
     arrival_ns: np.ndarray,
     frame_bytes: np.ndarray,
     path_of: np.ndarray | None = None,
-    release_ns: np.ndarray | None = None,
+    release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
     irq_extra_ns: float = 0.0,
     extra_ns: np.ndarray | None = None,
 ) -> Result:
     """Run packets (arrival times non-decreasing, sizes, path index) through their paths.
 
-    ``release_ns``: sorted interrupt times for the paths' holds (no hold without them);
-    ``extra_ns``: added service, ``(n, max stages)`` like :func:`service_ns`.
+    ``release_ns``: sorted interrupt times for the paths' holds, one array for every hold, or
+    a mapping from a hold stage's name to its own (no hold without them); ``irq_extra_ns``:
+    added at a hold stage for the packet carrying the interrupt; ``extra_ns``: added service,
+    ``(n, max stages)`` like :func:`service_ns`.
     """
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
     n = len(arrival)
@@ -265,28 +496,80 @@ def simulate(
     which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
     if n and (which.min() < 0 or which.max() >= len(paths)):
         raise ValueError("path_of names a path that was not given")
+    if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None:
+        only = paths[0].stages[0]
+        if (only.per_batch == 0 and only.notify is None and only.per_irq == 0
+                and only.moderation_ns is None and not only.traps and not only.only_above
+                and (paths[0].hold_before is None or release_ns is None)):
+            return _single(only, arrival, frame_bytes)
+    stages, index = _stage_table(paths)
     resources = tuple(dict.fromkeys(r for p in paths for r in p.resources()))
     res_index = {r: i for i, r in enumerate(resources)}
-    stages = [s for p in paths for s in p.stages]
-    table = np.full((len(paths), max(len(p.stages) for p in paths)), -1, dtype=np.int64)
-    k = 0
+    notified = {s.notify for s in stages if s.notify is not None}
+    width = max(len(p.stages) for p in paths)
+    ptab = np.full((len(paths), width), -1, dtype=np.int64)
+    seglen = np.zeros((len(paths), width), dtype=np.int64)
+    holds: dict[str, DataPath] = {}
     for i, p in enumerate(paths):
-        table[i, : len(p.stages)] = np.arange(k, k + len(p.stages))
-        k += len(p.stages)
-    svc = service_ns(paths, which, frame_bytes)
-    if extra_ns is not None:
-        svc = svc + extra_ns
-    release = (np.zeros(0) if release_ns is None
-               else np.ascontiguousarray(release_ns, dtype=np.float64))
-    if len(release) and np.any(np.diff(release) < 0):
-        raise ValueError("release times must be sorted")
-    holds = np.array([p.hold_index() if release_ns is not None else -1 for p in paths],
-                     dtype=np.int64)
+        ptab[i, : len(p.stages)] = [index[s.name] for s in p.stages]
+        starts = _segment_starts(p, notified)
+        for a, b in zip(starts, [*starts[1:], len(p.stages)], strict=True):
+            seglen[i, a] = b - a
+        if p.hold_before is not None:
+            holds[p.hold_before] = p
+    for name in holds:  # a shared hold stage must start a segment in every path using it
+        for i, p in enumerate(paths):
+            names = [s.name for s in p.stages]
+            if name in names and p.hold_before != name:
+                raise ValueError(f"stage {name!r} is a hold in one path and not in another")
+            if name in names and seglen[i, names.index(name)] == 0:
+                raise ValueError(f"stage {name!r} does not start a segment")
+    sf = np.zeros((len(stages), 5))
+    si = np.zeros((len(stages), 10), dtype=np.int64)
+    rel_parts: list[np.ndarray] = []
+    k = 0
+    for i, s in enumerate(stages):
+        hz = s.resource.hz
+        sf[i] = (s.per_packet / hz * 1e9, s.per_byte / hz * 1e9, s.per_batch / hz * 1e9,
+                 s.per_irq / hz * 1e9, s.moderation_ns or 0.0)
+        hold = 0
+        if s.moderation_ns is not None:
+            hold = _HOLD_DEVICE
+        elif s.name in holds and release_ns is not None:
+            hold = _HOLD_NIC
+            rel = (release_ns.get(s.name, np.zeros(0)) if isinstance(release_ns, Mapping)
+                   else release_ns)
+            rel = np.ascontiguousarray(rel, dtype=np.float64)
+            if len(rel) and np.any(np.diff(rel) < 0):
+                raise ValueError("release times must be sorted")
+            rel_parts.append(rel)
+            sf[i, _IRQ_NS] += irq_extra_ns
+        batchy = bool(s.per_batch or s.notify is not None
+                      or any(per == "batch" for _, per, _ in s.traps))
+        lo = k
+        k += len(rel_parts[-1]) if hold == _HOLD_NIC else 0
+        si[i] = (res_index[s.resource], s.capacity, hold, s.bytes_upto, s.only_above, s.batch,
+                 index[s.notify] if s.notify is not None else -1, batchy, lo, k)
+    release = np.concatenate(rel_parts) if rel_parts else np.zeros(0)
+    # Each resource's waiting room: at most the packets whose path uses it.
+    uses = np.zeros((len(paths), len(resources)), dtype=bool)
+    for i, p in enumerate(paths):
+        uses[i, [res_index[r] for r in p.resources()]] = True
+    per_path = np.bincount(which, minlength=len(paths)) if n else np.zeros(len(paths), int)
+    room = (per_path[:, None] * uses).sum(axis=0)
+    wait_off = np.zeros(len(resources) + 1, dtype=np.int64)
+    np.cumsum(room, out=wait_off[1:])
+    extra = (np.zeros((1, 1)) if extra_ns is None
+             else np.ascontiguousarray(extra_ns, dtype=np.float64))
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
     busy = np.zeros(len(resources))
-    _kernel(arrival, which, svc, table, np.array([len(p.stages) for p in paths], np.int64),
-            np.array([res_index[s.resource] for s in stages], dtype=np.int64),
-            np.array([s.capacity for s in stages], dtype=np.int64), holds, release,
-            float(irq_extra_ns), len(resources), depart, drop, busy)
-    return Result(arrival, depart, drop, resources, busy)
+    counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(4)]
+    st_busy = np.zeros(len(stages))
+    _kernel(arrival, which, np.ascontiguousarray(frame_bytes, dtype=np.int64), extra,
+            extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
+            seglen, sf, si, release, len(resources), wait_off, depart, drop, busy, st_busy,
+            *counters)
+    served, batches, irqs, raised = counters
+    return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
+                  batches, irqs, raised)

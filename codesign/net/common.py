@@ -1,0 +1,232 @@
+"""What every NIC mechanism shares: the port's parameters, the run from stream to metrics.
+
+A mechanism describes *where* a packet goes: the receive path of each VM from the NIC on,
+and the transmit path of each VM down to the wire (:class:`~codesign.net.graph.DataPath`),
+and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`).
+:func:`run_paths` does the rest, the same way for every mechanism:
+
+1. received frames cross the receive wire (``link.gbps``; ``link.buffer`` frames may wait
+   for it, more are dropped upstream);
+2. the NIC model classifies each at the cycle it has arrived and DMAs it through its IOTLB
+   (:func:`~codesign.net.nicreplay.replay`), raising each queue's moderated interrupts;
+3. one queueing simulation (:func:`~codesign.net.queueing.simulate`) carries the received
+   frames from the NIC stage to the guest, each path's hold released by the interrupts of
+   the frame's queue, and the transmitted frames from the guest to the transmit wire,
+   every core shared by the paths that use it;
+4. :func:`metrics` reads the issue's metrics off the simulation: ``packets``,
+   ``throughput.pps`` and ``.gbps`` (delivered frames: received ones handed to the guest,
+   transmitted ones off the wire), ``latency.*_us`` (from the first byte on the port, or from
+   the guest's send, to delivery), ``drops`` (upstream of the port, by the NIC, at a full
+   ring), ``cycles_per_packet`` and ``cycles_per_packet.<domain>`` (core cycles per delivered
+   frame, by the domain each stage's work counts for), ``cpu.utilization.<resource>``,
+   ``traps.<kind>.<reason>`` and ``traps.total`` (from the stages' declared traps),
+   ``interrupts`` (``interrupts.nic`` raised by the NIC plus ``interrupts.virtual``: the
+   interrupts a device model raised and the notifications sent), ``iotlb.misses``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.metrics import Metrics, traps
+from codesign.net.graph import DOMAINS, DataPath, Resource, wire_stage
+from codesign.net.nicreplay import Layout, Replay, addresses, nic_params, replay
+from codesign.net.queueing import Result, simulate
+from codesign.params import param
+from codesign.platforms import Platform
+from workloads.packets.frames import OVERHEAD, Dir
+
+NIC_CLOCK_MHZ = 250.0
+"""The NIC model's default clock (``NICParams.clock_mhz``, an assumption documented there)."""
+
+HEADLINE = ("throughput.gbps", "latency.p99_us", "cycles_per_packet", "drops")
+
+
+@dataclass(frozen=True)
+class PortParams:
+    """The physical port and NIC every mechanism has (a base class of their parameters)."""
+
+    ring_size: int = param(256, key="nic.ring_size", min=2, max=4096,
+                           doc="receive ring descriptors, a power of two (Linux e1000 "
+                               "default; 4096, the ixgbe maximum, keeps the buffers in the "
+                               "NIC model's 16 MiB I/O space)")
+    itr_us: float = param(10.0, key="nic.itr_us", min=0.0, max=10_000.0, unit="us",
+                          doc="minimum interval between interrupts (e1000e throttle floor)")
+    irq_threshold: int = param(32, key="nic.irq_threshold", min=1, max=1 << 16,
+                               doc="completions that raise an interrupt before the interval")
+    link_gbps: float = param(10.0, key="link.gbps", min=0.001, max=40.0, unit="Gb/s",
+                             doc="port speed; at most 40: the NIC model takes one operation "
+                                 "per 4 ns cycle and a frame needs two to five (frame, "
+                                 "IOMMU updates, doorbell)")
+    link_buffer: int = param(64, key="link.buffer", min=1, max=1 << 20, unit="frames",
+                             doc="frames that may wait for the port (upstream switch buffer); "
+                                 "more are dropped")
+    iotlb_entries: int = param(64, key="iotlb.entries", min=1, max=1 << 12,
+                               doc="IOTLB entries (a power-of-two multiple of iotlb.ways)")
+    iotlb_ways: int = param(4, key="iotlb.ways", min=1, max=64, doc="IOTLB associativity")
+
+    def __post_init__(self) -> None:
+        self.nic(Layout(), 1)  # a bad combination (ring size not a power of two...) fails here
+
+    def nic(self, layout: Layout, vms: int, filters: int = 1):
+        """The NIC model's parameters for ``vms`` VMs under ``layout``."""
+        return nic_params(layout, vms, ring_size=self.ring_size, itr_us=self.itr_us,
+                          irq_threshold=self.irq_threshold, link_gbps=self.link_gbps,
+                          iotlb_entries=self.iotlb_entries, iotlb_ways=self.iotlb_ways,
+                          filters=filters, clock_mhz=NIC_CLOCK_MHZ)
+
+    def wire(self, direction: str = "rx", buffered: bool = True) -> DataPath:
+        """The wire of one direction as a one-stage path."""
+        link = Resource(f"wire_{direction}", "link", self.link_gbps * 1e9)
+        return DataPath((wire_stage(link, f"wire_{direction}",
+                                    capacity=self.link_buffer if buffered else 0),))
+
+
+def core(name: str, domain: str, platform: Platform) -> Resource:
+    """A core of ``domain`` at the platform's clock (``cpu.clock_mhz``)."""
+    return Resource(name, "core", platform.value("cpu.clock_mhz") * 1e6, domain=domain)
+
+
+def nic_resource() -> Resource:
+    """The NIC's datapath: one operation per cycle of its clock."""
+    return Resource("nic", "nic", NIC_CLOCK_MHZ * 1e6)
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """Everything :func:`run_paths` computed, for :func:`metrics` and for tests."""
+
+    stream: np.ndarray
+    wire: Result
+    nic: Replay
+    host: Result
+    who: np.ndarray
+    paths: tuple[DataPath, ...]
+    drops: int
+
+
+def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
+              rx_path: Callable[[int], DataPath],
+              tx_path: Callable[[int], DataPath]) -> Run:
+    """Carry ``stream`` through a mechanism's paths (see the module docstring).
+
+    ``rx_path(vm)`` starts at the NIC (the stage after the NIC's is the one its interrupts
+    release, named by ``hold_before``); ``tx_path(vm)`` ends with the transmit wire. VMs
+    with equal paths share them.
+    """
+    t = stream["time_ns"].astype(np.float64)
+    size = stream["frame_bytes"].astype(np.int64)
+    is_rx = stream["direction"] == Dir.RX
+    rx_idx, tx_idx = np.flatnonzero(is_rx), np.flatnonzero(~is_rx)
+    wire = simulate([p.wire()], t[rx_idx], size[rx_idx])
+    on_nic = rx_idx[wire.delivered]
+    done = wire.depart_ns[wire.delivered]
+    frames = stream[on_nic]
+    vms = int(frames["vm"].max()) + 1 if len(frames) else 1
+    filters = addresses(frames) if layout.kind != "shared" else 1
+    rep = replay(frames, done, p.nic(layout, vms, filters), layout)
+    ok = rep.status == 1
+    paths: list[DataPath] = []
+    index: dict[DataPath, int] = {}
+    release: dict[str, np.ndarray] = {}
+    nicp = p.nic(layout, vms, filters)
+
+    def route(vm_of: np.ndarray, make: Callable[[int], DataPath], rx: bool) -> np.ndarray:
+        out = np.zeros(len(vm_of), dtype=np.int64)
+        for v in np.unique(vm_of).tolist():
+            path = make(v)
+            if path not in index:
+                index[path] = len(paths)
+                paths.append(path)
+                if rx and path.hold_before is not None:
+                    q = layout.queue(v, nicp)
+                    release[path.hold_before] = rep.irq_ns.get(q, np.zeros(0))
+            out[vm_of == v] = index[path]
+        return out
+
+    rx_who = on_nic[ok]
+    rx_route = route(rep.vm[ok], rx_path, True)
+    tx_route = route(stream["vm"][tx_idx].astype(np.int64), tx_path, False)
+    arrival = np.concatenate([done[ok], t[tx_idx]])
+    who = np.concatenate([rx_who, tx_idx])
+    path_of = np.concatenate([rx_route, tx_route])
+    if len(rx_who) and len(tx_idx):
+        order = np.lexsort((who, arrival))
+        arrival, who, path_of = arrival[order], who[order], path_of[order]
+    if not paths:  # nothing reaches a host path: a dummy one, no packet on it
+        paths.append(tx_path(0))
+    host = simulate(paths, arrival, size[who], path_of=path_of, release_ns=release)
+    drops = wire.drops + int((~ok).sum()) + host.drops
+    return Run(stream, wire, rep, host, who, tuple(paths), drops)
+
+
+def latency_us(values: np.ndarray) -> Metrics:
+    """``latency.mean_us``, ``.p50_us`` and ``.p99_us`` (nearest rank, as
+    :func:`codesign.metrics.percentile`), in linear time; zeros for no value.
+
+    >>> dict(latency_us(np.array([4.0, 1.0, 3.0, 2.0])))
+    {'latency.mean_us': 2.5, 'latency.p50_us': 2.0, 'latency.p99_us': 4.0}
+    """
+    n = len(values)
+    if not n:
+        return Metrics({"latency.mean_us": 0.0, "latency.p50_us": 0.0, "latency.p99_us": 0.0})
+    ranks = [max(int(np.ceil(q * n / 100.0)) - 1, 0) for q in (50, 99)]
+    part = np.partition(values, ranks)
+    return Metrics({"latency.mean_us": float(values.mean()),
+                    "latency.p50_us": float(part[ranks[0]]),
+                    "latency.p99_us": float(part[ranks[1]])})
+
+
+def trap_counts(host: Result) -> dict[str, int]:
+    """Traps by ``kind.reason``, from the stages' declared traps and the simulation's counts."""
+    out: dict[str, int] = {}
+    assert host.served is not None and host.batches is not None and host.irqs is not None
+    per = {"packet": host.served, "batch": host.batches, "irq": host.irqs}
+    for i, s in enumerate(host.stages):
+        for reason, on, count in s.traps:
+            out[reason] = out.get(reason, 0) + int(per[on][i]) * count
+    return out
+
+
+def metrics(run: Run) -> Metrics:
+    """The issue's metrics of a run (see the module docstring)."""
+    host, wire, stream = run.host, run.wire, run.stream
+    t = stream["time_ns"].astype(np.float64)
+    size = stream["frame_bytes"]
+    delivered = run.who[host.delivered]
+    n_ok = len(delivered)
+    dep = host.depart_ns[host.delivered]
+    pps = host.throughput_pps()
+    mean_frame = float(size[delivered].mean()) if n_ok else 0.0
+    span = float(dep.max() - t.min()) if n_ok else 0.0
+    busy = dict(zip(host.resources, host.busy_ns, strict=True))
+    for r, b in zip(wire.resources, wire.busy_ns, strict=True):
+        busy[r] = busy.get(r, 0.0) + b
+    per_domain = dict.fromkeys(DOMAINS, 0.0)
+    assert host.stage_busy_ns is not None and host.batches is not None
+    for s, b in zip(host.stages, host.stage_busy_ns, strict=True):
+        if s.owner is not None:
+            per_domain[s.owner] += b * s.resource.hz / 1e9 / max(n_ok, 1)
+    notified = sum(int(host.batches[i]) for i, s in enumerate(host.stages)
+                   if s.notify is not None)
+    assert host.raised is not None
+    virtual = int(host.raised.sum()) + notified
+    out = {
+        "packets": len(stream),
+        "throughput.pps": pps,
+        "throughput.gbps": pps * 8 * (mean_frame + OVERHEAD) / 1e9 if n_ok else 0.0,
+        "drops": run.drops,
+        "cycles_per_packet": sum(per_domain.values()),
+        "interrupts": run.nic.interrupts + virtual,
+        "interrupts.nic": run.nic.interrupts,
+        "interrupts.virtual": virtual,
+        "iotlb.misses": run.nic.counters["nic.iotlb.misses"],
+    }
+    out |= {f"cycles_per_packet.{d}": c for d, c in per_domain.items()}
+    out |= {f"cpu.utilization.{r.name}": (b / span if span > 0 else 0.0)
+            for r, b in busy.items()}
+    lat = latency_us((dep - t[delivered]) / 1e3)
+    return Metrics(out) | lat | traps(trap_counts(host))

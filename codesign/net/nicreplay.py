@@ -1,0 +1,297 @@
+"""Received frames through the NIC behavioural model, as each NIC mechanism configures it.
+
+Every mechanism that has a physical NIC replays the frames it receives through the same
+:class:`~hwmodels.nic.NICModel` (never a model of its own) at the cycle each frame has fully
+left the wire, and reads back what the hardware decided: the queue (classifier), whether the
+DMA went through (IOMMU), IOTLB hits and misses, and the moderated interrupts of each
+queue's vector. The NIC is configured one of three ways (:class:`Layout`):
+
+``shared``
+    One receive queue owned by the host (``native-net``) or the driver domain (``emulated``,
+    ``pv-split``): no filter, every frame takes the default queue, software demultiplexes.
+``vmdq``
+    VMDq (``multiqueue``): the physical function owns one queue per VM (queue ``v + 1``;
+    queue 0 stays the default, the driver domain's own); the classifier has a (MAC, VLAN)
+    filter for every address a VM receives on.
+``sriov``
+    A virtual function per VM (function ``v + 1``, its own IOMMU domain, one queue);
+    filters as for VMDq.
+
+**Buffers.** Each queue's ring is pre-posted with ``ring_size - 1`` buffers and its doorbell
+is rung again after every frame, so the model's ring never runs dry: running out of buffers
+is the queueing simulation's to decide (the driver's pace), as in ``native-net``. A
+descriptor keeps its buffer, so the doorbell alone re-posts it. Buffers are mapped in the
+queue owner's IOMMU domain (the driver domain's, domain 0, in ``shared`` and ``vmdq``: the
+guests' granted pages are mapped there once, *grant reuse*; the VF's own under SR-IOV), two
+2 KiB buffers per 4 KiB page (``ixgbe``'s page reuse), or one buffer per I/O page when each
+DMA gets its own mapping:
+
+- ``persistent``: mapped once at start-up, reused;
+- ``strict``: after each DMA the buffer is unmapped (its I/O page-table entry cleared) and
+  the IOTLB entry invalidated (``INV_PAGE``), then mapped again when re-posted;
+- ``deferred``: as strict, but the invalidations are batched: one ``INV_DOMAIN`` of the VF's
+  domain per ``flush_batch`` unmaps (a stale entry may serve the re-mapped page meanwhile).
+
+Transmit DMA does not go through the model (as in ``native-net``): ``iotlb.misses`` counts
+receive DMAs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwmodels.nic import NICModel, NICParams, Op, OpBatch, Perm, count_events
+from hwmodels.nic.ops import OP_FIELDS
+
+LAYOUTS = ("shared", "vmdq", "sriov")
+STRATEGIES = ("strict", "deferred", "persistent")
+CHUNK = 1 << 16
+"""Frames per batch handed to the model (keeps the operation columns in cache)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a mechanism configures the physical NIC (see the module docstring)."""
+
+    kind: str = "shared"
+    strategy: str = "persistent"
+    flush_batch: int = 250
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAYOUTS or self.strategy not in STRATEGIES:
+            raise ValueError(f"layout {self.kind!r}/{self.strategy!r}: expected one of "
+                             f"{LAYOUTS} and one of {STRATEGIES}")
+        if self.strategy != "persistent" and self.kind != "sriov":
+            raise ValueError("per-DMA IOMMU mapping is modelled for sriov only")
+        if self.flush_batch < 1:
+            raise ValueError("flush_batch must be >= 1")
+
+    def queue(self, vm: int, nic: NICParams) -> int:
+        """The queue VM ``vm``'s frames are classified to."""
+        if self.kind == "shared":
+            return 0
+        if self.kind == "vmdq":
+            return vm + 1
+        return (vm + 1) * nic.queues_per_function
+
+    def function(self, queue: int, nic: NICParams) -> int:
+        """The function (and IOMMU domain) owning ``queue``."""
+        return queue // nic.queues_per_function
+
+
+def nic_params(layout: Layout, vms: int, *, ring_size: int, itr_us: float,
+               irq_threshold: int, link_gbps: float, iotlb_entries: int, iotlb_ways: int,
+               filters: int, clock_mhz: float) -> NICParams:
+    """The NIC model's parameters for ``vms`` VMs under ``layout``.
+
+    >>> p = nic_params(Layout("sriov"), 3, ring_size=256, itr_us=10, irq_threshold=32,
+    ...                link_gbps=10, iotlb_entries=64, iotlb_ways=4, filters=3,
+    ...                clock_mhz=250)
+    >>> p.vfs, p.queues, Layout("sriov").queue(2, p)
+    (3, 4, 3)
+    """
+    per_page = 1 if layout.strategy != "persistent" else 2
+    if layout.kind == "shared":
+        queues, vfs, n_filters = 1, 0, 1
+        pages = ring_size // per_page + 1
+    else:
+        queues = 1 << max(vms, 1).bit_length()  # a power of two above vms: room for queue 0
+        vfs = vms if layout.kind == "sriov" else 0
+        n_filters = max(filters, 1)
+        pages = (ring_size // per_page + 1) * (vms + 1 if layout.kind == "vmdq" else 1)
+    iova_bits = max(24, (pages - 1).bit_length() + 12)
+    if iova_bits > 32:
+        raise ValueError(f"{vms} VMs' receive buffers do not fit a 32-bit I/O address space")
+    return NICParams(queues=queues, filters=min(n_filters, 4096), vfs=vfs,
+                     ring_size=ring_size, itr_us=itr_us, irq_threshold=irq_threshold,
+                     link_gbps=link_gbps, iotlb_entries=iotlb_entries, iotlb_ways=iotlb_ways,
+                     clock_mhz=clock_mhz, iova_bits=iova_bits)
+
+
+@dataclass(frozen=True, eq=False)
+class Replay:
+    """What the NIC did with the frames: ``status`` (``Status``) and ``queue`` of each, the VM
+    it is for (its own ``vm`` with a shared queue, else the owner of its address), the
+    model's counters, and the interrupt times (ns, on the stream's clock) of each vector."""
+
+    status: np.ndarray
+    queue: np.ndarray
+    vm: np.ndarray
+    counters: dict[str, int]
+    irq_ns: dict[int, np.ndarray]
+
+    @property
+    def interrupts(self) -> int:
+        """Interrupts the NIC raised."""
+        return sum(len(v) for v in self.irq_ns.values())
+
+
+def owners(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (MAC, VLAN) addresses the frames are sent to, the VM each belongs to (the VM of
+    the first frame sent to it), and every frame's address index.
+
+    >>> from workloads.packets.frames import empty
+    >>> f = empty(3); f["dst_mac"] = [5, 6, 5]; f["vlan"] = [1, 0, 1]; f["vm"] = [0, 1, 1]
+    >>> [a.tolist() for a in owners(f)]
+    [[5, 6], [1, 0], [0, 1], [0, 1, 0]]
+    """
+    key = (frames["dst_mac"].astype(np.uint64) << np.uint64(12)) | frames["vlan"]
+    addr, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return (addr >> np.uint64(12), (addr & np.uint64(0xFFF)).astype(np.int64),
+            frames["vm"][first].astype(np.int64), inverse.ravel())
+
+
+def addresses(frames: np.ndarray) -> int:
+    """How many (MAC, VLAN) addresses the frames are sent to (the filters a classifier
+    needs to tell them apart)."""
+    return len(np.unique((frames["dst_mac"] << np.uint64(12)) | frames["vlan"]))
+
+
+def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
+           layout: Layout) -> Replay:
+    """Replay received ``frames`` (in time order) through the NIC model at the cycle each
+    leaves the wire (see the module docstring)."""
+    n = len(frames)
+    ns_per_cycle = 1e3 / nic.clock_mhz
+    r = nic.ring_size
+    one_per_page = layout.strategy != "persistent"
+    if layout.kind == "shared":
+        queue = np.zeros(n, dtype=np.int64)
+        vm = frames["vm"].astype(np.int64)
+        used = [0]
+    else:
+        macs, vlans_of_addr, vm_of_addr, addr_of = owners(frames)
+        if len(macs) > nic.filters:
+            raise ValueError(f"{len(macs)} (MAC, VLAN) addresses need more filters than the "
+                             f"NIC has ({nic.filters})")
+        q_of_addr = np.array([layout.queue(int(v), nic) for v in vm_of_addr], dtype=np.int64)
+        queue = q_of_addr[addr_of] if n else np.zeros(0, np.int64)
+        vm = vm_of_addr[addr_of] if n else np.zeros(0, np.int64)
+        used = sorted({0} | set(q_of_addr.tolist()))
+    fn = {q: layout.function(q, nic) for q in used}
+    region = {q: (0 if layout.kind == "sriov" else k) for k, q in enumerate(used)}
+    pages_per_ring = r // (1 if one_per_page else 2) + 1
+
+    def buffer(q: int, slot: np.ndarray | int) -> np.ndarray | int:
+        base = region[q] * pages_per_ring
+        if one_per_page:
+            return (base + slot) << 12
+        return (base + (slot >> 1)) << 12 | (slot & 1) << 11
+
+    # Set-up: VLANs, filters, buffer pages, full rings.
+    setup: list[tuple[int, ...]] = []  # (op, fn, queue, ring, slot, addr, mac, vlan, index,
+    #                                     enable, arg, pfn, domain)
+    for v in sorted({0} | set(np.unique(frames["vlan"]).tolist())):
+        setup.append((Op.VLAN, 0, 0, 0, 0, 0, 0, v, 0, 1, 0, 0, 0))
+    if layout.kind != "shared":
+        for i, (m, v) in enumerate(zip(macs.tolist(), vlans_of_addr.tolist(), strict=True)):
+            setup.append((Op.FILTER, 0, int(q_of_addr[i]), 0, 0, 0, m, v, i, 1, 0, 0, 0))
+    for q in used:
+        d = fn[q]
+        for pg in range(pages_per_ring):
+            page = region[q] * pages_per_ring + pg
+            setup.append((Op.MAP, 0, 0, 0, 0, page << 12, 0, 0, 0, 1, Perm.R | Perm.W,
+                          (d << 16) + page, d))
+        for s in range(r - 1):
+            setup.append((Op.DESC, d, q, 0, s, int(buffer(q, s)), 0, 0, 0, 0, 0, 0, 0))
+        setup.append((Op.DOORBELL, d, q, 0, r - 1, 0, 0, 0, 0, 0, 0, 0, 0))
+    names = ("op", "fn", "queue", "ring", "slot", "addr", "mac", "vlan", "index", "enable",
+             "arg", "pfn", "domain")
+    cols = {name: np.zeros(len(setup), dtype=np.int64) for name in OP_FIELDS}
+    cols["flow"] = np.zeros(len(setup), dtype=np.uint64)
+    for j, name in enumerate(names):
+        cols[name][:] = [row[j] for row in setup]
+    n_setup = len(setup)
+    cols["cycle"][:] = np.arange(n_setup)
+    model = NICModel(nic)
+    res0 = model.run(OpBatch(cols), check=True)
+    # Frames: the slot each consumes (its queue's running count), then the driver's ops.
+    slot = np.zeros(n, dtype=np.int64)
+    order = np.argsort(queue, kind="stable")
+    starts = np.flatnonzero(np.diff(queue[order], prepend=-1)) if n else np.zeros(0, int)
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
+        slot[order[a:b]] = np.arange(b - a) % r
+    # Per frame: RX, [unmap, (invalidate), map], doorbell; deferred: an INV_DOMAIN after
+    # every flush_batch-th unmap of a domain.
+    extra = 0 if layout.strategy == "persistent" else (3 if layout.strategy == "strict" else 2)
+    flush = np.zeros(n, dtype=bool)
+    if layout.strategy == "deferred":
+        for a, b in zip(starts, [*starts[1:], n], strict=True):
+            k = np.arange(1, b - a + 1)
+            flush[order[a:b]] = k % layout.flush_batch == 0
+    per = 2 + extra + flush.astype(np.int64)
+    cyc = np.ceil(wire_done_ns / ns_per_cycle - 1e-9).astype(np.int64) + n_setup
+    if n > 1 and int((np.diff(cyc) - per[:-1]).min()) < 0:
+        raise ValueError(f"frames closer than {int(per.max())} NIC cycles: lower link.gbps")
+    status = np.zeros(n, dtype=np.int64)
+    got_queue = np.zeros(n, dtype=np.int64)
+    totals: dict[str, int] = dict.fromkeys(count_events(OpBatch(cols), res0), 0)
+    irq_c = [res0.irq_cycle]
+    irq_v = [res0.irq_vector]
+    fl = (frames["src_ip"].astype(np.uint64) << np.uint64(32)) | frames["dst_ip"].astype(
+        np.uint64)
+    domain = np.array([fn.get(int(q), 0) for q in range(nic.queues)], dtype=np.int64)
+    for a in range(0, n, CHUNK):
+        b = min(n, a + CHUNK)
+        k = per[a:b]
+        total = int(k.sum())
+        c = {name: np.zeros(total, dtype=np.int64) for name in OP_FIELDS}
+        c["flow"] = np.zeros(total, dtype=np.uint64)
+        first = np.zeros(b - a, dtype=np.int64)
+        np.cumsum(k[:-1], out=first[1:])
+        q = queue[a:b]
+        s = slot[a:b]
+        d = domain[q]
+        within = np.arange(total) - np.repeat(first, k)
+        c["cycle"][:] = np.repeat(cyc[a:b], k) + within
+        rx = first
+        c["op"][rx] = Op.RX
+        c["mac"][rx] = frames["dst_mac"][a:b].astype(np.int64)
+        c["vlan"][rx] = frames["vlan"][a:b]
+        c["flow"][rx] = fl[a:b]
+        bell = first + k - 1
+        c["op"][bell] = Op.DOORBELL
+        c["queue"][bell] = q
+        c["fn"][bell] = d
+        c["slot"][bell] = s
+        if extra:
+            page = np.asarray(buffer(0, s))  # SR-IOV: every VF's ring from I/O page 0
+            pfn = (d << 16) + (page >> 12)
+            unmap, remap = first + 1, first + extra
+            for at, present in ((unmap, 0), (remap, 1)):
+                c["op"][at] = Op.MAP
+                c["addr"][at] = page
+                c["pfn"][at] = pfn
+                c["domain"][at] = d
+                c["enable"][at] = present
+                c["arg"][at] = Perm.R | Perm.W
+            if layout.strategy == "strict":
+                c["op"][first + 2] = Op.INV_PAGE
+                c["addr"][first + 2] = page
+                c["domain"][first + 2] = d
+            flushed = np.flatnonzero(flush[a:b])
+            at = first[flushed] + extra + 1
+            c["op"][at] = Op.INV_DOMAIN
+            c["domain"][at] = d[flushed]
+        ops = OpBatch(c)
+        until = int(cyc[b]) if b < n else int(c["cycle"][-1]) + nic.itr_cycles + 2
+        res = model.run(ops, until=until, check=False)
+        status[a:b] = res.events["status"][rx]
+        got_queue[a:b] = res.events["queue"][rx]
+        for key, value in count_events(ops, res).items():
+            totals[key] += value
+        irq_c.append(res.irq_cycle)
+        irq_v.append(res.irq_vector)
+    for key, value in count_events(OpBatch(cols), res0).items():
+        totals[key] += value
+    ok = status == 1
+    if not np.array_equal(got_queue[ok], queue[ok]):
+        raise AssertionError("the NIC model classified a frame to another queue than planned")
+    cycles = np.concatenate(irq_c)
+    vectors = np.concatenate(irq_v)
+    irq_ns = {int(v): (cycles[vectors == v] - n_setup) * ns_per_cycle
+              for v in np.unique(vectors)}
+    irq_ns = {v: t[t >= 0] for v, t in irq_ns.items()}
+    return Replay(status, queue, vm, totals, irq_ns)
