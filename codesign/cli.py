@@ -116,7 +116,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from codesign.sweep.runner import default_store
     from codesign.sweep.spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, overrides=_parse_sets(args.set))
     expansion = expand(spec)
     if args.dry_run:
         notes = [f"{expansion.combinations} combinations"]
@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count and show points, run nothing")
     p.add_argument("--show", type=_positive, default=5, help="points shown by --dry-run")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="replace one parameter of the spec by this one value (repeatable): "
+                        "a study in a quick mode")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("results", help="print a store's results")

@@ -78,7 +78,7 @@ from codesign.platforms import load_platform
 from codesign.registry import Registry, default_registry
 from codesign.sweep.constraints import Constraint
 from codesign.sweep.values import Distribution, Scalar, axis_values, is_value_spec
-from codesign.tomlfile import key_line, read_toml
+from codesign.tomlfile import key_line, read_toml, tomllib
 
 SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
@@ -151,11 +151,77 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
     return out
 
 
-def load_spec(path: str | Path, registry: Registry | None = None) -> SweepSpec:
-    """Read and validate a sweep spec file."""
+def load_spec(path: str | Path, registry: Registry | None = None,
+              overrides: Mapping[str, str] | None = None) -> SweepSpec:
+    """Read and validate a sweep spec file; ``overrides`` (``codesign sweep --set``) replace
+    single parameters first (see :func:`override`)."""
     data, text = read_toml(Path(path))
+    if overrides:
+        data = override(data, overrides, str(path))
+        text += "".join(f"\n# --set {k}={v}" for k, v in overrides.items())
     return parse_spec(data, path=str(path), text=text, base=str(Path(path).resolve().parent),
                       registry=registry)
+
+
+def override(data: Mapping[str, Any], overrides: Mapping[str, str],
+             path: str = "<spec>") -> dict[str, Any]:
+    """The spec ``data`` with parameters set to one value each, as ``codesign sweep --set``
+    gives them (a value is read as TOML, else taken as a string): a key the spec already has
+    is replaced where it is; ``workload.*`` and ``platform.*`` keys go to their sections;
+    ``workload``, ``mechanism`` and ``platform`` set the names; other keys go to
+    ``[hardware]``. A key inside a ``[[zip]]`` group cannot be set alone.
+
+    This is how a study runs small (``--set workload.refs=2000``) without a second spec.
+
+    >>> d = {"version": 1, "name": "s", "workload": {"name": "random", "refs": [1, 2]},
+    ...      "mechanism": {"name": ["native", "nested"]}}
+    >>> o = override(d, {"workload.refs": "500", "mechanism": "nested", "tlb.l2.entries": "0"})
+    >>> o["workload"], o["mechanism"], o["hardware"]
+    ({'name': 'random', 'refs': 500}, {'name': 'nested'}, {'tlb.l2.entries': 0})
+    """
+    out = json.loads(json.dumps(data, default=str))  # a deep copy of plain data
+    for key, raw in overrides.items():
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        for group in ([out["zip"]] if isinstance(out.get("zip"), dict) else out.get("zip", [])):
+            if key in dict(_flatten(group)):
+                raise InputError(f"{path}: --set {key}: the key is in a [[zip]] group; edit "
+                                 "the spec to change it")
+        if key in NAME_KEYS:
+            out.setdefault(key, {})["name"] = value
+            continue
+        for section in ("workload", "platform", "mechanism", "hardware"):
+            raw_key = key[len(_PREFIX[section]):] if key.startswith(_PREFIX[section]) else None
+            table = out.get(section)
+            if raw_key is None or not isinstance(table, dict):
+                continue
+            if raw_key in dict(_flatten(table)):
+                _drop(table, raw_key)
+                table[raw_key] = value
+                break
+        else:
+            section = next((s for s in ("workload", "platform") if key.startswith(_PREFIX[s])),
+                           "hardware")
+            out.setdefault(section, {})[key[len(_PREFIX[section]):]] = value
+    return out
+
+
+def _drop(table: dict[str, Any], dotted: str) -> None:
+    """Remove ``dotted`` from ``table``, whether written flat or as nested tables."""
+    if dotted in table:
+        del table[dotted]
+        return
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        head, rest = ".".join(parts[:i]), ".".join(parts[i:])
+        sub = table.get(head)
+        if isinstance(sub, dict) and rest in dict(_flatten(sub)):
+            _drop(sub, rest)
+            if not sub:
+                del table[head]
+            return
 
 
 def parse_spec(

@@ -438,3 +438,30 @@ def test_the_suggested_constraint_rule_fixes_it(tmp_path: Path) -> None:
                  '[constraints]\nrequire = ["host.page_size != \'1G\' or host.levels >= 3"]\n')
     e = expand(load_spec(path))
     assert (len(e.points), e.excluded) == (3, 1)
+
+
+# --- --set: one parameter replaced, for a study's quick mode ----------------------------------
+
+def test_set_replaces_a_parameter_where_it_is_or_adds_it(tmp_path: Path) -> None:
+    path = write(tmp_path, 'version = 1\nname = "s"\n[workload]\nname = "walks"\n'
+                 'walks = [10, 20]\n[mechanism]\nname = "analytic-walk"\n'
+                 '[hardware]\nguest = { levels = [4, 5] }\n')
+    s = load_spec(path, overrides={"workload.walks": "5", "guest.levels": "4",
+                                   "host.levels": "5", "platform": '"kvm-svm"'})
+    e = expand(s)
+    assert len(e.points) == 1
+    [r] = e.points
+    assert r.params["workload.walks"] == 5 and r.params["guest.levels"] == 4
+    assert r.params["host.levels"] == 5 and r.platform.name == "kvm-svm"
+    assert s.text.endswith("# --set platform=\"kvm-svm\"")  # the report shows what ran
+    assert load_spec(path).size() == 4  # the file is untouched
+
+
+def test_set_of_a_zipped_key_or_an_unknown_one_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'version = 1\nname = "s"\n[workload]\nname = "walks"\n'
+                 '[mechanism]\nname = "analytic-walk"\n[[zip]]\n"guest.levels" = [4, 5]\n'
+                 '"host.levels" = [4, 5]\n')
+    with pytest.raises(InputError, match=r"--set guest\.levels: the key is in a \[\[zip\]\]"):
+        load_spec(path, overrides={"guest.levels": "4"})
+    with pytest.raises(InputError, match=r"unknown parameter 'tlb\.l9\.entries'"):
+        load_spec(path, overrides={"tlb.l9.entries": "4"})

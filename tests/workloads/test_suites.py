@@ -69,3 +69,16 @@ def test_balanced_mixes_every_kind_of_behaviour() -> None:
 def test_unknown_suite_lists_the_known_ones() -> None:
     with pytest.raises(InputError, match="unknown suite 'nope' \\(known: pt-update-heavy, "):
         suite("nope")
+
+
+def test_steady_state_references_its_tlb_bound_footprints_tens_of_times() -> None:
+    cs = dict(zip([m.label for m in suite("steady-state").mixes], counts("steady-state"),
+                  strict=True))
+    for label in ("random-gups-32m", "pointer-chase-32m", "zipf-64m"):
+        c = cs[label]
+        assert c.touched_pages >= 5 * STLB_ENTRIES, (label, c)
+        assert c.accesses >= 20 * c.touched_pages, (label, c)
+    assert cs["forkwait"].forks == 150
+    light, heavy = cs["mmap-churn-light"], cs["mmap-churn-heavy"]
+    assert heavy.updates * 100 >= heavy.accesses > 0
+    assert light.updates * 100 < light.accesses

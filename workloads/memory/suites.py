@@ -28,6 +28,13 @@ paging wins everywhere):
 ``balanced``
     A bit of everything: a stream, a hot Zipf set, a few processes switching, some churn and
     forks; no single cost dominates.
+``steady-state``
+    One mix of each kind, sized so that the TLB-bound mixes reach steady state: GUPS, a
+    pointer chase and a Zipf set over 32-64 MiB (5-10x the STLB's reach) referenced tens of
+    times per page, so walks, not first-touch faults, dominate them; next to them fork loops,
+    mmap churn at two intensities and time-sliced processes and VMs. The MMU study in
+    ``reports/mmu`` runs it. (Checked: the TLB-bound mixes touch more than 5 x 1536 pages and
+    reference each at least 20 times on average.)
 
 >>> [m.workload for m in suite("switch-heavy").mixes]
 ['context-switch', 'multi-vm']
@@ -101,6 +108,20 @@ SUITES: tuple[Suite, ...] = (
         _mix("context-switch", processes=8, time_slice=1000),
         _mix("multi-vm", vms=4, processes=2, time_slice=2000, vm_time_slice=5000),
     )),
+    Suite("steady-state", "one mix of each kind; TLB-bound footprints referenced tens of "
+          "times per page", (
+        _mix("forkwait", iterations=150),
+        _mix("mmap-churn", "mmap-churn-light", cycles=300, refs_per_cycle=1024,
+             heap_pages=2048),
+        _mix("mmap-churn", "mmap-churn-heavy", cycles=300, refs_per_cycle=32,
+             heap_pages=2048),
+        _mix("random", "random-gups-32m", footprint_mb=32, refs=800_000),
+        _mix("pointer-chase", "pointer-chase-32m", footprint_mb=32, refs=500_000),
+        _mix("zipf", "zipf-64m", footprint_mb=64, zipf_s=0.8, refs=800_000),
+        _mix("context-switch", processes=8, time_slice=2000, refs=200_000),
+        _mix("multi-vm", vms=4, processes=2, time_slice=2000, vm_time_slice=10_000,
+             refs=200_000),
+    )),
     Suite("balanced", "streams, a hot set, switching, some churn and forks", (
         _mix("sequential"),
         _mix("zipf"),
@@ -125,6 +146,6 @@ def suite_names() -> list[str]:
     """Names of the suites, in declaration order.
 
     >>> suite_names()
-    ['pt-update-heavy', 'tlb-miss-heavy', 'switch-heavy', 'balanced']
+    ['pt-update-heavy', 'tlb-miss-heavy', 'switch-heavy', 'steady-state', 'balanced']
     """
     return [s.name for s in SUITES]
