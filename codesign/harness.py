@@ -192,6 +192,11 @@ def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
         values = flat(resolved.mechanism_params)
         for name in resolved.mechanism.hardware:
             metrics = metrics | hardware_metrics(name, values, synth=options.synth)
+        # The whole: what a design's hardware costs, for Pareto fronts against its benefit.
+        for what in ("area_mm2", "register_bits"):
+            parts = [v for k, v in metrics.items()
+                     if k.startswith("hw.") and k.endswith("." + what) and k.count(".") == 2]
+            metrics = metrics | {f"hw.{what}": sum(parts)}
     return metrics
 
 

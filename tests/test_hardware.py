@@ -210,3 +210,15 @@ def test_pwc_and_ntlb_blocks_match_the_walkers_caches() -> None:
     assert ntlb["hw.ntlb.register_bits"] > 0
     assert dict(hardware.hardware_metrics("pwc", {"pwc.guest.entries": 0}, synth=False)) == {}
     assert dict(hardware.hardware_metrics("ntlb", {"ntlb.entries": 0}, synth=False)) == {}
+
+
+def test_a_mechanism_reports_its_hardware_total() -> None:
+    from codesign.harness import Point, evaluate
+
+    m = evaluate(Point("sequential", "native", params={
+        "workload.refs": 256, "workload.footprint_mb": 1, "tlb.l1.entries": 16,
+        "tlb.l2.entries": 24, "tlb.l2.ways": 12, "pwc.entries": 2}))
+    blocks = ("tlb", "stlb", "walker")
+    assert m["hw.area_mm2"] == pytest.approx(sum(m[f"hw.{b}.area_mm2"] for b in blocks))
+    assert m["hw.register_bits"] == sum(m[f"hw.{b}.register_bits"] for b in blocks)
+    assert m["hw.area_mm2"] > m["hw.tlb.area_mm2"] > 0
