@@ -170,7 +170,9 @@ def resolve(
         "format": KEY_FORMAT,
         "workload": workload_material,
         "mechanism": {"name": mechanism.name, "version": mechanism.version, "params": mcanon},
-        "platform": platform.identity(),
+        # Only the costs the mechanism declares (and sees, in run_resolved): a cost added to
+        # a profile for another mechanism changes none of its points.
+        "platform": platform.only(mechanism.costs).identity(),
     }
     params = {**wcanon, **mcanon, **{f"platform.{k}": v for k, v in overrides.items()}}
     return Resolved(point, workload, mechanism, wparams, mparams, options, platform, params,
@@ -181,7 +183,8 @@ def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
     """Evaluate a resolved point (``data``: the workload arrays, if already generated)."""
     if data is None:
         data = resolved.workload.generate(resolved.workload_params)
-    metrics = resolved.mechanism.run(data, resolved.mechanism_params, resolved.platform)
+    metrics = resolved.mechanism.run(data, resolved.mechanism_params,
+                                     resolved.platform.only(resolved.mechanism.costs))
     if not isinstance(metrics, Metrics):
         raise TypeError(f"mechanism {resolved.mechanism.name!r} returned "
                         f"{type(metrics).__name__}, not Metrics")

@@ -112,6 +112,18 @@ class Platform:
             costs[key] = Cost(number, costs[key].unit, OVERRIDE_SOURCE)
         return Platform(self.name, self.description, self.origin, costs, self.hardware)
 
+    def only(self, keys: Iterable[str]) -> Platform:
+        """A copy holding only the costs ``keys``: what one mechanism may read, so that its
+        results (and design-point keys) depend on nothing else in the profile.
+
+        >>> p = load_platform("kvm-nehalem").only(["memory.latency"])
+        >>> list(p.costs), p.value("memory.latency")
+        (['memory.latency'], 200.0)
+        """
+        wanted = set(keys)
+        return Platform(self.name, self.description, self.origin,
+                        {k: c for k, c in self.costs.items() if k in wanted}, self.hardware)
+
     def defaults(self, declared: Iterable[str]) -> dict[str, Scalar]:
         """The hardware defaults for the parameter keys in ``declared`` (others are ignored)."""
         wanted = set(declared)
