@@ -45,6 +45,7 @@ BUILTINS = (
     "codesign.mmu.pv_direct:MECHANISM",
     "codesign.mmu.selective:MECHANISM",
     "codesign.net.native:MECHANISM",
+    "codesign.net.pv_split:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 

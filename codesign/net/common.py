@@ -90,6 +90,16 @@ def core(name: str, domain: str, platform: Platform) -> Resource:
     return Resource(name, "core", platform.value("cpu.clock_mhz") * 1e6, domain=domain)
 
 
+def backend_core(vm: int, cores: int) -> int:
+    """The driver-domain core of VM ``vm``'s backend: core 0 with one core, else one of
+    cores 1 .. cores - 1 (core 0 keeps the NIC's driver and the bridge).
+
+    >>> [backend_core(v, 1) for v in range(3)], [backend_core(v, 3) for v in range(3)]
+    ([0, 0, 0], [1, 2, 1])
+    """
+    return 0 if cores == 1 else 1 + vm % (cores - 1)
+
+
 def nic_resource() -> Resource:
     """The NIC's datapath: one operation per cycle of its clock."""
     return Resource("nic", "nic", NIC_CLOCK_MHZ * 1e6)

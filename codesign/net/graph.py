@@ -13,7 +13,9 @@ Work that is not per packet is declared on the stage too, and the queueing simul
 (:mod:`codesign.net.queueing`) decides per packet when it is paid:
 
 - ``per_batch`` every ``batch`` packets served while the resource stays busy (a hypercall
-  that carries up to 64 grant copies; ``batch = 0``: once per busy period). With ``notify``
+  that carries up to 64 grant copies; ``batch = 0``: once per busy period; with
+  ``batch_idle`` false, every ``batch`` packets whether the resource idles or not: a deferred
+  IOMMU flush). With ``notify``
   naming a later stage, ``per_batch`` is a *notification* of that stage's consumer, sent at
   most once per batch and only if the consumer drained its queue since the last one
   (notification suppression, as Xen's ``RING_PUSH_..._AND_CHECK_NOTIFY``).
@@ -119,6 +121,7 @@ class Stage:
     capacity: int = 0
     per_batch: float = 0.0
     batch: int = 0
+    batch_idle: bool = True
     notify: str | None = None
     per_irq: float = 0.0
     moderation_ns: float | None = None
@@ -135,6 +138,9 @@ class Stage:
         if self.batch < 0 or self.bytes_upto < 0 or self.only_above < 0:
             raise ValueError(f"stage {self.name!r}: batch, bytes_upto and only_above "
                              "must be >= 0")
+        if not self.batch_idle and (self.batch < 1 or self.notify is not None):
+            raise ValueError(f"stage {self.name!r}: a batch that ignores idling needs a size "
+                             "and is no notification")
         if self.moderation_ns is not None and not self.moderation_ns >= 0:
             raise ValueError(f"stage {self.name!r}: moderation_ns must be >= 0")
         if self.domain is not None and (self.resource.kind != "core"
@@ -176,12 +182,13 @@ class Stage:
         return work
 
     def lone_units(self, frame_bytes: float, carries_irq: bool) -> float:
-        """Work of a packet alone in the system: it starts every batch and, after a hold
-        or a notification, carries the interrupt."""
+        """Work of a packet alone in the system: it starts every batch (on average one in
+        ``batch`` when batches ignore idling) and, after a hold or a notification, carries the
+        interrupt."""
         if self.only_above and frame_bytes <= self.only_above:
             return 0.0
-        return float(self.units(frame_bytes)) + self.per_batch + (
-            self.per_irq if carries_irq else 0.0)
+        batch = self.per_batch if self.batch_idle else self.per_batch / self.batch
+        return float(self.units(frame_bytes)) + batch + (self.per_irq if carries_irq else 0.0)
 
 
 def wire_stage(link: Resource, name: str = "wire", capacity: int = 0) -> Stage:
@@ -298,7 +305,8 @@ def paths_graph(paths: Sequence[DataPath], shares: Sequence[float] | None = None
             g.add_node(s.name, kind="stage", per_packet=s.per_packet, per_byte=s.per_byte,
                        capacity=s.capacity, resource=s.resource.name,
                        hold=s.name == path.hold_before or s.moderation_ns is not None,
-                       per_batch=s.per_batch, batch=s.batch, notify=s.notify,
+                       per_batch=s.per_batch, batch=s.batch, batch_idle=s.batch_idle,
+                       notify=s.notify,
                        per_irq=s.per_irq, domain=s.owner, stage=s, share=share)
         for a, b in zip(path.stages, path.stages[1:], strict=False):
             g.add_edge(a.name, b.name, kind="flow")

@@ -30,9 +30,9 @@ previous one; packets reaching it while the consumer is still busy with released
 
 **Batches and notifications** (see :mod:`codesign.net.graph`): a stage's ``per_batch`` is paid
 by the first packet of each batch; a batch ends when the resource has been idle with nothing
-to do, or after ``batch`` packets. A ``notify`` stage pays only if the notified stage drained
-(or is empty) since its last notification, and the packet it is paid for carries the
-interrupt to the consumer.
+to do (unless the stage's ``batch_idle`` is false), or after ``batch`` packets. A ``notify``
+stage pays only if the notified stage drained (or is empty) since its last notification, and
+the packet it is paid for carries the interrupt to the consumer.
 
 Several paths (receive and transmit, one per VM) can share resources: each packet names its
 path.
@@ -189,7 +189,7 @@ def _wpop(h, off, n):
 
 # Per-stage float parameters (columns of ``sf``) and integer ones (columns of ``si``).
 _PP, _PB, _BATCH_NS, _IRQ_NS, _ITR = range(5)
-_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1 = range(10)
+_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1, _BIDLE = range(11)
 
 
 @numba.njit(cache=True)
@@ -365,7 +365,7 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                     g = si[st, _NOTIFY]
                     bmax = si[st, _BMAX]
                     if bcount[st] == 0 or (bmax > 0 and bcount[st] >= bmax) \
-                            or bperiod[st] != period[r]:
+                            or (si[st, _BIDLE] and bperiod[st] != period[r]):
                         bcount[st] = 1
                         bperiod[st] = period[r]
                         pay = True
@@ -525,7 +525,7 @@ def simulate(
             if name in names and seglen[i, names.index(name)] == 0:
                 raise ValueError(f"stage {name!r} does not start a segment")
     sf = np.zeros((len(stages), 5))
-    si = np.zeros((len(stages), 10), dtype=np.int64)
+    si = np.zeros((len(stages), 11), dtype=np.int64)
     rel_parts: list[np.ndarray] = []
     k = 0
     for i, s in enumerate(stages):
@@ -549,7 +549,8 @@ def simulate(
         lo = k
         k += len(rel_parts[-1]) if hold == _HOLD_NIC else 0
         si[i] = (res_index[s.resource], s.capacity, hold, s.bytes_upto, s.only_above, s.batch,
-                 index[s.notify] if s.notify is not None else -1, batchy, lo, k)
+                 index[s.notify] if s.notify is not None else -1, batchy, lo, k,
+                 s.batch_idle)
     release = np.concatenate(rel_parts) if rel_parts else np.zeros(0)
     # Each resource's waiting room: at most the packets whose path uses it.
     uses = np.zeros((len(paths), len(resources)), dtype=bool)
