@@ -46,6 +46,7 @@ BUILTINS = (
     "codesign.mmu.selective:MECHANISM",
     "codesign.net.native:MECHANISM",
     "codesign.net.pv_split:MECHANISM",
+    "codesign.net.emulated:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 
