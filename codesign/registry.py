@@ -47,6 +47,7 @@ BUILTINS = (
     "codesign.net.native:MECHANISM",
     "codesign.net.pv_split:MECHANISM",
     "codesign.net.emulated:MECHANISM",
+    "codesign.net.multiqueue:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 

@@ -194,7 +194,7 @@ def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
             page = region[q] * pages_per_ring + pg
             setup.append((Op.MAP, 0, 0, 0, 0, page << 12, 0, 0, 0, 1, Perm.R | Perm.W,
                           (d << 16) + page, d))
-        for s in range(r - 1):
+        for s in range(r):  # every slot's buffer (the last one is posted by a doorbell)
             setup.append((Op.DESC, d, q, 0, s, int(buffer(q, s)), 0, 0, 0, 0, 0, 0, 0))
         setup.append((Op.DOORBELL, d, q, 0, r - 1, 0, 0, 0, 0, 0, 0, 0, 0))
     names = ("op", "fn", "queue", "ring", "slot", "addr", "mac", "vlan", "index", "enable",
@@ -210,15 +210,16 @@ def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
     # Frames: the slot each consumes (its queue's running count), then the driver's ops.
     slot = np.zeros(n, dtype=np.int64)
     order = np.argsort(queue, kind="stable")
-    starts = np.flatnonzero(np.diff(queue[order], prepend=-1)) if n else np.zeros(0, int)
-    for a, b in zip(starts, [*starts[1:], n], strict=True):
+    starts = np.flatnonzero(np.diff(queue[order], prepend=-1))
+    ends = np.append(starts[1:], n).astype(np.int64)[: len(starts)]
+    for a, b in zip(starts, ends, strict=True):
         slot[order[a:b]] = np.arange(b - a) % r
     # Per frame: RX, [unmap, (invalidate), map], doorbell; deferred: an INV_DOMAIN after
     # every flush_batch-th unmap of a domain.
     extra = 0 if layout.strategy == "persistent" else (3 if layout.strategy == "strict" else 2)
     flush = np.zeros(n, dtype=bool)
     if layout.strategy == "deferred":
-        for a, b in zip(starts, [*starts[1:], n], strict=True):
+        for a, b in zip(starts, ends, strict=True):
             k = np.arange(1, b - a + 1)
             flush[order[a:b]] = k % layout.flush_batch == 0
     per = 2 + extra + flush.astype(np.int64)
