@@ -48,6 +48,7 @@ BUILTINS = (
     "codesign.net.pv_split:MECHANISM",
     "codesign.net.emulated:MECHANISM",
     "codesign.net.multiqueue:MECHANISM",
+    "codesign.net.sriov:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 
