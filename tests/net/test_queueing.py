@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,113 @@ def test_invalid_paths_are_rejected() -> None:
         wire_stage(CPU)
     with pytest.raises(ValueError, match="non-decreasing"):
         simulate([DataPath((Stage("a", CPU, 1),))], np.array([2.0, 1.0]), np.full(2, 64))
+
+
+# --- batches, notifications, device interrupts, shared stages ------------------------------
+
+GUEST = Resource("vm0", "core", 1e9, domain="guest")
+DD = Resource("dd0", "core", 1e9, domain="driver_domain")
+
+
+def test_a_batch_cost_is_paid_once_per_batch_while_the_resource_stays_busy() -> None:
+    path = DataPath((Stage("copy", DD, 100, per_batch=1000, batch=4),))
+    burst = simulate([path], np.zeros(10), np.full(10, 64))
+    # Ten frames at once: batches of 4, 4, 2: three payments.
+    assert burst.batches.tolist() == [3]
+    np.testing.assert_allclose(np.diff(burst.depart_ns), [100, 100, 100, 1100, 100, 100, 100,
+                                                          1100, 100])
+    # Frames far apart: the resource idles between them, every frame is its own batch.
+    apart = simulate([path], np.arange(10) * 10_000.0, np.full(10, 64))
+    assert apart.batches.tolist() == [10]
+    np.testing.assert_allclose(apart.latency_ns(), 1100)
+    # A batch that ignores idling (a deferred flush) pays every 4th frame, busy or not.
+    count = DataPath((Stage("copy", DD, 100, per_batch=1000, batch=4, batch_idle=False),))
+    assert simulate([count], np.arange(10) * 10_000.0, np.full(10, 64)).batches.tolist() == [3]
+    # At saturation the law amortizes the batch: per_packet + per_batch / batch.
+    assert saturation_pps(path, 64) == pytest.approx(1e9 / 350)
+    arr, size = overload(3e9 / 350, 20_000)
+    assert simulate([path], arr, size).throughput_pps() == pytest.approx(1e9 / 350, rel=0.01)
+
+
+def test_notifications_are_suppressed_while_the_consumer_has_not_drained() -> None:
+    path = DataPath((Stage("backend", DD, 100),
+                     Stage("notify", DD, 0, per_batch=500, batch=1, notify="frontend",
+                           traps=(("hypercall.event_channel", "batch", 1),)),
+                     Stage("frontend", GUEST, 1000, per_irq=300)))
+    # A slow consumer: while it works through a burst it is not notified again.
+    res = simulate([path], np.arange(20) * 10.0, np.full(20, 64))
+    k = res.stage("notify")
+    assert 1 <= res.batches[k] < 20
+    # The packets that carried a notification paid the consumer's interrupt.
+    assert res.irqs[res.stage("frontend")] == res.batches[k]
+    # Alone, every packet notifies an idle consumer.
+    alone = simulate([path], np.arange(20) * 100_000.0, np.full(20, 64))
+    assert alone.batches[k] == alone.irqs[res.stage("frontend")] == 20
+    np.testing.assert_allclose(alone.latency_ns(), path.lone_ns(64))
+    assert path.lone_ns(64) == 100 + 500 + 1000 + 300
+
+
+def test_a_device_interrupt_is_throttled_and_masked_while_the_consumer_polls() -> None:
+    path = DataPath((Stage("devmodel", DD, 100),
+                     Stage("irq", GUEST, 0, per_irq=2000, moderation_ns=10_000),
+                     Stage("driver", GUEST, 100)))
+    # Alone: an interrupt at once (no earlier one to wait after), then the driver.
+    alone = simulate([path], np.arange(5) * 100_000.0, np.full(5, 64))
+    assert alone.raised[alone.stage("irq")] == 5
+    np.testing.assert_allclose(alone.latency_ns(), 100 + 2000 + 100)
+    # A frame every 1 us: the first interrupt at once; the guest's poll (2.1 us for the
+    # first frame) picks up the next ones without an interrupt; once it has drained, the
+    # next frame waits for the 10 us throttle.
+    steady = simulate([path], np.arange(50) * 1000.0, np.full(50, 64))
+    raised = steady.raised[steady.stage("irq")]
+    assert 2 <= raised <= 6
+    assert steady.irqs[steady.stage("irq")] == raised
+    assert steady.latency_ns().max() > 5000  # some waited for the throttle
+
+
+def test_stages_of_the_same_name_are_one_stage_across_paths() -> None:
+    ring = Stage("ring", CPU, 290, capacity=2)
+    a = DataPath((ring, Stage("a", GUEST, 10)))
+    b = DataPath((ring, Stage("b", CPU1, 10)))
+    arr = np.arange(8) * 40.0
+    res = simulate([a, b], arr, np.full(8, 64), path_of=np.arange(8) % 2)
+    # The same ring of two as in test_drops_only_when_the_ring_is_full: shared by both.
+    assert res.drop_stage.tolist() == [-1, -1, 0, -1, 0, -1, 0, 0]
+    assert len(res.stages) == 3
+    with pytest.raises(ValueError, match="two different stages"):
+        simulate([a, DataPath((Stage("ring", DD, 1),))], arr, np.full(8, 64),
+                 path_of=np.arange(8) % 2)
+
+
+def test_an_interrupt_is_carried_by_the_first_packet_it_releases_only() -> None:
+    path = DataPath((Stage("nic", NIC, 1), Stage("hv", GUEST, 0, per_irq=400,
+                                                  domain="hypervisor"),
+                     Stage("drv", GUEST, 100, per_irq=200)), hold_before="hv")
+    res = simulate([path], np.array([0.0, 10, 20]), np.full(3, 64),
+                   release_ns=np.array([1000.0]))
+    np.testing.assert_allclose(res.depart_ns, [1700, 1800, 1900])
+    assert res.irqs.tolist() == [0, 1, 1]
+    # Its cycles count for the stage's domain: the hypervisor's on the guest's core.
+    assert res.stage_busy_ns[res.stage("hv")] == pytest.approx(400)
+    assert path.stages[1].owner == "hypervisor" and path.stages[2].owner == "guest"
+
+
+def test_header_copies_and_skipped_stages() -> None:
+    path = DataPath((Stage("hdr", CPU, 0, per_byte=2.9, bytes_upto=128),
+                     Stage("map", CPU, 290, only_above=128, per_batch=2900, batch=2)))
+    sizes = np.array([64, 1518, 1518, 64])
+    res = simulate([path], np.arange(4) * 1e6, sizes)
+    np.testing.assert_allclose(res.latency_ns(), [64, 128 + 100 + 1000, 128 + 100 + 1000, 64])
+    assert res.served.tolist() == [4, 2] and res.batches.tolist() == [0, 2]
+
+
+def test_the_fifo_fast_path_is_the_kernel() -> None:
+    wire = wire_stage(LINK, capacity=16)
+    arr, size = overload(line_rate_pps(20, 64), 5000)
+    size = size + (np.arange(5000) % 7) * 100
+    fast = simulate([DataPath((wire,))], arr, size)
+    # A trap on the stage makes the simulation take the general kernel.
+    slow = simulate([DataPath((replace(wire, traps=(("x.y", "packet", 1),)),))], arr, size)
+    np.testing.assert_array_equal(fast.drop_stage, slow.drop_stage)
+    np.testing.assert_allclose(fast.depart_ns, slow.depart_ns)
+    np.testing.assert_allclose(fast.busy_ns, slow.busy_ns)
