@@ -9,7 +9,8 @@ references; at the end of each it estimates, from what that window measured, wha
 window would have cost under each mode, and runs the next window in the cheaper one:
 
 - shadow: (PTE writes + INVLPGs + CR3 writes + address-space flushes + guest page faults +
-  shootdown IPIs + hidden shadow fills) x ``vmexit.kernel`` + walks x (1D references per
+  shootdown IPIs + hidden shadow fills, at the rate per reference the last shadow window
+  measured beyond a switch's rebuild) x ``vmexit.kernel`` + walks x (1D references per
   walk) x ``memory.latency``;
 - nested: walks x (2D references per walk) x ``memory.latency`` + (EPT violations + IPIs) x
   ``vmexit.kernel``.
@@ -88,6 +89,7 @@ class SelectiveParams(NestedParams):
 class _Window:
     """Cumulative counts a window's deltas are taken from."""
 
+    refs: int = 0
     walks: int = 0
     walk_refs_guest: int = 0
     walk_refs_nested: int = 0
@@ -111,6 +113,12 @@ class SelectiveReplay(ShadowReplay):
         """References per walk of each mode (nested: True) as last measured; until then the
         uncached walk lengths."""
         self.touched: list[np.ndarray] = []
+        self.fill_rate = 0.0
+        """Hidden fills per reference in steady shadow mode, as last measured."""
+        self.rebuilt = 0
+        self.fresh = False
+        """The window is the first after a switch into shadow mode, whose rebuild of
+        ``rebuilt`` pages the switch was charged for."""
         """Pages the window accessed: a rebuild refills a shadow entry per distinct one."""
         self.switches = 0
         self.windows = 0
@@ -174,7 +182,7 @@ class SelectiveReplay(ShadowReplay):
 
     def _snapshot(self) -> _Window:
         c = self.c
-        return _Window(c.walks, c.walk_refs_guest, c.walk_refs_nested,
+        return _Window(c.refs, c.walks, c.walk_refs_guest, c.walk_refs_nested,
                        self.guest_events, self.t.fills, c.backings, c.ipis)
 
     def decide(self) -> None:
@@ -192,26 +200,33 @@ class SelectiveReplay(ShadowReplay):
             if self.nested:
                 self.per_walk[False] = d.walk_refs_guest / d.walks
                 self.per_walk[True] = (d.walk_refs_guest + d.walk_refs_nested) / d.walks
-        shadow = ((d.guest_events + d.ipis) * self.exit_cost
+        if not self.nested and d.refs:
+            # Hidden fills of shadow mode that are not the rebuild a switch charged for:
+            # shadows rebuilt on address-space switches (a small shadow cache), new pages.
+            steady = max(0, d.fills - (self.rebuilt if self.fresh else 0))
+            self.fill_rate = steady / d.refs
+        self.fresh = False
+        shadow = ((d.guest_events + d.ipis + self.fill_rate * d.refs) * self.exit_cost
                   + d.walks * self.per_walk[False] * self.mem)
         nested = (d.walks * self.per_walk[True] * self.mem
                   + (d.backings + d.ipis) * self.exit_cost)
         current, other = (nested, shadow) if self.nested else (shadow, nested)
         # Into shadow mode, the shadows are rebuilt: a hidden fault per page in use. The
         # switch must pay for itself within ``payback`` windows like this one.
-        rebuild = 0.0
+        pages = 0
         if self.nested and self.touched:
             pages = len(index(np.concatenate(self.touched).astype(np.int64))[0])
-            rebuild = pages * self.exit_cost
         self.touched = []
-        once = (self.exit_cost + rebuild) / self.p.payback
+        once = (1 + pages) * self.exit_cost / self.p.payback
         if other + once < current * (1.0 - self.p.margin):
+            self.rebuilt = pages
             self.switch()
 
     def switch(self) -> None:
         """Change mode: one exit, every TLB and walker cache flushed, shadows discarded."""
         self.switches += 1
         self.s = self.setups[not self.nested]
+        self.fresh = not self.nested
         self.tlb.reset()
         if self.stlb is not None:
             self.stlb.reset()
@@ -262,4 +277,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
+    version="2",
 )
