@@ -77,6 +77,19 @@ class ReportData:
         return [k for k in self.params()
                 if len({json.dumps(r["params"].get(k)) for r in self.done}) > 1]
 
+    def defining(self) -> list[str]:
+        """Varying ``workload.*`` parameters that are constant within each workload row label:
+        they define the workloads (a suite's mixes) rather than vary across the study, so the
+        workload's name already says them."""
+        by_label: dict[str, set[str]] = {}
+        for r in self.done:
+            for k in self.varying():
+                if k.startswith("workload."):
+                    by_label.setdefault(k, set()).add(json.dumps([r["workload"],
+                                                                  r["params"].get(k)]))
+        labels = {r["workload"] for r in self.done}
+        return [k for k, pairs in by_label.items() if len(pairs) == len(labels) > 1]
+
     def fixed(self) -> dict[str, Any]:
         """Parameters with one value over every done point."""
         varying = set(self.varying())

@@ -102,7 +102,8 @@ def _summary(data: ReportData) -> Section:
         section.blocks.append("No completed points to summarize.")
         return section
     objective, group = objectives[0], data.group()
-    varying = [k for k in data.varying() if k != group]
+    defining = set(data.defining())
+    varying = [k for k in data.varying() if k != group and k not in defining]
     rows = []
     for w in analysis.winners(data.done, objective, group):
         best_name, best, best_row = w.ranking[0]
@@ -136,7 +137,12 @@ def _results(data: ReportData) -> Section:
     if fixed:
         section.blocks.append("Same for every point: " + ", ".join(
             f"`{k}` = {fmt(v) if v is not None else 'unset'}" for k, v in fixed.items()) + ".")
-    varying, metrics = data.varying(), data.metrics()
+    defining = set(data.defining())
+    varying = [k for k in data.varying() if k not in defining]
+    metrics = data.metrics()
+    if defining:
+        section.blocks.append("Workload parameters are those of each workload's definition ("
+                              + ", ".join(f"`{k}`" for k in sorted(defining)) + ").")
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
                                              [_order(r["params"].get(k)) for k in varying]))
     section.blocks.append(Table(
