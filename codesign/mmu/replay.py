@@ -334,15 +334,15 @@ class Replay:
         cache = self.tcache.get((vm, pid), {})
         known = [cache.get(p) for p in uniq.tolist()]
         cands = [(int(first[i]), 0, int(uniq[i])) for i, k in enumerate(known) if k is None]
-        if write.any():
+        if any(k is None or not k[2] & WRITABLE for k in known) and write.any():
             wpos = np.flatnonzero(write)
             wids, wfirst, _ = index(inv[wpos])
             cands += [(int(wpos[p]), 1, int(uniq[u]))
                       for u, p in zip(wids.tolist(), wfirst.tolist(), strict=True)
                       if known[u] is None or not known[u][2] & WRITABLE]
         cands.sort()
-        faults = np.zeros(n, dtype=np.int64)
-        backings = np.zeros(n, dtype=np.int64)
+        faulted: dict[int, tuple[int, int]] = {}
+        """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
         split_on_exit = self.s.nested and not self.s.vpid
         for pos, kind, page in cands:
@@ -351,75 +351,84 @@ class Replay:
             addr = int(va[pos])
             is_cow = kind == 1
             if is_cow or split_on_exit:  # changes a translation or the TLB: at its place
-                self._run(vm, pid, va, start, pos, faults, backings)
+                self._run(vm, pid, va, pages, start, pos, faulted)
                 start = pos
             fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
             self._effects(vm, fx)
-            faults[pos] += fx.faults
-            backings[pos] += self.fault_traps(vm, pid, addr, fx)
-        self._run(vm, pid, va, start, n, faults, backings, (uniq, inv) if start == 0 else None)
+            f, u = faulted.get(pos, (0, 0))
+            faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
+        self._run(vm, pid, va, pages, start, n, faulted,
+                  (uniq, inv) if start == 0 else None)
 
-    def _run(self, vm: int, pid: int, va_all: np.ndarray, a: int, b: int,
-             faults: np.ndarray, backings: np.ndarray,
-             pages: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """Translate accesses ``a .. b`` against the current tables (``pages``: their
-        distinct pages and each access's number among them, when already known)."""
+    def _run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
+             b: int, faulted: dict[int, tuple[int, int]],
+             distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Translate accesses ``a .. b`` against the current tables (``distinct``: their
+        distinct pages and each access's number among them, when already known; ``faulted``:
+        faults and trap units by position in the block)."""
         if a >= b:
             return
         va = va_all[a:b]
+        page = pages_all[a:b]
         n = b - a
         guest = self.guest
-        uniq, inv = pages if pages is not None else index(va >> 12)[::2]
+        uniq, inv = distinct if distinct is not None else index(page)[::2]
         offset = vm << VM_SHIFT
         cache = self.tcache.setdefault((vm, pid), {})
         pages = uniq.tolist()
         known = [cache.get(p) for p in pages]
-        for k, page in enumerate(pages):
+        for k, pg in enumerate(pages):
             if known[k] is None:
-                t = guest.translate(vm, pid, page << 12)
+                t = guest.translate(vm, pid, pg << 12)
                 size = t.size
                 if self.s.nested:
                     hpa, hsize = guest.host_address(vm, t.gpa)
                     f, size = hpa >> 12, min(size, hsize)
                 else:
                     f = (offset | t.gpa) >> 12
-                known[k] = cache[page] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
+                known[k] = cache[pg] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
         table = np.array(known, dtype=np.int64).reshape(len(pages), 3)
         frame, klass, perms = table[:, 0], table[:, 1], table[:, 2]
         pcid = self.asid(vm, pid)
         vpid = self.tlb_vpid(vm)
-        fill = np.array(self.fill_class, dtype=np.int64)[klass][inv]
+        fill = np.array(self.fill_class, dtype=np.int64)[klass]  # per distinct page
         # An access to the page the previous access just looked up (and filled) hits, and a
         # hit on the most recent entry changes no replacement state: only the first access
         # of each same-page stretch goes to the TLB (unless no array holds the page size).
-        page = va >> 12
         keep = np.empty(n, dtype=bool)
         keep[0] = True
         np.not_equal(page[1:], page[:-1], out=keep[1:])
-        keep |= fill < 0
+        if (fill < 0).any():
+            keep |= (fill < 0)[inv]
         pos = np.flatnonzero(keep)
         ipos = inv[pos]
-        hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[pos], frame[ipos],
+        hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[ipos], frame[ipos],
                                             perms[ipos])
         c = self.c
         c.refs += n
         l1_miss = pos[hit == 0]
-        c.tlb_hits += n - len(l1_miss)
-        c.tlb_misses += len(l1_miss)
+        k = len(l1_miss)
+        c.tlb_hits += n - k
+        c.tlb_misses += k
         c.tlb_evictions += evicted
-        refs = np.zeros(n, dtype=np.int64)
-        l2_hit = np.zeros(n, dtype=np.int64)
-        miss = l1_miss
-        if self.stlb is not None and len(l1_miss):
-            miss = self._stlb(va, l1_miss, frame[inv[l1_miss]], perms[inv[l1_miss]], vpid, pcid,
-                              l2_hit)
-        c.l2_hits += len(l1_miss) - len(miss)
-        c.l2_misses += len(miss)
-        if len(miss):
+        # Per first-level miss, in order: walk references, L2 hit, trap units.
+        refs = np.zeros(k, dtype=np.int64)
+        l2_hit = np.zeros(k, dtype=np.int64)
+        units = np.zeros(k, dtype=np.int64)
+        walked = np.arange(k)
+        if self.stlb is not None and k:
+            hit2 = self._stlb(va[l1_miss], frame[inv[l1_miss]], perms[inv[l1_miss]], vpid,
+                              pcid)
+            l2_hit[hit2] = 1
+            walked = np.flatnonzero(~hit2)
+        miss = l1_miss[walked]
+        m = len(miss)
+        c.l2_hits += k - m
+        c.l2_misses += m
+        if m:
             if self.loaded != guest.version:
                 self.walker.load_memory(guest.host if self.s.nested else guest.native)
                 self.loaded = guest.version
-            m = len(miss)
             root = guest.root(vm, pid)
             if self.s.nested:
                 reqs = WalkBatch(np.full(m, WalkOp.NESTED), va[miss], np.full(m, root),
@@ -441,36 +450,40 @@ class Replay:
                         f"walk of {int(va[miss[lo + j]]):#x} (vm {vm} pid {pid}) gave fault "
                         f"{int(w.fault[j])} frame {int(w.frame[j]):#x}, the guest model says "
                         f"{int(want[lo + j]):#x}")
-                refs[miss[lo:hi]] = w.refs
+                refs[walked[lo:hi]] = w.refs
                 c.walk_refs_guest += int((w.dims == 0).sum())
                 c.walk_refs_nested += int((w.dims == 1).sum())
                 c.gpwc_hits += int((w.gpwc > 0).sum())
                 c.npwc_hits += int(w.npwc.sum())
                 c.ntlb_hits += int(w.ntlb_hit.sum())
                 c.ntlb_misses += int(w.ntlb_miss.sum())
-        units = backings[a:b]
-        extra = self.walk_traps(vm, pid, va[miss]) if len(miss) else None
-        if extra is not None:
-            units = units.copy()
-            units[miss] += extra
-        fl = faults[a:b]
-        busy = l1_miss
-        if fl.any() or units.any():
-            busy = np.union1d(busy, np.flatnonzero((fl != 0) | (units != 0)))
-        c.add_accesses(n, np.stack([refs[busy], fl[busy], units[busy], l2_hit[busy]], axis=1))
+            extra = self.walk_traps(vm, pid, va[miss])
+            if extra is not None:
+                units[walked] += extra
+        faults = np.zeros(k, dtype=np.int64)
+        rows = []
+        for p, (f, u) in faulted.items():
+            if a <= p < b:
+                i = int(np.searchsorted(l1_miss, p - a))
+                if i < k and l1_miss[i] == p - a:
+                    faults[i] += f
+                    units[i] += u
+                else:  # a faulting access that hit the TLB
+                    rows.append((0, f, u, 0))
+        table = np.stack([refs, faults, units, l2_hit], axis=1)
+        if rows:
+            table = np.concatenate([table, np.array(rows, dtype=np.int64)])
+        c.add_accesses(n, table)
 
-    def _stlb(self, va: np.ndarray, l1_miss: np.ndarray, frame: np.ndarray, perms: np.ndarray,
-              vpid: int, pcid: int, l2_hit: np.ndarray) -> np.ndarray:
-        """Look the first-level misses (``frame``, ``perms``: theirs, in order) up in the
+    def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, vpid: int,
+              pcid: int) -> np.ndarray:
+        """Look the first-level misses (addresses, frames, permissions, in order) up in the
         second-level TLB, filling it on a miss (a large page is held splintered, as the 4 KiB
-        entry of the page accessed); marks ``l2_hit`` and returns the positions that still
-        miss (the walks)."""
+        entry of the page accessed); which of them hit."""
         assert self.stlb is not None
-        hit, _ = self.stlb.lookup_fill(va[l1_miss], vpid, pcid,
-                                       np.zeros(len(l1_miss), np.int64), frame, perms)
-        hit = hit.astype(bool)
-        l2_hit[l1_miss[hit]] = 1
-        return l1_miss[~hit]
+        hit, _ = self.stlb.lookup_fill(va, vpid, pcid, np.zeros(len(va), np.int64), frame,
+                                       perms)
+        return hit.astype(bool)
 
 
 def replay(events: np.ndarray, setup: Setup) -> Counts:
