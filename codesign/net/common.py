@@ -6,11 +6,12 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
 :func:`run_paths` does the rest, the same way for every mechanism:
 
 1. received frames cross the receive wire (``link.gbps``; ``link.buffer`` frames may wait
-   for it, more are dropped upstream);
+   for it, more are dropped upstream) and the NIC's receive engine (:func:`nic_stage`), both
+   first come first served, by the FIFO recurrence;
 2. the NIC model classifies each at the cycle it has arrived and DMAs it through its IOTLB
    (:func:`~codesign.net.nicreplay.replay`), raising each queue's moderated interrupts;
 3. one queueing simulation (:func:`~codesign.net.queueing.simulate`) carries the received
-   frames from the NIC stage to the guest, each path's hold released by the interrupts of
+   frames from the NIC to the guest, each path's hold released by the interrupts of
    the frame's queue, and the transmitted frames from the guest to the transmit wire,
    every core shared by the paths that use it;
 4. :func:`metrics` reads the issue's metrics off the simulation: ``packets``,
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics, traps
-from codesign.net.graph import DOMAINS, DataPath, Resource, wire_stage
+from codesign.net.graph import DOMAINS, DataPath, Resource, Stage, wire_stage
 from codesign.net.nicreplay import Layout, Replay, addresses, nic_params, replay
 from codesign.net.queueing import Result, simulate
 from codesign.params import param
@@ -105,12 +106,18 @@ def nic_resource() -> Resource:
     return Resource("nic", "nic", NIC_CLOCK_MHZ * 1e6)
 
 
+def nic_stage() -> Stage:
+    """The NIC's receive engine: classify and DMA a frame, one cycle (the model's one
+    operation per cycle)."""
+    return Stage("nic_rx", nic_resource(), 1)
+
+
 @dataclass(frozen=True, eq=False)
 class Run:
     """Everything :func:`run_paths` computed, for :func:`metrics` and for tests."""
 
     stream: np.ndarray
-    wire: Result
+    before: tuple[Result, ...]
     nic: Replay
     host: Result
     who: np.ndarray
@@ -123,9 +130,9 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
               tx_path: Callable[[int], DataPath]) -> Run:
     """Carry ``stream`` through a mechanism's paths (see the module docstring).
 
-    ``rx_path(vm)`` starts at the NIC (the stage after the NIC's is the one its interrupts
-    release, named by ``hold_before``); ``tx_path(vm)`` ends with the transmit wire. VMs
-    with equal paths share them.
+    ``rx_path(vm)`` starts where the NIC's receive engine (:func:`nic_stage`) hands the frame
+    over, usually at the stage the NIC's interrupts release (its ``hold_before``);
+    ``tx_path(vm)`` ends with the transmit wire. VMs with equal paths share them.
     """
     t = stream["time_ns"].astype(np.float64)
     size = stream["frame_bytes"].astype(np.int64)
@@ -134,8 +141,12 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
     wire = simulate([p.wire()], t[rx_idx], size[rx_idx])
     on_nic = rx_idx[wire.delivered]
     done = wire.depart_ns[wire.delivered]
-    frames = stream[on_nic]
-    vms = int(frames["vm"].max()) + 1 if len(frames) else 1
+    # The NIC's receive engine: one cycle a frame, first come first served (a FIFO of its
+    # own, apart from the transmit engine), by the same recurrence as the wire.
+    nic = simulate([DataPath((nic_stage(),))], done, size[on_nic])
+    # The fields the NIC reads, column by column (a gather of records is far slower).
+    frames = {f: stream[f][on_nic] for f in ("dst_mac", "vlan", "vm", "src_ip", "dst_ip")}
+    vms = int(frames["vm"].max()) + 1 if len(on_nic) else 1
     filters = addresses(frames) if layout.kind != "shared" else 1
     rep = replay(frames, done, p.nic(layout, vms, filters), layout)
     ok = rep.status == 1
@@ -146,7 +157,10 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
 
     def route(vm_of: np.ndarray, make: Callable[[int], DataPath], rx: bool) -> np.ndarray:
         out = np.zeros(len(vm_of), dtype=np.int64)
-        for v in np.unique(vm_of).tolist():
+        if not len(vm_of):
+            return out
+        lo, hi = int(vm_of.min()), int(vm_of.max())
+        for v in [lo] if lo == hi else np.unique(vm_of).tolist():
             path = make(v)
             if path not in index:
                 index[path] = len(paths)
@@ -154,13 +168,16 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
                 if rx and path.hold_before is not None:
                     q = layout.queue(v, nicp)
                     release[path.hold_before] = rep.irq_ns.get(q, np.zeros(0))
-            out[vm_of == v] = index[path]
+            if lo == hi:
+                out[:] = index[path]
+            else:
+                out[vm_of == v] = index[path]
         return out
 
     rx_who = on_nic[ok]
     rx_route = route(rep.vm[ok], rx_path, True)
     tx_route = route(stream["vm"][tx_idx].astype(np.int64), tx_path, False)
-    arrival = np.concatenate([done[ok], t[tx_idx]])
+    arrival = np.concatenate([nic.depart_ns[ok], t[tx_idx]])
     who = np.concatenate([rx_who, tx_idx])
     path_of = np.concatenate([rx_route, tx_route])
     if len(rx_who) and len(tx_idx):
@@ -170,7 +187,7 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
         paths.append(tx_path(0))
     host = simulate(paths, arrival, size[who], path_of=path_of, release_ns=release)
     drops = wire.drops + int((~ok).sum()) + host.drops
-    return Run(stream, wire, rep, host, who, tuple(paths), drops)
+    return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops)
 
 
 def latency_us(values: np.ndarray) -> Metrics:
@@ -203,7 +220,7 @@ def trap_counts(host: Result) -> dict[str, int]:
 
 def metrics(run: Run) -> Metrics:
     """The issue's metrics of a run (see the module docstring)."""
-    host, wire, stream = run.host, run.wire, run.stream
+    host, stream = run.host, run.stream
     t = stream["time_ns"].astype(np.float64)
     size = stream["frame_bytes"]
     delivered = run.who[host.delivered]
@@ -213,8 +230,9 @@ def metrics(run: Run) -> Metrics:
     mean_frame = float(size[delivered].mean()) if n_ok else 0.0
     span = float(dep.max() - t.min()) if n_ok else 0.0
     busy = dict(zip(host.resources, host.busy_ns, strict=True))
-    for r, b in zip(wire.resources, wire.busy_ns, strict=True):
-        busy[r] = busy.get(r, 0.0) + b
+    for before in run.before:
+        for r, b in zip(before.resources, before.busy_ns, strict=True):
+            busy[r] = busy.get(r, 0.0) + b
     per_domain = dict.fromkeys(DOMAINS, 0.0)
     assert host.stage_busy_ns is not None and host.batches is not None
     for s, b in zip(host.stages, host.stage_busy_ns, strict=True):
@@ -240,3 +258,20 @@ def metrics(run: Run) -> Metrics:
             for r, b in busy.items()}
     lat = latency_us((dep - t[delivered]) / 1e3)
     return Metrics(out) | lat | traps(trap_counts(host))
+
+
+def from_nic(path: DataPath) -> DataPath:
+    """A receive path from the wire (``wire_rx``, ``nic_rx``, ...) without its first two
+    stages: what :func:`run_paths` simulates after the wire and the NIC's receive engine."""
+    if [st.name for st in path.stages[:2]] != ["wire_rx", "nic_rx"] \
+            or path.stages[1] != nic_stage():
+        raise ValueError("a receive path starts with the wire and the NIC's receive engine")
+    return DataPath(path.stages[2:], hold_before=path.hold_before)
+
+
+def evaluate(stream: np.ndarray, p: PortParams, layout: Layout,
+             paths_of: Callable[[int], tuple[DataPath, DataPath]]) -> Metrics:
+    """A mechanism's metrics, given VM ``v``'s receive path (from the wire) and transmit
+    path as ``paths_of(v)``."""
+    return metrics(run_paths(stream, p, layout, lambda vm: from_nic(paths_of(vm)[0]),
+                             lambda vm: paths_of(vm)[1]))

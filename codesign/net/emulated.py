@@ -57,9 +57,9 @@ from codesign.net.common import (
     PortParams,
     backend_core,
     core,
-    metrics,
+    evaluate,
     nic_resource,
-    run_paths,
+    nic_stage,
 )
 from codesign.net.graph import DataPath, Stage
 from codesign.net.nicreplay import Layout
@@ -115,7 +115,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
     rdt = () if p.coalesced_mmio and p.io == "mmio" else ((reason, "batch", exits),)
     rx = DataPath((
         *p.wire().stages,
-        Stage("nic_rx", nic, 1),
+        nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("bridge_rx", dd0, c("net.bridge")),
@@ -148,12 +148,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
 
 def run(stream: np.ndarray, p: EmulatedParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    def rx(vm: int) -> DataPath:
-        path = paths(p, platform, vm)[0]
-        return DataPath(path.stages[1:], hold_before=path.hold_before)
-
-    return metrics(run_paths(stream, p, Layout("shared"), rx,
-                             lambda vm: paths(p, platform, vm)[1]))
+    return evaluate(stream, p, Layout("shared"), lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(

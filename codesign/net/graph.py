@@ -209,7 +209,8 @@ class DataPath:
     ``hold_before``, when set, names the stage before which completions wait for an interrupt
     of the NIC (interrupt moderation, the times given to the simulation): the packet is at
     that stage from then on (its ``capacity`` counts it) but starts only when the interrupt
-    is raised. A stage with ``moderation_ns`` is a hold too, of a device inside the simulation.
+    is raised. It may be the first stage (a path that starts where the NIC hands over). A
+    stage with ``moderation_ns`` is a hold too, of a device inside the simulation.
 
     >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
     >>> DataPath((Stage("a", cpu, 1), Stage("a", cpu, 2)))
@@ -230,16 +231,16 @@ class DataPath:
         for r in self.resources():
             if by_name.setdefault(r.name, r) != r:
                 raise ValueError(f"two different resources are called {r.name!r}")
-        if self.hold_before is not None and self.hold_before not in names[1:]:
-            raise ValueError(f"hold_before must name a stage after the first, "
+        if self.hold_before is not None and self.hold_before not in names:
+            raise ValueError(f"hold_before must name a stage of the path, "
                              f"got {self.hold_before!r}")
         for i, s in enumerate(self.stages):
             if s.notify is not None and s.notify not in names[i + 1:]:
                 raise ValueError(f"stage {s.name!r} notifies {s.notify!r}, which is not a "
                                  "later stage of the path")
-            if s.moderation_ns is not None and (i == 0 or s.name == self.hold_before):
-                raise ValueError(f"stage {s.name!r}: a moderated hold needs a stage before "
-                                 "it and no other hold")
+            if s.moderation_ns is not None and s.name == self.hold_before:
+                raise ValueError(f"stage {s.name!r}: a moderated hold cannot also wait for "
+                                 "the NIC's interrupts")
 
     def resources(self) -> tuple[Resource, ...]:
         """The distinct resources, in the order of first use."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import HEADLINE, core, metrics, nic_resource, run_paths
+from codesign.net.common import HEADLINE, core, evaluate, nic_resource, nic_stage
 from codesign.net.graph import DataPath, Stage
 from codesign.net.nicreplay import Layout
 from codesign.net.pv_split import PVSplitParams, backend_tx, guest_tx
@@ -65,7 +65,7 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
     v = f".{vm}"
     rx = DataPath((
         *p.wire().stages,
-        Stage("nic_rx", nic, 1),
+        nic_stage(),
         Stage("driver_rx" + v, ddv, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("netback_rx" + v, ddv, c("net.netback.rx")),
@@ -89,12 +89,7 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
 
 def run(stream: np.ndarray, p: MultiqueueParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    def rx(vm: int) -> DataPath:
-        path = paths(p, platform, vm)[0]
-        return DataPath(path.stages[1:], hold_before=path.hold_before)
-
-    return metrics(run_paths(stream, p, Layout("vmdq"), rx,
-                             lambda vm: paths(p, platform, vm)[1]))
+    return evaluate(stream, p, Layout("vmdq"), lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(

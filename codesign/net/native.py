@@ -46,8 +46,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import HEADLINE, NIC_CLOCK_MHZ, PortParams, core, metrics, nic_resource
-from codesign.net.common import run_paths as _run_paths
+from codesign.net.common import (
+    HEADLINE,
+    NIC_CLOCK_MHZ,
+    PortParams,
+    core,
+    evaluate,
+    nic_resource,
+    nic_stage,
+)
 from codesign.net.graph import DataPath, Stage
 from codesign.net.nicreplay import Layout
 from codesign.platforms import Platform
@@ -72,7 +79,7 @@ def paths(p: NativeNetParams, platform: Platform) -> tuple[DataPath, DataPath]:
     byte = cost("net.copy_per_byte")
     rx = DataPath((
         *p.wire().stages,
-        Stage("nic_rx", nic, 1),
+        nic_stage(),
         Stage("driver_rx", cpu, cost("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=cost("net.irq")),
         Stage("stack_rx", cpu, cost("net.stack.rx"), per_byte=byte),
@@ -88,9 +95,8 @@ def paths(p: NativeNetParams, platform: Platform) -> tuple[DataPath, DataPath]:
 
 def run(stream: np.ndarray, p: NativeNetParams, platform: Platform) -> Metrics:
     """Metrics of the host receiving and sending every frame of ``stream``."""
-    rx, tx = paths(p, platform)
-    host_rx = DataPath(rx.stages[1:], hold_before=rx.hold_before)
-    return metrics(_run_paths(stream, p, Layout("shared"), lambda vm: host_rx, lambda vm: tx))
+    both = paths(p, platform)
+    return evaluate(stream, p, Layout("shared"), lambda vm: both)
 
 
 MECHANISM = Mechanism(

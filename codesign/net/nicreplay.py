@@ -38,6 +38,7 @@ receive DMAs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,9 +129,11 @@ class Replay:
         return sum(len(v) for v in self.irq_ns.values())
 
 
-def owners(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def owners(frames: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
     """The (MAC, VLAN) addresses the frames are sent to, the VM each belongs to (the VM of
-    the first frame sent to it), and every frame's address index.
+    the first frame sent to it), and every frame's address index. ``frames`` is a packet
+    stream, or a mapping of its fields.
 
     >>> from workloads.packets.frames import empty
     >>> f = empty(3); f["dst_mac"] = [5, 6, 5]; f["vlan"] = [1, 0, 1]; f["vm"] = [0, 1, 1]
@@ -143,17 +146,18 @@ def owners(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             frames["vm"][first].astype(np.int64), inverse.ravel())
 
 
-def addresses(frames: np.ndarray) -> int:
+def addresses(frames: Mapping[str, np.ndarray]) -> int:
     """How many (MAC, VLAN) addresses the frames are sent to (the filters a classifier
     needs to tell them apart)."""
     return len(np.unique((frames["dst_mac"] << np.uint64(12)) | frames["vlan"]))
 
 
-def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
+def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICParams,
            layout: Layout) -> Replay:
-    """Replay received ``frames`` (in time order) through the NIC model at the cycle each
-    leaves the wire (see the module docstring)."""
-    n = len(frames)
+    """Replay received ``frames`` (in time order; a packet stream, or its ``dst_mac``,
+    ``vlan``, ``vm``, ``src_ip`` and ``dst_ip`` fields) through the NIC model at the cycle
+    each leaves the wire (see the module docstring)."""
+    n = len(wire_done_ns)
     ns_per_cycle = 1e3 / nic.clock_mhz
     r = nic.ring_size
     one_per_page = layout.strategy != "persistent"
@@ -183,7 +187,8 @@ def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
     # Set-up: VLANs, filters, buffer pages, full rings.
     setup: list[tuple[int, ...]] = []  # (op, fn, queue, ring, slot, addr, mac, vlan, index,
     #                                     enable, arg, pfn, domain)
-    for v in sorted({0} | set(np.unique(frames["vlan"]).tolist())):
+    seen = np.bincount(frames["vlan"], minlength=1) if n else np.zeros(1, np.int64)
+    for v in sorted({0} | set(np.flatnonzero(seen).tolist())):
         setup.append((Op.VLAN, 0, 0, 0, 0, 0, 0, v, 0, 1, 0, 0, 0))
     if layout.kind != "shared":
         for i, (m, v) in enumerate(zip(macs.tolist(), vlans_of_addr.tolist(), strict=True)):
@@ -214,18 +219,20 @@ def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
     ends = np.append(starts[1:], n).astype(np.int64)[: len(starts)]
     for a, b in zip(starts, ends, strict=True):
         slot[order[a:b]] = np.arange(b - a) % r
-    # Per frame: RX, [unmap, (invalidate), map], doorbell; deferred: an INV_DOMAIN after
-    # every flush_batch-th unmap of a domain.
-    extra = 0 if layout.strategy == "persistent" else (3 if layout.strategy == "strict" else 2)
+    # Per frame, a fixed number of operations: RX, the driver's IOMMU work (strict: unmap,
+    # invalidate, map; deferred: unmap, map, and an INV_DOMAIN after every flush_batch-th
+    # unmap of a domain, else an idle cycle), the doorbell.
+    pattern = {"persistent": (Op.RX, Op.DOORBELL),
+               "strict": (Op.RX, Op.MAP, Op.INV_PAGE, Op.MAP, Op.DOORBELL),
+               "deferred": (Op.RX, Op.MAP, Op.MAP, Op.NOP, Op.DOORBELL)}[layout.strategy]
+    k = len(pattern)
     flush = np.zeros(n, dtype=bool)
     if layout.strategy == "deferred":
         for a, b in zip(starts, ends, strict=True):
-            k = np.arange(1, b - a + 1)
-            flush[order[a:b]] = k % layout.flush_batch == 0
-    per = 2 + extra + flush.astype(np.int64)
+            flush[order[a:b]] = np.arange(1, b - a + 1) % layout.flush_batch == 0
     cyc = np.ceil(wire_done_ns / ns_per_cycle - 1e-9).astype(np.int64) + n_setup
-    if n > 1 and int((np.diff(cyc) - per[:-1]).min()) < 0:
-        raise ValueError(f"frames closer than {int(per.max())} NIC cycles: lower link.gbps")
+    if n > 1 and int(np.diff(cyc).min()) < k:
+        raise ValueError(f"frames closer than {k} NIC cycles: lower link.gbps")
     status = np.zeros(n, dtype=np.int64)
     got_queue = np.zeros(n, dtype=np.int64)
     totals: dict[str, int] = dict.fromkeys(count_events(OpBatch(cols), res0), 0)
@@ -234,53 +241,39 @@ def replay(frames: np.ndarray, wire_done_ns: np.ndarray, nic: NICParams,
     fl = (frames["src_ip"].astype(np.uint64) << np.uint64(32)) | frames["dst_ip"].astype(
         np.uint64)
     domain = np.array([fn.get(int(q), 0) for q in range(nic.queues)], dtype=np.int64)
+    rows = min(n, CHUNK)
+    buf = {name: np.zeros((rows, k), dtype=np.int64) for name in OP_FIELDS}
+    buf["flow"] = np.zeros((rows, k), dtype=np.uint64)
+    buf["op"][:] = pattern
+    buf["arg"][:, 1:-1] = Perm.R | Perm.W
+    if layout.strategy != "persistent":
+        buf["enable"][:, k - 2 if layout.strategy == "strict" else 2] = 1  # the re-map
+    offset = np.arange(k)
     for a in range(0, n, CHUNK):
         b = min(n, a + CHUNK)
-        k = per[a:b]
-        total = int(k.sum())
-        c = {name: np.zeros(total, dtype=np.int64) for name in OP_FIELDS}
-        c["flow"] = np.zeros(total, dtype=np.uint64)
-        first = np.zeros(b - a, dtype=np.int64)
-        np.cumsum(k[:-1], out=first[1:])
+        m = b - a
+        c = {name: col[:m] for name, col in buf.items()}
         q = queue[a:b]
-        s = slot[a:b]
         d = domain[q]
-        within = np.arange(total) - np.repeat(first, k)
-        c["cycle"][:] = np.repeat(cyc[a:b], k) + within
-        rx = first
-        c["op"][rx] = Op.RX
-        c["mac"][rx] = frames["dst_mac"][a:b].astype(np.int64)
-        c["vlan"][rx] = frames["vlan"][a:b]
-        c["flow"][rx] = fl[a:b]
-        bell = first + k - 1
-        c["op"][bell] = Op.DOORBELL
-        c["queue"][bell] = q
-        c["fn"][bell] = d
-        c["slot"][bell] = s
-        if extra:
-            page = np.asarray(buffer(0, s))  # SR-IOV: every VF's ring from I/O page 0
-            pfn = (d << 16) + (page >> 12)
-            unmap, remap = first + 1, first + extra
-            for at, present in ((unmap, 0), (remap, 1)):
-                c["op"][at] = Op.MAP
-                c["addr"][at] = page
-                c["pfn"][at] = pfn
-                c["domain"][at] = d
-                c["enable"][at] = present
-                c["arg"][at] = Perm.R | Perm.W
-            if layout.strategy == "strict":
-                c["op"][first + 2] = Op.INV_PAGE
-                c["addr"][first + 2] = page
-                c["domain"][first + 2] = d
-            flushed = np.flatnonzero(flush[a:b])
-            at = first[flushed] + extra + 1
-            c["op"][at] = Op.INV_DOMAIN
-            c["domain"][at] = d[flushed]
-        ops = OpBatch(c)
-        until = int(cyc[b]) if b < n else int(c["cycle"][-1]) + nic.itr_cycles + 2
+        c["cycle"][:] = cyc[a:b, None] + offset
+        c["mac"][:, 0] = frames["dst_mac"][a:b]
+        c["vlan"][:, 0] = frames["vlan"][a:b]
+        c["flow"][:, 0] = fl[a:b]
+        c["queue"][:, -1] = q
+        c["fn"][:, -1] = d
+        c["slot"][:, -1] = slot[a:b]
+        if layout.strategy != "persistent":
+            page = np.asarray(buffer(0, slot[a:b]))  # SR-IOV: each VF's ring from page 0
+            c["addr"][:, 1:-1] = page[:, None]
+            c["domain"][:, 1:-1] = d[:, None]
+            c["pfn"][:, 1:-1] = ((d << 16) + (page >> 12))[:, None]
+            if layout.strategy == "deferred":
+                c["op"][:, 3] = np.where(flush[a:b], Op.INV_DOMAIN, Op.NOP)
+        ops = OpBatch({name: col.reshape(-1) for name, col in c.items()})
+        until = int(cyc[b]) if b < n else int(cyc[-1]) + k + nic.itr_cycles + 2
         res = model.run(ops, until=until, check=False)
-        status[a:b] = res.events["status"][rx]
-        got_queue[a:b] = res.events["queue"][rx]
+        status[a:b] = res.events["status"][::k]
+        got_queue[a:b] = res.events["queue"][::k]
         for key, value in count_events(ops, res).items():
             totals[key] += value
         irq_c.append(res.irq_cycle)

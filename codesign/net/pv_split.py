@@ -58,9 +58,9 @@ from codesign.net.common import (
     PortParams,
     backend_core,
     core,
-    metrics,
+    evaluate,
     nic_resource,
-    run_paths,
+    nic_stage,
 )
 from codesign.net.graph import DataPath, Stage
 from codesign.net.nicreplay import Layout
@@ -108,7 +108,7 @@ def paths(p: PVSplitParams, platform: Platform, vm: int) -> tuple[DataPath, Data
     v = f".{vm}"
     rx = DataPath((
         *p.wire().stages,
-        Stage("nic_rx", nic, 1),
+        nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("bridge_rx", dd0, c("net.bridge")),
@@ -171,12 +171,7 @@ def backend_tx(p: PVSplitParams, platform: Platform, vm: int, ddv) -> tuple[Stag
 
 def run(stream: np.ndarray, p: PVSplitParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    def rx(vm: int) -> DataPath:
-        path = paths(p, platform, vm)[0]
-        return DataPath(path.stages[1:], hold_before=path.hold_before)
-
-    return metrics(run_paths(stream, p, Layout("shared"), rx,
-                             lambda vm: paths(p, platform, vm)[1]))
+    return evaluate(stream, p, Layout("shared"), lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(

@@ -236,6 +236,7 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
         freed = -1
         target = -1
         enter = -1
+        direct = -1
         if kind == 0:
             p = ident
             path = path_of[p]
@@ -290,16 +291,18 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                 h = si[s, _HOLD]
                 held = False
                 if h == _HOLD_NIC:
-                    lo, hi = si[s, _REL0], si[s, _REL1]
-                    k = lo + np.searchsorted(release[lo:hi], t)
-                    if k < hi:
+                    if pending[s]:  # every held packet waits for the same next interrupt
                         held = True
-                        if not pending[s]:
+                    else:
+                        lo, hi = si[s, _REL0], si[s, _REL1]
+                        k = lo + np.searchsorted(release[lo:hi], t)
+                        if k < hi:
+                            held = True
                             pending[s] = True
                             nh = _push(ht, hs, hp, hk, nh, release[k], seq, s, 1)
                             seq += 1
-                    else:
-                        flag[p] = False
+                        else:
+                            flag[p] = False
                 elif h == _HOLD_DEVICE:
                     if active[s] > 0:
                         flag[p] = False
@@ -327,18 +330,25 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                     active[s] += 1
             if joins:
                 r = si[s, _RES]
-                nwait[r] = _wpush(wait, wait_off[r], nwait[r], p)
                 target = r
+                if idle[r] and nwait[r] == 0:
+                    direct = p  # nobody else waits: it starts at once, no heap
+                else:
+                    nwait[r] = _wpush(wait, wait_off[r], nwait[r], p)
         for r in (freed, target):
             if r < 0:
                 continue
             if not idle[r]:
                 continue
-            if nwait[r] == 0:
+            if r == target and direct >= 0:
+                q = direct
+                direct = -1
+            elif nwait[r] == 0:
                 went_idle[r] = True
                 continue
-            q = wait[wait_off[r]]
-            nwait[r] = _wpop(wait, wait_off[r], nwait[r])
+            else:
+                q = wait[wait_off[r]]
+                nwait[r] = _wpop(wait, wait_off[r], nwait[r])
             idle[r] = False
             if went_idle[r]:
                 period[r] += 1

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import HEADLINE, PortParams, core, metrics, nic_resource, run_paths
+from codesign.net.common import HEADLINE, PortParams, core, evaluate, nic_resource, nic_stage
 from codesign.net.graph import DataPath, Resource, Stage
 from codesign.net.nicreplay import STRATEGIES, Layout
 from codesign.params import param
@@ -112,7 +112,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
                     traps=(("vmexit.external_interrupt", "irq", 1), ("vmexit.eoi", "irq", 1)))
     rx = DataPath((
         *p.wire().stages,
-        Stage("nic_rx", nic, 1),
+        nic_stage(),
         irq,
         *_iommu(p, platform, "iommu_rx" + v, guest),
         Stage("vf_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq")),
@@ -130,11 +130,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
 
 def run(stream: np.ndarray, p: SriovParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    def rx(vm: int) -> DataPath:
-        path = paths(p, platform, vm)[0]
-        return DataPath(path.stages[1:], hold_before=path.hold_before)
-
-    return metrics(run_paths(stream, p, p.layout(), rx, lambda vm: paths(p, platform, vm)[1]))
+    return evaluate(stream, p, p.layout(), lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(

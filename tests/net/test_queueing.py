@@ -147,7 +147,7 @@ def test_held_packets_count_against_the_ring() -> None:
 
 def test_invalid_paths_are_rejected() -> None:
     with pytest.raises(ValueError, match="hold_before"):
-        DataPath((Stage("a", CPU, 1),), hold_before="a")
+        DataPath((Stage("a", CPU, 1),), hold_before="b")
     with pytest.raises(ValueError, match="not a link"):
         wire_stage(CPU)
     with pytest.raises(ValueError, match="non-decreasing"):
