@@ -60,7 +60,25 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     Traceback (most recent call last):
     codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
     """  # noqa: E501
-    return hashlib.sha256(read(Path(path))).hexdigest()
+    p = Path(path)
+    try:
+        st = p.stat()
+        stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        stamp = None
+    if stamp is not None and stamp in _DIGESTS:
+        return _DIGESTS[stamp]
+    digest = hashlib.sha256(read(p)).hexdigest()
+    if stamp is not None:
+        _DIGESTS[stamp] = digest
+    return digest
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+"""Digests of files seen in this process, by path, size, modification time and inode: a
+sweep resolves every point of a trace, and hashing a gigabyte each time would dominate. A
+file rewritten in place with the same size within the clock's resolution would be missed;
+content-addressed caches downstream still key on the digest computed here."""
 
 
 def store(target: Path, **arrays: np.ndarray) -> None:
