@@ -38,6 +38,7 @@ from codesign.net.nicreplay import Layout, Replay, addresses, nic_params, replay
 from codesign.net.queueing import Result, simulate
 from codesign.params import param
 from codesign.platforms import Platform
+from hwmodels.nic import NICParams
 from workloads.packets.frames import OVERHEAD, Dir
 
 NIC_CLOCK_MHZ = 250.0
@@ -72,7 +73,7 @@ class PortParams:
     def __post_init__(self) -> None:
         self.nic(Layout(), 1)  # a bad combination (ring size not a power of two...) fails here
 
-    def nic(self, layout: Layout, vms: int, filters: int = 1):
+    def nic(self, layout: Layout, vms: int, filters: int = 1) -> NICParams:
         """The NIC model's parameters for ``vms`` VMs under ``layout``."""
         return nic_params(layout, vms, ring_size=self.ring_size, itr_us=self.itr_us,
                           irq_threshold=self.irq_threshold, link_gbps=self.link_gbps,
