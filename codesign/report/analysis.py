@@ -32,6 +32,8 @@ from codesign.metrics import top_level
 from codesign.report.data import Objective, value
 
 MAX_LINES = 10
+TIE = 0.01
+"""Relative difference below which two lines are level at a point (crossovers ignore it)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,10 @@ def crossovers(lines: Sequence[Series], maximize: bool) -> list[Crossover]:
                 continue
             log = is_pow2_axis(common)
             ya, yb = dict(zip(a.xs, a.ys, strict=True)), dict(zip(b.xs, b.ys, strict=True))
-            diffs = [(x, ya[x] - yb[x]) for x in common if ya[x] != yb[x]]
+            # Differences within TIE of the larger value are ties, not a lead: two lines
+            # that both carry the offered load must not "cross" on rounding.
+            diffs = [(x, ya[x] - yb[x]) for x in common
+                     if abs(ya[x] - yb[x]) > TIE * max(abs(ya[x]), abs(yb[x]))]
             for (x0, d0), (x1, d1) in itertools.pairwise(diffs):
                 if (d0 < 0) == (d1 < 0):
                     continue

@@ -120,3 +120,16 @@ def test_crossover_on_a_pow2_axis_interpolates_in_log_space() -> None:
     assert (crossing.better_below, crossing.better_above, crossing.at) == ("a", "b", 32.0)
     (maximizing,) = analysis.crossovers(lines, maximize=True)
     assert (maximizing.better_below, maximizing.better_above) == ("b", "a")
+
+
+def test_lines_level_within_a_percent_do_not_cross() -> None:
+    """Two paths that both carry the offered load differ by rounding, not by a lead."""
+    rows = [{"workload": "w", "mechanism": m, "platform": "p", "params": {"x": x},
+             "metrics": {"y": y}} for m, x, y in
+            [("a", 1, 2.01), ("a", 2, 4.00), ("a", 3, 6.01), ("a", 4, 9.0),
+             ("b", 1, 2.00), ("b", 2, 4.01), ("b", 3, 6.00), ("b", 4, 7.0)]]
+    assert analysis.crossovers(analysis.series(rows, "y", "x", "mechanism"), True) == []
+    rows[3]["metrics"]["y"] = 6.5  # a real swap: a leads by 2 % at x=3, trails at x=4
+    rows[2]["metrics"]["y"] = 6.2
+    (crossing,) = analysis.crossovers(analysis.series(rows, "y", "x", "mechanism"), True)
+    assert (crossing.better_below, crossing.better_above) == ("a", "b")
