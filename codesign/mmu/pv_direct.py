@@ -30,6 +30,13 @@ shootdown is one more queued mmuext_op (``INVLPG_MULTI``): Xen sends the IPIs it
 per-access
 latency adds what the fault it raised cost in traps (rounded to whole cycles).
 
+- ``traps.syscall_bounce`` and ``traps.hypercall.iret`` (``pv.x86_64``, the default): an
+  x86-64 PV guest kernel runs in ring 3 with its own page table, so a system call (each
+  SYSCALL event) enters Xen, which switches to the kernel's table and bounces it there, and
+  the kernel returns through the iret hypercall; each costed ``hypercall.null`` (an
+  assumption: an entry into Xen and a return). The page-table switch's effect on the TLB is
+  not modelled (Xen maps its own and the guest kernel's pages global).
+
 Simplifications: the PTE writes of a fork to the child's not yet pinned tables are queued as
 updates (Linux writes unpinned tables directly and pins the tree afterwards); the guest model
 writes a leaf once per change, as ``ptep_modify_prot_start/commit`` does under Xen, so an
@@ -84,6 +91,12 @@ class PVParams(NativeParams):
                        doc="most queued operations per mmu_update / mmuext_op hypercall "
                            "(lazy-MMU mode batches the updates of one system call); default "
                            "32: Linux's Xen multicall buffer (MC_BATCH)")
+    x86_64: bool = param(True, key="pv.x86_64",
+                         doc="an x86-64 PV guest: its kernel runs in ring 3 with a page table "
+                             "of its own, so every system call enters Xen first "
+                             "(traps.syscall_bounce) and returns by the iret hypercall "
+                             "(traps.hypercall.iret); false: a 32-bit guest, whose system "
+                             "calls go straight to its kernel")
 
 
 @dataclass
@@ -93,6 +106,7 @@ class PVCounts:
     mmu_update: int = 0
     mmuext_op: int = 0
     pf_bounce: int = 0
+    syscall_bounce: int = 0
     updates: int = 0
     pins: int = 0
     validated_pages: int = 0
@@ -105,6 +119,7 @@ class PVReplay(Replay):
     def __init__(self, setup: Setup, batch: int, null: float, update: float,
                  validate: float) -> None:
         super().__init__(setup)
+        self.x86_64 = True
         self.batch = batch
         self.cost_null, self.cost_update, self.cost_validate = null, update, validate
         self.t = PVCounts()
@@ -117,6 +132,8 @@ class PVReplay(Replay):
     def event(self, e: np.void) -> None:
         if int(e["op"]) == Ev.SWITCH:
             self.t.mmuext_op += 1  # NEW_BASEPTR: the table is pinned, nothing to validate
+        elif int(e["op"]) == Ev.SYSCALL and self.x86_64:
+            self.t.syscall_bounce += 1
         self._call = int(e["syscall"])
         try:
             super().event(e)
@@ -170,14 +187,19 @@ def run(events: np.ndarray, p: PVParams, platform: Platform) -> Metrics:
     update = platform.value("pv.update")
     validate = platform.value("pv.validate_page")
     r = PVReplay(p.setup(nested=False), p.batch, null, update, validate)
+    r.x86_64 = p.x86_64
     drive(r, events)
     t = r.t
     mmu_update, mmuext_op = r.totals()
     counts = {"hypercall.mmu_update": mmu_update, "hypercall.mmuext_op": mmuext_op,
               "pf_bounce": t.pf_bounce}
+    if p.x86_64:
+        counts |= {"syscall_bounce": t.syscall_bounce, "hypercall.iret": t.syscall_bounce}
     trap_cycles = {"hypercall.mmu_update": mmu_update * null + t.updates * update,
                    "hypercall.mmuext_op": mmuext_op * null + t.validated_pages * validate,
-                   "pf_bounce": t.pf_bounce * null}
+                   "pf_bounce": t.pf_bounce * null,
+                   **({"syscall_bounce": t.syscall_bounce * null,
+                       "hypercall.iret": t.syscall_bounce * null} if p.x86_64 else {})}
     extra = {"pv.updates": t.updates, "pv.pins": t.pins,
              "pv.validated_pages": t.validated_pages}
     costs = Costs.of(platform)
@@ -197,5 +219,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "hypercall.null", "pv.update", "pv.validate_page"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="2",
+    version="3",
 )

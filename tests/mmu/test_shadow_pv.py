@@ -236,3 +236,14 @@ def test_params_have_documented_defaults_and_bounds() -> None:
         build(PVParams, {"pv.batch": 0})
     with pytest.raises(InputError, match=r"shadow\.cache"):
         build(ShadowParams, {"shadow.cache": 0})
+
+
+def test_an_x86_64_pv_guest_bounces_every_system_call_through_xen() -> None:
+    on = workload("mmap-churn", "pv-direct", cycles=20)
+    off = evaluate(Point("mmap-churn", "pv-direct", params={
+        "workload.cycles": 20, "pv.x86_64": False, **NO_HW}))
+    assert on["traps.syscall_bounce"] == on["traps.hypercall.iret"] == on["os.syscalls"] > 0
+    assert "traps.syscall_bounce" not in off
+    assert on["traps.total"] - off["traps.total"] == 2 * on["os.syscalls"]
+    assert on["cycles.total"] - off["cycles.total"] == pytest.approx(
+        2 * 1300 * on["os.syscalls"])  # hypercall.null each way
