@@ -91,7 +91,7 @@ def test_from_flat_maps_dotted_keys() -> None:
     [
         ({"tlb.l1.size": 3}, "tlb.l1.size: unknown TLB key"),
         ({"tlb.vpid": 1}, "tlb.vpid: expected a bool (tagging on/off), got 1"),
-        ({"tlb.l1.ways": 5}, "entries: expected a multiple of ways (5), got 64"),
+        ({"tlb.l1.ways": 5}, "tlb.l1.entries: expected a multiple of tlb.l1.ways (5), got 64"),
     ],
 )
 def test_from_flat_rejects_bad_keys(flat: dict, message: str) -> None:
