@@ -301,8 +301,11 @@ class NICKeys(_Keys):
         """The ``hwmodels.nic.NICParams`` these keys describe."""
         from hwmodels.nic.params import NICParams
 
+        # Only the NIC's own keys: a mechanism's parameters inherit these and others
+        # (link.buffer, iommu.strategy...), which NICParams.from_flat would reject.
+        values = {spec.key: getattr(self, spec.field) for spec in specs(NICKeys)}
         try:
-            return NICParams.from_flat(flat(self))
+            return NICParams.from_flat(values)
         except ValueError as exc:
             raise ValueError(f"nic: {exc}") from None
 

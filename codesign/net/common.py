@@ -6,8 +6,9 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
 :func:`run_paths` does the rest, the same way for every mechanism:
 
 1. received frames cross the receive wire (``link.gbps``; ``link.buffer`` frames may wait
-   for it, more are dropped upstream) and the NIC's receive engine (:func:`nic_stage`), both
-   first come first served, by the FIFO recurrence;
+   for it, more are dropped upstream) and the NIC's receive engine
+   (:meth:`PortParams.nic_stage`: one cycle of ``nic.clock_mhz`` a frame), both first come
+   first served, by the FIFO recurrence;
 2. the NIC model classifies each at the cycle it has arrived and DMAs it through its IOTLB
    (:func:`~codesign.net.nicreplay.replay`), raising each queue's moderated interrupts;
 3. one queueing simulation (:func:`~codesign.net.queueing.simulate`) carries the received
@@ -22,46 +23,66 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
    frame, by the domain each stage's work counts for), ``cpu.utilization.<resource>``,
    ``traps.<kind>.<reason>`` and ``traps.total`` (from the stages' declared traps),
    ``interrupts`` (``interrupts.nic`` raised by the NIC plus ``interrupts.virtual``: the
-   interrupts a device model raised and the notifications sent), ``iotlb.misses``.
+   interrupts a device model raised and the notifications sent), ``iotlb.misses`` and
+   ``iommu.walk_refs`` (the IOMMU's page-walk references on those misses: counted, not timed,
+   see :mod:`~codesign.net.nicreplay`).
+
+The NIC is the ``nic`` hardware block: every mechanism declares it (``hardware=("nic",)``)
+and takes its keys (:class:`PortParams`), so ``hw.cost = true`` adds ``hw.nic.*`` (area,
+nets, timing of that very NIC) and ``hw.area_mm2``, and :func:`check_workload` rejects a
+workload whose VMs do not fit it before any work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from codesign.hardware import NICKeys
 from codesign.metrics import Metrics, traps
 from codesign.net.graph import DOMAINS, DataPath, Resource, Stage, wire_stage
-from codesign.net.nicreplay import Layout, Replay, addresses, nic_params, replay
+from codesign.net.nicreplay import Layout, Replay, check_fit, replay
 from codesign.net.queueing import Result, simulate
 from codesign.params import param
 from codesign.platforms import Platform
 from hwmodels.nic import NICParams
-from workloads.packets.frames import OVERHEAD, Dir
-
-NIC_CLOCK_MHZ = 250.0
-"""The NIC model's default clock (``NICParams.clock_mhz``, an assumption documented there)."""
+from workloads.packets.frames import MIN_FRAME, OVERHEAD, Dir
 
 HEADLINE = ("throughput.gbps", "latency.p99_us", "cycles_per_packet", "drops")
 
 
 @dataclass(frozen=True)
-class PortParams:
-    """The physical port and NIC every mechanism has (a base class of their parameters)."""
+class PortParams(NICKeys):
+    """The physical port and NIC every mechanism has (a base class of their parameters).
+
+    The NIC's keys are the ``nic`` hardware block's (:class:`~codesign.hardware.NICKeys`:
+    ``nic.queues``, ``nic.filters``, ``nic.vlans``, ``nic.ring_size``, ``nic.itr_us``,
+    ``nic.irq_threshold``, ``nic.vfs``, ``nic.clock_mhz``, ``nic.iova_bits``, ``nic.pa_bits``,
+    ``iotlb.*``, ``iommu.levels``, ``link.gbps``), so the NIC the frames are replayed through
+    (:meth:`nic`) is the one whose area and timing ``hw.nic.*`` reports. Defaults are the
+    block's (Intel 82599 sizes: 128 queues, 128 filters, 4096 VLANs) but for the I/O address
+    width (below); a mechanism may change one where its layout needs it (``sriov``:
+    ``nic.vfs``). :meth:`layout` is how the mechanism configures the NIC.
+    """
 
     ring_size: int = param(256, key="nic.ring_size", min=2, max=4096,
-                           doc="receive ring descriptors, a power of two (Linux e1000 "
-                               "default; 4096, the ixgbe maximum, keeps the buffers in the "
-                               "NIC model's 16 MiB I/O space)")
+                           doc="descriptors of each receive ring, a power of two (Linux e1000 "
+                               "default; 4096 is the ixgbe maximum)")
     itr_us: float = param(10.0, key="nic.itr_us", min=0.0, max=10_000.0, unit="us",
                           doc="minimum interval between interrupts (e1000e throttle floor)")
     irq_threshold: int = param(32, key="nic.irq_threshold", min=1, max=1 << 16,
                                doc="completions that raise an interrupt before the interval")
+    iova_bits: int = param(27, key="nic.iova_bits", min=13, max=32,
+                           doc="I/O virtual address width: 27 bits (128 MiB) hold a full "
+                               "receive ring's buffers for each of the 128 queues in one "
+                               "domain (VMDq puts them all in the physical function's); the "
+                               "NIC model's own default is 24")
     link_gbps: float = param(10.0, key="link.gbps", min=0.001, max=40.0, unit="Gb/s",
                              doc="port speed; at most 40: the NIC model takes one operation "
-                                 "per 4 ns cycle and a frame needs two to five (frame, "
+                                 "per clock cycle and a frame needs two to five (frame, "
                                  "IOMMU updates, doorbell)")
     link_buffer: int = param(64, key="link.buffer", min=1, max=1 << 20, unit="frames",
                              doc="frames that may wait for the port (upstream switch buffer); "
@@ -71,20 +92,52 @@ class PortParams:
     iotlb_ways: int = param(4, key="iotlb.ways", min=1, max=64, doc="IOTLB associativity")
 
     def __post_init__(self) -> None:
-        self.nic(Layout(), 1)  # a bad combination (ring size not a power of two...) fails here
+        nic = self.nic()  # the NIC's own checks: ring size a power of two, VFs and queues...
+        layout = self.layout()
+        check_fit(layout, nic, 0)  # the driver's own ring fits the I/O space
+        # The model takes a frame's operations one per cycle: back-to-back minimum frames
+        # must leave it enough cycles.
+        ops = 2 if layout.strategy == "persistent" else 5
+        gap = 8 * (MIN_FRAME + OVERHEAD) / self.link_gbps * self.clock_mhz / 1e3
+        if int(gap) < ops:
+            raise ValueError(f"{MIN_FRAME}-byte frames at link.gbps {self.link_gbps:g} arrive "
+                             f"every {gap:.1f} cycles of nic.clock_mhz {self.clock_mhz:g}, "
+                             f"fewer than the {ops} NIC operations each takes here: lower "
+                             "link.gbps or raise nic.clock_mhz")
 
-    def nic(self, layout: Layout, vms: int, filters: int = 1) -> NICParams:
-        """The NIC model's parameters for ``vms`` VMs under ``layout``."""
-        return nic_params(layout, vms, ring_size=self.ring_size, itr_us=self.itr_us,
-                          irq_threshold=self.irq_threshold, link_gbps=self.link_gbps,
-                          iotlb_entries=self.iotlb_entries, iotlb_ways=self.iotlb_ways,
-                          filters=filters, clock_mhz=NIC_CLOCK_MHZ)
+    def nic(self) -> NICParams:
+        """The NIC model's parameters: exactly the mechanism's NIC keys."""
+        return self.to_hw()
+
+    def layout(self) -> Layout:
+        """How the mechanism configures the NIC: one queue, the host's or driver domain's."""
+        return Layout("shared")
 
     def wire(self, direction: str = "rx", buffered: bool = True) -> DataPath:
         """The wire of one direction as a one-stage path."""
         link = Resource(f"wire_{direction}", "link", self.link_gbps * 1e9)
         return DataPath((wire_stage(link, f"wire_{direction}",
                                     capacity=self.link_buffer if buffered else 0),))
+
+    def nic_resource(self) -> Resource:
+        """The NIC's datapath: one operation per cycle of its clock (``nic.clock_mhz``)."""
+        return Resource("nic", "nic", self.clock_mhz * 1e6)
+
+    def nic_stage(self) -> Stage:
+        """The NIC's receive engine: classify and DMA a frame, one cycle (the model's one
+        operation per cycle)."""
+        return Stage("nic_rx", self.nic_resource(), 1)
+
+
+def check_workload(workload: Any, p: PortParams) -> None:
+    """``Mechanism.check``: ``ValueError`` unless the workload's VMs fit the NIC (see
+    :func:`~codesign.net.nicreplay.check_fit`); a workload that does not declare
+    ``workload.vms`` (a capture) is checked when its frames are replayed."""
+    vms = getattr(workload, "vms", None)
+    if vms is None:
+        return
+    base = getattr(workload, "vlan_base", 0)
+    check_fit(p.layout(), p.nic(), vms, base + vms - 1 if base else 0)
 
 
 def core(name: str, domain: str, platform: Platform) -> Resource:
@@ -102,17 +155,6 @@ def backend_core(vm: int, cores: int) -> int:
     return 0 if cores == 1 else 1 + vm % (cores - 1)
 
 
-def nic_resource() -> Resource:
-    """The NIC's datapath: one operation per cycle of its clock."""
-    return Resource("nic", "nic", NIC_CLOCK_MHZ * 1e6)
-
-
-def nic_stage() -> Stage:
-    """The NIC's receive engine: classify and DMA a frame, one cycle (the model's one
-    operation per cycle)."""
-    return Stage("nic_rx", nic_resource(), 1)
-
-
 @dataclass(frozen=True, eq=False)
 class Run:
     """Everything :func:`run_paths` computed, for :func:`metrics` and for tests."""
@@ -126,12 +168,13 @@ class Run:
     drops: int
 
 
-def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
-              rx_path: Callable[[int], DataPath],
+def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPath],
               tx_path: Callable[[int], DataPath]) -> Run:
-    """Carry ``stream`` through a mechanism's paths (see the module docstring).
+    """Carry ``stream`` through a mechanism's paths (see the module docstring), on the NIC
+    its parameters describe (:meth:`PortParams.nic`), configured as :meth:`PortParams.layout`.
 
-    ``rx_path(vm)`` starts where the NIC's receive engine (:func:`nic_stage`) hands the frame
+    ``rx_path(vm)`` starts where the NIC's receive engine (:meth:`PortParams.nic_stage`) hands
+    the frame
     over, usually at the stage the NIC's interrupts release (its ``hold_before``);
     ``tx_path(vm)`` ends with the transmit wire. VMs with equal paths share them.
     """
@@ -144,17 +187,15 @@ def run_paths(stream: np.ndarray, p: PortParams, layout: Layout,
     done = wire.depart_ns[wire.delivered]
     # The NIC's receive engine: one cycle a frame, first come first served (a FIFO of its
     # own, apart from the transmit engine), by the same recurrence as the wire.
-    nic = simulate([DataPath((nic_stage(),))], done, size[on_nic])
+    nic = simulate([DataPath((p.nic_stage(),))], done, size[on_nic])
     # The fields the NIC reads, column by column (a gather of records is far slower).
     frames = {f: stream[f][on_nic] for f in ("dst_mac", "vlan", "vm", "src_ip", "dst_ip")}
-    vms = int(frames["vm"].max()) + 1 if len(on_nic) else 1
-    filters = addresses(frames) if layout.kind != "shared" else 1
-    rep = replay(frames, done, p.nic(layout, vms, filters), layout)
+    layout, nicp = p.layout(), p.nic()
+    rep = replay(frames, done, nicp, layout)
     ok = rep.status == 1
     paths: list[DataPath] = []
     index: dict[DataPath, int] = {}
     release: dict[str, np.ndarray] = {}
-    nicp = p.nic(layout, vms, filters)
 
     def route(vm_of: np.ndarray, make: Callable[[int], DataPath], rx: bool) -> np.ndarray:
         out = np.zeros(len(vm_of), dtype=np.int64)
@@ -253,6 +294,7 @@ def metrics(run: Run) -> Metrics:
         "interrupts.nic": run.nic.interrupts,
         "interrupts.virtual": virtual,
         "iotlb.misses": run.nic.counters["nic.iotlb.misses"],
+        "iommu.walk_refs": run.nic.counters["nic.iommu.walk_refs"],
     }
     out |= {f"cycles_per_packet.{d}": c for d, c in per_domain.items()}
     out |= {f"cpu.utilization.{r.name}": (b / span if span > 0 else 0.0)
@@ -265,14 +307,14 @@ def from_nic(path: DataPath) -> DataPath:
     """A receive path from the wire (``wire_rx``, ``nic_rx``, ...) without its first two
     stages: what :func:`run_paths` simulates after the wire and the NIC's receive engine."""
     if [st.name for st in path.stages[:2]] != ["wire_rx", "nic_rx"] \
-            or path.stages[1] != nic_stage():
+            or path.stages[1].resource.kind != "nic" or path.stages[1].per_packet != 1:
         raise ValueError("a receive path starts with the wire and the NIC's receive engine")
     return DataPath(path.stages[2:], hold_before=path.hold_before)
 
 
-def evaluate(stream: np.ndarray, p: PortParams, layout: Layout,
+def evaluate(stream: np.ndarray, p: PortParams,
              paths_of: Callable[[int], tuple[DataPath, DataPath]]) -> Metrics:
     """A mechanism's metrics, given VM ``v``'s receive path (from the wire) and transmit
     path as ``paths_of(v)``."""
-    return metrics(run_paths(stream, p, layout, lambda vm: from_nic(paths_of(vm)[0]),
+    return metrics(run_paths(stream, p, lambda vm: from_nic(paths_of(vm)[0]),
                              lambda vm: paths_of(vm)[1]))

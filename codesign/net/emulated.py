@@ -56,13 +56,11 @@ from codesign.net.common import (
     HEADLINE,
     PortParams,
     backend_core,
+    check_workload,
     core,
     evaluate,
-    nic_resource,
-    nic_stage,
 )
 from codesign.net.graph import DataPath, Stage
-from codesign.net.nicreplay import Layout
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -105,7 +103,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
     dd0 = core("dd0", "driver_domain", platform)
     ddv = core(f"dd{backend_core(vm, p.dd_cores)}", "driver_domain", platform)
     guest = core(f"vm{vm}", "guest", platform)
-    nic = nic_resource()
+    nic = p.nic_resource()
     hv = "hypervisor"
     v = f".{vm}"
     exits = 2 if p.io == "pio" else 1  # per register access
@@ -115,7 +113,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
     rdt = () if p.coalesced_mmio and p.io == "mmio" else ((reason, "batch", exits),)
     rx = DataPath((
         *p.wire().stages,
-        nic_stage(),
+        p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("bridge_rx", dd0, c("net.bridge")),
@@ -148,7 +146,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
 
 def run(stream: np.ndarray, p: EmulatedParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, Layout("shared"), lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(
@@ -160,4 +158,7 @@ MECHANISM = Mechanism(
     run=run,
     costs=COSTS,
     headline=HEADLINE,
+    check=check_workload,
+    hardware=("nic",),
+    version="2",
 )

@@ -16,6 +16,11 @@ ring). No bridge, no grant copy. The guest's side is ``pv-split``'s (``upcall_rx
 With several driver-domain cores (``driver_domain.cores``), VM ``v``'s queue and netback run
 on core ``v mod cores``: there is no bridge to keep on a core of its own.
 
+**The NIC** is the ``nic`` block (``hw.nic.*``): VM ``v`` takes the physical function's queue
+``v + 1`` and a (MAC, VLAN) filter, so ``n`` VMs need ``nic.queues`` >= ``n + 1`` (of the
+physical function's, if ``nic.vfs`` splits them) and ``nic.filters`` >= ``n``; their receive
+buffers share the physical function's I/O space (``nic.iova_bits``).
+
 **Transmit** is ``pv-split``'s without the bridge: netback posts to the VM's transmit queue
 (header copy, the rest mapped, one batch per poll), and the driver domain's driver sends it.
 
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import HEADLINE, core, evaluate, nic_resource, nic_stage
+from codesign.net.common import HEADLINE, check_workload, core, evaluate
 from codesign.net.graph import DataPath, Stage
 from codesign.net.nicreplay import Layout
 from codesign.net.pv_split import PVSplitParams, backend_tx, guest_tx
@@ -52,7 +57,11 @@ COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net
 @dataclass(frozen=True)
 class MultiqueueParams(PVSplitParams):
     """Parameters of ``multiqueue``: ``pv-split``'s (the rings, batches and driver-domain
-    cores of netback) and the port's."""
+    cores of netback) and the port's; the NIC runs VMDq queues (:meth:`layout`)."""
+
+    def layout(self) -> Layout:
+        """The NIC's configuration: the physical function's queue ``v + 1`` for VM ``v``."""
+        return Layout("vmdq")
 
 
 def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, DataPath]:
@@ -60,12 +69,12 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
     c = platform.value
     ddv = core(f"dd{vm % p.dd_cores}", "driver_domain", platform)  # no bridge to keep apart
     guest = core(f"vm{vm}", "guest", platform)
-    nic = nic_resource()
+    nic = p.nic_resource()
     hv = "hypervisor"
     v = f".{vm}"
     rx = DataPath((
         *p.wire().stages,
-        nic_stage(),
+        p.nic_stage(),
         Stage("driver_rx" + v, ddv, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("netback_rx" + v, ddv, c("net.netback.rx")),
@@ -89,7 +98,7 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
 
 def run(stream: np.ndarray, p: MultiqueueParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, Layout("vmdq"), lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(
@@ -101,4 +110,7 @@ MECHANISM = Mechanism(
     run=run,
     costs=COSTS,
     headline=HEADLINE,
+    check=check_workload,
+    hardware=("nic",),
+    version="2",
 )

@@ -46,21 +46,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import (
-    HEADLINE,
-    NIC_CLOCK_MHZ,
-    PortParams,
-    core,
-    evaluate,
-    nic_resource,
-    nic_stage,
-)
+from codesign.net.common import HEADLINE, PortParams, check_workload, core, evaluate
 from codesign.net.graph import DataPath, Stage
-from codesign.net.nicreplay import Layout
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 
-__all__ = ["COSTS", "HEADLINE", "NIC_CLOCK_MHZ", "NativeNetParams", "paths", "run"]
+__all__ = ["COSTS", "HEADLINE", "NativeNetParams", "paths", "run"]
 
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq")
@@ -75,11 +66,11 @@ def paths(p: NativeNetParams, platform: Platform) -> tuple[DataPath, DataPath]:
     """The receive (from the wire) and transmit data paths (see the module doc)."""
     cost = platform.value
     cpu = core("cpu0", "host", platform)
-    nic = nic_resource()
+    nic = p.nic_resource()
     byte = cost("net.copy_per_byte")
     rx = DataPath((
         *p.wire().stages,
-        nic_stage(),
+        p.nic_stage(),
         Stage("driver_rx", cpu, cost("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=cost("net.irq")),
         Stage("stack_rx", cpu, cost("net.stack.rx"), per_byte=byte),
@@ -96,7 +87,7 @@ def paths(p: NativeNetParams, platform: Platform) -> tuple[DataPath, DataPath]:
 def run(stream: np.ndarray, p: NativeNetParams, platform: Platform) -> Metrics:
     """Metrics of the host receiving and sending every frame of ``stream``."""
     both = paths(p, platform)
-    return evaluate(stream, p, Layout("shared"), lambda vm: both)
+    return evaluate(stream, p, lambda vm: both)
 
 
 MECHANISM = Mechanism(
@@ -105,7 +96,9 @@ MECHANISM = Mechanism(
     summary="bare-metal host on the NIC model: one queue, one core, moderated interrupts",
     params=NativeNetParams,
     run=run,
-    version="2",
+    version="3",
     costs=COSTS,
     headline=HEADLINE,
+    check=check_workload,
+    hardware=("nic",),
 )

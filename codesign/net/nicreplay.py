@@ -4,7 +4,12 @@ Every mechanism that has a physical NIC replays the frames it receives through t
 :class:`~hwmodels.nic.NICModel` (never a model of its own) at the cycle each frame has fully
 left the wire, and reads back what the hardware decided: the queue (classifier), whether the
 DMA went through (IOMMU), IOTLB hits and misses, and the moderated interrupts of each
-queue's vector. The NIC is configured one of three ways (:class:`Layout`):
+queue's vector. The NIC is the mechanism's own, exactly as its ``nic.*``, ``iotlb.*``,
+``iommu.levels`` and ``link.gbps`` keys describe it (the ``nic`` hardware block's parameters,
+:class:`codesign.hardware.NICKeys`); :func:`check_fit` says, in one line, when a workload's
+VMs do not fit it (more VMs than queues or virtual functions, more addresses than filters,
+VLANs beyond its table, buffers beyond its I/O address space). It is configured one of three
+ways (:class:`Layout`):
 
 ``shared``
     One receive queue owned by the host (``native-net``) or the driver domain (``emulated``,
@@ -34,6 +39,14 @@ DMA gets its own mapping:
 
 Transmit DMA does not go through the model (as in ``native-net``): ``iotlb.misses`` counts
 receive DMAs.
+
+**IOTLB misses are counted, not timed.** A miss makes the IOMMU walk the domain's I/O page
+table: ``iommu.levels`` memory references, counted by the model (``iommu.walk_refs``), as the
+NIC issue's model has it. The walk is the IOMMU's hardware: it costs no CPU cycle, and the
+model completes the DMA in the cycle it starts, so a miss adds no time either (a real walk
+delays the DMA by its references' memory latencies, off the CPU's path: not modelled). What
+a strict mapping costs the CPU is the software's map, unmap and invalidation
+(:mod:`codesign.net.sriov`), not the misses they cause.
 """
 
 from __future__ import annotations
@@ -82,33 +95,61 @@ class Layout:
         return queue // nic.queues_per_function
 
 
-def nic_params(layout: Layout, vms: int, *, ring_size: int, itr_us: float,
-               irq_threshold: int, link_gbps: float, iotlb_entries: int, iotlb_ways: int,
-               filters: int, clock_mhz: float) -> NICParams:
-    """The NIC model's parameters for ``vms`` VMs under ``layout``.
+def buffer_pages(layout: Layout, nic: NICParams, vms: int) -> int:
+    """I/O pages the receive buffers of ``vms`` VMs take in the busiest IOMMU domain: a ring's
+    worth (``ring_size / 2 + 1`` pages, two buffers a page; ``ring_size + 1`` with a mapping
+    per DMA) for each queue in it -- the driver's queue 0 and, under VMDq, every VM's queue
+    (all the physical function's); one ring under SR-IOV (each VF its own domain).
 
-    >>> p = nic_params(Layout("sriov"), 3, ring_size=256, itr_us=10, irq_threshold=32,
-    ...                link_gbps=10, iotlb_entries=64, iotlb_ways=4, filters=3,
-    ...                clock_mhz=250)
-    >>> p.vfs, p.queues, Layout("sriov").queue(2, p)
-    (3, 4, 3)
+    >>> nic = NICParams()
+    >>> buffer_pages(Layout("shared"), nic, 4), buffer_pages(Layout("vmdq"), nic, 4)
+    (129, 645)
+    >>> buffer_pages(Layout("sriov", "strict"), nic, 4)
+    257
     """
-    per_page = 1 if layout.strategy != "persistent" else 2
-    if layout.kind == "shared":
-        queues, vfs, n_filters = 1, 0, 1
-        pages = ring_size // per_page + 1
-    else:
-        queues = 1 << max(vms, 1).bit_length()  # a power of two above vms: room for queue 0
-        vfs = vms if layout.kind == "sriov" else 0
-        n_filters = max(filters, 1)
-        pages = (ring_size // per_page + 1) * (vms + 1 if layout.kind == "vmdq" else 1)
-    iova_bits = max(24, (pages - 1).bit_length() + 12)
-    if iova_bits > 32:
-        raise ValueError(f"{vms} VMs' receive buffers do not fit a 32-bit I/O address space")
-    return NICParams(queues=queues, filters=min(n_filters, 4096), vfs=vfs,
-                     ring_size=ring_size, itr_us=itr_us, irq_threshold=irq_threshold,
-                     link_gbps=link_gbps, iotlb_entries=iotlb_entries, iotlb_ways=iotlb_ways,
-                     clock_mhz=clock_mhz, iova_bits=iova_bits)
+    per_ring = nic.ring_size // (1 if layout.strategy != "persistent" else 2) + 1
+    return per_ring * (vms + 1 if layout.kind == "vmdq" else 1)
+
+
+def check_fit(layout: Layout, nic: NICParams, vms: int, top_vlan: int = 0,
+              addresses: int | None = None) -> None:
+    """One-line ``ValueError`` naming the dotted keys unless ``vms`` VMs -- their frames tagged
+    with VLANs up to ``top_vlan``, sent to ``addresses`` (MAC, VLAN) addresses (one a VM
+    unless given) -- fit the NIC ``nic`` configured as ``layout``.
+
+    >>> check_fit(Layout("vmdq"), NICParams(queues=4), 4)
+    Traceback (most recent call last):
+    ValueError: 4 VMs need 5 queues of the physical function (queue 0 stays the driver's), more than nic.queues (4)
+    >>> check_fit(Layout("sriov"), NICParams(queues=8, vfs=2), 3)
+    Traceback (most recent call last):
+    ValueError: 3 VMs need a virtual function each, more than nic.vfs (2)
+    """  # noqa: E501
+    if top_vlan >= nic.vlans:
+        raise ValueError(f"frames tagged with VLAN {top_vlan} are beyond the NIC's VLAN table "
+                         f"(nic.vlans {nic.vlans}: VLANs 0 .. {nic.vlans - 1})")
+    if layout.kind == "vmdq" and vms + 1 > nic.queues_per_function:
+        where = (f"nic.queues ({nic.queues})" if nic.vfs == 0 else
+                 f"its {nic.queues_per_function} (nic.queues {nic.queues} split into "
+                 f"{nic.pools} pools by nic.vfs {nic.vfs})")
+        raise ValueError(f"{vms} VMs need {vms + 1} queues of the physical function (queue 0 "
+                         f"stays the driver's), more than {where}")
+    if layout.kind == "sriov" and vms > nic.vfs:
+        raise ValueError(f"{vms} VMs need a virtual function each, more than nic.vfs "
+                         f"({nic.vfs})")
+    n = vms if addresses is None else addresses
+    if layout.kind != "shared" and n > nic.filters:
+        raise ValueError(f"{n} (MAC, VLAN) addresses need a receive filter each, more than "
+                         f"nic.filters ({nic.filters})")
+    pages = buffer_pages(layout, nic, vms)
+    if pages > 1 << nic.page_bits:
+        need = (pages - 1).bit_length() + 12
+        raise ValueError(f"the receive buffers need {pages} I/O pages in one domain, more than "
+                         f"the {1 << nic.page_bits} of nic.iova_bits {nic.iova_bits}: raise it "
+                         f"to {need} (at most 32) or lower nic.ring_size")
+    domains = vms + 1 if layout.kind == "sriov" else 1
+    if domains << nic.page_bits > 1 << nic.pfn_bits:
+        raise ValueError(f"{domains} IOMMU domains of {1 << nic.page_bits} I/O pages do not fit "
+                         f"the host's frames (nic.pa_bits {nic.pa_bits}): raise it")
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,12 +187,6 @@ def owners(frames: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
             frames["vm"][first].astype(np.int64), inverse.ravel())
 
 
-def addresses(frames: Mapping[str, np.ndarray]) -> int:
-    """How many (MAC, VLAN) addresses the frames are sent to (the filters a classifier
-    needs to tell them apart)."""
-    return len(np.unique((frames["dst_mac"] << np.uint64(12)) | frames["vlan"]))
-
-
 def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICParams,
            layout: Layout) -> Replay:
     """Replay received ``frames`` (in time order; a packet stream, or its ``dst_mac``,
@@ -161,15 +196,16 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
     ns_per_cycle = 1e3 / nic.clock_mhz
     r = nic.ring_size
     one_per_page = layout.strategy != "persistent"
+    top_vlan = int(frames["vlan"].max()) if n else 0
     if layout.kind == "shared":
+        check_fit(layout, nic, 0, top_vlan)
         queue = np.zeros(n, dtype=np.int64)
         vm = frames["vm"].astype(np.int64)
         used = [0]
     else:
         macs, vlans_of_addr, vm_of_addr, addr_of = owners(frames)
-        if len(macs) > nic.filters:
-            raise ValueError(f"{len(macs)} (MAC, VLAN) addresses need more filters than the "
-                             f"NIC has ({nic.filters})")
+        vms = int(vm_of_addr.max()) + 1 if n else 0
+        check_fit(layout, nic, vms, top_vlan, len(macs))
         q_of_addr = np.array([layout.queue(int(v), nic) for v in vm_of_addr], dtype=np.int64)
         queue = q_of_addr[addr_of] if n else np.zeros(0, np.int64)
         vm = vm_of_addr[addr_of] if n else np.zeros(0, np.int64)
@@ -198,7 +234,7 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
         for pg in range(pages_per_ring):
             page = region[q] * pages_per_ring + pg
             setup.append((Op.MAP, 0, 0, 0, 0, page << 12, 0, 0, 0, 1, Perm.R | Perm.W,
-                          (d << 16) + page, d))
+                          (d << nic.page_bits) + page, d))
         for s in range(r):  # every slot's buffer (the last one is posted by a doorbell)
             setup.append((Op.DESC, d, q, 0, s, int(buffer(q, s)), 0, 0, 0, 0, 0, 0, 0))
         setup.append((Op.DOORBELL, d, q, 0, r - 1, 0, 0, 0, 0, 0, 0, 0, 0))
@@ -266,7 +302,7 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
             page = np.asarray(buffer(0, slot[a:b]))  # SR-IOV: each VF's ring from page 0
             c["addr"][:, 1:-1] = page[:, None]
             c["domain"][:, 1:-1] = d[:, None]
-            c["pfn"][:, 1:-1] = ((d << 16) + (page >> 12))[:, None]
+            c["pfn"][:, 1:-1] = ((d << nic.page_bits) + (page >> 12))[:, None]
             if layout.strategy == "deferred":
                 c["op"][:, 3] = np.where(flush[a:b], Op.INV_DOMAIN, Op.NOP)
         ops = OpBatch({name: col.reshape(-1) for name, col in c.items()})

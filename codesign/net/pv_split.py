@@ -57,13 +57,11 @@ from codesign.net.common import (
     HEADLINE,
     PortParams,
     backend_core,
+    check_workload,
     core,
     evaluate,
-    nic_resource,
-    nic_stage,
 )
 from codesign.net.graph import DataPath, Stage
-from codesign.net.nicreplay import Layout
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -102,13 +100,13 @@ def paths(p: PVSplitParams, platform: Platform, vm: int) -> tuple[DataPath, Data
     dd0 = core("dd0", "driver_domain", platform)
     ddv = core(f"dd{backend_core(vm, p.dd_cores)}", "driver_domain", platform)
     guest = core(f"vm{vm}", "guest", platform)
-    nic = nic_resource()
+    nic = p.nic_resource()
     hv = "hypervisor"
     hcall = c("hypercall.null")
     v = f".{vm}"
     rx = DataPath((
         *p.wire().stages,
-        nic_stage(),
+        p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq")),
         Stage("bridge_rx", dd0, c("net.bridge")),
@@ -171,7 +169,7 @@ def backend_tx(p: PVSplitParams, platform: Platform, vm: int, ddv) -> tuple[Stag
 
 def run(stream: np.ndarray, p: PVSplitParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, Layout("shared"), lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(
@@ -183,4 +181,7 @@ MECHANISM = Mechanism(
     run=run,
     costs=COSTS,
     headline=HEADLINE,
+    check=check_workload,
+    hardware=("nic",),
+    version="2",
 )

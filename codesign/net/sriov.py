@@ -30,6 +30,10 @@ per ``iommu.flush_batch`` buffers (250: Linux ``intel-iommu``'s deferred-flush h
 mark), whether the guest idles or not. Transmit buffers are mapped the same way
 (``iommu_tx``); transmit DMA does not go through the NIC model.
 
+**The NIC** is the ``nic`` block (``hw.nic.*``) with ``nic.vfs`` virtual functions (64, the
+82599's): VM ``v`` owns function ``v + 1``, so ``n`` VMs need ``nic.vfs`` >= ``n`` and
+``nic.filters`` >= ``n``, and ``nic.queues`` must give every function its pool.
+
 **Transmit.** Stack, VF driver (``vf_tx``: ``net.driver.tx``; its doorbell is a direct
 write to the VF's register, no exit), the IOMMU work of the strategy, the NIC, the wire.
 
@@ -48,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.net.common import HEADLINE, PortParams, core, evaluate, nic_resource, nic_stage
+from codesign.net.common import HEADLINE, PortParams, check_workload, core, evaluate
 from codesign.net.graph import DataPath, Resource, Stage
 from codesign.net.nicreplay import STRATEGIES, Layout
 from codesign.params import param
@@ -62,7 +66,12 @@ COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net
 
 @dataclass(frozen=True)
 class SriovParams(PortParams):
-    """Parameters of ``sriov`` (and the port's, :class:`~codesign.net.common.PortParams`)."""
+    """Parameters of ``sriov`` (and the port's, :class:`~codesign.net.common.PortParams`,
+    with 64 virtual functions: the 82599's, ANCHORS.md)."""
+
+    vfs: int = param(64, key="nic.vfs", min=0, max=1023,
+                     doc="SR-IOV virtual functions, one per VM (64: the Intel 82599's; with "
+                         "128 queues, one queue each); function 0 is the physical function")
 
     posted: bool = param(False, key="sriov.posted_interrupts",
                          doc="exitless interrupts (ELI / posted interrupts): no exit to "
@@ -102,7 +111,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
     """VM ``vm``'s receive path (from the wire) and transmit path (see the module doc)."""
     c = platform.value
     guest = core(f"vm{vm}", "guest", platform)
-    nic = nic_resource()
+    nic = p.nic_resource()
     v = f".{vm}"
     if p.posted:
         irq = Stage("irq_rx" + v, guest, 0, capacity=p.ring_size - 1, domain="hypervisor")
@@ -112,7 +121,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
                     traps=(("vmexit.external_interrupt", "irq", 1), ("vmexit.eoi", "irq", 1)))
     rx = DataPath((
         *p.wire().stages,
-        nic_stage(),
+        p.nic_stage(),
         irq,
         *_iommu(p, platform, "iommu_rx" + v, guest),
         Stage("vf_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq")),
@@ -130,7 +139,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
 
 def run(stream: np.ndarray, p: SriovParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, p.layout(), lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
 
 
 MECHANISM = Mechanism(
@@ -142,4 +151,7 @@ MECHANISM = Mechanism(
     run=run,
     costs=COSTS,
     headline=HEADLINE,
+    check=check_workload,
+    hardware=("nic",),
+    version="2",
 )

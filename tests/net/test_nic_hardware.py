@@ -1,0 +1,136 @@
+"""The NIC mechanisms contain the ``nic`` hardware block: its keys reach the NIC model the frames
+are replayed through, a workload that does not fit the NIC is a one-line error before any work,
+and ``hw.cost`` adds the NIC's area and timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from codesign.errors import InputError
+from codesign.hardware import NICKeys
+from codesign.harness import Point, evaluate, resolve
+from codesign.net import nicreplay
+from codesign.params import specs
+from codesign.registry import default_registry
+from hwmodels.nic import NICParams
+
+from .helpers import mech_params, run, stream
+
+MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov")
+CHEAP = {"nic.queues": 4, "nic.filters": 2, "nic.vlans": 2, "nic.ring_size": 16,
+         "iotlb.entries": 8, "nic.iova_bits": 18}
+"""A NIC whose RTL costs a fraction of a second to estimate (the 82599-sized default: ~2 s)."""
+
+
+def point(mechanism: str, **params: Any) -> Point:
+    base = {"workload.packets": 200, "workload.offered_gbps": 1.0}
+    return Point("fixed", mechanism, params={**base, **params})
+
+
+@pytest.mark.parametrize("name", MECHANISMS)
+def test_every_nic_mechanism_declares_the_nic_block_and_its_keys(name: str) -> None:
+    m = default_registry().mechanism(name)
+    assert m.hardware == ("nic",)
+    assert {s.key for s in specs(NICKeys)} <= {s.key for s in specs(m.params)}
+    assert mech_params(name).nic() == NICKeys.to_hw(mech_params(name))
+
+
+@pytest.mark.parametrize("name", MECHANISMS)
+def test_the_replayed_nic_is_exactly_the_mechanisms(name: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[NICParams] = []
+    real = nicreplay.NICModel
+
+    def spy(params: NICParams) -> Any:
+        built.append(params)
+        return real(params)
+
+    monkeypatch.setattr(nicreplay, "NICModel", spy)
+    keys = {"nic.queues": 16, "nic.filters": 8, "nic.vlans": 64, "nic.ring_size": 128,
+            "nic.itr_us": 20.0, "nic.irq_threshold": 8, "nic.clock_mhz": 200.0,
+            "nic.iova_bits": 22, "nic.pa_bits": 36, "iotlb.entries": 32, "iotlb.ways": 2,
+            "iotlb.policy": "plru", "iommu.levels": 3, "link.gbps": 25.0}
+    if name == "sriov":
+        keys["nic.vfs"] = 3
+    run(name, stream(packets=300, offered_gbps=1.0, vms=2), **keys)
+    assert built == [NICParams.from_flat(keys)]
+
+
+def test_iotlb_entries_and_iommu_levels_reach_the_model() -> None:
+    # 1518 B frames into one VF: its ring's 256 2 KiB buffers share 128 I/O pages.
+    s = stream(packets=4000, offered_gbps=2.0, frame_bytes=1518)
+    small = run("sriov", s, **{"iotlb.entries": 16})
+    big = run("sriov", s, **{"iotlb.entries": 256})
+    assert small["iotlb.misses"] == 2000  # 16 entries, 128 pages in turn: one miss a page
+    assert big["iotlb.misses"] == 128  # every page of the 256 slots once, then hits
+    assert small["iommu.walk_refs"] == 4 * small["iotlb.misses"]  # iommu.levels = 4
+    five = run("sriov", s, **{"iotlb.entries": 16, "iommu.levels": 5})
+    assert five["iommu.walk_refs"] == 5 * five["iotlb.misses"]
+    # Counted, not timed: the walk is the IOMMU's, no CPU cycle and no latency.
+    assert small["cycles_per_packet"] == big["cycles_per_packet"]
+    assert small["latency.p99_us"] == big["latency.p99_us"]
+    # Under strict mapping every DMA misses whatever the IOTLB's size (each unmap
+    # invalidates the page's entry before it is mapped again).
+    strict = [run("sriov", s, **{"iommu.strategy": "strict", "iotlb.entries": e})
+              for e in (16, 256)]
+    assert [m["iotlb.misses"] for m in strict] == [4000, 4000]
+
+
+def test_the_nic_clock_paces_the_nic_stages() -> None:
+    s = stream(packets=2000, offered_gbps=5.0)
+    fast, slow = (run("native-net", s, **{"nic.clock_mhz": c}) for c in (500.0, 125.0))
+    assert slow["cpu.utilization.nic"] == pytest.approx(4 * fast["cpu.utilization.nic"],
+                                                        rel=1e-3)
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("multiqueue", {"workload.vms": 4, "nic.queues": 4}, "4 VMs need 5 queues"),
+    ("multiqueue", {"workload.vms": 4, "nic.queues": 16, "nic.vfs": 3},
+     "4 VMs need 5 queues of the physical function"),
+    ("multiqueue", {"workload.vms": 4, "nic.filters": 3}, r"more than nic.filters \(3\)"),
+    ("sriov", {"workload.vms": 4, "nic.vfs": 3}, r"more than nic.vfs \(3\)"),
+    ("sriov", {"nic.queues": 8}, "65 functions need 128 queue pools, more than nic.queues"),
+    ("sriov", {"nic.ring_size": 100}, "nic.ring_size: expected a power of two"),
+    ("sriov", {"iommu.strategy": "strict", "link.gbps": 40.0}, "fewer than the 5 NIC "),
+    ("pv-split", {"workload.vms": 2, "workload.vlan_base": 100, "nic.vlans": 64},
+     "VLAN 101 are beyond the NIC's VLAN table"),
+    ("multiqueue", {"workload.vms": 40, "nic.iova_bits": 24}, "5289 I/O pages .* raise it to 25"),
+])
+def test_a_workload_that_does_not_fit_the_nic_is_an_error_before_any_work(
+        name: str, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message) as err:
+        resolve(point(name, **params))
+    assert "\n" not in str(err.value)
+
+
+def test_nic_queues_limit_the_vms_of_multiqueue() -> None:
+    resolve(point("multiqueue", **{"workload.vms": 7, "nic.queues": 8}))
+    with pytest.raises(InputError, match="8 VMs need 9 queues"):
+        resolve(point("multiqueue", **{"workload.vms": 8, "nic.queues": 8}))
+
+
+def test_a_stream_without_declared_vms_is_checked_when_replayed() -> None:
+    # A capture declares no workload.vms: its frames are checked by the replay.
+    with pytest.raises(ValueError, match="3 VMs need a virtual function each"):
+        run("sriov", stream(packets=300, offered_gbps=1.0, vms=3), **{"nic.vfs": 2})
+
+
+def test_hw_cost_adds_the_nics_area_which_grows_with_queues_and_iotlb() -> None:
+    base = evaluate(point("multiqueue", **CHEAP))
+    assert base["hw.area_mm2"] == base["hw.nic.area_mm2"] > 0
+    assert {"hw.nic.nets", "hw.nic.register_bits", "hw.nic.fmax_mhz"} <= set(base)
+    queues = evaluate(point("multiqueue", **{**CHEAP, "nic.queues": 8}))
+    iotlb = evaluate(point("multiqueue", **{**CHEAP, "iotlb.entries": 32}))
+    assert queues["hw.nic.area_mm2"] > base["hw.nic.area_mm2"]
+    assert iotlb["hw.nic.area_mm2"] > base["hw.nic.area_mm2"]
+    off = evaluate(point("multiqueue", **CHEAP, **{"hw.cost": False}))
+    assert not any(k.startswith("hw.") for k in off)
+    assert off["throughput.pps"] == base["throughput.pps"]
+
+
+def test_sr_iov_functions_cost_area() -> None:
+    vf = evaluate(point("sriov", **{**CHEAP, "nic.queues": 8, "nic.vfs": 3}))
+    pf = evaluate(point("multiqueue", **{**CHEAP, "nic.queues": 8}))
+    assert vf["hw.nic.area_mm2"] > pf["hw.nic.area_mm2"]
