@@ -21,9 +21,11 @@ that saves any stream as one (:mod:`~workloads.packets.pcap`).
 >>> s = w.generate(build(w.params, {"workload.packets": 12, "workload.offered_gbps": 10}))
 >>> summarize(s).bytes
 4342
->>> build(w.params, {}, origin="spec.toml")
+>>> build(w.params, {}).offered_pps     # no rate set: 100,000 frames/s (DEFAULT_OFFERED_PPS)
+100000
+>>> build(w.params, {"workload.offered_gbps": 1, "workload.offered_pps": 10}, origin="spec.toml")
 Traceback (most recent call last):
-codesign.errors.InputError: spec.toml: set exactly one of workload.offered_gbps and workload.offered_pps
+codesign.errors.InputError: spec.toml: set at most one of workload.offered_gbps and workload.offered_pps (neither: 100000 frames/s)
 """  # noqa: E501
 
 from workloads.packets import pcap, synthetic

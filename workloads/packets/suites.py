@@ -2,10 +2,10 @@
 
 A suite is data, as the memory suites (:mod:`workloads.memory.suites`, whose ``Suite`` and
 ``Mix`` it uses): a name, what it is for, and (workload, parameters) mixes, each a design
-point's workload half with every parameter it needs (an offered rate included: the packet
-workloads have no default rate). Sizes are moderate (tens of thousands of frames: a mix runs
-in well under a second per mechanism); a caller scales them with its own ``workload.*``
-values, which override the mixes'.
+point's workload half with every parameter it needs (its own offered rate included, rather
+than the rate-driven workloads' default of 100,000 frames/s). Sizes are moderate (tens of
+thousands of frames: a mix runs in well under a second per mechanism); a caller scales them
+with its own ``workload.*`` values, which override the mixes'.
 
 ``small-packets``
     64-byte frames from a tenth of 10 GbE to twice it: per-frame costs dominate (traps,

@@ -12,8 +12,9 @@
               g 1518: ``aaaaaaadddg``), repeated from its start in each direction
 ============  ===================================================================================
 
-**Rates.** Exactly one of ``workload.offered_gbps`` (RFC 5180: a frame of ``F`` bytes counts
-``8 x (F + 20)`` bits; applied at 1 kb/s resolution) and ``workload.offered_pps``. With
+**Rates.** At most one of ``workload.offered_gbps`` (RFC 5180: a frame of ``F`` bytes counts
+``8 x (F + 20)`` bits; applied at 1 kb/s resolution) and ``workload.offered_pps``; with
+neither, the rate is :data:`DEFAULT_OFFERED_PPS` (100,000 frames/s). With
 ``workload.direction = "both"`` rx and tx are two independent streams at half the rate each
 (``n`` frames: ``ceil(n/2)`` rx, ``floor(n/2)`` tx), merged by time (rx first at a tie); each
 direction is its own wire of ``workload.link_gbps``. Frame ``j`` of a direction has an offered
@@ -70,6 +71,16 @@ from workloads.packets.frames import (
 )
 
 MAX_PACKETS = 100_000_000
+DEFAULT_OFFERED_PPS = 100_000
+"""The offered rate of a rate-driven stream that sets neither ``workload.offered_gbps`` nor
+``workload.offered_pps``: 100,000 frames/s, a light load whatever the frame size (1 % of 10 GbE's
+line rate at 64 B, 12 % at 1518 B). In frames because NIC virtualization costs are mostly per
+frame (exits, notifications, interrupts, hypercalls), and low enough that every NIC mechanism
+in its default configuration carries it on every bundled platform profile (the slowest path,
+the emulated e1000's transmit on ``opteron-2008``, saturates at about 122,000 frames/s of
+1518 B), so a default run compares costs and latencies, not saturation. A rate relative to
+the port (a fraction of ``link.gbps``) is not an option: the port is the mechanism's, not the
+workload's."""
 MAX_FRAME = 9022
 """Largest generated frame: a 9000-byte MTU jumbo frame with an 802.1Q tag."""
 GATEWAY_MAC = 0x02FF_0000_0001
@@ -216,10 +227,11 @@ class Rate:
                          doc="frames in the stream")
     offered_gbps: float | None = param(
         None, key="workload.offered_gbps", min=0.001, max=1000.0, unit="Gb/s",
-        doc="offered rate, RFC 5180 wire bits (frame + 20 B); set this or offered_pps")
+        doc="offered rate, RFC 5180 wire bits (frame + 20 B); set this or offered_pps "
+            "(neither: 100000 frames/s)")
     offered_pps: int | None = param(
         None, key="workload.offered_pps", min=1, max=10**10, unit="frames/s",
-        doc="offered rate in frames per second; set this or offered_gbps")
+        doc="offered rate in frames per second; set this or offered_gbps (neither: 100000)")
     link_gbps: float = param(10.0, key="workload.link_gbps", min=0.001, max=1000.0,
                              unit="Gb/s", doc="speed of each direction's wire")
     arrival: str = param("constant", key="workload.arrival",
@@ -249,25 +261,38 @@ class Rate:
 
 
 def check_rate(p: Any, largest: int, share: int) -> None:
-    """``ValueError`` unless exactly one rate is set and the link carries it for ``largest``.
+    """``ValueError`` unless at most one rate is set and the link carries it for ``largest``;
+    with neither set, ``p`` (a frozen parameter object) gets :data:`DEFAULT_OFFERED_PPS`.
 
     >>> from types import SimpleNamespace as P
-    >>> check_rate(P(offered_gbps=None, offered_pps=None, link_gbps=10.0), 64, 1)
+    >>> p = P(offered_gbps=None, offered_pps=None, link_gbps=10.0); check_rate(p, 64, 1)
+    >>> p.offered_pps
+    100000
+    >>> check_rate(P(offered_gbps=1.0, offered_pps=10, link_gbps=10.0), 64, 1)
     Traceback (most recent call last):
-    ValueError: set exactly one of workload.offered_gbps and workload.offered_pps
+    ValueError: set at most one of workload.offered_gbps and workload.offered_pps (neither: 100000 frames/s)
     >>> check_rate(P(offered_gbps=None, offered_pps=14_880_953, link_gbps=10.0), 64, 1)
     Traceback (most recent call last):
     ValueError: workload.offered_pps 14880953 exceeds the line rate of 64-byte frames on 1 x 10 Gb/s (14880952 frames/s); lower it or set workload.offered_gbps
+    >>> check_rate(P(offered_gbps=None, offered_pps=None, link_gbps=1.0), 1518, 1)
+    Traceback (most recent call last):
+    ValueError: workload.offered_pps 100000 (the default rate) exceeds the line rate of 1518-byte frames on 1 x 1 Gb/s (81274 frames/s); lower it or set workload.offered_gbps
     """  # noqa: E501
     gbps, pps = getattr(p, "offered_gbps", None), getattr(p, "offered_pps", None)
-    if (gbps is None) == (pps is None):
-        raise ValueError("set exactly one of workload.offered_gbps and workload.offered_pps")
+    if gbps is not None and pps is not None:
+        raise ValueError("set at most one of workload.offered_gbps and workload.offered_pps "
+                         f"(neither: {DEFAULT_OFFERED_PPS} frames/s)")
+    default = gbps is None and pps is None
+    if default:
+        pps = DEFAULT_OFFERED_PPS
+        object.__setattr__(p, "offered_pps", pps)  # a frozen dataclass's own __post_init__
     if gbps is not None and gbps / share > p.link_gbps:
         raise ValueError(f"workload.offered_gbps {gbps:g} exceeds the link: {share} x "
                          f"workload.link_gbps {p.link_gbps:g}")
     if pps is not None and pps / share > line_rate_pps(p.link_gbps, largest):
         limit = math.floor(line_rate_pps(p.link_gbps, largest)) * share
-        raise ValueError(f"workload.offered_pps {pps} exceeds the line rate of "
+        raise ValueError(f"workload.offered_pps {pps}{' (the default rate)' if default else ''} "
+                         "exceeds the line rate of "
                          f"{largest}-byte frames on {share} x {p.link_gbps:g} Gb/s ({limit} "
                          "frames/s); lower it or set workload.offered_gbps")
 
@@ -521,10 +546,12 @@ class BulkParams:
                          doc="data frames in the stream (acknowledgements come on top)")
     offered_gbps: float | None = param(
         None, key="workload.offered_gbps", min=0.001, max=1000.0, unit="Gb/s",
-        doc="rate of the data frames, RFC 5180 wire bits; set this or offered_pps")
+        doc="rate of the data frames, RFC 5180 wire bits; set this or offered_pps "
+            "(neither: 100000 frames/s)")
     offered_pps: int | None = param(
         None, key="workload.offered_pps", min=1, max=10**10, unit="frames/s",
-        doc="rate of the data frames per second; set this or offered_gbps")
+        doc="rate of the data frames per second; set this or offered_gbps (neither: "
+            "100000)")
     link_gbps: float = param(10.0, key="workload.link_gbps", min=0.001, max=1000.0,
                              unit="Gb/s", doc="speed of each direction's wire")
     frame_bytes: int = frame_param(1518, "workload.frame_bytes", "data frame size (MTU-sized)")

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.errors import InputError
-from codesign.params import build
+from codesign.params import build, canonical
 from codesign.registry import Registry
 from workloads.packets import WORKLOADS
 from workloads.packets.frames import Dir, Role, line_rate_pps, summarize, validate
 from workloads.packets.synthetic import (
+    DEFAULT_OFFERED_PPS,
     GATEWAY_MAC,
     IMIX,
     RFC6985,
@@ -176,8 +177,9 @@ def test_sequences_repeat_in_order() -> None:
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({}, "set exactly one of workload.offered_gbps and workload.offered_pps"),
-    ({"offered_gbps": 1.0, "offered_pps": 10}, "set exactly one"),
+    ({"offered_gbps": 1.0, "offered_pps": 10},
+     r"set at most one of workload.offered_gbps and workload.offered_pps \(neither: 100000"),
+    ({"link_gbps": 1.0}, r"offered_pps 100000 \(the default rate\) exceeds the line rate"),
     ({"offered_gbps": 10.5}, "offered_gbps 10.5 exceeds the link"),
     ({"offered_gbps": 20.5, "direction": "both"}, "exceeds the link: 2 x"),
     ({"offered_pps": 812_744}, r"exceeds the line rate of 1518-byte frames .*\(812743 frames/s\)"),
@@ -190,6 +192,20 @@ def test_bad_parameters_are_one_line_errors(values: dict[str, object], message: 
     with pytest.raises(InputError, match=f"^spec.toml: .*{message}") as info:
         build(w.params, {f"workload.{k}": v for k, v in values.items()}, origin="spec.toml")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["fixed", "imix", "bimodal", "sequence", "bulk"])
+def test_a_stream_without_a_rate_is_offered_the_default_100000_frames_per_second(
+        name: str) -> None:
+    w = REGISTRY.workload(name)
+    p = build(w.params, {"workload.packets": 2001})
+    assert (p.offered_gbps, p.offered_pps) == (None, DEFAULT_OFFERED_PPS) == (None, 100_000)
+    # The default is a value like any other: the same parameters, the same design point.
+    assert canonical(p) == canonical(build(w.params, {"workload.packets": 2001,
+                                                      "workload.offered_pps": 100_000}))
+    data = w.generate(p)
+    s = data[data["direction"] == Dir.RX] if name == "bulk" else data
+    assert summarize(s).pps == pytest.approx(100_000, rel=1e-3)
 
 
 def test_pps_up_to_the_line_rate_of_the_largest_frame_is_accepted() -> None:
