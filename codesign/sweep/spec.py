@@ -43,8 +43,10 @@
     objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
                                        # the first ranks the summary, 2-3 give a Pareto front
 
-**Suites.** ``[workload] suite`` names one of the memory-workload suites of
-:mod:`workloads.memory.suites` (or a list of them) in place of ``name``: the workload axis
+**Suites.** ``[workload] suite`` names one of the named suites (or a list of them) in place
+of ``name``: the memory-workload suites of :mod:`workloads.memory.suites` and the packet
+suites of :mod:`workloads.packets.suites` are one namespace (:func:`all_suites`; a name defined
+in both is an error, an unknown one gets the closest across both). The workload axis
 then has one row per mix, each bringing its workload and its own ``workload.*`` values, and
 is crossed with the rest of the spec as a list of workload names would be. The rules:
 
@@ -404,15 +406,54 @@ def _suite_names(value: Any, loc: _Locator) -> list[str]:
     return given
 
 
+SUITE_MODULES = ("workloads.memory.suites", "workloads.packets.suites")
+"""The modules whose ``SUITES`` ``[workload] suite`` chooses from, in listing order."""
+
+
+def all_suites() -> dict[str, Any]:
+    """Every named suite (:class:`workloads.memory.suites.Suite`) by name, memory suites first.
+
+    >>> names = list(all_suites())
+    >>> names[0], names[-1], "small-packets" in names
+    ('pt-update-heavy', 'balanced-net', True)
+    """
+    import importlib
+
+    out: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for module in SUITE_MODULES:
+        for s in importlib.import_module(module).SUITES:
+            if s.name in out:
+                raise InputError(f"suite {s.name!r} is defined twice: in {where[s.name]} and "
+                                 f"in {module} (suite names are one namespace)")
+            out[s.name], where[s.name] = s, module
+    return out
+
+
+def find_suite(name: str) -> Any:
+    """The suite called ``name``, memory or packet; InputError with the closest name otherwise.
+
+    >>> find_suite("latency").mixes[0].workload
+    'rpc'
+    >>> find_suite("small-packet")
+    Traceback (most recent call last):
+    codesign.errors.InputError: unknown suite 'small-packet'; did you mean 'small-packets'?
+    """
+    table = all_suites()
+    try:
+        return table[name]
+    except KeyError:
+        hint = suggest(name, table) or f" (known: {', '.join(table)})"
+        raise InputError(f"unknown suite {name!r}{hint}") from None
+
+
 def _suite_mixes(suites: list[str], mixes: dict[str, tuple[tuple[str, Scalar], ...]],
                  loc: _Locator) -> list[tuple[Scalar, ...]]:
     """Rows (workload, mix label) of the suites' mixes; fills ``mixes`` with their params."""
-    from workloads.memory.suites import suite
-
     rows: list[tuple[Scalar, ...]] = []
     for name in suites:
         try:
-            found = suite(name)
+            found = find_suite(name)
         except InputError as exc:
             raise loc.error("workload", "suite", str(exc)) from None
         for mix in found.mixes:

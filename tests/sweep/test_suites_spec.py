@@ -2,8 +2,8 @@
 
 What a suite expands to (workloads, their parameters, the ``workload.mix`` label that is not
 part of the key), how the spec's other ``workload.*`` values apply, the errors (one line naming
-the file and the line), the bundled ``mmu-suites`` spec, and a report that keeps two mixes of
-one workload apart.
+the file and the line), memory and packet suites in one namespace, the bundled ``mmu-suites``
+and ``nic-suites`` specs, and a report that keeps two mixes of one workload apart.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from codesign.errors import InputError
 from codesign.harness import Point, resolve
 from codesign.report import analysis
 from codesign.report.data import Objective, load
+from codesign.sweep import spec as spec_module
 from codesign.sweep.expand import Expansion, expand
 from codesign.sweep.runner import run_sweep
-from codesign.sweep.spec import MIX_KEY, load_spec, parse_spec
-from workloads.memory.suites import SUITES, suite
+from codesign.sweep.spec import MIX_KEY, all_suites, find_suite, load_spec, parse_spec
+from workloads.memory.suites import SUITES, Suite, suite
+from workloads.packets import suites as packet_suites
 
 
 def spec(workload: dict, mechanism: object = "native", **sections: dict) -> dict:
@@ -122,6 +124,86 @@ def test_the_bundled_mmu_suites_spec() -> None:
                                         "slowdown_vs_native"}
 
 
+# --- packet suites: one namespace with the memory suites ------------------------------------
+
+NIC = ["native-net", "emulated", "pv-split", "multiqueue", "sriov"]
+
+
+def test_memory_and_packet_suites_are_one_namespace() -> None:
+    table = all_suites()
+    assert list(table) == [s.name for s in SUITES] + [s.name for s in packet_suites.SUITES]
+    assert table["small-packets"] is packet_suites.suite("small-packets")
+    assert table["balanced"] is suite("balanced")  # the memory one; the packets' is balanced-net
+    assert find_suite("balanced-net") is packet_suites.suite("balanced-net")
+
+
+def test_a_suite_name_defined_twice_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    twin = Suite("balanced", "a packet suite named like a memory one", ())
+    monkeypatch.setattr(packet_suites, "SUITES", (*packet_suites.SUITES, twin))
+    with pytest.raises(InputError) as info:
+        all_suites()
+    assert str(info.value) == ("suite 'balanced' is defined twice: in workloads.memory.suites "
+                               "and in workloads.packets.suites (suite names are one namespace)")
+
+
+def test_a_packet_suite_expands_like_a_memory_one() -> None:
+    e = points(spec({"suite": "latency", "seed": 3}, ["pv-split", "sriov"]))
+    mixes = packet_suites.suite("latency").mixes
+    assert len(e.points) == 2 * len(mixes)
+    groups = by_mix(e)
+    assert list(groups) == [f"latency/{m.label}" for m in mixes]
+    for mix in mixes:
+        for r in groups[f"latency/{mix.label}"]:
+            assert r.workload.name == mix.workload
+            assert mix.values().items() <= r.params.items()
+            assert r.params["workload.seed"] == 3
+
+
+def test_memory_and_packet_suites_mix_in_one_list() -> None:
+    # Each mix goes to the mechanisms that take its kind of workload.
+    e = points(spec({"suite": ["switch-heavy", "latency"]}, ["native", "pv-split"]))
+    kinds = {(r.params[MIX_KEY].split("/")[0], r.mechanism.name) for r in e.points}
+    assert kinds == {("switch-heavy", "native"), ("latency", "pv-split")}
+
+
+def test_an_unknown_suite_gets_the_closest_across_both(tmp_path: Path) -> None:
+    path, message = load_error(tmp_path, 'suite = "small-packet"\n')
+    assert message == f"{path}:6: unknown suite 'small-packet'; did you mean 'small-packets'?"
+    path, message = load_error(tmp_path, 'suite = ["balanced", "balanced-nte"]\n')
+    assert message == f"{path}:6: unknown suite 'balanced-nte'; did you mean 'balanced-net'?"
+
+
+def test_the_bundled_nic_suites_spec() -> None:
+    path = Path(spec_module.__file__).parents[1] / "specs" / "nic-suites.toml"
+    s = load_spec(path)
+    assert s.name == "nic-suites"
+    e = expand(s)
+    mixes = sum(len(x.mixes) for x in packet_suites.SUITES)
+    assert len(e.points) == e.combinations == len(NIC) * mixes
+    assert {r.mechanism.name for r in e.points} == set(NIC)
+    assert {r.params[MIX_KEY].split("/")[0] for r in e.points} == set(
+        packet_suites.suite_names())
+    assert e.duplicates == 0 and e.incompatible == 0
+
+
+def test_the_packet_suites_run_in_a_sweep(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bundled spec, its mixes scaled down: every point of every suite computes.
+    monkeypatch.setenv("CODESIGN_CACHE", str(tmp_path / "cache"))
+    path = Path(spec_module.__file__).parents[1] / "specs" / "nic-suites.toml"
+    text = path.read_text().replace('suite = [', 'packets = 600\nrequests = 300\nsuite = [')
+    text = text.replace('name = ["native-net", "emulated", "pv-split", "multiqueue", "sriov"]',
+                        'name = ["pv-split", "sriov"]\n[hardware]\n"hw.cost" = false')
+    scaled = tmp_path / "nic-suites.toml"
+    scaled.write_text(text)
+    e = expand(load_spec(scaled))
+    mixes = sum(len(x.mixes) for x in packet_suites.SUITES)
+    assert len(e.points) + e.duplicates == 2 * mixes  # mixes the scaling made equal are one
+    outcome = run_sweep(load_spec(scaled), tmp_path / "s.sqlite", executor="serial",
+                        stream=io.StringIO())
+    assert (outcome.computed, outcome.failed) == (len(e.points), 0)
+
+
 # --- a report tells two mixes of one workload apart ------------------------------------------
 
 def test_the_report_names_each_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,7 +256,8 @@ def test_an_unknown_suite_names_file_line_and_the_closest(tmp_path: Path) -> Non
     path, message = load_error(tmp_path, 'suite = "nothing-like-it"\n')
     assert message.startswith(f"{path}:6: unknown suite 'nothing-like-it' (known: "
                               "pt-update-heavy, tlb-miss-heavy, switch-heavy, steady-state, "
-                              "balanced)")
+                              "balanced, small-packets, mtu-throughput, latency, multi-vm, "
+                              "balanced-net)")
 
 
 @pytest.mark.parametrize("value", ["3", "[]", '["balanced", 4]', '{ choice = ["balanced"] }'])

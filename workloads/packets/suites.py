@@ -5,7 +5,10 @@ A suite is data, as the memory suites (:mod:`workloads.memory.suites`, whose ``S
 point's workload half with every parameter it needs (its own offered rate included, rather
 than the rate-driven workloads' default of 100,000 frames/s). Sizes are moderate (tens of
 thousands of frames: a mix runs in well under a second per mechanism); a caller scales them
-with its own ``workload.*`` values, which override the mixes'.
+with its own ``workload.*`` values, which override the mixes'. A sweep spec runs them as it
+runs the memory suites, ``[workload] suite = "small-packets"`` (suite names are one namespace:
+:func:`codesign.sweep.spec.all_suites`; ``codesign/specs/nic-suites.toml`` runs all five under
+the NIC mechanisms).
 
 ``small-packets``
     64-byte frames from a tenth of 10 GbE to twice it: per-frame costs dominate (traps,
@@ -21,8 +24,9 @@ with its own ``workload.*`` values, which override the mixes'.
 ``multi-vm``
     Several VMs, by MAC and by VLAN, sharing the port: demultiplexing in software (a bridge)
     against the NIC's classifier (VMDq queues, SR-IOV functions), one core per VM.
-``balanced``
-    One mix of each kind.
+``balanced-net``
+    One mix of each kind (the memory suites have their own ``balanced``: suite names are one
+    namespace in a sweep spec).
 
 >>> [m.label for m in suite("latency").mixes]
 ['rpc', 'fixed-trickle', 'imix-poisson']
@@ -73,7 +77,7 @@ SUITES: tuple[Suite, ...] = (
         _mix("imix", "imix-4vm-onoff", packets=40_000, offered_gbps=5.0, vms=4,
              arrival="onoff", burst=64, direction="both"),
     )),
-    Suite("balanced", "one mix of each kind", (
+    Suite("balanced-net", "one mix of each kind", (
         _mix("fixed", "fixed-64-half", packets=30_000, offered_gbps=5.0),
         _mix("bulk", "bulk-rx", packets=20_000, offered_gbps=9.5),
         _mix("rpc", requests=3_000),
@@ -96,6 +100,6 @@ def suite_names() -> list[str]:
     """Names of the packet suites, in declaration order.
 
     >>> suite_names()
-    ['small-packets', 'mtu-throughput', 'latency', 'multi-vm', 'balanced']
+    ['small-packets', 'mtu-throughput', 'latency', 'multi-vm', 'balanced-net']
     """
     return [s.name for s in SUITES]
