@@ -258,25 +258,34 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEMO_SPECS = (("quickstart.toml", ""), ("quickstart-net.toml", "net"))
+"""The demo's sweeps and the subfolder of the output folder each one's report goes to: the
+MMU comparison (shadow, pv-direct, nested, selective) and the NIC comparison (emulated,
+pv-split, multiqueue, sriov)."""
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from codesign.report import write_report
     from codesign.sweep.expand import expand
     from codesign.sweep.spec import load_spec
 
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder: {exc.strerror}") from None
-    spec_file = resources.files("codesign") / "specs" / "quickstart.toml"
-    with resources.as_file(spec_file) as spec_path:
-        spec = load_spec(spec_path)
-    args.store = str(out / f"{spec.name}.sqlite")
-    status = _run_and_summarize(spec, expand(spec), args)
-    if status == EXIT_INTERRUPTED:
-        return status
-    for path in write_report(args.store, out):
-        _out(f"report: {path}")
+    status = EXIT_OK
+    for name, sub in DEMO_SPECS:
+        folder = out / sub
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot create the output folder: {exc.strerror}") from None
+        spec_file = resources.files("codesign") / "specs" / name
+        with resources.as_file(spec_file) as spec_path:
+            spec = load_spec(spec_path)
+        args.store = str(folder / f"{spec.name}.sqlite")
+        status = max(status, _run_and_summarize(spec, expand(spec), args))
+        if status == EXIT_INTERRUPTED:
+            return status
+        for path in write_report(args.store, folder):
+            _out(f"report: {path}")
     return status
 
 
@@ -337,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: standard output)")
     p.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("demo", help="run the bundled quickstart sweep and write its report")
+    p = sub.add_parser("demo", help="run the bundled quickstart sweeps (MMU, then NIC) and "
+                       "write their reports")
     p.add_argument("--out", default="codesign-demo", help="output folder (default: codesign-demo)")
     p.add_argument("--jobs", type=_positive, help="worker processes (default: CPU count)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -124,6 +124,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                      r" is better below workload.refs_per_cycle ≈ [0-9.]+, shadow", report)
     for name in ("report.md", "report.html"):
         assert f"report: {tmp_path / 'demo' / name}" in result.stdout
+        assert f"report: {tmp_path / 'demo' / 'net' / name}" in result.stdout
+    # ... then the network one: the four ways a packet reaches a guest
+    assert "computed 24 / reused 0 / failed 0" in result.stdout
+    net = (tmp_path / "demo" / "net" / "report.md").read_text()
+    assert net.startswith("# Quickstart, network: emulated vs paravirtual vs multi-queue")
+    for mech in ("emulated", "pv-split", "multiqueue", "sriov"):
+        assert f"### fixed × {mech}" in net
+    assert "| sriov |" in net.split("## Summary")[1].split("##")[0]  # least CPU per packet
 
 
 BAD_INPUT = [

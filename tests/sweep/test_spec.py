@@ -211,7 +211,7 @@ def test_a_platform_file_relative_to_the_spec(tmp_path: Path) -> None:
     assert run_resolved(r)["cycles.per_walk"] == 24 * 90
 
 
-@pytest.mark.parametrize("name", ["quickstart", "walk-cost"])
+@pytest.mark.parametrize("name", ["quickstart", "quickstart-net", "walk-cost"])
 def test_the_bundled_specs_expand(name: str) -> None:
     path = Path(__file__).parents[2] / "codesign" / "specs" / f"{name}.toml"
     s = load_spec(path)
