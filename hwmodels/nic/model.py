@@ -35,7 +35,12 @@ State is numpy arrays; one compiled kernel (numba, ``cache=True``) applies a bat
 Helpers are inlined into the kernel (numba passes each array as a struct of scalars, so a call
 per operation would dominate). The kernel is event-driven: it never steps idle cycles. Eligible
 vectors and non-empty transmit rings are bitmaps (lowest set bit by De Bruijn lookup), and
-throttle expiries come from a FIFO (see ``_fire_until``).
+throttle expiries come from a ring of interrupt times (see ``_fire_until``). Its common cases
+take shortcuts that give the same events as the general path (the RTL differential tests and
+``tests/hwmodels/nic/test_model_fastpath.py`` hold them to it): a completion that leaves its
+vector the only eligible one raises the interrupt of the next cycle at once; a throttle interval
+running out matters only if its vector waits on it; the IOTLB's LRU order is kept as use stamps
+(a touch is one store) rather than ranks.
 """
 
 from __future__ import annotations
@@ -88,11 +93,20 @@ TOEPLITZ_BYTES = _byte_tables()
 """``TOEPLITZ_BYTES[k, b]`` is the hash of byte ``b`` at byte ``k`` (from the low end)."""
 
 
+_TOEPLITZ_LOW = (TOEPLITZ_BYTES & 0xFFFF).astype(np.uint16)
+# Only a queue index (< 4096) is ever taken from the hash: the low 16 bits of every byte's
+# hash, 4 KiB of table instead of 16.
+
+_u = np.uint64
+# Array subscripts in the kernel go through ``_u``: numba skips the negative-index fix-up for
+# unsigned indices (every index here is non-negative).
+
+
 @numba.njit(cache=True, inline="always")
-def _toeplitz(flow, tables):
+def _toeplitz_low(flow, tables):
     h = 0
     for k in range(8):
-        h ^= tables[k, (flow >> (8 * k)) & 0xFF]
+        h ^= tables[k, _u((flow >> (8 * k)) & 0xFF)]
     return h
 
 
@@ -101,7 +115,8 @@ _LRU, _PLRU = POLICIES.index("lru"), POLICIES.index("plru")
 
 (_Q, _R, _QPF_BITS, _THR, _ITR, _VLANS, _FUNCS, _SETS, _SETBITS, _WAYS, _POLICY, _LOG2W,
  _VPIDMASK, _LEVELS, _PAGES, _HMASK, _QPF, _VPBITS) = range(18)
-_NOW, _DEFQ, _RR, _FH, _FN, _DIRTY = range(6)
+_NOW, _DEFQ, _RR, _RT, _WS, _DIRTY, _WAKE, _CLOCK = range(8)
+_NEVER = np.int64(1) << 62
 
 
 @numba.njit(cache=True, inline="always")
@@ -111,29 +126,30 @@ def _key_slot(key, hmask):
 
 
 @numba.njit(cache=True)
-def _rebuild_filters(fvalid, fmac, fvlan, hkey, hidx, hmask):
-    # An open-addressing table of (mac, vlan) -> lowest valid filter index, standing in for
-    # the CAM; rebuilt on every filter write (rare next to frames).
-    hkey[:] = 0
-    hidx[:] = -1
+def _rebuild_filters(fvalid, fmac, fvlan, fbase, fbits, htab, hmask):
+    # An open-addressing table standing in for the CAM, rebuilt on every filter write (rare
+    # next to frames): row ``(key + 1, base | spread mask << 16)`` of the lowest valid filter
+    # with that (mac, vlan) key, so a lookup gives the queue set in the line it matched in.
+    htab[:, :] = 0
     for f in range(len(fvalid)):
         if not fvalid[f]:
             continue
         key = (fmac[f] << 12) | fvlan[f]
         s = _key_slot(key, hmask)
-        while hkey[s] != 0 and hkey[s] != key + 1:
+        while htab[s, 0] != 0 and htab[s, 0] != key + 1:
             s = (s + 1) & hmask
-        if hkey[s] == 0:
-            hkey[s] = key + 1
-            hidx[s] = f
+        if htab[s, 0] == 0:
+            htab[s, 0] = key + 1
+            htab[s, 1] = fbase[f] | (((np.int64(1) << fbits[f]) - 1) << 16)
 
 
 @numba.njit(cache=True, inline="always")
-def _filter_lookup(key, hkey, hidx, hmask):
+def _filter_lookup(key, htab, hmask):
+    """``base | spread mask << 16`` of the matching filter, or -1."""
     s = _key_slot(key, hmask)
-    while hkey[s] != 0:
-        if hkey[s] == key + 1:
-            return hidx[s]
+    while htab[_u(s), 0] != 0:
+        if htab[_u(s), 0] == key + 1:
+            return htab[_u(s), 1]
         s = (s + 1) & hmask
     return -1
 
@@ -145,15 +161,15 @@ _DEBRUIJN = np.array([0, 1, 28, 2, 29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4, 8, 
 
 @numba.njit(cache=True, inline="always")
 def _ctz32(x):
-    return _DEBRUIJN[(((x & -x) * 0x077CB531) & 0xFFFFFFFF) >> 27]
+    return _DEBRUIJN[_u((((x & -x) * 0x077CB531) & 0xFFFFFFFF) >> 27)]
 
 
 @numba.njit(cache=True, inline="always")
 def _bit(bm, v, on):
     if on:
-        bm[v >> 5] |= np.int64(1) << (v & 31)
+        bm[_u(v >> 5)] |= np.int64(1) << (v & 31)
     else:
-        bm[v >> 5] &= ~(np.int64(1) << (v & 31))
+        bm[_u(v >> 5)] &= ~(np.int64(1) << (v & 31))
 
 
 @numba.njit(cache=True, inline="always")
@@ -170,13 +186,13 @@ def _next_from(bm, start, n):
     if start >= n:
         start = 0
     w0 = start >> 5
-    x = bm[w0] & ~((np.int64(1) << (start & 31)) - 1)
+    x = bm[_u(w0)] & ~((np.int64(1) << (start & 31)) - 1)
     if x:
         return (w0 << 5) + _ctz32(x)
     nw = len(bm)
     for k in range(1, nw + 1):
         w = (w0 + k) % nw
-        x = bm[w]
+        x = bm[_u(w)]
         if k == nw:
             x &= (np.int64(1) << (start & 31)) - 1
         if x:
@@ -184,109 +200,126 @@ def _next_from(bm, start, n):
     return -1
 
 
-# Interrupt state rows, and the timer FIFO. Every interrupt sets its vector's ready time to
-# (now + itr); interrupts happen in time order, so ready times enter a FIFO already sorted and
-# a timer expiry is the FIFO's head -- no per-cycle countdown, no scan over the vectors.
-# Per-queue state is one row of ``qs`` (64 bytes, one cache line): receive and transmit head,
-# receive and transmit tail, then the vector's pending count, ready time, mask and expired bit.
-_PEND, _READY, _MASK, _EXPIRED = range(4, 8)
+# Interrupts. Per-queue state is one row of ``qs`` (64 bytes, one cache line): receive and
+# transmit head, receive and transmit tail, then the vector's pending count, ready time (the
+# first cycle its throttle interval has run out in), mask, and whether it is *waiting*: it has
+# completions, is unmasked and below the threshold, but its interval has not run out yet.
+# Eligible vectors are a bitmap. A waiting vector becomes eligible at its ready time: every
+# interrupt writes (ready time, vector) into the next slot of a ring (``vslot`` remembers each
+# vector's slot), and interrupts happen in time order, so ring order is time order. ``wake``
+# is the earliest ready time a vector waits on (slot ``ws``), or ``_NEVER``: it only moves
+# forward by scanning the ring from ``ws`` on, and back when a vector starts waiting -- no
+# per-cycle countdown, no scan over the vectors, each ring entry visited about once.
+# The ring holds ``itr + 2`` entries: an entry is overwritten ``itr + 2`` interrupts (cycles)
+# after it was written, its interval long over, and no vector still waiting on it.
+_PEND, _READY, _MASK, _WAIT = range(4, 8)
 
 
 @numba.njit(cache=True, inline="always")
-def _maybe_eligible(cfg, regs, qs, elig, v):
-    if qs[v, _PEND] > 0 and not qs[v, _MASK] and (qs[v, _EXPIRED] or
-                                                  qs[v, _PEND] >= cfg[_THR]):
-        _bit(elig, v, True)
-        regs[_DIRTY] = 1
+def _ready(cfg, qs, v, c):
+    """Whether vector ``v``, with completions and unmasked, may fire in cycle ``c``."""
+    return qs[_u(v), _READY] <= c or qs[_u(v), _PEND] >= cfg[_THR]
 
 
 @numba.njit(cache=True, inline="always")
-def _fire_until(cfg, regs, qs, elig, fifo, cur, limit, irq_c, irq_v, n_irq):
-    """Raise the interrupts of cycles ``cur .. limit - 1``; (interrupts so far, next cycle)."""
-    cap = fifo.shape[1]
+def _first_waiting(qs, timers, rt, k):
+    """(ready time, slot) of the first ring entry from slot ``k`` to the newest that a vector
+    waits on; ``_NEVER`` if none."""
+    cap = timers.shape[1]
+    while k != rt:
+        v = timers[1, _u(k)]
+        if qs[_u(v), _WAIT] and qs[_u(v), _READY] == timers[0, _u(k)]:
+            return timers[0, _u(k)], k
+        k = k + 1 if k + 1 < cap else 0
+    return _NEVER, k
+
+
+@numba.njit(cache=True, inline="always")
+def _raise(cfg, qs, vslot, timers, rt, v, c, irq_c, irq_v, n_irq):
+    """Vector ``v`` fires in cycle ``c``: record it, clear its count, start its throttle
+    interval; the ring's next slot."""
+    irq_c[n_irq] = c
+    irq_v[n_irq] = v
+    qs[_u(v), _PEND] = 0
+    qs[_u(v), _READY] = c + cfg[_ITR]
+    timers[0, _u(rt)] = c + cfg[_ITR]
+    timers[1, _u(rt)] = v
+    vslot[_u(v)] = rt
+    return rt + 1 if rt + 1 < timers.shape[1] else 0
+
+
+@numba.njit(cache=True, inline="always")
+def _fire_until(cfg, qs, vslot, elig, timers, rt, wake, ws, cur, limit, irq_c, irq_v, n_irq):
+    """Raise the interrupts of cycles ``cur .. limit - 1``; (interrupts so far, next cycle,
+    ring's next slot, wake, its slot, whether a vector may still be eligible)."""
     while True:
-        while regs[_FN] > 0 and fifo[0, regs[_FH]] <= cur:
-            r, v = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
-            regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
-            regs[_FN] -= 1
-            if qs[v, _READY] == r:
-                qs[v, _EXPIRED] = 1
-                _maybe_eligible(cfg, regs, qs, elig, v)
+        while wake <= cur:  # waiting vectors whose interval is over become eligible
+            v = timers[1, _u(ws)]
+            if qs[_u(v), _WAIT] and qs[_u(v), _READY] == wake:
+                qs[_u(v), _WAIT] = 0
+                _bit(elig, v, True)
+            wake, ws = _first_waiting(qs, timers, rt, ws + 1 if ws + 1 < timers.shape[1] else 0)
         v = _lowest(elig)
         if v < 0:
-            regs[_DIRTY] = 0
-            # Nothing eligible now: jump to the next timer expiry that arms a vector.
-            found = False
-            while regs[_FN] > 0 and fifo[0, regs[_FH]] < limit:
-                r, u = fifo[0, regs[_FH]], fifo[1, regs[_FH]]
-                regs[_FH] = regs[_FH] + 1 if regs[_FH] + 1 < cap else 0
-                regs[_FN] -= 1
-                if qs[u, _READY] == r:
-                    qs[u, _EXPIRED] = 1
-                    _maybe_eligible(cfg, regs, qs, elig, u)
-                    if qs[u, _PEND] > 0 and not qs[u, _MASK]:
-                        cur = r
-                        found = True
-                        break
-            if not found:
-                return n_irq, cur
-            continue  # admit the other expiries of that cycle before choosing
+            if wake < limit:
+                cur = wake  # nothing eligible: jump to the next expiry a vector waits on
+                continue
+            return n_irq, cur, rt, wake, ws, 0
         if cur >= limit:
-            return n_irq, cur
-        irq_c[n_irq] = cur
-        irq_v[n_irq] = v
-        n_irq += 1
+            return n_irq, cur, rt, wake, ws, 1
         _bit(elig, v, False)
-        qs[v, _PEND] = 0
-        qs[v, _EXPIRED] = 0
-        qs[v, _READY] = cur + cfg[_ITR]
-        tail = regs[_FH] + regs[_FN]
-        if tail >= cap:
-            tail -= cap
-        fifo[0, tail] = qs[v, _READY]
-        fifo[1, tail] = v
-        regs[_FN] += 1
+        rt = _raise(cfg, qs, vslot, timers, rt, v, cur, irq_c, irq_v, n_irq)
+        n_irq += 1
         cur += 1
 
 
 # The IOTLB's replacement, as ``hwmodels.tlb`` documents it for one array (the RTL reuses that
-# array): LRU ranks (0 = most recent), a PLRU tree (bit 0 sends the victim left), a Galois LFSR.
+# array): LRU (the RTL keeps ranks, 0 = most recent; here each way keeps the stamp of its last
+# use from a running clock -- the least recently used way has the oldest stamp, the same order),
+# a PLRU tree (bit 0 sends the victim left), a Galois LFSR.
+# Each way is two words: ``tkey`` packs (valid, tag, domain) -- 0 when invalid, else
+# ``(tag << vp_bits | domain) + 1`` -- so a lookup is one compare per way, and ``tpte`` holds
+# the I/O page-table entry it caches (pfn << 3 | perms << 1 | present).
 @numba.njit(cache=True, inline="always")
 def _find(tkey, s, ways, key):
-    # ``tkey`` mirrors (valid, tag, vp) of every way as one word: 0 when invalid, else
-    # ``(tag << vp_bits | vp) + 1`` -- one compare per way instead of three loads.
-    for w in range(ways):
-        if tkey[s, w] == key:
-            return w
-    return -1
+    # Lowest matching way, without a data-dependent exit (branches on random ways mispredict).
+    found = -1
+    for w in range(ways - 1, -1, -1):
+        if tkey[_u(s), _u(w)] == key:
+            found = w
+    return found
 
 
 @numba.njit(cache=True, inline="always")
-def _touch(repl, s, w, ways, policy, log2ways):
+def _touch(repl, s, w, policy, log2ways, clock):
+    """Make way ``w`` of set ``s`` the most recent; the LRU clock after."""
     if policy == _LRU:
-        rank = repl[0, s, w]
-        for v in range(ways):
-            if repl[0, s, v] < rank:
-                repl[0, s, v] += 1
-        repl[0, s, w] = 0
+        clock += 1
+        repl[_u(s), _u(w)] = clock
     elif policy == _PLRU:
         for d in range(log2ways):
             node = (1 << d) - 1 + (w >> (log2ways - d))
-            repl[0, s, node] = 1 - ((w >> (log2ways - 1 - d)) & 1)
+            repl[_u(s), _u(node)] = 1 - ((w >> (log2ways - 1 - d)) & 1)
+    return clock
 
 
 @numba.njit(cache=True, inline="always")
 def _victim(repl, lfsr, s, ways, policy, log2ways):
     if policy == _LRU:
-        for v in range(ways):
-            if repl[0, s, v] == ways - 1:
-                return v
-        return 0  # unreachable while ranks stay a permutation
+        # The least recently used way: the oldest stamp (stamps are distinct).
+        w = 0
+        oldest = repl[_u(s), 0]
+        for v in range(1, ways):
+            x = repl[_u(s), _u(v)]
+            m = -np.int64(x < oldest)  # all ones when way v is older: select without a branch
+            w = (v & m) | (w & ~m)
+            oldest = (x & m) | (oldest & ~m)
+        return w
     if policy == _PLRU:
         node = 0
         w = 0
         for _ in range(log2ways):
-            bit = np.int64(repl[0, s, node])
+            bit = repl[_u(s), _u(node)]
             w = (w << 1) | bit
             node = 2 * node + 1 + bit
         return w
@@ -296,74 +329,83 @@ def _victim(repl, lfsr, s, ways, policy, log2ways):
 
 
 @numba.njit(cache=True, inline="always")
-def _translate(cfg, tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr,
-               pt, dom, iova, need):
-    """(allowed, hit, walk refs, physical address) of one DMA."""
+def _translate(cfg, tkey, tpte, trepl, tlfsr, pt, dom, iova, need, clock):
+    """(allowed, hit, walk refs, physical address, LRU clock) of one DMA."""
     page = iova >> 12
     s = page & (cfg[_SETS] - 1)
-    tag = page >> cfg[_SETBITS]
-    vp = dom & cfg[_VPIDMASK]
     ways = cfg[_WAYS]
-    key = ((tag << cfg[_VPBITS]) | vp) + 1
+    key = (((page >> cfg[_SETBITS]) << cfg[_VPBITS]) | (dom & cfg[_VPIDMASK])) + 1
     w = _find(tkey, s, ways, key)
     if w >= 0:
-        _touch(trepl, s, w, ways, cfg[_POLICY], cfg[_LOG2W])
-        perm = np.int64(tperm[0, s, w])
-        pfn = tpfn[0, s, w]
-        return (perm & need) != 0, 1, 0, (pfn << 12) | (iova & 0xFFF)
-    e = dom * cfg[_PAGES] + page
-    pte = pt[e]
-    if not pte & 1:
-        return False, 0, cfg[_LEVELS], 0
-    for u in range(ways):
-        if not tv[0, s, u]:
-            w = u
-            break
-    if w < 0:
-        w = _victim(trepl, tlfsr, s, ways, cfg[_POLICY], cfg[_LOG2W])
-    tv[0, s, w] = 1
-    tkey[s, w] = key
-    tvp[0, s, w] = vp
-    ttag[0, s, w] = tag
-    tpfn[0, s, w] = pte >> 3
-    tperm[0, s, w] = (pte >> 1) & 3
-    _touch(trepl, s, w, ways, cfg[_POLICY], cfg[_LOG2W])
-    return ((pte >> 1) & need) != 0, 0, cfg[_LEVELS], ((pte >> 3) << 12) | (iova & 0xFFF)
-
-
-@numba.njit(cache=True, inline="always")
-def _complete(cfg, regs, qs, elig, q):
-    if qs[q, _PEND] < cfg[_THR]:
-        qs[q, _PEND] += 1
-    _maybe_eligible(cfg, regs, qs, elig, q)
+        hit, refs = 1, 0
+        pte = tpte[_u(s), _u(w)]
+    else:
+        hit, refs = 0, cfg[_LEVELS]
+        pte = pt[_u(dom * cfg[_PAGES] + page)]
+        if not pte & 1:
+            return False, hit, refs, 0, clock
+        for u in range(ways - 1, -1, -1):
+            if tkey[_u(s), _u(u)] == 0:
+                w = u
+        if w < 0:
+            w = _victim(trepl, tlfsr, s, ways, cfg[_POLICY], cfg[_LOG2W])
+        tkey[_u(s), _u(w)] = key
+        tpte[_u(s), _u(w)] = pte
+    clock = _touch(trepl, s, w, cfg[_POLICY], cfg[_LOG2W], clock)
+    return ((pte >> 1) & need) != 0, hit, refs, ((pte >> 3) << 12) | (iova & 0xFFF), clock
 
 
 @numba.njit(cache=True, _nrt=False)
 def _run_kernel(
     cfg_arr, regs, windows,
-    fvalid, fmac, fvlan, fbase, fbits, hkey, hidx, vlan_on,
-    qs, desc, elig, fifo, txne,
-    tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr, pt,
+    fvalid, fmac, fvlan, fbase, fbits, htab, vlan_on,
+    qs, desc, elig, timers, vslot, txne,
+    tkey, tpte, trepl, tlfsr, pt,
     cycle, op, fn, queue, ring, slot, addr, mac, vlan, flow, index, enable, arg, pfn, domain,
     end,
     o_status, o_queue, o_fn, o_slot, o_hit, o_refs, o_dma, irq_c, irq_v,
 ):
-    # Configuration as a tuple of scalars: loads from an array could alias the state arrays
-    # written below, so the compiler would re-read them for every operation.
+    # Configuration as a tuple of scalars and scalar state in locals: loads from an array
+    # could alias the state arrays written below, so the compiler would re-read them for
+    # every operation.
     cfg = (cfg_arr[0], cfg_arr[1], cfg_arr[2], cfg_arr[3], cfg_arr[4], cfg_arr[5], cfg_arr[6],
            cfg_arr[7], cfg_arr[8], cfg_arr[9], cfg_arr[10], cfg_arr[11], cfg_arr[12],
            cfg_arr[13], cfg_arr[14], cfg_arr[15], cfg_arr[16], cfg_arr[17])
     nq = cfg[_Q]
     rs = cfg[_R]
     qb = cfg[_QPF_BITS]
+    hmask = cfg[_HMASK]
+    cap = timers.shape[1]
+    defq, rr, rt, ws = regs[_DEFQ], regs[_RR], regs[_RT], regs[_WS]
+    dirty, wake, clock = regs[_DIRTY], regs[_WAKE], regs[_CLOCK]
     n_irq = 0
-    cur = regs[_NOW]
+    cur = regs[_NOW]  # the first cycle whose interrupts are not decided yet
     for i in range(len(op)):
         t = cycle[i]
-        # Only when something is eligible or a throttle interval has run out.
-        if regs[_DIRTY] or (regs[_FN] > 0 and fifo[0, regs[_FH]] <= t):
-            n_irq, cur = _fire_until(cfg, regs, qs, elig, fifo, cur, t + 1, irq_c, irq_v,
-                                     n_irq)
+        if cur <= t and (dirty or wake <= t):
+            # A waiting vector whose interval is over fires then (or in the first free cycle
+            # after) if it is alone; otherwise ``_fire_until`` decides.
+            while wake <= t:
+                v = timers[1, _u(ws)]
+                nxt = ws + 1 if ws + 1 < cap else 0
+                if qs[_u(v), _WAIT] and qs[_u(v), _READY] == wake:
+                    c = max(wake, cur)
+                    wake2, ws2 = _first_waiting(qs, timers, rt, nxt)
+                    if dirty or wake2 <= c:
+                        dirty = 1
+                        break
+                    qs[_u(v), _WAIT] = 0
+                    rt = _raise(cfg, qs, vslot, timers, rt, v, c, irq_c, irq_v, n_irq)
+                    n_irq += 1
+                    cur = c + 1
+                    wake, ws = wake2, ws2
+                    if cur > t:
+                        break
+                else:
+                    wake, ws = _first_waiting(qs, timers, rt, nxt)
+            if dirty:
+                n_irq, cur, rt, wake, ws, dirty = _fire_until(
+                    cfg, qs, vslot, elig, timers, rt, wake, ws, cur, t + 1, irq_c, irq_v, n_irq)
         cur = t + 1
         o = op[i]
         if o == 1 or o == 2:  # RX, TX
@@ -371,41 +413,59 @@ def _run_kernel(
             q = -1
             if o == 1:
                 vl = vlan[i]
-                if vl >= cfg[_VLANS] or not vlan_on[vl]:
+                if vl >= cfg[_VLANS] or not vlan_on[_u(vl)]:
                     o_status[i] = 2
                 else:
-                    f = _filter_lookup((mac[i] << 12) | vl, hkey, hidx, cfg[_HMASK])
-                    if f >= 0:
-                        h = _toeplitz(flow[i], windows)
-                        q = fbase[f] | (h & ((np.int64(1) << fbits[f]) - 1))
+                    hit = _filter_lookup((mac[i] << 12) | vl, htab, hmask)
+                    if hit >= 0:
+                        q = (hit & 0xFFFF) | (_toeplitz_low(flow[i], windows) & (hit >> 16))
                     else:
-                        q = regs[_DEFQ]
+                        q = defq
                     o_queue[i] = q
                     o_fn[i] = q >> qb
-                    if qs[q, 0] == qs[q, 2]:
+                    if qs[_u(q), 0] == qs[_u(q), 2]:
                         o_status[i] = 3
                         q = -1
             else:
-                q = _next_from(txne, regs[_RR] + 1, nq)
+                q = _next_from(txne, rr + 1, nq)
                 if q >= 0:
-                    regs[_RR] = q
+                    rr = q
                     o_queue[i] = q
                     o_fn[i] = q >> qb
             if q >= 0:
-                s = qs[q, r]
-                qs[q, r] = (s + 1) & (rs - 1)
+                s = qs[_u(q), _u(r)]
+                qs[_u(q), _u(r)] = (s + 1) & (rs - 1)
                 if r == 1:
-                    _bit(txne, q, qs[q, 1] != qs[q, 3])
+                    _bit(txne, q, qs[_u(q), 1] != qs[_u(q), 3])
                 o_slot[i] = s
-                ok, hit, refs, pa = _translate(
-                    cfg, tv, tkey, tvp, ttag, tpfn, tperm, trepl, tlfsr,
-                    pt, q >> qb, np.int64(desc[q, r, s]), 2 - r)
+                ok, hit, refs, pa, clock = _translate(
+                    cfg, tkey, tpte, trepl, tlfsr, pt, q >> qb,
+                    np.int64(desc[_u(q), _u(r), _u(s)]), 2 - r, clock)
                 o_hit[i] = hit
                 o_refs[i] = refs
                 if ok:
                     o_status[i] = 1
                     o_dma[i] = pa
-                    _complete(cfg, regs, qs, elig, q)
+                    if qs[_u(q), _PEND] < cfg[_THR]:
+                        qs[_u(q), _PEND] += 1
+                    if qs[_u(q), _MASK]:
+                        pass
+                    elif not _ready(cfg, qs, q, t + 1):
+                        qs[_u(q), _WAIT] = 1
+                        if qs[_u(q), _READY] < wake:
+                            wake, ws = qs[_u(q), _READY], vslot[_u(q)]
+                    else:
+                        qs[_u(q), _WAIT] = 0
+                        if dirty == 0 and t + 1 < end and wake > t + 1:
+                            # Alone eligible, no expiry due: it fires in the next cycle,
+                            # whatever the next operation.
+                            rt = _raise(cfg, qs, vslot, timers, rt, q, t + 1, irq_c, irq_v,
+                                        n_irq)
+                            n_irq += 1
+                            cur = t + 2
+                        else:
+                            _bit(elig, q, True)
+                            dirty = 1
                 else:
                     o_status[i] = 4
         elif o == 3 or o == 4 or o == 5:  # DESC, DOORBELL, IRQ_MASK: owner only
@@ -413,17 +473,24 @@ def _run_kernel(
             if (q >> qb) != fn[i]:
                 o_status[i] = 5
             elif o == 3:
-                desc[q, ring[i], slot[i]] = addr[i]
+                desc[_u(q), _u(ring[i]), _u(slot[i])] = addr[i]
             elif o == 4:
-                qs[q, 2 + ring[i]] = slot[i]
+                qs[_u(q), _u(2 + ring[i])] = slot[i]
                 if ring[i] == 1:
-                    _bit(txne, q, qs[q, 1] != qs[q, 3])
+                    _bit(txne, q, qs[_u(q), 1] != qs[_u(q), 3])
             else:
-                qs[q, _MASK] = enable[i]
+                qs[_u(q), _MASK] = enable[i]
                 if enable[i]:
                     _bit(elig, q, False)
-                else:
-                    _maybe_eligible(cfg, regs, qs, elig, q)
+                    qs[_u(q), _WAIT] = 0
+                elif qs[_u(q), _PEND] > 0:
+                    if _ready(cfg, qs, q, t + 1):
+                        _bit(elig, q, True)
+                        dirty = 1
+                    else:
+                        qs[_u(q), _WAIT] = 1
+                        if qs[_u(q), _READY] < wake:
+                            wake, ws = qs[_u(q), _READY], vslot[_u(q)]
         elif o >= 6:  # configuration: PF / host only
             if fn[i] != 0:
                 o_status[i] = 5
@@ -442,7 +509,7 @@ def _run_kernel(
                     fvlan[f] = vlan[i]
                     fbase[f] = queue[i]
                     fbits[f] = k
-                    _rebuild_filters(fvalid, fmac, fvlan, hkey, hidx, cfg[_HMASK])
+                    _rebuild_filters(fvalid, fmac, fvlan, fbase, fbits, htab, hmask)
             elif o == 7:
                 if vlan[i] >= cfg[_VLANS]:
                     o_status[i] = 5
@@ -452,30 +519,32 @@ def _run_kernel(
                 if queue[i] >= cfg[_QPF]:
                     o_status[i] = 5
                 else:
-                    regs[_DEFQ] = queue[i]
+                    defq = queue[i]
             elif o == 9:
                 e = domain[i] * cfg[_PAGES] + (addr[i] >> 12)
                 pt[e] = (pfn[i] << 3) | ((arg[i] & 3) << 1) | enable[i]
             elif o == 10 or o == 11:
                 vp = domain[i] & cfg[_VPIDMASK]
-                page = addr[i] >> 12
+                tag = (addr[i] >> 12) >> cfg[_SETBITS]
                 for s in range(cfg[_SETS]):
-                    if o == 10 and s != (page & (cfg[_SETS] - 1)):
+                    if o == 10 and s != ((addr[i] >> 12) & (cfg[_SETS] - 1)):
                         continue
                     for w in range(cfg[_WAYS]):
-                        if tv[0, s, w] and tvp[0, s, w] == vp and (
-                            o == 11 or ttag[0, s, w] == page >> cfg[_SETBITS]
+                        k = tkey[s, w] - 1
+                        if k >= 0 and (k & cfg[_VPIDMASK]) == vp and (
+                            o == 11 or (k >> cfg[_VPBITS]) == tag
                         ):
-                            tv[0, s, w] = 0
                             tkey[s, w] = 0
     if len(op):
         regs[_NOW] = cycle[len(op) - 1] + 1
-    n_irq, cur = _fire_until(cfg, regs, qs, elig, fifo, cur, end, irq_c, irq_v, n_irq)
+    if dirty or wake < end:
+        n_irq, cur, rt, wake, ws, dirty = _fire_until(
+            cfg, qs, vslot, elig, timers, rt, wake, ws, cur, end, irq_c, irq_v, n_irq)
     if end > regs[_NOW]:
         regs[_NOW] = end
+    regs[_DEFQ], regs[_RR], regs[_RT], regs[_WS] = defq, rr, rt, ws
+    regs[_DIRTY], regs[_WAKE], regs[_CLOCK] = dirty, wake, clock
     return n_irq
-
-
 def iotlb_params(p: NICParams) -> TLBParams:
     """The IOTLB as a ``hwmodels.tlb`` TLB: one 4 KiB array, the domain as its VM tag."""
     from hwmodels.tlb.params import DISABLED, TLBArrayParams
@@ -531,44 +600,35 @@ class NICModel(NICFrontend):
         q, r, f = p.queues, p.ring_size, p.filters
         self.now = 0
         self._tails: dict[tuple[int, int], int] = {}
-        self.regs = np.array([0, 0, q - 1, 0, 0, 0], dtype=np.int64)
+        self.regs = np.array([0, 0, q - 1, 0, 0, 0, _NEVER, 0], dtype=np.int64)
         self.fvalid = np.zeros(f, dtype=np.int64)
         self.fmac = np.zeros(f, dtype=np.int64)
         self.fvlan = np.zeros(f, dtype=np.int64)
         self.fbase = np.zeros(f, dtype=np.int64)
         self.fbits = np.zeros(f, dtype=np.int64)
-        self.hkey = np.zeros(self._hsize, dtype=np.int64)
-        self.hidx = np.full(self._hsize, -1, dtype=np.int64)
+        self.htab = np.zeros((self._hsize, 2), dtype=np.int64)
         self.vlan_on = np.zeros(p.vlans, dtype=np.uint8)
         self.qs = np.zeros((q, 8), dtype=np.int64)
         self.head = self.qs[:, 0:2]  # views, for drivers and tests to read
         self.tail = self.qs[:, 2:4]
         # I/O virtual addresses are below 2**32 (iova_bits <= 32): half the cache footprint.
         self.desc = np.zeros((q, 2, r), dtype=np.uint32)
-        self.irq = self.qs[:, 4:8].T  # rows: pending, ready, mask, expired
-        self.qs[:, _EXPIRED] = 1  # power-on: no interrupt to wait after
+        self.irq = self.qs[:, 4:8].T  # rows: pending, ready, mask, waiting
         words = (q + 31) // 32
         self.elig = np.zeros(words, dtype=np.int64)
         self.txne = np.zeros(words, dtype=np.int64)
-        # One interrupt per cycle: at most itr of them are still in their throttle interval.
-        self.fifo = np.zeros((2, max(p.itr_cycles, 1) + 2), dtype=np.int64)
+        # Interrupt times (ready time, vector), a ring: see the comment above ``_PEND``.
+        self.timers = np.zeros((2, max(p.itr_cycles, 1) + 2), dtype=np.int64)
+        self.vslot = np.zeros(q, dtype=np.int64)
         sets, ways = int(self._cfg[_SETS]), int(self._cfg[_WAYS])
-        shape = (1, sets, ways)
-        self.tlb = {
-            "valid": np.zeros(shape, dtype=np.uint8),
-            "glob": np.zeros(shape, dtype=np.uint8),
-            "vpid": np.zeros(shape, dtype=np.int64),
-            "pcid": np.zeros(shape, dtype=np.int64),
-            "tag": np.zeros(shape, dtype=np.int64),
-            "pfn": np.zeros(shape, dtype=np.int64),
-            "perms": np.zeros(shape, dtype=np.uint8),
-            "repl": np.zeros(shape, dtype=np.uint8),
-            "lfsr": np.full(1, self._lfsr_seed, dtype=np.int64),
-        }
-        # (valid, tag, vpid) packed per way for the lookup (see ``_find``); kept in step.
-        self._tkey = np.zeros((sets, ways), dtype=np.int64)
+        # The IOTLB (see the comment above ``_find``): packed keys, cached entries,
+        # replacement state (LRU stamps or PLRU bits), LFSR.
+        self.tkey = np.zeros((sets, ways), dtype=np.int64)
+        self.tpte = np.zeros((sets, ways), dtype=np.int64)
+        self.trepl = np.zeros((sets, ways), dtype=np.int64)
         if p.iotlb_policy == "lru":
-            self.tlb["repl"][0, :, :] = np.arange(ways, dtype=np.uint8)
+            self.trepl[:, :] = -np.arange(ways)  # power-on: way 0 the most recent
+        self.tlfsr = np.full(1, self._lfsr_seed, dtype=np.int64)
         n_pt = p.pools << p.page_bits
         # I/O page-table entries packed as pfn << 3 | perms << 1 | present: one load per walk.
         self.pt = np.zeros(n_pt, dtype=np.int64)
@@ -589,14 +649,11 @@ class NICModel(NICFrontend):
         irq_c = np.empty(n + self.params.queues, dtype=np.int64)
         irq_v = np.empty_like(irq_c)
         c = ops.cols
-        t = self.tlb
         n_irq = _run_kernel(
-            self._cfg, self.regs, TOEPLITZ_BYTES,
-            self.fvalid, self.fmac, self.fvlan, self.fbase, self.fbits, self.hkey, self.hidx,
-            self.vlan_on, self.qs, self.desc, self.elig, self.fifo,
-            self.txne,
-            t["valid"], self._tkey, t["vpid"], t["tag"], t["pfn"], t["perms"],
-            t["repl"], t["lfsr"], self.pt,
+            self._cfg, self.regs, _TOEPLITZ_LOW,
+            self.fvalid, self.fmac, self.fvlan, self.fbase, self.fbits, self.htab,
+            self.vlan_on, self.qs, self.desc, self.elig, self.timers, self.vslot, self.txne,
+            self.tkey, self.tpte, self.trepl, self.tlfsr, self.pt,
             c["cycle"], c["op"], c["fn"], c["queue"], c["ring"], c["slot"], c["addr"], c["mac"],
             c["vlan"], c["flow"].view(np.int64), c["index"], c["enable"], c["arg"], c["pfn"],
             c["domain"], np.int64(end),
