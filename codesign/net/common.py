@@ -225,7 +225,7 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     if len(rx_who) and len(tx_idx):
         order = np.lexsort((who, arrival))
         arrival, who, path_of = arrival[order], who[order], path_of[order]
-    if not paths:  # nothing reaches a host path: a dummy one, no packet on it
+    if not paths:  # nothing reaches a host path; simulate() wants one, and no packet takes it
         paths.append(tx_path(0))
     host = simulate(paths, arrival, size[who], path_of=path_of, release_ns=release)
     drops = wire.drops + int((~ok).sum()) + host.drops
