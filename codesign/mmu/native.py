@@ -111,7 +111,8 @@ HEADLINE = ("cycles_per_ref", "slowdown_vs_native", "walk.refs_per_walk", "tlb.l
 MECHANISM = Mechanism(
     name="native",
     accepts=("memory",),
-    summary="bare-metal MMU: tagged TLB, page-walk caches, 1D walk over the OS's tables",
+    summary="bare-metal MMU: tagged L1 and second-level TLBs, page-walk caches, 1D walk over "
+            "the OS's tables",
     params=NativeParams,
     run=run,
     costs=cost.COSTS,
