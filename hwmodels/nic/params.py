@@ -14,6 +14,14 @@ Sizes and where they come from (/work/shared/ANCHORS.md, NIC rows, unless marked
 - ``link_gbps`` 10 (the 10 GbE rows).
 - ``clock_mhz`` 250. *Assumption*: the NIC datapath clock; every time in the RTL and the
   behavioural model is counted in cycles of this clock (``itr_cycles = itr_us * clock_mhz``).
+  The PyRTL model does not reach it: it handles a whole operation in one cycle (classify, pick
+  the ring's head, read the descriptor, IOTLB lookup and fill, permission check, interrupt
+  arbitration), and PyRTL's timing estimate of that path for the default (82599-sized) NIC is
+  about 120 MHz at 130 nm (``hw.nic.fmax_mhz``; each sub-block alone, 260-320 MHz). A NIC
+  clocked at 250 MHz would pipeline these stages over several cycles (outputs a few cycles
+  later; with its hazards resolved, the same events). 250 MHz stays the default as the clock
+  of such a pipelined NIC (the sub-blocks' estimates suggest one stage each would reach it);
+  ``hw.nic.fmax_mhz`` reports how far this unpipelined model is from it.
 - IOTLB: ``iotlb_entries`` 64, ``iotlb_ways`` 4, ``iotlb_policy`` ``"lru"``. *Assumption*: a
   small device-side TLB; not an ANCHORS row.
 - ``iommu_levels`` 4: references of one IOMMU page walk (VT-d 4-level second-level tables for a

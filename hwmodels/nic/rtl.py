@@ -46,7 +46,7 @@ from hwmodels.nic.ops import (
 )
 from hwmodels.nic.params import NICParams, clog2
 from hwmodels.tlb.ops import Op as TLBOpCode
-from hwmodels.tlb.rtl import _build_array, _drive, _lowest_set, _pick, _Ports
+from hwmodels.tlb.rtl import TLBPorts, build_array, drive, lowest_set, pick
 
 MODULE_NAME = "codesign_nic"
 
@@ -74,7 +74,7 @@ def _reg(width: int, name: str, reset: WireVector, value: int = 0) -> Register:
 
 
 def _set(r: Register, value: WireVector) -> None:
-    _drive(r, value, r.reset_wire)  # type: ignore[attr-defined]
+    drive(r, value, r.reset_wire)  # type: ignore[attr-defined]
 
 
 def _hold_or(r: Register, enable: WireVector, value: WireVector) -> None:
@@ -146,7 +146,7 @@ def _classifier(p: NICParams, io: _Io, pf: WireVector) -> tuple[WireVector, ...]
             hits.append(valid & (mac == io.mac) & (vlan == io.vlan))
             bases.append(base)
             smasks.append(smask)
-        matched, which = _lowest_set(hits)
+        matched, which = lowest_set(hits)
 
     with pyrtl.name_scope("hash"):
         # Toeplitz, low queue bits only: bit j of the hash is the XOR over set input bits of
@@ -162,8 +162,8 @@ def _classifier(p: NICParams, io: _Io, pf: WireVector) -> tuple[WireVector, ...]
         defq_bad = _field(io.queue, qpf_bits) != 0
         _hold_or(defq, io.is_op(Op.DEFAULT_Q) & pf & ~defq_bad, io.queue)
 
-    base_sel = _pick(which, bases)
-    mask_sel = _pick(which, smasks)
+    base_sel = pick(which, bases)
+    mask_sel = pick(which, smasks)
     queue = select(matched, base_sel | (hash_low & mask_sel), defq)
     return vlan_ok, queue, filter_bad, vlan_bad, defq_bad
 
@@ -181,7 +181,7 @@ def _interrupts(p: NICParams, reset: WireVector, done: WireVector, queue: WireVe
         masked = _reg(1, f"v{q}_mask", reset)
         eligible.append(~masked & (pend != 0) & ((timer == 0) | (pend >= thr)))
         state.append((pend, timer, masked))
-    fire, vec = _lowest_set(eligible)
+    fire, vec = lowest_set(eligible)
     for q, (pend, timer, masked) in enumerate(state):
         fired = fire & (vec == q)
         base = select(fired, Const(0, p.pend_bits), pend)
@@ -242,18 +242,18 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
                 rr = _reg(qb, "tx_last", io.reset, nq - 1)
                 ne = [head[q][1] != tail[q][1] for q in range(nq)]
                 later = [ne[q] & (rr < q) for q in range(nq)]
-                any_later, first_later = _lowest_set(later)
-                any_tx, first_tx = _lowest_set(ne)
+                any_later, first_later = lowest_set(later)
+                any_tx, first_tx = lowest_set(ne)
                 tx_queue = select(any_later, first_later, first_tx)[:qb]
                 rx_q = rx_queue[:qb]
-                rx_empty = _pick(rx_q if nq > 1 else None, [h[0] == t[0] for h, t in
+                rx_empty = pick(rx_q if nq > 1 else None, [h[0] == t[0] for h, t in
                                                             zip(head, tail, strict=True)])
                 rx_go = is_rx & vlan_ok & ~rx_empty
                 tx_go = is_tx & any_tx
                 translate = rx_go | tx_go
                 q_sel = select(is_tx, tx_queue, rx_q)
                 ring = is_tx
-                head_sel = _pick(q_sel if nq > 1 else None,
+                head_sel = pick(q_sel if nq > 1 else None,
                                  [select(ring, h[1], h[0]) for h in head])
                 descs = MemBlock(p.iova_bits, qb + 1 + sb, name="descriptors", asynchronous=True)
                 iova = descs[concat(q_sel, ring, head_sel)]
@@ -295,7 +295,7 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
                     w_present, w_perms, w_pfn = walk_in
                 # The array's match does not depend on its op, so the op may depend on the hit.
                 tlb_op = WireVector(3, "iotlb_op")
-                ports = _Ports(
+                ports = TLBPorts(
                     reset=io.reset,
                     op=tlb_op,
                     va=select(translate, iova, io.addr),
@@ -307,7 +307,7 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
                     glob=Const(0, 1),
                 )
                 with pyrtl.name_scope("iotlb"):
-                    arr = _build_array(0, tp.l4k, tp, ports, Const(0, 1))
+                    arr = build_array(0, tp.l4k, tp, ports, Const(0, 1))
                 hit = arr.hit
                 tlb_op <<= select(
                     translate,
@@ -530,11 +530,11 @@ def build_iotlb(params: NICParams) -> pyrtl.Block:
         reset, op = Input(1, "reset"), Input(3, "op")
         iova, domain = Input(p.iova_bits, "iova"), Input(p.fn_bits, "domain")
         perms, pfn = Input(2, "walk_perms"), Input(p.pfn_bits, "walk_pfn")
-        ports = _Ports(reset=reset, op=op, va=iova,
+        ports = TLBPorts(reset=reset, op=op, va=iova,
                        vpid=domain[: tp.vpid_bits] if tp.vpid_bits else None, pcid=None,
                        size=Const(0, 2), pfn=pfn, perms=perms.zero_extended(4), glob=Const(0, 1))
         with pyrtl.name_scope("iotlb"):
-            arr = _build_array(0, tp.l4k, tp, ports, Const(0, 1))
+            arr = build_array(0, tp.l4k, tp, ports, Const(0, 1))
         _finish(block, {"iotlb_hit": arr.hit, "iotlb_perms": arr.perms[:2],
                         "iotlb_pfn": arr.pfn})
     return block

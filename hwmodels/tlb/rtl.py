@@ -21,6 +21,10 @@ Ports (a width-0 tag has no port): inputs ``reset``, ``op`` (3), ``va``, ``vpid`
 ``size`` (2), ``pfn``, ``perms`` (4), ``glob``; outputs ``ev_hit``, ``ev_size``, ``ev_way``,
 ``ev_pfn``, ``ev_perms``, ``ev_glob``, ``ev_evict``, ``ev_inv`` -- the fields of ``TLBEvent``.
 Exported Verilog has the stable module name ``codesign_tlb``.
+
+Building blocks for other designs (the NIC's IOTLB is one array of this TLB): ``TLBPorts``,
+``build_array`` and ``ArrayOut``, and the helpers ``lowest_set`` (priority encoder), ``pick``
+(multiplexer over a list) and ``drive`` (register update with synchronous reset).
 """
 
 from __future__ import annotations
@@ -51,8 +55,20 @@ def _clog2(n: int) -> int:
     return max(n - 1, 0).bit_length()
 
 
-def _lowest_set(bits: Sequence[WireVector]) -> tuple[WireVector, WireVector]:
-    """(any bit set, index of the lowest set bit) as a log-depth tree; index width >= 1."""
+def lowest_set(bits: Sequence[WireVector]) -> tuple[WireVector, WireVector]:
+    """(any bit set, index of the lowest set bit) as a log-depth tree; index width >= 1.
+
+    A priority encoder (lowest index wins), as the TLB picks its hit way and the NIC its
+    interrupt vector.
+
+    >>> with pyrtl.temp_working_block():
+    ...     bits = Input(5, "bits")
+    ...     found, idx = lowest_set([bits[i] for i in range(5)])
+    ...     sim = pyrtl.Simulation()
+    ...     sim.step({"bits": 0b01100})
+    ...     sim.inspect(found.name), sim.inspect(idx.name), len(idx)
+    (1, 2, 3)
+    """
     width = _clog2(len(bits))
     level: list[tuple[WireVector, WireVector | None]] = [(b, None) for b in bits]
     level += [(Const(0, 1), None)] * ((1 << width) - len(bits))
@@ -75,8 +91,16 @@ def _popcount(bits: Sequence[WireVector]) -> WireVector:
     return terms[0]
 
 
-def _pick(index: WireVector | None, values: Sequence[WireVector]) -> WireVector:
-    """``values[index]``; a lone value needs no index (1 set, 1 way)."""
+def pick(index: WireVector | None, values: Sequence[WireVector]) -> WireVector:
+    """``values[index]``; a lone value needs no index (1 set, 1 way). With fewer values than
+    ``index`` can address, out-of-range indices give 0.
+
+    >>> with pyrtl.temp_working_block():
+    ...     out = pick(Input(2, "index"), [Const(v, 4) for v in (5, 6, 7)])
+    ...     sim = pyrtl.Simulation()
+    ...     [(sim.step({"index": i}), sim.inspect(out.name))[1] for i in range(4)]
+    [5, 6, 7, 0]
+    """
     if len(values) == 1:
         return values[0]
     assert index is not None
@@ -92,12 +116,16 @@ def _named(value: WireVector, name: str) -> WireVector:
     return w
 
 
-def _drive(reg: Register, value: WireVector, reset: WireVector) -> None:
+def drive(reg: Register, value: WireVector, reset: WireVector) -> None:
+    """``reg.next <<= value``, or the register's ``reset_value`` while ``reset`` is high."""
     reg.next <<= select(reset, Const(reg.reset_value, reg.bitwidth), value)
 
 
 @dataclass
-class _Ports:
+class TLBPorts:
+    """The wires a TLB array is driven by (``TLBOp`` fields plus ``reset``); a width-0 tag is
+    ``None``. Other designs build an array on wires of their own (the NIC's IOTLB)."""
+
     reset: WireVector
     op: WireVector
     va: WireVector
@@ -113,7 +141,9 @@ class _Ports:
 
 
 @dataclass
-class _ArrayOut:
+class ArrayOut:
+    """What :func:`build_array` gives back: the array's lookup result and fill decision."""
+
     hit: WireVector  # lookup match in this array (before priority between arrays)
     way: WireVector
     pfn: WireVector  # 4 KiB frame of the translated address
@@ -129,9 +159,25 @@ def _equal_or_true(a: WireVector | None, b: WireVector | None) -> WireVector:
     return Const(1, 1) if a is None or b is None else a == b
 
 
-def _build_array(
-    a: int, ap: TLBArrayParams, p: TLBParams, io: _Ports, earlier_hit: WireVector
-) -> _ArrayOut:
+def build_array(
+    a: int, ap: TLBArrayParams, p: TLBParams, io: TLBPorts, earlier_hit: WireVector
+) -> ArrayOut:
+    """One page-size array (``a`` indexes ``PAGE_SHIFTS``) of the TLB, built in the current
+    block and name scope, driven by ``io``; ``earlier_hit`` is a hit in a smaller-page array
+    probed in parallel (a LOOKUP touches only the first hitting array's replacement state).
+    ``build_tlb`` builds one per enabled array; the NIC's IOTLB is one such array.
+
+    >>> from hwmodels.tlb.params import TLBArrayParams, TLBParams, DISABLED
+    >>> p = TLBParams(l4k=TLBArrayParams(4, 2), l2m=DISABLED, l1g=DISABLED, vpid_bits=0,
+    ...               pcid_bits=0)
+    >>> with pyrtl.temp_working_block():
+    ...     io = TLBPorts(reset=Input(1, "reset"), op=Input(3, "op"), va=Input(48, "va"),
+    ...                   vpid=None, pcid=None, size=Const(0, 2), pfn=Input(40, "pfn"),
+    ...                   perms=Const(3, 4), glob=Const(0, 1))
+    ...     arr = build_array(0, p.l4k, p, io, Const(0, 1))
+    ...     len(arr.hit), len(arr.way), len(arr.pfn)  # 2 ways; frames of a 52-bit PA
+    (1, 1, 40)
+    """
     shift = PAGE_SHIFTS[a]
     sets, ways = ap.sets, ap.ways
     vpn = io.va[shift:]
@@ -155,7 +201,7 @@ def _build_array(
     ]
 
     with pyrtl.name_scope("read"):
-        sel = [{f: _pick(set_idx, [ent[s][w][f] for s in range(sets)]) for f in fields}
+        sel = [{f: pick(set_idx, [ent[s][w][f] for s in range(sets)]) for f in fields}
                for w in range(ways)]
         addr_match = [
             e["valid"] & (e["tag"] == tag_in) & _equal_or_true(e.get("vpid"), io.vpid)
@@ -165,9 +211,9 @@ def _build_array(
             m & (e["glob"] | _equal_or_true(e.get("pcid"), io.pcid))
             for m, e in zip(addr_match, sel, strict=True)
         ]
-        hit, hit_way = (_named(w, n) for w, n in zip(_lowest_set(match), ("hit", "hit_way"),
+        hit, hit_way = (_named(w, n) for w, n in zip(lowest_set(match), ("hit", "hit_way"),
                                                       strict=True))
-        any_invalid, invalid_way = _lowest_set([~e["valid"] for e in sel])
+        any_invalid, invalid_way = lowest_set([~e["valid"] for e in sel])
 
     is_fill = io.is_op(Op.FILL) & (io.size == a)
     is_lookup = io.is_op(Op.LOOKUP)
@@ -211,16 +257,16 @@ def _build_array(
                     "pcid": io.pcid,
                 }
                 for f, r in e.items():
-                    _drive(r, new[f] if f == "valid" else select(write, new[f], r), reset)
+                    drive(r, new[f] if f == "valid" else select(write, new[f], r), reset)
 
-    frame = _pick(hit_way, [e["pfn"] for e in sel])
+    frame = pick(hit_way, [e["pfn"] for e in sel])
     low = io.va[12:shift] if shift > 12 else None
-    return _ArrayOut(
+    return ArrayOut(
         hit=hit,
         way=hit_way,
         pfn=frame if low is None else concat(frame, low),
-        perms=_pick(hit_way, [e["perms"] for e in sel]),
-        glob=_pick(hit_way, [e["glob"] for e in sel]),
+        perms=pick(hit_way, [e["perms"] for e in sel]),
+        glob=pick(hit_way, [e["glob"] for e in sel]),
         is_fill=is_fill,
         fill_way=fill_way,
         evict=needs_victim,
@@ -238,7 +284,7 @@ def _build_policy(
     if ap.policy == "random":
         lfsr = Register(16, "lfsr", reset_value=seed)
         step = concat(Const(0, 1), lfsr[1:]) ^ select(lfsr[0], Const(LFSR_TAPS, 16), Const(0, 16))
-        _drive(lfsr, select(needs_victim, step, lfsr), reset)
+        drive(lfsr, select(needs_victim, step, lfsr), reset)
         if ways & (ways - 1) == 0:
             victim = lfsr[16 - k :] if k else Const(0, 1)
         else:
@@ -251,25 +297,25 @@ def _build_policy(
     if ap.policy == "lru":
         ranks = [[Register(k, f"s{s}_w{w}_rank", reset_value=w) for w in range(ways)]
                  for s in range(sets)]
-        cur = [_pick(set_idx, [ranks[s][w] for s in range(sets)]) for w in range(ways)]
-        _, victim = _lowest_set([r == ways - 1 for r in cur])
+        cur = [pick(set_idx, [ranks[s][w] for s in range(sets)]) for w in range(ways)]
+        _, victim = lowest_set([r == ways - 1 for r in cur])
 
         def update(touch: WireVector, way: WireVector) -> None:
-            touched = _pick(way, cur)
+            touched = pick(way, cur)
             new = [
                 select(way == w, Const(0, k), select(cur[w] < touched, (cur[w] + 1)[:k], cur[w]))
                 for w in range(ways)
             ]
             for s in range(sets):
                 for w in range(ways):
-                    _drive(ranks[s][w], select(touch & in_set[s], new[w], ranks[s][w]), reset)
+                    drive(ranks[s][w], select(touch & in_set[s], new[w], ranks[s][w]), reset)
 
         return victim, update
 
     # plru: heap-ordered tree bits, 0 = victim on the left
     tree = [[Register(1, f"s{s}_node{n}", reset_value=0) for n in range(ways - 1)]
             for s in range(sets)]
-    cur = [_pick(set_idx, [tree[s][n] for s in range(sets)]) for n in range(ways - 1)]
+    cur = [pick(set_idx, [tree[s][n] for s in range(sets)]) for n in range(ways - 1)]
     prefix: WireVector | None = None
     for d in range(k):
         level = cur[(1 << d) - 1 : (1 << (d + 1)) - 1]
@@ -286,7 +332,7 @@ def _build_policy(
                 new.append(select(on_path, ~way[k - 1 - d], cur[node]))
         for s in range(sets):
             for n in range(ways - 1):
-                _drive(tree[s][n], select(touch & in_set[s], new[n], tree[s][n]), reset)
+                drive(tree[s][n], select(touch & in_set[s], new[n], tree[s][n]), reset)
 
     return victim, update_tree
 
@@ -313,7 +359,7 @@ def build_tlb(params: TLBParams) -> TLBDesign:
     """  # noqa: E501
     with pyrtl.temp_working_block():
         block = pyrtl.working_block()
-        io = _Ports(
+        io = TLBPorts(
             reset=Input(1, "reset"),
             op=Input(3, "op"),
             va=Input(params.va_bits, "va"),
@@ -324,13 +370,13 @@ def build_tlb(params: TLBParams) -> TLBDesign:
             perms=Input(4, "perms"),
             glob=Input(1, "glob"),
         )
-        arrays: list[tuple[int, _ArrayOut]] = []
+        arrays: list[tuple[int, ArrayOut]] = []
         earlier: WireVector = Const(0, 1)
         with pyrtl.name_scope("tlb"):
             for a, ap in enumerate(params.arrays):
                 if ap.enabled:
                     with pyrtl.name_scope(PAGE_NAMES[a]):
-                        out = _build_array(a, ap, params, io, earlier)
+                        out = build_array(a, ap, params, io, earlier)
                     arrays.append((a, out))
                     earlier = earlier | out.hit
 
