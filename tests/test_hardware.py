@@ -146,7 +146,7 @@ SMALL_BLOCKS = {
     "pwc": ["pwc.entries=2", "pwc.dim=nested"],
     "ntlb": ["ntlb.entries=4", "ntlb.ways=2"],
     **{name: ["nic.queues=8", "nic.filters=8", "nic.vfs=3", "iotlb.entries=8"]
-       for name in ("nic", "nic-classifier", "nic-irq", "nic-iotlb")},
+       for name in ("nic", "nic-classifier", "nic-rings", "nic-dma", "nic-irq", "nic-iotlb")},
 }
 
 
@@ -185,6 +185,25 @@ def test_nic_cost_grows_with_queues_and_filters() -> None:
     assert small["hw.nic.area_mm2"] < large["hw.nic.area_mm2"]
     with pytest.raises(InputError, match=r"nic\.vfs: 5 functions need 8 queue pools"):
         hardware.block_params("nic", {"nic.queues": 4, "nic.vfs": 4})
+
+
+def test_nic_rings_and_dma_blocks() -> None:
+    small = {"nic.queues": 8, "nic.vfs": 3, "iotlb.entries": 8}
+    rings = hardware.hardware_metrics("nic-rings", small, synth=False)
+    dma = hardware.hardware_metrics("nic-dma", small, synth=False)
+    assert set(rings) == {f"hw.nic_rings.{m}" for m in
+                          ("nets", "register_bits", "area_mm2", "critical_path_ps", "fmax_mhz")}
+    assert dma["hw.nic_dma.fmax_mhz"] > 0 and dma["hw.nic_dma.area_mm2"] > 0
+    # The rings grow with their size, the DMA engine with its IOTLB.
+    deeper = hardware.hardware_metrics("nic-rings", {**small, "nic.ring_size": 1024},
+                                       synth=False)
+    assert deeper["hw.nic_rings.register_bits"] > rings["hw.nic_rings.register_bits"]
+    bigger = hardware.hardware_metrics("nic-dma", {**small, "iotlb.entries": 32}, synth=False)
+    assert bigger["hw.nic_dma.register_bits"] > dma["hw.nic_dma.register_bits"]
+    iotlb = hardware.hardware_metrics("nic-iotlb", small, synth=False)
+    assert iotlb["hw.nic_iotlb.register_bits"] == dma["hw.nic_dma.register_bits"]
+    status, text, _ = call("verilog", "nic-dma", "--set", "nic.queues=8", "--set", "nic.vfs=3")
+    assert status == 0 and text.count("module codesign_nic_dma(") == 1 and "walk_req" in text
 
 
 def test_second_level_tlb() -> None:

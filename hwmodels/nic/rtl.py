@@ -21,6 +21,12 @@ register's power-on value; RAM contents (VLAN table, descriptors, page tables) s
 as SRAM does, so ``NICSim.reset`` also rewrites them with zeros through ordinary operations.
 
 Exported Verilog has the stable top module name ``codesign_nic``.
+
+Sub-blocks (``SUB_BLOCKS``: ``nic-classifier``, ``nic-rings``, ``nic-dma``, ``nic-irq``,
+``nic-iotlb``) are built by the very functions ``build_nic`` instantiates (``_classifier``,
+``_rings``, ``_dma``, ``_interrupts``, the TLB array), each alone in its own block with the
+signals of its neighbours as ports: so their Verilog and costs are those of the NIC's parts
+(classifier, rings, DMA engine and interrupt unit hold every NIC register once).
 """
 
 from __future__ import annotations
@@ -193,6 +199,135 @@ def _interrupts(p: NICParams, reset: WireVector, done: WireVector, queue: WireVe
     return fire, vec[: p.queue_bits] if len(vec) > p.queue_bits else vec
 
 
+@dataclass
+class _RingsOut:
+    go: WireVector  # a descriptor is consumed: a frame with a free one, or a transmit slot
+    tx_go: WireVector
+    queue: WireVector  # the queue served (the frame's, or the transmit arbiter's choice)
+    ring: WireVector  # 1 when transmitting
+    slot: WireVector  # the head slot read
+    iova: WireVector  # the descriptor's buffer address
+    rx_queue: WireVector  # the frame's queue (queue-number bits of the classifier's)
+    rx_empty: WireVector  # the frame's receive ring is empty
+    tx_queue: WireVector
+    owner_ok: WireVector  # the op's function owns the op's queue
+    denied: WireVector  # a DESC / DOORBELL / IRQ_MASK refused: not the owner
+
+
+def _rings(p: NICParams, io: _Io, is_rx: WireVector, is_tx: WireVector, rx_ok: WireVector,
+           rx_queue: WireVector) -> _RingsOut:
+    """Descriptor rings: head/tail registers per queue and ring, the descriptor RAM, the
+    transmit arbiter. ``rx_ok``/``rx_queue``: the classifier accepted a frame for that queue."""
+    qb, sb = p.queue_bits, p.slot_bits
+    qpf_bits = clog2(p.queues_per_function)
+    nq = p.queues
+    head = [[_reg(sb, f"q{q}_{r}_head", io.reset) for r in "rt"] for q in range(nq)]
+    tail = [[_reg(sb, f"q{q}_{r}_tail", io.reset) for r in "rt"] for q in range(nq)]
+    rr = _reg(qb, "tx_last", io.reset, nq - 1)
+    ne = [head[q][1] != tail[q][1] for q in range(nq)]
+    later = [ne[q] & (rr < q) for q in range(nq)]
+    any_later, first_later = lowest_set(later)
+    any_tx, first_tx = lowest_set(ne)
+    tx_queue = select(any_later, first_later, first_tx)[:qb]
+    rx_q = rx_queue[:qb]
+    rx_empty = pick(rx_q if nq > 1 else None, [h[0] == t[0] for h, t in
+                                               zip(head, tail, strict=True)])
+    rx_go = is_rx & rx_ok & ~rx_empty
+    tx_go = is_tx & any_tx
+    go = rx_go | tx_go
+    q_sel = select(is_tx, tx_queue, rx_q)
+    ring = is_tx
+    head_sel = pick(q_sel if nq > 1 else None, [select(ring, h[1], h[0]) for h in head])
+    descs = MemBlock(p.iova_bits, qb + 1 + sb, name="descriptors", asynchronous=True)
+    iova = descs[concat(q_sel, ring, head_sel)]
+    owner_ok = _field(io.queue, qpf_bits) == io.fn
+    ring_op = io.is_op(Op.DESC) | io.is_op(Op.DOORBELL) | io.is_op(Op.IRQ_MASK)
+    descs[concat(io.queue, io.ring, io.slot)] <<= MemBlock.EnabledWrite(
+        io.addr, io.is_op(Op.DESC) & owner_ok
+    )
+    bell = io.is_op(Op.DOORBELL) & owner_ok
+    for q in range(nq):
+        for r in range(2):
+            consumed = go & (q_sel == q) & (ring == r)
+            _hold_or(head[q][r], consumed, (head[q][r] + 1)[:sb])
+            _hold_or(tail[q][r], bell & (io.queue == q) & (io.ring == r), io.slot)
+    _hold_or(rr, tx_go, tx_queue)
+    return _RingsOut(go, tx_go, q_sel, ring, head_sel, iova, rx_q, rx_empty, tx_queue,
+                     owner_ok, ring_op & ~owner_ok)
+
+
+@dataclass
+class _DmaOut:
+    hit: WireVector  # the IOTLB holds the page
+    allowed: WireVector  # present, with the permission the direction needs
+    addr: WireVector  # physical address (frame and page offset)
+    walk: dict[str, WireVector]  # page-walk request ports (page tables outside the block)
+
+
+def _dma(p: NICParams, io: _Io, pf: WireVector, go: WireVector, queue: WireVector,
+         ring: WireVector, iova: WireVector,
+         walk_in: tuple[WireVector, WireVector, WireVector] | None) -> _DmaOut:
+    """DMA address generation: translate ``iova`` (when ``go``) in the domain owning ``queue``
+    through the IOTLB, a walk on a miss, the permission check (W to receive, R to transmit,
+    ``ring``); the PF's MAP / INV_PAGE / INV_DOMAIN. ``walk_in`` None: the page tables are a
+    RAM here (written by MAP), else the walk's answer (present, perms, pfn) comes in."""
+    qpf_bits = clog2(p.queues_per_function)
+    dom = _field(queue, qpf_bits)
+    tp = iotlb_params(p)
+    tag_bits = tp.vpid_bits
+    inv_page = io.is_op(Op.INV_PAGE) & pf
+    inv_dom = io.is_op(Op.INV_DOMAIN) & pf
+    page = iova[12:]
+    walk: dict[str, WireVector] = {}
+    if walk_in is None:
+        pool_bits = clog2(p.pools)
+        pt = MemBlock(3 + p.pfn_bits, pool_bits + p.page_bits, name="io_page_table",
+                      asynchronous=True)
+
+        def pt_addr(d: WireVector, pg: WireVector) -> WireVector:
+            return concat(d[:pool_bits], pg) if pool_bits else pg
+
+        entry = pt[pt_addr(dom.zero_extended(max(pool_bits, 1)), page)]
+        pt[pt_addr(io.domain.zero_extended(max(pool_bits, 1)), io.addr[12:])] <<= (
+            MemBlock.EnabledWrite(concat(io.pfn, io.arg[:2], io.enable),
+                                  io.is_op(Op.MAP) & pf))
+        w_present, w_perms, w_pfn = entry[0], entry[1:3], entry[3:]
+    else:
+        w_present, w_perms, w_pfn = walk_in
+    # The array's match does not depend on its op, so the op may depend on the hit.
+    tlb_op = WireVector(3, "iotlb_op")
+    ports = TLBPorts(
+        reset=io.reset,
+        op=tlb_op,
+        va=select(go, iova, io.addr),
+        vpid=(select(go, dom, io.domain)[:tag_bits] if tag_bits else None),
+        pcid=None,
+        size=Const(0, 2),
+        pfn=w_pfn,
+        perms=w_perms.zero_extended(4),
+        glob=Const(0, 1),
+    )
+    with pyrtl.name_scope("iotlb"):
+        arr = build_array(0, tp.l4k, tp, ports, Const(0, 1))
+    hit = arr.hit
+    tlb_op <<= select(
+        go,
+        select(hit, Const(TLBOpCode.LOOKUP, 3),
+               select(w_present, Const(TLBOpCode.FILL, 3), Const(TLBOpCode.NOP, 3))),
+        select(inv_page, Const(TLBOpCode.INV_ADDR, 3),
+               select(inv_dom, Const(TLBOpCode.INV_VM, 3), Const(TLBOpCode.NOP, 3))),
+    )
+    if walk_in is not None:
+        walk = {"walk_req": go & ~hit, "walk_domain": dom.zero_extended(p.fn_bits),
+                "walk_page": page}
+    perms = select(hit, arr.perms[:2], w_perms)
+    present = hit | w_present
+    need = select(ring, Const(1, 2), Const(2, 2))
+    allowed = present & ((perms & need) != 0)
+    frame = select(hit, arr.pfn, w_pfn)
+    return _DmaOut(hit, allowed, concat(frame, iova[:12]), walk)
+
+
 def _xor_all(terms: Sequence[WireVector]) -> WireVector:
     level = list(terms) or [Const(0, 1)]
     while len(level) > 1:
@@ -223,7 +358,6 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
     p = params
     qb, sb = p.queue_bits, p.slot_bits
     qpf_bits = clog2(p.queues_per_function)
-    nq = p.queues
     with pyrtl.temp_working_block():
         block = pyrtl.working_block()
         io = _Io(**{n: Input(w, n) for n, w in input_widths(p).items()})
@@ -237,103 +371,21 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
 
             is_rx, is_tx = io.is_op(Op.RX), io.is_op(Op.TX)
             with pyrtl.name_scope("rings"):
-                head = [[_reg(sb, f"q{q}_{r}_head", io.reset) for r in "rt"] for q in range(nq)]
-                tail = [[_reg(sb, f"q{q}_{r}_tail", io.reset) for r in "rt"] for q in range(nq)]
-                rr = _reg(qb, "tx_last", io.reset, nq - 1)
-                ne = [head[q][1] != tail[q][1] for q in range(nq)]
-                later = [ne[q] & (rr < q) for q in range(nq)]
-                any_later, first_later = lowest_set(later)
-                any_tx, first_tx = lowest_set(ne)
-                tx_queue = select(any_later, first_later, first_tx)[:qb]
-                rx_q = rx_queue[:qb]
-                rx_empty = pick(rx_q if nq > 1 else None, [h[0] == t[0] for h, t in
-                                                            zip(head, tail, strict=True)])
-                rx_go = is_rx & vlan_ok & ~rx_empty
-                tx_go = is_tx & any_tx
-                translate = rx_go | tx_go
-                q_sel = select(is_tx, tx_queue, rx_q)
-                ring = is_tx
-                head_sel = pick(q_sel if nq > 1 else None,
-                                 [select(ring, h[1], h[0]) for h in head])
-                descs = MemBlock(p.iova_bits, qb + 1 + sb, name="descriptors", asynchronous=True)
-                iova = descs[concat(q_sel, ring, head_sel)]
-                owner_ok = _field(io.queue, qpf_bits) == io.fn
-                ring_op = io.is_op(Op.DESC) | io.is_op(Op.DOORBELL) | io.is_op(Op.IRQ_MASK)
-                descs[concat(io.queue, io.ring, io.slot)] <<= MemBlock.EnabledWrite(
-                    io.addr, io.is_op(Op.DESC) & owner_ok
-                )
-                bell = io.is_op(Op.DOORBELL) & owner_ok
-                for q in range(nq):
-                    for r in range(2):
-                        consumed = translate & (q_sel == q) & (ring == r)
-                        _hold_or(head[q][r], consumed, (head[q][r] + 1)[:sb])
-                        _hold_or(tail[q][r], bell & (io.queue == q) & (io.ring == r), io.slot)
-                _hold_or(rr, tx_go, tx_queue)
-
+                rings = _rings(p, io, is_rx, is_tx, vlan_ok, rx_queue)
+            translate, q_sel = rings.go, rings.queue
             with pyrtl.name_scope("dma"):
-                dom = _field(q_sel, qpf_bits)
-                tp = iotlb_params(p)
-                tag_bits = tp.vpid_bits
-                inv_page = io.is_op(Op.INV_PAGE) & pf
-                inv_dom = io.is_op(Op.INV_DOMAIN) & pf
-                page = iova[12:]
-                if page_table:
-                    pool_bits = clog2(p.pools)
-                    pt = MemBlock(3 + p.pfn_bits, pool_bits + p.page_bits, name="io_page_table",
-                                  asynchronous=True)
-
-                    def pt_addr(d: WireVector, pg: WireVector) -> WireVector:
-                        return concat(d[:pool_bits], pg) if pool_bits else pg
-
-                    entry = pt[pt_addr(dom.zero_extended(max(pool_bits, 1)), page)]
-                    pt[pt_addr(io.domain.zero_extended(max(pool_bits, 1)), io.addr[12:])] <<= (
-                        MemBlock.EnabledWrite(concat(io.pfn, io.arg[:2], io.enable),
-                                              io.is_op(Op.MAP) & pf))
-                    w_present, w_perms, w_pfn = entry[0], entry[1:3], entry[3:]
-                else:
-                    assert walk_in is not None
-                    w_present, w_perms, w_pfn = walk_in
-                # The array's match does not depend on its op, so the op may depend on the hit.
-                tlb_op = WireVector(3, "iotlb_op")
-                ports = TLBPorts(
-                    reset=io.reset,
-                    op=tlb_op,
-                    va=select(translate, iova, io.addr),
-                    vpid=(select(translate, dom, io.domain)[:tag_bits] if tag_bits else None),
-                    pcid=None,
-                    size=Const(0, 2),
-                    pfn=w_pfn,
-                    perms=w_perms.zero_extended(4),
-                    glob=Const(0, 1),
-                )
-                with pyrtl.name_scope("iotlb"):
-                    arr = build_array(0, tp.l4k, tp, ports, Const(0, 1))
-                hit = arr.hit
-                tlb_op <<= select(
-                    translate,
-                    select(hit, Const(TLBOpCode.LOOKUP, 3),
-                           select(w_present, Const(TLBOpCode.FILL, 3), Const(TLBOpCode.NOP, 3))),
-                    select(inv_page, Const(TLBOpCode.INV_ADDR, 3),
-                           select(inv_dom, Const(TLBOpCode.INV_VM, 3), Const(TLBOpCode.NOP, 3))),
-                )
-                if not page_table:
-                    ports_out["walk_req"] = translate & ~hit
-                    ports_out["walk_domain"] = dom.zero_extended(p.fn_bits)
-                    ports_out["walk_page"] = page
-                perms = select(hit, arr.perms[:2], w_perms)
-                present = hit | w_present
-                need = select(ring, Const(1, 2), Const(2, 2))
-                allowed = present & ((perms & need) != 0)
-                frame = select(hit, arr.pfn, w_pfn)
-                done = translate & allowed
+                dma = _dma(p, io, pf, translate, q_sel, rings.ring, rings.iova, walk_in)
+            hit, allowed, done = dma.hit, dma.allowed, translate & dma.allowed
+            ports_out.update(dma.walk)
 
             with pyrtl.name_scope("irq"):
                 fire, vec = _interrupts(p, io.reset, done, q_sel,
-                                        io.is_op(Op.IRQ_MASK) & owner_ok, io.queue, io.enable)
+                                        io.is_op(Op.IRQ_MASK) & rings.owner_ok, io.queue,
+                                        io.enable)
 
             config = io.op >= int(Op.FILTER)
             denied = (
-                (ring_op & ~owner_ok)
+                rings.denied
                 | (config & ~pf)
                 | (io.is_op(Op.FILTER) & filter_bad)
                 | (io.is_op(Op.VLAN) & vlan_bad)
@@ -347,17 +399,17 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
                        select(is_rx, Const(S.DROP_NO_DESC, 3),
                               select(denied, Const(S.DENIED, 3), Const(S.NONE, 3)))),
             )
-            ev_queue = select(is_rx & vlan_ok, rx_q,
-                              select(tx_go, tx_queue, Const(0, qb)))
+            ev_queue = select(is_rx & vlan_ok, rings.rx_queue,
+                              select(rings.tx_go, rings.tx_queue, Const(0, qb)))
             zero = Const(0)
             events = {
                 "status": status,
                 "queue": ev_queue,
                 "fn": _field(ev_queue, qpf_bits).zero_extended(p.fn_bits),
-                "slot": select(translate, head_sel, zero),
+                "slot": select(translate, rings.slot, zero),
                 "iotlb_hit": translate & hit,
                 "walk_refs": select(translate & ~hit, Const(p.iommu_levels, 3), zero),
-                "dma_addr": select(done, concat(frame, iova[:12]), zero),
+                "dma_addr": select(done, dma.addr, zero),
             }
         widths = {"status": 3, "queue": qb, "fn": p.fn_bits, "slot": sb, "iotlb_hit": 1,
                   "walk_refs": 3, "dma_addr": p.pa_bits}
@@ -393,6 +445,26 @@ def stimulus(ops: OpBatch, start: int, end: int) -> list[dict[str, int]]:
     return rows
 
 
+def clear_ops(params: NICParams) -> OpBatch:
+    """Operations that zero every RAM word the NIC (or a sub-block) can read: VLAN table,
+    descriptors, the page-table stand-in. RAMs are not reset; simulators and Icarus start
+    with these.
+
+    >>> p = NICParams(queues=2, ring_size=2, vlans=2, iova_bits=13, iotlb_entries=2,
+    ...               iotlb_ways=2)
+    >>> len(clear_ops(p))  # 2 VLAN bits, 2 x 2 x 2 descriptors, 2 I/O pages
+    12
+    """
+    p = params
+    qpf = p.queues_per_function
+    ops = [NICOp.vlan_enable(v, False) for v in range(p.vlans)]
+    ops += [NICOp.desc(q, s, 0, ring=r, fn=q // qpf)
+            for q in range(qpf * p.functions) for r in range(2) for s in range(p.ring_size)]
+    ops += [NICOp.map(d, pg << 12, 0, 0, present=False)
+            for d in range(p.functions) for pg in range(1 << p.page_bits)]
+    return OpBatch.from_ops(ops)
+
+
 class NICSim(NICFrontend):
     """The RTL NIC behind the same interface as ``NICModel``; one simulator for its lifetime.
 
@@ -420,14 +492,7 @@ class NICSim(NICFrontend):
 
     def clear_ops(self) -> OpBatch:
         """Operations that zero every RAM word the NIC can read (run after a reset pulse)."""
-        p = self.params
-        qpf = p.queues_per_function
-        ops = [NICOp.vlan_enable(v, False) for v in range(p.vlans)]
-        ops += [NICOp.desc(q, s, 0, ring=r, fn=q // qpf)
-                for q in range(qpf * p.functions) for r in range(2) for s in range(p.ring_size)]
-        ops += [NICOp.map(d, pg << 12, 0, 0, present=False)
-                for d in range(p.functions) for pg in range(1 << p.page_bits)]
-        return OpBatch.from_ops(ops)
+        return clear_ops(self.params)
 
     def reset(self) -> None:
         """A reset pulse, then RAM clearing; the NIC is then in its power-on state at cycle 0."""
@@ -470,8 +535,9 @@ def _finish(block: pyrtl.Block, outputs: dict[str, WireVector]) -> None:
 
 
 def build_classifier(params: NICParams) -> pyrtl.Block:
-    """The receive classifier alone: configuration writes and a frame per cycle in; VLAN verdict,
-    queue and refusal out (``NICOp`` port names).
+    """The receive classifier alone: configuration writes and a frame per cycle in; VLAN verdict
+    (``cls_vlan_ok``: an ``RX`` frame's VLAN is enabled), queue and refusal out (``NICOp`` port
+    names).
 
     >>> b = build_classifier(NICParams(queues=4, filters=2, vlans=4))
     >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
@@ -488,8 +554,8 @@ def build_classifier(params: NICParams) -> pyrtl.Block:
             vlan_ok, queue, filter_bad, vlan_bad, defq_bad = _classifier(p, io, pf)
         denied = (~pf & (io.op >= int(Op.FILTER))) | (io.is_op(Op.FILTER) & filter_bad) | (
             io.is_op(Op.VLAN) & vlan_bad) | (io.is_op(Op.DEFAULT_Q) & defq_bad)
-        _finish(block, {"cls_vlan_ok": vlan_ok, "cls_queue": queue[: p.queue_bits],
-                        "cls_denied": denied})
+        _finish(block, {"cls_vlan_ok": io.is_op(Op.RX) & vlan_ok,
+                        "cls_queue": queue[: p.queue_bits], "cls_denied": denied})
     return block
 
 
@@ -540,8 +606,90 @@ def build_iotlb(params: NICParams) -> pyrtl.Block:
     return block
 
 
+RINGS_PORTS: tuple[str, ...] = ("rings_go", "rings_queue", "rings_ring", "rings_slot",
+                                "rings_iova", "rings_drop", "rings_denied")
+"""Outputs of ``build_rings``."""
+
+
+def build_rings(params: NICParams) -> pyrtl.Block:
+    """The descriptor rings alone (the NIC's own ``rings`` logic): per queue receive and transmit
+    head/tail registers, the descriptor RAM and the round-robin transmit arbiter.
+
+    In: ``reset``, ``op`` (``RX``, ``TX``, ``DESC``, ``DOORBELL``, ``IRQ_MASK`` matter), ``fn``,
+    ``queue``, ``ring``, ``slot``, ``addr`` as in ``NICOp``, and the classifier's verdict on a
+    frame: ``rx_ok`` (accepted) and ``rx_queue``. Out, in the op's cycle: ``rings_go`` (a
+    descriptor is consumed), ``rings_queue`` (the queue served, or the one dropping a frame),
+    ``rings_ring`` (1: transmit), ``rings_slot`` and ``rings_iova`` (the head slot and its
+    buffer address), ``rings_drop`` (an accepted frame for an empty receive ring),
+    ``rings_denied`` (a ``DESC``/``DOORBELL``/``IRQ_MASK`` from a function that does not own
+    the queue); 0 when they do not apply.
+
+    >>> b = build_rings(NICParams(queues=4, ring_size=4))
+    >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output)) == sorted(RINGS_PORTS)
+    True
+    """
+    p = params
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        w = input_widths(p)
+        used = ("reset", "op", "fn", "queue", "ring", "slot", "addr")
+        io = _Io(**{n: Input(w[n], n) if n in used else Const(0, w[n]) for n in w})
+        rx_ok, rx_queue = Input(1, "rx_ok"), Input(p.queue_bits, "rx_queue")
+        is_rx = io.is_op(Op.RX)
+        with pyrtl.name_scope("rings"):
+            r = _rings(p, io, is_rx, io.is_op(Op.TX), rx_ok, rx_queue)
+        drop = is_rx & rx_ok & r.rx_empty
+        zero = Const(0)
+        _finish(block, dict(zip(RINGS_PORTS, (
+            r.go, select(r.go | drop, r.queue, zero), r.go & r.ring,
+            select(r.go, r.slot, zero), select(r.go, r.iova, zero), drop, r.denied,
+        ), strict=True)))
+    return block
+
+
+DMA_PORTS: tuple[str, ...] = ("dma_hit", "dma_allowed", "dma_addr")
+"""Outputs of ``build_dma`` (plus the page-walk ports without the page-table RAM)."""
+
+
+def build_dma(params: NICParams, page_table: bool = False) -> pyrtl.Block:
+    """The DMA engine alone (the NIC's own ``dma`` logic): address generation through the
+    domain-tagged IOTLB, the page walk on a miss, the domain's permission check.
+
+    In: ``reset``; a transfer: ``dma_go``, ``dma_queue`` (its domain is the queue's owner),
+    ``dma_ring`` (0: receive, the device writes; 1: transmit, it reads) and ``dma_iova``; the
+    host's IOMMU operations ``op`` (``MAP``, ``INV_PAGE``, ``INV_DOMAIN``), ``fn``, ``addr``,
+    ``domain``, ``pfn``, ``arg``, ``enable`` as in ``NICOp``. Out: ``dma_hit``, ``dma_allowed``
+    (present with the needed permission: else a DMA fault) and ``dma_addr`` (physical).
+    As for ``build_nic``, ``page_table`` puts the I/O page tables in a RAM written by ``MAP``
+    (simulation); without it (Verilog, cost) the walk leaves the block: ``walk_req``,
+    ``walk_domain``, ``walk_page`` out, ``walk_present``, ``walk_perms``, ``walk_pfn`` in.
+
+    >>> b = build_dma(NICParams(queues=4, iova_bits=16, iotlb_entries=4, iotlb_ways=2))
+    >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
+    ['dma_addr', 'dma_allowed', 'dma_hit', 'walk_domain', 'walk_page', 'walk_req']
+    """
+    p = params
+    with pyrtl.temp_working_block():
+        block = pyrtl.working_block()
+        w = input_widths(p)
+        used = ("reset", "op", "fn", "addr", "domain") + (
+            ("pfn", "arg", "enable") if page_table else ())
+        io = _Io(**{n: Input(w[n], n) if n in used else Const(0, w[n]) for n in w})
+        go, queue = Input(1, "dma_go"), Input(p.queue_bits, "dma_queue")
+        ring, iova = Input(1, "dma_ring"), Input(p.iova_bits, "dma_iova")
+        walk_in = None if page_table else (
+            Input(1, "walk_present"), Input(2, "walk_perms"), Input(p.pfn_bits, "walk_pfn"))
+        with pyrtl.name_scope("dma"):
+            d = _dma(p, io, io.fn == 0, go, queue, ring, iova, walk_in)
+        _finish(block, {"dma_hit": d.hit, "dma_allowed": d.allowed, "dma_addr": d.addr,
+                        **d.walk})
+    return block
+
+
 SUB_BLOCKS: dict[str, tuple[str, object]] = {
     "nic-classifier": ("codesign_nic_classifier", build_classifier),
+    "nic-rings": ("codesign_nic_rings", build_rings),
+    "nic-dma": ("codesign_nic_dma", build_dma),
     "nic-irq": ("codesign_nic_irq", build_interrupts),
     "nic-iotlb": ("codesign_nic_iotlb", build_iotlb),
 }

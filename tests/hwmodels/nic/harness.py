@@ -2,7 +2,8 @@
 
 - **driver**: ``setup_ops`` (a PF/hypervisor bring-up), ``op_strategy`` (hypothesis),
   ``random_ops`` and ``multi_vm_stream`` (numpy RNG) turn a source of stimulus into an
-  ``OpBatch`` of cycle-stamped operations;
+  ``OpBatch`` of cycle-stamped operations; ``sub_block_stimulus`` maps one onto a sub-block's
+  ports;
 - **reference**: ``NICModel``, the golden model;
 - **monitor**: ``NICSim.run`` (or Icarus) recording the design's per-cycle outputs;
 - **scoreboard**: ``assert_same``, comparing per-operation events and the interrupt list.
@@ -10,11 +11,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from hypothesis import strategies as st
 
-from hwmodels.nic import NICOp, NICParams, NICResult, Op, OpBatch, Perm, Ring, count_events
+from hwmodels.nic import (
+    NICOp,
+    NICParams,
+    NICResult,
+    Op,
+    OpBatch,
+    Perm,
+    Ring,
+    Status,
+    count_events,
+)
 from hwmodels.nic.ops import EVENT_FIELDS, OP_FIELDS
+from hwmodels.nic.params import clog2
+from hwmodels.tlb.ops import Op as TLBOp
 
 # Small designs keep RTL simulation cheap. Together: PF only and SR-IOV (non-power-of-two
 # function count), every IOTLB policy, hash spreading, throttling and thresholds.
@@ -205,3 +220,66 @@ def assert_same(ops: OpBatch, ref: NICResult, dut: NICResult, label: str) -> Non
 
 
 __all__ = ["CONFIGS", "EVENT_FIELDS", "Perm"]
+
+
+def sub_block_stimulus(name: str, p: NICParams, ports: Iterable[str], ops: OpBatch,
+                       ref: NICResult, end: int) -> list[dict[str, int]]:
+    """Driver of a NIC sub-block: one input dict per cycle (0 .. ``end - 1``), each cycle's
+    NIC operation seen from the sub-block's ports, with what the rest of the NIC would give it
+    taken from the reference's events ``ref`` (the classifier's queue, the consumed slot, the
+    IOTLB hit) and from the stimulus itself (descriptors and page-table entries written so far:
+    the buffer address a consumed descriptor holds, a walk's answer).
+
+    ``ports`` are the block's inputs (0 unless the operation drives them). ``ops`` must start
+    from the power-on state with its RAM cleared (``NICSim.clear_ops``)."""
+    qpf_bits = clog2(p.queues_per_function)
+    ports = list(ports)
+    rows = [dict.fromkeys(ports, 0) for _ in range(end)]
+    desc: dict[tuple[int, int, int], int] = {}
+    table: dict[tuple[int, int], int] = {}  # (domain, page) -> pfn << 3 | perms << 1 | present
+    st = ref.events["status"]
+    for i, c in enumerate(ops.cycle.tolist()):
+        op = ops.row(i)
+        ev = ref.row(i)
+        row = rows[c]
+        moved = ev.status in (Status.OK, Status.FAULT)  # a descriptor was consumed
+        ring = int(op.op == Op.TX)
+        iova = desc.get((ev.queue, ring, ev.slot), 0) if moved else 0
+        dom, page = ev.queue >> qpf_bits, iova >> 12
+        entry = table.get((dom, page), 0)
+        walk = {"walk_present": entry & 1, "walk_perms": (entry >> 1) & 3,
+                "walk_pfn": entry >> 3}
+        fields = {f: getattr(op, f) for f in OP_FIELDS if f != "cycle"}
+        if name == "nic-classifier":
+            row.update({f: fields[f] for f in ("op", "fn", "queue", "mac", "vlan", "flow",
+                                               "index", "enable", "arg")})
+        elif name == "nic-rings":
+            row.update({f: fields[f] for f in ("op", "fn", "queue", "ring", "slot", "addr")})
+            row.update(rx_ok=int(op.op == Op.RX and st[i] != Status.DROP_VLAN),
+                       rx_queue=ev.queue if op.op == Op.RX else 0)
+        elif name == "nic-dma":
+            row.update({f: fields[f] for f in ("op", "fn", "addr", "domain", "pfn", "arg",
+                                               "enable")})
+            row.update(dma_go=int(moved), dma_queue=ev.queue if moved else 0, dma_ring=ring,
+                       dma_iova=iova, **walk)
+        elif name == "nic-irq":
+            row.update(done=int(ev.status == Status.OK and op.op in (Op.RX, Op.TX)),
+                       queue=ev.queue, mask_write=int(op.op == Op.IRQ_MASK
+                                                      and ev.status != Status.DENIED),
+                       mask_queue=op.queue, mask_value=op.enable)
+        elif name == "nic-iotlb":
+            if moved:
+                tlb_op = TLBOp.LOOKUP if ev.iotlb_hit else (TLBOp.FILL if entry & 1 else 0)
+                row.update(op=tlb_op, iova=iova, domain=dom)
+            elif op.op in (Op.INV_PAGE, Op.INV_DOMAIN) and op.fn == 0:
+                row.update(op=TLBOp.INV_ADDR if op.op == Op.INV_PAGE else TLBOp.INV_VM,
+                           iova=op.addr, domain=op.domain)
+            row.update(walk_perms=walk["walk_perms"], walk_pfn=walk["walk_pfn"])
+        else:
+            raise KeyError(name)
+        # What this operation leaves for later ones (accepted writes only).
+        if op.op == Op.DESC and ev.status != Status.DENIED:
+            desc[(op.queue, op.ring, op.slot)] = op.addr
+        if op.op == Op.MAP and op.fn == 0:
+            table[(op.domain, op.addr >> 12)] = op.pfn << 3 | (op.arg & 3) << 1 | op.enable
+    return [{k: r[k] for k in ports} for r in rows]
