@@ -34,8 +34,10 @@ latency adds what the fault it raised cost in traps (rounded to whole cycles).
   x86-64 PV guest kernel runs in ring 3 with its own page table, so a system call (each
   SYSCALL event) enters Xen, which switches to the kernel's table and bounces it there, and
   the kernel returns through the iret hypercall; each costed ``hypercall.null`` (an
-  assumption: an entry into Xen and a return). The page-table switch's effect on the TLB is
-  not modelled (Xen maps its own and the guest kernel's pages global).
+  assumption: an entry into Xen and a return). The switch to the kernel's table and back is
+  two CR3 loads: with ``tlb.pcid`` off they flush the process's (non-global) TLB entries, as
+  on Xen before it gave PV guests PCIDs; with PCIDs the entries survive. The guest kernel's
+  own references are not in the stream, so its TLB entries are not modelled.
 
 Simplifications: the PTE writes of a fork to the child's not yet pinned tables are queued as
 updates (Linux writes unpinned tables directly and pins the tree afterwards); the guest model
@@ -134,6 +136,12 @@ class PVReplay(Replay):
             self.t.mmuext_op += 1  # NEW_BASEPTR: the table is pinned, nothing to validate
         elif int(e["op"]) == Ev.SYSCALL and self.x86_64:
             self.t.syscall_bounce += 1
+            if not self.s.pcid:
+                # Into the kernel's table and back: two CR3 loads, and without PCIDs the
+                # user's (non-global) entries do not survive them.
+                vm = int(e["vm"])
+                self._flush_asid(vm, 0)
+                self._flush_asid(vm, 0)
         self._call = int(e["syscall"])
         try:
             super().event(e)
@@ -219,5 +227,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "hypercall.null", "pv.update", "pv.validate_page"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="3",
+    version="4",
 )

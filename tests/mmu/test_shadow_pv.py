@@ -247,3 +247,17 @@ def test_an_x86_64_pv_guest_bounces_every_system_call_through_xen() -> None:
     assert on["traps.total"] - off["traps.total"] == 2 * on["os.syscalls"]
     assert on["cycles.total"] - off["cycles.total"] == pytest.approx(
         2 * 1300 * on["os.syscalls"])  # hypercall.null each way
+
+
+def test_without_pcids_an_x86_64_pv_system_call_flushes_the_users_tlb_entries() -> None:
+    def run(**values: object) -> Metrics:
+        return evaluate(Point("mmap-churn", "pv-direct", params={
+            "workload.cycles": 20, "tlb.pcid": False, **values, **NO_HW}))
+
+    flushing, bit32 = run(), run(**{"pv.x86_64": False})
+    assert flushing["os.tlb_flushes"] - bit32["os.tlb_flushes"] == 2 * flushing["os.syscalls"]
+    assert flushing["tlb.l1.misses"] > bit32["tlb.l1.misses"]  # the refills
+    tagged = evaluate(Point("mmap-churn", "pv-direct", params={"workload.cycles": 20, **NO_HW}))
+    bit32_pcid = evaluate(Point("mmap-churn", "pv-direct", params={
+        "workload.cycles": 20, "pv.x86_64": False, **NO_HW}))
+    assert tagged["tlb.l1.misses"] == bit32_pcid["tlb.l1.misses"]  # PCIDs keep the entries
