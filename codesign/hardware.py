@@ -91,6 +91,22 @@ class _Keys:
 _TLB = TLBParams()
 
 
+# The tag and address-width keys, shared by the first- and second-level TLBs (one key each
+# when a mechanism takes both).
+def _vpid_param() -> Any:
+    return param(True, key="tlb.vpid", doc="16-bit VM tag (VPID): entries survive VM entry/exit")
+
+
+def _pcid_param() -> Any:
+    return param(True, key="tlb.pcid",
+                 doc="12-bit address-space tag (PCID): entries survive CR3 writes")
+
+
+def _va_bits_param() -> Any:
+    return param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
+                 doc="virtual address width (4- or 5-level paging)")
+
+
 @dataclass(frozen=True)
 class TLBKeys(_Keys):
     """Dotted keys of the tagged TLB (``hwmodels.tlb``); defaults are its own."""
@@ -109,12 +125,9 @@ class TLBKeys(_Keys):
                             doc="entries of the 1 GiB array (0: none)")
     ways_1g: int = param(_TLB.l1g.ways, key="tlb.l1.1g.ways", min=0, max=4096,
                          doc="ways of the 1 GiB array")
-    vpid: bool = param(True, key="tlb.vpid",
-                       doc="16-bit VM tag (VPID): entries survive VM entry/exit")
-    pcid: bool = param(True, key="tlb.pcid",
-                       doc="12-bit address-space tag (PCID): entries survive CR3 writes")
-    va_bits: int = param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
-                         doc="virtual address width (4- or 5-level paging)")
+    vpid: bool = _vpid_param()
+    pcid: bool = _pcid_param()
+    va_bits: int = _va_bits_param()
 
     def to_hw(self) -> Any:
         """The ``hwmodels.tlb.TLBParams`` these keys describe."""
@@ -147,12 +160,9 @@ class STLBKeys(_Keys):
     l2_ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
     l2_policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
                         doc="second-level TLB replacement")
-    vpid: bool = param(True, key="tlb.vpid",
-                       doc="16-bit VM tag (VPID): entries survive VM entry/exit")
-    pcid: bool = param(True, key="tlb.pcid",
-                       doc="12-bit address-space tag (PCID): entries survive CR3 writes")
-    va_bits: int = param(_TLB.va_bits, key="tlb.va_bits", choices=(48, 57),
-                         doc="virtual address width (4- or 5-level paging)")
+    vpid: bool = _vpid_param()
+    pcid: bool = _pcid_param()
+    va_bits: int = _va_bits_param()
 
     def to_hw(self) -> Any:
         """The ``TLBParams`` of the STLB, or None when it has no entries."""
