@@ -12,13 +12,16 @@
     codesign verilog BLOCK [--set KEY=VALUE ...] [-o FILE]
     codesign demo [--out DIR]
 
-Exit status: 0 success, 1 a sweep finished with failed points, 2 bad input, 130 interrupted.
+Exit status: 0 success, 1 a sweep finished with failed points, 2 bad input (or a store
+that cannot be written), 3 an internal error (a bug: ``CODESIGN_DEBUG=1`` shows its
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import warnings
@@ -30,7 +33,8 @@ from typing import Any, NoReturn, TextIO
 from codesign import __version__
 from codesign.errors import InputError, suggest
 
-EXIT_OK, EXIT_FAILED_POINTS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_POINTS, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEBUG_ENV = "CODESIGN_DEBUG"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,6 +163,11 @@ def _run_and_summarize(spec: Any, expansion: Any, args: argparse.Namespace) -> i
         _out(f"  failed {key[:12]}  {point}\n         {error}")
     if outcome.failed > 20:
         _out(f"  ... and {outcome.failed - 20} more failures (codesign results {outcome.store})")
+    if outcome.kept:
+        _out(f"  {outcome.kept} of the failed recomputations kept their earlier done result")
+    if outcome.store_error:
+        print(f"codesign: error: {outcome.store_error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if outcome.interrupted:
         left = outcome.points - outcome.computed - outcome.reused - outcome.failed
         _out(f"interrupted: {left} points not computed; run the same command to resume",
@@ -379,6 +388,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `codesign results ... | head`
         sys.stderr.close()
         return EXIT_OK
+    except MemoryError:
+        print("codesign: error: out of memory (a smaller sweep, trace or --jobs may fit)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        # Every bad input has its own one-line error; reaching here is a bug. Say so in one
+        # line (the CLI never shows a traceback) and how to see the traceback.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"codesign: internal error: {what} (a bug in codesign; {DEBUG_ENV}=1 shows "
+              "the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ TRAILING = ("error", "wall_s", "toolkit_version", "finished_at")
 
 def stored_rows(store: str | Path) -> list[dict[str, Any]]:
     """Every point of a store as a plain dict (InputError if it is not a store)."""
-    with Store.open(store, create=False) as s:
+    with Store.open_readonly(store) as s:
         return list(s.rows())
 
 
@@ -51,7 +51,17 @@ def load_results(store: str | Path) -> pd.DataFrame:
         record.update({k: r[k] for k in TRAILING})
         records.append(record)
     columns = [*FIXED, *params, *(names[m] for m in metrics), *TRAILING]
-    return pd.DataFrame.from_records(records, columns=columns)
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for column in (*params, *(names[m] for m in metrics)):
+        values = [r.get(column) for r in records]
+        present = [v for v in values if v is not None]
+        if (len(present) < len(values) and present
+                and all(isinstance(v, int) and not isinstance(v, bool)
+                        and -2**63 <= v < 2**63 for v in present)):
+            # pandas stores a whole-number column with gaps as floats (2 -> 2.0 in the CSV);
+            # its nullable integer type keeps the numbers as they were stored.
+            frame[column] = pd.array(values, dtype="Int64")
+    return frame
 
 
 def results_json(store: str | Path) -> str:

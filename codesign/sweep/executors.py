@@ -13,12 +13,15 @@ GIL anyway. Workers ignore SIGINT so that Ctrl-C reaches only the driver, which 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -32,6 +35,50 @@ from codesign.sweep.store import Result
 Chunk = Sequence[tuple[str, Point]]
 OnResult = Callable[[Result], None]
 EXECUTORS = ("serial", "local", "dask")
+
+JOBS_PER_CPU = 4
+"""Most worker processes a sweep starts per CPU it may use: points are CPU-bound, so more
+workers than CPUs buy nothing, and each worker holds its own numba code and workload data
+(hundreds of MB); a few per CPU still cover workers that wait on I/O."""
+
+_SCHEDULER = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?$")
+
+
+def check_scheduler(address: str) -> str:
+    """A Dask scheduler address (``tcp://HOST:PORT``), checked before any connection.
+
+    >>> check_scheduler("tcp://10.0.0.5:8786")
+    'tcp://10.0.0.5:8786'
+    >>> check_scheduler("http://localhost:8787")
+    Traceback (most recent call last):
+    codesign.errors.InputError: --scheduler 'http://localhost:8787': expected a Dask scheduler address tcp://HOST:PORT (http:// is the dashboard's, not the scheduler's)
+    """  # noqa: E501
+    match = _SCHEDULER.match(address.strip())
+    if match and 0 < int(match.group(3)) < 65536:
+        return address.strip()
+    hint = ""
+    if address.startswith(("http://", "https://")):
+        hint = " (http:// is the dashboard's, not the scheduler's)"
+    elif match:
+        hint = f" (port {match.group(3)} is out of range)"
+    raise InputError(f"--scheduler {address!r}: expected a Dask scheduler address "
+                     f"tcp://HOST:PORT{hint}")
+
+
+def cap_jobs(jobs: int, cpus: int) -> tuple[int, str | None]:
+    """Worker processes to start on this machine for ``jobs`` asked, and why fewer than
+    asked (None when as asked).
+
+    >>> cap_jobs(1000, 2)
+    (8, '--jobs 1000 is more than 4 workers per CPU (2 CPUs here): using 8')
+    >>> cap_jobs(16, 16)
+    (16, None)
+    """
+    cap = JOBS_PER_CPU * max(cpus, 1)
+    if jobs <= cap:
+        return jobs, None
+    return cap, (f"--jobs {jobs} is more than {JOBS_PER_CPU} workers per CPU ({cpus} CPUs "
+                 f"here): using {cap}")
 
 
 def evaluate_chunk(chunk: Chunk) -> list[Result]:
@@ -126,6 +173,19 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=10)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process for the ``with`` body (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int,
              scheduler: str | None) -> None:
     """Evaluate on a Dask cluster: ``scheduler`` (tcp://host:port) or a local cluster."""
@@ -141,9 +201,15 @@ def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: i
         if scheduler:
             client = Client(scheduler, timeout="20s")
         else:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            client = Client(cluster)
+            # Ctrl-C reaches the whole foreground process group, and each of Dask's worker
+            # processes would print a KeyboardInterrupt traceback. An ignored signal stays
+            # ignored across exec and Python then installs no handler of its own, so
+            # workers started while SIGINT is ignored never see it; the driver stops them.
+            # (A Ctrl-C during the few seconds of the start is lost: press it again.)
+            with _sigint_ignored():
+                cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+                client = Client(cluster)
     except OSError as exc:
         if cluster is not None:
             cluster.close()

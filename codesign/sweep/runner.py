@@ -14,17 +14,27 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from codesign.errors import InputError
 from codesign.harness import digest
-from codesign.sweep.executors import EXECUTORS, chunked, run_dask, run_local, run_serial
+from codesign.sweep.executors import (
+    EXECUTORS,
+    cap_jobs,
+    check_scheduler,
+    chunked,
+    run_dask,
+    run_local,
+    run_serial,
+)
 from codesign.sweep.expand import Expansion, describe, expand
 from codesign.sweep.progress import Progress
 from codesign.sweep.spec import SweepSpec
-from codesign.sweep.store import Result, Store
+from codesign.sweep.store import Result, Store, store_error
 
 
 @dataclass
@@ -37,6 +47,11 @@ class Outcome:
     reused: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # key, point, error
     interrupted: bool = False
+    kept: int = 0
+    """Failed recomputations (``force``) whose earlier done result was kept."""
+    store_error: str | None = None
+    """Why the sweep stopped early because the store could not be written (disk full,
+    read-only): every point stored before that is kept."""
 
     @property
     def failed(self) -> int:
@@ -74,46 +89,88 @@ def run_sweep(
     stream: TextIO | None = None,
     expansion: Expansion | None = None,
 ) -> Outcome:
-    """Run a sweep into a store; KeyboardInterrupt stops it with completed points kept."""
+    """Run a sweep into a store; KeyboardInterrupt stops it with completed points kept.
+
+    With ``force`` every point is recomputed, but a recomputation that fails keeps the
+    point's earlier done result (counted in ``Outcome.kept``). A store that cannot be
+    written mid-way (disk full) stops the sweep with ``Outcome.store_error`` set and every
+    point stored before kept.
+    """
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor {executor!r} (expected {', '.join(EXECUTORS)})")
+    if scheduler is not None:
+        if executor != "dask":
+            raise InputError(f"--scheduler is for --executor dask; the {executor} executor "
+                             "runs on this machine")
+        scheduler = check_scheduler(scheduler)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if executor == "serial":
+        jobs = 1
+    elif scheduler is None:  # workers on this machine: no more than it can run
+        jobs, why = cap_jobs(jobs, default_jobs())
+        if why:
+            warnings.warn(why, RuntimeWarning, stacklevel=2)
     expansion = expansion or expand(spec)
     path = Path(store_path) if store_path else default_store(spec)
     by_key = {p.key: p for p in expansion.points}
     outcome = Outcome(path, len(by_key))
     with Store.open(path) as store:
-        sweep_id = store.begin_sweep(spec, spec_key(spec, expansion), by_key, executor, jobs)
-        store.put_platforms((p.key, digest(p.platform.to_dict()), p.platform.to_dict())
-                            for p in expansion.points)
-        done = set() if force else store.done_keys(by_key)
+        try:
+            sweep_id = store.begin_sweep(spec, spec_key(spec, expansion), by_key, executor,
+                                         jobs)
+            store.put_platforms((p.key, digest(p.platform.to_dict()), p.platform.to_dict())
+                                for p in expansion.points)
+            done = store.done_keys(by_key)
+        except sqlite3.Error as exc:
+            raise store_error(path, exc, "start the sweep") from None
+        previous = done if force else set()
+        if force:
+            done = set()
         outcome.reused = len(done)
         todo = [(p.key, p.point, p.workload_key) for p in expansion.points if p.key not in done]
         progress = Progress(len(todo), stream, quiet=quiet)
 
         def on_result(result: Result) -> None:
             resolved = by_key[result.key]
-            store.put(result, resolved.record())
+            try:
+                store.put(result, resolved.record())
+            except sqlite3.Error as exc:
+                outcome.store_error = str(store_error(path, exc, "store a result"))
+                raise _StoreFailed from None
             if result.status == "done":
                 outcome.computed += 1
             else:
                 outcome.failures.append((result.key, describe(resolved), result.error or ""))
+                outcome.kept += result.key in previous
             progress.update(failed=result.status != "done")
 
-        chunks = chunked(todo, jobs if executor != "serial" else 1)
+        chunks = chunked(todo, jobs)
+        workers = max(1, min(jobs, len(chunks)))
         try:
             if chunks and executor == "serial":
                 run_serial(chunks, on_result)
             elif chunks and executor == "local":
-                run_local(chunks, on_result, jobs)
+                run_local(chunks, on_result, workers)
             elif chunks:  # nothing to do starts no pool and no cluster
-                run_dask(chunks, on_result, jobs, scheduler)
+                run_dask(chunks, on_result, workers if scheduler is None else jobs, scheduler)
         except KeyboardInterrupt:
+            outcome.interrupted = True
+        except _StoreFailed:
             outcome.interrupted = True
         finally:
             progress.close()
-            store.finish_sweep(sweep_id, outcome.points, outcome.computed, outcome.reused,
-                               outcome.failed, outcome.interrupted)
+            try:
+                store.finish_sweep(sweep_id, outcome.points, outcome.computed,
+                                   outcome.reused, outcome.failed, outcome.interrupted)
+            except sqlite3.Error as exc:
+                # The points are committed one by one; only this run's summary row is lost.
+                outcome.store_error = outcome.store_error or str(
+                    store_error(path, exc, "record the end of the sweep"))
     return outcome
+
+
+class _StoreFailed(Exception):
+    """Raised out of a result callback to stop the executor when the store refuses a write
+    (the executors stop their workers on any exception, as on Ctrl-C)."""
