@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import json
 import string
@@ -203,7 +204,9 @@ _LACKEY_LINES = st.one_of(
 def test_random_lackey_traces_end_in_a_status(lines: list[str], zipped: bool, skip: bool,
                                              tmp_path: Path) -> None:
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    trace = tmp_path / ("t.lackey.gz" if zipped else "t.lackey")
+    # one file per content: a path rewritten in place is (rightly) refused as changed
+    name = hashlib.sha256(data).hexdigest()[:16]
+    trace = tmp_path / (f"{name}.lackey.gz" if zipped else f"{name}.lackey")
     trace.write_bytes(gzip.compress(data) if zipped else data)
     argv = ("run", "--workload", "lackey", "--mechanism", "native", "--set",
             f"workload.path={trace}", "--set", "hw.cost=false", "--set",
@@ -241,7 +244,8 @@ def test_random_pcap_bytes_end_in_a_status(data: st.DataObject, zipped: bool,
         body = gzip.compress(body)
         if data.draw(st.booleans()):
             body = body[: data.draw(st.integers(0, len(body)))]
-    capture = tmp_path / ("c.pcap.gz" if zipped else "c.pcap")
+    name = hashlib.sha256(body).hexdigest()[:16]
+    capture = tmp_path / (f"{name}.pcap.gz" if zipped else f"{name}.pcap")
     capture.write_bytes(body)
     argv = ("run", "--workload", "pcap", "--mechanism", "native-net", "--set",
             f"workload.path={capture}")

@@ -5,6 +5,21 @@ kept as an uncompressed ``.npz`` (never a pickle) named by the SHA-256 of the fi
 in ``$CODESIGN_CACHE`` or ``~/.cache/codesign``. A moved file hits the cache; an edited file
 does not. ``.gz`` inputs are decompressed before parsing.
 
+**Bounded reads.** Files are read through :func:`codesign.inputfile.read_bytes`: only
+regular files (``/dev/zero``, a FIFO or a directory is refused before it is opened), at most
+:func:`~codesign.inputfile.data_limit` bytes, and gzip data inflates to no more than that.
+
+**A cache entry is checked before it is used**, as it is a file anyone can edit or damage:
+beside the arrays it holds ``checksum``, the SHA-256 of the entry's name parts (tag, version,
+the source's digest) and of every array's name, dtype, shape and bytes; the reader's own
+``check`` then sees the arrays' names, dtypes, shapes and value ranges. An entry that fails
+is deleted and the source parsed again, with a :class:`RuntimeWarning` naming the entry.
+
+**Keys and evaluations see the same bytes.** :func:`key_digest` (what a workload's
+``identity`` puts in the design-point key) remembers, per path, the digest it gave;
+:func:`confirm_digest` (called by the workload's ``generate`` with the digest of the bytes
+it parsed) refuses a mismatch: the file changed after its key was computed.
+
 >>> import tempfile, numpy as np
 >>> os.environ["CODESIGN_CACHE"] = tempfile.mkdtemp()
 >>> path = os.path.join(tempfile.mkdtemp(), "f.txt")
@@ -21,19 +36,27 @@ does not. ``.gz`` inputs are decompressed before parsing.
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import hashlib
 import os
 import tempfile
-import zipfile
-from collections.abc import Callable
+import warnings
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from codesign.errors import InputError
+from codesign.inputfile import check_regular, data_limit, gunzip, is_gzip, read_bytes
 
 Arrays = dict[str, np.ndarray]
+Check = Callable[[Arrays], str | None]
+"""A reader's check of a cached entry's arrays: None when they are a possible parse, else
+what is wrong with them (one line)."""
+CHECKSUM = "checksum"
+"""Name of the array holding an entry's SHA-256 (32 ``uint8``): no parse may use it."""
 
 
 def cache_dir() -> Path:
@@ -45,48 +68,321 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign")
 
 
-def read(path: Path) -> bytes:
-    """A file's bytes; InputError naming it when it cannot be read."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"workload.path: cannot read {path}: {exc.strerror or exc}") from None
+def _label(path: Path) -> str:
+    return f"workload.path: {path}"
+
+
+def read(path: str | os.PathLike[str]) -> bytes:
+    """A regular file's bytes, at most :func:`~codesign.inputfile.data_limit` of them;
+    InputError naming ``workload.path`` and the file otherwise.
+
+    >>> read("/dev/zero")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: /dev/zero: a character device, not a regular file; expected a file
+    """  # noqa: E501
+    p = Path(path)
+    return read_bytes(p, limit=data_limit(), label=_label(p))
+
+
+Stamp = tuple[str, int, int, int, int, int, int]
+
+
+def _stamp(path: Path, st: os.stat_result) -> Stamp:
+    # ctime too: no system call sets it, so a rewrite that restores size and mtime (cp -p,
+    # os.utime) still changes the stamp, unless it lands within the clock's granularity.
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            st.st_ctime_ns, st.st_mode)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's content (hex); InputError when it cannot be read.
+    """SHA-256 of a regular file's content (hex); InputError when it cannot be read.
+
+    Memoised by the file's stat (see :data:`_DIGESTS`).
 
     >>> file_digest("/nonexistent/trace")
     Traceback (most recent call last):
-    codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
+    codesign.errors.InputError: workload.path: /nonexistent/trace: no such file
+    >>> file_digest("/dev/urandom")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: /dev/urandom: a character device, not a regular file; expected a file
     """  # noqa: E501
     p = Path(path)
-    try:
-        st = p.stat()
-        stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    except OSError:
-        stamp = None
-    if stamp is not None and stamp in _DIGESTS:
-        return _DIGESTS[stamp]
-    digest = hashlib.sha256(read(p)).hexdigest()
-    if stamp is not None:
+    st = check_regular(p, _label(p))  # before any open: a FIFO or a device is never read
+    stamp = _stamp(p, st)
+    digest = _DIGESTS.get(stamp)
+    if digest is None:
+        digest = hashlib.sha256(read(p)).hexdigest()
         _DIGESTS[stamp] = digest
     return digest
 
 
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}
-"""Digests of files seen in this process, by path, size, modification time and inode: a
-sweep resolves every point of a trace, and hashing a gigabyte each time would dominate. A
-file rewritten in place with the same size within the clock's resolution would be missed;
-content-addressed caches downstream still key on the digest computed here."""
+_DIGESTS: dict[Stamp, str] = {}
+"""Digests of files seen in this process, by path, device, inode, size, modification and
+change times: a sweep resolves every point of a trace, and hashing a gigabyte each time would
+dominate. A rewrite within the clock's granularity that keeps the size is missed here; every
+parse corrects the entry for the bytes it read (:func:`cached_parse`), and
+:func:`confirm_digest` refuses an evaluation whose key was computed from other bytes."""
+
+_KEYED: dict[str, str] = {}
+"""The digest :func:`key_digest` last gave for each path (absolute): what the latest
+design-point key of a workload on that file was computed from."""
 
 
-def store(target: Path, **arrays: np.ndarray) -> None:
-    """Write arrays as ``.npz`` beside ``target`` and rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
-        np.savez(f, **arrays)
-    os.replace(f.name, target)
+def _keyed_name(path: str | os.PathLike[str]) -> str:
+    return os.path.abspath(path)
+
+
+def key_digest(path: str | os.PathLike[str]) -> str:
+    """:func:`file_digest` for a design-point key: remembered, so that :func:`confirm_digest`
+    can tell whether the bytes evaluated are those the key was computed from.
+
+    >>> key_digest("/nonexistent/trace")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: /nonexistent/trace: no such file
+    """
+    digest = file_digest(path)
+    _KEYED[_keyed_name(path)] = digest
+    return digest
+
+
+def confirm_digest(path: str | os.PathLike[str], digest: str) -> None:
+    """InputError when the last design-point key computed for ``path`` used another digest
+    than ``digest`` (that of the bytes just parsed): the file changed in between, and the
+    result would be stored under a key for other bytes. The new digest is remembered, and the
+    stamp memo was corrected when the new bytes were parsed, so running again (resolving the
+    point again) keys the new content.
+
+    The check is per path, not per key: a caller that keeps a resolved point across the
+    error and evaluates it again is not refused twice (the harness and executors resolve
+    every evaluation afresh). Direct ``generate`` calls after a key was computed and the file
+    edited are refused once.
+
+    >>> _KEYED[_keyed_name("/t.lackey")] = "aa"
+    >>> confirm_digest("/t.lackey", "aa")
+    >>> confirm_digest("/t.lackey", "bb")
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: /t.lackey changed after its design-point key was computed; run again
+    >>> confirm_digest("/t.lackey", "bb"); del _KEYED[_keyed_name("/t.lackey")]
+    """  # noqa: E501
+    name = _keyed_name(path)
+    keyed = _KEYED.get(name)
+    if keyed is not None and keyed != digest:
+        _KEYED[name] = digest
+        raise InputError(f"workload.path: {path} changed after its design-point key was "
+                         "computed; run again")
+
+
+def checksum(arrays: Mapping[str, np.ndarray], material: str) -> np.ndarray:
+    """SHA-256 (32 ``uint8``) of ``material`` and every array's name, dtype, shape and bytes.
+
+    >>> a = {"x": np.arange(3, dtype=np.int64)}
+    >>> bytes(checksum(a, "m")) == bytes(checksum({"x": np.arange(3, dtype=np.int32)}, "m"))
+    False
+    """
+    h = hashlib.sha256(material.encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        descr = np.lib.format.dtype_to_descr(a.dtype)
+        h.update(f"\0{name}\0{descr!r}\0{a.shape!r}\0".encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return np.frombuffer(h.digest(), dtype=np.uint8).copy()
+
+
+def layout_problem(arrays: Mapping[str, np.ndarray], dtypes: Mapping[str, np.dtype | type],
+                   fixed: Mapping[str, tuple[int, ...]] | None = None) -> str | None:
+    """Why ``arrays`` are not exactly the arrays named in ``dtypes``, of those dtypes, those
+    in ``fixed`` of that shape and the others one-dimensional and of one length; None when
+    they are.
+
+    >>> ok = {"a": np.zeros(2, np.uint8), "b": np.zeros(2, np.int64)}
+    >>> print(layout_problem(ok, {"a": np.uint8, "b": np.int64}))
+    None
+    >>> layout_problem(ok, {"a": np.uint8, "b": np.int32})
+    'array b is int64, expected int32'
+    >>> layout_problem({**ok, "b": np.zeros(3, np.int64)}, {"a": np.uint8, "b": np.int64})
+    'arrays of 2 and 3 records'
+    """
+    fixed = fixed or {}
+    if set(arrays) != set(dtypes):
+        return f"arrays {sorted(arrays)}, expected {sorted(dtypes)}"
+    lengths = set()
+    for name, dtype in dtypes.items():
+        a = arrays[name]
+        if a.dtype != np.dtype(dtype):
+            return f"array {name} is {a.dtype}, expected {np.dtype(dtype)}"
+        if name in fixed:
+            if a.shape != fixed[name]:
+                return f"array {name} has shape {a.shape}, expected {fixed[name]}"
+        elif a.ndim != 1:
+            return f"array {name} has shape {a.shape}, expected one dimension"
+        else:
+            lengths.add(len(a))
+    if len(lengths) > 1:
+        return "arrays of " + " and ".join(str(n) for n in sorted(lengths)) + " records"
+    return None
+
+
+def store(target: Path, material: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays and their :func:`checksum` as ``.npz`` beside ``target`` and rename:
+    readers never see half a file. A cache that cannot be written is a warning, not an
+    error: the parse is simply not kept.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "demo-v1-ab.npz"
+    >>> store(target, "demo", {"x": np.arange(3)})
+    >>> _read_entry(target, "demo", None)[0]["x"].tolist(), _read_entry(target, "other", None)
+    ([0, 1, 2], (None, 'checksum mismatch: the arrays are not those stored'))
+    """
+    if CHECKSUM in arrays:
+        raise ValueError(f"a parse may not name an array {CHECKSUM!r}")
+    temporary = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
+            temporary = f.name
+            np.savez(f, **arrays, **{CHECKSUM: checksum(arrays, material)})
+        os.replace(temporary, target)
+    except OSError as exc:
+        warnings.warn(f"{target}: cannot write the cache entry ({exc.strerror or exc}); the "
+                      "parse is not kept", RuntimeWarning, stacklevel=3)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink(missing_ok=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _read_entry(entry: Path, material: str,
+                check: Check | None) -> tuple[Arrays | None, str | None]:
+    """(arrays, None) of a sound entry, (None, None) when there is none, (None, why) when it
+    is damaged."""
+    try:
+        with np.load(entry, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except Exception as exc:  # whatever our own file fails with (zip, npy, zlib, memory)
+        return None, _one_line(f"unreadable: {type(exc).__name__}: {exc}")
+    stored = arrays.pop(CHECKSUM, None)
+    if stored is None:
+        return None, "no checksum"
+    if stored.dtype != np.uint8 or stored.shape != (32,) \
+            or bytes(stored) != bytes(checksum(arrays, material)):
+        return None, "checksum mismatch: the arrays are not those stored"
+    problem = check(arrays) if check is not None else None
+    if problem is not None:
+        return None, _one_line(problem)
+    return arrays, None
+
+
+def _discard(entry: Path, why: str, path: Path) -> None:
+    # A read-only cache keeps it: the rebuilt entry replaces it, or is not kept (a warning).
+    with contextlib.suppress(OSError):
+        entry.unlink(missing_ok=True)
+    warnings.warn(f"{entry}: damaged cache entry ({why}); discarded, parsing {path} again",
+                  RuntimeWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class Readable:
+    """What a damaged gzip file yields before the damage: bytes, newlines among them, and why
+    it ends there."""
+
+    size: int
+    newlines: int
+    why: str
+
+
+def readable_prefix(raw: bytes, limit: int | None = None) -> Readable | None:
+    """How much of gzip data inflates before the damage, to the byte; None when there is no
+    damage within ``limit`` bytes (default: :func:`~codesign.inputfile.data_limit`).
+
+    Counts only, so memory stays small whatever the file inflates to.
+
+    >>> import gzip
+    >>> packed = gzip.compress(b"one\\ntwo\\nthree\\n")
+    >>> readable_prefix(packed[:-4])
+    Readable(size=14, newlines=3, why='cut short')
+    >>> print(readable_prefix(packed))
+    None
+    """
+    cap = data_limit() if limit is None else limit
+    size = newlines = 0
+    rest = raw
+    while rest:  # one gzip member after another, as gunzip reads them
+        member = zlib.decompressobj(wbits=31)
+        at, step = 0, 1 << 16
+        while at < len(rest) and not member.eof:
+            saved = member.copy()
+            try:
+                piece = member.decompress(rest[at:at + step])
+            except zlib.error as exc:
+                if step == 1:
+                    return Readable(size, newlines, str(exc))
+                member, step = saved, 1  # replay the damaged chunk byte by byte
+                continue
+            at += step
+            size += len(piece)
+            newlines += piece.count(b"\n")
+            if size > cap:
+                return None
+        if not member.eof:
+            piece = member.flush()
+            return Readable(size + len(piece), newlines + piece.count(b"\n"), "cut short")
+        rest = member.unused_data + rest[at:]
+        if rest and not is_gzip(rest):
+            if rest.strip(b"\x00"):
+                return Readable(size, newlines, f"{len(rest):,} bytes of trailing data after "
+                                                "the last gzip member")
+            break
+    return None
+
+
+Damaged = Callable[[str, Readable], InputError]
+"""A reader's error for a damaged gzip file: from the file's name and what was readable."""
+
+
+def inflate(raw: bytes, name: str, damaged: Damaged | None = None) -> bytes:
+    """Gzip data inflated under :func:`~codesign.inputfile.data_limit`; InputError naming
+    ``name`` when it is damaged (``damaged`` words it from what was readable) or too big.
+
+    >>> import gzip
+    >>> inflate(gzip.compress(b"abc"), "t.gz")
+    b'abc'
+    >>> inflate(gzip.compress(b"abc\\n" * 99)[:-9], "t.gz",
+    ...         lambda name, r: InputError(f"{name}: {r.newlines} lines, {r.why}"))
+    Traceback (most recent call last):
+    codesign.errors.InputError: t.gz: 99 lines, cut short
+    """
+    limit = data_limit()
+    try:
+        return gunzip(raw, name, limit)
+    except InputError as exc:
+        # Dropped traceback: it holds gunzip's partly inflated output, up to the cap.
+        error = exc.with_traceback(None)
+    # inputfile.gunzip words a cap overrun so (its doctest pins it): no damage to locate,
+    # and locating it would inflate up to the cap again.
+    if damaged is None or "inflates to more than" in str(error):
+        raise error
+    readable = readable_prefix(raw, limit)
+    if readable is None:  # gunzip saw damage that a replay does not: keep its words
+        raise error
+    raise damaged(name, readable)
+
+
+def _material(tag: str, version: int, digest: str) -> str:
+    # What an entry's checksum covers besides its arrays: an entry copied under another
+    # name (another source's digest, another version) fails.
+    return f"{tag}\0{version}\0{digest}"
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def cached_parse(
@@ -94,25 +390,36 @@ def cached_parse(
     tag: str,
     version: int,
     parse: Callable[[bytes, str], Arrays],
-    valid: Callable[[Arrays], bool] | None = None,
+    check: Check | None = None,
+    usable: Callable[[Arrays], bool] | None = None,
+    damaged: Damaged | None = None,
 ) -> tuple[Arrays, str]:
     """(parsed arrays, content digest) of a file, parsing it only when not cached before.
 
-    ``tag`` and ``version`` name the cache entry (bump ``version`` when the parse changes);
-    ``valid`` rejects a cached entry of another layout, which is then parsed again.
+    ``tag`` and ``version`` name the cache entry (bump ``version`` when the parse changes).
+    ``check`` sees a cached entry's arrays (names, dtypes, shapes, ranges; its checksum is
+    verified first): an entry it refuses is damaged, deleted with a warning and rebuilt.
+    ``usable`` passes over a sound entry that does not serve this call (it is parsed again,
+    silently). ``damaged`` words the error for a corrupt ``.gz`` file (see :func:`inflate`).
     """
     path = Path(path)
+    before = check_regular(path, _label(path))
     raw = read(path)
     digest = hashlib.sha256(raw).hexdigest()
-    cached = cache_dir() / f"{tag}-v{version}-{digest}.npz"
-    try:
-        with np.load(cached, allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
-        if valid is None or valid(arrays):
-            return arrays, digest
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        pass  # absent or unreadable (a crash mid-write elsewhere): parse again
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    after = _stat(path)
+    if after is not None and _stamp(path, before) == _stamp(path, after):
+        # These bytes are the file's at this stamp: a memo of other bytes (a rewrite that
+        # kept the stamp) is corrected, so the next key is computed from what was read.
+        _DIGESTS[_stamp(path, after)] = digest
+    entry = cache_dir() / f"{tag}-v{version}-{digest}.npz"
+    material = _material(tag, version, digest)
+    arrays, problem = _read_entry(entry, material, check)
+    if arrays is not None and (usable is None or usable(arrays)):
+        return arrays, digest
+    if problem is not None:
+        _discard(entry, problem, path)
+    data = inflate(raw, str(path), damaged) if is_gzip(raw) else raw
+    del raw  # the inflated copy is all that is needed from here
     arrays = parse(data, str(path))
-    store(cached, **arrays)
+    store(entry, material, arrays)
     return arrays, digest

@@ -91,8 +91,10 @@ def evaluate_chunk(chunk: Chunk) -> list[Result]:
         try:
             resolved = resolve(point, platforms=platforms)
             if resolved.key != key:
-                raise RuntimeError("this worker computes another key for the point: its "
-                                   "toolkit version or plugins differ from the driver's")
+                raise RuntimeError("this worker computes another key for the point: an "
+                                   "input file (trace, capture, profile) changed since the "
+                                   "sweep started, or the worker's toolkit version or "
+                                   "plugins differ from the driver's")
             if resolved.workload_key != cached_key:
                 # Forget the old data first: if generating fails, no later point reuses it.
                 cached_key, cached_data = None, None

@@ -13,11 +13,12 @@ skipped, as are blank lines; trailing spaces and CRLF endings are accepted.
 expected, never half-read: a malformed line (bad hex, no comma, a size that is not a number,
 an unknown record letter, program output mixed into the log), a truncated last line, an empty
 file, a file with no reference of the selected kinds (named at its last line), a corrupt or
-cut gzip file (named at the line where its readable text ends). A missing file names
-``workload.path``. With ``workload.skip_bad_lines = true`` malformed and truncated lines are
-left out instead, and a :class:`RuntimeWarning` names the file, how many lines were skipped
-and the first of them (the stream of the good lines is the same as that of the file without
-them).
+cut gzip file (named at the line where its readable text ends). A missing file, or one that
+is not a regular file (``/dev/zero``, a FIFO, a directory), names ``workload.path``; a file
+(or a ``.gz`` file's text) larger than ``$CODESIGN_MAX_INPUT_BYTES`` (16 GiB) is refused.
+With ``workload.skip_bad_lines = true`` malformed and truncated lines are left out instead,
+and a :class:`RuntimeWarning` names the file, how many lines were skipped and the first of
+them (the stream of the good lines is the same as that of the file without them).
 
 **Parsing and cache.** A numba kernel parses the file's bytes (a numpy ``uint8`` array) in one
 pass. The result (address, size, kind of every record) is cached as an uncompressed ``.npz``
@@ -25,8 +26,11 @@ pass. The result (address, size, kind of every record) is cached as an uncompres
 ``~/.cache/codesign`` when unset, so a second load is a hash and an array read. The entry
 records how many bad lines were skipped: a strict load never uses an entry that skipped some,
 so ``skip_bad_lines`` is part of what a cached parse is valid for. A file whose
-content changes gets a new digest and is parsed again; a moved file is not. The design-point
-key uses the same digest in place of ``workload.path`` (:func:`identity`).
+content changes gets a new digest and is parsed again; a moved file is not. An entry is
+checked before use (its checksum, then :func:`check_arrays`); a damaged one is rebuilt, with a
+warning. The design-point key uses the same digest in place of ``workload.path``
+(:func:`identity`), and :func:`generate` refuses a file whose bytes changed after its key was
+computed.
 
 **Stream.** ``workload.kinds`` selects record kinds (default ``LSM``: data references). Each
 selected record is one ACCESS of the page holding its first byte: ``I`` a fetch, ``L`` a read,
@@ -58,12 +62,9 @@ selected references touch. Frames and tables then come from demand paging in the
 
 from __future__ import annotations
 
-import gzip
 import os
 import warnings
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -71,7 +72,7 @@ import numpy as np
 from codesign.errors import InputError, where
 from codesign.params import param
 from codesign.registry import Workload
-from workloads.filecache import cached_parse, file_digest
+from workloads.filecache import Readable, cached_parse, confirm_digest, key_digest, layout_problem
 from workloads.memory.events import (
     RWX,
     USER_TOP,
@@ -84,9 +85,11 @@ from workloads.memory.events import (
 
 KINDS = "ILSM"
 """Record kinds, by code 0..3 (the ``kind`` array)."""
-FORMAT = 2
+FORMAT = 3
 """Version of the cached form; part of its file name (2: with ``meta``: lines, skipped
-and first bad line)."""
+and first bad line; 3: with a checksum)."""
+MAX_SIZE = 10**9 - 1
+"""Largest reference size a line can give (nine decimal digits)."""
 REGION_SHIFT = 21
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
@@ -264,35 +267,43 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> tuple[np.nda
     return t.addr, t.size, t.kind
 
 
-def _readable(raw: bytes) -> bytes:
-    """The text a damaged gzip file yields before the damage, to the byte."""
-    text = bytearray()
-    rest = raw
-    while rest:  # one gzip member after another, as gzip.decompress reads them
-        inflate = zlib.decompressobj(wbits=31)
-        at, step = 0, 1 << 16
-        while at < len(rest) and not inflate.eof:
-            saved = inflate.copy()
-            try:
-                text += inflate.decompress(rest[at:at + step])
-                at += step
-            except zlib.error:
-                if step == 1:
-                    return bytes(text)
-                inflate, step = saved, 1  # replay the damaged chunk byte by byte
-        if not inflate.eof:
-            return bytes(text + inflate.flush())  # cut short
-        rest = inflate.unused_data + rest[at:]
-    return bytes(text)
-
-
-def _gunzip_error(raw: bytes, path: str | os.PathLike[str], exc: Exception) -> InputError:
+def _gunzip_error(name: str, readable: Readable) -> InputError:
     """The error for a corrupt gzip file: the line where its readable text ends, and why."""
-    line = _readable(raw).count(b"\n") + 1
-    why = str(exc) or type(exc).__name__
-    return InputError(f"{where(path, line)}: corrupt gzip data ({why}) after "
+    line = readable.newlines + 1
+    return InputError(f"{where(name, line)}: corrupt gzip data ({readable.why}) after "
                       f"{line - 1} readable lines; expected a complete gzip-compressed "
                       "lackey trace")
+
+
+def check_arrays(arrays: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with arrays as a parse of a lackey file (None: nothing): names, dtypes,
+    lengths, kind codes, sizes and the line counts in ``meta``. Run on every cache entry.
+
+    >>> t = scan(b" L 7ff0,8\\n", "t.lackey")
+    >>> arrays = {"addr": t.addr, "size": t.size, "kind": t.kind,
+    ...           "meta": np.array([t.lines, t.skipped, t.first_bad], dtype=np.int64)}
+    >>> print(check_arrays(arrays))
+    None
+    >>> check_arrays({**arrays, "kind": np.array([7], dtype=np.uint8)})
+    'kind code 7 is not one of 0..3 (ILSM)'
+    """
+    problem = layout_problem(arrays, {"addr": np.uint64, "size": np.uint32, "kind": np.uint8,
+                                      "meta": np.int64}, fixed={"meta": (3,)})
+    if problem is not None:
+        return problem
+    kind, size = arrays["kind"], arrays["size"]
+    if len(kind) and int(kind.max()) >= len(KINDS):
+        return f"kind code {int(kind.max())} is not one of 0..{len(KINDS) - 1} ({KINDS})"
+    if len(size) and int(size.max()) > MAX_SIZE:
+        return f"size {int(size.max())} has more than nine digits"
+    lines, skipped, first_bad = (int(v) for v in arrays["meta"])
+    # Every line is one record, one bad line, a blank or a banner; the first bad line is
+    # given exactly when some were skipped.
+    if not (skipped >= 0 and len(kind) + skipped <= lines
+            and (first_bad == 0) == (skipped == 0) and 0 <= first_bad <= lines):
+        return (f"meta (lines {lines}, skipped {skipped}, first bad {first_bad}) does not fit "
+                f"{len(kind)} records")
+    return None
 
 
 def load(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> Trace:
@@ -304,7 +315,7 @@ def load(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> Trace:
 
     >>> load("/nonexistent/trace")
     Traceback (most recent call last):
-    codesign.errors.InputError: workload.path: cannot read /nonexistent/trace: No such file or directory
+    codesign.errors.InputError: workload.path: /nonexistent/trace: no such file
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile(suffix=".lackey") as f:
     ...     load(f.name)  # doctest: +ELLIPSIS
@@ -319,14 +330,11 @@ def load(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> Trace:
         meta = np.array([t.lines, t.skipped, t.first_bad], dtype=np.int64)
         return {"addr": t.addr, "size": t.size, "kind": t.kind, "meta": meta}
 
-    def valid(arrays: dict[str, np.ndarray]) -> bool:
-        meta = arrays.get("meta")
-        return meta is not None and meta.shape == (3,) and (skip_bad_lines or meta[1] == 0)
+    def usable(arrays: dict[str, np.ndarray]) -> bool:
+        return skip_bad_lines or int(arrays["meta"][1]) == 0
 
-    try:
-        arrays, digest = cached_parse(path, "lackey", FORMAT, parse, valid)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise _gunzip_error(Path(path).read_bytes(), path, exc) from None
+    arrays, digest = cached_parse(path, "lackey", FORMAT, parse, check_arrays, usable,
+                                  _gunzip_error)
     lines, skipped, first_bad = (int(v) for v in arrays["meta"])
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} bad lackey line{'s' if skipped > 1 else ''} "
@@ -368,7 +376,7 @@ def _required(p: LackeyParams) -> str:
 
 def identity(p: LackeyParams) -> dict[str, str]:
     """The content digest in place of the path, for the design-point key."""
-    return {"workload.path": "sha256:" + file_digest(_required(p))}
+    return {"workload.path": "sha256:" + key_digest(_required(p))}
 
 
 def stream(trace: Trace, kinds: str = "LSM", max_refs: int = 0) -> np.ndarray:
@@ -404,9 +412,11 @@ def stream(trace: Trace, kinds: str = "LSM", max_refs: int = 0) -> np.ndarray:
 
 def generate(p: LackeyParams) -> np.ndarray:
     """The stream of the trace at ``workload.path``; InputError when it has no reference of
-    the selected kinds (a log of another tool, only fetches, only banners...)."""
+    the selected kinds (a log of another tool, only fetches, only banners...), or when the
+    file's bytes are not those its design-point key was computed from (it changed since)."""
     path = _required(p)
     trace = load(path, p.skip_bad_lines)
+    confirm_digest(path, trace.digest)
     events = stream(trace, p.kinds, p.max_refs)
     if not np.any(events["op"] == Ev.ACCESS):
         kept = f", {trace.skipped} bad lines skipped" if trace.skipped else ""

@@ -28,13 +28,20 @@ tag: the writer's snaplen default keeps whole frames).
 
 **Errors.** A file shorter than its header, with a wrong magic (pcapng included), a version
 other than 2, another link type, a record header or data cut off by the end of the file, or a
-bad record (incl_len above orig_len or 262144, orig_len below 14 or above 65531, a sub-second
-timestamp part of a second or more, VLAN id 4095) is an :class:`~codesign.errors.InputError`
-naming the file and the byte offset of the offending field's record or header.
+bad record (incl_len above orig_len, the header's snaplen or 262144, orig_len below 14 or
+above 65531, a sub-second timestamp part of a second or more, VLAN id 4095) is an
+:class:`~codesign.errors.InputError` naming the file and the byte offset of the offending
+field's record (and the record's number, from 1) or header. A snaplen of 0 (or 2**31 and
+more) sets no limit, as libpcap reads it. :func:`load` also refuses a capture with no record
+(nothing to replay), a file that is not a regular file, one larger than
+``$CODESIGN_MAX_INPUT_BYTES`` (16 GiB; for a ``.gz`` file, its inflated size), and a corrupt
+``.gz`` file (named with the bytes readable before the damage).
 
 **Cache.** As for lackey: the parse is cached as an ``.npz`` named by the SHA-256 of the file
-in ``$CODESIGN_CACHE`` (``~/.cache/codesign``); the design-point key uses that digest in place
-of ``workload.path`` (:func:`identity`).
+in ``$CODESIGN_CACHE`` (``~/.cache/codesign``), checked before use (its checksum, then
+:func:`check_records`) and rebuilt with a warning when damaged; the design-point key uses that
+digest in place of ``workload.path`` (:func:`identity`), and :func:`generate` refuses a file
+whose bytes changed after its key was computed.
 
 >>> import os, tempfile
 >>> from workloads.packets.synthetic import FixedParams, generate_fixed
@@ -61,11 +68,17 @@ import numpy as np
 from codesign.errors import InputError
 from codesign.params import param
 from codesign.registry import Workload
-from workloads.filecache import cached_parse, file_digest
-from workloads.packets.frames import MIN_FRAME, PACKET_DTYPE, Dir
+from workloads.filecache import (
+    Readable,
+    cached_parse,
+    confirm_digest,
+    key_digest,
+    layout_problem,
+)
+from workloads.packets.frames import MAX_VLAN, MIN_FRAME, PACKET_DTYPE, Dir
 
-FORMAT = 1
-"""Version of the cached form; part of its file name."""
+FORMAT = 2
+"""Version of the cached form; part of its file name (2: with a checksum, snaplen checked)."""
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
 PCAPNG = 0x0A0D0D0A
@@ -84,6 +97,7 @@ _ERRORS = {
     6: "bad record: orig_len {a} is more than 65531",
     7: "bad record: timestamp fraction {a} is not below {b}",
     8: "bad record: VLAN id 4095 is reserved",
+    9: "bad record: incl_len {a} is more than the snaplen {b} of the global header",
 }
 
 
@@ -105,7 +119,7 @@ def _be(buf, p, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _parse(buf, big, nano, fcs, out, ts):  # pragma: no cover - compiled; tested via parse_bytes
+def _parse(buf, big, nano, fcs, snaplen, out, ts):  # pragma: no cover - via parse_bytes
     n = len(buf)
     p = 24
     k = 0
@@ -122,6 +136,8 @@ def _parse(buf, big, nano, fcs, out, ts):  # pragma: no cover - compiled; tested
             return np.int64(k), np.int64(7), np.int64(p), np.int64(frac), np.int64(limit)
         if incl > MAX_RECORD:
             return np.int64(k), np.int64(4), np.int64(p), np.int64(incl), np.int64(MAX_RECORD)
+        if incl > snaplen:
+            return np.int64(k), np.int64(9), np.int64(p), np.int64(incl), np.int64(snaplen)
         if incl > orig:
             return np.int64(k), np.int64(3), np.int64(p), np.int64(incl), np.int64(orig)
         if orig < 14:
@@ -200,6 +216,10 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
     >>> parse_bytes(b"\\x0a\\x0d\\x0d\\x0a" + bytes(28), "x.pcapng")
     Traceback (most recent call last):
     codesign.errors.InputError: x.pcapng: not a pcap file at byte offset 0: magic 0x0a0d0d0a is pcapng, which is not read; convert it with 'editcap -F pcap'
+    >>> head = bytes.fromhex("d4c3b2a1 0200 0400 00000000 00000000 40000000 01000000")
+    >>> parse_bytes(head + (1).to_bytes(4, "little") * 2 + bytes.fromhex("41000000 41000000"))
+    Traceback (most recent call last):
+    codesign.errors.InputError: <bytes>: bad record: incl_len 65 is more than the snaplen 64 of the global header at byte offset 24 (record 1)
     """  # noqa: E501
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
     if len(buf) < 24:
@@ -226,11 +246,15 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
         raise InputError(f"{name}: link type {network & 0xFFFF} at byte offset 20 is not "
                          "Ethernet (1)")
     fcs = 2 * (network >> 28) if network & (1 << 26) else 0
+    snaplen = int.from_bytes(head[16:20], order)
+    if snaplen == 0 or snaplen >= 2**31:  # libpcap reads these as "no limit given"
+        snaplen = MAX_RECORD
     out = np.zeros((len(buf) - 24) // 16, dtype=PACKET_DTYPE)
     ts = np.zeros(len(out), dtype=np.int64)
-    count, err, offset, a, b = _parse(buf, big, magic == MAGIC_NS, fcs, out, ts)
+    count, err, offset, a, b = _parse(buf, big, magic == MAGIC_NS, fcs, snaplen, out, ts)
     if err:
-        raise InputError(f"{name}: {_ERRORS[err].format(a=a, b=b)} at byte offset {offset}")
+        raise InputError(f"{name}: {_ERRORS[err].format(a=a, b=b)} at byte offset {offset} "
+                         f"(record {count + 1})")
     out, ts = out[:count], ts[:count]
     if count and (ts[1:] < ts[:-1]).any():
         order_ = np.argsort(ts, kind="stable")
@@ -347,18 +371,73 @@ def write(packets: np.ndarray, path: str | os.PathLike[str], *, nanoseconds: boo
     Path(path).write_bytes(data)
 
 
+def check_records(arrays: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with arrays as :func:`load` 's parse of a capture (None: nothing): one
+    non-empty ``packets`` array of PACKET_DTYPE with values a parse can give. Run on every
+    cache entry.
+
+    >>> from workloads.packets.frames import empty
+    >>> s = empty(2); s["frame_bytes"] = 64; s["time_ns"] = [0, 5]
+    >>> print(check_records({"packets": s}))
+    None
+    >>> s["vlan"][1] = 4095
+    >>> check_records({"packets": s})
+    'record 2: vlan 4095 is more than 4094'
+    """
+    problem = layout_problem(arrays, {"packets": PACKET_DTYPE})
+    if problem is not None:
+        return problem
+    p = arrays["packets"]
+    if not len(p):
+        return "no records"
+    t = p["time_ns"]
+    bad = [  # (records that fail, the field shown, what is wrong with it)
+        (np.concatenate(([t[0] != 0], t[1:] < t[:-1])), "time_ns",
+         "is not the first at 0 or steps back"),
+        (p["frame_bytes"] < MIN_FRAME, "frame_bytes", f"is below {MIN_FRAME}"),
+        (p["vlan"] > MAX_VLAN, "vlan", f"is more than {MAX_VLAN}"),
+        (p["dst_mac"] >= np.uint64(1 << 48), "dst_mac", "is more than 48 bits"),
+        (p["src_mac"] >= np.uint64(1 << 48), "src_mac", "is more than 48 bits"),
+        (p["direction"] > max(Dir), "direction", "is not 0, 1 or 2"),
+        (p["role"] > 2, "role", "is not 0, 1 or 2"),
+        # Only frames this package wrote carry vm, xid and role, and with a direction.
+        ((p["direction"] == 0) & (p["vm"] != 0), "vm", "is set on a frame without a direction"),
+        ((p["direction"] == 0) & (p["xid"] != 0), "xid", "is set on a frame without a direction"),
+        ((p["direction"] == 0) & (p["role"] != 0), "role",
+         "is set on a frame without a direction"),
+    ]
+    for mask, field, why in bad:
+        if mask.any():
+            at = int(np.flatnonzero(mask)[0])
+            return f"record {at + 1}: {field} {int(p[field][at])} {why}"
+    return None
+
+
+def _gunzip_error(name: str, readable: Readable) -> InputError:
+    return InputError(f"{name}: corrupt gzip data ({readable.why}) after {readable.size:,} "
+                      "readable bytes; expected a complete gzip-compressed pcap capture")
+
+
+def _parse_capture(data: bytes, name: str) -> dict[str, np.ndarray]:
+    packets = parse_bytes(data, name)
+    if not len(packets):
+        raise InputError(f"{name}: no Ethernet frames in the capture; expected at least one "
+                         "packet record after the 24-byte global header")
+    return {"packets": packets}
+
+
 def load(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     """(records, SHA-256 digest) of a pcap file, from the cache when parsed before.
 
-    Records the capture does not mark have direction 0 (see :func:`generate`).
+    Records the capture does not mark have direction 0 (see :func:`generate`). A capture
+    without records is an InputError: there is nothing to replay.
 
     >>> load("/nonexistent/capture.pcap")
     Traceback (most recent call last):
-    codesign.errors.InputError: workload.path: cannot read /nonexistent/capture.pcap: No such file or directory
-    """  # noqa: E501
-    arrays, digest = cached_parse(
-        path, "pcap", FORMAT, lambda data, name: {"packets": parse_bytes(data, name)},
-        valid=lambda arrays: arrays["packets"].dtype == PACKET_DTYPE)
+    codesign.errors.InputError: workload.path: /nonexistent/capture.pcap: no such file
+    """
+    arrays, digest = cached_parse(path, "pcap", FORMAT, _parse_capture, check_records,
+                                  damaged=_gunzip_error)
     return arrays["packets"], digest
 
 
@@ -384,12 +463,15 @@ def _required(p: PcapParams) -> str:
 
 def identity(p: PcapParams) -> dict[str, str]:
     """The content digest in place of the path, for the design-point key."""
-    return {"workload.path": "sha256:" + file_digest(_required(p))}
+    return {"workload.path": "sha256:" + key_digest(_required(p))}
 
 
 def generate(p: PcapParams) -> np.ndarray:
-    """The stream of the capture at ``workload.path``."""
-    records, _ = load(_required(p))
+    """The stream of the capture at ``workload.path``; InputError when the file's bytes are
+    not those its design-point key was computed from (it changed since)."""
+    path = _required(p)
+    records, digest = load(path)
+    confirm_digest(path, digest)
     if p.max_packets:
         records = records[: p.max_packets]
     records = records.copy()
