@@ -22,14 +22,15 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from codesign.metrics import top_level
-from codesign.report.data import Objective, value
+from codesign.report.data import MIX_KEY, NAMES, Objective, column, value, varies
 
 MAX_LINES = 10
 TIE = 0.01
@@ -72,21 +73,24 @@ def best_row(rows: Sequence[dict[str, Any]], objective: Objective) -> dict[str, 
 
 
 def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str) -> list[Winner]:
-    """Per workload, each group's best value on the objective, best first."""
+    """Per workload, each group's best value on the objective, best first (one pass)."""
+    metric = objective.metric
+    # workload -> group -> (best value, its row); None until a row of the group has the
+    # metric. Insertion order is first appearance, which orders ties as before.
+    best: dict[str, dict[str, tuple[float, dict[str, Any]] | None]] = {}
+    for r in rows:
+        groups = best.setdefault(r["workload"], {})
+        name = _label(value(r, group))
+        current = groups.setdefault(name, None)
+        v = r["metrics"].get(metric)
+        if v is not None and (current is None or objective.better(v, current[0])):
+            groups[name] = (v, r)
     out = []
-    for workload in dict.fromkeys(r["workload"] for r in rows):
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            if r["workload"] == workload:
-                groups[_label(value(r, group))].append(r)
-        ranking = []
-        for name, members in groups.items():
-            row = best_row(members, objective)
-            if row is not None:
-                ranking.append((name, row["metrics"][objective.metric], row))
+    sign = -1.0 if objective.maximize else 1.0
+    for workload, groups in best.items():
+        ranking = [(name, b[0], b[1]) for name, b in groups.items() if b is not None]
         if not ranking:
             continue
-        sign = -1.0 if objective.maximize else 1.0
         ranking.sort(key=lambda item: sign * item[1])
         out.append(Winner(workload, objective, tuple(ranking)))
     return out
@@ -135,37 +139,76 @@ class Series:
     context: tuple[str, ...] = ()  # the other parameters' values this line holds fixed
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Parameter keys of the rows, in order of first appearance."""
+    return list(dict.fromkeys(itertools.chain.from_iterable(map(itemgetter("params"), rows))))
+
+
+def _values(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
+    """:func:`~codesign.report.data.value` of each row, by column."""
+    if key in NAMES:
+        return list(map(itemgetter(key), rows))
+    out = column(rows, key)
+    for i, v in enumerate(out):
+        if v is None and key not in rows[i]["params"]:
+            out[i] = rows[i]["metrics"].get(key)
+    return out
+
+
 def series(rows: Sequence[dict[str, Any]], metric: str, x: str, group: str,
-           maximize: bool = False) -> list[Series]:
+           maximize: bool = False, varying: Sequence[str] | None = None) -> list[Series]:
     """Lines of ``metric`` against parameter ``x``, one per group and context.
 
     The context is the other parameters that vary; when that makes more than
-    ``MAX_LINES`` lines, each group keeps its best value at every x instead.
+    ``MAX_LINES`` lines, each group keeps its best value at every x instead. ``varying``,
+    when known, are the parameters that vary over ``rows``: only they can vary over the
+    rows that have the metric, which spares a pass over the rows for each parameter.
     """
-    usable = [r for r in rows if isinstance(value(r, x), int | float)
-              and not isinstance(value(r, x), bool) and metric in r["metrics"]]
+    usable = [r for r in rows if metric in r["metrics"] and _number(value(r, x))]
     # A parameter only some points have (a mechanism's own) sets a line apart only when it
     # takes several values: ``shadow.cache`` = 4 on every shadow point is no context.
-    others = [k for k in dict.fromkeys(k for r in usable for k in r["params"])
-              if k not in (x, group)
-              and len({json.dumps(r["params"][k]) for r in usable
-                       if r["params"].get(k) is not None}) > 1]
+    # A suite mix's label is the workload's name already (data.label_mixes): no context.
+    others = [k for k in (_keys(usable) if varying is None else varying)
+              if k not in (x, group, MIX_KEY) and varies(column(usable, k), skip_none=True)]
     for name in ("workload", "platform"):
         if name != group and len({r[name] for r in usable}) > 1:
             others.insert(0, name)
 
-    def context(r: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(f"{k}={_label(value(r, k))}" for k in others if value(r, k) is not None)
+    # Contexts by column, then named once per distinct combination: a row's own would be
+    # the same strings made again for each of thousands of rows.
+    named: dict[Any, tuple[str, ...]] = {}
 
+    def context(raw: tuple[Any, ...]) -> tuple[str, ...]:
+        memo = (raw, tuple(map(type, raw)))  # 1, 1.0 and True are equal keys, not labels
+        try:
+            return named[memo]
+        except KeyError:
+            pass
+        except TypeError:  # a list among the values: name it each time
+            memo = None
+        ctx = tuple(f"{k}={_label(v)}" for k, v in zip(others, raw, strict=True)
+                    if v is not None)
+        if memo is not None:
+            named[memo] = ctx
+        return ctx
+
+    combos = zip(*(_values(usable, k) for k in others), strict=True) if others else (
+        () for _ in usable)
+    labels = [(_label(g), context(raw)) for g, raw in zip(_values(usable, group), combos,
+                                                          strict=True)]
+    contexts = len({ctx for _, ctx in labels})
+    collapse = len(set(labels)) > MAX_LINES
     lines: dict[tuple[str, tuple[str, ...]], dict[float, float]] = defaultdict(dict)
-    contexts = len({context(r) for r in usable})
-    collapse = len({(_label(value(r, group)), context(r)) for r in usable}) > MAX_LINES
-    for r in usable:
-        key = (_label(value(r, group)), () if collapse else context(r))
+    for r, (name, ctx) in zip(usable, labels, strict=True):
+        points = lines[(name, () if collapse else ctx)]
         xv, yv = float(value(r, x)), float(r["metrics"][metric])
-        current = lines[key].get(xv)
+        current = points.get(xv)
         if current is None or (yv > current if maximize else yv < current):
-            lines[key][xv] = yv
+            points[xv] = yv
     out = []
     for (name, ctx), points in lines.items():
         xs = tuple(sorted(points))
@@ -224,34 +267,86 @@ def crossovers(lines: Sequence[Series], maximize: bool) -> list[Crossover]:
 
 
 def pareto(rows: Sequence[dict[str, Any]], objectives: Sequence[Objective]) -> list[dict]:
-    """Rows no other row beats on every objective at once (rows missing a metric excluded)."""
-    usable = [r for r in rows if all(o.metric in r["metrics"] for o in objectives)]
-    if not usable:
+    """Rows no other row beats on every objective at once (rows missing a metric, or with a
+    NaN, excluded), best first on the first objective; O(n log n) for up to three."""
+    usable = [r for r in rows if all(o.metric in r["metrics"] and
+                                     r["metrics"][o.metric] == r["metrics"][o.metric]
+                                     for o in objectives)]
+    if not usable or not objectives:
         return []
-    signs = np.array([-1.0 if o.maximize else 1.0 for o in objectives])
-    values = np.array([[r["metrics"][o.metric] for o in objectives] for r in usable]) * signs
-    keep = np.ones(len(usable), dtype=bool)
-    for start in range(0, len(usable), 512):  # blocks keep the n x n comparison in memory
+    signs = [-1.0 if o.maximize else 1.0 for o in objectives]
+    # Equal points stand or fall together (neither beats the other): decide each distinct
+    # point once, all of them minimized.
+    points = {tuple(float(r["metrics"][o.metric]) * s for o, s in zip(objectives, signs,
+                                                                        strict=True))
+              for r in usable}
+    front = _front(sorted(points))
+    kept = [r for r in usable
+            if tuple(float(r["metrics"][o.metric]) * s for o, s in zip(objectives, signs,
+                                                                        strict=True)) in front]
+    return sorted(kept, key=lambda r: r["metrics"][objectives[0].metric] * signs[0])
+
+
+def _front(points: list[tuple[float, ...]]) -> set[tuple[float, ...]]:
+    """The non-dominated ones of distinct points sorted lexicographically (minimizing).
+
+    Whatever beats a point is no worse anywhere and differs from it, so it sorts before it:
+    a point is on the front when no earlier point is no worse on the other objectives.
+    """
+    if len(points[0]) == 1:
+        return {points[0]}
+    if len(points[0]) == 2:
+        front, lowest = set(), math.inf
+        for p in points:
+            if p[1] < lowest:  # nothing earlier is as low on the second objective
+                front.add(p)
+                lowest = p[1]
+        return front
+    if len(points[0]) == 3:
+        # Earlier points' third objective, least per rank of the second (a Fenwick tree):
+        # ``p`` is beaten when some earlier q has q[1] <= p[1] and q[2] <= p[2].
+        ranks = {v: i + 1 for i, v in enumerate(sorted({p[1] for p in points}))}
+        tree = [math.inf] * (len(ranks) + 1)
+        front = set()
+        for p in points:
+            i, least = ranks[p[1]], math.inf
+            while i > 0:
+                least = min(least, tree[i])
+                i -= i & -i
+            if least > p[2]:
+                front.add(p)
+            i = ranks[p[1]]
+            while i < len(tree):
+                tree[i] = min(tree[i], p[2])
+                i += i & -i
+        return front
+    values = np.array(points)
+    keep = np.ones(len(points), dtype=bool)
+    for start in range(0, len(points), 512):  # blocks keep the n x n comparison in memory
         block = values[start:start + 512, None, :]
         dominated = (np.all(values[None, :, :] <= block, axis=2)
                      & np.any(values[None, :, :] < block, axis=2)).any(axis=1)
         keep[start:start + 512] = ~dominated
-    front = [r for r, k in zip(usable, keep, strict=True) if k]
-    return sorted(front, key=lambda r: r["metrics"][objectives[0].metric]
-                  * (-1 if objectives[0].maximize else 1))
+    return {p for p, k in zip(points, keep, strict=True) if k}
 
 
 def sensitivity(rows: Sequence[dict[str, Any]], objective: Objective,
                 group: str) -> dict[str, list[tuple[Any, list[Winner]]]]:
     """For each swept ``platform.*`` cost: its values and the winners at each value."""
-    keys = [k for k in dict.fromkeys(k for r in rows for k in r["params"])
-            if k.startswith("platform.")
-            and len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
+    keys = [k for k in _keys(rows) if k.startswith("platform.") and varies(column(rows, k))]
     out = {}
     for key in keys:
-        steps = []
-        for v in sorted({r["params"][key] for r in rows if key in r["params"]}):
-            subset = [r for r in rows if r["params"].get(key) == v]
-            steps.append((v, winners(subset, objective, group)))
-        out[key] = steps
+        subsets: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            v = r["params"].get(key)
+            if v is not None:
+                subsets[v if isinstance(v, Hashable) else json.dumps(v)].append(r)
+        out[key] = [(v, winners(subsets[v], objective, group))
+                    for v in sorted(subsets, key=_order)]
     return out
+
+
+def _order(v: Any) -> tuple[int, float, str]:
+    """Numbers by value, then anything else by its text (a cost is a number; a store
+    written by hand may hold anything)."""
+    return (0, float(v), "") if _number(v) else (1, 0.0, str(v))

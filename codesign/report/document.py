@@ -1,8 +1,9 @@
 """A report as a list of sections, independent of output format.
 
 Markdown and HTML render the same :class:`Document`, so the two formats always say the
-same thing. Text blocks are plain text in which ```code``` spans are marked with
-backticks; renderers escape everything else.
+same thing. Nothing in it is markup: a ``str`` is plain text, a :class:`Text` a paragraph
+of plain text and :class:`Mono` runs (names shown as code), and renderers escape all of it,
+so a user's string never becomes markup, whatever characters it holds.
 
 >>> import tempfile, os, io
 >>> from codesign.sweep.spec import parse_spec
@@ -26,6 +27,20 @@ from codesign.report import analysis, plots
 from codesign.report.data import ReportData, value
 
 MAX_PLOTS = 6
+
+
+@dataclass(frozen=True)
+class Mono:
+    """A name or key shown as code (its text is verbatim, not markup)."""
+
+    text: str
+
+
+@dataclass
+class Text:
+    """A paragraph: plain text and code runs, in order."""
+
+    parts: list[str | Mono]
 
 
 @dataclass
@@ -54,7 +69,7 @@ class Code:
     language: str = ""
 
 
-Block = str | Table | Plot | Code
+Block = str | Text | Table | Plot | Code
 
 
 @dataclass
@@ -71,7 +86,7 @@ class Document:
     """Title, lead paragraphs, sections."""
 
     title: str
-    lead: list[str]
+    lead: list[str | Text]
     sections: list[Section]
 
 
@@ -95,7 +110,7 @@ def _describe(row: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _summary(data: ReportData) -> Section:
+def _summary(data: ReportData, ranked: list[analysis.Winner]) -> Section:
     section = Section("Summary")
     objectives = data.objectives()
     if not data.done or not objectives:
@@ -105,14 +120,15 @@ def _summary(data: ReportData) -> Section:
     defining = set(data.defining())
     varying = [k for k in data.varying() if k != group and k not in defining]
     rows = []
-    for w in analysis.winners(data.done, objective, group):
+    for w in ranked:
         best_name, best, best_row = w.ranking[0]
         runner = w.ranking[1] if len(w.ranking) > 1 else None
         margin = f"{w.margin:.1%}" if w.margin is not None else ""
         rows.append([w.workload, best_name, best, _describe(best_row, varying),
                      runner[0] if runner else "", runner[1] if runner else None, margin])
-    section.blocks.append(f"Best `{group}` per workload on `{objective.label()}`; the margin "
-                          "is how much better the winner is than the runner-up.")
+    section.blocks.append(Text(["Best ", Mono(group), " per workload on ", Mono(objective.label()),
+                                "; the margin is how much better the winner is than the "
+                                "runner-up."]))
     section.blocks.append(Table(["workload", f"best {group}", objective.metric, "at",
                                  "runner-up", objective.metric, "margin"], rows))
     return section
@@ -131,18 +147,28 @@ def _order(v: Any) -> tuple[int, float, str]:
     return (2, 0.0, str(v))
 
 
+def _listing(names: list[str]) -> list[str | Mono]:
+    """``a, b, c`` with every name as code."""
+    parts: list[str | Mono] = []
+    for i, name in enumerate(names):
+        parts += [", ", Mono(name)] if i else [Mono(name)]
+    return parts
+
+
 def _results(data: ReportData) -> Section:
     section = Section("Results")
     fixed = data.fixed()
     if fixed:
-        section.blocks.append("Same for every point: " + ", ".join(
-            f"`{k}` = {fmt(v) if v is not None else 'unset'}" for k, v in fixed.items()) + ".")
+        parts: list[str | Mono] = ["Same for every point: "]
+        for i, (k, v) in enumerate(fixed.items()):
+            parts += [", " if i else "", Mono(k), f" = {fmt(v) if v is not None else 'unset'}"]
+        section.blocks.append(Text([*parts, "."]))
     defining = set(data.defining())
     varying = [k for k in data.varying() if k not in defining]
     metrics = data.metrics()
     if defining:
-        section.blocks.append("Workload parameters are those of each workload's definition ("
-                              + ", ".join(f"`{k}`" for k in sorted(defining)) + ").")
+        section.blocks.append(Text(["Workload parameters are those of each workload's "
+                                    "definition (", *_listing(sorted(defining)), ")."]))
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
                                              [_order(r["params"].get(k)) for k in varying]))
     section.blocks.append(Table(
@@ -159,8 +185,11 @@ def _plots(data: ReportData) -> Section | None:
     section = Section(f"Metrics against {x}")
     group = data.group()
     maximizing = {o.metric for o in data.objectives() if o.maximize}
+    # Parameters defining a workload say no more than its name, which tells lines apart.
+    defining = set(data.defining())
+    varying = [k for k in data.varying() if k not in defining]
     for metric in data.metrics()[:MAX_PLOTS]:
-        lines = analysis.series(data.done, metric, x, group, metric in maximizing)
+        lines = analysis.series(data.done, metric, x, group, metric in maximizing, varying)
         if not lines or all(len(s.xs) < 2 for s in lines):
             continue
         caption = f"{metric} against {x}"
@@ -171,23 +200,25 @@ def _plots(data: ReportData) -> Section | None:
                                    plots.line_plot(lines, metric, x)))
         crossings = analysis.crossovers(lines, metric in maximizing)
         for c in crossings[:8]:
-            section.blocks.append(f"Crossover on `{metric}`: {c.better_below} is better below "
-                                  f"{x} ≈ {fmt(c.at)}, {c.better_above} above.")
+            section.blocks.append(Text(["Crossover on ", Mono(metric),
+                                        f": {c.better_below} is better below {x} ≈ "
+                                        f"{fmt(c.at)}, {c.better_above} above."]))
         if len(crossings) > 8:
-            section.blocks.append(f"... and {len(crossings) - 8} more crossovers on `{metric}`.")
+            section.blocks.append(Text([f"... and {len(crossings) - 8} more crossovers on ",
+                                        Mono(metric), "."]))
     return section if section.blocks else None
 
 
-def _traps(data: ReportData) -> Section | None:
+def _traps(data: ReportData, ranked: list[analysis.Winner]) -> Section | None:
     objectives = data.objectives()
-    if not objectives or not any(k.startswith("traps.") for r in data.done
-                                 for k in r["metrics"]):
+    if not objectives or not any(k.startswith("traps.") for k in data.present()):
         return None
     objective, group = objectives[0], data.group()
     section = Section("Traps by reason")
-    section.blocks.append(f"At each {group}'s best point on `{objective.metric}`, as "
-                          "`perf kvm stat` reports exits: count, share of all traps, cycles.")
-    for w in analysis.winners(data.done, objective, group):
+    section.blocks.append(Text([f"At each {group}'s best point on ", Mono(objective.metric),
+                                ", as ", Mono("perf kvm stat"), " reports exits: count, share "
+                                "of all traps, cycles."]))
+    for w in ranked:
         for name, _, row in w.ranking:
             table = analysis.trap_table(row["metrics"])
             if not table:
@@ -199,12 +230,12 @@ def _traps(data: ReportData) -> Section | None:
     return section
 
 
-def _breakdown(data: ReportData) -> Section | None:
+def _breakdown(data: ReportData, ranked: list[analysis.Winner]) -> Section | None:
     objectives = data.objectives()
     if not objectives:
         return None
     bars = []
-    for w in analysis.winners(data.done, objectives[0], data.group()):
+    for w in ranked:
         for name, _, row in w.ranking:
             parts = analysis.cycle_breakdown(row["metrics"])
             if parts:
@@ -212,7 +243,7 @@ def _breakdown(data: ReportData) -> Section | None:
     if not bars:
         return None
     section = Section("Cycle breakdown")
-    section.blocks.append(f"At each best point on `{objectives[0].metric}`.")
+    section.blocks.append(Text(["At each best point on ", Mono(objectives[0].metric), "."]))
     section.blocks.append(Plot("cycle-breakdown", "cycles by category",
                                plots.breakdown_plot(bars)))
     return section
@@ -226,9 +257,9 @@ def _pareto(data: ReportData) -> Section | None:
     if not front:
         return None
     section = Section("Pareto front")
-    names = ", ".join(f"`{o.label()}`" for o in objectives[:3])
-    section.blocks.append(f"Points no other point beats on all of {names} at once "
-                          f"({len(front)} of {len(data.done)}).")
+    section.blocks.append(Text(["Points no other point beats on all of ",
+                                *_listing([o.label() for o in objectives[:3]]),
+                                f" at once ({len(front)} of {len(data.done)})."]))
     varying = data.varying()
     section.blocks.append(Table(
         ["workload", "mechanism", *varying, *(o.metric for o in objectives[:3])],
@@ -248,7 +279,8 @@ def _sensitivity(data: ReportData) -> Section | None:
     if not steps:
         return None
     section = Section("Sensitivity to platform costs")
-    section.blocks.append(f"The winner on `{objectives[0].metric}` as each swept cost changes.")
+    section.blocks.append(Text(["The winner on ", Mono(objectives[0].metric),
+                                " as each swept cost changes."]))
     for key, values in steps.items():
         rows = [[fmt(v), w.workload, w.ranking[0][0], w.ranking[0][1],
                  f"{w.margin:.1%}" if w.margin is not None else ""]
@@ -271,9 +303,10 @@ def _provenance(data: ReportData) -> Section:
     section = Section("Provenance", [
         f"codesign {env['codesign']}, commit {env['git_commit']}; python {env['python']}, "
         f"numpy {env['numpy']}, pyrtl {env['pyrtl']}.",
-        f"Store `{data.store}`: {len(data.done)} points done, {len(data.failed)} failed. "
-        f"Sweep `{sweep['name']}` from `{sweep['spec_path']}`, run {sweep['started_at']} "
-        f"with executor {sweep['executor']}.",
+        Text(["Store ", Mono(data.store), f": {len(data.done)} points done, "
+              f"{len(data.failed)} failed. Sweep ", Mono(str(sweep["name"])), " from ",
+              Mono(str(sweep["spec_path"])), f", run {sweep['started_at']} with executor "
+              f"{sweep['executor']}."]),
     ])
     used = dict.fromkeys(data.point_platform[r["key"]] for r in data.done + data.failed
                          if r["key"] in data.point_platform)
@@ -293,12 +326,19 @@ def _provenance(data: ReportData) -> Section:
 
 def build(data: ReportData) -> Document:
     """The whole report of one sweep."""
-    lead = []
+    lead: list[str | Text] = []
     description = data.spec.get("description")
     if isinstance(description, str) and description:
         lead.append(description)
     lead.append(f"{len(data.done) + len(data.failed)} design points: {len(data.done)} done, "
                 f"{len(data.failed)} failed.")
-    parts = [_summary(data), _results(data), _plots(data), _traps(data), _breakdown(data),
-             _pareto(data), _sensitivity(data), _failed(data), _provenance(data)]
+    if not data.done:
+        lead.append("No point of this sweep is done yet: there are no results to show.")
+    objectives = data.objectives()
+    # The summary, trap tables and breakdown all rank the same points: rank them once.
+    ranked = (analysis.winners(data.done, objectives[0], data.group()) if objectives
+              else [])
+    parts = [_summary(data, ranked), _results(data), _plots(data), _traps(data, ranked),
+             _breakdown(data, ranked), _pareto(data), _sensitivity(data), _failed(data),
+             _provenance(data)]
     return Document(data.title, lead, [p for p in parts if p is not None])

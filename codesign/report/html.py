@@ -13,9 +13,8 @@ True
 from __future__ import annotations
 
 import html
-import re
 
-from codesign.report.document import Code, Document, Plot, Section, Table, fmt
+from codesign.report.document import Code, Document, Mono, Plot, Section, Table, Text, fmt
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em;
@@ -53,10 +52,10 @@ document.querySelectorAll("table.sortable th").forEach(function (th, col) {
 """
 
 
-def _text(text: str) -> str:
-    parts = re.split(r"(`[^`]*`)", text)
-    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and len(p) > 1
-                   and p.endswith("`") else html.escape(p) for p in parts)
+def _text(block: str | Text) -> str:
+    parts = [block] if isinstance(block, str) else block.parts
+    return "".join(f"<code>{html.escape(p.text)}</code>" if isinstance(p, Mono)
+                   else html.escape(p) for p in parts)
 
 
 def _table(table: Table) -> str:

@@ -1,7 +1,9 @@
 """Report figures as SVG text: metric-vs-parameter lines, Pareto scatter, cycle breakdowns.
 
 Figures are made with matplotlib's object API (no pyplot state) and rendered with a fixed
-hash salt and no date, so the same store gives byte-identical SVG.
+hash salt and no date, so the same store gives byte-identical SVG. Every text they draw
+comes from user data (names, parameter values, metric names) and is drawn as it is: no
+mathtext, so a ``$`` is a dollar sign, not a formula that fails to parse.
 
 >>> from codesign.report.analysis import Series
 >>> svg = line_plot([Series("a", "a", (4.0, 8.0), (1.0, 2.0))], "cycles", "tlb.entries")
@@ -11,10 +13,11 @@ True
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -22,7 +25,21 @@ from matplotlib.figure import Figure
 from codesign.report.analysis import Series, is_pow2_axis
 from codesign.report.data import Objective
 
-_RC = {"svg.hashsalt": "codesign", "svg.fonttype": "none", "font.size": 9}
+# text.parse_math is read when a Text is made (labels, legend entries, tick labels at draw
+# time), so each figure is made and saved entirely within these settings (see _plotting).
+_RC = {"svg.hashsalt": "codesign", "svg.fonttype": "none", "font.size": 9,
+       "text.parse_math": False, "text.usetex": False}
+
+_F = TypeVar("_F", bound=Callable[..., str])
+
+
+def _plotting(fn: _F) -> _F:
+    """Run a plot function, from its figure to its SVG text, under :data:`_RC`."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        with matplotlib.rc_context(_RC):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def to_svg(fig: Figure) -> str:
@@ -42,6 +59,7 @@ def _figure() -> tuple[Figure, Any]:
     return fig, ax
 
 
+@_plotting
 def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
     """``metric`` against ``x``, one line per series; log2 x axis for powers of two."""
     fig, ax = _figure()
@@ -57,6 +75,7 @@ def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
     return to_svg(fig)
 
 
+@_plotting
 def pareto_plot(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
                 objectives: Sequence[Objective], group: str) -> str:
     """All points of two objectives, coloured by group, the front drawn as a step line."""
@@ -81,6 +100,7 @@ def pareto_plot(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
     return to_svg(fig)
 
 
+@_plotting
 def breakdown_plot(bars: Sequence[tuple[str, dict[str, float]]]) -> str:
     """Stacked horizontal bars of cycles by category, one bar per label."""
     fig, ax = _figure()

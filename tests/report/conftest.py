@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,4 +73,26 @@ def make_store(path: Path) -> Path:
             store.put(result, {"workload": "w", "mechanism": mechanism,
                                "platform": "kvm-nehalem", "params": params})
         store.put_platforms((r.key, "platform-key", platform) for r, _, _ in rows)
+    return path
+
+
+def write_store(path: Path, spec_text: str,
+                points: Iterable[tuple[str, str, Mapping[str, Any], Mapping[str, float] | str]],
+                *, name: str = "synthetic", spec_path: str = "synthetic.toml",
+                keys: Iterable[str] = ()) -> Path:
+    """A store of one sweep: (workload, mechanism, params, metrics or an error) per point,
+    recorded with ``spec_text`` as ``codesign sweep`` records it; ``keys`` adds points of
+    the sweep that have no result (not run yet)."""
+    platform = load_platform("kvm-nehalem").to_dict()
+    points = list(points)
+    with Store.open(path) as store:
+        rows = [(digest([w, m, dict(p)]), w, m, p, outcome) for w, m, p, outcome in points]
+        spec = SweepSpec(name, "", spec_path, None, spec_text, ())
+        store.begin_sweep(spec, "spec-key", [r[0] for r in rows] + list(keys), "serial", 1)
+        for key, workload, mechanism, params, outcome in rows:
+            result = (Result(key, "failed", None, outcome, None, 0.0) if isinstance(outcome, str)
+                      else Result(key, "done", outcome, None, None, 0.01))
+            store.put(result, {"workload": workload, "mechanism": mechanism,
+                               "platform": "kvm-nehalem", "params": dict(params)})
+        store.put_platforms((r[0], "platform-key", platform) for r in rows)
     return path
