@@ -116,29 +116,30 @@ def _show(value: Any) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from codesign.sweep.expand import describe, expand, varying
+    from codesign.sweep.expand import describe, expand, survey
     from codesign.sweep.runner import default_store
     from codesign.sweep.spec import load_spec
 
     spec = load_spec(args.spec, overrides=_parse_sets(args.set))
-    expansion = expand(spec)
     if args.dry_run:
-        notes = [f"{expansion.combinations} combinations"]
-        if expansion.excluded:
-            notes.append(f"{expansion.excluded} excluded by constraints")
-        if expansion.incompatible:
-            notes.append(f"{expansion.incompatible} incompatible workload × mechanism pairs")
-        if expansion.duplicates:
-            notes.append(f"{expansion.duplicates} merged as duplicates")
-        _out(f"sweep {spec.name!r}: {len(expansion.points)} points ({', '.join(notes)})")
+        # Counted as the points stream by, not expanded: a sweep at the point cap would
+        # otherwise hold millions of resolved points just to print a few of them.
+        found = survey(spec, show=args.show)
+        notes = [f"{found.combinations} combinations"]
+        if found.excluded:
+            notes.append(f"{found.excluded} excluded by constraints")
+        if found.incompatible:
+            notes.append(f"{found.incompatible} incompatible workload × mechanism pairs")
+        if found.duplicates:
+            notes.append(f"{found.duplicates} merged as duplicates")
+        _out(f"sweep {spec.name!r}: {found.points} points ({', '.join(notes)})")
         _out(f"store: {Path(args.store) if args.store else default_store(spec)}")
-        shown = expansion.points[: args.show]
-        keys = varying(expansion.points)
-        for i, point in enumerate(shown, 1):
-            _out(f"{i:>4}  {point.key[:12]}  {describe(point, keys)}")
-        if len(expansion.points) > len(shown):
-            _out(f"      ... and {len(expansion.points) - len(shown)} more")
+        for i, point in enumerate(found.first, 1):
+            _out(f"{i:>4}  {point.key[:12]}  {describe(point, found.varying)}")
+        if found.points > len(found.first):
+            _out(f"      ... and {found.points - len(found.first)} more")
         return EXIT_OK
+    expansion = expand(spec)
     return _run_and_summarize(spec, expansion, args)
 
 

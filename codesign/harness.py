@@ -14,6 +14,7 @@ mechanism's own keys (``guest.levels``, ``tlb.l1.entries``...) for everything el
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from codesign.registry import (
     Workload,
     default_registry,
 )
+from codesign.tomlfile import tomllib
 
 DEFAULT_PLATFORM = "kvm-nehalem"
 KEY_FORMAT = 1
@@ -70,14 +72,22 @@ class Resolved:
                 "platform": self.point.platform, "params": self.params}
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+"""What ``json.dumps(obj, sort_keys=True, separators=(",", ":"))`` uses, made once."""
+
+
+def _json(obj: Any) -> str:
+    """The canonical JSON :func:`digest` hashes (sorted keys, no spaces, ASCII)."""
+    return _ENCODER.encode(obj)
+
+
 def digest(obj: Any) -> str:
     """SHA-256 of the canonical JSON of ``obj`` (sorted keys, no spaces).
 
     >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
     True
     """
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_json(obj).encode()).hexdigest()
 
 
 def split_params(params: Mapping[str, Scalar]) -> tuple[dict, dict, dict]:
@@ -93,11 +103,24 @@ def split_params(params: Mapping[str, Scalar]) -> tuple[dict, dict, dict]:
     return workload, platform, other
 
 
-def _resolve_paths(declared: Any, values: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative file paths made relative to ``base`` (the spec's folder, or the cwd)."""
-    paths = {s.key for s in declared if s.path}
-    return {k: str(base / v) if k in paths and isinstance(v, str) and v
+def _resolve_paths(paths: frozenset[str], values: dict[str, Any],
+                   base: Path | str) -> dict[str, Any]:
+    """Relative file paths (the values of keys in ``paths``) made relative to ``base`` (the
+    spec's folder, or the cwd)."""
+    if paths.isdisjoint(values):  # most points: no path to resolve, no Path to make
+        return values
+    return {k: str(Path(base) / v) if k in paths and isinstance(v, str) and v
             and not Path(v).is_absolute() else v for k, v in values.items()}
+
+
+@functools.cache
+def _path_keys(cls: type) -> frozenset[str]:
+    """The keys of the file-path parameters a parameter class declares."""
+    return frozenset(s.key for s in specs(cls) if s.path)
+
+
+SET_ORIGIN = "--set"
+"""The origin ``codesign run`` gives :func:`resolve`: its parameters are command-line text."""
 
 
 def resolve(
@@ -112,71 +135,187 @@ def resolve(
     unset (keys the mechanism does not declare are ignored), so they are part of the
     canonical parameters and the key. ``platforms`` is an optional memo so that a sweep
     reads each profile file once.
+
+    ``origin="--set"`` marks the parameters as ``codesign run --set`` text, one value each: a
+    list, table or range there is an error rather than a string (a sweep spec takes several).
     """
-    registry = registry or default_registry()
-    workload = registry.workload(point.workload)
-    mechanism = registry.mechanism(point.mechanism)
-    if workload.kind not in mechanism.accepts:
-        raise InputError(
-            f"{origin + ': ' if origin else ''}mechanism {mechanism.name!r} takes workloads of "
-            f"kind {', '.join(mechanism.accepts)}; workload {workload.name!r} is {workload.kind!r}"
-        )
-    wvalues, overrides, mvalues = split_params(point.params)
-    if point.base:
-        wvalues = _resolve_paths(workload.specs(), wvalues, Path(point.base))
-        mvalues = _resolve_paths(mechanism.specs(), mvalues, Path(point.base))
-    wparams = build(workload.params, wvalues, origin)
-    memo_key = (point.platform, point.base)
-    if platforms is not None and memo_key in platforms:
-        base_platform = platforms[memo_key]
-    else:
-        base_platform = load_platform(point.platform, Path(point.base) if point.base else None)
-        if platforms is not None:
-            platforms[memo_key] = base_platform
-    hw_values = {k: v for k, v in mvalues.items() if k.startswith("hw.") and mechanism.hardware}
-    own = {k: v for k, v in mvalues.items() if k not in hw_values}
-    # The platform's hardware defaults go under the point's own values, declared keys only.
-    declared = [s.key for s in specs(mechanism.params)]
-    defaults = {k: v for k, v in base_platform.defaults(declared).items() if k not in own}
-    try:
-        mparams = build(mechanism.params, {**defaults, **own}, origin)
-    except InputError as exc:
-        if not defaults:
-            raise
-        shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
-        raise InputError(f"{exc} (with the hardware defaults of platform "
-                         f"{base_platform.name!r}: {shown}; set a key on the point to override "
-                         "its default)") from None
-    options = build(HardwareOptions, hw_values, origin) if mechanism.hardware else None
-    if options is not None and options.cost and options.synth:
-        from codesign.hardware import require_yosys
+    if origin == SET_ORIGIN:
+        _single_values(point.params)
+    return Resolver(registry, platforms).resolve(point, origin)
 
-        require_yosys()
-    if mechanism.check is not None:
+
+def _single_values(params: Mapping[str, Any]) -> None:
+    """InputError for a ``--set`` text that TOML reads as a list or table (``[1,2]``,
+    ``{range=[1,4]}``): ``run`` computes one point, so it takes one value per key."""
+    for key, text in params.items():
+        if not isinstance(text, str) or text.lstrip()[:1] not in ("[", "{"):
+            continue
         try:
-            mechanism.check(wparams, mparams)
-        except ValueError as exc:
-            raise InputError(f"{origin + ': ' if origin else ''}{exc}") from None
-    platform = base_platform.with_overrides(overrides, origin)
-    platform.require(mechanism.costs, f"mechanism {mechanism.name!r}")
+            value = tomllib.loads(f"v = {text}")["v"]
+        except (ValueError, RecursionError):  # not TOML: a string, which the key may take
+            continue
+        if isinstance(value, list | dict):
+            what = "a list" if isinstance(value, list) else (
+                "a range" if "range" in value else "a table")
+            raise InputError(f"--set {key}: `run` takes one value, got {what}; use a sweep "
+                             "spec for several")
 
-    wcanon = canonical(wparams)
-    mcanon = canonical(mparams) | (canonical(options) if options is not None else {})
-    identity = dict(wcanon)
-    if workload.identity is not None:
-        identity.update(workload.identity(wparams))
-    workload_material = {"name": workload.name, "version": workload.version, "params": identity}
-    material = {
-        "format": KEY_FORMAT,
-        "workload": workload_material,
-        "mechanism": {"name": mechanism.name, "version": mechanism.version, "params": mcanon},
-        # Only the costs the mechanism declares (and sees, in run_resolved): a cost added to
-        # a profile for another mechanism changes none of its points.
-        "platform": platform.only(mechanism.costs).identity(),
-    }
-    params = {**wcanon, **mcanon, **{f"platform.{k}": v for k, v in overrides.items()}}
-    return Resolved(point, workload, mechanism, wparams, mparams, options, platform, params,
-                    digest(material), digest(workload_material))
+
+_MEMO_SIZE = 4096
+"""Entries each memo of a :class:`Resolver` keeps before it starts over: enough for the
+parameter values a sweep's inner axes cycle through, small enough to bound memory."""
+
+
+def _memo_key(values: Mapping[str, Any]) -> Any:
+    """A hashable key for parameter values that tells apart what ``==`` does not: 1, 1.0
+    and True coerce differently (by type), 0.0 and -0.0 key differently (by repr)."""
+    types = tuple(map(type, values.values()))
+    if _PLAIN.issuperset(types):  # most points: no float to compare by repr
+        return tuple(values.items()), types
+    return tuple((k, v.__class__, v if v.__class__ in _PLAIN else repr(v))
+                 for k, v in values.items())
+
+
+_PLAIN = frozenset((str, int, bool, type(None)))
+"""Types whose values are their own memo keys; others (a float, or a list given by mistake,
+which must reach the parameter check, not fail to hash) are keyed by ``repr``."""
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class Resolver:
+    """:func:`resolve` for many points: it memoizes the parts of a point that its neighbours
+    in a sweep share (the workload's parameters, the mechanism's, the platform with its
+    overrides), so that the points of a large sweep resolve several times faster. The results
+    are those of resolving each point alone; only immutable objects are shared between them.
+    """
+
+    def __init__(self, registry: Registry | None = None,
+                 platforms: dict[tuple[str, str | None], Platform] | None = None) -> None:
+        self.registry = registry or default_registry()
+        self.platforms = platforms if platforms is not None else {}
+        self._workloads: dict[Any, tuple[Any, dict[str, Scalar], str, str]] = {}
+        self._mechanisms: dict[Any, tuple[Any, Any, dict[str, Scalar], str]] = {}
+        self._checked: dict[Any, bool] = {}
+        self._platforms: dict[Any, tuple[Platform, str]] = {}
+
+    def resolve(self, point: Point, origin: str = "") -> Resolved:
+        """As :func:`resolve` (without the ``--set`` check)."""
+        workload = self.registry.workload(point.workload)
+        mechanism = self.registry.mechanism(point.mechanism)
+        if workload.kind not in mechanism.accepts:
+            raise InputError(
+                f"{origin + ': ' if origin else ''}mechanism {mechanism.name!r} takes workloads "
+                f"of kind {', '.join(mechanism.accepts)}; workload {workload.name!r} is "
+                f"{workload.kind!r}"
+            )
+        key, params, parts = self.key(workload, mechanism, point.platform, point.base,
+                                      point.params, origin)
+        wparams, mparams, options, platform, workload_key = parts
+        return Resolved(point, workload, mechanism, wparams, mparams, options, platform, params,
+                        key, workload_key)
+
+    def key(self, workload: Workload, mechanism: Mechanism, platform_name: str,
+            base: str | None, values: Mapping[str, Any], origin: str = "",
+            ) -> tuple[str, dict[str, Scalar], tuple[Any, Any, Any, Platform, str]]:
+        """(key, canonical parameters, (workload params, mechanism params, hardware options,
+        platform, workload key)) of a point of compatible ``workload`` and ``mechanism``:
+        what :meth:`resolve` puts in a :class:`Resolved`, for a caller that needs only the key
+        of most points (``codesign sweep --dry-run`` counting a million of them)."""
+        wvalues, overrides, mvalues = split_params(values)
+        wkey = (workload.name, base, _memo_key(wvalues))
+        wpart = self._workloads.get(wkey)
+        if wpart is None:
+            wpart = _remember(self._workloads, wkey,
+                              self._workload_part(workload, wvalues, base, origin))
+        wparams, wcanon, wjson, workload_key = wpart
+        mkey = (mechanism.name, platform_name, base, _memo_key(mvalues))
+        mpart = self._mechanisms.get(mkey)
+        if mpart is None:
+            mpart = _remember(self._mechanisms, mkey, self._mechanism_part(
+                mechanism, mvalues, platform_name, base, origin))
+        mparams, options, mcanon, mjson = mpart
+        if mechanism.check is not None and (wkey, mkey) not in self._checked:
+            try:
+                mechanism.check(wparams, mparams)
+            except ValueError as exc:
+                raise InputError(f"{origin + ': ' if origin else ''}{exc}") from None
+            _remember(self._checked, (wkey, mkey), True)
+        pkey = (platform_name, base, _memo_key(overrides), mechanism.name)
+        ppart = self._platforms.get(pkey)
+        if ppart is None:
+            platform = self.platforms[(platform_name, base)].with_overrides(overrides, origin)
+            platform.require(mechanism.costs, f"mechanism {mechanism.name!r}")
+            # Only the costs the mechanism declares (and sees, in run_resolved): a cost added
+            # to a profile for another mechanism changes none of its points.
+            ppart = _remember(self._platforms, pkey,
+                              (platform, _json(platform.only(mechanism.costs).identity())))
+        platform, pjson = ppart
+        # The canonical JSON of {"format", "mechanism", "platform", "workload"} (sorted keys),
+        # put together from the parts' JSON: the same text digest(material) hashes.
+        material = (f'{{"format":{KEY_FORMAT:d},"mechanism":{mjson},"platform":{pjson},'
+                    f'"workload":{wjson}}}')
+        params = {**wcanon, **mcanon}
+        if overrides:
+            params.update({f"platform.{k}": v for k, v in overrides.items()})
+        return (hashlib.sha256(material.encode()).hexdigest(), params,
+                (wparams, mparams, options, platform, workload_key))
+
+    def _workload_part(self, workload: Workload, wvalues: dict[str, Any], base: str | None,
+                       origin: str) -> tuple[Any, dict[str, Scalar], str, str]:
+        """(params, canonical params, JSON of the key material, workload key)."""
+        if base:
+            wvalues = _resolve_paths(_path_keys(workload.params), wvalues, base)
+        wparams = build(workload.params, wvalues, origin)
+        wcanon = canonical(wparams)
+        identity = dict(wcanon)
+        if workload.identity is not None:
+            identity.update(workload.identity(wparams))
+        material = _json({"name": workload.name, "version": workload.version,
+                          "params": identity})
+        return wparams, wcanon, material, hashlib.sha256(material.encode()).hexdigest()
+
+    def _mechanism_part(self, mechanism: Mechanism, mvalues: dict[str, Any],
+                        platform_name: str, base: str | None,
+                        origin: str) -> tuple[Any, Any, dict[str, Scalar], str]:
+        """(params, hardware options, canonical params of both, JSON of the key material)."""
+        if base:
+            paths = _path_keys(mechanism.params) | (
+                _path_keys(HardwareOptions) if mechanism.hardware else frozenset())
+            mvalues = _resolve_paths(paths, mvalues, base)
+        memo_key = (platform_name, base)
+        base_platform = self.platforms.get(memo_key)
+        if base_platform is None:
+            base_platform = load_platform(platform_name, Path(base) if base else None)
+            self.platforms[memo_key] = base_platform
+        hw_values = {k: v for k, v in mvalues.items()
+                     if k.startswith("hw.") and mechanism.hardware}
+        own = {k: v for k, v in mvalues.items() if k not in hw_values}
+        # The platform's hardware defaults go under the point's own values, declared keys only.
+        declared = [s.key for s in specs(mechanism.params)]
+        defaults = {k: v for k, v in base_platform.defaults(declared).items() if k not in own}
+        try:
+            mparams = build(mechanism.params, {**defaults, **own}, origin)
+        except InputError as exc:
+            if not defaults:
+                raise
+            shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+            raise InputError(f"{exc} (with the hardware defaults of platform "
+                             f"{base_platform.name!r}: {shown}; set a key on the point to "
+                             "override its default)") from None
+        options = build(HardwareOptions, hw_values, origin) if mechanism.hardware else None
+        if options is not None and options.cost and options.synth:
+            from codesign.hardware import require_yosys
+
+            require_yosys()
+        mcanon = canonical(mparams) | (canonical(options) if options is not None else {})
+        material = _json({"name": mechanism.name, "version": mechanism.version, "params": mcanon})
+        return mparams, options, mcanon, material
 
 
 def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,27 @@ Scalar = int | float | bool | str | None
 
 _META = "codesign.param"
 _TYPES: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""The integers a parameter may take: 64 bits, what TOML allows (tomllib reads any size)."""
+
+
+def number_problem(x: Any) -> str | None:
+    """Why a number cannot be a parameter value (not finite, or an integer beyond 64 bits);
+    None for a usable number and for anything that is not a number.
+
+    >>> number_problem(float("nan")), number_problem(2**64), number_problem(4)
+    ('expected a finite number, got nan', 'expected an integer from -2**63 to 2**63 - 1, got one of 65 bits', None)
+    """  # noqa: E501
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int):
+        if INT_MIN <= x <= INT_MAX:
+            return None
+        # not repr: an integer of more than 4300 digits cannot be turned into text
+        return f"expected an integer from -2**63 to 2**63 - 1, got one of {x.bit_length()} bits"
+    if isinstance(x, float) and not math.isfinite(x):
+        return f"expected a finite number, got {x!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,8 +113,10 @@ class ParamSpec:
         if self.choices is not None and converted not in self.choices:
             raise self._bad(value, origin)
         if self.type in ("int", "float"):
-            if self.type == "float" and not math.isfinite(converted):
-                raise self._bad(value, origin)
+            # Not finite, or an integer beyond 64 bits: no parameter takes such a value, and
+            # downstream (numpy, metrics, keys) it would overflow or stop being finite.
+            if number_problem(converted) is not None:
+                raise self._bad(value, origin, " within 64 bits" if self.type == "int" else "")
             if (self.min is not None and converted < self.min) or (
                 self.max is not None and converted > self.max
             ):
@@ -103,9 +127,11 @@ class ParamSpec:
         """Whether this parameter matters given the other values (its ``when`` holds)."""
         return all(values.get(k) == v for k, v in self.when)
 
-    def _bad(self, value: Any, origin: str) -> InputError:
+    def _bad(self, value: Any, origin: str, more: str = "") -> InputError:
         prefix = f"{origin}: " if origin else ""
-        return InputError(f"{prefix}{self.key}: expected {self.expectation()}, got {value!r}")
+        shown = (f"an integer of {value.bit_length()} bits" if isinstance(value, int)
+                 and number_problem(value) else repr(value))  # repr fails past 4300 digits
+        return InputError(f"{prefix}{self.key}: expected {self.expectation()}{more}, got {shown}")
 
 
 def _fmt(x: float) -> str:
@@ -202,13 +228,19 @@ def specs(cls: type) -> tuple[ParamSpec, ...]:
     return tuple(out)
 
 
+@functools.cache
+def _declared(cls: type) -> Mapping[str, ParamSpec]:
+    """The parameters of ``cls`` by key, in field order (made once: a sweep builds millions)."""
+    return types.MappingProxyType({s.key: s for s in specs(cls)})
+
+
 def build(cls: type, values: Mapping[str, Any], origin: str = "") -> Any:
     """An instance of the parameter dataclass from dotted-key values (defaults fill the rest).
 
     Unknown keys, bad values, and combinations the class's ``__post_init__`` rejects (by
     raising ``ValueError``) all become one-line :class:`InputError`s prefixed with origin.
     """
-    declared = {s.key: s for s in specs(cls)}
+    declared = _declared(cls)
     prefix = f"{origin}: " if origin else ""
     for key in values:
         if key not in declared:
@@ -245,7 +277,16 @@ def canonical(instance: Any) -> dict[str, Scalar]:
     >>> canonical(P()), canonical(P(nested=True))
     ({'virtualized': False}, {'virtualized': True, 'host.levels': 4})
     """
-    values = flat(instance)
-    return {s.key: values[s.key] for s in specs(type(instance)) if s.active(values)}
+    plan = _plan(type(instance))
+    values = {key: getattr(instance, name) for key, name, _ in plan}
+    # ParamSpec.active, inlined: a sweep makes this for each of up to millions of points
+    return {key: values[key] for key, _, when in plan
+            if not when or all(values.get(k) == v for k, v in when)}
+
+
+@functools.cache
+def _plan(cls: type) -> tuple[tuple[str, str, tuple[tuple[str, Scalar], ...]], ...]:
+    """(key, field, when) of each parameter of ``cls``, in field order."""
+    return tuple((s.key, s.field, s.when) for s in specs(cls))
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codesign.cli import main
 from codesign.errors import InputError
+from codesign.harness import Point, resolve
 from codesign.params import ParamSpec, build, canonical, flat, param, specs
 
 FAST = settings(derandomize=True, max_examples=60, deadline=None)
@@ -309,3 +313,53 @@ def test_optional_parameter_defaults_to_none_and_takes_values() -> None:
     assert build(P, {"x.n": "4"}).n == 4
     with pytest.raises(InputError, match=r"x\.n: expected an integer from 0 to 8, got 9"):
         build(P, {"x.n": 9})
+
+
+# --- limits (issue 11): integers within 64 bits; one value per key from `run --set` ---------
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (2**63, "an integer of 64 bits"), (-(2**63) - 1, "an integer of 64 bits"),
+    (10**30, "an integer of 100 bits"), (1e300, "1e+300"), ("0x" + "f" * 40, repr("0x" + "f" * 40)),
+    ("9" * 25, repr("9" * 25)),
+])
+def test_int_beyond_64_bits_is_an_input_error(value: object, shown: str) -> None:
+    with pytest.raises(InputError) as info:
+        spec("int").coerce(value, origin="--set")
+    assert str(info.value) == f"--set: p.k: expected an integer within 64 bits, got {shown}"
+
+
+def test_int_at_the_64_bit_ends_is_accepted() -> None:
+    assert spec("int").coerce(2**63 - 1) == 2**63 - 1
+    assert spec("int").coerce(str(-(2**63))) == -(2**63)
+
+
+def run_set(*sets: str) -> str:
+    params = dict(s.split("=", 1) for s in sets)
+    with pytest.raises(InputError) as info:
+        resolve(Point("walks", "analytic-walk", "kvm-nehalem", params), origin="--set")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("[1,2]", "a list"), (" [1, 2] ", "a list"), ("[]", "a list"), ("{range=[1,4]}", "a range"),
+    ("{a=1}", "a table"),
+])
+def test_run_set_takes_one_value_not_a_list(text: str, what: str) -> None:
+    assert run_set(f"workload.walks={text}") == (f"--set workload.walks: `run` takes one value, "
+                                                 f"got {what}; use a sweep spec for several")
+
+
+def test_run_set_text_that_only_looks_like_a_list_reaches_the_parameter_check() -> None:
+    assert run_set("workload.walks=[1,") == ("--set: workload.walks: expected an integer from 1 "
+                                             "to 100000000, got '[1,'")
+    assert run_set("workload.walks=" + "[" * 5000).startswith("--set: workload.walks: expected")
+
+
+def test_run_set_through_the_command_line_exits_2() -> None:
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        status = main(["run", "--workload", "walks", "--mechanism", "analytic-walk",
+                       "--set", "guest.levels=[4,5]"])
+    assert status == 2
+    assert err.getvalue().strip().endswith("--set guest.levels: `run` takes one value, got a "
+                                           "list; use a sweep spec for several")

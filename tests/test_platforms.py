@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from codesign.errors import InputError
 from codesign.platforms import (
+    MAX_COST,
     OVERRIDE_SOURCE,
     Cost,
     bundled,
@@ -295,5 +297,90 @@ def test_read_toml_and_parse_toml_directly(tmp_path: Path) -> None:
     assert str(info.value).startswith("q.toml:3:1: invalid TOML: ")
     bad = tmp_path / "latin1.toml"
     bad.write_bytes(b'name = "\xe9"\n')
-    with pytest.raises(InputError, match=r"latin1\.toml: cannot read: "):
+    with pytest.raises(InputError, match=r"latin1\.toml:1: not UTF-8 text \(byte 8\)"):
         read_toml(bad)
+
+
+# --- limits (issue 11): a cost is finite, at least zero and at most MAX_COST -----------------
+
+@pytest.mark.parametrize(("value", "shown"), [(1e308, "1e+308"), (MAX_COST * 2, "2000000000000.0"),
+                                              ("1e13", "'1e13'"),
+                                              (10**400, "an integer of 1329 bits")])
+def test_an_override_above_the_ceiling_is_an_error(value: object, shown: str) -> None:
+    with pytest.raises(InputError) as info:
+        load_platform("kvm-nehalem").with_overrides({"memory.latency": value}, origin="--set")
+    assert str(info.value) == ("--set: platform.memory.latency: expected at most 1e+12 cycles "
+                               f"(the largest a cost may be), got {shown}")
+
+
+def test_an_override_at_the_ceiling_is_accepted() -> None:
+    platform = load_platform("kvm-nehalem").with_overrides({"memory.latency": MAX_COST})
+    assert platform.value("memory.latency") == MAX_COST
+
+
+@pytest.mark.parametrize(("literal", "shown"), [("1e308", "1e+308"), ("1e13", "10000000000000.0"),
+                                                ("99999999999999999999",
+                                                 "an integer of 67 bits")])
+def test_a_profile_cost_above_the_ceiling_names_its_line(tmp_path: Path, literal: str,
+                                                         shown: str) -> None:
+    path = write(tmp_path, HEAD + LATENCY
+                 + f'"vmexit.roundtrip" = {{ value = {literal}, unit = "cycles", source = "s" }}\n')
+    assert error_of(path) == (f"{path}:6: cost 'vmexit.roundtrip': expected at most 1e+12 cycles "
+                              f"(the largest a cost may be), got {shown}")
+
+
+def test_every_bundled_cost_is_below_the_ceiling() -> None:
+    for name in bundled():
+        assert all(c.value <= MAX_COST for c in load_platform(name).costs.values())
+
+
+@pytest.mark.parametrize(("literal", "problem"), [
+    ("nan", "expected a finite number, got nan"),
+    ("-inf", "expected a finite number, got -inf"),
+    ("99999999999999999999", "expected an integer from -2**63 to 2**63 - 1, got one of 67 bits"),
+])
+def test_a_hardware_default_must_be_a_finite_64_bit_number(tmp_path: Path, literal: str,
+                                                           problem: str) -> None:
+    path = write(tmp_path, HEAD + LATENCY + "[hardware]\n"
+                 + f'"tlb.l1.entries" = {{ value = {literal}, source = "s" }}\n')
+    assert error_of(path) == f"{path}:7: hardware default 'tlb.l1.entries': {problem}"
+
+
+def test_a_platform_name_with_a_nul_character_is_an_error() -> None:
+    with pytest.raises(InputError) as info:
+        load_platform("lab\x00.toml")
+    assert str(info.value) == ("platform 'lab\\x00.toml': a name or path cannot contain a NUL "
+                               "character")
+
+
+def test_a_profile_that_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # checked before it is opened: reading it would block
+    for path, what in (("/dev/zero", "a character device"), ("/dev/urandom", "a character device"),
+                       (str(fifo), "a FIFO (named pipe)"), (str(tmp_path), "a directory")):
+        with pytest.raises(InputError) as info:
+            parse_profile(Path(path))
+        assert str(info.value) == f"{path}: {what}, not a regular file; expected a file"
+
+
+def test_a_deeply_nested_profile_is_one_line_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + LATENCY + '"x" = { value = ' + "[" * 5000 + " }\n")
+    assert error_of(path) == (f"{path}: invalid TOML: nested too deeply (at most 32 levels of "
+                              "tables and arrays)")
+
+
+def test_a_clock_of_zero_is_an_error() -> None:
+    # net mechanisms divide by the clock: 0 MHz would fail inside the model, not as input
+    with pytest.raises(InputError) as info:
+        load_platform("kvm-nehalem").with_overrides({"cpu.clock_mhz": "0"}, origin="--set")
+    assert str(info.value) == ("--set: platform.cpu.clock_mhz: expected a MHz rate > 0 (cycles "
+                               "are turned into time with it), got '0'")
+    assert load_platform("kvm-nehalem").with_overrides({"memory.latency": 0}).value(
+        "memory.latency") == 0.0
+
+
+def test_a_profile_clock_of_zero_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + LATENCY
+                 + '"cpu.clock_mhz" = { value = 0, unit = "MHz", source = "s" }\n')
+    assert error_of(path) == (f"{path}:6: cost 'cpu.clock_mhz': expected a MHz rate > 0 (cycles "
+                              "are turned into time with it), got 0")

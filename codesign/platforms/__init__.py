@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import InputError, suggest
-from codesign.params import Scalar
+from codesign.params import Scalar, number_problem
 from codesign.tomlfile import key_line, read_toml
 
 SCHEMA = 1
@@ -44,6 +44,15 @@ _TOP_KEYS = ("schema", "name", "description", "costs", "hardware")
 _COST_KEYS = ("value", "unit", "source")
 _DEFAULT_KEYS = ("value", "source")
 OVERRIDE_SOURCE = "override (set by the sweep or --set)"
+RATE_UNITS = ("MHz",)
+"""Units of costs that are rates (``cpu.clock_mhz``): a mechanism divides by them, so 0 is
+refused as a value, where any other cost may be 0."""
+MAX_COST = 1e12
+"""The largest value a cost may have, in its unit. The largest bundled cost is 12,000 cycles
+and every cost is per event (a trap, a reference, a byte, a clock in MHz): 1e12 cycles is
+over five minutes at 3 GHz, beyond any one event, yet far enough below float overflow that a
+metric (up to ~1e9 events times a cost) stays finite. A typo of exponent (``1e308``) would
+otherwise be accepted and give an infinite metric after the run."""
 
 
 @dataclass(frozen=True)
@@ -97,20 +106,34 @@ class Platform:
         if not overrides:
             return self
         costs = dict(self.costs)
-        prefix = f"{origin}: " if origin else ""
         for key, value in overrides.items():
-            if key not in costs:
-                raise InputError(
-                    f"{prefix}platform.{key}: platform {self.name!r} has no such cost"
-                    f"{suggest(key, costs)}"
-                )
-            number = _nonnegative(value)
-            if number is None:
-                raise InputError(
-                    f"{prefix}platform.{key}: expected a number >= 0, got {value!r}"
-                )
-            costs[key] = Cost(number, costs[key].unit, OVERRIDE_SOURCE)
+            costs[key] = Cost(self.override_value(key, value, origin), costs[key].unit,
+                              OVERRIDE_SOURCE)
         return Platform(self.name, self.description, self.origin, costs, self.hardware)
+
+    def override_value(self, key: str, value: Any, origin: str = "") -> float:
+        """``value`` as an override of cost ``key`` (text is parsed, for ``--set``): a finite
+        number from 0 to :data:`MAX_COST`; InputError naming ``platform.<key>`` otherwise.
+
+        >>> load_platform("kvm-nehalem").override_value("memory.latency", 1e308)
+        Traceback (most recent call last):
+        codesign.errors.InputError: platform.memory.latency: expected at most 1e+12 cycles (the largest a cost may be), got 1e+308
+        """  # noqa: E501
+        prefix = f"{origin}: " if origin else ""
+        if key not in self.costs:
+            raise InputError(
+                f"{prefix}platform.{key}: platform {self.name!r} has no such cost"
+                f"{suggest(key, self.costs)}"
+            )
+        number = _nonnegative(value)
+        if number is None:
+            raise InputError(f"{prefix}platform.{key}: expected a number >= 0, got {value!r}")
+        if number > MAX_COST:
+            raise InputError(f"{prefix}platform.{key}: {_too_large(value, self.costs[key])}")
+        if number == 0 and self.costs[key].unit in RATE_UNITS:
+            raise InputError(f"{prefix}platform.{key}: expected a {self.costs[key].unit} rate "
+                             f"> 0 (cycles are turned into time with it), got {value!r}")
+        return number
 
     def only(self, keys: Iterable[str]) -> Platform:
         """A copy holding only the costs ``keys``: what one mechanism may read, so that its
@@ -145,6 +168,7 @@ class Platform:
 
 
 def _nonnegative(value: Any) -> float | None:
+    """A finite number >= 0 as a float (text is parsed, for ``--set``), else None."""
     if isinstance(value, str):
         try:
             value = float(value)
@@ -152,8 +176,18 @@ def _nonnegative(value: Any) -> float | None:
             return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float range: reported as too large
+        return math.inf if value > 0 else None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def _too_large(value: Any, cost: Cost) -> str:
+    shown = (f"an integer of {value.bit_length()} bits" if isinstance(value, int)
+             and number_problem(value) else repr(value))
+    return (f"expected at most {MAX_COST:.0e} {cost.unit} (the largest a cost may be), "
+            f"got {shown}")
 
 
 def bundled() -> dict[str, Path]:
@@ -173,6 +207,8 @@ def is_path(name: str) -> bool:
 
 def load_platform(name: str, base: Path | None = None) -> Platform:
     """A bundled profile by name, or a profile file by path (relative to ``base``)."""
+    if "\x00" in name:  # no file has such a name, and os.stat raises ValueError on it
+        raise InputError(f"platform {name!r}: a name or path cannot contain a NUL character")
     if is_path(name):
         path = Path(name)
         if base is not None and not path.is_absolute():
@@ -245,7 +281,13 @@ def _cost(path: Path, text: str, key: str, entry: Any) -> Cost:
         if not isinstance(entry.get(k), str) or not entry[k].strip():
             raise InputError(f"{at}: cost {key!r} needs a non-empty {k!r} string "
                              "(every number names its source)")
-    return Cost(value, entry["unit"], entry["source"])
+    cost = Cost(value, entry["unit"], entry["source"])
+    if value > MAX_COST:
+        raise InputError(f"{at}: cost {key!r}: {_too_large(entry['value'], cost)}")
+    if value == 0 and cost.unit in RATE_UNITS:
+        raise InputError(f"{at}: cost {key!r}: expected a {cost.unit} rate > 0 (cycles are "
+                         f"turned into time with it), got {entry['value']!r}")
+    return cost
 
 
 def _default(path: Path, text: str, key: str, entry: Any) -> Default:
@@ -261,6 +303,9 @@ def _default(path: Path, text: str, key: str, entry: Any) -> Default:
     if not isinstance(value, bool | int | float | str):
         raise InputError(f"{at}: hardware default {key!r}: value must be a number, a boolean "
                          f"or a string, got {value!r}")
+    problem = number_problem(value)
+    if problem:
+        raise InputError(f"{at}: hardware default {key!r}: {problem}")
     if not isinstance(entry.get("source"), str) or not entry["source"].strip():
         raise InputError(f"{at}: hardware default {key!r} needs a non-empty 'source' string "
                          "(every number names its source)")

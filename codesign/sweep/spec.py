@@ -59,6 +59,12 @@ is crossed with the rest of the spec as a list of workload names would be. The r
   by it, so two mixes of one workload stay apart; constraints may test it;
 - mixes that the spec's values make equal are one point, labelled with the first of them.
 
+**Limits.** A spec file is read as :mod:`codesign.inputfile` reads user files (a regular file
+of at most 16 MiB); its tables and arrays nest at most :data:`codesign.tomlfile.MAX_DEPTH`
+deep; ``name`` has at most :data:`MAX_NAME` characters; and the sweep has at most
+:data:`MAX_COMBINATIONS` combinations (the product of the axes, ``[sample] points`` included),
+counted before any range's values are made or any draw is taken.
+
 Value forms are in :mod:`codesign.sweep.values`, constraints in
 :mod:`codesign.sweep.constraints`. Every error names the file and, where it can, the line.
 """
@@ -79,8 +85,14 @@ from codesign.harness import DEFAULT_PLATFORM, NAME_KEYS
 from codesign.platforms import load_platform
 from codesign.registry import Registry, default_registry
 from codesign.sweep.constraints import Constraint
-from codesign.sweep.values import Distribution, Scalar, axis_values, is_value_spec
-from codesign.tomlfile import key_line, read_toml, tomllib
+from codesign.sweep.values import (
+    Distribution,
+    Scalar,
+    axis_values,
+    is_value_spec,
+    value_count,
+)
+from codesign.tomlfile import check_depth, key_line, read_toml, tomllib
 
 SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
@@ -88,6 +100,12 @@ SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "c
             "report")
 REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME = 100
+"""Longest sweep name: it names the store file (``<name>.sqlite``), and most file systems
+allow 255 bytes per file name; the bundled specs' longest is 14."""
+MAX_COMBINATIONS = 2_000_000
+"""Most combinations a sweep may have (the product of its axes, the sample included): checked
+while the spec is read, before a range's values or a sample's draws are made."""
 _PREFIX = {"workload": "workload.", "platform": "platform.", "mechanism": "", "hardware": ""}
 MIX_KEY = "workload.mix"
 """The label of a point's suite mix, ``<suite>/<mix>``: stored with the point's parameters, not
@@ -181,11 +199,12 @@ def override(data: Mapping[str, Any], overrides: Mapping[str, str],
     >>> o["workload"], o["mechanism"], o["hardware"]
     ({'name': 'random', 'refs': 500}, {'name': 'nested'}, {'tlb.l2.entries': 0})
     """
+    check_depth(data, path)  # json recurses once per level
     out = json.loads(json.dumps(data, default=str))  # a deep copy of plain data
     for key, raw in overrides.items():
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (ValueError, RecursionError):  # not TOML (or too deep, or too long a number)
             value = raw
         for group in ([out["zip"]] if isinstance(out.get("zip"), dict) else out.get("zip", [])):
             if key in dict(_flatten(group)):
@@ -235,6 +254,9 @@ def parse_spec(
 ) -> SweepSpec:
     """Validate a spec given as data (what a TOML file parses to)."""
     loc = _Locator(path, text)
+    if not isinstance(data, Mapping):
+        raise InputError(f"{path}: a spec must be a table of sections, got {type(data).__name__}")
+    check_depth(data, path, text)  # what follows walks the tables recursively
     registry = registry or default_registry()
     for key, value in data.items():
         if key not in TOP_KEYS + SECTIONS:
@@ -251,6 +273,9 @@ def parse_spec(
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise loc.error(None, "name", "'name' must be a string of letters, digits, '.', '_' "
                         f"or '-' (it names the store file), got {name!r}")
+    if len(name) > MAX_NAME:
+        raise loc.error(None, "name", f"'name' is {len(name)} characters long; at most "
+                        f"{MAX_NAME} (it names the store file, {name[:20]}....sqlite)")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise loc.error(None, "description", "'description' must be a string")
@@ -261,11 +286,28 @@ def parse_spec(
     dists: dict[str, Distribution] = {}
     seen: dict[str, str] = {}
 
-    def take(section: str, raw: str, key: str, value: Any) -> list[Scalar] | Distribution:
+    size = 1  # combinations of the grid axes so far
+
+    def grow(section: str, raw: str, key: str, count: int) -> None:
+        nonlocal size
+        if size * count > MAX_COMBINATIONS:
+            raise loc.error(section, raw, f"{key}: {count:,} values make {size * count:,} "
+                            f"combinations with the axes before it; at most "
+                            f"{MAX_COMBINATIONS:,} (narrow the axes or use [sample])")
+        size *= count
+
+    def take(section: str, raw: str, key: str, value: Any,
+             count: bool = True) -> list[Scalar] | Distribution:
         if key in seen:
             raise loc.error(section, raw, f"parameter {key!r} is given twice "
                             f"(also in [{seen[key]}])")
         seen[key] = section
+        try:
+            n = value_count(value, key)  # counted before a range's values are made
+        except InputError as exc:
+            raise loc.error(section, raw, str(exc)) from None
+        if n is not None and count:
+            grow(section, raw, key, n)
         try:
             return axis_values(value, key)
         except InputError as exc:
@@ -302,10 +344,13 @@ def parse_spec(
     for group in zips:
         columns = []
         for raw, value in _flatten(group):
-            values = take("zip", raw, raw, value)
+            values = take("zip", raw, raw, value, count=not columns)  # one axis: count once
             if isinstance(values, Distribution):
                 raise loc.error("zip", raw, f"{raw}: a zip group takes lists, not distributions")
             if raw in NAME_KEYS:
+                if not all(isinstance(v, str) for v in values):
+                    raise loc.error("zip", raw, f"{raw} names in a [[zip]] group must be "
+                                    f"strings, got {values!r}")
                 names[raw] = values
             columns.append((raw, values))
         if not columns:
@@ -333,7 +378,13 @@ def parse_spec(
         raise loc.error("mechanism", None, "[mechanism] needs a 'name' (one or a list)")
     names.setdefault("platform", [DEFAULT_PLATFORM])
 
-    sample_axis = _sample(data.get("sample"), dists, loc, seen)
+    # The names not yet counted (a suite's mixes, the default platform), then the sample:
+    # the whole product is known before anything is drawn.
+    for n in NAME_KEYS:
+        if n not in seen:
+            grow(n, "suite" if suites and n == "workload" else "name", n,
+                 len(mix_rows) if n == "workload" and suites else len(names[n]))
+    sample_axis = _sample(data.get("sample"), dists, loc, seen, size)
     constraints = _constraints(data.get("constraints"), loc)
     report = _report(data.get("report", {}), loc)
 
@@ -377,6 +428,13 @@ def parse_spec(
                 for row in axis.rows:
                     try:
                         declared[key].coerce(row[i])
+                    except InputError as exc:
+                        raise loc.error(section, raw, str(exc)) from None
+            elif key in costs:  # an override: checked here, with its line, not per point
+                owner = next(p for p in platforms if key[9:] in p.costs)
+                for row in axis.rows:
+                    try:
+                        owner.override_value(key[9:], row[i])
                     except InputError as exc:
                         raise loc.error(section, raw, str(exc)) from None
     for constraint in constraints:
@@ -464,7 +522,9 @@ def _suite_mixes(suites: list[str], mixes: dict[str, tuple[tuple[str, Scalar], .
 
 
 def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator,
-            seen: Mapping[str, str]) -> Axis | None:
+            seen: Mapping[str, str], grid: int = 1) -> Axis | None:
+    """The sample's axis: ``[sample] points`` draws of every distribution, crossed with the
+    ``grid`` combinations of the other axes (checked against the cap before any draw)."""
     if table is None:
         if dists:
             key = sorted(dists)[0]
@@ -486,9 +546,14 @@ def _sample(table: Any, dists: dict[str, Distribution], loc: _Locator,
                             f"got {value!r}")
     if not dists:
         raise loc.error("sample", None, "[sample] is given but no parameter is a distribution")
+    points = table["points"]
+    if points * grid > MAX_COMBINATIONS:
+        crossed = f" times {grid:,} grid combinations" if grid > 1 else ""
+        raise loc.error("sample", "points", f"[sample] points = {points:,}{crossed} is more than "
+                        f"{MAX_COMBINATIONS:,} points; draw fewer")
     rng = np.random.default_rng(table["seed"])
     keys = tuple(sorted(dists))
-    columns = [dists[k].draw(rng, table["points"]) for k in keys]
+    columns = [dists[k].draw(rng, points) for k in keys]
     return Axis(keys, tuple(zip(*columns, strict=True)))
 
 
@@ -514,6 +579,8 @@ def _constraints(table: Any, loc: _Locator) -> tuple[Constraint, ...]:
 
 
 def _report(table: Any, loc: _Locator) -> dict[str, Any]:
+    """The ``[report]`` table, its syntax checked (whether a metric exists is known only
+    once there are results: the report checks that)."""
     if not isinstance(table, dict):
         raise loc.error("report", None, "[report] must be a table")
     for key, value in table.items():
@@ -526,4 +593,15 @@ def _report(table: Any, loc: _Locator) -> dict[str, Any]:
         if not ok:
             what = "a list of strings" if kind is list else "a string"
             raise loc.error("report", key, f"report {key} must be {what}, got {value!r}")
+    for item in table.get("metrics", []):
+        if not item.strip():
+            raise loc.error("report", "metrics", f"report metrics: {item!r} is not a metric "
+                            "name; expected a non-empty name such as 'cycles.per_walk'")
+    for item in table.get("objectives", []):
+        # as codesign.report.data.Objective.parse reads it: only these two prefixes
+        metric = item[4:] if item.startswith(("max:", "min:")) else item
+        if not metric.strip():
+            raise loc.error("report", "objectives", f"report objectives: {item!r} is not an "
+                            "objective; expected a metric name, optionally prefixed 'max:' or "
+                            "'min:' (e.g. 'max:packets.rate_mpps')")
     return dict(table)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codesign.errors import InputError
-from codesign.sweep.constraints import Constraint
+from codesign.sweep.constraints import MAX_TEXT, Constraint
 
 POINT = {"guest.levels": 4, "host.levels": 5, "virtualized": True, "host.page_size": "2M",
          "tlb.l1.entries": 64, "tlb.l1.ways": 4, "workload.huge_2m_fraction": 0.5,
@@ -204,3 +204,49 @@ def test_dotted_names_are_looked_up_not_evaluated() -> None:
     assert c.holds({}) is True
     assert c.holds({"os.system": 1}) is True
     assert c.holds({"os.system": 2}) is False
+
+
+# --- size limits (issue 11): the checker and the interpreter recurse, and run per point -----
+
+def parse_error(text: str) -> str:
+    with pytest.raises(InputError) as info:
+        Constraint.parse(text)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300  # the text is not echoed in full
+    return message
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (" or ".join(["guest.levels == 1"] * 1000), "longer than 4,000 characters"),
+    ("+".join(["1"] * 100_000), "longer than 4,000 characters"),
+    ("+".join(["1"] * 1990) + " > 0", "nested more than 50 levels deep"),
+    ("a" + ".a" * 60 + " == 1", "nested more than 50 levels deep"),
+    ("-" * 200 + "guest.levels == 1", "nested more than 50 levels deep"),
+    ("(" * 1000 + "1" + ")" * 1000, "syntax error at column 201"),  # Python's own limit
+    ("guest.levels in [" + ", ".join(["1"] * 1200) + "]", "more than 1,000 terms and operators"),
+])
+def test_oversized_constraints_are_refused_before_they_run(text: str, reason: str) -> None:
+    message = parse_error(text)
+    assert message.startswith(f"constraint {text[:60] + '...'!r} ({len(text):,} characters): ")
+    assert reason in message
+
+
+def test_a_constraint_at_the_limits_is_accepted() -> None:
+    wide = "guest.levels in [" + ", ".join(["4"] * 900) + "]"
+    deep = " + ".join(["guest.levels"] * 20) + " == 80"
+    assert len(wide) <= MAX_TEXT
+    assert holds(wide) and holds(deep)
+
+
+def test_a_nul_character_is_named() -> None:
+    assert parse_error("guest.levels\x00 == 4") == ("constraint 'guest.levels\\x00 == 4': "
+                                                    "contains a NUL character")
+
+
+def test_overflow_while_evaluating_names_the_constraint() -> None:
+    text = "9" * 400 + " / guest.levels > 1"  # int / int is a float: this one is too large
+    with pytest.raises(InputError) as info:
+        holds(text, {"guest.levels": 4})
+    assert str(info.value) == (f"constraint {text[:60] + '...'!r} (419 characters): integer "
+                               "division result too large for a float (values "
+                               "{'guest.levels': 4})")

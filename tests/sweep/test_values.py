@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.errors import InputError
-from codesign.sweep.values import Distribution, axis_values, is_value_spec
+from codesign.sweep.values import Distribution, axis_values, is_value_spec, value_count
 
 FAST = settings(derandomize=True, max_examples=100, deadline=None)
 
@@ -145,7 +145,7 @@ def test_pow2_range_is_every_power_of_two_inside(lo: int, hi: int) -> None:
     ({"range": [1]}, "n: range must be [start, stop] with two numbers, got [1]"),
     ({"range": [1, 2, 3]}, "n: range must be [start, stop] with two numbers, got [1, 2, 3]"),
     ({"range": ["a", 2]}, "n: range must be [start, stop] with two numbers, got ['a', 2]"),
-    ({"range": [1, math.inf]}, "n: range must be [start, stop] with two numbers, got [1, inf]"),
+    ({"range": [1, math.inf]}, "n: range must be [start, stop]: expected a finite number, got inf"),
     ({"range": [True, 2]}, "n: range must be [start, stop] with two numbers, got [True, 2]"),
     ({"range": 5}, "n: range must be [start, stop] with two numbers, got 5"),
     ({"range": [1, 2], "stpe": 1}, "n: unknown field 'stpe' in value table; did you mean 'step'?"),
@@ -160,7 +160,7 @@ def test_pow2_range_is_every_power_of_two_inside(lo: int, hi: int) -> None:
     ([1, [2]], "n: list items must be numbers, strings or booleans, got [2]"),
     ([1, {"a": 1}], "n: list items must be numbers, strings or booleans, got {'a': 1}"),
     (None, "n: expected a value, a list, {range = [a, b]} or a distribution, got None"),
-    (math.nan, "n: expected a value, a list, {range = [a, b]} or a distribution, got nan"),
+    (math.nan, "n: expected a finite number, got nan"),
 ])
 def test_bad_forms_are_one_line_errors(value: object, message: str) -> None:
     assert error(value, "n") == message
@@ -247,3 +247,66 @@ def test_loguniform_spreads_over_decades() -> None:
     draws = np.array(Distribution("loguniform", (1.0, 1e6)).draw(np.random.default_rng(3), 6000))
     per_decade = np.histogram(np.log10(draws), bins=6, range=(0, 6))[0]
     assert per_decade.min() > 800  # about 1000 in each of the six decades
+
+
+# --- limits (issue 11): counted before made, finite, 64-bit ----------------------------------
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"range": [0.0, 1.0], "step": 1e-300},
+     "n: range [0.0, 1.0] with step 1e-300 has about 1e+300 values; at most 1,000,000 (use a "
+     "larger step or [sample])"),
+    ({"range": [-1e308, 1e308]},
+     "n: range [-1e+308, 1e+308] with step 1 has about inf values; at most 1,000,000 (use a "
+     "larger step or [sample])"),
+    ({"range": [0, 2**62], "step": 1},
+     "n: range [0, 4611686018427387904] with step 1 has about 4.61e+18 values; at most "
+     "1,000,000 (use a larger step or [sample])"),
+    ({"range": [1, 1e300], "scale": "pow2"}, "n: a pow2 range needs stop <= 2**63 - 1, got 1e+300"),
+    ({"range": [1, 2**64], "scale": "pow2"},
+     "n: range must be [start, stop]: expected an integer from -2**63 to 2**63 - 1, got one of "
+     "65 bits"),
+    ({"range": [1, 2], "step": math.nan}, "n: step must be a number > 0, got nan"),
+    ({"randint": [0, 1e20]}, "n: randint needs integers low <= high, got [0, 1e+20]"),
+    ({"randint": [0, 10**20]},
+     "n: randint needs [low, high]: expected an integer from -2**63 to 2**63 - 1, got one of 67 "
+     "bits"),
+    ({"uniform": [-1e308, 1e308]},
+     "n: uniform needs high - low to be finite, got [-1e+308, 1e+308]"),
+    ({"uniform": [0, math.inf]}, "n: uniform needs [low, high]: expected a finite number, got inf"),
+    ({"choice": [1, math.nan]}, "n: choice item 2: expected a finite number, got nan"),
+    ([1, math.inf], "n: list item 2: expected a finite number, got inf"),
+    ([1, -(2**63) - 1], "n: list item 2: expected an integer from -2**63 to 2**63 - 1, got one of "
+                        "64 bits"),
+    (math.inf, "n: expected a finite number, got inf"),
+])
+def test_out_of_range_numbers_are_one_line_errors(value: object, message: str) -> None:
+    assert error(value, "n") == message
+
+
+def test_an_integer_too_long_to_print_is_described_by_its_size() -> None:
+    # repr() itself raises ValueError past 4300 digits: the message must not need it
+    assert error(10**5000, "n") == ("n: expected an integer from -2**63 to 2**63 - 1, got one "
+                                    "of 16610 bits")
+
+
+def test_the_64_bit_integers_are_accepted_at_both_ends() -> None:
+    assert axis_values([-(2**63), 2**63 - 1], "k") == [-(2**63), 2**63 - 1]
+    low, high = -(2**63), 2**63 - 1
+    draws = axis_values({"randint": [low, high]}, "k").draw(np.random.default_rng(1), 50)
+    assert all(low <= x <= high for x in draws)
+    assert len(axis_values({"range": [1, 2**63 - 1], "scale": "pow2"}, "k")) == 63
+
+
+@pytest.mark.parametrize(("value", "count"), [
+    (4, 1), ([1, 2, 3], 3), ({"range": [1, 10**6]}, 10**6), ({"range": [0, 1], "step": 0.25}, 5),
+    ({"range": [1, 1024], "scale": "pow2"}, 11), ({"uniform": [0, 1]}, None),
+])
+def test_value_count_counts_without_making_the_values(value: object, count: int | None) -> None:
+    assert value_count(value, "k") == count
+    values = axis_values(value, "k")
+    assert (None if isinstance(values, Distribution) else len(values)) == count
+
+
+def test_value_count_raises_what_axis_values_raises() -> None:
+    with pytest.raises(InputError, match="has about 1e"):
+        value_count({"range": [0.0, 1.0], "step": 1e-300}, "k")
