@@ -158,14 +158,16 @@ def key_line(text: str, section: str | None, key: str) -> int | None:
     whole = rf"(?:\"{re.escape(key)}\"|'{re.escape(key)}')"
     pattern = re.compile(rf"^\s*(?:{dotted}|{whole})\s*[=.]")
     table = re.compile(r"^\s*\[")
+    top = True  # before the first table header, where top-level keys live
     for i in range(start, len(lines)):
         if section is None and table.match(lines[i]):
+            top = False  # a key below a header belongs to that table, not the top level
             header = re.compile(r"^\s*\[\[?\s*" + re.escape(key) + r"\s*\]\]?")
             if header.match(lines[i]):
                 return i + 1
             continue
         if section is not None and table.match(lines[i]):
             break
-        if pattern.match(lines[i]):
+        if top and pattern.match(lines[i]):
             return i + 1
     return None

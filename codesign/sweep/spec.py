@@ -270,6 +270,9 @@ def parse_spec(
         raise loc.error(None, "version",
                         f"{why}; this toolkit reads sweep format version {SPEC_VERSION}")
     name = data.get("name")
+    if name is None:
+        raise loc.error(None, "name", "a 'name' key is required (it names the sweep and its "
+                        "default store file)")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise loc.error(None, "name", "'name' must be a string of letters, digits, '.', '_' "
                         f"or '-' (it names the store file), got {name!r}")

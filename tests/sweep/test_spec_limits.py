@@ -549,3 +549,17 @@ def test_fuzz_toml_text_gives_a_spec_or_an_input_error(tmp_path: Path, bits: lis
     path = tmp_path / "fuzz.toml"
     path.write_text("".join(bits), encoding="utf-8", errors="surrogatepass")
     only_input_errors(lambda: load_spec(path))
+
+
+def test_a_missing_name_is_reported_as_missing_not_at_a_section_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('version = 1\n[workload]\nname = "walks"\n[mechanism]\n'
+                    'name = "analytic-walk"\n')
+    try:
+        load_spec(path)
+    except InputError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a spec without a name loaded")
+    assert message == (f"{path}: a 'name' key is required (it names the sweep and its "
+                       "default store file)")
