@@ -21,6 +21,9 @@ from codesign import cli
 from workloads.packets import pcap
 from workloads.packets.synthetic import FixedParams, generate_fixed
 
+# Random traces with workload.skip_bad_lines = true warn about the lines they skip, as asked.
+pytestmark = pytest.mark.filterwarnings("ignore:.*bad lackey line:RuntimeWarning")
+
 FUZZ = settings(derandomize=True, deadline=None, max_examples=100,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
