@@ -8,7 +8,7 @@
                    [--scheduler ADDR] [--force] [--dry-run] [--quiet]
     codesign results STORE [--format csv|json]
     codesign report STORE [--out DIR] [--format md,html]
-    codesign list [workloads|mechanisms|platforms|params|blocks]
+    codesign list [workloads|mechanisms|platforms|params [NAME]|blocks]
     codesign verilog BLOCK [--set KEY=VALUE ...] [-o FILE]
     codesign demo [--out DIR]
 
@@ -204,6 +204,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     registry = default_registry()
     what = args.what
+    if args.name is not None and what != "params":
+        raise InputError(f"list {what or ''}: only 'codesign list params NAME' takes a name "
+                         f"(got {args.name!r})")
     if what in (None, "workloads"):
         _out("workloads:")
         for w in registry.workloads.values():
@@ -231,8 +234,15 @@ def cmd_list(args: argparse.Namespace) -> int:
                     _out(f"    {s.key:<26} {s.type:<5} default {_show(s.default):<8} "
                          f"{s.expectation()}; {s.doc}")
     if what in (None, "params"):
+        entries = [*registry.workloads.values(), *registry.mechanisms.values()]
+        if args.name is not None:
+            names = [e.name for e in entries]
+            if args.name not in names:
+                raise InputError(f"list params: no workload or mechanism {args.name!r}"
+                                 f"{suggest(args.name, names)} (codesign list shows them)")
+            entries = [e for e in entries if e.name == args.name]
         _out("parameters (--set KEY=VALUE, or keys of a sweep spec):")
-        for entry in (*registry.workloads.values(), *registry.mechanisms.values()):
+        for entry in entries:
             kind = "workload" if entry in registry.workloads.values() else "mechanism"
             _out(f"  {kind} {entry.name}:")
             for s in entry.specs():
@@ -240,6 +250,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                         if s.when else "")
                 _out(f"    {s.key:<28} {s.type:<5} default {_show(s.default):<8} "
                      f"{s.expectation()}; {s.doc}{when}")
+            costs = getattr(entry, "costs", ())
+            if args.name is not None and costs:
+                _out(f"    platform costs it reads (platform.<cost>=VALUE): "
+                     f"{', '.join(costs)}")
         _out("  platform costs: platform.<cost>=VALUE overrides one cost "
              "(codesign list platforms; the profile files list them)")
     return EXIT_OK
@@ -347,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list workloads, mechanisms, platforms, parameters")
     p.add_argument("what", nargs="?",
                    choices=("workloads", "mechanisms", "platforms", "params", "blocks"))
+    p.add_argument("name", nargs="?", help="with params: only this workload's or "
+                   "mechanism's parameters (codesign list params nested)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("verilog", help="export a hardware block as flat Verilog")

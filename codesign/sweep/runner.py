@@ -114,6 +114,12 @@ def run_sweep(
             warnings.warn(why, RuntimeWarning, stacklevel=2)
     expansion = expansion or expand(spec)
     path = Path(store_path) if store_path else default_store(spec)
+    if not path.parent.exists():  # as `report --out` and `demo --out` create theirs
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot create the folder {path.parent}: "
+                             f"{exc.strerror or exc}") from None
     by_key = {p.key: p for p in expansion.points}
     outcome = Outcome(path, len(by_key))
     with Store.open(path) as store:

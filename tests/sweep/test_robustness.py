@@ -399,3 +399,21 @@ def test_an_unexpected_error_is_one_line_with_exit_3(
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
     with pytest.raises(ZeroDivisionError):
         cli.main(["list"])
+
+
+def test_store_in_a_folder_that_does_not_exist_creates_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "q.toml"
+    spec.write_text('version = 1\nname = "q"\n[workload]\nname = "walks"\nwalks = 20\n'
+                    '[mechanism]\nname = "analytic-walk"\n')
+    store = tmp_path / "new" / "deeper" / "q.sqlite"
+    status, out, _ = _main("sweep", str(spec), "--store", str(store), "--executor", "serial",
+                           "--quiet", capsys=capsys)
+    assert status == 0 and store.exists()
+    assert "computed 1 / reused 0 / failed 0" in out
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    status, _, err = _main("sweep", str(spec), "--store", str(blocked / "sub" / "q.sqlite"),
+                           "--executor", "serial", capsys=capsys)
+    assert status == cli.EXIT_BAD_INPUT
+    assert "cannot create the folder" in _one_line_error(err)
