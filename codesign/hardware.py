@@ -39,6 +39,8 @@ from typing import Any
 from codesign.errors import InputError, suggest
 from codesign.metrics import Metrics
 from codesign.params import ParamSpec, build, flat, param, specs
+from hwmodels.cache.params import INCLUSIONS, CacheParams
+from hwmodels.cache.params import keyed as keyed_cache
 from hwmodels.nic.params import NICParams
 from hwmodels.pagewalk.params import WalkerParams
 from hwmodels.tlb.params import TLBParams
@@ -112,17 +114,20 @@ class TLBKeys(_Keys):
     """Dotted keys of the tagged TLB (``hwmodels.tlb``); defaults are its own."""
 
     entries: int = param(_TLB.l4k.entries, key="tlb.l1.entries", min=0, max=4096,
-                         doc="entries of the 4 KiB array")
+                         doc="entries of the 4 KiB array: tlb.l1.ways x a power of two "
+                             "(the number of sets)")
     ways: int = param(_TLB.l4k.ways, key="tlb.l1.ways", min=0, max=4096,
                       doc="ways of the 4 KiB array (= entries: fully associative)")
     policy: str = param(_TLB.l4k.policy, key="tlb.l1.policy", choices=("lru", "plru", "random"),
                         doc="replacement policy of every array")
     entries_2m: int = param(_TLB.l2m.entries, key="tlb.l1.2m.entries", min=0, max=4096,
-                            doc="entries of the 2 MiB array (0: none)")
+                            doc="entries of the 2 MiB array (0: none; else tlb.l1.2m.ways x a "
+                                "power of two)")
     ways_2m: int = param(_TLB.l2m.ways, key="tlb.l1.2m.ways", min=0, max=4096,
                          doc="ways of the 2 MiB array")
     entries_1g: int = param(_TLB.l1g.entries, key="tlb.l1.1g.entries", min=0, max=4096,
-                            doc="entries of the 1 GiB array (0: none)")
+                            doc="entries of the 1 GiB array (0: none; else tlb.l1.1g.ways x a "
+                                "power of two)")
     ways_1g: int = param(_TLB.l1g.ways, key="tlb.l1.1g.ways", min=0, max=4096,
                          doc="ways of the 1 GiB array")
     vpid: bool = _vpid_param()
@@ -155,8 +160,9 @@ class STLBKeys(_Keys):
     """
 
     l2_entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
-                         doc="second-level TLB entries (0: none); default ChampSim's STLB "
-                             "1536 (128 sets x 12 ways)")
+                         doc="second-level TLB entries (0: none; else tlb.l2.ways x a power of "
+                             "two, the number of sets); default ChampSim's STLB 1536 (128 sets "
+                             "x 12 ways)")
     l2_ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
     l2_policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
                         doc="second-level TLB replacement")
@@ -202,7 +208,8 @@ class WalkerKeys(_Keys):
     pwc_nested: int | None = param(None, key="pwc.nested.entries", min=0, max=1024,
                                    doc="overrides pwc.entries for the nested dimension")
     ntlb_entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
-                              doc="nested TLB entries (0: none)")
+                              doc="nested TLB entries (0: none; else ntlb.ways x a power of "
+                                  "two)")
     ntlb_ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                            doc="nested TLB ways")
 
@@ -250,7 +257,7 @@ class NTLBKeys(_Keys):
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
                              doc="radix levels of the host (nested / EPT) page table")
     entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
-                         doc="nested TLB entries (0: none)")
+                         doc="nested TLB entries (0: none; else ntlb.ways x a power of two)")
     ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                       doc="nested TLB ways")
 
@@ -264,6 +271,56 @@ class NTLBKeys(_Keys):
             return NTLBBlockParams.from_flat(flat(self))
         except ValueError as exc:
             raise ValueError(f"ntlb: {exc}") from None
+
+
+# -- the data-cache hierarchy ---------------------------------------------------------------
+
+
+_CACHE = CacheParams()
+
+
+@dataclass(frozen=True)
+class CacheKeys(_Keys):
+    """Dotted keys of the data-cache hierarchy (``hwmodels.cache``) the MMU replay sends walk
+    and data references through: the geometry. Defaults are the model's own (a
+    Nehalem-generation core). The load-to-use latencies are platform costs
+    (``cache.{l1,l2,llc}.latency``), not parameters: sweeping a latency is a cost
+    sensitivity and keeps the hardware the same. A level of size 0 is absent; all three at
+    0 send every reference to memory."""
+
+    cache_l1_size: int = param(_CACHE.l1.size, key="cache.l1.size", min=0, max=1 << 30,
+                         doc="L1 data cache bytes (0: none)", unit="B")
+    cache_l1_ways: int = param(_CACHE.l1.ways, key="cache.l1.ways", min=0, max=4096,
+                         doc="L1 data cache ways")
+    cache_l2_size: int = param(_CACHE.l2.size, key="cache.l2.size", min=0, max=1 << 30,
+                         doc="second-level cache bytes (0: none)", unit="B")
+    cache_l2_ways: int = param(_CACHE.l2.ways, key="cache.l2.ways", min=0, max=4096,
+                         doc="second-level cache ways")
+    cache_llc_size: int = param(_CACHE.llc.size, key="cache.llc.size", min=0, max=1 << 30,
+                          doc="last-level cache bytes (0: none)", unit="B")
+    cache_llc_ways: int = param(_CACHE.llc.ways, key="cache.llc.ways", min=0, max=4096,
+                          doc="last-level cache ways")
+    cache_line: int = param(_CACHE.line, key="cache.line", min=8, max=4096,
+                      doc="line size of every level (a power of two)", unit="B")
+    cache_inclusion: str = param(_CACHE.inclusion, key="cache.inclusion", choices=INCLUSIONS,
+                           doc="nine: non-inclusive non-exclusive; inclusive: an LLC "
+                               "eviction back-invalidates L1 and L2")
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.cache.CacheParams`` these keys describe (latencies 0: the cost
+        model prices levels with the platform's ``cache.*.latency``)."""
+        from hwmodels.cache.params import CacheLevelParams
+
+        levels = {}
+        for name in ("l1", "l2", "llc"):
+            size = getattr(self, f"cache_{name}_size")
+            ways = getattr(self, f"cache_{name}_ways")
+            try:
+                levels[name] = CacheLevelParams(size, ways if size else 0)
+            except ValueError as exc:
+                raise ValueError(keyed_cache(str(exc), f"cache.{name}.")) from None
+        return CacheParams(**levels, line=self.cache_line,
+                           inclusion=self.cache_inclusion)
 
 
 # -- the multi-queue NIC -------------------------------------------------------------------

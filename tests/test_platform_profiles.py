@@ -5,6 +5,7 @@ the keys a mechanism declares and a design point leaves unset."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -141,6 +142,49 @@ def test_the_phone_has_small_tlbs_and_the_2008_server_its_era() -> None:
     assert modern["tlb.l2.entries"].source.startswith("ChampSim default config")
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_every_profile_prices_the_data_cache_levels_with_sources(name: str) -> None:
+    """The data cache's load-to-use latencies are platform costs (so ``--set
+    platform.cache.l1.latency=N`` works and sweeping one keeps the hardware key), each with
+    its source, rising from L1 to memory; its geometry is a ``[hardware]`` default with its
+    source, and builds a valid hierarchy."""
+    from codesign.hardware import CacheKeys
+
+    p = load_platform(name)
+    latencies = [p.value(f"cache.{lv}.latency") for lv in ("l1", "l2", "llc")]
+    assert 0 < latencies[0] < latencies[1] < latencies[2] < p.value("memory.latency")
+    for lv in ("l1", "l2", "llc"):
+        c = p.costs[f"cache.{lv}.latency"]
+        assert c.unit == "cycles" and c.source.startswith("assumption: "), (name, lv)
+    keys = {s.key for s in specs(CacheKeys)}
+    assert keys <= set(p.hardware), (name, keys - set(p.hardware))
+    for key in keys:
+        assert p.hardware[key].source.strip(), (name, key)
+    r = resolve(Point("sequential", "native", name, dict(TINY)))
+    hierarchy = CacheKeys.to_hw(r.mechanism_params)
+    assert hierarchy.l1.size == p.hardware["cache.l1.size"].value
+    assert hierarchy.inclusion == p.hardware["cache.inclusion"].value
+
+
+def test_a_cache_latency_can_be_set_from_the_command_line() -> None:
+    def run(*more: str) -> dict:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = main(["run", "--workload", "random", "--mechanism", "nested",
+                           "--set", "workload.refs=4000", "--set", "hw.cost=false",
+                           "--set", "workload.footprint_mb=16", "--json", *more])
+        assert status == 0, err.getvalue()
+        return json.loads(out.getvalue())
+
+    base = run()
+    slower = run("--set", "platform.cache.l2.latency=25")
+    metrics = base.get("metrics", base)
+    metrics2 = slower.get("metrics", slower)
+    assert metrics2["walk.refs.l2"] == metrics["walk.refs.l2"] > 0
+    assert metrics2["cycles.translation"] - metrics["cycles.translation"] == (
+        15 * metrics["walk.refs.l2"])
+
+
 # --- hardware defaults reach the model ------------------------------------------------------
 
 def test_a_default_fills_a_key_the_point_leaves_unset() -> None:
@@ -233,7 +277,8 @@ def test_provenance_carries_the_defaults_and_overrides_keep_them() -> None:
                                                   "source": p.hardware["tlb.l1.entries"].source}
     assert "hardware" not in p.identity() and "tlb.l1.entries" not in p.identity()
     assert p.with_overrides({"memory.latency": 100}).hardware == p.hardware
-    assert load_platform("kvm-nehalem").to_dict()["hardware"] == {}
+    # kvm-nehalem's only defaults are its data cache's geometry (the TLBs keep the models')
+    assert all(k.startswith("cache.") for k in load_platform("kvm-nehalem").to_dict()["hardware"])
 
 
 def test_nested_hardware_tables_are_dotted_keys(tmp_path: Path) -> None:

@@ -5,9 +5,21 @@ One model for ``native``, ``shadow``, ``pv-direct``, ``nested`` and the hybrids,
 their numbers differ only in what each counted. Cycles are the sum of
 
 - ``cycles.base``: ``refs`` x ``cpu.cycles_per_ref``, the work of the references themselves
-  (Patterson & Hennessy's CPI of 1 when every instruction makes one reference);
-- ``cycles.translation``: walk references x ``memory.latency`` (``.walk.guest``,
-  ``.walk.nested``) plus second-level TLB hits x ``tlb.l2.hit`` (``.tlb_l2``);
+  (Patterson & Hennessy's CPI of 1 when every instruction makes one reference). The base
+  CPI *includes an L1 hit*: a textbook CPI-1 pipeline hides the L1D load-to-use latency of
+  its own reference, so a data reference served by L1 costs nothing more;
+- ``cycles.data``: data references by the level of the data cache that served them
+  (:mod:`hwmodels.cache`, through the replay), each priced at what it adds to the base,
+  ``latency(level) - cache.l1.latency`` (at least 0): ``.l2``, ``.llc``, ``.memory``, with
+  ``cache.l2.latency``, ``cache.llc.latency`` and ``memory.latency`` the load-to-use cycles
+  of a reference served there. Without a data cache (``Counts.served`` empty) it is 0: the
+  model before the cache existed;
+- ``cycles.translation``: walk references by the level that served them, each at that
+  level's *full* latency (the walker's references are serial and not hidden by the pipeline;
+  a reference served by memory costs ``memory.latency``), by dimension (``.walk.guest``,
+  ``.walk.nested``), plus second-level TLB hits x ``tlb.l2.hit`` (``.tlb_l2``). Walk
+  references whose level was not counted (a :class:`~codesign.mmu.replay.Counts` made by
+  hand) are priced as served by memory;
 - ``cycles.traps``: the mechanism's traps, ``cycles.traps.<kind>.<reason>`` each;
 - ``cycles.os``: what the (guest) kernel does the same under every mechanism: page-fault
   handling (``.fault``, ``fault.page`` each), TLB flushes (``.tlb_flush``), INVLPGs
@@ -36,8 +48,12 @@ from codesign.mmu.replay import Counts
 from codesign.platforms import Platform
 
 COSTS = ("cpu.cycles_per_ref", "cpu.clock_mhz", "memory.latency", "tlb.l2.hit", "fault.page",
-         "tlb.flush", "tlb.invlpg", "ipi.shootdown", "syscall.entry")
+         "tlb.flush", "tlb.invlpg", "ipi.shootdown", "syscall.entry", "cache.l1.latency",
+         "cache.l2.latency", "cache.llc.latency")
 """Platform costs every MMU mechanism uses (its own trap costs come on top)."""
+
+LEVELS = ("l1", "l2", "llc", "memory")
+"""What serves a reference, by the data cache's level number (metric name suffixes)."""
 
 
 def cpi(*, base: float = 1.0, miss_rate: float = 0.0, miss_cycles: float = 0.0,
@@ -56,8 +72,9 @@ class Costs:
     """The platform costs of :data:`COSTS`, read once.
 
     >>> from codesign.platforms import load_platform
-    >>> Costs.of(load_platform("kvm-nehalem")).memory
-    200.0
+    >>> c = Costs.of(load_platform("kvm-nehalem"))
+    >>> c.memory, c.latencies
+    (200.0, (4.0, 10.0, 40.0, 200.0))
     """
 
     ref: float
@@ -69,11 +86,25 @@ class Costs:
     invlpg: float
     ipi: float
     syscall: float
+    l1: float
+    l2: float
+    llc: float
 
     @classmethod
     def of(cls, platform: Platform) -> Costs:
         """Read from a platform (InputError naming the profile when one is missing)."""
         return cls(*(platform.value(k) for k in COSTS))
+
+    @property
+    def latencies(self) -> tuple[float, float, float, float]:
+        """Load-to-use cycles of a reference served by L1, L2, the LLC, memory."""
+        return (self.l1, self.l2, self.llc, self.memory)
+
+    @property
+    def data_extra(self) -> tuple[float, float, float, float]:
+        """What a data reference served by each level costs beyond the base CPI (which
+        includes an L1 hit)."""
+        return tuple(max(0.0, lat - self.l1) for lat in self.latencies)  # type: ignore[return-value]
 
 
 def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
@@ -93,10 +124,27 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
     >>> m = metrics(t, c, trap_counts={}, trap_cycles={}, unit_cycles=0.0, extra={})
     >>> m["cycles.translation"], m["cycles.total"], m["slowdown_vs_native"]
     (800.0, 804.0, 1.0)
+
+    With the levels counted (a replay with a data cache): the walk's four references served
+    by L1, L2, the LLC and memory, and the four data references by L1, L1, L2 and memory:
+
+    >>> t.served = [1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 1]
+    >>> t.per_access = {(0, 0, 0, 0, 0, 0, 0): 3, (1, 1, 1, 1, 0, 0, 0): 1}
+    >>> m = metrics(t, c, trap_counts={}, trap_cycles={}, unit_cycles=0.0, extra={})
+    >>> m["cycles.translation"], m["cycles.data"], m["walk.refs.memory"], m["cycles.total"]
+    (254.0, 202.0, 1, 460.0)
     """
-    translation = {"walk.guest": t.walk_refs_guest * costs.memory,
-                   "walk.nested": t.walk_refs_nested * costs.memory,
+    lat = costs.latencies
+    counted = [t.walk_served(0), t.walk_served(1)]
+    unknown = [t.walk_refs_guest - sum(counted[0]), t.walk_refs_nested - sum(counted[1])]
+    for d in range(2):  # walk references of unknown level: served by memory
+        counted[d] = [*counted[d][:3], counted[d][3] + max(0, unknown[d])]
+    walk = [sum(n * x for n, x in zip(counted[d], lat, strict=True)) for d in range(2)]
+    translation = {"walk.guest": float(walk[0]), "walk.nested": float(walk[1]),
                    "tlb_l2": t.l2_hits * costs.l2_hit}
+    data_refs = t.data_served()
+    data = {name: float(n * x) for name, n, x in zip(LEVELS, data_refs, costs.data_extra,
+                                                     strict=True) if name != "l1"}
     faults = t.faults_demand + t.faults_cow
     os = {"fault": faults * costs.fault, "tlb_flush": t.tlb_flushes * costs.flush,
           "invlpg": t.invlpg * costs.invlpg, "ipi": t.ipis * costs.ipi,
@@ -104,21 +152,25 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
     trap_total = float(sum(trap_cycles.values()))
     cyc = {
         "cycles.base": t.refs * costs.ref,
+        "cycles.data": float(sum(data.values())),
         "cycles.translation": float(sum(translation.values())),
         "cycles.traps": trap_total,
         "cycles.os": float(sum(os.values())),
     }
     total = float(sum(cyc.values()))
-    detail = (with_total(translation, "cycles.translation")
+    detail = (with_total(translation, "cycles.translation") | with_total(data, "cycles.data")
               | with_total(os, "cycles.os") | with_total(dict(trap_cycles), "cycles.traps"))
     detail = {k: v for k, v in detail.items() if not k.endswith(".total")}
     walk_refs = t.walk_refs_guest + t.walk_refs_nested
     seconds = total / (costs.clock_mhz * 1e6) if costs.clock_mhz > 0 else 0.0
     if t.per_access:
-        keys = np.array(list(t.per_access), dtype=np.float64)
+        # (walk refs by level x 4, faults, units, L2 hit); a 4-field key is the older
+        # (walk refs, faults, units, L2 hit), its references served by memory.
+        keys = np.array([k if len(k) == 7 else (0, 0, 0, *k[:3], k[3])
+                         for k in t.per_access], dtype=np.float64)
         weights = np.array(list(t.per_access.values()), dtype=np.float64)
-        values = (keys[:, 0] * costs.memory + keys[:, 1] * costs.fault
-                  + keys[:, 2] * unit_cycles + keys[:, 3] * costs.l2_hit)
+        values = (keys[:, :4] @ np.array(lat) + keys[:, 4] * costs.fault
+                  + keys[:, 5] * unit_cycles + keys[:, 6] * costs.l2_hit)
     else:
         values, weights = np.zeros(1), np.ones(1)
     base = {
@@ -132,6 +184,11 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
         "walk.refs.guest": t.walk_refs_guest,
         "walk.refs.nested": t.walk_refs_nested,
         "walk.refs_per_walk": walk_refs / t.walks if t.walks else 0.0,
+        **{f"walk.refs.{name}": counted[0][lv] + counted[1][lv]
+           for lv, name in enumerate(LEVELS)},
+        **{f"data.refs.{name}": data_refs[lv] for lv, name in enumerate(LEVELS)},
+        **{f"cache.{name}.hits": counted[0][lv] + counted[1][lv] + data_refs[lv]
+           for lv, name in enumerate(LEVELS[:3])},
         "walk.pwc_hits": t.gpwc_hits + t.npwc_hits,
         "walk.pwc_hits.guest": t.gpwc_hits,
         "walk.pwc_hits.nested": t.npwc_hits,
@@ -156,4 +213,4 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
             | latency(values, "cycles", weights=weights))
 
 
-__all__ = ["COSTS", "Costs", "cpi", "metrics"]
+__all__ = ["COSTS", "LEVELS", "Costs", "cpi", "metrics"]

@@ -26,6 +26,18 @@ writable in place; then its address is invalidated. EXIT frees every frame and t
 the process and flushes its translations. Freed frames go to a per-size free list and are
 reused last-freed first.
 
+**Where the writes land** (for mechanisms that shadow the guest's tables): each PTE write is
+also reported with the guest-physical address of the entry and the level of the table page
+holding it (:attr:`Effects.written`), every frame the guest allocates (and so zeroes or
+copies into) is reported (:attr:`Effects.allocated`), and EXIT reports the entries Linux's
+``exit_mmap`` clears before it frees the tables (:attr:`Effects.teardown`: every present leaf
+entry, as ``zap_pte_range`` / ``zap_huge_pmd`` clear them, then every upper-level entry
+pointing at a table page, as ``free_pgtables`` clears them with ``pmd_clear`` / ``pud_clear``
+/ ``p4d_clear``). Teardown writes are not in ``pte_writes``: the mechanisms that count PTE
+writes keep their meaning (Xen's ``xen_exit_mmap`` unpins the tables before the teardown, so
+under pv-direct those writes are plain stores). :meth:`GuestModel.table_path` names the table
+pages a walk of an address passes through.
+
 **Hypervisor.** Per VM, a host (EPT) table of ``host_levels`` levels in host memory. A guest
 frame is *touched* when the guest allocates it (the guest kernel zeroes a data page and
 writes a table page), and a touched guest-physical page not yet backed gets a host frame of
@@ -63,9 +75,12 @@ from typing import NamedTuple
 import numpy as np
 
 from hwmodels.pagewalk.tables import (
+    FRAME_MASK,
     PAGE_1G,
     PAGE_2M,
     PAGE_4K,
+    PRESENT,
+    PS,
     FrameAllocator,
     Memory,
     PageTable,
@@ -125,6 +140,14 @@ class Effects:
     of leaves whose translation changed in the running address space (INVLPG each);
     ``flush``: (vm, pid) address spaces whose translations must all go; ``ipis``: TLB
     shootdown IPIs sent; ``cr3``: the event loaded CR3 (SWITCH).
+
+    Where the writes land (additive; ``pte_writes``, ``table_pages`` and ``backings`` keep
+    their meaning): ``written``: (guest-physical address of the entry, level of its table
+    page) of each PTE write, in order, one per ``pte_writes``; ``allocated``: (guest-physical
+    address, size) of each frame allocated (data or table page: the guest kernel writes every
+    byte of it, zeroing or copying); ``teardown``: (entry address, level) of each entry an
+    EXIT clears before freeing the tables, in Linux's order (leaves, then upper levels from
+    the bottom up), not counted in ``pte_writes``.
     """
 
     demand_faults: int = 0
@@ -136,6 +159,9 @@ class Effects:
     flush: list[tuple[int, int]] = field(default_factory=list)
     ipis: int = 0
     cr3: bool = False
+    written: list[tuple[int, int]] = field(default_factory=list)
+    allocated: list[tuple[int, int]] = field(default_factory=list)
+    teardown: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def faults(self) -> int:
@@ -175,6 +201,8 @@ class Space:
 
         def alloc() -> int:
             gpa = model._alloc(vmstate, PAGE_4K)
+            if not self.tables:  # PageTable allocates its root before anything else
+                vmstate.levels[gpa] = model.cfg.guest_levels
             self.tables.append(gpa)
             model._fx.table_pages += 1
             return gpa
@@ -230,6 +258,11 @@ class VMState:
         self.refs: dict[tuple[int, int], int] = {}
         self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc)
         self.backed: dict[int, int] = {}  # host-page-aligned gPA -> hPA
+        self.levels: dict[int, int] = {}
+        """Guest table page -> its level (the root's at allocation, the others' when the entry
+        linking them is written)."""
+        self.parents: dict[int, int] = {}
+        """Guest table page (not a root) -> address of the entry that links it."""
         self.running = 0
         self._model = model
 
@@ -254,6 +287,12 @@ class VMState:
             raise AssertionError(f"vm {self.vm}: guest table word at unbacked {gpa:#x}")
         model.host.write(hpa, word)
         model._fx.pte_writes += 1
+        level = self.levels.get(gpa & ~(PAGE_4K - 1), 0)
+        model._fx.written.append((gpa, level))
+        if level > 1 and word & PRESENT and not word & PS:
+            child = word & FRAME_MASK
+            self.levels[child] = level - 1
+            self.parents[child] = gpa
         model.version += 1
 
 
@@ -289,6 +328,7 @@ class GuestModel:
     def _alloc(self, st: VMState, size: int) -> int:
         """A guest frame of ``size`` (free list first), touched: backed if it was not."""
         gpa = st.free[size].pop() if st.free[size] else st.alloc.alloc(size)
+        self._fx.allocated.append((gpa, size))
         for off in range(0, size, min(size, self.host_page)):
             page = gpa + off
             if st.hpa(page) is None:
@@ -408,9 +448,12 @@ class GuestModel:
 
     def _exit(self, st: VMState, pid: int) -> None:
         sp = self.spaces.pop((st.vm, pid))
+        self._teardown(st, sp)
         for leaf in sp.leaves.values():
             self._release(st, leaf)
         for gpa in sp.tables:
+            st.levels.pop(gpa, None)
+            st.parents.pop(gpa, None)
             for off in range(0, PAGE_4K, 8):
                 self.native.words.pop(st.offset | (gpa + off), None)
                 hpa = st.hpa(gpa + off)
@@ -421,6 +464,21 @@ class GuestModel:
         self._fx.flush.append((st.vm, pid))
         if st.running == pid:
             st.running = 0
+
+    def _teardown(self, st: VMState, sp: Space) -> None:
+        """Report the entries ``exit_mmap`` clears: each present leaf entry (``unmap_vmas``
+        runs before ``free_pgtables``), then each entry linking a table page, bottom level
+        first (``free_pgtables`` clears a table's entry in its parent once the table is
+        emptied)."""
+        out = self._fx.teardown
+        for va in sorted(sp.leaves):
+            level = 1 if sp.leaves[va].size == PAGE_4K else 2
+            entry = sp.pt.entry_address(va, level)
+            if entry is not None:
+                out.append((entry, level))
+        links = sorted((st.levels.get(t, 0), st.parents[t]) for t in sp.tables
+                       if t in st.parents)
+        out.extend((entry, level + 1) for level, entry in links)
 
     def fault(self, vm: int, pid: int, va: int, write: bool) -> Effects:
         """Handle what an access needs before it can translate: a demand fault on an
@@ -477,6 +535,32 @@ class GuestModel:
     def root(self, vm: int, pid: int) -> int:
         """Guest-physical address of the process's top-level table (its CR3)."""
         return self.spaces[(vm, pid)].pt.root
+
+    def table_path(self, vm: int, pid: int, va: int) -> list[tuple[int, int]]:
+        """(guest-physical address, level) of each table page a walk of ``va`` reads, from
+        the root down to the table that holds ``va``'s leaf entry (or where the walk stops).
+
+        >>> from workloads.memory.events import StreamBuilder
+        >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=1)
+        >>> b.access(0x10000)
+        >>> g = GuestModel(GuestConfig()); fx = [g.apply(e) for e in b.build()]
+        >>> [level for _, level in g.table_path(0, 1, 0x10000)]
+        [4, 3, 2, 1]
+        >>> [level for _, level in fx[-1].written]  # the fault linked 3 tables, wrote a leaf
+        [4, 3, 2, 1]
+        >>> fx[-1].written[-1] == (g.table_path(0, 1, 0x10000)[-1][0] + 8 * 16, 1)
+        True
+        """
+        st = self.vms[vm]
+        table = self.spaces[(vm, pid)].pt.root
+        out = []
+        for level in range(self.cfg.guest_levels, 0, -1):
+            out.append((table, level))
+            e = st.read(table + 8 * ((va >> (12 + 9 * (level - 1))) & 511))
+            if level == 1 or not e & PRESENT or e & PS:
+                break
+            table = e & FRAME_MASK
+        return out
 
     def eptp(self, vm: int) -> int:
         """Host-physical address of the VM's top-level EPT table."""

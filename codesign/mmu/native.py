@@ -11,14 +11,20 @@ PROTECT / COW faults INVLPG what changed; SHOOTDOWN sends IPIs.
 
 Metrics (the shape every MMU mechanism returns; priced by :mod:`codesign.mmu.cost`):
 ``refs``, ``tlb.l1.hits`` / ``.misses``, ``tlb.l2.hits`` / ``.misses``, ``walks``,
-``walk.refs`` (``.guest``, ``.nested``: 0 natively), ``walk.refs_per_walk``,
+``walk.refs`` (``.guest``, ``.nested``: 0 natively; ``.l1``, ``.l2``, ``.llc``, ``.memory``:
+by the data-cache level that served them), ``data.refs.{l1,l2,llc,memory}`` (each access's
+own reference, likewise), ``cache.{l1,l2,llc}.hits`` (both kinds), ``walk.refs_per_walk``,
 ``walk.pwc_hits`` (``.guest``: walks that hit the guest page-walk cache; ``.nested``: hits
 in the nested dimension's), ``walk.ntlb_hits``, ``faults.page`` (demand + copy-on-write:
 the kernel's own, not traps), ``os.*`` counts, ``traps.total`` (0 natively), the cycle
-breakdown ``cycles.{base,translation,traps,os}`` and ``cycles.total``, ``cycles_per_ref``,
+breakdown ``cycles.{base,data,translation,traps,os}`` and ``cycles.total``, ``cycles_per_ref``,
 ``throughput.refs_per_s``, ``slowdown_vs_native`` (1 here) and
 ``latency.{mean,p50,p99}_cycles`` per translation (the walk's references, an L2 hit, the
-fault the access raised; 0 on a first-level hit). Natively ``tlb.vpid`` changes nothing
+fault the access raised; 0 on a first-level hit). Walk and data references go through the
+data-cache hierarchy (``cache.*`` keys: sizes, ways, line, inclusion; the latencies are
+platform costs) in stream order, so table lines compete with data lines: a walk reference
+costs the latency of the level that served it, a data reference what that level adds to an L1
+hit (:mod:`codesign.mmu.cost`). Natively ``tlb.vpid`` changes nothing
 (there are no VMs) and ``host.levels`` only bounds the guest-physical space the OS model
 allocates from.
 
@@ -37,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.hardware import STLBKeys, TLBKeys, WalkerKeys
+from codesign.hardware import CacheKeys, STLBKeys, TLBKeys, WalkerKeys
 from codesign.metrics import Metrics
 from codesign.mmu import cost
 from codesign.mmu.cost import Costs
@@ -49,9 +55,9 @@ from codesign.registry import Mechanism
 
 
 @dataclass(frozen=True)
-class NativeParams(TLBKeys, STLBKeys, WalkerKeys):
-    """Parameters of ``native``: the TLBs' and walker's keys plus the OS's huge-page
-    policy."""
+class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys):
+    """Parameters of ``native``: the TLBs', walker's and data cache's keys plus the OS's
+    huge-page policy."""
 
     huge: str = param("none", key="guest.huge_pages", choices=HUGE_POLICIES,
                       doc="guest OS huge pages: none, or 2M where an aligned 2 MiB region "
@@ -61,6 +67,7 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys):
         TLBKeys.to_hw(self)
         STLBKeys.to_hw(self)
         WalkerKeys.to_hw(self)
+        CacheKeys.to_hw(self)
         self.guest_config()
 
     def guest_config(self) -> GuestConfig:
@@ -71,14 +78,14 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys):
     def setup(self, nested: bool) -> Setup:
         """What :func:`~codesign.mmu.replay.replay` runs with."""
         return Setup(self.guest_config(), TLBKeys.to_hw(self), WalkerKeys.to_hw(self), nested,
-                     STLBKeys.to_hw(self))
+                     STLBKeys.to_hw(self), CacheKeys.to_hw(self))
 
 
 def native_setup(p: NativeParams) -> Setup:
     """The setup of the native run that ``slowdown_vs_native`` compares a mechanism with:
-    the same TLBs, walker and guest OS, no hypervisor."""
+    the same TLBs, walker, data cache and guest OS, no hypervisor."""
     return Setup(NativeParams.guest_config(p), TLBKeys.to_hw(p), WalkerKeys.to_hw(p), False,
-                 STLBKeys.to_hw(p))
+                 STLBKeys.to_hw(p), CacheKeys.to_hw(p))
 
 
 _NATIVE_MEMO: OrderedDict[tuple[str, Setup, Costs], float] = OrderedDict()
@@ -118,5 +125,5 @@ MECHANISM = Mechanism(
     costs=cost.COSTS,
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="2",
+    version="3",
 )

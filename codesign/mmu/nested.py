@@ -20,7 +20,9 @@ the guest's own ``ipi.shootdown`` cost.
 Metrics: those of every MMU mechanism (:mod:`codesign.mmu.cost`) with
 ``traps.vmexit.ept_violation`` / ``traps.vmexit.ipi`` and their
 ``cycles.traps.vmexit.<reason>``; ``slowdown_vs_native`` replays the workload natively on
-the same TLBs and walker.
+the same TLBs, walker and data cache. Every reference of a 2D walk (guest entries at the host
+addresses backing the guest tables, host entries) and every data reference (host-physical)
+goes through the data cache (:mod:`codesign.mmu.replay`).
 
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.refs": 2048, "workload.footprint_mb": 1, "workload.element_bytes": 64,
@@ -86,5 +88,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="2",
+    version="3",
 )

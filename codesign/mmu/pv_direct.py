@@ -227,5 +227,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "hypercall.null", "pv.update", "pv.validate_page"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="4",
+    version="5",
 )

@@ -17,6 +17,24 @@ faults only *add* entries, so the faults of a run are handled before the run is 
 faults that change an existing translation (COW) or the TLB (an exit that flushes an
 untagged TLB) split the run and are handled at their position.
 
+**Data cache.** Page-table entries are ordinary cacheable data: every reference a walk makes
+and every access's own data reference go through one :class:`hwmodels.cache.CacheModel`
+(``Setup.cache``; L1D, L2, LLC), in stream order -- per access, its walk's references, then
+its data reference -- so table lines and data lines compete for the same space. Walk
+references are host-physical addresses of the entries read (2D: the guest tables at the host
+addresses backing them and the host tables; 1D: the tables in the native image), data
+references the physical address of the accessed byte (``frame << 12 | offset``: host-physical
+in 2D, the native image's in 1D). The replay counts references by dimension (guest walk,
+nested walk, data) and serving level (:attr:`Counts.served`); the cost model prices them.
+The TLB's same-page shortcut (below) skips TLB lookups only: every access still sends its
+data reference to the cache, whose own repeated-line shortcut makes a run of references to
+one line cheap. The page-walk caches and the nested TLB cache *entries* and stay as they
+are; a reference they save never reaches the data cache. With ``Setup.cache`` None there is
+no data cache: every walk reference is served by memory and data references are not looked
+up (the model before the cache existed). The cache is physically tagged: nothing in the
+stream flushes it. The guest kernel's own references (fault handling, table writes) are not
+in the stream, so they do not go through it.
+
 **Tags.** ``nested``: TLB and walker entries carry VM tag ``vm + 1`` (VPID 0 is the host's);
 with ``tlb.vpid`` off the TLB stores no VM tag and is flushed (INVVPID all-contexts
 equivalent) on every VM switch and every VM exit. ``native``: there are no VMs; a process is
@@ -40,6 +58,13 @@ cache entries stay valid across UNMAP / PROTECT.
 >>> c = replay(b.build(), Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False))
 >>> c.refs, c.tlb_hits, c.tlb_misses, c.walk_refs_guest, c.faults_demand
 (3, 1, 2, 5, 2)
+>>> c.walk_served(0), c.data_served()    # no data cache: walks served by memory
+([0, 0, 0, 5], [0, 0, 0, 0])
+>>> from hwmodels.cache import CacheParams
+>>> c = replay(b.build(), Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False,
+...                             cache=CacheParams()))
+>>> c.walk_served(0), c.data_served()    # two pages' data lines, one reused
+([1, 0, 0, 4], [1, 0, 0, 2])
 """
 
 from __future__ import annotations
@@ -47,10 +72,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from codesign.mmu.guest import PAGE_2M, PAGE_4K, VM_SHIFT, Effects, GuestConfig, GuestModel
 from codesign.mmu.pageindex import index
+from hwmodels.cache import MEMORY, CacheModel, CacheParams
+from hwmodels.cache.model import S_SERVED
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
@@ -68,16 +96,45 @@ PCIDS = 4095
 """PCIDs handed to address spaces (1 .. 4095; 12-bit tags)."""
 
 
+@numba.njit(cache=True)
+def _set_repeats(pages, fill, mask):
+    """Which lookups of a run's (same-page-compressed) sequence the TLB must see: not those
+    of a 4 KiB-array page (``fill`` 0) that the previous lookup in its set of that array
+    named too. That entry is then the set's most recently used one and nothing has filled
+    the set since, so the lookup hits it and changes no replacement order (true LRU: the
+    order is kept; PLRU: the tree bits already point away from it; random: hits draw
+    nothing); the fill after it rewrites the entry in place. A lookup of another page size
+    probes the 4 KiB array too, so it clears its set's record.
+
+    >>> _set_repeats(np.array([1, 2, 1, 2, 17, 1]), np.zeros(6, np.int64), 15).tolist()
+    [True, True, False, False, True, True]
+    """
+    out = np.ones(len(pages), dtype=np.bool_)
+    last = np.full(mask + 1, -1, dtype=np.int64)
+    for i in range(len(pages)):
+        p = pages[i]
+        s = p & mask
+        if fill[i] != 0:
+            last[s] = -1
+        elif last[s] == p:
+            out[i] = False
+        else:
+            last[s] = p
+    return out
+
+
 @dataclass(frozen=True)
 class Setup:
-    """What to replay with: guest/host memory model, TLB, walker, 1D or 2D, and the
-    second-level TLB (None: none)."""
+    """What to replay with: guest/host memory model, TLB, walker, 1D or 2D, the
+    second-level TLB (None: none) and the data-cache hierarchy (None: none; its latencies
+    are not used here, the cost model takes them from the platform)."""
 
     guest: GuestConfig
     tlb: TLBParams
     walker: WalkerParams
     nested: bool
     stlb: TLBParams | None = None
+    cache: CacheParams | None = None
 
     @property
     def pcid(self) -> bool:
@@ -121,32 +178,60 @@ class Counts:
     ipis: int = 0
     pcid_recycles: int = 0
     syscalls: int = 0
-    per_access: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
-    """Histogram of (walk refs, guest faults, trap units, second-level TLB hit) per access:
-    translation latency. Trap units are backings (EPT violations) unless a subclass's
-    :meth:`Replay.fault_traps` and :meth:`Replay.walk_traps` say otherwise."""
+    served: list[int] = field(default_factory=lambda: [0] * 12)
+    """References by kind and serving level, at ``4 * kind + level``: kind 0 guest-dimension
+    walk references, 1 nested-dimension walk references, 2 data references; level 0 L1, 1
+    L2, 2 LLC, 3 memory (``hwmodels.cache``'s numbering)."""
+    per_access: dict[tuple[int, ...], int] = field(default_factory=dict)
+    """Histogram of (walk refs served by L1, by L2, by the LLC, by memory, guest faults, trap
+    units, second-level TLB hit) per access: translation latency. Trap units are backings
+    (EPT violations) unless a subclass's :meth:`Replay.fault_traps` and
+    :meth:`Replay.walk_traps` say otherwise."""
+
+    def walk_served(self, dim: int | None = None) -> list[int]:
+        """Walk references by serving level (L1, L2, LLC, memory): of dimension ``dim`` (0
+        guest, 1 nested) or of both."""
+        s = self.served
+        if dim is None:
+            return [s[lv] + s[4 + lv] for lv in range(4)]
+        return s[4 * dim:4 * dim + 4]
+
+    def data_served(self) -> list[int]:
+        """Data references by serving level (all 0 without a data cache)."""
+        return self.served[8:12]
 
     def add_accesses(self, n: int, rows: np.ndarray) -> None:
-        """Count ``n`` accesses into the histogram: ``rows`` (walk refs, faults, trap units,
-        L2 hit) of those that did anything but hit the first-level TLB; the rest are
-        (0, 0, 0, 0).
+        """Count ``n`` accesses into the histogram: ``rows`` (walk refs by serving level x 4,
+        faults, trap units, L2 hit) of those that did anything but hit the first-level TLB;
+        the rest are all 0.
 
-        >>> c = Counts(); c.add_accesses(3, np.array([[4, 1, 0, 0], [4, 1, 0, 0]]))
+        >>> c = Counts(); c.add_accesses(3, np.array([[1, 0, 2, 1, 1, 0, 0]] * 2))
         >>> c.per_access
-        {(0, 0, 0, 0): 1, (4, 1, 0, 0): 2}
+        {(0, 0, 0, 0, 0, 0, 0): 1, (1, 0, 2, 1, 1, 0, 0): 2}
         """
         rest = n - len(rows)
+        zero = (0,) * 7
         if rest:
-            self.per_access[(0, 0, 0, 0)] = self.per_access.get((0, 0, 0, 0), 0) + rest
+            self.per_access[zero] = self.per_access.get(zero, 0) + rest
         if not len(rows):
             return
         rows = np.asarray(rows, dtype=np.int64)
-        if rows.min() < 0 or rows[:, :2].max() >= 1 << 12 or rows[:, 2].max() >= 1 << 38:
+        if rows.min() < 0 or rows[:, :4].max() >= 1 << 12 or rows[:, 4].max() >= 1 << 12:
             raise ValueError("per-access row out of the histogram's range")
-        packed = rows[:, 0] | rows[:, 1] << 12 | rows[:, 3] << 24 | rows[:, 2] << 25
+        # Packed into one int64 where the fields fit (6 bits per level count, 12 for faults,
+        # 1 for the L2 hit, 26 for trap units); the rare rows that do not are added one by one.
+        wide = (rows[:, :4].max(axis=1) >= 1 << 6) | (rows[:, 5] >= 1 << 26)
+        if wide.any():
+            for row in rows[wide].tolist():
+                key = tuple(row)
+                self.per_access[key] = self.per_access.get(key, 0) + 1
+            rows = rows[~wide]
+        packed = (rows[:, 0] | rows[:, 1] << 6 | rows[:, 2] << 12 | rows[:, 3] << 18
+                  | rows[:, 4] << 24 | rows[:, 6] << 36 | rows[:, 5] << 37)
         keys, counts = np.unique(packed, return_counts=True)
         for k, m in zip(keys.tolist(), counts.tolist(), strict=True):
-            key = (k & 0xFFF, (k >> 12) & 0xFFF, k >> 25, (k >> 24) & 1)
+            key = (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
+                   k >> 37, (k >> 36) & 1)
             self.per_access[key] = self.per_access.get(key, 0) + m
 
 
@@ -189,6 +274,8 @@ class Replay:
         self.tlb = TLBModel(setup.tlb)
         self.stlb = TLBModel(setup.stlb) if setup.stlb is not None else None
         self.walker = PageWalkModel(setup.walker)
+        self.dcache = CacheModel(setup.cache) if setup.cache is not None else None
+        """The data-cache hierarchy (None: none)."""
         self.loaded = -1
         self.tcache: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
@@ -197,6 +284,9 @@ class Replay:
         self.pcids = _Pcids()
         self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
                                default=-1) for k in range(3)]
+        l4k = setup.tlb.arrays[0]
+        self.l4k_mask = l4k.sets - 1 if l4k.enabled else -1
+        """Set mask of the first-level TLB's 4 KiB array (-1: no such array)."""
 
     # -- tags --------------------------------------------------------------------------------
 
@@ -397,13 +487,17 @@ class Replay:
         fill = np.array(self.fill_class, dtype=np.int64)[klass]  # per distinct page
         # An access to the page the previous access just looked up (and filled) hits, and a
         # hit on the most recent entry changes no replacement state: only the first access
-        # of each same-page stretch goes to the TLB (unless no array holds the page size).
+        # of each same-page stretch goes to the TLB (unless no array holds the page size);
+        # and of those, only the ones whose page is not already the most recent of its set
+        # (:func:`_set_repeats`).
         keep = np.empty(n, dtype=bool)
         keep[0] = True
         np.not_equal(page[1:], page[:-1], out=keep[1:])
         if (fill < 0).any():
             keep |= (fill < 0)[inv]
         pos = np.flatnonzero(keep)
+        if self.l4k_mask >= 0 and len(pos) > 1:
+            pos = pos[_set_repeats(page[pos], fill[inv[pos]], self.l4k_mask)]
         ipos = inv[pos]
         hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[ipos], frame[ipos],
                                             perms[ipos])
@@ -414,8 +508,12 @@ class Replay:
         c.tlb_hits += n - k
         c.tlb_misses += k
         c.tlb_evictions += evicted
-        # Per first-level miss, in order: walk references, L2 hit, trap units.
+        # Per first-level miss, in order: walk references (by serving level), L2 hit, trap
+        # units.
         refs = np.zeros(k, dtype=np.int64)
+        levels = np.zeros((k, 4), dtype=np.int64)
+        addrs: list[np.ndarray] = []
+        dims: list[np.ndarray] = []
         l2_hit = np.zeros(k, dtype=np.int64)
         units = np.zeros(k, dtype=np.int64)
         walked = np.arange(k)
@@ -454,8 +552,11 @@ class Replay:
                         f"{int(w.fault[j])} frame {int(w.frame[j]):#x}, the guest model says "
                         f"{int(want[lo + j]):#x}")
                 refs[walked[lo:hi]] = w.refs
-                c.walk_refs_guest += int((w.dims == 0).sum())
-                c.walk_refs_nested += int((w.dims == 1).sum())
+                addrs.append(w.addrs)
+                dims.append(w.dims)
+                nested_refs = int(w.dims.sum())
+                c.walk_refs_guest += len(w.dims) - nested_refs
+                c.walk_refs_nested += nested_refs
                 c.gpwc_hits += int((w.gpwc > 0).sum())
                 c.npwc_hits += int(w.npwc.sum())
                 c.ntlb_hits += int(w.ntlb_hit.sum())
@@ -463,6 +564,13 @@ class Replay:
             extra = self.walk_traps(vm, pid, va[miss])
             if extra is not None:
                 units[walked] += extra
+        if self.dcache is not None:
+            data = (frame[inv] << 12) | (va & 0xFFF)
+            self._cache(data, miss, refs[walked], addrs, dims, levels, walked)
+        elif m:
+            levels[:, MEMORY] = refs
+            c.served[MEMORY] = c.walk_refs_guest
+            c.served[4 + MEMORY] = c.walk_refs_nested
         faults = np.zeros(k, dtype=np.int64)
         rows = []
         for p, (f, u) in faulted.items():
@@ -473,10 +581,49 @@ class Replay:
                     units[i] += u
                 else:  # a faulting access that hit the TLB
                     rows.append((0, f, u, 0))
-        table = np.stack([refs, faults, units, l2_hit], axis=1)
+        table = np.concatenate([levels, faults[:, None], units[:, None], l2_hit[:, None]],
+                               axis=1)
         if rows:
-            table = np.concatenate([table, np.array(rows, dtype=np.int64)])
+            table = np.concatenate([table, np.array([(0, 0, 0, 0, *r[1:]) for r in rows],
+                                                    dtype=np.int64)])
         c.add_accesses(n, table)
+
+    def _cache(self, data: np.ndarray, miss: np.ndarray, wrefs: np.ndarray,
+               addrs: list[np.ndarray], dims: list[np.ndarray], levels: np.ndarray,
+               walked: np.ndarray) -> None:
+        """Send a run's references through the data cache in stream order -- per access its
+        walk's references (``miss``: positions of the walked accesses, ``wrefs`` their walk
+        lengths, ``addrs`` / ``dims`` the walker's reference log), then its data reference
+        (``data``: one per access) -- and count them by kind and serving level; walk
+        references per serving level go to ``levels[walked]``."""
+        assert self.dcache is not None
+        state = self.dcache.state
+        before = state[S_SERVED:S_SERVED + 4].copy()
+        c = self.c
+        if len(miss) and wrefs.sum():
+            walk = np.concatenate(addrs) if len(addrs) > 1 else addrs[0]
+            dim = np.concatenate(dims) if len(dims) > 1 else dims[0]
+            per = np.ones(len(data), dtype=np.int64)
+            per[miss] += wrefs
+            last = np.cumsum(per) - 1  # each access's data reference closes its stretch
+            is_walk = np.ones(int(last[-1]) + 1, dtype=bool)
+            is_walk[last] = False
+            stream = np.empty(len(is_walk), dtype=np.int64)
+            stream[last] = data
+            stream[is_walk] = walk
+            lv = self.dcache.access(stream)[is_walk].astype(np.int64)
+            by = np.bincount(dim * 4 + lv, minlength=8)
+            for i in range(8):
+                c.served[i] += int(by[i])
+            owner = np.repeat(np.arange(len(miss)), wrefs)
+            levels[walked] = np.bincount(owner * 4 + lv, minlength=4 * len(miss)).reshape(
+                len(miss), 4)
+        else:
+            by = np.zeros(8, dtype=np.int64)
+            self.dcache.access(data)
+        served = state[S_SERVED:S_SERVED + 4] - before - by[:4] - by[4:]
+        for lv_ in range(4):
+            c.served[8 + lv_] += int(served[lv_])
 
     def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, vpid: int,
               pcid: int) -> np.ndarray:

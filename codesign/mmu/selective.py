@@ -8,12 +8,18 @@ references) — and that switching dynamically between them "matches or beats th
 references; at the end of each it estimates, from what that window measured, what the
 window would have cost under each mode, and runs the next window in the cheaper one:
 
-- shadow: (PTE writes + INVLPGs + CR3 writes + address-space flushes + guest page faults +
-  shootdown IPIs + hidden shadow fills, at the rate per reference the last shadow window
-  measured beyond a switch's rebuild) x ``vmexit.kernel`` + walks x (1D references per
-  walk) x ``memory.latency``;
-- nested: walks x (2D references per walk) x ``memory.latency`` + (EPT violations + IPIs) x
-  ``vmexit.kernel``.
+- shadow: (PTE writes x the ``pt_write`` exits per PTE write the last shadow window
+  measured (1 before any: shadow paging exits only on writes to shadowed tables) + INVLPGs +
+  CR3 writes + address-space flushes + guest page faults + shootdown IPIs + hidden shadow
+  fills, at the rate per reference the last shadow window measured beyond a switch's
+  rebuild) x ``vmexit.kernel`` + walks x (1D references per
+  walk) x (cycles per walk reference);
+- nested: walks x (2D references per walk) x (cycles per walk reference) + (EPT violations +
+  IPIs) x ``vmexit.kernel``.
+
+Cycles per walk reference: what the window's walk references cost at the latencies of the
+data-cache levels that served them (``memory.latency`` before any walk, or without a data
+cache). Data references cost the same in both modes and do not enter the estimate.
 
 The counts of guest events are the same in both modes (the guest OS does the same work), and
 so are the TLB misses (the TLBs and their tags do not depend on the mode). References per
@@ -35,11 +41,10 @@ shadow windows and ``nested``'s in nested windows (the same replay classes), plu
 ``selective.switches``, ``selective.windows`` and ``selective.nested_windows``.
 
 >>> from codesign.harness import Point, evaluate
->>> m = evaluate(Point("random", "selective", params={"workload.refs": 200_000,
-...     "workload.footprint_mb": 8, "pwc.entries": 0, "ntlb.entries": 0,
-...     "selective.window": 20_000, "hw.cost": False}))
->>> m["selective.windows"], m["selective.switches"]  # faults first (nested), then misses
-(10, 1)
+>>> m = evaluate(Point("mmap-churn", "selective", params={"workload.cycles": 120,
+...     "selective.window": 100, "selective.start": "shadow", "hw.cost": False}))
+>>> m["selective.switches"] >= 1, m["selective.nested_windows"] > 0  # churn: into nested
+(True, True)
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
 from codesign.mmu.pageindex import index
 from codesign.mmu.replay import Replay, Setup, drive
-from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, ShadowReplay
+from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, ShadowReplay, trap_costs
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -97,17 +102,25 @@ class _Window:
     fills: int = 0
     backings: int = 0
     ipis: int = 0
+    walk_cycles: float = 0.0
+    pte_writes: int = 0
+    pt_exits: int = 0
 
 
 class SelectiveReplay(ShadowReplay):
     """One replay whose setup (1D shadow or 2D nested) changes between windows."""
 
     def __init__(self, shadow: Setup, nested: Setup, p: SelectiveParams, exit_cost: float,
-                 mem: float) -> None:
+                 mem: float, latencies: tuple[float, float, float, float] | None = None
+                 ) -> None:
         super().__init__(shadow if p.start == "shadow" else nested, p.cache)
         self.setups = {False: shadow, True: nested}
         self.p = p
         self.exit_cost, self.mem = exit_cost, mem
+        self.latencies = latencies if latencies is not None else (mem, mem, mem, mem)
+        """Cycles of a walk reference served by L1, L2, the LLC, memory."""
+        self.ref_cost = mem
+        """Cycles per walk reference, as the last window with walks measured."""
         g, h = p.guest_levels, p.host_levels
         self.per_walk = {False: float(g), True: float((g + 1) * (h + 1) - 1)}
         """References per walk of each mode (nested: True) as last measured; until then the
@@ -115,6 +128,9 @@ class SelectiveReplay(ShadowReplay):
         self.touched: list[np.ndarray] = []
         self.fill_rate = 0.0
         """Hidden fills per reference in steady shadow mode, as last measured."""
+        self.pt_rate = 1.0
+        """Shadow-mode ``pt_write`` exits per guest PTE write, as the last shadow window with
+        PTE writes measured (until then 1, as if every write exited)."""
         self.rebuilt = 0
         self.fresh = False
         """The window is the first after a switch into shadow mode, whose rebuild of
@@ -182,8 +198,13 @@ class SelectiveReplay(ShadowReplay):
 
     def _snapshot(self) -> _Window:
         c = self.c
+        # Walk references of unknown level (no data cache) are served by memory.
+        served = c.walk_served()
+        served[3] += c.walk_refs_guest + c.walk_refs_nested - sum(served)
+        cycles = sum(n * lat for n, lat in zip(served, self.latencies, strict=True))
         return _Window(c.refs, c.walks, c.walk_refs_guest, c.walk_refs_nested,
-                       self.guest_events, self.t.fills, c.backings, c.ipis)
+                       self.guest_events, self.t.fills, c.backings, c.ipis, float(cycles),
+                       c.pte_writes, self.t.pt_write)
 
     def decide(self) -> None:
         """End a window: learn from it, pick the next window's mode."""
@@ -205,10 +226,17 @@ class SelectiveReplay(ShadowReplay):
             # shadows rebuilt on address-space switches (a small shadow cache), new pages.
             steady = max(0, d.fills - (self.rebuilt if self.fresh else 0))
             self.fill_rate = steady / d.refs
+        if not self.nested and d.pte_writes:
+            # Shadow paging exits on only some PTE writes (shadowed tables, unsync leaves):
+            # how many per write is measured in shadow windows.
+            self.pt_rate = d.pt_exits / d.pte_writes
         self.fresh = False
-        shadow = ((d.guest_events + d.ipis + self.fill_rate * d.refs) * self.exit_cost
-                  + d.walks * self.per_walk[False] * self.mem)
-        nested = (d.walks * self.per_walk[True] * self.mem
+        if d.walk_refs_guest + d.walk_refs_nested:
+            self.ref_cost = d.walk_cycles / (d.walk_refs_guest + d.walk_refs_nested)
+        events = d.guest_events + (self.pt_rate - 1.0) * d.pte_writes
+        shadow = ((events + d.ipis + self.fill_rate * d.refs) * self.exit_cost
+                  + d.walks * self.per_walk[False] * self.ref_cost)
+        nested = (d.walks * self.per_walk[True] * self.ref_cost
                   + (d.backings + d.ipis) * self.exit_cost)
         current, other = (nested, shadow) if self.nested else (shadow, nested)
         # Into shadow mode, the shadows are rebuilt: a hidden fault per page in use. The
@@ -223,7 +251,10 @@ class SelectiveReplay(ShadowReplay):
             self.switch()
 
     def switch(self) -> None:
-        """Change mode: one exit, every TLB and walker cache flushed, shadows discarded."""
+        """Change mode: one exit, every TLB and walker cache flushed, shadows discarded.
+        The data cache is kept (it is physically tagged), but the 1D replay addresses the
+        native image and the 2D one host memory, so lines cached in one mode are not the
+        other's: after a switch the data cache starts cold (a simplification)."""
         self.switches += 1
         self.s = self.setups[not self.nested]
         self.fresh = not self.nested
@@ -233,11 +264,10 @@ class SelectiveReplay(ShadowReplay):
         self.walker.reset()
         self.loaded = -1
         self.tcache.clear()  # frames differ: guest-physical + VM offset vs host-physical
-        self.shadows.clear()
+        self.discard_shadows()
         running = self.guest.running(self.guest.vm) if self.guest.vm is not None else 0
         if not self.nested and running:
-            self.t.builds += 1
-            self.shadows[(self.guest.vm, running)] = set()
+            self.mmu(self.guest.vm).load_root(running, flushing=True)
 
 
 def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
@@ -246,22 +276,21 @@ def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
     exit_cost = platform.value("vmexit.kernel")
     nested = p.setup(nested=True)
     shadow = replace(nested, nested=False)
-    r = SelectiveReplay(shadow, nested, p, exit_cost, costs.memory)
+    r = SelectiveReplay(shadow, nested, p, exit_cost, costs.memory, costs.latencies)
     drive(r, events)
     if r.left < p.window:  # the last, partial window
         r.windows += 1
         r.nested_windows += r.nested
     t = r.t
-    counts = {"vmexit.pt_write": t.pt_write, "vmexit.page_fault": t.injected + t.fills,
-              "vmexit.cr3_write": t.cr3_write, "vmexit.invlpg": t.invlpg,
-              "vmexit.ipi": r.c.ipis, "vmexit.ept_violation": r.ept_violations,
-              "vmexit.mode_switch": r.switches}
+    counts, cycles = trap_costs(t, r.c.ipis, exit_cost, costs.memory)
+    more = {"vmexit.ept_violation": r.ept_violations, "vmexit.mode_switch": r.switches}
+    counts |= more
+    cycles |= {k: n * exit_cost for k, n in more.items()}
     extra = {"selective.switches": r.switches, "selective.windows": r.windows,
              "selective.nested_windows": r.nested_windows,
              "shadow.builds": t.builds, "shadow.evictions": t.evictions,
              "shadow.fills": t.fills, "shadow.injected": t.injected}
-    return cost.metrics(r.c, costs, trap_counts=counts,
-                        trap_cycles={k: n * exit_cost for k, n in counts.items()},
+    return cost.metrics(r.c, costs, trap_counts=counts, trap_cycles=cycles,
                         unit_cycles=exit_cost, extra=extra,
                         native_total=native_total(events, p, costs))
 
@@ -277,5 +306,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="2",
+    version="3",
 )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codesign.provenance import environment
-from codesign.report import analysis, plots
+from codesign.report import analysis, plots, validation
 from codesign.report.data import ReportData, value
 
 MAX_PLOTS = 6
@@ -45,11 +45,13 @@ class Text:
 
 @dataclass
 class Table:
-    """A table; ``sortable`` ones get clickable headers in HTML."""
+    """A table; ``sortable`` ones get clickable headers in HTML, and ``prose`` ones (cells of
+    sentences, as the validation table's) wrap their text there."""
 
     header: list[str]
     rows: list[list[Any]]
     sortable: bool = False
+    prose: bool = False
 
 
 @dataclass
@@ -290,6 +292,22 @@ def _sensitivity(data: ReportData) -> Section | None:
     return section
 
 
+def _validation(data: ReportData) -> Section | None:
+    """Published results against the model, when the spec has ``[[validation]]`` rows."""
+    outcomes = validation.from_report(data)
+    if not outcomes:
+        return None
+    section = Section("Validation")
+    section.blocks.append(validation.summary(outcomes))
+    section.blocks.append(Text([
+        "Each row is a published result, the design points that stand for its setup, the "
+        "model's value there and the expectation with its tolerance. A row that fails stays "
+        "here, with the reason; ", Mono("missing"), " means no value could be computed."]))
+    section.blocks.append(Table(list(validation.HEADER), validation.table_rows(outcomes),
+                                prose=True))
+    return section
+
+
 def _failed(data: ReportData) -> Section | None:
     if not data.failed:
         return None
@@ -338,7 +356,7 @@ def build(data: ReportData) -> Document:
     # The summary, trap tables and breakdown all rank the same points: rank them once.
     ranked = (analysis.winners(data.done, objectives[0], data.group()) if objectives
               else [])
-    parts = [_summary(data, ranked), _results(data), _plots(data), _traps(data, ranked),
-             _breakdown(data, ranked), _pareto(data), _sensitivity(data), _failed(data),
-             _provenance(data)]
+    parts = [_validation(data), _summary(data, ranked), _results(data), _plots(data),
+             _traps(data, ranked), _breakdown(data, ranked), _pareto(data), _sensitivity(data),
+             _failed(data), _provenance(data)]
     return Document(data.title, lead, [p for p in parts if p is not None])

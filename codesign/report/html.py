@@ -25,6 +25,8 @@ div.wide { overflow-x: auto; }
 th { background: #f3f3f3; }
 td:first-child, th:first-child { text-align: left; }
 table.sortable th { cursor: pointer; }
+table.prose { width: 100%; }
+table.prose td, table.prose th { white-space: normal; text-align: left; vertical-align: top; }
 code, pre { background: #f6f6f6; font-size: 12px; }
 pre { padding: 0.8em; overflow-x: auto; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
@@ -59,7 +61,8 @@ def _text(block: str | Text) -> str:
 
 
 def _table(table: Table) -> str:
-    cls = ' class="sortable"' if table.sortable else ""
+    classes = [c for c, on in (("sortable", table.sortable), ("prose", table.prose)) if on]
+    cls = f' class="{" ".join(classes)}"' if classes else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in table.rows)

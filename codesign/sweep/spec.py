@@ -43,6 +43,36 @@
     objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
                                        # the first ranks the summary, 2-3 give a Pareto front
 
+    [[validation]]                     # a published result the report checks (any number)
+    claim = "24 memory references per uncached 2D walk"
+    source = "Gandhi et al., MICRO 2014"
+    metric = "walk.refs_per_walk"
+    where = { mechanism = "analytic-walk", virtualized = true, "guest.levels" = 4 }
+    expect = 24
+    tolerance_abs = 0                  # or tolerance (relative), tolerance_factor;
+                                       # or range = [lo, hi], at_least, at_most
+
+**Validation rows.** Each ``[[validation]]`` table is a published result the report compares
+with the model (:mod:`codesign.report.validation` evaluates them; here only their syntax is
+checked, and that ``where`` and ``baseline`` name parameters of this sweep):
+
+- ``claim``, ``source``, ``metric`` (strings) are required; ``unit``, ``why`` (the reading of
+  the claim behind the expectation and its tolerance) and ``note`` (why a known failure
+  fails) are optional strings;
+- ``where`` (required) selects done points: parameter or name = a value or a list of values
+  (any of them; ``workload`` names a suite's points by their ``<suite>/<mix>`` label, as the
+  report does); ``combine`` (``mean``, ``geomean``, ``min``, ``max``) says how several
+  selected points make one value;
+- ``baseline``, optional, selects each point's partner: the ``where`` selection with these
+  values in place, agreeing with the point on every other parameter both have; with it,
+  ``compare`` is ``ratio`` (metric / baseline's) or ``gain`` (baseline's / metric - 1, "X%
+  better" where lower is better), without it ``value`` (the default);
+- ``per``, a name or a list of names (parameters, metrics or platform costs): the metric is
+  divided by each (``cycles.total`` per ``workload.iterations``);
+- the expectation, exactly one of: ``expect`` with exactly one of ``tolerance`` (relative),
+  ``tolerance_abs`` or ``tolerance_factor`` (within that factor either way); ``range = [lo,
+  hi]``; ``at_least``; ``at_most`` (both ends included).
+
 **Suites.** ``[workload] suite`` names one of the named suites (or a list of them) in place
 of ``name``: the memory-workload suites of :mod:`workloads.memory.suites` and the packet
 suites of :mod:`workloads.packets.suites` are one namespace (:func:`all_suites`; a name defined
@@ -72,6 +102,7 @@ Value forms are in :mod:`codesign.sweep.values`, constraints in
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,8 +128,16 @@ from codesign.tomlfile import check_depth, key_line, read_toml, tomllib
 SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
 SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "constraints",
-            "report")
+            "report", "validation")
 REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
+VALIDATION_KEYS = ("claim", "source", "metric", "where", "baseline", "compare", "combine", "per",
+                   "expect", "tolerance", "tolerance_abs", "tolerance_factor", "range",
+                   "at_least", "at_most", "unit", "why", "note")
+"""The keys of a ``[[validation]]`` row (see the module's documentation)."""
+COMPARES = ("value", "ratio", "gain")
+COMBINES = ("mean", "geomean", "min", "max")
+EXPECTATIONS = ("expect", "range", "at_least", "at_most")
+TOLERANCES = ("tolerance", "tolerance_abs", "tolerance_factor")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME = 100
 """Longest sweep name: it names the store file (``<name>.sqlite``), and most file systems
@@ -134,6 +173,8 @@ class SweepSpec:
     report: Mapping[str, Any] = field(default_factory=dict)
     mixes: Mapping[str, tuple[tuple[str, Scalar], ...]] = field(default_factory=dict)
     """Parameters of each suite mix, by its ``workload.mix`` label (empty without suites)."""
+    validation: tuple[Mapping[str, Any], ...] = ()
+    """The ``[[validation]]`` rows, syntax-checked (``where`` and ``baseline`` flattened)."""
 
     def size(self) -> int:
         """Combinations before constraints and de-duplication."""
@@ -390,6 +431,7 @@ def parse_spec(
     sample_axis = _sample(data.get("sample"), dists, loc, seen, size)
     constraints = _constraints(data.get("constraints"), loc)
     report = _report(data.get("report", {}), loc)
+    validation = _validation(data.get("validation"), loc)
 
     # Names and parameters must exist for at least one of the chosen entries.
     try:
@@ -450,9 +492,14 @@ def parse_spec(
         if key in report and report[key] not in known:
             raise loc.error("report", key, f"report {key} {report[key]!r} is not a parameter "
                             f"of this sweep{suggest(report[key], known)}")
+    labels = set(mixes)
+    for index, row in enumerate(validation):
+        for table in ("where", "baseline"):
+            for key, wanted in row.get(table, {}).items():
+                _check_selector(loc, index, table, key, wanted, known, declared, names, labels)
     source = text or json.dumps(data, sort_keys=True, default=str)
     return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report,
-                     mixes)
+                     mixes, validation)
 
 
 def _suite_names(value: Any, loc: _Locator) -> list[str]:
@@ -608,3 +655,189 @@ def _report(table: Any, loc: _Locator) -> dict[str, Any]:
                             "objective; expected a metric name, optionally prefixed 'max:' or "
                             "'min:' (e.g. 'max:packets.rate_mpps')")
     return dict(table)
+
+
+_ROW_HEADER = re.compile(r"^\s*\[\[\s*validation\s*\]\]\s*(#.*)?$")
+_HEADER = re.compile(r"^\s*\[")
+
+
+def _row_line(text: str, index: int, key: str | None) -> int | None:
+    """The 1-based line of ``key`` in the ``index``-th ``[[validation]]`` table (its header
+    line when the key is not found there); None when the text has no such table.
+
+    >>> _row_line('[[validation]]\\nclaim = "a"\\n[[validation]]\\n\\nmetric = "m"\\n', 1, "metric")
+    5
+    >>> _row_line('[[validation]]\\nclaim = "a"\\n', 0, "where")
+    1
+    """
+    lines = text.splitlines()
+    headers = [i for i, line in enumerate(lines) if _ROW_HEADER.match(line)]
+    if index >= len(headers):
+        return None
+    start = headers[index]
+    end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
+    found = key_line("\n".join(lines[start + 1:end]), None, key) if key else None
+    return start + 1 + found if found else start + 1
+
+
+def _row_error(loc: _Locator, index: int, key: str | None, message: str) -> InputError:
+    """An error about row ``index`` of ``[[validation]]``, at its line where it can be found."""
+    line = _row_line(loc.text, index, key) if loc.text else None
+    at = f"{loc.path}:{line}" if line else loc.path
+    return InputError(f"{at}: [[validation]] row {index + 1}: {message}")
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_validation(rows: Any, path: str = "<spec>", text: str = "") -> tuple[dict[str, Any], ...]:
+    """The ``[[validation]]`` rows of a spec, their syntax checked; ``where`` and ``baseline``
+    flattened to dotted keys. Errors name the file, the row's line and the key.
+
+    >>> rows = check_validation([{"claim": "c", "source": "s", "metric": "walk.refs",
+    ...                           "where": {"guest": {"levels": 4}}, "at_least": 1}])
+    >>> rows[0]["where"], rows[0]["compare"]
+    ({'guest.levels': 4}, 'value')
+    >>> check_validation([{"claim": "c", "source": "s", "metric": "m", "where": {},
+    ...                    "expect": 1, "tolerence": 0.1}], "v.toml")
+    Traceback (most recent call last):
+    codesign.errors.InputError: v.toml: [[validation]] row 1: unknown key 'tolerence'; did you mean 'tolerance'?
+    """  # noqa: E501
+    return _validation(rows, _Locator(path, text))
+
+
+def _validation(rows: Any, loc: _Locator) -> tuple[dict[str, Any], ...]:
+    if rows is None:
+        return ()
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise loc.error("validation", None, "validation rows must be tables: write each as "
+                        "[[validation]] (an array of tables)")
+    return tuple(_validation_row(row, index, loc) for index, row in enumerate(rows))
+
+
+def _validation_row(row: dict[str, Any], index: int, loc: _Locator) -> dict[str, Any]:
+    def fail(key: str | None, message: str) -> InputError:
+        return _row_error(loc, index, key, message)
+
+    for key in row:
+        if key not in VALIDATION_KEYS:
+            hint = suggest(key, VALIDATION_KEYS) or f" (expected {', '.join(VALIDATION_KEYS)})"
+            raise fail(key, f"unknown key {key!r}{hint}")
+    out: dict[str, Any] = {}
+    for key in ("claim", "source", "metric", "unit", "why", "note"):
+        value = row.get(key)
+        if value is None and key in ("claim", "source", "metric"):
+            what = {"claim": "the published result in words", "source": "its citation",
+                    "metric": "the stored metric it is compared with"}[key]
+            raise fail(None, f"a {key!r} key is required ({what})")
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise fail(key, f"{key} must be a non-empty string, got {value!r}")
+        if value is not None:
+            out[key] = value
+    for key in ("where", "baseline"):
+        if key not in row:
+            if key == "where":
+                raise fail(None, "a 'where' table is required (parameter = value, selecting "
+                           "the points)")
+            continue
+        out[key] = _selector(row[key], key, fail)
+    compare = row.get("compare")
+    if compare is not None and compare not in COMPARES:
+        raise fail("compare", f"compare must be one of {', '.join(map(repr, COMPARES))}, got "
+                   f"{compare!r}{suggest(str(compare), COMPARES)}")
+    if "baseline" in out and compare not in ("ratio", "gain"):
+        raise fail("compare" if compare else "baseline", "a row with a baseline needs "
+                   "compare = 'ratio' (metric / baseline's) or 'gain' (baseline's / metric - 1)")
+    if compare in ("ratio", "gain") and "baseline" not in out:
+        raise fail("compare", f"compare = {compare!r} needs a 'baseline' table to compare with")
+    out["compare"] = compare or "value"
+    combine = row.get("combine")
+    if combine is not None:
+        if combine not in COMBINES:
+            raise fail("combine", f"combine must be one of {', '.join(map(repr, COMBINES))}, "
+                       f"got {combine!r}{suggest(str(combine), COMBINES)}")
+        out["combine"] = combine
+    per = row.get("per")
+    if per is not None:
+        names = [per] if isinstance(per, str) else per
+        if (not isinstance(names, list) or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise fail("per", f"per must be a name or a list of names, got {per!r}")
+        out["per"] = list(names)
+    given = [k for k in EXPECTATIONS if k in row]
+    if len(given) != 1:
+        raise fail(given[1] if given else None,
+                   f"gives both {given[0]!r} and {given[1]!r}; one expectation per row"
+                   if given else "an expectation is required: expect (with a tolerance), "
+                   "range = [lo, hi], at_least or at_most")
+    kind = given[0]
+    tolerances = [k for k in TOLERANCES if k in row]
+    if kind != "expect" and tolerances:
+        raise fail(tolerances[0], f"{tolerances[0]} goes with expect, not with {kind}")
+    if kind == "range":
+        bounds = row["range"]
+        if (not isinstance(bounds, list) or len(bounds) != 2 or not all(map(_number, bounds))
+                or bounds[0] > bounds[1]):
+            raise fail("range", f"range must be [lo, hi], two finite numbers with lo <= hi, "
+                       f"got {bounds!r}")
+        out["range"] = [bounds[0], bounds[1]]
+        return out
+    if not _number(row[kind]):
+        raise fail(kind, f"{kind} must be a finite number, got {row[kind]!r}")
+    out[kind] = row[kind]
+    if kind != "expect":
+        return out
+    if len(tolerances) != 1:
+        raise fail(tolerances[1] if tolerances else "expect",
+                   f"gives both {tolerances[0]!r} and {tolerances[1]!r}; one tolerance per "
+                   "row" if tolerances else "expect needs a tolerance: tolerance (relative, "
+                   "e.g. 0.05), tolerance_abs or tolerance_factor (e.g. 2: within 2x)")
+    key = tolerances[0]
+    low = 1 if key == "tolerance_factor" else 0
+    if not _number(row[key]) or row[key] < low:
+        raise fail(key, f"{key} must be a finite number >= {low}, got {row[key]!r}")
+    if key == "tolerance_factor" and row["expect"] <= 0:
+        raise fail(key, f"tolerance_factor needs expect > 0, got {row['expect']!r}")
+    out[key] = row[key]
+    return out
+
+
+def _selector(table: Any, key: str, fail: Any) -> dict[str, Any]:
+    """A ``where`` or ``baseline`` table as dotted keys, each a scalar or a list of them."""
+    if not isinstance(table, dict):
+        raise fail(key, f"{key} must be a table of parameter = value, got {table!r}")
+    out: dict[str, Any] = {}
+    for name, value in _flatten(table):
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) or _number(v) or isinstance(v, bool)
+                                 for v in values):
+            raise fail(key, f"{key} {name}: expected a value or a list of values (strings, "
+                       f"numbers, booleans), got {value!r}")
+        out[name] = value
+    return out
+
+
+def _check_selector(loc: _Locator, index: int, table: str, key: str, wanted: Any,
+                    known: set[str], declared: Mapping[str, Any],
+                    names: Mapping[str, list[Scalar]], labels: set[str]) -> None:
+    """InputError unless ``key`` is a parameter or name of the sweep and each wanted value
+    is one it can take."""
+    if key not in known:
+        raise _row_error(loc, index, table, f"{table}: {key!r} is not a parameter of this "
+                         f"sweep{suggest(key, known)}")
+    for value in wanted if isinstance(wanted, list) else [wanted]:
+        if key in NAME_KEYS:
+            # A suite's points are named by their mix label, in the store as in the report.
+            choices = (sorted(labels) if key == "workload" and labels
+                       else [str(n) for n in names.get(key, [])])
+            if value not in choices:
+                hint = suggest(str(value), choices)
+                raise _row_error(loc, index, table, f"{table}: {key} {value!r} is not one of "
+                                 f"this sweep's ({', '.join(choices)}){hint}")
+        elif key in declared:
+            try:
+                declared[key].coerce(value)
+            except InputError as exc:
+                raise _row_error(loc, index, table, f"{table}: {exc}") from None

@@ -72,12 +72,17 @@ def mprotect(pages: int, protect: bool) -> np.ndarray:
     ("forkwait", {"iterations": 20}),
     ("mmap-churn", {"cycles": 30, "remote_cpus": 1}),
 ])
-def test_every_guest_pte_write_exits_under_shadow_and_not_under_nested(
+def test_guest_pte_writes_exit_under_shadow_only_where_shadowed_and_never_under_nested(
         name: str, params: dict) -> None:
+    """KVM write-protects only the guest tables its shadow pages shadow and lets a shadowed
+    last-level table go unsync: some PTE writes exit under shadow paging, far from all (a
+    fork's writes to its child's fresh tables, a run of writes to an unsync table do not);
+    none do under nested paging."""
     shadow = workload(name, "shadow", **params)
     nested = workload(name, "nested", **params)
     assert shadow["os.pte_writes"] == nested["os.pte_writes"] > 100
-    assert shadow["traps.vmexit.pt_write"] == shadow["os.pte_writes"]
+    assert 0 < shadow["traps.vmexit.pt_write"] < shadow["os.pte_writes"] / 2
+    assert shadow["shadow.unsync"] > 0
     assert "traps.vmexit.pt_write" not in nested
     # nested paging's only exits are EPT violations on first touch and the shootdown IPIs
     # the guest sends (a write to the virtual APIC)
@@ -119,8 +124,13 @@ def test_an_mprotect_of_n_ptes_is_n_exits_or_ceil_n_over_batch_hypercalls(
         return m[True].get(name, 0) - m[False].get(name, 0)
 
     assert delta(sh, "os.pte_writes") == pages
-    assert delta(sh, "traps.vmexit.pt_write") == pages
+    # The leaf table is shadowed. Populating two or more pages left it unsync (the second
+    # page's PTE write unsynced it), so the mprotect's writes do not exit; one page: the
+    # first write unsyncs it (one exit) and the rest would not. Each INVLPG exits and resyncs
+    # its entry (kvm_mmu_invlpg).
+    assert delta(sh, "traps.vmexit.pt_write") == (1 if pages == 1 else 0)
     assert delta(sh, "traps.vmexit.invlpg") == pages
+    assert delta(sh, "shadow.resyncs") == pages
     assert delta(pv, "pv.updates") == pages
     assert delta(pv, "traps.hypercall.mmu_update") == math.ceil(pages / batch)
     # the call's INVLPGs are queued in the same lazy-MMU batch
@@ -146,15 +156,22 @@ def test_a_syscalls_updates_batch_per_system_call_not_across_calls() -> None:
     assert (one_each["traps.hypercall.mmu_update"] - none["traps.hypercall.mmu_update"]) == 10
 
 
-@pytest.mark.parametrize("cache, builds", [(1, 2 + 10), (2, 2), (64, 2)])
-def test_a_small_shadow_cache_rebuilds_on_every_switch(cache: int, builds: int) -> None:
+@pytest.mark.parametrize("cache, lookups", [(1, 2 + 10), (2, 2), (64, 2)])
+def test_a_small_root_cache_looks_roots_up_in_the_pool_without_refilling(
+        cache: int, lookups: int) -> None:
+    """KVM keeps shadow pages in a hash table beyond its previous roots: a CR3 load outside
+    ``shadow.cache`` roots looks the root up (and flushes the TLB context) but finds its
+    shadow pages, so nothing is built or refilled again."""
     m = events_metrics(two_processes(10), "shadow", **{"shadow.cache": cache})
-    assert m["shadow.builds"] == builds
-    assert m["shadow.evictions"] == builds - min(cache, 2)
     big = events_metrics(two_processes(10), "shadow", **{"shadow.cache": 64})
-    if cache == 1:  # every rebuilt shadow refills each touched page: one hidden fault each
-        assert m["shadow.fills"] == big["shadow.fills"] + 10 * 4
-        assert m["traps.vmexit.page_fault"] > big["traps.vmexit.page_fault"]
+    assert m["shadow.builds"] == big["shadow.builds"] == 2
+    assert m["shadow.root_lookups"] == lookups
+    assert m["shadow.evictions"] == lookups - min(cache, 2)
+    assert m["shadow.fills"] == big["shadow.fills"] == 2 * 4
+    assert m["traps.total"] == big["traps.total"]
+    if cache == 1:  # each lookup flushes the VM's TLB context: the pages miss again
+        assert m["tlb.l1.misses"] > big["tlb.l1.misses"]
+        assert m["shadow.tlb_flushes"] > big["shadow.tlb_flushes"]
     else:
         assert m == big
 
@@ -162,14 +179,18 @@ def test_a_small_shadow_cache_rebuilds_on_every_switch(cache: int, builds: int) 
 def test_forkwait_traps_per_iteration_nested_lt_pv_lt_shadow() -> None:
     """Adams & Agesen's forkwait: 6.0 s native, 36.9 s software VMM, 106.4 s hardware VMM
     with shadow paging — trapping page-table updates is what makes a VMM slow on it. Nested
-    paging traps on none of them, pv-direct batches them, shadow traps on each."""
+    paging traps on none of them, pv-direct batches them into about 26 hypercalls an
+    iteration; KVM's shadow paging exits about 42 times an iteration (not on each of the 102
+    PTE writes: the child's fresh tables are not shadowed, leaf tables go unsync), most of
+    them on the teardown of the child's shadowed tables, the reuse of their frames, the
+    child's hidden faults and the INVLPGs and CR3 loads."""
     n = 50
     per_iter = {}
     for mech in ("nested", "pv-direct", "shadow"):
         short = workload("forkwait", mech, iterations=10)
         long = workload("forkwait", mech, iterations=10 + n)
         per_iter[mech] = (long["traps.total"] - short["traps.total"]) / n
-    assert per_iter["nested"] < 1 < per_iter["pv-direct"] < per_iter["shadow"] / 3
+    assert per_iter["nested"] < 1 < per_iter["pv-direct"] < per_iter["shadow"]
     cyc = {m: workload("forkwait", m, iterations=30)["cycles.total"]
            for m in ("native", "nested", "pv-direct", "shadow")}
     assert cyc["native"] < cyc["nested"] < cyc["pv-direct"] < cyc["shadow"]
@@ -183,10 +204,17 @@ def test_forkwait_traps_per_iteration_nested_lt_pv_lt_shadow() -> None:
 def test_walks_are_1d_like_native(name: str, params: dict, mech: str) -> None:
     m = workload(name, mech, **params)
     n = workload(name, "native", **params)
-    assert m["walks"] == n["walks"] > 0
-    assert m["walk.refs_per_walk"] == n["walk.refs_per_walk"]
     assert m["walk.refs.nested"] == 0
-    assert m["walk.refs"] == n["walk.refs"]
+    if mech == "shadow" and name == "forkwait":
+        # Each forkwait access misses the TLB natively too, but KVM flushes the VM's TLB
+        # contexts and page-walk caches on its own (root lookups, zapped or resynced shadow
+        # pages): the same walks, longer, none longer than the table is deep
+        assert m["walks"] == n["walks"] > 0 and m["shadow.tlb_flushes"] > 0
+        assert n["walk.refs"] < m["walk.refs"] <= 4 * m["walks"]
+    else:
+        assert m["walks"] == n["walks"] > 0
+        assert m["walk.refs_per_walk"] == n["walk.refs_per_walk"]
+        assert m["walk.refs"] == n["walk.refs"]
     uncached = evaluate(Point(name, mech, params={
         **{f"workload.{k}": v for k, v in params.items()}, **NO_HW, "pwc.entries": 0}))
     assert uncached["walk.refs"] == 4 * uncached["walks"]
@@ -215,7 +243,7 @@ def test_batched_replay_equals_one_access_at_a_time(make: Any) -> None:
 def test_cycles_add_up_by_trap_reason(mech: str) -> None:
     m = workload("mmap-churn", mech, cycles=20)
     parts = m.cycles_breakdown()
-    assert set(parts) == {"base", "translation", "traps", "os"}
+    assert set(parts) == {"base", "data", "translation", "traps", "os"}
     assert m["cycles.total"] == pytest.approx(sum(parts.values()))
     assert m["traps.total"] == sum(m.traps_by_reason().values()) > 0
     by_reason = m.group("cycles.traps")
@@ -223,19 +251,25 @@ def test_cycles_add_up_by_trap_reason(mech: str) -> None:
     for reason, count in m.traps_by_reason().items():
         assert reason in by_reason, reason
         assert (by_reason[reason] > 0) == (count > 0)
-    if mech == "shadow":  # every exit is handled in the host kernel
+    if mech == "shadow":  # every exit is handled in the host kernel, resyncs on top
         for reason, count in m.traps_by_reason().items():
-            assert by_reason[reason] == 2565 * count
+            assert by_reason[reason] >= 2565 * count
+        assert parts["traps"] == pytest.approx(
+            2565 * m["traps.total"] + 200 * m["shadow.resyncs"])
+        assert m["shadow.resyncs"] > 0
     assert m["latency.p99_cycles"] >= m["latency.p50_cycles"]
 
 
 def test_params_have_documented_defaults_and_bounds() -> None:
-    assert build(ShadowParams, {}).cache == 4
+    assert build(ShadowParams, {}).cache == 4  # 1 + KVM_MMU_NUM_PREV_ROOTS
+    assert build(ShadowParams, {}).pool == 5242  # 2**30 / 4096 / 50 (a 1 GiB guest)
     assert build(PVParams, {}).batch == 32
     with pytest.raises(InputError, match=r"pv\.batch"):
         build(PVParams, {"pv.batch": 0})
     with pytest.raises(InputError, match=r"shadow\.cache"):
         build(ShadowParams, {"shadow.cache": 0})
+    with pytest.raises(InputError, match=r"shadow\.pool_pages"):
+        build(ShadowParams, {"shadow.pool_pages": 63})  # below KVM_MIN_ALLOC_MMU_PAGES
 
 
 def test_an_x86_64_pv_guest_bounces_every_system_call_through_xen() -> None:

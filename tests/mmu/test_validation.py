@@ -152,13 +152,14 @@ def pte_writes_by_context(events: np.ndarray) -> tuple[dict[int, int], int, int]
     return dict(per_call), in_faults, outside
 
 
-def test_forkwait_shadow_traps_on_every_update_nested_almost_never() -> None:
+def test_forkwait_shadow_traps_on_shadowed_updates_nested_almost_never() -> None:
     """ANCHORS.md, MMU: "6.0 s / 36.9 s / 106.4 s | forkwait: native / software VMM /
-    first-gen hardware VMM with shadow paging" (Adams & Agesen, ASPLOS 2006): trapping every
-    page-table update is what makes a VMM slow on fork + exit + wait. Shadow paging exits on
-    each guest PTE write, fault, CR3 load and INVLPG; nested paging exits only on EPT
-    violations (first touch of guest memory) and IPIs, which forkwait's reuse of freed guest
-    frames keeps to its start-up."""
+    first-gen hardware VMM with shadow paging" (Adams & Agesen, ASPLOS 2006): trapping
+    page-table updates is what makes a VMM slow on fork + exit + wait. KVM's shadow paging
+    exits on writes to the guest tables its shadow pages shadow (not the fork's fresh child
+    tables; an unsync leaf table once), on faults, CR3 loads and INVLPGs; nested paging exits
+    only on EPT violations (first touch of guest memory) and IPIs, which forkwait's reuse of
+    freed guest frames keeps to its start-up."""
     shadow = metrics("forkwait", "shadow", iterations=60)
     nested = metrics("forkwait", "nested", iterations=60)
     assert shadow["os.pte_writes"] == nested["os.pte_writes"] > 60 * 50
@@ -166,7 +167,7 @@ def test_forkwait_shadow_traps_on_every_update_nested_almost_never() -> None:
     assert nested["traps.total"] == nested["traps.vmexit.ept_violation"] + nested[
         "traps.vmexit.ipi"]
     assert nested["traps.total"] < 0.05 * shadow["traps.total"]
-    assert shadow["traps.vmexit.pt_write"] == shadow["os.pte_writes"]
+    assert 0 < shadow["traps.vmexit.pt_write"] < shadow["os.pte_writes"] / 2
     assert shadow["cycles.total"] > nested["cycles.total"]
 
 
@@ -200,14 +201,20 @@ def test_gups_nested_pays_more_per_reference_than_shadow_with_short_cached_2d_wa
     "+3% … +22% more | hypervisor backing guest memory with large pages" (Bhargava et al.);
     "no consistent winner" (Wang et al.). GUPS over 32 MiB (5x the TLBs' reach), each page
     reused about 100 times: once populated, shadow paging's walks are 1D and exit-free while
-    every nested walk pays the 2D extra."""
+    every nested walk pays the 2D extra. That extra is compared in ``cycles.translation``:
+    with the data cache, the page-table lines of 32 MiB mostly hit L2, so the 2D extra is
+    cheap and the total ranking flips -- shadow paging's two exits per page (the injected
+    demand fault and the hidden fill) cost more here than nested paging's cached 2D walks
+    (before the cache, every walk reference cost ``memory.latency`` and the totals ranked as
+    the translation cost does). Which mode wins in total hinges on the latencies; what each
+    pays for translation does not."""
     gups = {"refs": 800_000, "footprint_mb": 32}
     native = metrics("random", "native", **gups)
     shadow = metrics("random", "shadow", **gups)
     nested = metrics("random", "nested", **gups)
     big = metrics("random", "nested", **gups, hw={"host.page_size": "2M"})
     assert native["walks"] == shadow["walks"] == nested["walks"] > 0.3 * gups["refs"]
-    assert nested["cycles_per_ref"] > 1.05 * shadow["cycles_per_ref"]
+    assert nested["cycles.translation"] > 1.05 * shadow["cycles.translation"]
     assert shadow["cycles_per_ref"] > native["cycles_per_ref"]
     assert native["walk.refs_per_walk"] < nested["walk.refs_per_walk"] < 8
     assert nested["walk.refs_per_walk"] < 24 / 3
