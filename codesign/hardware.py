@@ -31,6 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,10 +401,12 @@ _NIC_PARTS = {
 BLOCKS: dict[str, Block] = {
     "tlb": _block("tlb", "tagged set-associative TLB, one array per page size", TLBKeys,
                   "codesign_tlb", "hwmodels.tlb.rtl", "tlb"),
-    "stlb": _block("stlb", "second-level TLB (tlb.l2.*), the L1's array at STLB size",
-                   STLBKeys, "codesign_tlb", "hwmodels.tlb.rtl", "tlb"),
+    "stlb": Block("stlb", "second-level TLB (tlb.l2.*), the L1's array at STLB size",
+                  STLBKeys, "codesign_stlb", STLBKeys.to_hw,
+                  _lazy("hwmodels.tlb.rtl", "tlb_verilog", "codesign_stlb"),
+                  _lazy("hwmodels.tlb.rtl", "tlb_cost", TECH_NM)),
     "walker": _block("walker", "1D / 2D page walker FSM with page-walk caches and nested TLB",
-                     WalkerKeys, "walker", "hwmodels.pagewalk.rtl", "walker"),
+                     WalkerKeys, "codesign_walker", "hwmodels.pagewalk.rtl", "walker"),
     "pwc": _block("pwc", "page-walk cache of one dimension (pwc.dim), levels 2..5",
                   PWCKeys, "codesign_pwc", "hwmodels.pagewalk.cache_rtl", "pwc"),
     "ntlb": _block("ntlb", "nested TLB: guest-physical to host-physical pages inside a 2D walk",
@@ -510,6 +514,27 @@ def _cost_metrics(name: str, params: Any, synth: bool) -> tuple[tuple[str, float
     return tuple(out.items())
 
 
+class CostEstimateWarning(UserWarning):
+    """A hardware-cost estimate took long enough to say so (``codesign run``, the Python
+    API); sweep workers leave it out, their progress line already shows the time."""
+
+
+SLOW_ESTIMATE_S = 1.0
+"""An estimate slower than this is announced: a user who only wants cycles can skip it."""
+
+
 def hardware_metrics(name: str, values: Mapping[str, Any], synth: bool = True) -> Metrics:
-    """``hw.<block>.*`` metrics of one block for the given parameter values."""
-    return Metrics(dict(_cost_metrics(name, block_params(name, values), synth)))
+    """``hw.<block>.*`` metrics of one block for the given parameter values.
+
+    An estimate that takes more than :data:`SLOW_ESTIMATE_S` (PyRTL's, tens of seconds for
+    a large STLB) raises a one-line :class:`CostEstimateWarning` naming ``hw.cost=false``.
+    """
+    params = block_params(name, values)
+    start = time.perf_counter()
+    out = Metrics(dict(_cost_metrics(name, params, synth)))
+    took = time.perf_counter() - start
+    if took > SLOW_ESTIMATE_S:
+        warnings.warn(f"estimating the area and timing of block {name!r} took {took:.0f} s "
+                      "(PyRTL, once per process and parameters); --set hw.cost=false skips "
+                      "it when only cycles matter", CostEstimateWarning, stacklevel=2)
+    return out

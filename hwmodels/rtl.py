@@ -28,6 +28,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -150,20 +151,57 @@ def _run_compiled(
     return result
 
 
-def export_verilog(block: pyrtl.Block, module_name: str) -> str:
-    """Flat Verilog of ``block`` as one module named ``module_name``; registers initialised.
+def verilog_header(block: pyrtl.Block, module_name: str,
+                   codes: Sequence[type[IntEnum]] = ()) -> str:
+    """The comment that opens an exported module: its ports with direction and width, and
+    the operation codes its inputs take, read from the very definitions the RTL uses.
+
+    >>> from enum import IntEnum
+    >>> class Demo(IntEnum):
+    ...     NOP = 0
+    ...     GO = 1
+    >>> with pyrtl.temp_working_block():
+    ...     a = pyrtl.Input(4, "a"); y = pyrtl.Output(4, "y"); y <<= a
+    ...     print(verilog_header(pyrtl.working_block(), "demo", [Demo]), end="")
+    // demo: flat Verilog exported by codesign from its PyRTL model (registers initialised).
+    // Ports (direction, bits):
+    //   clk  input   1   (every register's clock)
+    //   a    input   4
+    //   y    output  4
+    // Demo codes: NOP=0, GO=1
+    """
+    def rows(kind: type, direction: str) -> list[tuple[str, str, int]]:
+        return sorted((w.name, direction, w.bitwidth) for w in block.wirevector_subset(kind))
+
+    ports = [*rows(pyrtl.Input, "input"), *rows(pyrtl.Output, "output")]
+    width = max([len(n) for n, _, _ in ports] + [3])
+    lines = [f"// {module_name}: flat Verilog exported by codesign from its PyRTL model "
+             "(registers initialised).", "// Ports (direction, bits):",
+             f"//   {'clk':<{width}}  input   1   (every register's clock)"]
+    lines += [f"//   {n:<{width}}  {d:<6}  {b}" for n, d, b in ports]
+    for enum in codes:
+        lines.append(f"// {enum.__name__} codes: "
+                     + ", ".join(f"{m.name}={int(m)}" for m in enum))
+    return "\n".join(lines) + "\n"
+
+
+def export_verilog(block: pyrtl.Block, module_name: str,
+                   codes: Sequence[type[IntEnum]] = ()) -> str:
+    """Flat Verilog of ``block`` as one module named ``module_name``; registers initialised;
+    a header comment lists its ports and the operation ``codes`` (:func:`verilog_header`).
 
     >>> with pyrtl.temp_working_block():
     ...     a = pyrtl.Input(4, "a"); y = pyrtl.Output(4, "y"); y <<= a
     ...     block = pyrtl.working_block()
-    >>> "module adder_demo(clk, a, y);" in export_verilog(block, "adder_demo")
-    True
+    >>> text = export_verilog(block, "adder_demo")
+    >>> "module adder_demo(clk, a, y);" in text, text.startswith("// adder_demo: ")
+    (True, True)
     """
     buf = io.StringIO()
     pyrtl.output_to_verilog(
         buf, add_reset=False, block=block, initialize_registers=True, module_name=module_name
     )
-    return buf.getvalue()
+    return verilog_header(block, module_name, codes) + buf.getvalue()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from codesign.errors import InputError
 from codesign.harness import Point, evaluate, resolve
 from codesign.registry import Mechanism, Registry, default_registry
 from codesign.results import load_results
+from codesign.sweep.executors import evaluate_chunk
+from codesign.sweep.expand import expand
 from codesign.sweep.runner import run_sweep
 from codesign.sweep.spec import parse_spec
 from tests.test_cli import call
@@ -241,3 +243,50 @@ def test_a_mechanism_reports_its_hardware_total() -> None:
     assert m["hw.area_mm2"] == pytest.approx(sum(m[f"hw.{b}.area_mm2"] for b in blocks))
     assert m["hw.register_bits"] == sum(m[f"hw.{b}.register_bits"] for b in blocks)
     assert m["hw.area_mm2"] > m["hw.tlb.area_mm2"] > 0
+
+
+EXPORT_SETS = {"tlb": ["tlb.l1.entries=4", "tlb.l1.ways=4"], "stlb": ["tlb.l2.entries=8",
+                                                                "tlb.l2.ways=4"],
+         "walker": ["pwc.entries=0", "ntlb.entries=0"], "pwc": ["pwc.entries=2"],
+         "ntlb": ["ntlb.entries=4", "ntlb.ways=2"]}
+
+
+def test_every_exported_module_has_its_own_prefixed_name_and_a_port_header() -> None:
+    modules = {}
+    for name, sets in EXPORT_SETS.items():
+        status, text, err = call("verilog", name, *(f"--set={s}" for s in sets))
+        assert status == 0, err
+        module = text.split("module ", 1)[1].split("(", 1)[0]
+        assert module == hardware.BLOCKS[name].module and module.startswith("codesign_")
+        modules[name] = module
+        header = text.split("module ", 1)[0]
+        assert header.startswith(f"// {module}: flat Verilog exported by codesign")
+        assert "//   clk" in header and "  input " in header and "  output " in header
+        assert "codes: NOP=0, " in header  # the operation codes its `op` input takes
+    assert len(set(modules.values())) == len(modules)
+    assert {b.module for b in hardware.BLOCKS.values()} == {
+        b.module for b in hardware.BLOCKS.values() if b.module.startswith("codesign_")}
+    assert len({b.module for b in hardware.BLOCKS.values()}) == len(hardware.BLOCKS)
+
+
+def test_a_slow_cost_estimate_is_announced_once_in_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hardware, "SLOW_ESTIMATE_S", -1.0)  # every estimate is "slow"
+    values = {"tlb.l1.entries": 4, "tlb.l1.ways": 4}
+    with pytest.warns(hardware.CostEstimateWarning, match=r"block 'tlb' took \d+ s .*"
+                      r"--set hw.cost=false skips it"):
+        hardware.hardware_metrics("tlb", values, synth=False)
+
+
+def test_sweep_workers_leave_the_cost_announcement_out(
+        monkeypatch: pytest.MonkeyPatch, recwarn: pytest.WarningsRecorder) -> None:
+    monkeypatch.setattr(hardware, "SLOW_ESTIMATE_S", -1.0)
+    spec = parse_spec({"version": 1, "name": "w", "workload": {"name": "forkwait",
+                                                               "iterations": 1},
+                       "mechanism": {"name": "native", "tlb.l2.entries": 0,
+                                     "pwc.entries": 0}})
+    resolved = expand(spec).points[0]
+    results = evaluate_chunk([(resolved.key, resolved.point)])
+    assert results[0].status == "done", results[0].error
+    assert "hw.tlb.area_mm2" in results[0].metrics
+    assert not [w for w in recwarn if issubclass(w.category, hardware.CostEstimateWarning)]

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +29,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from codesign.errors import InputError
+from codesign.hardware import CostEstimateWarning
 from codesign.harness import Point, resolve, run_resolved
 from codesign.platforms import Platform
 from codesign.sweep.store import Result
@@ -83,6 +85,13 @@ def cap_jobs(jobs: int, cpus: int) -> tuple[int, str | None]:
 
 def evaluate_chunk(chunk: Chunk) -> list[Result]:
     """Evaluate points; runs in a worker. Consecutive points of one workload share its data."""
+    with warnings.catch_warnings():
+        # Announced for a single run; a sweep's progress line already shows the time.
+        warnings.simplefilter("ignore", CostEstimateWarning)
+        return _evaluate_chunk(chunk)
+
+
+def _evaluate_chunk(chunk: Chunk) -> list[Result]:
     platforms: dict[tuple[str, str | None], Platform] = {}
     cached_key, cached_data = None, None
     out = []

@@ -704,7 +704,8 @@ def sub_block_verilog(name: str, params: NICParams) -> str:
     1
     """
     module, builder = SUB_BLOCKS[name]
-    return rtl.export_verilog(builder(params), module)  # type: ignore[operator]
+    return rtl.export_verilog(builder(params), module,  # type: ignore[operator]
+                              codes=(Op, Status))
 
 
 def sub_block_cost(name: str, params: NICParams, tech_nm: float = 130) -> rtl.CostReport:
@@ -724,7 +725,8 @@ def nic_verilog(params: NICParams) -> str:
     >>> v.count("module codesign_nic(")
     1
     """
-    return rtl.export_verilog(build_nic(params, page_table=False).block, MODULE_NAME)
+    return rtl.export_verilog(build_nic(params, page_table=False).block, MODULE_NAME,
+                              codes=(Op, Status))
 
 
 def nic_cost(params: NICParams, tech_nm: float = 130) -> rtl.CostReport:

@@ -556,7 +556,7 @@ def pwc_verilog(params: PWCBlockParams) -> str:
     >>> v.count("module codesign_pwc(")
     1
     """
-    return rtl.export_verilog(build_pwc(params).block, PWC_MODULE)
+    return rtl.export_verilog(build_pwc(params).block, PWC_MODULE, codes=(CacheOp,))
 
 
 def pwc_cost(params: PWCBlockParams, tech_nm: float = 130) -> rtl.CostReport:
@@ -577,7 +577,7 @@ def ntlb_verilog(params: NTLBBlockParams) -> str:
     >>> v.count("module codesign_ntlb(")
     1
     """
-    return rtl.export_verilog(build_ntlb(params).block, NTLB_MODULE)
+    return rtl.export_verilog(build_ntlb(params).block, NTLB_MODULE, codes=(CacheOp,))
 
 
 def ntlb_cost(params: NTLBBlockParams, tech_nm: float = 130) -> rtl.CostReport:

@@ -39,7 +39,7 @@ from hwmodels.pagewalk.ops import EVENT_FIELDS, WalkBatch, WalkEvent, WalkEvents
 from hwmodels.pagewalk.params import NTLBBlockParams, PWCBlockParams, WalkerParams
 from hwmodels.pagewalk.tables import Memory
 
-MODULE_NAME = "walker"
+MODULE_NAME = "codesign_walker"
 """Top module name of the exported Verilog (stable across parameters)."""
 
 IDLE, G_PROBE, G_REQ, G_WAIT, H_PROBE, H_REQ, H_WAIT, DONE = range(8)
@@ -403,15 +403,16 @@ class WalkerSim:
 
 
 def walker_verilog(params: WalkerParams) -> str:
-    """Flat Verilog of the walker, top module ``walker``.
+    """Flat Verilog of the walker, top module ``codesign_walker``, its header listing the
+    ports and the operation codes (:class:`~hwmodels.pagewalk.ops.WalkOp`).
 
     >>> from hwmodels.pagewalk.params import NTLBParams, PWCParams
     >>> v = walker_verilog(WalkerParams(2, 2, PWCParams(0), PWCParams(0), NTLBParams(0, 0),
     ...                                 pa_bits=32, vm_bits=1, asid_bits=1))
-    >>> v.count("module walker(")
+    >>> v.count("module codesign_walker(")
     1
     """
-    return rtl.export_verilog(build_walker(params).block, MODULE_NAME)
+    return rtl.export_verilog(build_walker(params).block, MODULE_NAME, codes=(WalkOp,))
 
 
 def walker_cost(params: WalkerParams, tech_nm: float = 130) -> rtl.CostReport:

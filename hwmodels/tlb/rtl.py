@@ -42,6 +42,9 @@ from hwmodels.tlb.ops import EVENT_DTYPES, EventBatch, Op, OpBatch, TLBFrontend
 from hwmodels.tlb.params import PAGE_NAMES, PAGE_SHIFTS, TLBArrayParams, TLBParams
 
 MODULE_NAME = "codesign_tlb"
+STLB_MODULE_NAME = "codesign_stlb"
+"""The second-level TLB is the same design at another size, exported under its own name so
+that both can sit in one netlist."""
 """Top module name of the exported Verilog (stable across parameters)."""
 
 INPUT_ORDER: tuple[str, ...] = ("reset", "op", "va", "vpid", "pcid", "size", "pfn", "perms", "glob")
@@ -490,15 +493,16 @@ class TLBSim(TLBFrontend):
         return events_from_outputs(out)
 
 
-def tlb_verilog(params: TLBParams) -> str:
-    """Flat Verilog of the TLB, top module ``codesign_tlb``.
+def tlb_verilog(params: TLBParams, module: str = MODULE_NAME) -> str:
+    """Flat Verilog of the TLB, top module ``codesign_tlb`` (or ``module``), its header
+    listing the ports and the operation codes (:class:`~hwmodels.tlb.ops.Op`).
 
     >>> from hwmodels.tlb.params import TLBArrayParams, TLBParams, DISABLED
     >>> v = tlb_verilog(TLBParams(l4k=TLBArrayParams(4, 4), l2m=DISABLED, l1g=DISABLED))
     >>> v.count("module codesign_tlb(")
     1
     """
-    return rtl.export_verilog(build_tlb(params).block, MODULE_NAME)
+    return rtl.export_verilog(build_tlb(params).block, module, codes=(Op,))
 
 
 def tlb_cost(params: TLBParams, tech_nm: float = 130) -> rtl.CostReport:
