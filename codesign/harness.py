@@ -302,7 +302,7 @@ class Resolver:
         try:
             mparams = build(mechanism.params, {**defaults, **own}, origin)
         except InputError as exc:
-            if not defaults:
+            if not any(k in str(exc) for k in defaults):  # not about a default: as it is
                 raise
             shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
             raise InputError(f"{exc} (with the hardware defaults of platform "

@@ -86,8 +86,11 @@ class Mechanism:
     ``ValueError`` for combinations it cannot model; ``headline`` names the metrics a report
     shows first; ``hardware`` names the hardware blocks it contains (``codesign.hardware``):
     their parameters must be among its own, and every point then also gets their
-    ``hw.<block>.*`` cost metrics (see :class:`HardwareOptions`). Bump ``version`` whenever
-    the model's results change.
+    ``hw.<block>.*`` cost metrics (see :class:`HardwareOptions`). ``ignores`` names keys of
+    its (shared) parameter class that it does not read -- a 1D mechanism and the nested
+    dimension's walk caches: they are not listed for it. (They stay in its points' keys and
+    stored parameters, so that reports line its points up with those of mechanisms that do
+    read them.) Bump ``version`` whenever the model's results change.
     """
 
     name: str
@@ -100,11 +103,16 @@ class Mechanism:
     headline: tuple[str, ...] = ()
     check: Callable[[Any, Any], None] | None = None
     hardware: tuple[str, ...] = ()
+    ignores: tuple[str, ...] = ()
 
     def specs(self) -> tuple[ParamSpec, ...]:
         """Declared parameters (with the ``hw.*`` options when it contains hardware)."""
         own = specs(self.params)
         return own + specs(HardwareOptions) if self.hardware else own
+
+    def read_specs(self) -> tuple[ParamSpec, ...]:
+        """The declared parameters it reads: :meth:`specs` less ``ignores`` (listings)."""
+        return tuple(s for s in self.specs() if s.key not in self.ignores)
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,10 @@ def _check_hardware(mechanism: Mechanism) -> None:
     from codesign.hardware import block
 
     own = {s.key for s in specs(mechanism.params)}
+    stray = [k for k in mechanism.ignores if k not in own]
+    if stray:
+        raise InputError(f"mechanism {mechanism.name!r} ignores {', '.join(stray)}, which its "
+                         "parameters do not declare")
     for name in mechanism.hardware:
         missing = [s.key for s in specs(block(name).params) if s.key not in own]
         if missing:

@@ -53,6 +53,11 @@ from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 
+NESTED_ONLY = ("host.levels", "pwc.nested.entries", "ntlb.entries", "ntlb.ways")
+"""Walker keys of the nested dimension, which a mechanism that walks in one dimension
+(native, shadow, pv-direct) never reads: ``Mechanism.ignores`` leaves them out of its
+listing (tests/mmu/test_ignored_keys.py checks they change nothing)."""
+
 
 @dataclass(frozen=True)
 class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys):
@@ -125,5 +130,6 @@ MECHANISM = Mechanism(
     costs=cost.COSTS,
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
+    ignores=NESTED_ONLY,
     version="3",
 )

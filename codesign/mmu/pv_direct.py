@@ -63,7 +63,7 @@ from codesign.metrics import Metrics
 from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import Effects
-from codesign.mmu.native import HEADLINE, NativeParams, native_total
+from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -227,5 +227,6 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "hypercall.null", "pv.update", "pv.validate_page"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
+    ignores=NESTED_ONLY,
     version="5",
 )
