@@ -230,7 +230,8 @@ def override(data: Mapping[str, Any], overrides: Mapping[str, str],
     gives them (a value is read as TOML, else taken as a string): a key the spec already has
     is replaced where it is; ``workload.*`` and ``platform.*`` keys go to their sections;
     ``workload``, ``mechanism`` and ``platform`` set the names; other keys go to
-    ``[hardware]``. A key inside a ``[[zip]]`` group cannot be set alone.
+    ``[hardware]``. A key inside a ``[[zip]]`` group cannot be set alone; a parameter takes
+    one value (a list or table is an error), a name a list too.
 
     This is how a study runs small (``--set workload.refs=2000``) without a second spec.
 
@@ -254,6 +255,12 @@ def override(data: Mapping[str, Any], overrides: Mapping[str, str],
         if key in NAME_KEYS:
             out.setdefault(key, {})["name"] = value
             continue
+        if isinstance(value, list | dict):
+            # One value per parameter: an axis belongs in the spec, where it is reviewed.
+            what = "a list" if isinstance(value, list) else "a table"
+            raise InputError(f"{path}: --set {key}: one value, got {what} (several values of a "
+                             "parameter are an axis of the spec; workload, mechanism and "
+                             "platform names may be a list)")
         for section in ("workload", "platform", "mechanism", "hardware"):
             raw_key = key[len(_PREFIX[section]):] if key.startswith(_PREFIX[section]) else None
             table = out.get(section)

@@ -563,3 +563,15 @@ def test_a_missing_name_is_reported_as_missing_not_at_a_section_key(tmp_path: Pa
         raise AssertionError("a spec without a name loaded")
     assert message == (f"{path}: a 'name' key is required (it names the sweep and its "
                        "default store file)")
+
+
+def test_sweep_set_takes_one_value_per_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('version = 1\nname = "s"\n[workload]\nname = "walks"\nwalks = 10\n'
+                    '[mechanism]\nname = "analytic-walk"\n')
+    with pytest.raises(InputError, match=r"--set workload\.walks: one value, got a list"):
+        load_spec(path, overrides={"workload.walks": "[1, 2]"})
+    with pytest.raises(InputError, match=r"--set guest\.levels: one value, got a table"):
+        load_spec(path, overrides={"guest.levels": "{range = [4, 5]}"})
+    spec = load_spec(path, overrides={"mechanism": '["analytic-walk"]', "workload.walks": "3"})
+    assert len(expand(spec).points) == 1
