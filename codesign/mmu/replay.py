@@ -316,7 +316,6 @@ class Replay:
             if self.stlb is not None:
                 self.stlb.run(batch)
             self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
-            self.c.invlpg += int((batch.op == Op.INV_ADDR).sum())
 
     def _walker(self, reqs: list[WalkRequest]) -> None:
         if reqs:
@@ -348,6 +347,11 @@ class Replay:
         for va, size in fx.invalidate:
             ops.extend(TLBOp.invalidate_address(a, vpid) for a in range(va, va + size, PAGE_4K))
         self._tlb(ops)
+        # The guest issues one INVLPG per changed leaf, whatever its size: the instruction
+        # drops the translation of the whole page holding the address (Intel SDM Vol. 3A,
+        # INVLPG). The model also clears every 4 KiB slice of a large leaf, because a TLB
+        # may hold a large page as smaller entries (the second-level TLB does here).
+        c.invlpg += len(fx.invalidate)
         for space in fx.flush:
             if self.s.pcid:
                 pcid = self.pcids.live.get(space)
