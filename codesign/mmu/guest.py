@@ -17,7 +17,10 @@ region around the address lies inside one VMA and has no page table below its le
 protection: writable iff ``WRITE`` (and not copy-on-write), no-execute iff not ``EXEC``, user.
 UNMAP and PROTECT rewrite the populated leaves of the range (a 2 MiB leaf the range covers
 only in part is first split into 512 4 KiB leaves of the same frame) and ask for an INVLPG of
-each changed leaf. FORK gives the child a copy of the parent's regions and of every populated
+each changed leaf -- unless the changed leaves span more than ``FLUSH_CEILING`` pages (of
+their size), when Linux flushes the whole address space instead (``flush_tlb_mm_range``
+against ``tlb_single_page_flush_ceiling``, 33 by default, ``arch/x86/mm/tlb.c``). FORK
+gives the child a copy of the parent's regions and of every populated
 leaf (Linux copies the page tables of private anonymous memory at fork); every writable leaf,
 in parent and child, becomes read-only copy-on-write, and the parent's translations are
 flushed. A write to a copy-on-write leaf is a *COW fault*: the leaf gets a fresh frame (the
@@ -96,6 +99,27 @@ HOST_BASE = 1 << 32
 """First host-physical address the hypervisor allocates."""
 HOST_PAGES = {"4K": PAGE_4K, "2M": PAGE_2M, "1G": PAGE_1G}
 HUGE_POLICIES = ("none", "2M")
+
+
+FLUSH_CEILING = 33
+"""Linux x86's ``tlb_single_page_flush_ceiling`` (``arch/x86/mm/tlb.c``, default 33): a
+range flush of more pages than this flushes the address space instead of one INVLPG per
+page."""
+
+
+def _ceiling(fx: Effects, first: int, vm: int, pid: int) -> None:
+    """Linux's choice for the leaves ``fx.invalidate[first:]`` one UNMAP or PROTECT changed:
+    an INVLPG each, or -- when they span more than :data:`FLUSH_CEILING` pages of their size
+    (the stride ``flush_tlb_mm_range`` is given) -- one flush of the address space."""
+    changed = fx.invalidate[first:]
+    if len(changed) <= FLUSH_CEILING:
+        return
+    stride = min(size for _, size in changed)
+    span = max(va + size for va, size in changed) - min(va for va, _ in changed)
+    if span // stride > FLUSH_CEILING:
+        del fx.invalidate[first:]
+        if (vm, pid) not in fx.flush:
+            fx.flush.append((vm, pid))
 
 
 @dataclass(frozen=True)
@@ -410,19 +434,23 @@ class GuestModel:
             bisect.insort(sp.vmas, (va, end, int(e["arg"])))
         elif op == Ev.UNMAP:
             sp = self.spaces[(vm, pid)]
+            first = len(fx.invalidate)
             for leaf_va in self._leaves_in(sp, va, end):
                 leaf = self._clear_leaf(sp, leaf_va)
                 self._release(st, leaf)
                 fx.invalidate.append((leaf_va, leaf.size))
+            _ceiling(fx, first, vm, pid)
             sp.carve(va, end)
         elif op == Ev.PROTECT:
             sp = self.spaces[(vm, pid)]
             prot = int(e["arg"])
+            first = len(fx.invalidate)
             for leaf_va in self._leaves_in(sp, va, end):
                 leaf = sp.leaves[leaf_va]
                 leaf.prot = prot
                 self._write_leaf(sp, leaf_va, leaf)
                 fx.invalidate.append((leaf_va, leaf.size))
+            _ceiling(fx, first, vm, pid)
             for a, b, _ in sp.carve(va, end):
                 bisect.insort(sp.vmas, (a, b, prot))
         elif op == Ev.FORK:
