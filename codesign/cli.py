@@ -245,8 +245,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for entry in entries:
             kind = "workload" if entry in registry.workloads.values() else "mechanism"
             _out(f"  {kind} {entry.name}:")
-            shown = entry.read_specs() if hasattr(entry, "read_specs") else entry.specs()
-            for s in shown:
+            for s in entry.read_specs():
                 when = ("  (when " + ", ".join(f"{k}={_show(v)}" for k, v in s.when) + ")"
                         if s.when else "")
                 _out(f"    {s.key:<28} {s.type:<5} default {_show(s.default):<8} "

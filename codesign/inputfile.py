@@ -17,7 +17,7 @@ Traceback (most recent call last):
 codesign.errors.InputError: /dev/zero: a character device, not a regular file; expected a file
 >>> read_bytes(path, limit=3)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-codesign.errors.InputError: .../a.toml: 5 bytes, more than the 3 bytes this input may have
+codesign.inputfile.TooLarge: .../a.toml: 5 bytes, more than the 3 bytes this input may have
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ DATA_LIMIT_ENV = "CODESIGN_MAX_INPUT_BYTES"
 DATA_LIMIT = 16 * 2**30
 """Largest trace or capture read, decompressed (16 GiB, or ``$CODESIGN_MAX_INPUT_BYTES``):
 traces are parsed in memory, so the cap bounds memory, not correctness."""
+
+
+class TooLarge(InputError):
+    """An input over its byte cap (read or inflated): bad input, but no damage to locate."""
 
 
 def data_limit() -> int:
@@ -107,7 +111,7 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{name}: not a regular file; expected a file")
         if st.st_size > limit:
-            raise InputError(f"{name}: {_size(st.st_size)}, more than the {_size(limit)} "
+            raise TooLarge(f"{name}: {_size(st.st_size)}, more than the {_size(limit)} "
                              "this input may have")
         chunks, total = [], 0
         with os.fdopen(fd, "rb", closefd=False) as f:
@@ -118,7 +122,7 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > limit:  # grew while being read
-                    raise InputError(f"{name}: more than the {_size(limit)} this input "
+                    raise TooLarge(f"{name}: more than the {_size(limit)} this input "
                                      "may have")
         return b"".join(chunks)
     except OSError as exc:
@@ -165,7 +169,7 @@ def gunzip(data: bytes, name: str, limit: int | None = None) -> bytes:
     codesign.errors.InputError: t.gz: corrupt gzip data (cut short) after 3 bytes; expected a complete gzip file
     >>> gunzip(gzip.compress(b"a" * 1000), "t.gz", limit=10)
     Traceback (most recent call last):
-    codesign.errors.InputError: t.gz: inflates to more than the 10 bytes this input may have
+    codesign.inputfile.TooLarge: t.gz: inflates to more than the 10 bytes this input may have
     """  # noqa: E501
     cap = data_limit() if limit is None else limit
     out = bytearray()
@@ -180,7 +184,7 @@ def gunzip(data: bytes, name: str, limit: int | None = None) -> bytes:
             raise InputError(f"{name}: corrupt gzip data ({exc}) after {len(out):,} bytes; "
                              "expected a complete gzip file") from None
         if len(out) > cap:
-            raise InputError(f"{name}: inflates to more than the {_size(cap)} this input "
+            raise TooLarge(f"{name}: inflates to more than the {_size(cap)} this input "
                              "may have")
         if not inflate.eof:
             raise InputError(f"{name}: corrupt gzip data (cut short) after {len(out):,} "

@@ -75,6 +75,10 @@ class Workload:
         """Declared parameters."""
         return specs(self.params)
 
+    def read_specs(self) -> tuple[ParamSpec, ...]:
+        """The parameters it reads: all it declares (listings, as for mechanisms)."""
+        return self.specs()
+
 
 @dataclass(frozen=True)
 class Mechanism:

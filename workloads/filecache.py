@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.errors import InputError
-from codesign.inputfile import check_regular, data_limit, gunzip, is_gzip, read_bytes
+from codesign.inputfile import TooLarge, check_regular, data_limit, gunzip, is_gzip, read_bytes
 
 Arrays = dict[str, np.ndarray]
 Check = Callable[[Arrays], str | None]
@@ -362,9 +362,8 @@ def inflate(raw: bytes, name: str, damaged: Damaged | None = None) -> bytes:
     except InputError as exc:
         # Dropped traceback: it holds gunzip's partly inflated output, up to the cap.
         error = exc.with_traceback(None)
-    # inputfile.gunzip words a cap overrun so (its doctest pins it): no damage to locate,
-    # and locating it would inflate up to the cap again.
-    if damaged is None or "inflates to more than" in str(error):
+    # A cap overrun has no damage to locate, and locating it would inflate to the cap again.
+    if damaged is None or isinstance(error, TooLarge):
         raise error
     readable = readable_prefix(raw, limit)
     if readable is None:  # gunzip saw damage that a replay does not: keep its words

@@ -409,14 +409,14 @@ class ShadowMMU:
 
     def _reaches(self, sp: ShadowPage, top: ShadowPage) -> bool:
         """Whether ``top`` links (through any chain) to ``sp``."""
-        todo, seen = [sp], set()
-        while todo:
-            s = todo.pop()
+        stack, seen = [sp], set()
+        while stack:
+            s = stack.pop()
             if s is top:
                 return True
             if s not in seen:
                 seen.add(s)
-                todo.extend(p for p, _ in s.parents)
+                stack.extend(p for p, _ in s.parents)
         return False
 
     def _zap(self, sp: ShadowPage) -> int:
