@@ -152,13 +152,20 @@ class TLBKeys(_Keys):
 
 @dataclass(frozen=True)
 class STLBKeys(_Keys):
-    """Dotted keys of the second-level TLB: one set-associative array, tags as the L1's.
+    """Dotted keys of the second-level TLB: one set-associative array for 4 KiB (and, with
+    ``tlb.l2.2m``, 2 MiB) entries and an optional 1 GiB array, tags as the L1's.
 
-    Real STLBs hold 4 KiB and 2 MiB entries in one array; this one is built from the same
-    TLB array as the L1 and holds 4 KiB entries (a documented simplification; the MMU
-    replay keeps a large page's translation there splintered, as the 4 KiB entry of the page
-    accessed). Field names differ from :class:`TLBKeys`' so that a mechanism can inherit
-    both; the tag and address-width keys are shared.
+    Intel's STLBs since Haswell hold 4 KiB and 2 MiB entries in one array, and Skylake's adds
+    a separate 16-entry, 4-way array for 1 GiB pages (Intel 64 and IA-32 Architectures
+    Optimization Reference Manual, the Skylake microarchitecture's TLB table: STLB 1536
+    entries, 12 ways, 4 KiB + 2 MiB; 16 entries, 4 ways, 1 GiB); Nehalem's 512-entry STLB
+    holds 4 KiB pages only (same manual, Nehalem's TLB table). A page size the STLB does not
+    hold is not cached there: a first-level miss on it walks. The shared array is modelled
+    as the L1's 4 KiB array in which a 2 MiB entry is tagged by its 2 MiB page number with a
+    size bit above the user address range (so it competes for the same sets and ways; the
+    RTL's cost lacks that one size bit per entry). Field names differ from
+    :class:`TLBKeys`' so that a mechanism can inherit both; the tag and address-width keys
+    are shared.
     """
 
     l2_entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
@@ -168,6 +175,15 @@ class STLBKeys(_Keys):
     l2_ways: int = param(12, key="tlb.l2.ways", min=1, max=4096, doc="second-level TLB ways")
     l2_policy: str = param("lru", key="tlb.l2.policy", choices=("lru", "plru", "random"),
                         doc="second-level TLB replacement")
+    l2_2m: bool = param(True, key="tlb.l2.2m",
+                        doc="the second-level array also holds 2 MiB entries (Intel since "
+                            "Haswell; Skylake's STLB); off: 2 MiB pages bypass it "
+                            "(Nehalem)")
+    l2_1g_entries: int = param(16, key="tlb.l2.1g.entries", min=0, max=4096,
+                               doc="second-level 1 GiB entries (0: none; else "
+                                   "tlb.l2.1g.ways x a power of two); default Skylake's 16")
+    l2_1g_ways: int = param(4, key="tlb.l2.1g.ways", min=0, max=4096,
+                            doc="second-level 1 GiB ways (Skylake: 4)")
     vpid: bool = _vpid_param()
     pcid: bool = _pcid_param()
     va_bits: int = _va_bits_param()
@@ -182,7 +198,13 @@ class STLBKeys(_Keys):
             array = TLBArrayParams(self.l2_entries, self.l2_ways, self.l2_policy)
         except ValueError as exc:
             raise ValueError(keyed(str(exc), "tlb.l2.")) from None
-        return TLBParams(l4k=array, l2m=DISABLED, l1g=DISABLED, va_bits=self.va_bits,
+        huge = DISABLED
+        if self.l2_1g_entries:
+            try:
+                huge = TLBArrayParams(self.l2_1g_entries, self.l2_1g_ways, self.l2_policy)
+            except ValueError as exc:
+                raise ValueError(keyed(str(exc), "tlb.l2.1g.")) from None
+        return TLBParams(l4k=array, l2m=DISABLED, l1g=huge, va_bits=self.va_bits,
                          vpid_bits=16 if self.vpid else 0, pcid_bits=12 if self.pcid else 0)
 
 

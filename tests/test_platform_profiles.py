@@ -277,8 +277,9 @@ def test_provenance_carries_the_defaults_and_overrides_keep_them() -> None:
                                                   "source": p.hardware["tlb.l1.entries"].source}
     assert "hardware" not in p.identity() and "tlb.l1.entries" not in p.identity()
     assert p.with_overrides({"memory.latency": 100}).hardware == p.hardware
-    # kvm-nehalem's only defaults are its data cache's geometry (the TLBs keep the models')
-    assert all(k.startswith("cache.") for k in load_platform("kvm-nehalem").to_dict()["hardware"])
+    # kvm-nehalem's defaults are its data cache's geometry and its TLBs
+    assert all(k.startswith(("cache.", "tlb."))
+               for k in load_platform("kvm-nehalem").to_dict()["hardware"])
 
 
 def test_nested_hardware_tables_are_dotted_keys(tmp_path: Path) -> None:
@@ -345,3 +346,50 @@ def test_codesign_list_platforms_shows_the_new_profiles() -> None:
         line = re.search(rf"^  {re.escape(name)}\s+(.+)$", text, re.M)
         assert line, name
         assert line.group(1) == load_platform(name).description
+
+
+# --- internal consistency: no feature a profile's text says the machine lacks ---------------
+
+# (what the text says, the hardware key, the value the profile must then set). The text is the
+# whole file: header comments, description and every source.
+LACKS = (
+    (r"\b(neither PCID|no PCIDs?|no process-context identifiers)\b", "tlb.pcid",
+     False),
+    (r"\b(no VPIDs?|without VPIDs?)\b", "tlb.vpid", False),
+    (r"\bno 1 GiB pages\b", "tlb.l1.1g.entries", 0),
+    (r"\bno 1 GiB pages\b", "tlb.l2.1g.entries", 0),
+    (r"second-level TLB holds 4 KiB pages only", "tlb.l2.2m", False),
+)
+HAS = (
+    (r"\bEPT \+ VPID\b", "tlb.vpid", True),
+)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_profile_has_a_feature_its_text_says_the_machine_lacks(name: str) -> None:
+    """Issue 12: kvm-nehalem said Nehalem has no PCID and ran with PCIDs and a 1536-entry
+    STLB. Whatever a profile's text says the machine lacks (or has), its hardware defaults
+    must say too -- a default left unset means the model's own value, which has them all."""
+    p = load_platform(name)
+    text = bundled()[name].read_text()
+    for rules in (LACKS, HAS):
+        for pattern, key, value in rules:
+            if re.search(pattern, text):
+                assert key in p.hardware, f"{name}: its text matches {pattern!r}, {key} unset"
+                assert p.hardware[key].value == value, (name, key, p.hardware[key].value)
+
+
+def test_nehalem_is_nehalem() -> None:
+    """The Nehalem core's TLBs (Tom's Hardware / RWT, 2008): 64 + 32 first-level entries,
+    a 512-entry 4-way STLB of 4 KiB pages only, no 1 GiB pages, no PCID, VPID."""
+    hw = {k: d.value for k, d in load_platform("kvm-nehalem").hardware.items()}
+    assert (hw["tlb.l1.entries"], hw["tlb.l1.ways"], hw["tlb.l1.2m.entries"]) == (64, 4, 32)
+    assert (hw["tlb.l2.entries"], hw["tlb.l2.ways"], hw["tlb.l2.2m"]) == (512, 4, False)
+    assert hw["tlb.l1.1g.entries"] == hw["tlb.l2.1g.entries"] == 0
+    assert hw["tlb.pcid"] is False and hw["tlb.vpid"] is True
+    # the defaults reach the model: spelled out or by default, the same point
+    native = {s.key for s in specs(default_registry().mechanism("nested").params)}
+    by_default = dict(evaluate(Point("random", "nested", "kvm-nehalem", TINY)))
+    spelled = dict(evaluate(Point("random", "nested", "kvm-nehalem",
+                                  {**TINY, **{k: v for k, v in hw.items() if k in native}})))
+    assert by_default == spelled

@@ -22,8 +22,12 @@ their numbers differ only in what each counted. Cycles are the sum of
   hand) are priced as served by memory;
 - ``cycles.traps``: the mechanism's traps, ``cycles.traps.<kind>.<reason>`` each;
 - ``cycles.os``: what the (guest) kernel does the same under every mechanism: page-fault
-  handling (``.fault``, ``fault.page`` each), TLB flushes (``.tlb_flush``), INVLPGs
-  (``.invlpg``), shootdown IPIs sent (``.ipi``) and system-call entries (``.syscall``).
+  handling (``.fault``: ``fault.page`` each, which includes zeroing or copying 4 KiB, plus
+  ``memory.zero_per_byte`` for every further byte a large-page fault zeroes and twice that
+  for every further byte a large-page COW fault copies: a 2 MiB fault clears 2 MiB), TLB
+  flushes (``.tlb_flush``), INVLPGs (``.invlpg``), shootdown IPIs sent (``.ipi``) and
+  system-call entries (``.syscall``). The per-access latency prices a fault at
+  ``fault.page`` (its large-page zeroing is in the totals only).
 
 ``cycles_per_ref`` = ``cycles.total`` / ``refs``; ``throughput.refs_per_s`` = ``refs`` per
 second at ``cpu.clock_mhz``; ``slowdown_vs_native`` = ``cycles.total`` over the native
@@ -49,7 +53,7 @@ from codesign.platforms import Platform
 
 COSTS = ("cpu.cycles_per_ref", "cpu.clock_mhz", "memory.latency", "tlb.l2.hit", "fault.page",
          "tlb.flush", "tlb.invlpg", "ipi.shootdown", "syscall.entry", "cache.l1.latency",
-         "cache.l2.latency", "cache.llc.latency")
+         "cache.l2.latency", "cache.llc.latency", "memory.zero_per_byte")
 """Platform costs every MMU mechanism uses (its own trap costs come on top)."""
 
 LEVELS = ("l1", "l2", "llc", "memory")
@@ -89,6 +93,7 @@ class Costs:
     l1: float
     l2: float
     llc: float
+    zero: float
 
     @classmethod
     def of(cls, platform: Platform) -> Costs:
@@ -105,6 +110,19 @@ class Costs:
         """What a data reference served by each level costs beyond the base CPI (which
         includes an L1 hit)."""
         return tuple(max(0.0, lat - self.l1) for lat in self.latencies)  # type: ignore[return-value]
+
+    def host_fault(self, page: int) -> float:
+        """What the host spends backing guest memory with one page of ``page`` bytes on first
+        touch, the exit excluded: its own anonymous page fault (``fault.page``, which
+        includes zeroing 4 KiB) and the zeroing of the rest of a large page
+        (``memory.zero_per_byte``).
+
+        >>> from codesign.platforms import load_platform
+        >>> c = Costs.of(load_platform("kvm-nehalem"))
+        >>> c.host_fault(4096), c.host_fault(2 << 20) > 100 * c.host_fault(4096)
+        (3000.0, True)
+        """
+        return self.fault + (page - 4096) * self.zero
 
 
 def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
@@ -146,7 +164,9 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
     data = {name: float(n * x) for name, n, x in zip(LEVELS, data_refs, costs.data_extra,
                                                      strict=True) if name != "l1"}
     faults = t.faults_demand + t.faults_cow
-    os = {"fault": faults * costs.fault, "tlb_flush": t.tlb_flushes * costs.flush,
+    fault_cycles = faults * costs.fault + (t.fault_zeroed_large
+                                           + 2 * t.fault_copied_large) * costs.zero
+    os = {"fault": fault_cycles, "tlb_flush": t.tlb_flushes * costs.flush,
           "invlpg": t.invlpg * costs.invlpg, "ipi": t.ipis * costs.ipi,
           "syscall": t.syscalls * costs.syscall}
     trap_total = float(sum(trap_cycles.values()))

@@ -37,7 +37,8 @@ in the stream, so they do not go through it.
 
 **Tags.** ``nested``: TLB and walker entries carry VM tag ``vm + 1`` (VPID 0 is the host's);
 with ``tlb.vpid`` off the TLB stores no VM tag and is flushed (INVVPID all-contexts
-equivalent) on every VM switch and every VM exit. ``native``: there are no VMs; a process is
+equivalent) on every VM switch and every VM exit -- under shadow paging too
+(:attr:`Replay.exits_flush`), whose entries are tagged per address space as natively. ``native``: there are no VMs; a process is
 a (vm, pid) of one OS, VM tag 0, and a VM_SWITCH is a context switch to that VM's running
 process. With ``tlb.pcid`` each address space gets a PCID (1..4095, least recently used one
 recycled with a flush, freed at EXIT); without, every CR3 write flushes the non-global
@@ -135,6 +136,8 @@ class Setup:
     nested: bool
     stlb: TLBParams | None = None
     cache: CacheParams | None = None
+    stlb_2m: bool = False
+    """The second-level TLB's array also holds 2 MiB entries (``tlb.l2.2m``)."""
 
     @property
     def pcid(self) -> bool:
@@ -171,6 +174,10 @@ class Counts:
     ntlb_misses: int = 0
     faults_demand: int = 0
     faults_cow: int = 0
+    fault_zeroed_large: int = 0
+    """Bytes the faults zeroed beyond 4 KiB each (large pages; :attr:`Effects.zeroed_large`)."""
+    fault_copied_large: int = 0
+    """Bytes the COW faults copied beyond 4 KiB each."""
     backings: int = 0
     pte_writes: int = 0
     cr3_writes: int = 0
@@ -325,9 +332,20 @@ class Replay:
         self._tlb([TLBOp.invalidate_address_space(self.tlb_vpid(vm), pcid)])
         self._walker([WalkRequest.flush_asid(self.vm_tag(vm), pcid)])
 
+    traps_to_hypervisor = False
+    """Whether the guest runs under a hypervisor that it exits to (set by the shadow replay;
+    nested replays are told by their setup)."""
+
+    @property
+    def exits_flush(self) -> bool:
+        """VM exits and entries flush the TLB: a hypervisor's guest without VPIDs (Intel SDM
+        Vol. 3C: with VPIDs off, VM entry and exit invalidate every linear and combined
+        mapping), under nested and shadow paging alike."""
+        return (self.s.nested or self.traps_to_hypervisor) and not self.s.vpid
+
     def _exit_flush(self, exits: int = 1) -> None:
         """VM exits (and entries) with an untagged TLB: the TLB loses everything, each time."""
-        if self.s.nested and not self.s.vpid:
+        if exits and self.exits_flush:
             self._tlb([TLBOp.invalidate_all()] * exits)
 
     def _effects(self, vm: int, fx: Effects) -> None:
@@ -335,17 +353,23 @@ class Replay:
         c = self.c
         c.faults_demand += fx.demand_faults
         c.faults_cow += fx.cow_faults
+        c.fault_zeroed_large += fx.zeroed_large
+        c.fault_copied_large += fx.copied_large
         c.backings += fx.backings
         c.pte_writes += fx.pte_writes
         c.ipis += fx.ipis
-        if fx.backings:
-            self._exit_flush(fx.backings)
+        if self.s.nested:  # EPT violations and ICR writes exit (shadow counts its own)
+            self._exit_flush(fx.backings + fx.ipis)
         if fx.invalidate or fx.flush:
             self._forget(vm, fx)
         ops = []
         vpid = self.tlb_vpid(vm)
         for va, size in fx.invalidate:
             ops.extend(TLBOp.invalidate_address(a, vpid) for a in range(va, va + size, PAGE_4K))
+            if self.s.stlb_2m and self.stlb is not None:
+                # the second-level TLB's 2 MiB entries live under their own tags
+                ops.extend(TLBOp.invalidate_address(int(k), vpid) for k in
+                           stlb_2m_key(np.arange(va & ~(PAGE_2M - 1), va + size, PAGE_2M)))
         self._tlb(ops)
         # The guest issues one INVLPG per changed leaf, whatever its size: the instruction
         # drops the translation of the whole page holding the address (Intel SDM Vol. 3A,
@@ -412,9 +436,8 @@ class Replay:
             self._cr3(vm, pid)
         elif op == Ev.VM_SWITCH and vm != was_vm:
             self.c.vm_switches += 1
-            if self.s.nested:
-                self._exit_flush()
-            elif self.guest.running(vm):
+            self._exit_flush()  # the hypervisor ran: an exit and an entry
+            if not self.s.nested and self.guest.running(vm):
                 self._cr3(vm, self.guest.running(vm))
 
     def accesses(self, block: np.ndarray) -> None:
@@ -441,7 +464,7 @@ class Replay:
         faulted: dict[int, tuple[int, int]] = {}
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
-        split_on_exit = self.s.nested and not self.s.vpid
+        split_on_exit = self.exits_flush
         for pos, kind, page in cands:
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
                 continue
@@ -522,8 +545,8 @@ class Replay:
         units = np.zeros(k, dtype=np.int64)
         walked = np.arange(k)
         if self.stlb is not None and k:
-            hit2 = self._stlb(va[l1_miss], frame[inv[l1_miss]], perms[inv[l1_miss]], vpid,
-                              pcid)
+            hit2 = self._stlb(va[l1_miss], frame[inv[l1_miss]], perms[inv[l1_miss]],
+                              klass[inv[l1_miss]], vpid, pcid)
             l2_hit[hit2] = 1
             walked = np.flatnonzero(~hit2)
         miss = l1_miss[walked]
@@ -629,15 +652,44 @@ class Replay:
         for lv_ in range(4):
             c.served[8 + lv_] += int(served[lv_])
 
-    def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, vpid: int,
-              pcid: int) -> np.ndarray:
-        """Look the first-level misses (addresses, frames, permissions, in order) up in the
-        second-level TLB, filling it on a miss (a large page is held splintered, as the 4 KiB
-        entry of the page accessed); which of them hit."""
+    def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, klass: np.ndarray,
+              vpid: int, pcid: int) -> np.ndarray:
+        """Look the first-level misses (addresses, frames, permissions, size classes, in
+        order) up in the second-level TLB, filling it on a miss; which of them hit. A 4 KiB
+        page uses the shared array; a 2 MiB page too, under its :func:`stlb_2m_key`, when
+        the STLB holds 2 MiB entries; a 1 GiB page its own array when there is one. A page
+        size the STLB does not hold bypasses it (a miss, no fill)."""
         assert self.stlb is not None
-        hit, _ = self.stlb.lookup_fill(va, vpid, pcid, np.zeros(len(va), np.int64), frame,
-                                       perms)
-        return hit.astype(bool)
+        held = (klass == 0) | ((klass == 1) & self.s.stlb_2m) \
+            | ((klass == 2) & self.stlb.params.l1g.enabled)
+        out = np.zeros(len(va), dtype=bool)
+        idx = np.flatnonzero(held)
+        if not len(idx):
+            return out
+        k = klass[idx]
+        key = va[idx]
+        if self.s.stlb_2m:
+            key = np.where(k == 1, stlb_2m_key(key), key)
+        hit, _ = self.stlb.lookup_fill(key, vpid, pcid, np.where(k == 2, 2, 0), frame[idx],
+                                       perms[idx])
+        out[idx] = hit.astype(bool)
+        return out
+
+
+STLB_2M_TAG = np.int64(1) << 47
+"""The size bit of a 2 MiB entry in the second-level TLB's shared array: above every user
+address (``workloads.memory.events.USER_TOP``), below the 48-bit tag space."""
+
+
+def stlb_2m_key(va: np.ndarray) -> np.ndarray:
+    """The address under which the second-level TLB's shared array holds the 2 MiB page of
+    ``va``: its 2 MiB page number as a 4 KiB page number (so it indexes the sets by the 2 MiB
+    page's low bits) with the size bit set.
+
+    >>> [hex(k) for k in stlb_2m_key(np.array([0x200000, 0x3FFFFF]))]
+    ['0x800000001000', '0x800000001000']
+    """
+    return STLB_2M_TAG | ((np.asarray(va, dtype=np.int64) >> 21) << 12)
 
 
 def replay(events: np.ndarray, setup: Setup) -> Counts:
@@ -676,4 +728,4 @@ def drive(r: Replay, events: np.ndarray) -> None:
             i += 1
 
 
-__all__ = ["Counts", "GuestConfig", "Replay", "Setup", "drive", "replay"]
+__all__ = ["Counts", "GuestConfig", "Replay", "Setup", "drive", "replay", "stlb_2m_key"]

@@ -100,8 +100,11 @@ empty shadow, now a root is built once while its pages stay in the pool),
 evicted shadow was discarded, now its pages stay), ``shadow.root_lookups``,
 ``shadow.unsync``, ``shadow.resyncs``, ``shadow.zapped_flood`` (pages zapped by flood
 detection, with the unsync pages below them), ``shadow.unprotected``, ``shadow.reclaimed``,
-``shadow.pages`` (most pages one VM's pool held), ``shadow.teardown_writes`` and
-``shadow.tlb_flushes`` (KVM's own flushes of a VM's TLB contexts).
+``shadow.pages`` (most pages one VM's pool held), ``shadow.teardown_writes``,
+``shadow.tlb_flushes`` (KVM's own flushes of a VM's TLB contexts) and ``shadow.backings``
+(4 KiB host pages KVM backed guest memory with inside the faults that first touched it, each
+costing the host's own fault, :meth:`~codesign.mmu.cost.Costs.host_fault`, in
+``cycles.traps.vmexit.page_fault``).
 
 Simplifications: the guest kernel's own mappings are not modelled (their shadow pages, and
 the clearing of their flood counters); no ``FNAME(pte_prefetch)`` (it fills only neighbours
@@ -636,12 +639,16 @@ class ShadowReplay(Replay):
         self._flush_deferred()
         self.mmus.clear()
 
+    traps_to_hypervisor = True
+
     def _effects(self, vm: int, fx: Effects) -> None:
         super()._effects(vm, fx)
         if self._in_run and fx.demand_faults and not fx.cow_faults:
             self._held = fx  # fault_traps learns its address and defers it
+            self._exit_flush(fx.faults)  # the injected fault exits here
             return
         self._exits = self._apply(vm, fx)
+        self._exit_flush(self._exits + fx.faults + fx.ipis)
 
     def _apply(self, vm: int, fx: Effects) -> int:
         """Show the shadow MMU what the guest did; the exits it raised."""
@@ -668,13 +675,42 @@ class ShadowReplay(Replay):
             self._apply(vm, fx)
 
     def accesses(self, block: np.ndarray) -> None:
-        """Replay a run of accesses, its demand faults' effects deferred to their accesses."""
+        """Replay a run of accesses, its demand faults' effects deferred to their accesses.
+        When exits flush the TLB (:attr:`exits_flush`), the run is split where a hidden fault
+        may exit (the first access of each page the shadow does not map yet) and the TLB
+        flushed there if it does."""
         self._flush_deferred()
-        self._in_run = True
-        try:
-            super().accesses(block)
-        finally:
-            self._in_run = False
+        if not self.exits_flush:
+            self._in_run = True
+            try:
+                super().accesses(block)
+            finally:
+                self._in_run = False
+            return
+        vm, pid = int(block["vm"][0]), int(block["pid"][0])
+        pages = block["va"].astype(np.int64) >> 12
+        _, first = np.unique(pages, return_index=True)
+        mapped = self.mmu(vm).mapped.get(pid, set())
+        cuts = sorted(int(i) for i in first
+                      if int(pages[i]) << 12 not in mapped
+                      and ((int(pages[i]) << 12) & ~0x1FFFFF) | 1 not in mapped)
+        bounds = [*cuts, len(block)]
+        if not cuts or cuts[0] != 0:
+            bounds.insert(0, 0)
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            if lo >= hi:
+                continue
+            if lo in cuts:
+                addr = int(pages[lo]) << 12
+                now = self.mmu(vm).mapped.get(pid, set())
+                if addr not in now and (addr & ~0x1FFFFF) | 1 not in now:
+                    self._flush_deferred()
+                    self._exit_flush()  # its hidden fault (or its fault) exits first
+            self._in_run = True
+            try:
+                super().accesses(block[lo:hi])
+            finally:
+                self._in_run = False
 
     def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
         """Exits of a faulting access: the injected fault and those its handler raised (a
@@ -696,7 +732,12 @@ class ShadowReplay(Replay):
         fills = 0
         for i, addr in enumerate(va.tolist()):
             while deferred and deferred[0][0] == vm and deferred[0][1] == addr >> 12:
-                out[i] += self._apply(vm, deferred.pop(0)[2])
+                exits = self._apply(vm, deferred.pop(0)[2])
+                out[i] += exits
+                if self.exits_flush:
+                    # exits at the faulting access, whose run began with a flush (see
+                    # accesses): counted, nothing more to drop
+                    self.c.tlb_flushes += exits
             if (addr & ~0xFFF) in mapped or ((addr & ~0x1FFFFF) | 1) in mapped:
                 continue
             m.fill(pid, addr)
@@ -742,6 +783,8 @@ class ShadowReplay(Replay):
             super().event(e)
         finally:
             self._vm_switch = False
+        if op == Ev.SWITCH:
+            self._exit_flush()  # the guest's CR3 write exits
         if op == Ev.EXIT:
             self.mmu(int(e["vm"])).exited(int(e["pid"]))
         self._hypervisor_flushes()
@@ -754,8 +797,12 @@ def run(events: np.ndarray, p: ShadowParams, platform: Platform) -> Metrics:
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     counts, cycles = trap_costs(r.t, r.c.ipis, exit_cost, costs.memory)
+    # KVM backs guest memory inside the faults that first touch it, as nested paging does
+    # inside its EPT violations: the host's own fault for each 4 KiB page backed.
+    cycles["vmexit.page_fault"] += r.c.backings * costs.host_fault(4096)
     return cost.metrics(r.c, costs, trap_counts=counts, trap_cycles=cycles,
-                        unit_cycles=exit_cost, extra=r.t.metrics(),
+                        unit_cycles=exit_cost,
+                        extra={**r.t.metrics(), "shadow.backings": r.c.backings},
                         native_total=native_total(events, p, costs))
 
 
@@ -771,5 +818,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="6",
+    version="7",
 )

@@ -152,7 +152,7 @@ def test_invalid_parameters_are_rejected_before_work() -> None:
 
 def test_cli_run_prints_hardware_metrics() -> None:
     r = run_cli("run", "--workload", "sequential", "--mechanism", "native",
-                "--set", "workload.refs=2000", "--set", "tlb.l2.entries=48")
+                "--set", "workload.refs=2000", "--set", "tlb.l2.entries=64")
     assert r.returncode == 0, r.stderr
     for name in ("hw.tlb.area_mm2", "hw.stlb.area_mm2", "hw.walker.area_mm2", "hw.area_mm2",
                  "walk.refs_per_walk", "tlb.l1.misses"):

@@ -126,7 +126,8 @@ def test_ept_violations_only_on_first_touch_of_unbacked_memory() -> None:
         "workload.refs": 4096, "workload.footprint_mb": 4, "workload.element_bytes": 1024,
         "hw.cost": False}))
     assert m["traps.total"] == m["traps.vmexit.ept_violation"] > 0
-    assert m["cycles.traps.vmexit.ept_violation"] == 2565 * m["traps.total"]
+    # each an exit handled in the host kernel and the host's fault behind it (4 KiB pages)
+    assert m["cycles.traps.vmexit.ept_violation"] == (2565 + 3000) * m["traps.total"]
     big = evaluate(Point("sequential", "nested", params={
         "workload.refs": 4096, "workload.footprint_mb": 4, "workload.element_bytes": 1024,
         "host.page_size": "2M", "hw.cost": False}))

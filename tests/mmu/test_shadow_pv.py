@@ -215,7 +215,12 @@ def test_walks_are_1d_like_native(name: str, params: dict, mech: str) -> None:
         # contexts and page-walk caches on its own (root lookups, zapped or resynced shadow
         # pages): the same walks, longer, none longer than the table is deep
         assert m["walks"] == n["walks"] > 0 and m["shadow.tlb_flushes"] > 0
-        assert n["walk.refs"] < m["walk.refs"] <= 4 * m["walks"]
+        assert n["walk.refs"] <= m["walk.refs"] <= 4 * m["walks"]
+        # on a PCID-less core (kvm-nehalem) every CR3 write flushes natively too; with
+        # PCIDs KVM's own flushes are what make the walks longer
+        pcid = {"tlb.pcid": True, **NO_HW, **{f"workload.{k}": v for k, v in params.items()}}
+        mp, np_ = (evaluate(Point(name, x, params=pcid)) for x in (mech, "native"))
+        assert np_["walk.refs"] < mp["walk.refs"] <= 4 * mp["walks"]
     else:
         assert m["walks"] == n["walks"] > 0
         assert m["walk.refs_per_walk"] == n["walk.refs_per_walk"]
@@ -259,8 +264,9 @@ def test_cycles_add_up_by_trap_reason(mech: str) -> None:
     if mech == "shadow":  # every exit is handled in the host kernel, resyncs on top
         for reason, count in m.traps_by_reason().items():
             assert by_reason[reason] >= 2565 * count
-        assert parts["traps"] == pytest.approx(
-            2565 * m["traps.total"] + 200 * m["shadow.resyncs"])
+        assert parts["traps"] == pytest.approx(  # and the host's fault per page backed
+            2565 * m["traps.total"] + 200 * m["shadow.resyncs"] + 3000 * m["shadow.backings"])
+        assert m["shadow.backings"] > 0
         assert m["shadow.resyncs"] > 0
     assert m["latency.p99_cycles"] >= m["latency.p50_cycles"]
 
@@ -278,9 +284,11 @@ def test_params_have_documented_defaults_and_bounds() -> None:
 
 
 def test_an_x86_64_pv_guest_bounces_every_system_call_through_xen() -> None:
-    on = workload("mmap-churn", "pv-direct", cycles=20)
+    # with PCIDs, so that the bounces are all the difference (without, see below)
+    on = evaluate(Point("mmap-churn", "pv-direct", params={
+        "workload.cycles": 20, "tlb.pcid": True, **NO_HW}))
     off = evaluate(Point("mmap-churn", "pv-direct", params={
-        "workload.cycles": 20, "pv.x86_64": False, **NO_HW}))
+        "workload.cycles": 20, "pv.x86_64": False, "tlb.pcid": True, **NO_HW}))
     assert on["traps.syscall_bounce"] == on["traps.hypercall.iret"] == on["os.syscalls"] > 0
     assert "traps.syscall_bounce" not in off
     assert on["traps.total"] - off["traps.total"] == 2 * on["os.syscalls"]
@@ -296,7 +304,8 @@ def test_without_pcids_an_x86_64_pv_system_call_flushes_the_users_tlb_entries() 
     flushing, bit32 = run(), run(**{"pv.x86_64": False})
     assert flushing["os.tlb_flushes"] - bit32["os.tlb_flushes"] == 2 * flushing["os.syscalls"]
     assert flushing["tlb.l1.misses"] > bit32["tlb.l1.misses"]  # the refills
-    tagged = evaluate(Point("mmap-churn", "pv-direct", params={"workload.cycles": 20, **NO_HW}))
+    tagged = evaluate(Point("mmap-churn", "pv-direct", params={
+        "workload.cycles": 20, "tlb.pcid": True, **NO_HW}))
     bit32_pcid = evaluate(Point("mmap-churn", "pv-direct", params={
-        "workload.cycles": 20, "pv.x86_64": False, **NO_HW}))
+        "workload.cycles": 20, "pv.x86_64": False, "tlb.pcid": True, **NO_HW}))
     assert tagged["tlb.l1.misses"] == bit32_pcid["tlb.l1.misses"]  # PCIDs keep the entries
