@@ -38,12 +38,13 @@ in the stream, so they do not go through it.
 **Tags.** ``nested``: TLB and walker entries carry VM tag ``vm + 1`` (VPID 0 is the host's);
 with ``tlb.vpid`` off the TLB stores no VM tag and is flushed (INVVPID all-contexts
 equivalent) on every VM switch and every VM exit -- under shadow paging too
-(:attr:`Replay.exits_flush`), whose entries are tagged per address space as natively. ``native``: there are no VMs; a process is
-a (vm, pid) of one OS, VM tag 0, and a VM_SWITCH is a context switch to that VM's running
-process. With ``tlb.pcid`` each address space gets a PCID (1..4095, least recently used one
-recycled with a flush, freed at EXIT); without, every CR3 write flushes the non-global
-entries of PCID 0 and the guest-dimension page-walk cache entries of that PCID, as MOV CR3
-does. The walker's own entries always carry their VM tag (its model has no VPID switch).
+(:attr:`Replay.exits_flush`), whose entries are tagged per address space as natively.
+``native``: there are no VMs; a process is a (vm, pid) of one OS, VM tag 0, and a VM_SWITCH
+is a context switch to that VM's running process. With ``tlb.pcid`` each address space gets
+a PCID (1..4095, least recently used one recycled with a flush, freed at EXIT); without,
+every CR3 write flushes the non-global entries of PCID 0 and the guest-dimension page-walk
+cache entries of that PCID, as MOV CR3 does. The walker's own entries always carry their VM
+tag (its model has no VPID switch).
 
 **Invalidations.** A changed leaf is INVLPG'd (``INV_ADDR``): a 2 MiB leaf at each of its
 4 KiB pages, so that splintered 4 KiB entries of it go too (what the SDM requires of INVLPG).

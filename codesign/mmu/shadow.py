@@ -128,6 +128,7 @@ effects where its access translates (:class:`ShadowReplay`), as KVM does.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -697,7 +698,7 @@ class ShadowReplay(Replay):
         bounds = [*cuts, len(block)]
         if not cuts or cuts[0] != 0:
             bounds.insert(0, 0)
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             if lo >= hi:
                 continue
             if lo in cuts:
