@@ -209,12 +209,20 @@ def test_nic_rings_and_dma_blocks() -> None:
 
 
 def test_second_level_tlb() -> None:
-    m = hardware.hardware_metrics("stlb", {"tlb.l2.entries": 24, "tlb.l2.ways": 12},
-                                  synth=False)
+    m = hardware.hardware_metrics("stlb", {"tlb.l2.entries": 24, "tlb.l2.ways": 12,
+                                           "tlb.l2.1g.entries": 0}, synth=False)
     l1 = hardware.hardware_metrics("tlb", {"tlb.l1.entries": 24, "tlb.l1.ways": 12,
                                            "tlb.l1.2m.entries": 0, "tlb.l1.1g.entries": 0},
                                    synth=False)
     assert m["hw.stlb.register_bits"] == l1["hw.tlb.register_bits"]  # the same array
+    # with Skylake's 16-entry 4-way 1 GiB array: the L1's arrays of the same sizes
+    m1g = hardware.hardware_metrics("stlb", {"tlb.l2.entries": 24, "tlb.l2.ways": 12},
+                                    synth=False)
+    l1g = hardware.hardware_metrics("tlb", {"tlb.l1.entries": 24, "tlb.l1.ways": 12,
+                                            "tlb.l1.2m.entries": 0, "tlb.l1.1g.entries": 16,
+                                            "tlb.l1.1g.ways": 4}, synth=False)
+    assert m1g["hw.stlb.register_bits"] == l1g["hw.tlb.register_bits"] \
+        > m["hw.stlb.register_bits"]
     assert dict(hardware.hardware_metrics("stlb", {"tlb.l2.entries": 0}, synth=False)) == {}
     status, _, err = call("verilog", "stlb", "--set", "tlb.l2.entries=0")
     assert status == 2 and "block 'stlb' is absent with these parameters" in err
