@@ -10,7 +10,10 @@ behavioural twin each (``caches``) and RTL sharing the walker's logic (``cache_r
 >>> w = PageWalkModel(WalkerParams(), img.mem)
 >>> req = WalkRequest.nested(0x1000, img.guest.root, img.ept.root, vm=1)
 >>> [w.walk(req).refs for _ in range(2)]   # 24 uncached; caches help from the first walk on
-[13, 1]
+[13, 2]
+>>> e = w.walk(req)   # the PT's gPA (guest PWC) hits the nested TLB: its entry + 1 host ref
+>>> e.gpwc, e.ntlb_hit, e.dims
+(2, 1, (0, 1))
 """
 
 from hwmodels.pagewalk.caches import NTLBEvent, NTLBModel, NTLBOp, PWCEvent, PWCModel, PWCOp

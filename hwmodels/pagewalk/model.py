@@ -18,28 +18,41 @@ result is writable if both dimensions allow it, executable likewise, user per th
 **Page-walk caches** (paging-structure caches), one per level 2..5 and dimension, fully
 associative, LRU. The level-``L`` cache of a dimension maps the address bits that select a
 level-``L`` entry -- ``x >> (12 + 9(L-1))`` with ``x`` the VA (guest) or gPA (nested) -- to
-what reading that entry gave: the *host-physical* base of the level ``L-1`` table and the
-permissions accumulated so far. Guest entries are tagged (VM, ASID); nested entries (VM).
-So a guest hit skips the guest reads *and* the host walks of the skipped tables. A walk probes
-all levels of its dimension at once and resumes below the lowest level that hits (only that
-level's LRU order is touched). Fills: a guest level-``L`` entry is cached when the next table's
-host-physical base is known (right after the entry read natively, after that table's host
-translation in 2D); a nested level-``L`` entry right after it is read. A fill never meets an
-entry with its own key (that key just missed in this walk and nothing else fills in between),
-so it takes the lowest invalid entry, else the LRU victim.
+what reading that entry gave: the base of the level ``L-1`` table *as the entry states it*
+and the permissions accumulated so far. Guest entries are tagged (VM, ASID); nested entries
+(VM). A nested entry states a host-physical base. A guest entry states a *guest-physical* base
+in a 2D walk (a physical one natively): the guest page-walk cache holds guest page entries as
+read, as the page-walk cache of Bhargava et al. (ASPLOS 2008) holds page entries, so a guest
+hit skips the guest reads and the host walks of the tables above the hit, and the table it
+points to still needs one host translation -- which is what the nested TLB saves. A walk
+probes all levels of its dimension at once and resumes below the lowest level that hits
+(only that level's LRU order is touched). Fills: a level-``L`` entry of either dimension is
+cached right after it is read. A fill never meets an entry with its own key (that key just
+missed in this walk and nothing else fills that cache in between), so it takes the lowest
+invalid entry, else the LRU victim.
 
-**Nested TLB**: (VM, gPA 4 KiB page) -> host-physical 4 KiB frame, host page size, host
-permissions; set-associative (set = low bits of the gPA page number), LRU with the TLB's
-conventions (rank 0 = most recently used; power-on ranks by way; lowest invalid way first).
-A host translation first probes the nested TLB (hit: no references), then the nested
-page-walk cache; a completed host walk fills the nested TLB. Huge host pages are stored
-splintered to the 4 KiB page translated: one size-indexed array, no multi-size probing.
+**Nested TLB** (Bhargava et al., ASPLOS 2008: it caches nested translations, gPA -> host
+physical, so that a hit skips a whole host walk): (VM, gPA 4 KiB page) -> host-physical 4 KiB
+frame, host page size, host permissions; set-associative (set = low bits of the gPA page
+number), LRU with the TLB's conventions (rank 0 = most recently used; power-on ranks by way;
+lowest invalid way first). It serves the host translations of *guest page-table pages* (the
+table at ``cr3`` and each table a guest entry, read or cached, points to): such a translation
+first probes the nested TLB (hit: no references), then the nested page-walk cache, and a
+completed host walk fills the nested TLB. *Assumption* (labelled; the paper's text was not at
+hand): the final translation, of the data page's gPA, neither probes nor fills it. Its result
+goes into the TLB as part of the gVA -> host-physical entry, so the nested TLB would see that
+page again only after the TLB (1536+ entries) has evicted it -- long after a 16-entry nested TLB
+has -- and each such fill evicts a guest-table translation that the next walk needs. Measured
+on the steady-state GUPS mix over 32 MiB: filling the data pages too drops the nested TLB's
+hit rate from 81% to 20%. Huge host pages are stored splintered to the 4 KiB page translated:
+one size-indexed array, no multi-size probing.
 
 **Flushes** clear valid bits only (replacement order stays): all; per VM (both dimensions and
 the nested TLB); per (VM, ASID) for the guest dimension.
 
 Callers keep caches coherent with the tables (flush after changing them) and keep native
-and 2D walks under distinct VM tags (the guest cache stores a physical base for both).
+and 2D walks under distinct VM tags (the guest cache stores a physical base for the one, a
+guest-physical base for the other).
 """
 
 from __future__ import annotations
@@ -211,11 +224,14 @@ def _ntlb_flush(ntlb, kind, vm):
 @numba.njit(cache=True)
 def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step,
                     ref_addr, ref_dim, nref, counts):
-    """Translate ``gpa``: (fault, fault level, hPA, host size class, host perms, nref)."""
+    """Translate ``gpa``, the base of the level-``step`` guest table (0: the data page):
+    (fault, fault level, hPA, host size class, host perms, nref)."""
     nh = cfg[C_NH]
     pa_mask = cfg[C_PAMASK]
     x = gpa & ((np.int64(1) << (12 + 9 * nh)) - 1)
-    ways = cfg[C_WAYS]
+    # Only guest page-table pages go through the nested TLB (see the module docstring): the
+    # data page's translation is the TLB's to keep, and filling it here would evict them.
+    ways = cfg[C_WAYS] if step > 0 else 0
     s, tag = _ntlb_slot(x >> 12, cfg[C_SETS], cfg[C_SETBITS])
     t = ntlb[s] if ways > 0 else ntlb[0]
     if ways > 0:
@@ -321,19 +337,19 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
         first = nref
         counts[:] = 0
         fault, flevel, fstep = 0, 0, 0
-        # gpwc: the lowest hit level's entry gives the host-physical base of the next table
+        # gpwc: the lowest hit level's entry gives the base of the next table as the guest
+        # entry states it -- guest-physical in 2D, so that table still needs its host
+        # translation (the nested TLB's job), like the table at cr3 on a miss.
         L, _, base, gperm = _pwc_probe(pwc, ent, GUEST, ng, x, v_m, a_s)
         out[i, 7] = L
-        translated = True
         if L:
             L -= 1
         else:
             L, base, gperm = ng, np.int64(cr3[i]) & pa_mask & ~np.int64(0xFFF), np.int64(7)
-            translated = not nested
         gpa = np.int64(0)
         gsize = 0
         while True:
-            if not translated:
+            if nested:
                 f, fl, hpa, hsz, hperm, nref = _host_translate(
                     cfg, pwc, ent, ntlb, mem_addr, mem_word, base, ept, v_m, L,
                     ref_addr, ref_dim, nref, counts)
@@ -341,8 +357,6 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
                     fault, flevel, fstep = f, fl, L
                     break
                 base = hpa
-                if ng > L:
-                    _pwc_fill(pwc, ent, GUEST, L + 1, x, v_m, a_s, base, gperm)
             addr = base + 8 * ((x >> (12 + 9 * (L - 1))) & 511)
             ref_addr[nref] = addr
             ref_dim[nref] = GUEST
@@ -362,10 +376,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
                 gpa = (frame & ~span) | (x & span)
                 gsize = L - 1
                 break
-            if nested:
-                translated = False
-            else:
-                _pwc_fill(pwc, ent, GUEST, L, x, v_m, a_s, frame, gperm)
+            _pwc_fill(pwc, ent, GUEST, L, x, v_m, a_s, frame, gperm)
             base = frame
             L -= 1
         size, perm, pa = gsize, gperm, gpa

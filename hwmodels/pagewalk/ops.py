@@ -23,7 +23,8 @@ translated, 0 for the final data page), ``frame`` (4 KiB frame of the translated
 the smaller of the guest and host page in a 2D walk -- what a TLB may cache), ``perms`` (the
 TLB's ``Perm`` encoding: R=1, W=2, X=4, U=8), ``refs`` (memory references), ``gpwc`` (level
 of the guest page-walk-cache hit, 0 on a miss), ``npwc`` (nested page-walk-cache hits),
-``ntlb_hit`` / ``ntlb_miss`` (nested-TLB lookups that hit / missed).
+``ntlb_hit`` / ``ntlb_miss`` (nested-TLB lookups that hit / missed; only guest
+page-table pages are looked up, see ``model``).
 """
 
 from __future__ import annotations

@@ -5,11 +5,15 @@ outstanding memory request. ``G_*`` states walk the guest (or native) dimension,
 translate one guest-physical address (a guest table's, or the data page's) through the host
 table. The caches sit beside the FSM as register arrays probed combinationally (built by
 ``cache_rtl``, the same logic as the standalone ``codesign_pwc`` / ``codesign_ntlb``): the guest
-page-walk cache in ``G_PROBE`` (once per walk), the nested TLB and nested page-walk cache in
-``H_PROBE`` (once per host translation). Each cache level is fully associative with LRU ranks;
-the nested TLB is set-associative with per-set LRU ranks (the TLB's conventions: rank 0 most
-recent, power-on ranks by way, lowest invalid way first). Every structure sees at most one
-touch or fill per cycle, and flushes happen only in ``IDLE``, so there are no write conflicts.
+page-walk cache in ``G_PROBE`` (once per walk), the nested TLB (for a guest page-table page's
+translation, not the data page's) and then the nested page-walk cache in ``H_PROBE`` (once per
+host translation). The guest page-walk cache holds guest entries as read -- in 2D a table's
+guest-physical base -- so a hit in ``G_PROBE`` still leads to ``H_PROBE`` for the next table,
+and every entry is filled in the cycle its read completes. Each cache level is fully
+associative with LRU ranks; the nested TLB is set-associative with per-set LRU ranks (the
+TLB's conventions: rank 0 most recent, power-on ranks by way, lowest invalid way first).
+Every structure sees at most one touch or fill per cycle, and flushes happen only in
+``IDLE``, so there are no write conflicts.
 
 Ports. Request: ``req_valid``, ``req_op`` (3, a ``WalkOp``), ``req_va``, ``req_cr3``,
 ``req_eptp``, ``req_vm``, ``req_asid``; accepted when ``req_ready`` (in ``IDLE``). Memory:
@@ -133,12 +137,15 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             n_hit, n_lvl, n_base, n_perm = npwc.hit, npwc.level, npwc.base, npwc.perm
             gpwc.lookup(st(G_PROBE))
 
+            # The nested TLB serves guest page-table pages only (``hfinal`` low): the data
+            # page's translation is the TLB's to keep (see ``model``).
             ntlb = None
             t_hit = Const(0, 1)
             if p.ntlb.enabled:
                 ntlb = NTLBLogic("ntlb", NTLBBlockParams.of_walker(p), reset, x[12:], vm)
-                t_hit, t_base, t_size, t_perm = ntlb.hit, ntlb.base, ntlb.size, ntlb.perm
-                ntlb.lookup(st(H_PROBE))
+                t_hit = ntlb.hit & ~R["hfinal"]
+                t_base, t_size, t_perm = ntlb.base, ntlb.size, ntlb.perm
+                ntlb.lookup(st(H_PROBE) & ~R["hfinal"])
             npwc.lookup(st(H_PROBE) & ~t_hit)
 
             # --- IDLE: accept a request ---------------------------------------------------
@@ -164,13 +171,16 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
                 ntlb.flush(f_all, f_vm, req_vm)
 
             # --- G_PROBE ------------------------------------------------------------------
+            # The hit entry (or cr3) gives the next table's base as the guest entry states
+            # it: guest-physical in 2D, so the table goes to a host translation first.
             gp = st(G_PROBE)
+            g_next = select(g_hit, g_base, R["cr3"])
             assign("gpwc", gp, g_lvl)
             assign("gl", gp, select(g_hit, (g_lvl - 1)[:3], Const(ng, 3)))
-            assign("gbase", gp, select(g_hit, g_base, R["cr3"]))
+            assign("gbase", gp, g_next)
             assign("gperm", gp, select(g_hit, g_perm, Const(7, 3)))
-            to_host = gp & ~g_hit & R["nested"]
-            assign("hgpa", to_host, concat(R["cr3"], Const(0, 12)))
+            to_host = gp & R["nested"]
+            assign("hgpa", to_host, concat(g_next, Const(0, 12)))
             assign("hfinal", to_host, 0)
             assign("state", gp, select(to_host, Const(H_PROBE, 3), Const(G_REQ, 3)))
 
@@ -214,13 +224,12 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             assign("hgpa", inner & R["nested"], concat(e_frame, Const(0, 12)))
             assign("hfinal", inner & R["nested"], 0)
             assign("state", (inner | leaf_nested) & R["nested"], H_PROBE)
-            g_fill_native = inner & ~R["nested"]
 
             # --- H_PROBE: nested TLB, then nested page-walk cache ---------------------------
             hp = st(H_PROBE)
             if ntlb is not None:
                 assign("nhit", hp & t_hit, (R["nhit"] + 1)[:3])
-                assign("nmiss", hp & ~t_hit, (R["nmiss"] + 1)[:3])
+                assign("nmiss", hp & ~R["hfinal"] & ~t_hit, (R["nmiss"] + 1)[:3])
             walk_host = hp & ~t_hit
             assign("npwc", walk_host & n_hit, (R["npwc"] + 1)[:3])
             assign("hl", walk_host, select(n_hit, (n_lvl - 1)[:3], Const(nh, 3)))
@@ -248,7 +257,7 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             h_done = h_ok & h_leaf
             h_page = _page_frame(e_frame, x[12:], hl, nh, FW)
             if ntlb is not None:
-                ntlb.fill(h_done, h_page, (hl - 1)[:2], h_newperm)
+                ntlb.fill(h_done & ~R["hfinal"], h_page, (hl - 1)[:2], h_newperm)
 
             # --- a host translation completes (nested-TLB hit or host leaf) -----------------
             if ntlb is not None:
@@ -268,13 +277,9 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             table = c_en & ~R["hfinal"]
             assign("gbase", table, c_frame)
             assign("state", table, G_REQ)
-            g_fill_nested = table & (R["gl"] < ng)
 
-            # --- page-walk cache fills ------------------------------------------------------
-            fill_level = select(g_fill_native, R["gl"], (R["gl"] + 1)[:3])
-            fill_base = select(g_fill_native, e_frame, c_frame)
-            fill_perm = select(g_fill_native, g_newperm, gperm)
-            gpwc.fill(g_fill_native | g_fill_nested, fill_level, fill_base, fill_perm)
+            # --- page-walk cache fills: an entry right after it is read -----------------------
+            gpwc.fill(inner, gl, e_frame, g_newperm)
             npwc.fill(h_inner, hl, e_frame, h_newperm)
 
             assign("state", st(DONE), IDLE)

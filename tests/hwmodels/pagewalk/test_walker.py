@@ -102,12 +102,52 @@ def test_warm_walks_cost_far_fewer_references(make_walker) -> None:
     # host walk (4) each table costs 1 and the data page 3 (nested PWC levels 2 and 4).
     assert (cold.refs, cold.gpwc, cold.npwc, cold.ntlb_hit) == (14, 0, 4, 0)
     assert cold.dims == (1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1)
-    # guest PWC level 2 -> the PT's host address; the data page's gPA hits the nested TLB
-    assert (warm.refs, warm.gpwc, warm.ntlb_hit, warm.dims) == (1, 2, 1, (0,))
-    # a new data page: nested TLB miss, but the nested PWC holds its host PT
-    assert (neighbour.refs, neighbour.npwc, neighbour.ntlb_miss) == (2, 1, 1)
-    assert again.refs == 1
+    # guest PWC level 2 -> the PT's gPA, whose translation hits the nested TLB; the data page
+    # bypasses the nested TLB, and the nested PWC holds its host PT: 1 reference
+    assert (warm.refs, warm.gpwc, warm.ntlb_hit, warm.ntlb_miss, warm.dims) == (2, 2, 1, 0,
+                                                                                 (0, 1))
+    # a new data page under the same PT: the same walk
+    assert (neighbour.refs, neighbour.npwc, neighbour.ntlb_hit, neighbour.ntlb_miss) == (2, 1, 1,
+                                                                                         0)
+    assert again.refs == 2
     assert {cold.frame, warm.frame, again.frame} == {img.translate(va) >> 12}
+
+
+@pytest.mark.parametrize(("ng", "nh"), [(4, 4), (5, 4)])
+def test_nested_tlb_hits_skip_the_host_walks_of_the_guest_tables(make_walker, ng: int,
+                                                                 nh: int) -> None:
+    # Bhargava et al. (ASPLOS 2008): a nested-TLB hit skips a whole host walk. Page-walk caches
+    # off, a fully associative nested TLB: the repeat walk finds its n_g guest tables' gPAs
+    # there, n_g * n_h references fewer than the (n_g+1)(n_h+1)-1 of the cold walk; the data
+    # page, which the nested TLB does not hold, still costs its host walk.
+    img = _nested(ng, nh)
+    va = VA % (1 << 30) + 0x10
+    walk = WalkRequest.nested(va, img.guest.root, img.ept.root, vm=1)
+    ev = make_walker(_params(ng, nh, ntlb=NTLBParams(8, 8)), img.mem).run(
+        WalkBatch.from_requests([walk, walk]))
+    cold, warm = ev.row(0), ev.row(1)
+    assert (cold.refs, cold.ntlb_hit, cold.ntlb_miss) == ((ng + 1) * (nh + 1) - 1, 0, ng)
+    assert (warm.refs, warm.ntlb_hit, warm.ntlb_miss) == (cold.refs - ng * nh, ng, 0)
+    assert warm.dims == (0,) * ng + (1,) * nh
+    assert warm.frame == cold.frame == img.translate(va) >> 12
+
+
+def test_nested_tlb_saves_the_host_walk_a_guest_pwc_hit_leaves(make_walker) -> None:
+    # The guest page-walk cache holds the guest entry as read: on a level-2 hit, the PT's
+    # guest-physical base. Its host walk (n_h references, nested PWC off) is what the nested
+    # TLB saves; with it the warm walk is the PT entry and the data page's host walk.
+    img = _nested(4, 4)
+    va = VA % (1 << 30)
+    walk = WalkRequest.nested(va, img.guest.root, img.ept.root, vm=1)
+    warm = {}
+    for ntlb in (NTLBParams(4, 2), NTLBParams(0, 0)):
+        p = _params(4, 4, pwc_guest=PWCParams((1, 0, 0, 0)), ntlb=ntlb)
+        ev = make_walker(p, img.mem).run(WalkBatch.from_requests([walk, walk]))
+        warm[ntlb.entries] = ev.row(1)
+        assert ev.row(1).gpwc == 2
+    assert (warm[4].refs, warm[4].ntlb_hit, warm[4].dims) == (1 + 4, 1, (0, 1, 1, 1, 1))
+    assert (warm[0].refs, warm[0].ntlb_hit) == (4 + 1 + 4, 0)
+    assert warm[0].dims == (1, 1, 1, 1, 0, 1, 1, 1, 1)
 
 
 def test_flushes(make_walker) -> None:
@@ -122,9 +162,10 @@ def test_flushes(make_walker) -> None:
             WalkRequest.flush_vm(vm=1), walk,
             WalkRequest.flush_all(), walk]
     ev = make_walker(p, img.mem).run(WalkBatch.from_requests(reqs))
-    assert [ev.row(i).refs for i in range(len(reqs))] == [14, 1, 0, 1, 0, 1, 0, 4, 0, 14, 0, 14]
-    # after the ASID flush the four guest tables' gPAs all hit the nested TLB
-    assert ev.row(7).ntlb_hit == 5
+    assert [ev.row(i).refs for i in range(len(reqs))] == [14, 2, 0, 2, 0, 2, 0, 5, 0, 14, 0, 14]
+    # after the ASID flush the four guest tables' gPAs all hit the nested TLB: 4 guest reads
+    # and the data page's (the nested PWC holds its host PT)
+    assert (ev.row(7).ntlb_hit, ev.row(7).ntlb_miss) == (4, 0)
 
 
 def _faulting_world() -> tuple[NestedImage, int]:
