@@ -7,6 +7,8 @@ compares ``selective`` with ``shadow`` and ``nested`` on the same stream and har
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,14 @@ import pytest
 from codesign.errors import InputError
 from codesign.harness import Point, evaluate
 from codesign.metrics import Metrics
-from codesign.mmu.selective import SelectiveParams
-from codesign.params import build
+from codesign.mmu.cost import Costs
+from codesign.mmu.replay import drive
+from codesign.mmu.selective import SelectiveParams, SelectiveReplay
+from codesign.params import build, specs
 from codesign.platforms import load_platform
 from codesign.registry import default_registry
 from workloads.memory.events import RW, Prot, StreamBuilder, Syscall, validate
+from workloads.memory.suites import SUITES, Mix
 
 NO_HW = {"hw.cost": False}
 FLAT = {"platform.cache.l1.latency": 200, "platform.cache.l2.latency": 200,
@@ -142,36 +147,149 @@ def mixed(churn: int = 60, refs: int = 60_000, big_pages: int = 4096, small_page
     return events
 
 
-def _mixed_runs() -> tuple[float, float, Metrics]:
-    events = mixed()
+@functools.lru_cache(maxsize=2)
+def _mixed_runs(churn: int = 60) -> tuple[float, float, Metrics]:
+    events = mixed(churn=churn)
     shadow = run(events, "shadow", **MISS_HEAVY)["cycles.total"]
     nested = run(events, "nested", **MISS_HEAVY)["cycles.total"]
     return shadow, nested, run(events, "selective", **MISS_HEAVY, **{"selective.window": 500})
 
 
-def test_a_mixed_workload_beats_the_mean_and_switches_both_ways() -> None:
+def test_a_mixed_workload_beats_the_better_mode_and_switches_both_ways() -> None:
     """Wang et al.: no consistent winner across phases, and switching matches or beats the
-    better. Churn phases favour nested paging (updates to shadowed tables exit under
-    shadow), the long random phase between them favours shadow paging (uncached
-    24-reference 2D walks): ``selective`` runs each phase mostly in its better mode."""
-    shadow, nested, m = _mixed_runs()
-    assert m["cycles.total"] < (shadow + nested) / 2
-    assert m["cycles.total"] < 0.6 * max(shadow, nested)
+    better. With churn phases long enough (300 cycles, some 12 windows each) to pay for the
+    shadows a switch discards, the churn favours nested paging (updates to shadowed tables
+    exit under shadow paging) and the long random phase between them shadow paging
+    (uncached 24-reference 2D walks): ``selective`` runs each phase mostly in its better mode
+    and beats both (measured: 0.92x the better), and a switch back into shadow mode rebuilds
+    every page of the random phase, counted as rebuild fills."""
+    shadow, nested, m = _mixed_runs(churn=300)
+    assert m["cycles.total"] < min(shadow, nested)
     assert m["selective.switches"] >= 2
     assert 0 < m["selective.nested_windows"] < m["selective.windows"]
     assert m["traps.vmexit.mode_switch"] == m["selective.switches"]
     assert m["traps.vmexit.ept_violation"] > 0 and m["traps.vmexit.pt_write"] > 0
+    assert m["selective.rebuild_fills"] >= 4096
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 12's selective rework: since shadow paging became KVM-faithful (unsync leaves, "
-    "only shadowed tables write-protected) the churn phases favour nested paging by ~10% "
-    "only, and selective's rebuild estimate (the pages one window touched, ~470) misses "
-    "the ~4,096 shadow pages a switch back rebuilds: 1.069x the better mode, not <= 1.05x"))
 def test_a_mixed_workload_is_within_5_percent_of_the_better_mode() -> None:
-    """Wang et al.: dynamic switching matches or beats the better of the two modes."""
+    """Wang et al.: dynamic switching matches or beats the better of the two modes. The
+    churn phases (60 cycles, some 2 windows each) favour nested paging, but too briefly to
+    pay for the 4,096 shadow pages a switch would discard and the random phase rebuild:
+    ``selective`` rides them out in shadow mode (measured: 1.03x the better)."""
     shadow, nested, m = _mixed_runs()
     assert m["cycles.total"] <= 1.05 * min(shadow, nested)
+
+
+def test_a_short_phase_does_not_make_it_discard_the_shadows() -> None:
+    """Hysteresis: started in nested mode, the mixed workload's first windows (the random
+    phase's pages populated) make ``selective`` probe shadow paging, whose measured rates
+    beat the estimate from before any shadow window, and it stays: the two short churn
+    phases, though each window of them favours nested paging, do not pay for discarding the
+    shadows of 4,096 pages, so there is no switch back (a one-window spike of the other
+    mode's advantage is ridden out, not followed)."""
+    m = _mixed_runs()[2]
+    assert m["selective.probes"] == 1 and m["selective.switches"] == 1
+    assert m["selective.nested_windows"] <= 2
+
+
+class Recording(SelectiveReplay):
+    """``selective``'s replay, recording for each switch into shadow mode the rebuild it
+    projected and the rebuild fills the next ``selective.payback`` windows took."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.projected = 0.0
+        self.pending: list[tuple[int, float, int]] = []
+        self.rebuilds: list[tuple[float, int]] = []
+
+    def rebuild(self, *args: Any) -> float:
+        self.projected = super().rebuild(*args)
+        return self.projected
+
+    def switch(self) -> None:
+        super().switch()
+        if not self.nested:
+            self.pending.append((self.windows, self.projected, self.rebuild_fills))
+
+    def decide(self) -> None:
+        super().decide()
+        for at, projected, fills in list(self.pending):
+            if self.windows - at == self.p.payback:
+                self.rebuilds.append((projected, self.rebuild_fills - fills))
+                self.pending.remove((at, projected, fills))
+
+
+def test_the_rebuild_of_a_switch_into_shadow_mode_is_projected_from_the_live_leaves() -> None:
+    """A switch into shadow mode discards the shadows: the pages used again are rebuilt,
+    one hidden fault each. At the switch into the random phase (4,096 live pages, some 470
+    of them used per window) the projection over the next ``selective.payback`` windows
+    matches the rebuild fills measured there within 20% (measured: 1,366 projected, 1,574
+    taken), where the pages of one window (what version 5 charged) miss two thirds of
+    them."""
+    p = build(SelectiveParams, {**{k: v for k, v in MISS_HEAVY.items()
+                                   if not k.startswith("platform.")},
+                                "selective.window": 500})
+    nested = p.setup(nested=True)
+    platform = load_platform("kvm-nehalem").with_overrides(
+        {k[len("platform."):]: v for k, v in MISS_HEAVY.items() if k.startswith("platform.")})
+    costs = Costs.of(platform)
+    r = Recording(replace(nested, nested=False), nested, p, platform.value("vmexit.kernel"),
+                  costs.memory, costs.latencies)
+    drive(r, mixed(churn=300))
+    big = [(projected, fills) for projected, fills in r.rebuilds if projected > 1000]
+    assert big, r.rebuilds
+    for projected, fills in big:
+        assert 0.8 * fills <= projected <= 1.2 * fills, (projected, fills)
+        assert fills > 3 * 500  # more than a window's references: not one window's pages
+
+
+SCALE = 8
+"""Suite mixes run at 1/SCALE of their references (iterations, churn cycles), with windows
+1/SCALE as long: as many decisions per run, in an eighth of the time."""
+
+
+def reduced(mix: Mix) -> dict[str, Any]:
+    """A suite mix's workload values at 1/SCALE of its size."""
+    w = default_registry().workload(mix.workload)
+    values = mix.values()
+    full = build(w.params, values)
+    for spec in specs(w.params):
+        if spec.key in ("workload.refs", "workload.iterations", "workload.cycles"):
+            values[spec.key] = max(1, getattr(full, spec.field) // SCALE)
+    return values
+
+
+@pytest.mark.parametrize("mix", [pytest.param(mix, id=f"{s.name}/{mix.label}")
+                                 for s in SUITES for mix in s.mixes])
+def test_every_suite_mix_is_within_5_percent_of_the_better_mode(mix: Mix) -> None:
+    """Wang et al.: switching matches or beats the better mode. On every mix of every bundled
+    suite (at 1/SCALE of its size, windows too), on the default hardware, ``selective``
+    costs at most 5% more than the better of shadow and nested paging on the same stream,
+    and does not flap: every switch but one is a probe or a probe's return."""
+    w = default_registry().workload(mix.workload)
+    events = w.generate(build(w.params, reduced(mix)))
+    shadow = run(events, "shadow")["cycles.total"]
+    nested = run(events, "nested")["cycles.total"]
+    m = run(events, "selective", **{"selective.window": 20_000 // SCALE})
+    assert m["cycles.total"] <= 1.05 * min(shadow, nested), (
+        m["cycles.total"] / min(shadow, nested))
+    assert m["selective.switches"] <= 2 * m["selective.probes"] + 1
+
+
+def test_a_shadow_start_measures_nested_paging_rather_than_assuming_it() -> None:
+    """Started in shadow mode on a sequential stream, whose first touches favour nested
+    paging with its page-walk caches and nested TLB only a little, the estimate of nested
+    paging's walks from the shadow walks does not justify a switch; its best case does
+    justify a probe, whose measurement does: ``selective`` runs the rest in nested mode,
+    within 5% of it (the first window, in shadow mode, costs what it costs there)."""
+    events = default_registry().workload("sequential").generate(
+        build(default_registry().workload("sequential").params, {"workload.refs": 25_000}))
+    nested = run(events, "nested")["cycles.total"]
+    m = run(events, "selective", **{"selective.window": 2500, "selective.start": "shadow"})
+    assert m["selective.probes"] == 1 and m["selective.switches"] == 1
+    assert m["selective.nested_windows"] == m["selective.windows"] - 1
+    assert m["cycles.total"] <= 1.05 * nested
 
 
 def test_deterministic_per_seed() -> None:
@@ -190,6 +308,7 @@ def test_deterministic_per_seed() -> None:
     ({"selective.margin": -0.5}, "selective.margin"),
     ({"selective.start": "hybrid"}, "selective.start"),
     ({"shadow.cache": 0}, "shadow.cache"),
+    ({"shadow.pool_pages": 10}, "shadow.pool_pages"),
 ])
 def test_bad_parameters_are_one_line_input_errors(values: dict, key: str) -> None:
     with pytest.raises(InputError) as err:
