@@ -110,7 +110,6 @@ from codesign.mmu.shadow import (
     KVM_MIN_ALLOC_MMU_PAGES,
     SHADOW_CACHE_DEFAULT,
     SHADOW_POOL_DEFAULT,
-    ShadowMMU,
     ShadowReplay,
     trap_costs,
 )
@@ -295,21 +294,7 @@ class SelectiveReplay(ShadowReplay):
         else:
             super().event(e)
 
-    def mmu(self, vm: int) -> ShadowMMU:
-        """The shadow MMU of ``vm``, its hidden fills watched for rebuilds."""
-        m = self.mmus.get(vm)
-        if m is None:
-            m = super().mmu(vm)
-            fill = m.fill
-
-            def watched(pid: int, va: int) -> None:
-                self._rebuilt(vm, pid, va)
-                fill(pid, va)
-
-            m.fill = watched  # type: ignore[method-assign]
-        return m
-
-    def _rebuilt(self, vm: int, pid: int, va: int) -> None:
+    def filling(self, vm: int, pid: int, va: int) -> None:
         """Count a hidden fill at ``va`` that refills a leaf the last switch discarded."""
         before = self.before.get((vm, pid))
         if not before:

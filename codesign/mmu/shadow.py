@@ -723,6 +723,10 @@ class ShadowReplay(Replay):
             return fx.faults
         return fx.faults + self._exits
 
+    def filling(self, vm: int, pid: int, va: int) -> None:
+        """A hidden fault is about to fill the shadow for ``va`` (a hook: nothing here;
+        ``selective`` counts the fills that rebuild what a mode switch discarded)."""
+
     def walk_traps(self, vm: int, pid: int, va: np.ndarray) -> np.ndarray:
         """Hidden page-fault exits of TLB misses the shadow cannot translate yet, and the
         exits of the demand faults deferred to these accesses."""
@@ -741,6 +745,7 @@ class ShadowReplay(Replay):
                     self.c.tlb_flushes += exits
             if (addr & ~0xFFF) in mapped or ((addr & ~0x1FFFFF) | 1) in mapped:
                 continue
+            self.filling(vm, pid, addr)
             m.fill(pid, addr)
             mapped = m.mapped[pid]
             out[i] += 1
