@@ -12,7 +12,9 @@ The hypervisor backs guest-physical memory on first touch, ``host.page_size`` at
 first touch of an unbacked page is a VM exit, ``traps.vmexit.ept_violation``, costed as an
 exit handled in the host kernel (``vmexit.kernel``) plus the host's own fault behind it,
 which scales with the host page (:meth:`~codesign.mmu.cost.Costs.host_fault`: ``fault.page``
-and ``memory.zero_per_byte`` for the rest of a large page: a 2 MiB backing clears 2 MiB).
+and ``memory.zero_per_byte`` for the rest of a large page: a 2 MiB backing clears 2 MiB) --
+unless ``host.prealloc`` says the host populated guest memory before the run (then the exit
+only: EPT entries are still made on demand).
 Guest page faults are the guest's own (``faults.page``, costed as natively).
 
 Shootdown IPIs: sending one writes the virtual APIC's interrupt-command register, which
@@ -53,6 +55,12 @@ from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 
+PREALLOC_DOC = ("the host allocates and zeroes guest memory before the run (QEMU "
+                "-mem-prealloc, or hugetlbfs pages reserved at boot), as Xen populates a "
+                "paravirtual domain when it builds it: a first touch still exits to map "
+                "the page (EPT violation, or shadow fill) but the host's own page fault is "
+                "gone; false (KVM's default): memory is allocated on first touch")
+
 
 @dataclass(frozen=True)
 class NestedParams(NativeParams):
@@ -61,6 +69,7 @@ class NestedParams(NativeParams):
     host_page: str = param("4K", key="host.page_size", choices=tuple(HOST_PAGES),
                            doc="page size with which the hypervisor backs guest memory "
                                "(on first touch)")
+    prealloc: bool = param(False, key="host.prealloc", doc=PREALLOC_DOC)
 
     def guest_config(self) -> GuestConfig:
         """The guest-OS and hypervisor model's configuration."""
@@ -73,7 +82,7 @@ def run(events: np.ndarray, p: NestedParams, platform: Platform) -> Metrics:
     c = replay(events, p.setup(nested=True))
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
-    backing = exit_cost + costs.host_fault(HOST_PAGES[p.host_page])
+    backing = exit_cost + (0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page]))
     counts = {"vmexit.ept_violation": c.backings, "vmexit.ipi": c.ipis}
     return cost.metrics(c, costs, trap_counts=counts,
                         trap_cycles={"vmexit.ept_violation": c.backings * backing,

@@ -517,7 +517,7 @@ def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
     # The host backs guest memory on first touch in either mode, priced as ``shadow`` and
     # ``nested`` price it: inside the page-fault exits in shadow mode, an EPT violation each
     # in nested mode.
-    host = costs.host_fault(HOST_PAGES[p.host_page])
+    host = 0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page])
     cycles["vmexit.page_fault"] += (r.c.backings - r.ept_violations) * host
     counts |= {"vmexit.ept_violation": r.ept_violations, "vmexit.mode_switch": r.switches}
     cycles |= {"vmexit.ept_violation": r.ept_violations * (exit_cost + host),

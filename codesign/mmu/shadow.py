@@ -138,6 +138,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import PAGE_4K, Effects, GuestModel
 from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
+from codesign.mmu.nested import PREALLOC_DOC
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -178,7 +179,8 @@ INVLPG)."""
 
 @dataclass(frozen=True)
 class ShadowParams(NativeParams):
-    """Parameters of ``shadow``: ``native``'s plus KVM's root cache and shadow-page pool."""
+    """Parameters of ``shadow``: ``native``'s plus KVM's root cache and shadow-page pool and
+    whether the host populated guest memory up front."""
 
     cache: int = param(SHADOW_CACHE_DEFAULT, key="shadow.cache", min=1, max=1 << 16,
                        doc="shadow roots kept loaded, the current one included: a CR3 load "
@@ -191,6 +193,7 @@ class ShadowParams(NativeParams):
                           "oldest are zapped (default 5242: KVM's for a 1 GiB guest, guest "
                           "pages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO = 50; at least "
                           "KVM_MIN_ALLOC_MMU_PAGES = 64)")
+    prealloc: bool = param(False, key="host.prealloc", doc=PREALLOC_DOC)
 
 
 @dataclass
@@ -805,7 +808,8 @@ def run(events: np.ndarray, p: ShadowParams, platform: Platform) -> Metrics:
     counts, cycles = trap_costs(r.t, r.c.ipis, exit_cost, costs.memory)
     # KVM backs guest memory inside the faults that first touch it, as nested paging does
     # inside its EPT violations: the host's own fault for each 4 KiB page backed.
-    cycles["vmexit.page_fault"] += r.c.backings * costs.host_fault(4096)
+    if not p.prealloc:
+        cycles["vmexit.page_fault"] += r.c.backings * costs.host_fault(4096)
     return cost.metrics(r.c, costs, trap_counts=counts, trap_cycles=cycles,
                         unit_cycles=exit_cost,
                         extra={**r.t.metrics(), "shadow.backings": r.c.backings},

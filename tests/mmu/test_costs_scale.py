@@ -55,3 +55,26 @@ def test_shadow_pays_the_host_backing_too() -> None:
     backing = FAULT
     assert shadow["cycles.traps.vmexit.page_fault"] >= nested["traps.vmexit.ept_violation"] \
         * backing
+
+
+@pytest.mark.parametrize("mechanism", ["nested", "shadow", "selective"])
+def test_preallocated_memory_keeps_the_exits_and_drops_the_host_faults(mechanism: str) -> None:
+    """``host.prealloc``: the host populated guest memory before the run (QEMU
+    -mem-prealloc), as Xen does for a paravirtual domain: first touches still exit to map
+    the page, but the host's own fault behind each is gone."""
+    lazy = run(mechanism)
+    pre = run(mechanism, **{"host.prealloc": True})
+    assert pre["traps.total"] == lazy["traps.total"] > 0
+    backed = lazy.get("shadow.backings", 0) + lazy.get("traps.vmexit.ept_violation", 0)
+    assert backed > 0
+    assert lazy["cycles.total"] - pre["cycles.total"] == pytest.approx(backed * FAULT)
+
+
+def test_pv_direct_and_native_have_no_prealloc_key() -> None:
+    """Xen always populates a paravirtual domain up front; native has no host."""
+    from codesign.params import specs
+    from codesign.registry import default_registry
+
+    for name in ("native", "pv-direct"):
+        keys = {s.key for s in specs(default_registry().mechanism(name).params)}
+        assert "host.prealloc" not in keys
