@@ -337,7 +337,7 @@ def test_check_scheduler_accepts_real_addresses() -> None:
 
 
 def test_ctrl_c_under_dask_prints_no_worker_tracebacks(plugin: Path, tmp_path: Path) -> None:
-    spec = noise_spec(tmp_path, "dc", seeds=20, sleep_ms=400)
+    spec = noise_spec(tmp_path, "dc", seeds=60, sleep_ms=400)  # ~24 s of work: interrupted
     store = tmp_path / "dc.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "codesign.cli", "sweep", str(spec),
                              "--store", str(store), "--executor", "dask", "--jobs", "2",
@@ -348,7 +348,10 @@ def test_ctrl_c_under_dask_prints_no_worker_tracebacks(plugin: Path, tmp_path: P
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-                    if db.execute("SELECT count(*) FROM points").fetchone()[0] >= 2:
+                    # points done, not merely stored pending: the cluster is up and
+                    # Ctrl-C is no longer ignored while it starts
+                    if db.execute("SELECT count(*) FROM points WHERE status='done'"
+                                  ).fetchone()[0] >= 2:
                         break
             except sqlite3.OperationalError:
                 pass

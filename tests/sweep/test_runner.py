@@ -168,7 +168,9 @@ def test_sigkill_loses_nothing_and_resume_equals_uninterrupted(plugin: Path,
 
 def test_interrupt_stops_cleanly_and_keeps_completed_points(plugin: Path,
                                                             tmp_path: Path) -> None:
-    spec = noise_spec(tmp_path, "i", seeds=20, sleep_ms=120)
+    # 120 points of 120 ms on two workers: some seven seconds of work, so that the interrupt
+    # lands mid-sweep even when a loaded box makes the driver slow to commit
+    spec = noise_spec(tmp_path, "i", seeds=60, sleep_ms=120)
     store = tmp_path / "i.sqlite"
     proc = _start(spec, store, tmp_path)
     _wait_for(store, 4, proc)
