@@ -28,7 +28,7 @@ from codesign.sweep.runner import run_sweep
 from codesign.sweep.spec import load_spec, parse_spec
 from codesign.sweep.store import Result, Store
 from tests.conftest import run_cli
-from tests.sweep.test_runner import content, noise_spec
+from tests.sweep.test_runner import content, default_sigint, noise_spec
 
 WALKS = {"version": 1, "name": "r", "workload": {"name": "walks", "walks": 200,
                                                  "huge_2m_fraction": [0.0, 0.3]},
@@ -337,12 +337,13 @@ def test_check_scheduler_accepts_real_addresses() -> None:
 
 
 def test_ctrl_c_under_dask_prints_no_worker_tracebacks(plugin: Path, tmp_path: Path) -> None:
-    spec = noise_spec(tmp_path, "dc", seeds=60, sleep_ms=400)  # ~24 s of work: interrupted
+    spec = noise_spec(tmp_path, "dc", seeds=20, sleep_ms=400)
     store = tmp_path / "dc.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "codesign.cli", "sweep", str(spec),
                              "--store", str(store), "--executor", "dask", "--jobs", "2",
                              "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
