@@ -23,11 +23,10 @@ MMU replay's kernels would call it (it is inlined into the loop).
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numba
 import numpy as np
+from timing import best_of
 
 from hwmodels.cache import SERVED_NAMES, CacheModel, CacheParams, access_addr
 
@@ -58,17 +57,6 @@ def streams(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         "sequential": seq.astype(np.uint64),
         "random": cold.astype(np.uint64),
     }
-
-
-def best_of(fn: Callable[[], object], repeats: int = 5) -> tuple[float, float]:
-    """Best wall-clock and process-CPU seconds of ``fn`` over ``repeats`` runs."""
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
 
 
 def main() -> None:

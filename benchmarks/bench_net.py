@@ -21,9 +21,9 @@ by other processes on a shared machine than the wall clock, which is shown too).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 from codesign.net.common import from_nic
 from codesign.net.pv_split import PVSplitParams, paths
@@ -36,17 +36,6 @@ TARGET = 5e6
 MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov")
 
 
-def best_of(repeat: int, fn) -> tuple[float, float]:
-    """(best CPU seconds, best wall seconds) of ``repeat`` calls."""
-    cpu = wall = float("inf")
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        cpu = min(cpu, time.process_time() - c0)
-        wall = min(wall, time.perf_counter() - w0)
-    return cpu, wall
-
-
 def bench_kernel(n: int, repeat: int) -> None:
     platform = load_platform("kvm-nehalem")
     host = from_nic(paths(PVSplitParams(), platform, 0)[0])
@@ -56,8 +45,8 @@ def bench_kernel(n: int, repeat: int) -> None:
         release = {"driver_rx": np.arange(0.0, n * gap_ns + 1e6, 10_000.0)}
         simulate([host], arrival[:1000], size[:1000], release_ns=release)  # warm-up
         results = []
-        cpu, wall = best_of(repeat, lambda a=arrival, r=release, out=results: out.append(
-            simulate([host], a, size, release_ns=r)))
+        wall, cpu = best_of(lambda a=arrival, r=release, out=results: out.append(
+            simulate([host], a, size, release_ns=r)), repeat)
         result = results[-1]
         mark = "meets" if n / cpu >= TARGET else "below"
         print(f"  pv-split receive, {label:9s} {n / cpu / 1e6:6.2f} M packets/s CPU "
@@ -74,7 +63,8 @@ def bench_mechanisms(n: int, repeat: int) -> None:
         m = reg.mechanism(name)
         params = build(m.params, {})
         m.run(stream[:5000], params, platform)  # warm-up
-        cpu, wall = best_of(repeat, lambda m=m, params=params: m.run(stream, params, platform))
+        wall, cpu = best_of(lambda m=m, params=params: m.run(stream, params, platform),
+                            repeat)
         print(f"  {name:11s} {n / cpu / 1e6:6.2f} M packets/s CPU ({n / wall / 1e6:5.2f} wall)")
 
 

@@ -82,15 +82,18 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys):
 
     def setup(self, nested: bool) -> Setup:
         """What :func:`~codesign.mmu.replay.replay` runs with."""
-        return Setup(self.guest_config(), TLBKeys.to_hw(self), WalkerKeys.to_hw(self), nested,
-                     STLBKeys.to_hw(self), CacheKeys.to_hw(self), self.l2_2m)
+        return _setup(self, self.guest_config(), nested)
+
+
+def _setup(p: NativeParams, guest: GuestConfig, nested: bool) -> Setup:
+    return Setup(guest, TLBKeys.to_hw(p), WalkerKeys.to_hw(p), nested, STLBKeys.to_hw(p),
+                 CacheKeys.to_hw(p), p.l2_2m)
 
 
 def native_setup(p: NativeParams) -> Setup:
     """The setup of the native run that ``slowdown_vs_native`` compares a mechanism with:
     the same TLBs, walker, data cache and guest OS, no hypervisor."""
-    return Setup(NativeParams.guest_config(p), TLBKeys.to_hw(p), WalkerKeys.to_hw(p), False,
-                 STLBKeys.to_hw(p), CacheKeys.to_hw(p), p.l2_2m)
+    return _setup(p, NativeParams.guest_config(p), nested=False)
 
 
 _NATIVE_MEMO: OrderedDict[tuple[str, Setup, Costs], float] = OrderedDict()

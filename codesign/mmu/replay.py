@@ -48,14 +48,14 @@ tag (its model has no VPID switch).
 
 **Invalidations.** A changed leaf is INVLPG'd (``INV_ADDR``): a 2 MiB leaf at each of its
 4 KiB pages, so that entries of it held in a smaller array go too (what the SDM requires of
-INVLPG), and at its :func:`stlb_2m_key` in the second-level TLB.
+INVLPG), and at its :func:`stlb_2m_key` in the second-level TLB. FORK and EXIT flush the
+address space (TLB ``INV_AS`` and walker ``FLUSH_ASID``), as Linux's ``flush_tlb_mm``.
+Page-table pages are never freed before EXIT, so upper-level page-walk cache entries stay
+valid across UNMAP / PROTECT.
 
 **Second-level TLB.** A first-level miss looks the STLB up (``Setup.stlb``): 4 KiB pages in
 its array, 2 MiB pages in the same array under :func:`stlb_2m_key` when ``Setup.stlb_2m``,
 1 GiB pages in its 1 GiB array when it has one; a page size it does not hold bypasses it.
-FORK and EXIT flush the address space (TLB ``INV_AS`` and walker ``FLUSH_ASID``), as Linux's
-``flush_tlb_mm``. Page-table pages are never freed before EXIT, so upper-level page-walk
-cache entries stay valid across UNMAP / PROTECT.
 
 >>> from workloads.memory.events import StreamBuilder
 >>> from hwmodels.tlb import TLBParams

@@ -235,8 +235,6 @@ class SelectiveReplay(ShadowReplay):
         last started from 0."""
         self.probing = False
         """The window running is a probe."""
-        self.probed = False
-        """The last switch was a probe not yet decided."""
         self.touched: list[tuple[int, int, np.ndarray]] = []
         """(vm, pid, addresses) the window accessed."""
         self.before: dict[tuple[int, int], dict[int, int]] = {}

@@ -684,37 +684,26 @@ class ShadowReplay(Replay):
         may exit (the first access of each page the shadow does not map yet) and the TLB
         flushed there if it does."""
         self._flush_deferred()
-        if not self.exits_flush:
-            self._in_run = True
-            try:
-                super().accesses(block)
-            finally:
-                self._in_run = False
-            return
         vm, pid = int(block["vm"][0]), int(block["pid"][0])
-        pages = block["va"].astype(np.int64) >> 12
-        _, first = np.unique(pages, return_index=True)
-        mapped = self.mmu(vm).mapped.get(pid, set())
-        cuts = sorted(int(i) for i in first
-                      if int(pages[i]) << 12 not in mapped
-                      and ((int(pages[i]) << 12) & ~0x1FFFFF) | 1 not in mapped)
-        bounds = [*cuts, len(block)]
-        if not cuts or cuts[0] != 0:
-            bounds.insert(0, 0)
-        for lo, hi in itertools.pairwise(bounds):
-            if lo >= hi:
-                continue
-            if lo in cuts:
-                addr = int(pages[lo]) << 12
-                now = self.mmu(vm).mapped.get(pid, set())
-                if addr not in now and (addr & ~0x1FFFFF) | 1 not in now:
-                    self._flush_deferred()
-                    self._exit_flush()  # its hidden fault (or its fault) exits first
+        pages = block["va"] >> np.uint64(12)
+        cuts: set[int] = set()
+        if self.exits_flush:
+            _, first = np.unique(pages, return_index=True)
+            cuts = {int(i) for i in first if not self._shadowed(vm, pid, int(pages[i]) << 12)}
+        for lo, hi in itertools.pairwise(sorted({0, *cuts}) + [len(block)]):
+            if lo in cuts and not self._shadowed(vm, pid, int(pages[lo]) << 12):
+                self._flush_deferred()
+                self._exit_flush()  # its hidden fault (or its fault) exits first
             self._in_run = True
             try:
                 super().accesses(block[lo:hi])
             finally:
                 self._in_run = False
+
+    def _shadowed(self, vm: int, pid: int, addr: int) -> bool:
+        """The shadow maps the page at ``addr`` (as a 4 KiB or a 2 MiB leaf) for ``pid``."""
+        mapped = self.mmu(vm).mapped.get(pid, ())
+        return (addr & ~0xFFF) in mapped or ((addr & ~0x1FFFFF) | 1) in mapped
 
     def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
         """Exits of a faulting access: the injected fault and those its handler raised (a
