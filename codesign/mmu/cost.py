@@ -27,7 +27,15 @@ their numbers differ only in what each counted. Cycles are the sum of
   for every further byte a large-page COW fault copies: a 2 MiB fault clears 2 MiB), TLB
   flushes (``.tlb_flush``), INVLPGs (``.invlpg``), shootdown IPIs sent (``.ipi``) and
   system-call entries (``.syscall``). The per-access latency prices a fault at
-  ``fault.page`` (its large-page zeroing is in the totals only).
+  ``fault.page`` (its large-page zeroing is in the totals only);
+- ``cycles.kernel``: the rest of the guest kernel's work (:mod:`codesign.mmu.kernel`, key
+  ``kernel.work``): its instruction budgets at ``cpu.cycles_per_ref`` (``.instructions``),
+  its references to its own data by serving level as data references are priced
+  (``.data``), and the walks and second-level TLB hits of all its references, the page
+  zeroing and copying streams included (``.translation``). Counted in ``kernel.*``:
+  ``kernel.instructions``, ``kernel.refs`` (priced) and ``kernel.refs.stream``,
+  ``kernel.tlb.l1.misses``, ``kernel.walks``, ``kernel.walk.refs``,
+  ``kernel.data.refs.{l1,l2,llc,memory}``.
 
 ``cycles_per_ref`` = ``cycles.total`` / ``refs``; ``throughput.refs_per_s`` = ``refs`` per
 second at ``cpu.clock_mhz``; ``slowdown_vs_native`` = ``cycles.total`` over the native
@@ -125,6 +133,45 @@ class Costs:
         return self.fault + (page - 4096) * self.zero
 
 
+def _walk_cycles(t: Counts, lat: tuple[float, ...]) -> float:
+    """Cycles of a replay's walk references, each at the latency of the level that served it
+    (references of unknown level: memory)."""
+    served = t.walk_served()
+    unknown = t.walk_refs_guest + t.walk_refs_nested - sum(served)
+    return float(sum(n * x for n, x in zip(served, lat, strict=True))
+                 + max(0, unknown) * lat[-1])
+
+
+def _kernel(t: Counts, costs: Costs) -> dict[str, float]:
+    """``cycles.kernel.*``: the guest kernel's instructions at the base CPI, its priced data
+    references by serving level (as a process's), and the translation of all its references
+    (walks and second-level TLB hits, streams included)."""
+    k, ks = t.kernel, t.kernel_stream
+    if k is None or ks is None:
+        return {"instructions": t.kernel_instructions * costs.ref, "data": 0.0,
+                "translation": 0.0}
+    data = sum(n * x for n, x in zip(k.data_served(), costs.data_extra, strict=True))
+    translation = sum(_walk_cycles(c, costs.latencies) + c.l2_hits * costs.l2_hit
+                      for c in (k, ks))
+    return {"instructions": t.kernel_instructions * costs.ref, "data": float(data),
+            "translation": float(translation)}
+
+
+def _kernel_counts(t: Counts) -> dict[str, int]:
+    """``kernel.*`` counts (all 0 without kernel work)."""
+    k, ks = t.kernel or Counts(), t.kernel_stream or Counts()
+    return {
+        "kernel.instructions": t.kernel_instructions,
+        "kernel.refs": k.refs,
+        "kernel.refs.stream": ks.refs,
+        "kernel.tlb.l1.misses": k.tlb_misses + ks.tlb_misses,
+        "kernel.walks": k.walks + ks.walks,
+        "kernel.walk.refs": k.walk_refs_guest + k.walk_refs_nested + ks.walk_refs_guest
+        + ks.walk_refs_nested,
+        **{f"kernel.data.refs.{name}": k.data_served()[lv] for lv, name in enumerate(LEVELS)},
+    }
+
+
 def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
             trap_cycles: Mapping[str, float], unit_cycles: float,
             extra: Mapping[str, int | float], native_total: float | None = None) -> Metrics:
@@ -169,6 +216,7 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
     os = {"fault": fault_cycles, "tlb_flush": t.tlb_flushes * costs.flush,
           "invlpg": t.invlpg * costs.invlpg, "ipi": t.ipis * costs.ipi,
           "syscall": t.syscalls * costs.syscall}
+    kernel = _kernel(t, costs)
     trap_total = float(sum(trap_cycles.values()))
     cyc = {
         "cycles.base": t.refs * costs.ref,
@@ -176,10 +224,12 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
         "cycles.translation": float(sum(translation.values())),
         "cycles.traps": trap_total,
         "cycles.os": float(sum(os.values())),
+        "cycles.kernel": float(sum(kernel.values())),
     }
     total = float(sum(cyc.values()))
     detail = (with_total(translation, "cycles.translation") | with_total(data, "cycles.data")
-              | with_total(os, "cycles.os") | with_total(dict(trap_cycles), "cycles.traps"))
+              | with_total(os, "cycles.os") | with_total(dict(trap_cycles), "cycles.traps")
+              | with_total(kernel, "cycles.kernel"))
     detail = {k: v for k, v in detail.items() if not k.endswith(".total")}
     walk_refs = t.walk_refs_guest + t.walk_refs_nested
     seconds = total / (costs.clock_mhz * 1e6) if costs.clock_mhz > 0 else 0.0
@@ -224,6 +274,7 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
         "os.invlpg": t.invlpg,
         "os.shootdown_ipis": t.ipis,
         "os.syscalls": t.syscalls,
+        **_kernel_counts(t),
         "cycles.total": total,
         "cycles_per_ref": total / t.refs if t.refs else 0.0,
         "throughput.refs_per_s": t.refs / seconds if seconds > 0 else 0.0,

@@ -72,6 +72,8 @@ Translation(gpa=1052680, size=4096, perms=11)
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -98,6 +100,21 @@ GUEST_BASE = 0x10_0000
 HOST_BASE = 1 << 32
 """First host-physical address the hypervisor allocates."""
 HOST_PAGES = {"4K": PAGE_4K, "2M": PAGE_2M, "1G": PAGE_1G}
+KERNEL_PID = 0
+"""The guest kernel's own address space in :attr:`GuestModel.spaces` (a stream's pids are
+>= 1)."""
+KERNEL_DIRECT = 0x8880_0000_0000
+"""Base of the guest kernel's direct map of guest-physical memory: Linux x86-64's
+``__PAGE_OFFSET`` (0xffff888000000000 with 4-level paging, PML4 entry 273) without its sign
+extension (the model's addresses are 48-bit). VM ``v``'s kernel maps its memory at
+``KERNEL_DIRECT + (v << VM_SHIFT)`` -- a relocated direct map, as KASLR relocates it -- so that
+kernels of different VMs never share a TLB tag where a mechanism has no VM tags."""
+KERNEL_BYTES = 32 << 20
+"""The guest kernel's own memory: the top ``KERNEL_BYTES`` of each VM's guest-physical space
+(its page tables in the first MiB, then task and ``struct page`` slots: see
+:mod:`codesign.mmu.kernel`). Backed at boot; user frames are allocated below it."""
+KERNEL_TABLES = 1 << 20
+"""Bytes at the start of the kernel's memory that hold its page-table pages."""
 HUGE_POLICIES = ("none", "2M")
 
 
@@ -191,6 +208,15 @@ class Effects:
     clears 2 MiB, a 4 KiB one 4 KiB: what fault handling costs beyond ``fault.page``)."""
     copied_large: int = 0
     """Bytes beyond the first 4 KiB of the pages the COW faults copied."""
+    copied: list[tuple[int, int]] = field(default_factory=list)
+    """(guest-physical address, size) of each frame a COW fault copied from."""
+    frames: list[int] = field(default_factory=list)
+    """Guest frames whose ``struct page`` the kernel updated: each frame allocated, each leaf
+    a FORK shared (``get_page``), each reference released (``put_page``)."""
+    leaves_copied: int = 0
+    """Leaf entries a FORK copied into the child (``copy_pte_range``)."""
+    leaves_zapped: int = 0
+    """Leaf entries an UNMAP or EXIT cleared (``zap_pte_range``)."""
 
     @property
     def faults(self) -> int:
@@ -274,6 +300,34 @@ class Space:
         return cut
 
 
+class KernelSpace(Space):
+    """The guest kernel's half of every address space: its direct map of guest-physical
+    memory in 2 MiB leaves (Linux maps it with large pages at boot), in a table of its own
+    whose pages live in the kernel's memory. Leaves are written when a region is first
+    referenced (boot-time work: :meth:`GuestModel.kernel_va` counts nothing).
+
+    Simplification: a kernel reference is walked from this table's root, where the hardware
+    starts at the running process's root, whose kernel entries point to the same lower tables:
+    the same number of levels, one top-level line apart."""
+
+    def __init__(self, model: GuestModel, vm: int) -> None:
+        st = model.vms[vm]
+        self.vm = vm
+        self.vmas = []
+        self.leaves = {}
+        self.tables = []
+        tables = FrameAllocator(st.kbase, st.kbase + KERNEL_TABLES)
+
+        def alloc() -> int:
+            gpa = tables.alloc(PAGE_4K)
+            if not self.tables:
+                st.levels[gpa] = model.cfg.guest_levels
+            self.tables.append(gpa)
+            return gpa
+
+        self.pt = PageTable(model.cfg.guest_levels, alloc, st.read, st.write)
+
+
 class VMState:
     """One VM: guest-physical allocator, free lists, EPT table and backing map."""
 
@@ -282,7 +336,9 @@ class VMState:
         self.vm = vm
         self.offset = vm << VM_SHIFT
         limit = min(1 << VM_SHIFT, 1 << (12 + 9 * cfg.host_levels))
-        self.alloc = FrameAllocator(GUEST_BASE, limit)
+        self.kbase = limit - KERNEL_BYTES
+        """Guest-physical base of the kernel's own memory (:data:`KERNEL_BYTES`)."""
+        self.alloc = FrameAllocator(GUEST_BASE, self.kbase)
         self.free: dict[int, list[int]] = {PAGE_4K: [], PAGE_2M: []}
         self.refs: dict[tuple[int, int], int] = {}
         self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc)
@@ -358,6 +414,12 @@ class GuestModel:
         """A guest frame of ``size`` (free list first), touched: backed if it was not."""
         gpa = st.free[size].pop() if st.free[size] else st.alloc.alloc(size)
         self._fx.allocated.append((gpa, size))
+        self._fx.frames.append(gpa)
+        self._back(st, gpa, size)
+        return gpa
+
+    def _back(self, st: VMState, gpa: int, size: int) -> None:
+        """Back [gpa, gpa + size) with host pages where it is not yet backed."""
         for off in range(0, size, min(size, self.host_page)):
             page = gpa + off
             if st.hpa(page) is None:
@@ -366,9 +428,9 @@ class GuestModel:
                 st.ept.map(base, hpa, self.host_page)
                 st.backed[base] = hpa
                 self._fx.backings += 1
-        return gpa
 
     def _release(self, st: VMState, leaf: Leaf) -> None:
+        self._fx.frames.append(leaf.gpa)
         n = st.refs[leaf.alloc] - 1
         if n:
             st.refs[leaf.alloc] = n
@@ -444,6 +506,7 @@ class GuestModel:
                 leaf = self._clear_leaf(sp, leaf_va)
                 self._release(st, leaf)
                 fx.invalidate.append((leaf_va, leaf.size))
+                fx.leaves_zapped += 1
             _ceiling(fx, first, vm, pid)
             sp.carve(va, end)
         elif op == Ev.PROTECT:
@@ -477,11 +540,14 @@ class GuestModel:
                 self._write_leaf(parent, va, leaf)
             st.refs[leaf.alloc] += 1
             self._write_leaf(sp, va, Leaf(leaf.gpa, leaf.size, leaf.prot, leaf.cow, leaf.alloc))
+            self._fx.frames.append(leaf.gpa)
+        self._fx.leaves_copied += len(parent.leaves)
         self._fx.flush.append((st.vm, pid))
 
     def _exit(self, st: VMState, pid: int) -> None:
         sp = self.spaces.pop((st.vm, pid))
         self._teardown(st, sp)
+        self._fx.leaves_zapped += len(sp.leaves)
         for leaf in sp.leaves.values():
             self._release(st, leaf)
         for gpa in sp.tables:
@@ -551,6 +617,7 @@ class GuestModel:
             base = va & ~(leaf.size - 1)
             if st.refs[leaf.alloc] > 1 or leaf.alloc[1] != leaf.size:
                 self._release(st, leaf)
+                fx.copied.append((leaf.gpa, leaf.size))
                 gpa = self._alloc(st, leaf.size)
                 fx.copied_large += leaf.size - PAGE_4K
                 st.refs[(gpa, leaf.size)] = 1
@@ -613,6 +680,50 @@ class GuestModel:
         if leaf.prot & Prot.EXEC:
             perms |= Perm.X
         return Translation(leaf.gpa + va % leaf.size, leaf.size, int(perms))
+
+    @contextmanager
+    def _booting(self) -> Iterator[None]:
+        """Work done at boot: its effects are not reported."""
+        saved, self._fx = self._fx, Effects()
+        try:
+            yield
+        finally:
+            self._fx = saved
+
+    def kernel(self, vm: int) -> Space:
+        """The guest kernel's address space of ``vm`` (created, with its memory backed, the
+        first time it is asked for: the VM has booted)."""
+        sp = self.spaces.get((vm, KERNEL_PID))
+        if sp is None:
+            st = self._vm(vm)
+            with self._booting():
+                self._back(st, st.kbase, KERNEL_BYTES)
+                sp = self.spaces[(vm, KERNEL_PID)] = KernelSpace(self, vm)
+        return sp
+
+    def kernel_va(self, vm: int, gpa: np.ndarray) -> np.ndarray:
+        """Kernel virtual addresses of guest-physical addresses ``gpa`` in ``vm``'s direct
+        map, mapping the 2 MiB regions not mapped yet.
+
+        >>> g = GuestModel(GuestConfig())
+        >>> hex(int(g.kernel_va(1, np.array([0x201008], dtype=np.int64))[0]))
+        '0x898000201008'
+        >>> g.translate(1, KERNEL_PID, 0x898000201008)
+        Translation(gpa=2101256, size=2097152, perms=11)
+        """
+        sp = self.kernel(vm)
+        base = KERNEL_DIRECT + (vm << VM_SHIFT)
+        gpa = np.asarray(gpa, dtype=np.int64)
+        new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
+        if new:
+            with self._booting():
+                for r in new:
+                    va, frame = base + (r << 21), r << 21
+                    sp.pt.map(va, frame, PAGE_2M, writable=True, user=False, nx=True)
+                    sp.leaves[va] = Leaf(frame, PAGE_2M, int(Prot.READ | Prot.WRITE), False,
+                                         (frame, PAGE_2M))
+                self.version += 1
+        return gpa + base
 
     def host_address(self, vm: int, gpa: int) -> tuple[int, int]:
         """(host-physical address, host page size) backing ``gpa``."""

@@ -48,6 +48,7 @@ from codesign.metrics import Metrics
 from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
+from codesign.mmu.kernel import KernelKeys
 from codesign.mmu.replay import Setup, replay
 from codesign.params import param
 from codesign.platforms import Platform
@@ -60,9 +61,9 @@ listing (tests/mmu/test_ignored_keys.py checks they change nothing)."""
 
 
 @dataclass(frozen=True)
-class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys):
-    """Parameters of ``native``: the TLBs', walker's and data cache's keys plus the OS's
-    huge-page policy."""
+class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys, KernelKeys):
+    """Parameters of ``native``: the TLBs', walker's and data cache's keys, the guest
+    kernel's work (``kernel.*``) and the OS's huge-page policy."""
 
     huge: str = param("none", key="guest.huge_pages", choices=HUGE_POLICIES,
                       doc="guest OS huge pages: none, or 2M where an aligned 2 MiB region "
@@ -87,7 +88,7 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys):
 
 def _setup(p: NativeParams, guest: GuestConfig, nested: bool) -> Setup:
     return Setup(guest, TLBKeys.to_hw(p), WalkerKeys.to_hw(p), nested, STLBKeys.to_hw(p),
-                 CacheKeys.to_hw(p), p.l2_2m)
+                 CacheKeys.to_hw(p), p.l2_2m, p.kernel_params())
 
 
 def native_setup(p: NativeParams) -> Setup:
@@ -134,5 +135,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="7",
+    version="8",
 )

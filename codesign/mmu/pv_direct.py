@@ -35,9 +35,20 @@ latency adds what the fault it raised cost in traps (rounded to whole cycles).
   SYSCALL event) enters Xen, which switches to the kernel's table and bounces it there, and
   the kernel returns through the iret hypercall; each costed ``hypercall.null`` (an
   assumption: an entry into Xen and a return). The switch to the kernel's table and back is
-  two CR3 loads: with ``tlb.pcid`` off they flush the process's (non-global) TLB entries, as
-  on Xen before it gave PV guests PCIDs; with PCIDs the entries survive. The guest kernel's
-  own references are not in the stream, so its TLB entries are not modelled.
+  two CR3 loads (Xen's ``toggle_guest_mode``), at every system call and every bounced page
+  fault. Without ``tlb.pcid`` (Xen before it gave PV guests PCIDs) Xen makes the guest's
+  *user* mappings global (``USER_MAPPINGS_ARE_GLOBAL``) so that they survive these loads,
+  and the guest kernel's mappings are not: the kernel's TLB entries (its direct map,
+  :mod:`codesign.mmu.kernel`) and the paging-structure caches die at every kernel entry, and
+  every other flush -- a process switch's new base pointer, the guest's TLB-flush ops -- is a
+  full one (Xen's ``write_cr3`` toggles CR4.PGE) that drops the global user entries too.
+  With PCIDs the switches flush nothing and the entries are tagged as natively.
+  Approximation: the toggles of a run's bounced demand faults are made where the shared
+  replay handles those faults, before the run (as their kernel work), not at each faulting
+  access: the paging-structure caches and the kernel's entries are flushed once per run of
+  accesses rather than once per fault, which understates pv-direct's walks without PCIDs
+  on fault-heavy runs (cutting the run at every fault, as exact placement needs, made GUPS
+  9x slower to replay).
 
 Simplifications: the PTE writes of a fork to the child's not yet pinned tables are queued as
 updates (Linux writes unpinned tables directly and pins the tree afterwards); the guest model
@@ -68,6 +79,8 @@ from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from hwmodels.pagewalk import WalkRequest
+from hwmodels.tlb import TLBOp
 from workloads.memory.events import Ev
 
 PV_BATCH_DEFAULT = 32
@@ -136,17 +149,43 @@ class PVReplay(Replay):
             self.t.mmuext_op += 1  # NEW_BASEPTR: the table is pinned, nothing to validate
         elif int(e["op"]) == Ev.SYSCALL and self.x86_64:
             self.t.syscall_bounce += 1
-            if not self.s.pcid:
-                # Into the kernel's table and back: two CR3 loads, and without PCIDs the
-                # user's (non-global) entries do not survive them.
-                vm = int(e["vm"])
-                self._flush_asid(vm, 0)
-                self._flush_asid(vm, 0)
+            self._toggle(int(e["vm"]))
         self._call = int(e["syscall"])
         try:
             super().event(e)
         finally:
             self._call = None
+
+    @property
+    def user_global(self) -> bool:  # type: ignore[override]
+        """Xen x86-64 makes a PV guest's user mappings global (``USER_MAPPINGS_ARE_GLOBAL``)
+        so that they survive the switches between the guest's kernel and user tables; with
+        PCIDs those switches flush nothing and the entries stay as natively."""
+        return self.x86_64 and not self.s.pcid
+
+    @property
+    def kernel_global(self) -> bool:  # type: ignore[override]
+        """The guest kernel's mappings are not global under Xen x86-64 PV (without PCIDs):
+        they die at every switch back to the user's table."""
+        return not self.user_global
+
+    def _toggle(self, vm: int) -> None:
+        """Into the guest kernel's table and back (Xen's ``toggle_guest_mode``, a CR3 load
+        that keeps global entries, each way): without PCIDs the kernel's entries and the
+        paging-structure caches do not survive them."""
+        if self.user_global:
+            Replay._flush_asid(self, vm, 0)
+            Replay._flush_asid(self, vm, 0)
+
+    def _flush_asid(self, vm: int, pcid: int) -> None:
+        """With global user mappings every other flush is a full one: Xen's ``write_cr3``
+        toggles CR4.PGE, so a new base pointer (a process switch) and the guest's TLB-flush
+        ops drop the global entries too."""
+        if self.user_global:
+            self._tlb([TLBOp.invalidate_all()])
+            self._walker([WalkRequest.flush_asid(self.vm_tag(vm), pcid)])
+        else:
+            super()._flush_asid(vm, pcid)
 
     def _effects(self, vm: int, fx: Effects) -> None:
         super()._effects(vm, fx)
@@ -172,6 +211,9 @@ class PVReplay(Replay):
         t = self.t
         ext = fx.table_pages + len(fx.invalidate) + len(fx.flush)
         t.pf_bounce += fx.faults
+        if self.x86_64:
+            for _ in range(fx.faults):  # the bounce enters the guest kernel, iret leaves it
+                self._toggle(vm)
         t.mmu_update += fx.pte_writes
         t.updates += fx.pte_writes
         t.mmuext_op += ext
@@ -228,5 +270,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="9",
+    version="10",
 )

@@ -32,8 +32,16 @@ one line cheap. The page-walk caches and the nested TLB cache *entries* and stay
 are; a reference they save never reaches the data cache. With ``Setup.cache`` None there is
 no data cache: every walk reference is served by memory and data references are not looked
 up (the model before the cache existed). The cache is physically tagged: nothing in the
-stream flushes it. The guest kernel's own references (fault handling, table writes) are not
-in the stream, so they do not go through it.
+stream flushes it.
+
+**The guest kernel's work** (``Setup.kernel``; :mod:`codesign.mmu.kernel`): after each
+non-ACCESS event, and before each run for the faults handled ahead of it, the kernel's
+references (its structures, the page-table lines it writes, ``struct page`` entries, and the
+pages it zeroes or copies) are replayed as a run of the kernel's address space
+(:data:`~codesign.mmu.guest.KERNEL_PID`, its direct map): through the same TLBs (global
+entries unless the mechanism says otherwise: :attr:`Replay.kernel_global`, tagged with the
+running process's PCID), walker and data cache, counted apart (``Counts.kernel``,
+``Counts.kernel_stream``) so that the process's counts keep their meaning.
 
 **Tags.** ``nested``: TLB and walker entries carry VM tag ``vm + 1`` (VPID 0 is the host's);
 with ``tlb.vpid`` off the TLB stores no VM tag and is flushed (INVVPID all-contexts
@@ -82,7 +90,16 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from codesign.mmu.guest import PAGE_2M, PAGE_4K, VM_SHIFT, Effects, GuestConfig, GuestModel
+from codesign.mmu.guest import (
+    KERNEL_PID,
+    PAGE_2M,
+    PAGE_4K,
+    VM_SHIFT,
+    Effects,
+    GuestConfig,
+    GuestModel,
+)
+from codesign.mmu.kernel import KernelParams, KernelWork
 from codesign.mmu.pageindex import index
 from hwmodels.cache import MEMORY, CacheModel, CacheParams
 from hwmodels.cache.model import S_SERVED
@@ -144,6 +161,8 @@ class Setup:
     cache: CacheParams | None = None
     stlb_2m: bool = False
     """The second-level TLB's array also holds 2 MiB entries (``tlb.l2.2m``)."""
+    kernel: KernelParams | None = None
+    """The guest kernel's work (:mod:`codesign.mmu.kernel`; None: the stream alone)."""
 
     @property
     def pcid(self) -> bool:
@@ -191,6 +210,13 @@ class Counts:
     ipis: int = 0
     pcid_recycles: int = 0
     syscalls: int = 0
+    kernel_instructions: int = 0
+    """Instructions of the guest kernel's work (:mod:`codesign.mmu.kernel`)."""
+    kernel: Counts | None = None
+    """Counts of the guest kernel's priced references (None: no kernel work)."""
+    kernel_stream: Counts | None = None
+    """Counts of its streaming references (zeroing and copying pages: translation priced,
+    data not)."""
     served: list[int] = field(default_factory=lambda: [0] * 12)
     """References by kind and serving level, at ``4 * kind + level``: kind 0 guest-dimension
     walk references, 1 nested-dimension walk references, 2 data references; level 0 L1, 1
@@ -294,6 +320,10 @@ class Replay:
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
         self.c = Counts()
+        self.kw = KernelWork(setup.kernel, self.guest) if setup.kernel is not None else None
+        """The guest kernel's work collected from events and faults (None: none)."""
+        if self.kw is not None:
+            self.c.kernel, self.c.kernel_stream = Counts(), Counts()
         self.pcids = _Pcids()
         self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
                                default=-1) for k in range(3)]
@@ -348,6 +378,10 @@ class Replay:
         Vol. 3C: with VPIDs off, VM entry and exit invalidate every linear and combined
         mapping), under nested and shadow paging alike."""
         return (self.s.nested or self.traps_to_hypervisor) and not self.s.vpid
+
+    faults_flush = False
+    """A guest page fault flushes TLB or walk-cache state (``pv-direct``'s bounce into the
+    guest kernel's table): a run is split at each fault so that the flush lands there."""
 
     def _exit_flush(self, exits: int = 1) -> None:
         """VM exits (and entries) with an untagged TLB: the TLB loses everything, each time."""
@@ -433,6 +467,11 @@ class Replay:
         was_vm = self.guest.vm
         fx = self.guest.apply(e)
         self._effects(vm, fx)
+        kernel = self.kw is not None
+        if kernel:
+            self.kw.event(e, fx)
+            if op == Ev.EXIT:  # while its PCID is live
+                self.kernel_run(vm, pid)
         if op == Ev.SYSCALL:
             self.c.syscalls += 1
         elif op == Ev.EXIT:
@@ -445,6 +484,35 @@ class Replay:
             self._exit_flush()  # the hypervisor ran: an exit and an entry
             if not self.s.nested and self.guest.running(vm):
                 self._cr3(vm, self.guest.running(vm))
+        if kernel and op != Ev.EXIT:
+            self.kernel_run(vm, pid)
+
+    user_global = False
+    """The process's TLB entries are global (Xen x86-64 PV without PCIDs)."""
+    kernel_global = True
+    """The kernel's TLB entries are global (Linux sets the G bit on its direct map)."""
+
+    def kernel_run(self, vm: int, pid: int) -> None:
+        """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
+        its instructions counted, its references translated by the kernel's direct map
+        through the TLBs, walker and data cache (:mod:`codesign.mmu.kernel`)."""
+        assert self.kw is not None
+        n, priced, stream = self.kw.take(vm)
+        self.c.kernel_instructions += n
+        pcid = (self.pcids.live.get((vm, pid), 0) if self.s.pcid else 0)
+        for addrs, counts in ((priced, self.c.kernel), (stream, self.c.kernel_stream)):
+            if not len(addrs):
+                continue
+            va = self.guest.kernel_va(vm, addrs)
+            pages = va >> 12
+            saved, self.c = self.c, counts
+            try:
+                for lo in range(0, len(va), ACCESS_SLICE):
+                    hi = min(len(va), lo + ACCESS_SLICE)
+                    self._run(vm, KERNEL_PID, va[lo:hi], pages[lo:hi], 0, hi - lo, {},
+                              pcid=pcid)
+            finally:
+                self.c = saved
 
     def accesses(self, block: np.ndarray) -> None:
         """Replay a run of ACCESS events of one process."""
@@ -470,28 +538,41 @@ class Replay:
         faulted: dict[int, tuple[int, int]] = {}
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
-        split_on_exit = self.exits_flush
+        split_on_exit = self.exits_flush or self.faults_flush
         for pos, kind, page in cands:
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
                 continue
             addr = int(va[pos])
             is_cow = kind == 1
             if is_cow or split_on_exit:  # changes a translation or the TLB: at its place
-                self._run(vm, pid, va, pages, start, pos, faulted)
+                self._user_run(vm, pid, va, pages, start, pos, faulted)
                 start = pos
             fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
             self._effects(vm, fx)
+            if self.kw is not None:
+                self.kw.fault(vm, pid, fx)
             f, u = faulted.get(pos, (0, 0))
             faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
-        self._run(vm, pid, va, pages, start, n, faulted,
-                  (uniq, inv) if start == 0 else None)
+        self._user_run(vm, pid, va, pages, start, n, faulted,
+                       (uniq, inv) if start == 0 else None)
+
+    def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
+                  b: int, faulted: dict[int, tuple[int, int]],
+                  distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """:meth:`_run` after the kernel work of the faults handled before it (a run's
+        demand faults are handled before its accesses: so is their kernel work)."""
+        if self.kw is not None and self.kw.pending():
+            self.kernel_run(vm, pid)
+        self._run(vm, pid, va_all, pages_all, a, b, faulted, distinct)
 
     def _run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
              b: int, faulted: dict[int, tuple[int, int]],
-             distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+             distinct: tuple[np.ndarray, np.ndarray] | None = None,
+             pcid: int | None = None) -> None:
         """Translate accesses ``a .. b`` against the current tables (``distinct``: their
         distinct pages and each access's number among them, when already known; ``faulted``:
-        faults and trap units by position in the block)."""
+        faults and trap units by position in the block; ``pcid``: the PCID to tag with, when
+        not the address space's own -- the kernel's references, :data:`KERNEL_PID`)."""
         if a >= b:
             return
         va = va_all[a:b]
@@ -515,7 +596,10 @@ class Replay:
                 known[k] = cache[pg] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
         table = np.array(known, dtype=np.int64).reshape(len(pages), 3)
         frame, klass, perms = table[:, 0], table[:, 1], table[:, 2]
-        pcid = self.asid(vm, pid)
+        kernel = pid == KERNEL_PID
+        if pcid is None:
+            pcid = self.asid(vm, pid)
+        glob = self.kernel_global if kernel else self.user_global
         vpid = self.tlb_vpid(vm)
         fill = np.array(self.fill_class, dtype=np.int64)[klass]  # per distinct page
         # An access to the page the previous access just looked up (and filled) hits, and a
@@ -533,7 +617,7 @@ class Replay:
             pos = pos[_set_repeats(page[pos], fill[inv[pos]], self.l4k_mask)]
         ipos = inv[pos]
         hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[ipos], frame[ipos],
-                                            perms[ipos])
+                                            perms[ipos], glob=glob)
         c = self.c
         c.refs += n
         l1_miss = pos[hit == 0]
@@ -552,7 +636,7 @@ class Replay:
         walked = np.arange(k)
         if self.stlb is not None and k:
             hit2 = self._stlb(va[l1_miss], frame[inv[l1_miss]], perms[inv[l1_miss]],
-                              klass[inv[l1_miss]], vpid, pcid)
+                              klass[inv[l1_miss]], vpid, pcid, glob)
             l2_hit[hit2] = 1
             walked = np.flatnonzero(~hit2)
         miss = l1_miss[walked]
@@ -594,7 +678,8 @@ class Replay:
                 c.npwc_hits += int(w.npwc.sum())
                 c.ntlb_hits += int(w.ntlb_hit.sum())
                 c.ntlb_misses += int(w.ntlb_miss.sum())
-            extra = self.walk_traps(vm, pid, va[miss])
+            # the kernel's direct map is never shadowed lazily: no hidden faults
+            extra = None if kernel else self.walk_traps(vm, pid, va[miss])
             if extra is not None:
                 units[walked] += extra
         if self.dcache is not None:
@@ -659,7 +744,7 @@ class Replay:
             c.served[8 + lv_] += int(served[lv_])
 
     def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, klass: np.ndarray,
-              vpid: int, pcid: int) -> np.ndarray:
+              vpid: int, pcid: int, glob: bool = False) -> np.ndarray:
         """Look the first-level misses (addresses, frames, permissions, size classes, in
         order) up in the second-level TLB, filling it on a miss; which of them hit. A 4 KiB
         page uses the shared array; a 2 MiB page too, under its :func:`stlb_2m_key`, when
@@ -677,7 +762,7 @@ class Replay:
         if self.s.stlb_2m:
             key = np.where(k == 1, stlb_2m_key(key), key)
         hit, _ = self.stlb.lookup_fill(key, vpid, pcid, np.where(k == 2, 2, 0), frame[idx],
-                                       perms[idx])
+                                       perms[idx], glob=glob)
         out[idx] = hit.astype(bool)
         return out
 

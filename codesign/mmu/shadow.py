@@ -106,8 +106,10 @@ detection, with the unsync pages below them), ``shadow.unprotected``, ``shadow.r
 costing the host's own fault, :meth:`~codesign.mmu.cost.Costs.host_fault`, in
 ``cycles.traps.vmexit.page_fault``).
 
-Simplifications: the guest kernel's own mappings are not modelled (their shadow pages, and
-the clearing of their flood counters); no ``FNAME(pte_prefetch)`` (it fills only neighbours
+Simplifications: the guest kernel's direct map (:mod:`codesign.mmu.kernel`) is shadowed at
+boot and never written, so its references walk the shadow in 1D without hidden faults; its
+shadow pages are not counted in the pool, and the kernel's own walks do not clear flood
+counters; no ``FNAME(pte_prefetch)`` (it fills only neighbours
 whose guest PTE has its accessed bit, which the guest model does not track); misaligned-write
 detection never fires (the guest writes whole entries); KVM's remote TLB flushes after zaps,
 unsync write-protection and dropped entries are one flush of the VM's TLB contexts per OS
@@ -817,5 +819,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="8",
+    version="9",
 )

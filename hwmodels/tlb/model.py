@@ -214,7 +214,7 @@ def _run_kernel(
 
 @numba.njit(cache=True)
 def _lookup_fill_kernel(
-    cfg, vp, pc, valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr, clock,
+    cfg, vp, pc, gl, valid, glob, evpid, epcid, etag, epfn, eperms, repl, lfsr, clock,
     va, size, pfn, perms, o_hit,
 ):
     # Exactly _run_kernel's LOOKUP then FILL of array size[i] (none when negative) per access,
@@ -258,7 +258,7 @@ def _lookup_fill_kernel(
                 w = _policy_victim(repl, lfsr, a, s, ways, policy[a], log2ways[a])
                 evictions += 1
         valid[a, s, w] = 1
-        glob[a, s, w] = 0
+        glob[a, s, w] = gl
         evpid[a, s, w] = vp
         epcid[a, s, w] = pc
         etag[a, s, w] = tag
@@ -321,11 +321,12 @@ class TLBModel(TLBFrontend):
         self.lfsr = np.full(3, self.params.lfsr_seed, dtype=np.int64)
 
     def lookup_fill(self, va: np.ndarray, vpid: int, pcid: int, size: np.ndarray,
-                    pfn: np.ndarray, perms: np.ndarray) -> tuple[np.ndarray, int]:
-        """Per access, a LOOKUP then a non-global FILL of array ``size`` (none where it is
-        negative), for one VPID and PCID: exactly what :meth:`run` does with the ``LOOKUP,
-        FILL`` pairs, without building them (the replay's fast path). Returns each lookup's
-        hit flag and the number of evictions. Operands are trusted (no checks).
+                    pfn: np.ndarray, perms: np.ndarray,
+                    glob: bool = False) -> tuple[np.ndarray, int]:
+        """Per access, a LOOKUP then a FILL of array ``size`` (none where it is negative),
+        global when ``glob``, for one VPID and PCID: exactly what :meth:`run` does with the
+        ``LOOKUP, FILL`` pairs, without building them (the replay's fast path). Returns each
+        lookup's hit flag and the number of evictions. Operands are trusted (no checks).
 
         >>> m = TLBModel(TLBParams())
         >>> va = np.array([0x1000, 0x1000, 0x2000], dtype=np.uint64)
@@ -339,7 +340,7 @@ class TLBModel(TLBFrontend):
         hit = np.zeros(n, dtype=np.uint8)
         evictions = _lookup_fill_kernel(
             self._cfg, np.int64(vpid) & ((1 << p.vpid_bits) - 1),
-            np.int64(pcid) & ((1 << p.pcid_bits) - 1),
+            np.int64(pcid) & ((1 << p.pcid_bits) - 1), np.uint8(1 if glob else 0),
             self.valid, self.glob, self.vpid, self.pcid, self.tag, self.pfn, self.perms,
             self.repl, self.lfsr, self.clock,
             np.ascontiguousarray(va, dtype=np.uint64), np.ascontiguousarray(size, np.int64),

@@ -298,10 +298,11 @@ def test_untagged_operands_are_dont_cares(make_tlb: MakeTLB) -> None:
 @given(config=st.sampled_from(sorted(CONFIGS)),
        accesses=st.lists(st.tuples(st.integers(0, 63), st.integers(-1, 2), st.booleans()),
                          min_size=1, max_size=120),
-       tags=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+       tags=st.tuples(st.integers(0, 3), st.integers(0, 3)), glob=st.booleans())
 def test_lookup_fill_is_the_lookup_fill_pairs(config: str, accesses: list[tuple[int, int, bool]],
-                                              tags: tuple[int, int]) -> None:
-    """The replay's fused fast path changes and answers exactly as LOOKUP, FILL pairs do."""
+                                              tags: tuple[int, int], glob: bool) -> None:
+    """The replay's fused fast path changes and answers exactly as LOOKUP, FILL pairs do
+    (global fills too: the guest kernel's entries)."""
     p = CONFIGS[config]
     arrays = [a for a in range(3) if p.arrays[a].enabled]
     va = np.array([page << 20 | (k % 4) << 12 for k, (page, _, _) in enumerate(accesses)],
@@ -312,7 +313,7 @@ def test_lookup_fill_is_the_lookup_fill_pairs(config: str, accesses: list[tuple[
     perms = np.array([Perm.R | (Perm.W if w else 0) for _, _, w in accesses], dtype=np.uint8)
     vpid, pcid = tags[0] % (1 << p.vpid_bits), tags[1] % (1 << p.pcid_bits)
     fused = TLBModel(p)
-    hit, evicted = fused.lookup_fill(va, vpid, pcid, size, pfn, perms)
+    hit, evicted = fused.lookup_fill(va, vpid, pcid, size, pfn, perms, glob=glob)
     pairs = TLBModel(p)
     ops = []
     for i in range(len(va)):
@@ -320,7 +321,7 @@ def test_lookup_fill_is_the_lookup_fill_pairs(config: str, accesses: list[tuple[
         if size[i] >= 0:
             ops.append(TLBOp.fill(int(va[i]), int(pfn[i]),
                                   vpid=vpid, pcid=pcid, size=PageSize(int(size[i])),
-                                  perms=int(perms[i])))
+                                  perms=int(perms[i]), glob=glob))
     ev = pairs.run(OpBatch.from_ops(ops))
     lookups = [i for i, op in enumerate(ops) if op.op == Op.LOOKUP]
     assert hit.tolist() == ev.hit[lookups].tolist()

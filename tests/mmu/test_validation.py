@@ -213,7 +213,11 @@ def test_gups_nested_pays_more_per_reference_than_shadow_with_short_cached_2d_wa
     shadow = metrics("random", "shadow", **gups)
     nested = metrics("random", "nested", **gups)
     big = metrics("random", "nested", **gups, hw={"host.page_size": "2M"})
-    assert native["walks"] == shadow["walks"] == nested["walks"] > 0.3 * gups["refs"]
+    # the same stream walks as often everywhere, give or take the kernel's entries: nested
+    # paging on 4 KiB host pages splinters the kernel's 2 MiB direct map into 4 KiB entries
+    # that compete with the process's
+    assert native["walks"] == shadow["walks"] > 0.3 * gups["refs"]
+    assert abs(nested["walks"] - native["walks"]) < 1e-3 * native["walks"]
     assert nested["cycles.translation"] > 1.05 * shadow["cycles.translation"]
     assert shadow["cycles_per_ref"] > native["cycles_per_ref"]
     assert native["walk.refs_per_walk"] < nested["walk.refs_per_walk"] < 8
@@ -230,8 +234,11 @@ def test_gups_host_2m_pages_cut_references_per_walk_beyond_the_walk_caches_reach
     nested dimension's level-2 page-walk cache (32 entries, 64 MiB) no longer covers the
     guest-physical space: host 2 MiB pages end each host walk a level earlier."""
     gups = {"refs": 100_000, "footprint_mb": 128}
-    small = metrics("random", "nested", **gups)
-    big = metrics("random", "nested", **gups, hw={"host.page_size": "2M"})
+    # without the kernel's references, whose 2 MiB direct map host 4 KiB pages splinter: the
+    # guest dimension's walks are then the same on both
+    off = {"kernel.work": False}
+    small = metrics("random", "nested", **gups, hw=off)
+    big = metrics("random", "nested", **gups, hw={"host.page_size": "2M", **off})
     assert 2 < big["walk.refs_per_walk"] < small["walk.refs_per_walk"] < 8
     assert big["walk.refs.guest"] == small["walk.refs.guest"]
     assert big["walk.refs.nested"] < 0.95 * small["walk.refs.nested"]
@@ -320,7 +327,8 @@ class Isolation:
 
     def _wrap_pairs(self, tlb: TLBModel) -> Callable[..., tuple[np.ndarray, int]]:
         def lookup_fill(va: np.ndarray, vpid: int, pcid: int, size: np.ndarray,
-                        pfn: np.ndarray, perms: np.ndarray) -> tuple[np.ndarray, int]:
+                        pfn: np.ndarray, perms: np.ndarray,
+                        glob: bool = False) -> tuple[np.ndarray, int]:
             replica = copy.copy(tlb)
             for name, value in vars(tlb).items():
                 if isinstance(value, np.ndarray):
@@ -334,9 +342,11 @@ class Isolation:
                             np.full(2 * n, vpid, np.uint16), np.full(2 * n, pcid, np.uint16),
                             np.repeat(np.maximum(size, 0), 2).astype(np.uint8),
                             np.repeat(np.asarray(pfn, np.uint64), 2),
-                            np.repeat(np.asarray(perms, np.uint8), 2), np.zeros(2 * n, np.uint8))
+                            np.repeat(np.asarray(perms, np.uint8), 2),
+                            np.full(2 * n, 1 if glob else 0, np.uint8))
             ev = TLBModel.run(replica, batch, check=False)
-            hit, evicted = TLBModel.lookup_fill(tlb, va, vpid, pcid, size, pfn, perms)
+            hit, evicted = TLBModel.lookup_fill(tlb, va, vpid, pcid, size, pfn, perms,
+                                                glob=glob)
             assert (ev.hit[0::2] == hit).all(), "lookup_fill differs from its LOOKUP, FILL pairs"
             self.check(np.asarray(pfn)[size >= 0], np.full(int((size >= 0).sum()), vpid),
                        "FILL")
