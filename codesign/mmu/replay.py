@@ -24,7 +24,10 @@ its data reference -- so table lines and data lines compete for the same space. 
 references are host-physical addresses of the entries read (2D: the guest tables at the host
 addresses backing them and the host tables; 1D: the tables in the native image), data
 references the physical address of the accessed byte (``frame << 12 | offset``: host-physical
-in 2D, the native image's in 1D). The replay counts references by dimension (guest walk,
+under a hypervisor -- nested paging, and shadow paging, whose shadow entries map the guest's
+pages to the host frames backing them, so that a selective switch between the two finds
+the same data lines cached -- and the native image's natively and under pv-direct, whose
+guest frames are machine frames). The replay counts references by dimension (guest walk,
 nested walk, data) and serving level (:attr:`Counts.served`); the cost model prices them.
 The TLB's same-page shortcut (below) skips TLB lookups only: every access still sends its
 data reference to the cache, whose own repeated-line shortcut makes a run of references to
@@ -324,6 +327,9 @@ class Replay:
         """The guest kernel's work collected from events and faults (None: none)."""
         if self.kw is not None:
             self.c.kernel, self.c.kernel_stream = Counts(), Counts()
+        self.host_frames: dict[int, int] = {}
+        """Native-image frame -> host frame, for the data references of a guest under a
+        hypervisor walking in one dimension (see :meth:`_run`)."""
         self.pcids = _Pcids()
         self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
                                default=-1) for k in range(3)]
@@ -683,7 +689,10 @@ class Replay:
             if extra is not None:
                 units[walked] += extra
         if self.dcache is not None:
-            data = (frame[inv] << 12) | (va & 0xFFF)
+            dframe = frame
+            if self.traps_to_hypervisor and not self.s.nested:
+                dframe = self._host_frames(vm, frame)
+            data = (dframe[inv] << 12) | (va & 0xFFF)
             self._cache(data, miss, refs[walked], addrs, dims, levels, walked)
         elif m:
             levels[:, MEMORY] = refs
@@ -742,6 +751,19 @@ class Replay:
         served = state[S_SERVED:S_SERVED + 4] - before - by[:4] - by[4:]
         for lv_ in range(4):
             c.served[8 + lv_] += int(served[lv_])
+
+    def _host_frames(self, vm: int, frames: np.ndarray) -> np.ndarray:
+        """Host-physical frames of native-image frames of ``vm`` (a guest-physical page's
+        backing never changes: host frames are never reclaimed)."""
+        memo = self.host_frames
+        out = []
+        for f in frames.tolist():
+            h = memo.get(f)
+            if h is None:
+                gpa = (f << 12) & ((1 << VM_SHIFT) - 1)
+                h = memo[f] = self.guest.host_address(vm, gpa)[0] >> 12
+            out.append(h)
+        return np.array(out, dtype=np.int64)
 
     def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, klass: np.ndarray,
               vpid: int, pcid: int, glob: bool = False) -> np.ndarray:
