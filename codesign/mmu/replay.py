@@ -24,11 +24,11 @@ its data reference -- so table lines and data lines compete for the same space. 
 references are host-physical addresses of the entries read (2D: the guest tables at the host
 addresses backing them and the host tables; 1D: the tables in the native image), data
 references the physical address of the accessed byte (``frame << 12 | offset``: host-physical
-under a hypervisor -- nested paging, and shadow paging, whose shadow entries map the guest's
-pages to the host frames backing them, so that a selective switch between the two finds
-the same data lines cached -- and the native image's natively and under pv-direct, whose
-guest frames are machine frames). The replay counts references by dimension (guest walk,
-nested walk, data) and serving level (:attr:`Counts.served`); the cost model prices them.
+in 2D, the native image's in 1D -- except where :attr:`Replay.data_on_host` says so: the
+selective hybrid's shadow mode, whose shadow entries map the guest's pages to the host
+frames that nested mode reaches too, so that a switch finds the same data lines cached).
+The replay counts references by dimension (guest walk, nested walk, data) and serving
+level (:attr:`Counts.served`); the cost model prices them.
 The TLB's same-page shortcut (below) skips TLB lookups only: every access still sends its
 data reference to the cache, whose own repeated-line shortcut makes a run of references to
 one line cheap. The page-walk caches and the nested TLB cache *entries* and stay as they
@@ -385,6 +385,12 @@ class Replay:
         mapping), under nested and shadow paging alike."""
         return (self.s.nested or self.traps_to_hypervisor) and not self.s.vpid
 
+    data_on_host = False
+    """1D replays address data by the host frames backing the guest's pages (as 2D ones do)
+    rather than by the native image's frames. Only where the two must agree: a replay that
+    switches between 1D and 2D (``selective``); elsewhere the native image keeps a 1D
+    mechanism's results independent of the host table's shape (``host.levels``)."""
+
     faults_flush = False
     """A guest page fault flushes TLB or walk-cache state (``pv-direct``'s bounce into the
     guest kernel's table): a run is split at each fault so that the flush lands there."""
@@ -690,7 +696,7 @@ class Replay:
                 units[walked] += extra
         if self.dcache is not None:
             dframe = frame
-            if self.traps_to_hypervisor and not self.s.nested:
+            if self.data_on_host and not self.s.nested:
                 dframe = self._host_frames(vm, frame)
             data = (dframe[inv] << 12) | (va & 0xFFF)
             self._cache(data, miss, refs[walked], addrs, dims, levels, walked)

@@ -196,6 +196,8 @@ class _Shadow:
 class SelectiveReplay(ShadowReplay):
     """One replay whose setup (1D shadow or 2D nested) changes between windows."""
 
+    data_on_host = True  # both modes find the guest's data at the same host frames
+
     def __init__(self, shadow: Setup, nested: Setup, p: SelectiveParams, exit_cost: float,
                  mem: float, latencies: tuple[float, float, float, float] | None = None
                  ) -> None:
@@ -541,5 +543,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="8",
+    version="9",
 )
