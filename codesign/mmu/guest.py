@@ -112,7 +112,8 @@ kernels of different VMs never share a TLB tag where a mechanism has no VM tags.
 KERNEL_BYTES = 32 << 20
 """The guest kernel's own memory: the top ``KERNEL_BYTES`` of each VM's guest-physical space
 (its page tables in the first MiB, then task and ``struct page`` slots: see
-:mod:`codesign.mmu.kernel`). Backed at boot; user frames are allocated below it."""
+:mod:`codesign.mmu.kernel`). Backed by the host where the kernel first uses it, as boot-time
+work (no EPT violation is reported); user frames are allocated below it."""
 KERNEL_TABLES = 1 << 20
 """Bytes at the start of the kernel's memory that hold its page-table pages."""
 HUGE_POLICIES = ("none", "2M")
@@ -320,6 +321,7 @@ class KernelSpace(Space):
 
         def alloc() -> int:
             gpa = tables.alloc(PAGE_4K)
+            model._back(st, gpa, PAGE_4K)  # at boot: inside GuestModel._booting
             if not self.tables:
                 st.levels[gpa] = model.cfg.guest_levels
             self.tables.append(gpa)
@@ -691,13 +693,12 @@ class GuestModel:
             self._fx = saved
 
     def kernel(self, vm: int) -> Space:
-        """The guest kernel's address space of ``vm`` (created, with its memory backed, the
-        first time it is asked for: the VM has booted)."""
+        """The guest kernel's address space of ``vm`` (created the first time it is asked
+        for: the VM has booted)."""
         sp = self.spaces.get((vm, KERNEL_PID))
         if sp is None:
-            st = self._vm(vm)
+            self._vm(vm)
             with self._booting():
-                self._back(st, st.kbase, KERNEL_BYTES)
                 sp = self.spaces[(vm, KERNEL_PID)] = KernelSpace(self, vm)
         return sp
 
@@ -714,6 +715,16 @@ class GuestModel:
         sp = self.kernel(vm)
         base = KERNEL_DIRECT + (vm << VM_SHIFT)
         gpa = np.asarray(gpa, dtype=np.int64)
+        st = self.vms[vm]
+        own = gpa[(gpa >= st.kbase) & (gpa < st.kbase + KERNEL_BYTES)]
+        if len(own):
+            # the kernel's own memory, backed by the host where the kernel first uses it
+            # (boot-time work: not reported)
+            pages = np.unique(own >> 12).tolist()
+            if any(st.hpa(p << 12) is None for p in pages):
+                with self._booting():
+                    for p in pages:
+                        self._back(st, p << 12, PAGE_4K)
         new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
         if new:
             with self._booting():
