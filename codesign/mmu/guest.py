@@ -725,6 +725,7 @@ class GuestModel:
                 with self._booting():
                     for p in pages:
                         self._back(st, p << 12, PAGE_4K)
+                self.version += 1  # new EPT entries: a walker's image is stale
         new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
         if new:
             with self._booting():
