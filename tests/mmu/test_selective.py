@@ -345,5 +345,7 @@ def test_a_switch_keeps_the_data_lines_cached() -> None:
     m = metrics("context-switch", "selective", params, hw)
     assert m["selective.switches"] >= 1 and 0 < m["selective.nested_windows"] < \
         m["selective.windows"]
+    # within a few percent: plain shadow paging addresses data by the native image's frames,
+    # whose cache-set conflicts differ a little from the host frames'
     for parent in (shadow, nested):
-        assert abs(m["cycles.data"] - parent["cycles.data"]) < 0.02 * parent["cycles.data"]
+        assert abs(m["cycles.data"] - parent["cycles.data"]) < 0.05 * parent["cycles.data"]
