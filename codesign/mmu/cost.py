@@ -133,13 +133,17 @@ class Costs:
         return self.fault + (page - 4096) * self.zero
 
 
-def _walk_cycles(t: Counts, lat: tuple[float, ...]) -> float:
-    """Cycles of a replay's walk references, each at the latency of the level that served it
-    (references of unknown level: memory)."""
-    served = t.walk_served()
-    unknown = t.walk_refs_guest + t.walk_refs_nested - sum(served)
-    return float(sum(n * x for n, x in zip(served, lat, strict=True))
-                 + max(0, unknown) * lat[-1])
+def _walk_levels(t: Counts) -> list[list[int]]:
+    """Walk references by dimension (guest, nested) and serving level (L1, L2, LLC, memory);
+    references whose level was not counted are served by memory."""
+    counted = [t.walk_served(0), t.walk_served(1)]
+    unknown = [t.walk_refs_guest - sum(counted[0]), t.walk_refs_nested - sum(counted[1])]
+    return [[*counted[d][:3], counted[d][3] + max(0, unknown[d])] for d in range(2)]
+
+
+def _walk_cycles(levels: list[list[int]], lat: tuple[float, ...]) -> list[float]:
+    """Cycles of :func:`_walk_levels`' references by dimension, each at its level's latency."""
+    return [float(sum(n * x for n, x in zip(levels[d], lat, strict=True))) for d in range(2)]
 
 
 def _kernel(t: Counts, costs: Costs) -> dict[str, float]:
@@ -151,8 +155,8 @@ def _kernel(t: Counts, costs: Costs) -> dict[str, float]:
         return {"instructions": t.kernel_instructions * costs.ref, "data": 0.0,
                 "translation": 0.0}
     data = sum(n * x for n, x in zip(k.data_served(), costs.data_extra, strict=True))
-    translation = sum(_walk_cycles(c, costs.latencies) + c.l2_hits * costs.l2_hit
-                      for c in (k, ks))
+    translation = sum(sum(_walk_cycles(_walk_levels(c), costs.latencies))
+                      + c.l2_hits * costs.l2_hit for c in (k, ks))
     return {"instructions": t.kernel_instructions * costs.ref, "data": float(data),
             "translation": float(translation)}
 
@@ -200,11 +204,8 @@ def metrics(t: Counts, costs: Costs, *, trap_counts: Mapping[str, int],
     (254.0, 202.0, 1, 460.0)
     """
     lat = costs.latencies
-    counted = [t.walk_served(0), t.walk_served(1)]
-    unknown = [t.walk_refs_guest - sum(counted[0]), t.walk_refs_nested - sum(counted[1])]
-    for d in range(2):  # walk references of unknown level: served by memory
-        counted[d] = [*counted[d][:3], counted[d][3] + max(0, unknown[d])]
-    walk = [sum(n * x for n, x in zip(counted[d], lat, strict=True)) for d in range(2)]
+    counted = _walk_levels(t)
+    walk = _walk_cycles(counted, lat)
     translation = {"walk.guest": float(walk[0]), "walk.nested": float(walk[1]),
                    "tlb_l2": t.l2_hits * costs.l2_hit}
     data_refs = t.data_served()

@@ -720,10 +720,10 @@ class GuestModel:
         if len(own):
             # the kernel's own memory, backed by the host where the kernel first uses it
             # (boot-time work: not reported)
-            pages = np.unique(own >> 12).tolist()
-            if any(st.hpa(p << 12) is None for p in pages):
+            unbacked = [p for p in np.unique(own >> 12).tolist() if st.hpa(p << 12) is None]
+            if unbacked:
                 with self._booting():
-                    for p in pages:
+                    for p in unbacked:
                         self._back(st, p << 12, PAGE_4K)
                 self.version += 1  # new EPT entries: a walker's image is stale
         new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]

@@ -391,10 +391,6 @@ class Replay:
     switches between 1D and 2D (``selective``); elsewhere the native image keeps a 1D
     mechanism's results independent of the host table's shape (``host.levels``)."""
 
-    faults_flush = False
-    """A guest page fault flushes TLB or walk-cache state (``pv-direct``'s bounce into the
-    guest kernel's table): a run is split at each fault so that the flush lands there."""
-
     def _exit_flush(self, exits: int = 1) -> None:
         """VM exits (and entries) with an untagged TLB: the TLB loses everything, each time."""
         if exits and self.exits_flush:
@@ -511,7 +507,7 @@ class Replay:
         assert self.kw is not None
         n, priced, stream = self.kw.take(vm)
         self.c.kernel_instructions += n
-        pcid = (self.pcids.live.get((vm, pid), 0) if self.s.pcid else 0)
+        pcid = self.pcids.live.get((vm, pid), 0) if self.s.pcid else 0
         for addrs, counts in ((priced, self.c.kernel), (stream, self.c.kernel_stream)):
             if not len(addrs):
                 continue
@@ -550,7 +546,7 @@ class Replay:
         faulted: dict[int, tuple[int, int]] = {}
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
-        split_on_exit = self.exits_flush or self.faults_flush
+        split_on_exit = self.exits_flush
         for pos, kind, page in cands:
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
                 continue
