@@ -368,8 +368,10 @@ class NICKeys(_Keys):
                            doc="descriptors per ring (a power of two)")
     itr_us: float = param(_NIC.itr_us, key="nic.itr_us", min=0.0, max=10000.0,
                           doc="interrupt throttle interval per vector", unit="us")
-    irq_threshold: int = param(_NIC.irq_threshold, key="nic.irq_threshold", min=1,
-                               max=65536, doc="completions that fire an interrupt at once")
+    irq_threshold: int = param(_NIC.irq_threshold, key="nic.irq_threshold", min=0,
+                               max=65536, doc="completions that fire an interrupt before the "
+                                              "throttle interval ends (0: none, the interval "
+                                              "is a hard rate cap, as e1000e / ixgbe ITR)")
     vfs: int = param(_NIC.vfs, key="nic.vfs", min=0, max=1024,
                      doc="SR-IOV virtual functions (the physical function is function 0)")
     clock_mhz: float = param(_NIC.clock_mhz, key="nic.clock_mhz", min=1.0, max=10000.0,

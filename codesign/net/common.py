@@ -10,20 +10,31 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
    (:meth:`PortParams.nic_stage`: one cycle of ``nic.clock_mhz`` a frame), both first come
    first served, by the FIFO recurrence;
 2. the NIC model classifies each at the cycle it has arrived and DMAs it through its IOTLB
-   (:func:`~codesign.net.nicreplay.replay`), raising each queue's moderated interrupts;
+   (:func:`~codesign.net.nicreplay.replay`);
 3. one queueing simulation (:func:`~codesign.net.queueing.simulate`) carries the received
-   frames from the NIC to the guest, each path's hold released by the interrupts of
-   the frame's queue, and the transmitted frames from the guest to the transmit wire,
-   every core shared by the paths that use it;
+   frames from the NIC to the guest and the transmitted frames from the guest to the
+   transmit wire, every core shared by the paths that use it. Each receive path's hold is
+   its queue's vector under NAPI (:class:`~codesign.net.queueing.Napi`): masked while the
+   poll runs, re-armed when the poll has emptied the ring, at most one interrupt per
+   ``nic.itr_us`` (whole NIC cycles, a hard cap as the ITR of e1000e and ixgbe) or earlier
+   once ``nic.irq_threshold`` (> 0) frames wait -- the NIC model's interrupt unit under a
+   NAPI driver. Each poll round (at most ``napi.budget`` frames) costs ``net.napi.poll``
+   (:meth:`PortParams.napi_poll`, on the stage the mechanism puts it);
 4. :func:`metrics` reads the issue's metrics off the simulation: ``packets``,
-   ``throughput.pps`` and ``.gbps`` (delivered frames: received ones handed to the guest,
-   transmitted ones off the wire), ``latency.*_us`` (from the first byte on the port, or from
+   ``throughput.pps`` (delivered frames of both directions: received ones handed to the
+   guest, transmitted ones off the wire), ``throughput.rx_gbps`` and ``.tx_gbps`` (each
+   direction's goodput: frame bytes, destination MAC to FCS), ``throughput.gbps`` (the busier
+   direction's goodput, which a full-duplex port caps at its line rate less the preamble and
+   gap), ``throughput.wire_gbps`` (the same direction with those 20 bytes a frame: what
+   RFC 5180 counts), ``throughput.duplex_gbps`` (both directions' goodput summed),
+   ``latency.*_us`` (from the first byte on the port, or from
    the guest's send, to delivery), ``drops`` (upstream of the port, by the NIC, at a full
    ring), ``cycles_per_packet`` and ``cycles_per_packet.<domain>`` (core cycles per delivered
    frame, by the domain each stage's work counts for), ``cpu.utilization.<resource>``,
    ``traps.<kind>.<reason>`` and ``traps.total`` (from the stages' declared traps),
-   ``interrupts`` (``interrupts.nic`` raised by the NIC plus ``interrupts.virtual``: the
-   interrupts a device model raised and the notifications sent), ``iotlb.misses`` and
+   ``interrupts`` (``interrupts.nic``: the NIC's vectors under NAPI, plus
+   ``interrupts.virtual``: the interrupts a device model raised and the notifications sent),
+   ``iotlb.misses`` and
    ``iommu.walk_refs`` (the IOMMU's page-walk references on those misses: counted, not timed,
    see :mod:`~codesign.net.nicreplay`).
 
@@ -45,7 +56,7 @@ from codesign.hardware import NICKeys
 from codesign.metrics import Metrics, traps
 from codesign.net.graph import DOMAINS, DataPath, Resource, Stage, wire_stage
 from codesign.net.nicreplay import Layout, Replay, check_fit, replay
-from codesign.net.queueing import Result, simulate
+from codesign.net.queueing import Napi, Result, buffered_fifo, simulate
 from codesign.params import param
 from codesign.platforms import Platform
 from hwmodels.nic import NICParams
@@ -73,8 +84,10 @@ class PortParams(NICKeys):
                                "default; 4096 is the ixgbe maximum)")
     itr_us: float = param(10.0, key="nic.itr_us", min=0.0, max=10_000.0, unit="us",
                           doc="minimum interval between interrupts (e1000e throttle floor)")
-    irq_threshold: int = param(32, key="nic.irq_threshold", min=1, max=1 << 16,
-                               doc="completions that raise an interrupt before the interval")
+    irq_threshold: int = param(0, key="nic.irq_threshold", min=0, max=1 << 16,
+                               doc="completions that raise an interrupt before the throttle "
+                                   "interval ends (0: none, nic.itr_us is a hard rate cap, as "
+                                   "the ITR of e1000e and ixgbe)")
     iova_bits: int = param(27, key="nic.iova_bits", min=13, max=32,
                            doc="I/O virtual address width: 27 bits (128 MiB) hold a full "
                                "receive ring's buffers for each of the 128 queues in one "
@@ -90,6 +103,15 @@ class PortParams(NICKeys):
     iotlb_entries: int = param(64, key="iotlb.entries", min=1, max=1 << 12,
                                doc="IOTLB entries (a power-of-two multiple of iotlb.ways)")
     iotlb_ways: int = param(4, key="iotlb.ways", min=1, max=64, doc="IOTLB associativity")
+    rx_buffer_kib: int = param(512, key="nic.rx_buffer_kib", min=2, max=1 << 20, unit="KiB",
+                               doc="the NIC's receive packet buffer, where frames wait for "
+                                   "their DMA (and its IOMMU walk); a frame that does not fit "
+                                   "is dropped (512 KiB: the Intel 82599 datasheet's; not "
+                                   "part of the RTL block)")
+    napi_budget: int = param(64, key="napi.budget", min=1, max=1 << 16, unit="frames",
+                             doc="frames one NAPI poll round takes before it yields "
+                                 "(NAPI_POLL_WEIGHT, 64 in Linux); each round costs "
+                                 "net.napi.poll")
 
     def __post_init__(self) -> None:
         nic = self.nic()  # the NIC's own checks: ring size a power of two, VFs and queues...
@@ -118,6 +140,12 @@ class PortParams(NICKeys):
         link = Resource(f"wire_{direction}", "link", self.link_gbps * 1e9)
         return DataPath((wire_stage(link, f"wire_{direction}",
                                     capacity=self.link_buffer if buffered else 0),))
+
+    def napi_poll(self, platform: Platform) -> dict[str, Any]:
+        """The poll-round cost of a receive hold stage, as :class:`Stage` keywords: a round
+        (``net.napi.poll`` cycles) per ``napi.budget`` frames, a new one after the core idled
+        (its poll emptied the ring and re-armed the vector)."""
+        return {"per_batch": platform.value("net.napi.poll"), "batch": self.napi_budget}
 
     def nic_resource(self) -> Resource:
         """The NIC's datapath: one operation per cycle of its clock (``nic.clock_mhz``)."""
@@ -169,14 +197,16 @@ class Run:
 
 
 def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPath],
-              tx_path: Callable[[int], DataPath]) -> Run:
+              tx_path: Callable[[int], DataPath], walk_ref_ns: float = 0.0) -> Run:
     """Carry ``stream`` through a mechanism's paths (see the module docstring), on the NIC
     its parameters describe (:meth:`PortParams.nic`), configured as :meth:`PortParams.layout`.
 
     ``rx_path(vm)`` starts where the NIC's receive engine (:meth:`PortParams.nic_stage`) hands
     the frame
     over, usually at the stage the NIC's interrupts release (its ``hold_before``);
-    ``tx_path(vm)`` ends with the transmit wire. VMs with equal paths share them.
+    ``tx_path(vm)`` ends with the transmit wire. VMs with equal paths share them. Each
+    IOMMU walk reference of a frame's DMA keeps the NIC's receive engine ``walk_ref_ns``
+    longer on it.
     """
     t = stream["time_ns"].astype(np.float64)
     size = stream["frame_bytes"].astype(np.int64)
@@ -185,17 +215,22 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     wire = simulate([p.wire()], t[rx_idx], size[rx_idx])
     on_nic = rx_idx[wire.delivered]
     done = wire.depart_ns[wire.delivered]
-    # The NIC's receive engine: one cycle a frame, first come first served (a FIFO of its
-    # own, apart from the transmit engine), by the same recurrence as the wire.
-    nic = simulate([DataPath((p.nic_stage(),))], done, size[on_nic])
     # The fields the NIC reads, column by column (a gather of records is far slower).
     frames = {f: stream[f][on_nic] for f in ("dst_mac", "vlan", "vm", "src_ip", "dst_ip")}
     layout, nicp = p.layout(), p.nic()
     rep = replay(frames, done, nicp, layout)
-    ok = rep.status == 1
+    # The NIC's receive engine: one cycle a frame plus its DMA's IOMMU walk, first come first
+    # served (a FIFO of its own, apart from the transmit engine).
+    walk = rep.walk_refs * walk_ref_ns if walk_ref_ns else None
+    nic = buffered_fifo(p.nic_stage(), done, size[on_nic], p.rx_buffer_kib << 10, walk)
+    # Frames the buffer could not hold never reach the host (their DMA was never made; the
+    # model's IOTLB saw them all, a small overcount only when the buffer overflows).
+    ok = (rep.status == 1) & nic.delivered
     paths: list[DataPath] = []
     index: dict[DataPath, int] = {}
-    release: dict[str, np.ndarray] = {}
+    napi: dict[str, Napi] = {}
+    # The ITR in whole NIC cycles, as the NIC's throttle counts it.
+    itr_ns = nicp.itr_cycles * 1e3 / nicp.clock_mhz
 
     def route(vm_of: np.ndarray, make: Callable[[int], DataPath], rx: bool) -> np.ndarray:
         out = np.zeros(len(vm_of), dtype=np.int64)
@@ -208,8 +243,7 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
                 index[path] = len(paths)
                 paths.append(path)
                 if rx and path.hold_before is not None:
-                    q = layout.queue(v, nicp)
-                    release[path.hold_before] = rep.irq_ns.get(q, np.zeros(0))
+                    napi[path.hold_before] = Napi(itr_ns, nicp.irq_threshold)
             if lo == hi:
                 out[:] = index[path]
             else:
@@ -227,7 +261,7 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
         arrival, who, path_of = arrival[order], who[order], path_of[order]
     if not paths:  # nothing reaches a host path; simulate() wants one, and no packet takes it
         paths.append(tx_path(0))
-    host = simulate(paths, arrival, size[who], path_of=path_of, release_ns=release)
+    host = simulate(paths, arrival, size[who], path_of=path_of, napi=napi)
     drops = wire.drops + int((~ok).sum()) + host.drops
     return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops)
 
@@ -260,6 +294,23 @@ def trap_counts(host: Result) -> dict[str, int]:
     return out
 
 
+def _goodput(depart_ns: np.ndarray, frame_bytes: np.ndarray) -> tuple[float, float]:
+    """(goodput, wire rate) in Gb/s of one direction's deliveries: ``n - 1`` departures over
+    the span from the first to the last (:meth:`Result.throughput_pps`'s convention) times
+    the mean frame, without and with the 20 bytes of preamble and gap (RFC 5180).
+
+    >>> _goodput(np.array([0.0, 100.0, 200.0]), np.array([1250.0, 1250.0, 1250.0]))
+    (100.0, 101.6)
+    """
+    n = len(depart_ns)
+    span = float(depart_ns.max() - depart_ns.min()) if n > 1 else 0.0
+    if span <= 0:
+        return 0.0, 0.0
+    pps = (n - 1) * 1e9 / span
+    mean = float(frame_bytes.mean())
+    return pps * 8 * mean / 1e9, pps * 8 * (mean + OVERHEAD) / 1e9
+
+
 def metrics(run: Run) -> Metrics:
     """The issue's metrics of a run (see the module docstring)."""
     host, stream = run.host, run.stream
@@ -269,7 +320,6 @@ def metrics(run: Run) -> Metrics:
     n_ok = len(delivered)
     dep = host.depart_ns[host.delivered]
     pps = host.throughput_pps()
-    mean_frame = float(size[delivered].mean()) if n_ok else 0.0
     span = float(dep.max() - t.min()) if n_ok else 0.0
     busy = dict(zip(host.resources, host.busy_ns, strict=True))
     for before in run.before:
@@ -283,15 +333,26 @@ def metrics(run: Run) -> Metrics:
     notified = sum(int(host.batches[i]) for i, s in enumerate(host.stages)
                    if s.notify is not None)
     assert host.raised is not None
-    virtual = int(host.raised.sum()) + notified
+    holds = {p.hold_before for p in run.paths if p.hold_before is not None}
+    nic_irqs = sum(int(host.raised[i]) for i, s in enumerate(host.stages) if s.name in holds)
+    virtual = int(host.raised.sum()) - nic_irqs + notified
+    rates = {}
+    for name, d in (("rx", Dir.RX), ("tx", Dir.TX)):
+        mine = stream["direction"][delivered] == d
+        rates[name] = _goodput(dep[mine], size[delivered][mine].astype(np.float64))
+    busier = max(rates.values(), key=lambda r: r[0])
     out = {
         "packets": len(stream),
         "throughput.pps": pps,
-        "throughput.gbps": pps * 8 * (mean_frame + OVERHEAD) / 1e9 if n_ok else 0.0,
+        "throughput.gbps": busier[0],
+        "throughput.wire_gbps": busier[1],
+        "throughput.rx_gbps": rates["rx"][0],
+        "throughput.tx_gbps": rates["tx"][0],
+        "throughput.duplex_gbps": rates["rx"][0] + rates["tx"][0],
         "drops": run.drops,
         "cycles_per_packet": sum(per_domain.values()),
-        "interrupts": run.nic.interrupts + virtual,
-        "interrupts.nic": run.nic.interrupts,
+        "interrupts": nic_irqs + virtual,
+        "interrupts.nic": nic_irqs,
         "interrupts.virtual": virtual,
         "iotlb.misses": run.nic.counters["nic.iotlb.misses"],
         "iommu.walk_refs": run.nic.counters["nic.iommu.walk_refs"],
@@ -313,8 +374,13 @@ def from_nic(path: DataPath) -> DataPath:
 
 
 def evaluate(stream: np.ndarray, p: PortParams,
-             paths_of: Callable[[int], tuple[DataPath, DataPath]]) -> Metrics:
+             paths_of: Callable[[int], tuple[DataPath, DataPath]],
+             platform: Platform | None = None) -> Metrics:
     """A mechanism's metrics, given VM ``v``'s receive path (from the wire) and transmit
-    path as ``paths_of(v)``."""
+    path as ``paths_of(v)``, on ``platform`` (its ``memory.latency`` and ``cpu.clock_mhz``
+    time the IOMMU's walks)."""
+    walk_ns = 0.0
+    if platform is not None:
+        walk_ns = platform.value("memory.latency") / platform.value("cpu.clock_mhz") * 1e3
     return metrics(run_paths(stream, p, lambda vm: from_nic(paths_of(vm)[0]),
-                             lambda vm: paths_of(vm)[1]))
+                             lambda vm: paths_of(vm)[1], walk_ns))

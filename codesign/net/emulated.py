@@ -67,7 +67,8 @@ from codesign.registry import Mechanism
 
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "net.bridge", "net.devmodel.rx", "net.devmodel.tx",
-         "vmexit.user", "vmexit.kernel", "irq.inject")
+         "vmexit.user", "vmexit.kernel", "irq.inject", "net.napi.poll",
+         "memory.latency")
 IRQ_ACCESSES = 5
 """Register accesses per interrupt: ICR read, IMC write, STATUS read, IMS write, STATUS read."""
 RDT_EVERY = 16
@@ -115,7 +116,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
         *p.wire().stages,
         p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
-              per_irq=c("net.irq")),
+              per_irq=c("net.irq"), **p.napi_poll(platform)),
         Stage("bridge_rx", dd0, c("net.bridge")),
         Stage("devmodel_rx" + v, ddv, c("net.devmodel.rx"), per_byte=copy2),
         Stage("irq_rx" + v, guest, 0, capacity=p.emu_ring - 1,
@@ -146,7 +147,7 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
 
 def run(stream: np.ndarray, p: EmulatedParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm), platform)
 
 
 MECHANISM = Mechanism(
@@ -160,5 +161,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="2",
+    version="3",
 )

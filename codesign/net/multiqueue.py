@@ -51,7 +51,8 @@ from codesign.registry import Mechanism
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "net.netback.rx", "net.netback.tx",
          "net.grant.copy_op", "net.grant.copy_per_byte", "net.grant.map_op", "hypercall.null",
-         "irq.inject")
+         "irq.inject", "net.napi.poll",
+         "memory.latency")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
         *p.wire().stages,
         p.nic_stage(),
         Stage("driver_rx" + v, ddv, c("net.driver.rx"), capacity=p.ring_size - 1,
-              per_irq=c("net.irq")),
+              per_irq=c("net.irq"), **p.napi_poll(platform)),
         Stage("netback_rx" + v, ddv, c("net.netback.rx")),
         Stage("notify_rx" + v, ddv, 0, per_batch=c("hypercall.null"), batch=p.copy_batch,
               notify="upcall_rx" + v, domain=hv,
@@ -98,7 +99,7 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
 
 def run(stream: np.ndarray, p: MultiqueueParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm), platform)
 
 
 MECHANISM = Mechanism(
@@ -112,5 +113,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="2",
+    version="3",
 )

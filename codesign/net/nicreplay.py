@@ -40,13 +40,16 @@ DMA gets its own mapping:
 Transmit DMA does not go through the model (as in ``native-net``): ``iotlb.misses`` counts
 receive DMAs.
 
-**IOTLB misses are counted, not timed.** A miss makes the IOMMU walk the domain's I/O page
-table: ``iommu.levels`` memory references, counted by the model (``iommu.walk_refs``), as the
-NIC issue's model has it. The walk is the IOMMU's hardware: it costs no CPU cycle, and the
-model completes the DMA in the cycle it starts, so a miss adds no time either (a real walk
-delays the DMA by its references' memory latencies, off the CPU's path: not modelled). What
-a strict mapping costs the CPU is the software's map, unmap and invalidation
-(:mod:`codesign.net.sriov`), not the misses they cause.
+**IOTLB misses are timed.** A miss makes the IOMMU walk the domain's I/O page table:
+``iommu.levels`` memory references, counted by the model (``iommu.walk_refs``, and per
+frame in :attr:`Replay.walk_refs`). The walk is the IOMMU's hardware: it costs no CPU
+cycle, but the DMA waits for it, so the NIC's receive engine is busy for the frame that
+long (:func:`codesign.net.common.run_paths`: each reference at the platform's
+``memory.latency``; the engine takes frames one at a time, as the model does, with no miss
+under a miss). What a strict mapping costs the CPU is the software's map, unmap and
+invalidation (:mod:`codesign.net.sriov`); what its misses cost is this delay, which a
+frame's latency shows and which bounds the receive engine's rate when misses come closer
+together than a walk.
 """
 
 from __future__ import annotations
@@ -156,13 +159,17 @@ def check_fit(layout: Layout, nic: NICParams, vms: int, top_vlan: int = 0,
 class Replay:
     """What the NIC did with the frames: ``status`` (``Status``) and ``queue`` of each, the VM
     it is for (its own ``vm`` with a shared queue, else the owner of its address), the
-    model's counters, and the interrupt times (ns, on the stream's clock) of each vector."""
+    model's counters, the interrupt times (ns, on the stream's clock) of each vector as the NIC
+    raises them with no driver masking it (the mechanisms' NAPI drivers do: their interrupts
+    are the queueing simulation's), and the IOMMU walk references of each frame's DMA (0 on
+    an IOTLB hit)."""
 
     status: np.ndarray
     queue: np.ndarray
     vm: np.ndarray
     counters: dict[str, int]
     irq_ns: dict[int, np.ndarray]
+    walk_refs: np.ndarray
 
     @property
     def interrupts(self) -> int:
@@ -271,6 +278,7 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
         raise ValueError(f"frames closer than {k} NIC cycles: lower link.gbps")
     status = np.zeros(n, dtype=np.int64)
     got_queue = np.zeros(n, dtype=np.int64)
+    walk_refs = np.zeros(n, dtype=np.int64)
     totals: dict[str, int] = dict.fromkeys(count_events(OpBatch(cols), res0), 0)
     irq_c = [res0.irq_cycle]
     irq_v = [res0.irq_vector]
@@ -310,6 +318,7 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
         res = model.run(ops, until=until, check=False)
         status[a:b] = res.events["status"][::k]
         got_queue[a:b] = res.events["queue"][::k]
+        walk_refs[a:b] = res.events["walk_refs"][::k]
         for key, value in count_events(ops, res).items():
             totals[key] += value
         irq_c.append(res.irq_cycle)
@@ -324,4 +333,4 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
     irq_ns = {int(v): (cycles[vectors == v] - n_setup) * ns_per_cycle
               for v in np.unique(vectors)}
     irq_ns = {v: t[t >= 0] for v, t in irq_ns.items()}
-    return Replay(status, queue, vm, totals, irq_ns)
+    return Replay(status, queue, vm, totals, irq_ns, walk_refs)

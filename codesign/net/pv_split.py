@@ -69,7 +69,8 @@ from codesign.registry import Mechanism
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "net.bridge", "net.netback.rx", "net.netback.tx",
          "net.grant.copy_op", "net.grant.copy_per_byte", "net.grant.map_op", "hypercall.null",
-         "irq.inject")
+         "irq.inject", "net.napi.poll",
+         "memory.latency")
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def paths(p: PVSplitParams, platform: Platform, vm: int) -> tuple[DataPath, Data
         *p.wire().stages,
         p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
-              per_irq=c("net.irq")),
+              per_irq=c("net.irq"), **p.napi_poll(platform)),
         Stage("bridge_rx", dd0, c("net.bridge")),
         Stage("netback_rx" + v, ddv, c("net.netback.rx")),
         Stage("grant_copy_rx" + v, ddv, c("net.grant.copy_op"),
@@ -169,7 +170,7 @@ def backend_tx(p: PVSplitParams, platform: Platform, vm: int, ddv) -> tuple[Stag
 
 def run(stream: np.ndarray, p: PVSplitParams, platform: Platform) -> Metrics:
     """Metrics of the guests receiving and sending every frame of ``stream``."""
-    return evaluate(stream, p, lambda vm: paths(p, platform, vm))
+    return evaluate(stream, p, lambda vm: paths(p, platform, vm), platform)
 
 
 MECHANISM = Mechanism(
@@ -183,5 +184,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="2",
+    version="3",
 )

@@ -16,12 +16,23 @@ caller adds per packet, such as an IOMMU walk), plus what it pays for batches an
 interrupt, or in service); a packet that reaches it when full is dropped there, and only
 there: an unbounded path never drops.
 
-**Interrupt moderation by the NIC.** At a path's ``hold_before`` stage a packet waits for the
-first interrupt raised at or after it got there (``release_ns``, the interrupt times of the
-NIC model, per hold stage); the first packet an interrupt releases carries the interrupt (it
-pays ``per_irq`` at the stages up to the next hold or notification, and ``irq_extra_ns`` at
-the hold stage). A packet arriving after the last interrupt given is not held. These
-interrupts are the NIC's: a busy consumer does not mask them.
+**NAPI: the NIC's vector under its driver** (``napi``, a :class:`Napi` per hold stage: what
+every NIC mechanism uses). A packet reaching a path's ``hold_before`` stage while the poll of
+that stage runs (packets it released, or that joined it, have not finished their segment)
+joins the poll at once: the vector is masked. Otherwise it waits for the vector's interrupt,
+raised when the poll is idle, no sooner than ``itr_ns`` after the previous one (the ITR, a
+hard cap), or at once when ``threshold`` (> 0) packets wait. When the poll has taken every
+packet the vector is re-armed (logged, with each interrupt, in ``Result.log_*``). This is
+exactly the NIC model's interrupt unit under a driver that masks the vector at each
+interrupt and unmasks it with an acknowledge when the poll ends
+(``tests/net/test_napi.py`` holds them to it, cycle for cycle).
+
+**Interrupt times given from outside** (``release_ns``): at a ``hold_before`` stage not in
+``napi`` a packet waits for the first interrupt at or after it got there; a packet arriving
+after the last interrupt given is not held. A busy consumer does not mask these.
+
+Either way the first packet an interrupt releases carries the interrupt (it pays ``per_irq``
+at the stages up to the next hold or notification, and ``irq_extra_ns`` at the hold stage).
 
 **A device inside the simulation** (``moderation_ns``): an interrupt is raised for a packet
 reaching the stage when its consumer is idle, no sooner than ``moderation_ns`` after the
@@ -60,6 +71,22 @@ from codesign.net.graph import DataPath, Resource, Stage
 _HOLD_NIC, _HOLD_DEVICE = 1, 2
 
 
+@dataclass(frozen=True)
+class Napi:
+    """A NIC vector driven by NAPI (for :func:`simulate`'s ``napi``): masked from its
+    interrupt until the poll has taken every packet it released or that arrived meanwhile,
+    then re-armed; at most one interrupt per ``itr_ns`` (the ITR, a hard cap), or at once
+    when ``threshold`` (> 0) packets wait for it."""
+
+    itr_ns: float
+    threshold: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.itr_ns >= 0 or self.threshold < 0:
+            raise ValueError(f"napi: itr_ns and threshold must be >= 0, got {self.itr_ns}, "
+                             f"{self.threshold}")
+
+
 @dataclass(frozen=True, eq=False)
 class Result:
     """Per-packet outcome of :func:`simulate`.
@@ -70,7 +97,9 @@ class Result:
     ``stages``, each stage once): ``stage_busy_ns`` its service time, ``served`` the packets
     it worked on (those it skipped by size aside), ``batches`` the batches (or
     notifications) paid, ``irqs`` the interrupts carried through it, ``raised`` the
-    interrupts a moderated stage raised.
+    interrupts a moderated or NAPI hold raised. The moderated and NAPI holds' log, in time
+    order: ``log_ns``, ``log_stage`` (index in ``stages``) and ``log_kind`` (0 an interrupt,
+    1 the poll emptied the stage and re-armed its vector).
     """
 
     arrival_ns: np.ndarray
@@ -84,6 +113,9 @@ class Result:
     batches: np.ndarray | None = None
     irqs: np.ndarray | None = None
     raised: np.ndarray | None = None
+    log_ns: np.ndarray | None = None
+    log_stage: np.ndarray | None = None
+    log_kind: np.ndarray | None = None
 
     @property
     def delivered(self) -> np.ndarray:
@@ -189,12 +221,13 @@ def _wpop(h, off, n):
 
 # Per-stage float parameters (columns of ``sf``) and integer ones (columns of ``si``).
 _PP, _PB, _BATCH_NS, _IRQ_NS, _ITR = range(5)
-_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1, _BIDLE = range(11)
+_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1, _BIDLE, _THR = range(12)
 
 
 @numba.njit(cache=True)
 def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, si, release,
-            n_res, wait_off, depart, drop_stage, busy, st_busy, served, batches, irqs, raised):
+            n_res, wait_off, depart, drop_stage, busy, st_busy, served, batches, irqs, raised,
+            log_t, log_s, log_k):
     # Events: kind 0 a packet completes its segment, 1 a NIC interrupt at a hold stage,
     # 2 a device interrupt at a moderated stage; arrivals come from ``arrival`` (kind 3).
     n = len(arrival)
@@ -225,6 +258,9 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
     pending = np.zeros(ns, dtype=np.bool_)
     last_rel = np.full(ns, -1.0)
     last_irq = np.full(ns, -np.inf)
+    due = np.full(ns, -1.0)
+    nheld = np.zeros(ns, dtype=np.int64)
+    nlog = 0
     nxt = 0
     while nxt < n or nh > 0:
         if nh > 0 and (nxt >= n or ht[0] <= arrival[nxt]):
@@ -248,6 +284,9 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                 drained[s0] += 1
             if si[s0, _HOLD] != 0:
                 active[s0] -= 1
+                if active[s0] == 0 and si[s0, _HOLD] == _HOLD_DEVICE and nlog < len(log_t):
+                    log_t[nlog], log_s[nlog], log_k[nlog] = t, s0, 1  # the poll re-arms
+                    nlog += 1
             pos[p] += seglen[path, pos[p]]
             if pos[p] == plen[path]:
                 depart[p] = t
@@ -257,7 +296,10 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
             enter = ident
         else:  # an interrupt releases every packet held at stage g
             g = ident
+            if kind == 2 and (not pending[g] or due[g] != t):
+                continue  # superseded: the threshold fired it earlier
             pending[g] = False
+            nheld[g] = 0
             first = True
             if kind == 1:
                 first = last_rel[g] != t
@@ -265,6 +307,9 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
             else:
                 last_irq[g] = t
                 raised[g] += 1
+                if nlog < len(log_t):
+                    log_t[nlog], log_s[nlog], log_k[nlog] = t, g, 0
+                    nlog += 1
             r = si[g, _RES]
             q = hhead[g]
             while q >= 0:
@@ -305,20 +350,27 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                             flag[p] = False
                 elif h == _HOLD_DEVICE:
                     if active[s] > 0:
-                        flag[p] = False
-                    elif pending[s]:
-                        held = True
+                        flag[p] = False  # the poll runs: it takes the packet (NAPI)
                     else:
                         at = last_irq[s] + sf[s, _ITR]
-                        if at <= t:
+                        if not pending[s] and at <= t:
                             last_irq[s] = t
                             raised[s] += 1
                             flag[p] = True
+                            if nlog < len(log_t):
+                                log_t[nlog], log_s[nlog], log_k[nlog] = t, s, 0
+                                nlog += 1
                         else:
                             held = True
-                            pending[s] = True
-                            nh = _push(ht, hs, hp, hk, nh, at, seq, s, 2)
-                            seq += 1
+                            nheld[s] += 1
+                            thr = si[s, _THR]
+                            if thr > 0 and nheld[s] >= thr:
+                                at = t  # enough completions: no waiting for the interval
+                            if not pending[s] or at < due[s]:
+                                pending[s] = True
+                                due[s] = at
+                                nh = _push(ht, hs, hp, hk, nh, at, seq, s, 2)
+                                seq += 1
                 if held:
                     if htail[s] >= 0:
                         hnext[htail[s]] = p
@@ -426,6 +478,65 @@ def _fifo(arrival, service, cap, depart, drop_stage):
     return busy
 
 
+@numba.njit(cache=True)
+def _fifo_bytes(arrival, service, size, cap, depart, drop_stage):
+    # ``_fifo`` with room for ``cap`` bytes: a packet is dropped unless the bytes of the
+    # accepted packets not yet departed by its arrival, plus its own, fit.
+    n = len(arrival)
+    done = np.empty(n)
+    held = np.empty(n, dtype=np.int64)
+    accepted = 0
+    left = 0
+    inside = 0
+    last = -np.inf
+    busy = 0.0
+    for i in range(n):
+        t = arrival[i]
+        while left < accepted and done[left] <= t:
+            inside -= held[left]
+            left += 1
+        if inside + size[i] > cap:
+            drop_stage[i] = 0
+            continue
+        start = t if t > last else last
+        last = start + service[i]
+        busy += service[i]
+        done[accepted] = last
+        held[accepted] = size[i]
+        inside += size[i]
+        accepted += 1
+        depart[i] = last
+    return busy
+
+
+def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
+                  capacity_bytes: int, extra_ns: np.ndarray | None = None) -> Result:
+    """One FIFO stage whose waiting room is ``capacity_bytes`` of packet buffer (a NIC's
+    receive buffer), each packet's service its stage time plus ``extra_ns``: a packet that
+    does not fit is dropped.
+
+    >>> from codesign.net.graph import Resource, Stage
+    >>> nic = Stage("nic", Resource("nic", "nic", 1e9), 100)
+    >>> r = buffered_fifo(nic, np.zeros(3), np.array([64, 64, 64]), 128)
+    >>> r.depart_ns.tolist(), r.drops
+    ([100.0, 200.0, nan], 1)
+    """
+    arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
+    n = len(arrival)
+    size = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
+    service = stage.seconds(size.astype(np.float64)) * 1e9
+    if extra_ns is not None:
+        service = service + np.asarray(extra_ns, dtype=np.float64).reshape(n)
+    service = np.ascontiguousarray(service, dtype=np.float64).reshape(n)
+    depart = np.full(n, np.nan)
+    drop = np.full(n, -1, dtype=np.int64)
+    busy = _fifo_bytes(arrival, service, size, int(capacity_bytes), depart, drop)
+    served = np.array([int((drop < 0).sum())], dtype=np.int64)
+    zero = np.zeros(1, dtype=np.int64)
+    return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
+                  np.array([busy]), served, zero, zero.copy(), zero.copy())
+
+
 # --- the Python side --------------------------------------------------------------------------
 
 def _stage_table(paths: Sequence[DataPath]) -> tuple[list[Stage], dict[str, int]]:
@@ -491,13 +602,15 @@ def simulate(
     release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
     irq_extra_ns: float = 0.0,
     extra_ns: np.ndarray | None = None,
+    napi: Mapping[str, Napi] | None = None,
 ) -> Result:
     """Run packets (arrival times non-decreasing, sizes, path index) through their paths.
 
     ``release_ns``: sorted interrupt times for the paths' holds, one array for every hold, or
     a mapping from a hold stage's name to its own (no hold without them); ``irq_extra_ns``:
     added at a hold stage for the packet carrying the interrupt; ``extra_ns``: added service,
-    ``(n, max stages)`` like :func:`service_ns`.
+    ``(n, max stages)`` like :func:`service_ns`; ``napi``: hold stages whose NIC vector is
+    masked while their poll runs (:class:`Napi`), decided here rather than by ``release_ns``.
     """
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
     n = len(arrival)
@@ -506,7 +619,8 @@ def simulate(
     which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
     if n and (which.min() < 0 or which.max() >= len(paths)):
         raise ValueError("path_of names a path that was not given")
-    if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None:
+    napi = dict(napi or {})
+    if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
         only = paths[0].stages[0]
         if (only.per_batch == 0 and only.notify is None and only.per_irq == 0
                 and only.moderation_ns is None and not only.traps and not only.only_above
@@ -534,8 +648,11 @@ def simulate(
                 raise ValueError(f"stage {name!r} is a hold in one path and not in another")
             if name in names and seglen[i, names.index(name)] == 0:
                 raise ValueError(f"stage {name!r} does not start a segment")
+    for name in napi:
+        if name not in holds:
+            raise ValueError(f"napi names {name!r}, which is no path's hold_before stage")
     sf = np.zeros((len(stages), 5))
-    si = np.zeros((len(stages), 11), dtype=np.int64)
+    si = np.zeros((len(stages), 12), dtype=np.int64)
     rel_parts: list[np.ndarray] = []
     k = 0
     for i, s in enumerate(stages):
@@ -543,8 +660,13 @@ def simulate(
         sf[i] = (s.per_packet / hz * 1e9, s.per_byte / hz * 1e9, s.per_batch / hz * 1e9,
                  s.per_irq / hz * 1e9, s.moderation_ns or 0.0)
         hold = 0
+        thr = 0
         if s.moderation_ns is not None:
             hold = _HOLD_DEVICE
+        elif s.name in napi:
+            hold = _HOLD_DEVICE
+            sf[i, _ITR] = napi[s.name].itr_ns
+            thr = napi[s.name].threshold
         elif s.name in holds and release_ns is not None:
             hold = _HOLD_NIC
             rel = (release_ns.get(s.name, np.zeros(0)) if isinstance(release_ns, Mapping)
@@ -560,7 +682,7 @@ def simulate(
         k += len(rel_parts[-1]) if hold == _HOLD_NIC else 0
         si[i] = (res_index[s.resource], s.capacity, hold, s.bytes_upto, s.only_above, s.batch,
                  index[s.notify] if s.notify is not None else -1, batchy, lo, k,
-                 s.batch_idle)
+                 s.batch_idle, thr)
     release = np.concatenate(rel_parts) if rel_parts else np.zeros(0)
     # Each resource's waiting room: at most the packets whose path uses it.
     uses = np.zeros((len(paths), len(resources)), dtype=bool)
@@ -577,10 +699,15 @@ def simulate(
     busy = np.zeros(len(resources))
     counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(4)]
     st_busy = np.zeros(len(stages))
+    # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
+    logged = any(si[:, _HOLD] == _HOLD_DEVICE)
+    room = 2 * n + 2 if logged else 0
+    log = (np.zeros(room), np.zeros(room, np.int64), np.full(room, -1, np.int64))
     _kernel(arrival, which, np.ascontiguousarray(frame_bytes, dtype=np.int64), extra,
             extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
             seglen, sf, si, release, len(resources), wait_off, depart, drop, busy, st_busy,
-            *counters)
+            *counters, *log)
     served, batches, irqs, raised = counters
+    used = log[2] >= 0
     return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
-                  batches, irqs, raised)
+                  batches, irqs, raised, log[0][used], log[1][used], log[2][used])

@@ -25,11 +25,15 @@ State is numpy arrays; one compiled kernel (numba, ``cache=True``) applies a bat
   cached. The DMA happens only if the page is present with the needed permission (W to
   receive, R to transmit); otherwise ``FAULT`` and nothing is written.
 - **Interrupts.** Vector ``q`` counts completions of queue ``q`` (saturating at
-  ``irq_threshold``). In cycle ``c`` a vector is eligible when unmasked, its count is non-zero,
-  and either ``c`` is at least ``itr_cycles`` (min 1) after its last interrupt or its count has
-  reached the threshold. The lowest eligible vector fires (one interrupt per cycle, as MSI-X
-  messages leave one at a time); firing clears its count. Decisions in cycle ``c`` see the
-  state from before the operation of cycle ``c``; that operation's completion counts from
+  ``irq_threshold``, at 1 when it is 0). In cycle ``c`` a vector is eligible when unmasked,
+  its count is non-zero, and either ``c`` is at least ``itr_cycles`` (min 1) after its last
+  interrupt or (with a threshold above 0) its count has reached the threshold. With
+  ``irq_threshold`` 0 the throttle is a hard rate cap, as the ITR of e1000e and ixgbe: at most
+  one interrupt per ``itr_cycles``. The lowest eligible vector fires (one interrupt per cycle,
+  as MSI-X messages leave one at a time); firing clears its count. A masked vector still
+  counts; unmasking it with ``arg`` bit 0 set also clears its count (NAPI's re-arm: the
+  driver's poll took those completions, so they raise nothing). Decisions in cycle ``c`` see
+  the state from before the operation of cycle ``c``; that operation's completion counts from
   ``c + 1``.
 
 Helpers are inlined into the kernel (numba passes each array as a struct of scalars, so a call
@@ -218,7 +222,7 @@ _PEND, _READY, _MASK, _WAIT = range(4, 8)
 @numba.njit(cache=True, inline="always")
 def _ready(cfg, qs, v, c):
     """Whether vector ``v``, with completions and unmasked, may fire in cycle ``c``."""
-    return qs[_u(v), _READY] <= c or qs[_u(v), _PEND] >= cfg[_THR]
+    return qs[_u(v), _READY] <= c or (cfg[_THR] > 0 and qs[_u(v), _PEND] >= cfg[_THR])
 
 
 @numba.njit(cache=True, inline="always")
@@ -446,7 +450,7 @@ def _run_kernel(
                 if ok:
                     o_status[i] = 1
                     o_dma[i] = pa
-                    if qs[_u(q), _PEND] < cfg[_THR]:
+                    if qs[_u(q), _PEND] < max(cfg[_THR], 1):
                         qs[_u(q), _PEND] += 1
                     if qs[_u(q), _MASK]:
                         pass
@@ -480,9 +484,11 @@ def _run_kernel(
                     _bit(txne, q, qs[_u(q), 1] != qs[_u(q), 3])
             else:
                 qs[_u(q), _MASK] = enable[i]
-                if enable[i]:
+                if enable[i] or arg[i] & 1:
                     _bit(elig, q, False)
                     qs[_u(q), _WAIT] = 0
+                    if not enable[i]:  # unmask and acknowledge: the poll took them
+                        qs[_u(q), _PEND] = 0
                 elif qs[_u(q), _PEND] > 0:
                     if _ready(cfg, qs, q, t + 1):
                         _bit(elig, q, True)

@@ -16,7 +16,9 @@ op             issued by       effect
 ``DESC``       function ``fn`` write buffer address ``addr`` into slot ``slot`` of ring
                                ``ring`` (0 receive, 1 transmit) of queue ``queue``
 ``DOORBELL``   function ``fn`` write the tail of that ring (``slot``)
-``IRQ_MASK``   function ``fn`` mask (``enable`` 1) or unmask the vector of ``queue``
+``IRQ_MASK``   function ``fn`` mask (``enable`` 1) or unmask the vector of ``queue``; an
+                               unmask with ``arg`` bit 0 also clears the vector's count (NAPI
+                               re-arms the vector after its poll emptied the ring)
 ``FILTER``     PF only         filter ``index`` := ``(mac, vlan) -> queues queue | hash low bits``
                                with ``arg`` hash bits (spread over ``2**arg`` queues); ``enable``
                                is the entry's valid bit
@@ -149,9 +151,10 @@ class NICOp(NamedTuple):
         return cls(at, Op.DOORBELL, fn=fn, queue=queue, ring=ring, slot=tail)
 
     @classmethod
-    def irq_mask(cls, queue: int, masked: bool, *, fn: int = 0, at: int = NEXT) -> NICOp:
-        """Mask or unmask a queue's vector."""
-        return cls(at, Op.IRQ_MASK, fn=fn, queue=queue, enable=int(masked))
+    def irq_mask(cls, queue: int, masked: bool, *, ack: bool = False, fn: int = 0,
+                 at: int = NEXT) -> NICOp:
+        """Mask or unmask a queue's vector; ``ack`` with an unmask also clears its count."""
+        return cls(at, Op.IRQ_MASK, fn=fn, queue=queue, enable=int(masked), arg=int(ack))
 
     @classmethod
     def filter(cls, index: int, mac: int, vlan: int, queue: int, spread_bits: int = 0, *,

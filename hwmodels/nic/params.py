@@ -8,8 +8,10 @@ Sizes and where they come from (/work/shared/ANCHORS.md, NIC rows, unless marked
 - ``queues`` 128, ``filters`` 128, ``vlans`` 4096, up to 64 VFs -- Intel 82599 (``ixgbe``).
 - ``ring_size`` 256 descriptors -- Linux ``e1000`` ring default.
 - ``itr_us`` 10 -- ``e1000e`` interrupt-throttle floor (minimum interval between interrupts).
-- ``irq_threshold`` 32 packets. *Assumption*: a packet-count moderation threshold of the kind
-  drivers expose as ``rx-frames``; not an ANCHORS row.
+- ``irq_threshold`` 0: none, the throttle interval is a hard cap on a vector's interrupt rate,
+  as the ITR of ``e1000e`` and ``ixgbe``. A value above 0 adds an early interrupt once that
+  many completions wait (a packet-count threshold of the kind other drivers expose as
+  ``rx-frames``; not an ANCHORS row).
 - ``vfs`` 0: no SR-IOV, the physical function owns every queue (VMDq-style).
 - ``link_gbps`` 10 (the 10 GbE rows).
 - ``clock_mhz`` 250. *Assumption*: the NIC datapath clock; every time in the RTL and the
@@ -105,7 +107,7 @@ class NICParams:
     vlans: int = MAX_VLANS
     ring_size: int = 256
     itr_us: float = 10.0
-    irq_threshold: int = 32
+    irq_threshold: int = 0
     vfs: int = 0
     clock_mhz: float = 250.0
     iotlb_entries: int = 64
@@ -135,8 +137,9 @@ class NICParams:
             raise bad("ring_size", f"expected a power of two >= 2, got {self.ring_size}")
         if not 0 <= self.itr_us <= 10_000:
             raise bad("itr_us", f"expected 0 .. 10000 (microseconds), got {self.itr_us}")
-        if not 1 <= self.irq_threshold <= 1 << 16:
-            raise bad("irq_threshold", f"expected 1 .. 65536 packets, got {self.irq_threshold}")
+        if not 0 <= self.irq_threshold <= 1 << 16:
+            raise bad("irq_threshold", f"expected 0 .. 65536 packets (0: none), got "
+                                       f"{self.irq_threshold}")
         if not 0 <= self.vfs <= 1023:
             raise bad("vfs", f"expected 0 .. 1023, got {self.vfs}")
         if self.pools > self.queues:

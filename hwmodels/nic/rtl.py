@@ -175,23 +175,28 @@ def _classifier(p: NICParams, io: _Io, pf: WireVector) -> tuple[WireVector, ...]
 
 
 def _interrupts(p: NICParams, reset: WireVector, done: WireVector, queue: WireVector,
-                mask_write: WireVector, mask_queue: WireVector,
-                mask_value: WireVector) -> tuple[WireVector, WireVector]:
-    """(an interrupt is raised, its vector): ``done`` completes ``queue``'s vector."""
+                mask_write: WireVector, mask_queue: WireVector, mask_value: WireVector,
+                mask_ack: WireVector) -> tuple[WireVector, WireVector]:
+    """(an interrupt is raised, its vector): ``done`` completes ``queue``'s vector; an unmask
+    with ``mask_ack`` also clears the vector's count (NAPI's re-arm)."""
     thr = p.irq_threshold
+    cap = max(thr, 1)
     itr = max(p.itr_cycles, 1)
     eligible, state = [], []
     for q in range(p.queues):
         pend = _reg(p.pend_bits, f"v{q}_pending", reset)
         timer = _reg(p.timer_bits, f"v{q}_timer", reset)
         masked = _reg(1, f"v{q}_mask", reset)
-        eligible.append(~masked & (pend != 0) & ((timer == 0) | (pend >= thr)))
+        # Threshold 0: no early interrupt, the throttle is a hard cap (e1000e / ixgbe ITR).
+        ready = (timer == 0) | (pend >= thr) if thr else timer == 0
+        eligible.append(~masked & (pend != 0) & ready)
         state.append((pend, timer, masked))
     fire, vec = lowest_set(eligible)
+    acked = mask_write & ~mask_value & mask_ack
     for q, (pend, timer, masked) in enumerate(state):
         fired = fire & (vec == q)
-        base = select(fired, Const(0, p.pend_bits), pend)
-        comp = done & (queue == q) & (base < thr)
+        base = select(fired | (acked & (mask_queue == q)), Const(0, p.pend_bits), pend)
+        comp = done & (queue == q) & (base < cap)
         _set(pend, select(comp, (base + 1)[: p.pend_bits], base))
         _set(timer, select(fired, Const(itr - 1, p.timer_bits),
                            select(timer != 0, (timer - 1)[: p.timer_bits], timer)))
@@ -381,7 +386,7 @@ def build_nic(params: NICParams, page_table: bool = True) -> NICDesign:
             with pyrtl.name_scope("irq"):
                 fire, vec = _interrupts(p, io.reset, done, q_sel,
                                         io.is_op(Op.IRQ_MASK) & rings.owner_ok, io.queue,
-                                        io.enable)
+                                        io.enable, io.arg[0])
 
             config = io.op >= int(Op.FILTER)
             denied = (
@@ -561,7 +566,8 @@ def build_classifier(params: NICParams) -> pyrtl.Block:
 
 def build_interrupts(params: NICParams) -> pyrtl.Block:
     """The interrupt moderation unit alone: a completion (``done``, ``queue``) and a mask write
-    (``mask_write``, ``mask_queue``, ``mask_value``) per cycle in; ``irq_fire``, ``irq_vector``.
+    (``mask_write``, ``mask_queue``, ``mask_value``, ``mask_ack``: an unmask that also clears
+    the count) per cycle in; ``irq_fire``, ``irq_vector``.
 
     >>> b = build_interrupts(NICParams(queues=4))
     >>> sorted(w.name for w in b.wirevector_subset(pyrtl.Output))
@@ -573,10 +579,11 @@ def build_interrupts(params: NICParams) -> pyrtl.Block:
         qb = p.queue_bits
         ins = {n: Input(bw, n) for n, bw in (("reset", 1), ("done", 1), ("queue", qb),
                                               ("mask_write", 1), ("mask_queue", qb),
-                                              ("mask_value", 1))}
+                                              ("mask_value", 1), ("mask_ack", 1))}
         with pyrtl.name_scope("irq"):
             fire, vec = _interrupts(p, ins["reset"], ins["done"], ins["queue"],
-                                    ins["mask_write"], ins["mask_queue"], ins["mask_value"])
+                                    ins["mask_write"], ins["mask_queue"], ins["mask_value"],
+                                    ins["mask_ack"])
         _finish(block, {"irq_fire": fire, "irq_vector": vec})
     return block
 

@@ -55,7 +55,7 @@ def test_cannot_reach_a_million_packets_per_second_per_core() -> None:
 def test_saturation_agrees_with_the_bottleneck_law_of_its_graph() -> None:
     law = check_law("emulated", rx_path(NO_IRQ), NO_IRQ)
     # The host's I/O core: driver, bridge, device model and its two copies.
-    assert law == pytest.approx(2.9e9 / (400 + 600 + 2500 + 64 * 0.5))
+    assert law == pytest.approx(2.9e9 / (400 + 600 + 2500 + 64 * 0.5 + 300 / 64))
     heavy = NO_IRQ.with_overrides({"net.devmodel.rx": 5000})
     assert check_law("emulated", rx_path(heavy), heavy) < 0.7 * law
 

@@ -56,14 +56,18 @@ def test_saturation_agrees_with_the_bottleneck_law_of_its_graph() -> None:
     law_heavy = saturation_pps(paths(NativeNetParams(), heavy)[0], 64)
     assert law_heavy < 0.7 * law
     assert run(overload, heavy)["throughput.pps"] == pytest.approx(law_heavy, rel=0.01)
-    # With interrupt costs the law of the per-frame stages is an upper bound.
-    assert run(overload)["throughput.pps"] < law
+    # With interrupt costs too: under overload NAPI's poll never empties the ring, so the
+    # vector stays masked after the first interrupt and the law still holds.
+    busy = run(overload)
+    assert busy["throughput.pps"] == pytest.approx(law, rel=0.01)
+    assert busy["interrupts.nic"] <= 2
 
 
 def test_throughput_never_exceeds_line_rate() -> None:
     """64 B at 20 Gb/s offered to a 10 GbE port of a host that could take more."""
     fast = PLATFORM.with_overrides({"net.driver.rx": 5, "net.stack.rx": 5,
-                                    "net.copy_per_byte": 0, "net.irq": 0})
+                                    "net.copy_per_byte": 0, "net.irq": 0,
+                                    "memory.latency": 0})  # IOMMU walks: test_nic_hardware
     m = run(stream(packets=40_000, offered_gbps=20.0, link_gbps=20.0), fast)
     line = line_rate_pps(10, 64)
     assert m["throughput.pps"] <= line * (1 + 1e-9)
@@ -77,9 +81,11 @@ def test_low_load_latency_is_the_sum_of_stage_times() -> None:
     rx, _ = paths(NativeNetParams(), PLATFORM)
     clock = PLATFORM.value("cpu.clock_mhz") * 1e6
     for size in (64, 1518):
-        m = run(stream(packets=500, offered_pps=10_000, frame_bytes=size))
+        m = run(stream(packets=500, offered_pps=10_000, frame_bytes=size),
+                PLATFORM.with_overrides({"memory.latency": 0}))  # walks: test_nic_hardware
         stages_ns = sum(st.seconds(size) for st in rx.stages) * 1e9
-        irq_ns = PLATFORM.value("net.irq") / clock * 1e9
+        # The interrupt, and the poll round it starts (NAPI: one per frame when alone).
+        irq_ns = (PLATFORM.value("net.irq") + PLATFORM.value("net.napi.poll")) / clock * 1e9
         # The first interrupt after a quiet spell is not throttled: within 2 NIC cycles.
         for q in ("mean", "p50", "p99"):
             assert m[f"latency.{q}_us"] * 1e3 == pytest.approx(stages_ns + irq_ns, abs=8.0)
@@ -95,9 +101,12 @@ def test_moderation_holds_the_second_frame() -> None:
     quick = run(s, **{"nic.itr_us": 0.0})
     held = run(s)
     assert held["interrupts"] == quick["interrupts"] == 2
-    # Mean over the two frames: the second waits about 10 - 2 = 8 us more.
+    # Mean over the two frames: the second waits about 10 - 2 = 8 us more, and the IOMMU
+    # walk of the first frame's DMA (a cold IOTLB), which delays the interrupt the throttle
+    # counts from.
+    walk_us = 4 * PLATFORM.value("memory.latency") / PLATFORM.value("cpu.clock_mhz")
     extra = (held["latency.mean_us"] - quick["latency.mean_us"]) * 2
-    assert extra == pytest.approx(8.0, abs=0.02)
+    assert extra == pytest.approx(8.0 + walk_us, abs=0.02)
 
 
 def test_ring_drops_only_past_its_capacity() -> None:
@@ -129,3 +138,21 @@ def test_deterministic_per_seed() -> None:
     a, b = run(stream(seed=3, **kw)), run(stream(seed=3, **kw))
     assert a == b
     assert run(stream(seed=4, **kw)) != a
+
+
+def test_throughput_is_goodput_per_direction_and_the_wire_rate_says_so() -> None:
+    """RFC 5180 counts 20 bytes of preamble and gap a frame on the wire; goodput does not.
+    MTU frames at 10 GbE line rate: 10.0 Gb/s on the wire, 10 x 1518 / 1538 = 9.87 of
+    frames. Both directions: each its own rate, the busier one the headline, the sum only
+    as ``duplex``."""
+    line = run(stream(packets=20_000, offered_gbps=10.0, frame_bytes=1518))
+    assert line["throughput.wire_gbps"] == pytest.approx(10.0, rel=1e-3)
+    assert line["throughput.gbps"] == pytest.approx(10.0 * 1518 / 1538, rel=1e-3)
+    assert line["throughput.rx_gbps"] == line["throughput.gbps"]
+    assert line["throughput.tx_gbps"] == 0.0
+    both = run(stream(packets=20_000, offered_gbps=4.0, frame_bytes=1518, direction="both"))
+    rx, tx = both["throughput.rx_gbps"], both["throughput.tx_gbps"]
+    assert rx == pytest.approx(2.0 * 1518 / 1538, rel=0.02)
+    assert tx == pytest.approx(2.0 * 1518 / 1538, rel=0.02)
+    assert both["throughput.gbps"] == max(rx, tx)
+    assert both["throughput.duplex_gbps"] == pytest.approx(rx + tx)

@@ -32,7 +32,8 @@ from hwmodels.nic.params import clog2
 from hwmodels.tlb.ops import Op as TLBOp
 
 # Small designs keep RTL simulation cheap. Together: PF only and SR-IOV (non-power-of-two
-# function count), every IOTLB policy, hash spreading, throttling and thresholds.
+# function count), every IOTLB policy, hash spreading, throttling, thresholds and none (a hard
+# throttle).
 CONFIGS: dict[str, NICParams] = {
     "pf": NICParams(queues=4, filters=3, ring_size=4, vlans=8, itr_us=0.024, irq_threshold=3,
                     iotlb_entries=4, iotlb_ways=2, iova_bits=15, pa_bits=32),
@@ -40,7 +41,7 @@ CONFIGS: dict[str, NICParams] = {
                        irq_threshold=2, vfs=2, iotlb_entries=4, iotlb_ways=4,
                        iotlb_policy="plru", iova_bits=15, pa_bits=32),
     "random3": NICParams(queues=4, filters=2, ring_size=8, vlans=2, itr_us=0.012,
-                         irq_threshold=4, vfs=1, iotlb_entries=6, iotlb_ways=3,
+                         irq_threshold=0, vfs=1, iotlb_entries=6, iotlb_ways=3,
                          iotlb_policy="random", iova_bits=15, pa_bits=32),
 }
 
@@ -266,7 +267,7 @@ def sub_block_stimulus(name: str, p: NICParams, ports: Iterable[str], ops: OpBat
             row.update(done=int(ev.status == Status.OK and op.op in (Op.RX, Op.TX)),
                        queue=ev.queue, mask_write=int(op.op == Op.IRQ_MASK
                                                       and ev.status != Status.DENIED),
-                       mask_queue=op.queue, mask_value=op.enable)
+                       mask_queue=op.queue, mask_value=op.enable, mask_ack=op.arg & 1)
         elif name == "nic-iotlb":
             if moved:
                 tlb_op = TLBOp.LOOKUP if ev.iotlb_hit else (TLBOp.FILL if entry & 1 else 0)

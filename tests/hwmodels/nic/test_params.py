@@ -22,7 +22,7 @@ def test_defaults_are_the_82599_and_e1000_sizes() -> None:
         ({"nic.filters": 0}, "nic.filters: expected 1 .. 4096"),
         ({"nic.vlans": 5000}, "nic.vlans: expected a power of two"),
         ({"nic.itr_us": -1}, "nic.itr_us: expected 0 .. 10000"),
-        ({"nic.irq_threshold": 0}, "nic.irq_threshold: expected 1 .. 65536"),
+        ({"nic.irq_threshold": -1}, "nic.irq_threshold: expected 0 .. 65536"),
         ({"iotlb.entries": 12, "iotlb.ways": 8}, "iotlb.entries: expected a power-of-two"),
         ({"iotlb.policy": "fifo"}, "iotlb.policy: expected one of"),
         ({"iotlb.ways": 3, "iotlb.entries": 6, "iotlb.policy": "plru"},
