@@ -1,4 +1,5 @@
-"""Packet-workload benchmarks: generator rates, the pcap writer, and pcap ingestion.
+"""Packet-workload benchmarks: generator rates, TSO segmentation, the pcap writer, and pcap
+ingestion.
 
 Run: ``python benchmarks/bench_packets.py [--packets N] [--pcap PATH]``. Not a test: prints
 figures, asserts nothing.
@@ -6,6 +7,10 @@ figures, asserts nothing.
 - Generators: each registered packet workload but ``pcap`` with ``workload.packets`` = N
   (``rpc``: N/2 requests, so N frames) at 5 Gb/s, in frames/s; then ``validate`` and
   ``summarize`` over the same stream.
+- Segmentation (best of three): :func:`workloads.packets.frames.segment` at a 1500-byte MTU
+  over an IMIX stream of N frames at 9 Gb/s in which every 1000th, 100th or 10th frame is a
+  65,553-byte super-frame (a loopback or TSO capture's largest), in frames in and out per
+  second.
 - pcap (best of three runs): without ``--pcap``, an IMIX stream of N frames over 4 VMs with
   VLANs is written with :func:`workloads.packets.pcap.write` (timed). *Cold* is a first load into
   an empty cache (read, SHA-256, parse, write the cache); *parser* is the numba kernel alone on
@@ -28,7 +33,7 @@ from timing import timed
 from codesign.params import build
 from codesign.registry import Registry
 from workloads.packets import WORKLOADS, pcap, summarize, validate
-from workloads.packets.frames import empty
+from workloads.packets.frames import empty, segment
 
 
 def python_rate(data: bytes, records: int) -> float:
@@ -111,6 +116,27 @@ def bench_generators(packets: int) -> None:
               f"{n / summ / 1e6:>9.2f}M")
 
 
+def bench_segment(packets: int) -> None:
+    w = Registry.of(WORKLOADS).workload("imix")
+    stream = w.generate(build(w.params, {"workload.packets": packets,
+                                         "workload.offered_gbps": 9.0}))
+    segment(stream[:10])  # warm-up
+    print(f"{'segment':<10s} {'1 in':>6s} {'frames in':>10s} {'out':>11s} {'ms':>8s} "
+          f"{'M in/s':>8s} {'M out/s':>8s}")
+    for every in (1000, 100, 10):
+        s = stream.copy()
+        s["frame_bytes"][::every] = 65_553
+        runs = []
+        for _ in range(3):  # best of three: the machine may be shared
+            start = time.perf_counter()
+            out, _ = segment(s)
+            runs.append(time.perf_counter() - start)
+        seconds = best(runs)
+        print(f"{'':<10s} {every:>6d} {len(s):>10,d} {len(out):>11,d} {seconds * 1e3:>8.1f} "
+              f"{len(s) / seconds / 1e6:>8.2f} {len(out) / seconds / 1e6:>8.2f}")
+        del out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=2_000_000,
@@ -118,6 +144,8 @@ def main() -> None:
     parser.add_argument("--pcap", type=Path, help="a capture to time instead")
     args = parser.parse_args()
     bench_generators(args.packets)
+    print()
+    bench_segment(args.packets)
     print()
     if args.pcap:
         bench_pcap(args.pcap)

@@ -49,6 +49,7 @@ BUILTINS = (
     "codesign.net.emulated:MECHANISM",
     "codesign.net.multiqueue:MECHANISM",
     "codesign.net.sriov:MECHANISM",
+    "codesign.net.vhost:MECHANISM",
 )
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 

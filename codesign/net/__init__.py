@@ -15,5 +15,6 @@
 - Mechanisms: :mod:`~codesign.net.native` (``native-net``: the bare-metal reference; named so
   because ``native`` is the MMU mechanism), :mod:`~codesign.net.emulated` (``emulated``),
   :mod:`~codesign.net.pv_split` (``pv-split``), :mod:`~codesign.net.multiqueue`
-  (``multiqueue``), :mod:`~codesign.net.sriov` (``sriov``).
+  (``multiqueue``), :mod:`~codesign.net.sriov` (``sriov``), :mod:`~codesign.net.vhost`
+  (``vhost``: virtio-net with vhost-net, KVM's default paravirtual path).
 """

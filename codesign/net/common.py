@@ -20,7 +20,8 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
    once ``nic.irq_threshold`` (> 0) frames wait -- the NIC model's interrupt unit under a
    NAPI driver. Each poll round (at most ``napi.budget`` frames) costs ``net.napi.poll``
    (:meth:`PortParams.napi_poll`, on the stage the mechanism puts it);
-4. :func:`metrics` reads the issue's metrics off the simulation: ``packets``,
+4. :func:`metrics` reads the issue's metrics off the simulation: ``packets`` (frames on the
+   wire),
    ``throughput.pps`` (delivered frames of both directions: received ones handed to the
    guest, transmitted ones off the wire), ``throughput.rx_gbps`` and ``.tx_gbps`` (each
    direction's goodput: frame bytes, destination MAC to FCS), ``throughput.gbps`` (the busier
@@ -34,9 +35,14 @@ and how it configures the physical NIC (:class:`~codesign.net.nicreplay.Layout`)
    ``traps.<kind>.<reason>`` and ``traps.total`` (from the stages' declared traps),
    ``interrupts`` (``interrupts.nic``: the NIC's vectors under NAPI, plus
    ``interrupts.virtual``: the interrupts a device model raised and the notifications sent),
-   ``iotlb.misses`` and
-   ``iommu.walk_refs`` (the IOMMU's page-walk references on those misses: counted, not timed,
-   see :mod:`~codesign.net.nicreplay`).
+   ``iotlb.misses`` and ``iommu.walk_refs`` (the IOMMU's page-walk references on those
+   misses, each of which delays its frame's DMA: see :mod:`~codesign.net.nicreplay`).
+
+Before step 1 a frame above the link's MTU (``link.mtu``; a capture of a host with TSO or
+GRO holds such super-frames) is cut into the MTU-sized frames the wire carries
+(:func:`~workloads.packets.frames.segment`; ``frames.superframes`` counts them); with
+``offload.gro`` / ``offload.tso`` the stages after the NIC driver or before the NIC take
+them as super-frames again (:meth:`PortParams.offloaded`).
 
 The NIC is the ``nic`` hardware block: every mechanism declares it (``hardware=("nic",)``)
 and takes its keys (:class:`PortParams`), so ``hw.cost = true`` adds ``hw.nic.*`` (area,
@@ -60,7 +66,7 @@ from codesign.net.queueing import Napi, Result, buffered_fifo, simulate
 from codesign.params import param
 from codesign.platforms import Platform
 from hwmodels.nic import NICParams
-from workloads.packets.frames import MIN_FRAME, OVERHEAD, Dir
+from workloads.packets.frames import MIN_FRAME, OVERHEAD, Dir, segment
 
 HEADLINE = ("throughput.gbps", "latency.p99_us", "cycles_per_packet", "drops")
 
@@ -108,6 +114,27 @@ class PortParams(NICKeys):
                                    "their DMA (and its IOMMU walk); a frame that does not fit "
                                    "is dropped (512 KiB: the Intel 82599 datasheet's; not "
                                    "part of the RTL block)")
+    gro: bool = param(True, key="offload.gro",
+                      doc="generic receive offload: full-sized TCP segments merge into "
+                          "super-frames of up to offload.max_bytes after the NIC driver, so "
+                          "the stages after it work once per super-frame (on by default in "
+                          "Linux, and in every TCP result of the anchors)")
+    tso: bool = param(True, key="offload.tso",
+                      doc="TCP segmentation offload (GSO on the paravirtual paths): the sender's "
+                          "stack, drivers and backends work once per super-frame; the NIC (or "
+                          "a device model) cuts it into MTU-sized frames")
+    csum: bool = param(True, key="offload.csum",
+                       doc="checksum offload: when off, each stack computes the TCP/IP "
+                           "checksum, net.csum_per_byte per byte")
+    max_bytes: int = param(65536, key="offload.max_bytes", min=1518, max=1 << 20,
+                           unit="bytes",
+                           doc="the largest GRO / TSO super-frame (GSO_MAX_SIZE, 64 KiB in "
+                               "Linux; BIG TCP raises it)")
+    mtu: int = param(1500, key="link.mtu", min=576, max=9000, unit="bytes",
+                     doc="the link's MTU: frames of mtu + 18 bytes (Ethernet header and FCS) "
+                         "are full-sized segments, the ones offloads merge; a captured frame "
+                         "above it is an offload super-frame, cut into such frames on the "
+                         "wire")
     napi_budget: int = param(64, key="napi.budget", min=1, max=1 << 16, unit="frames",
                              doc="frames one NAPI poll round takes before it yields "
                                  "(NAPI_POLL_WEIGHT, 64 in Linux); each round costs "
@@ -146,6 +173,20 @@ class PortParams(NICKeys):
         (``net.napi.poll`` cycles) per ``napi.budget`` frames, a new one after the core idled
         (its poll emptied the ring and re-armed the vector)."""
         return {"per_batch": platform.value("net.napi.poll"), "batch": self.napi_budget}
+
+    def offloaded(self, path: DataPath) -> DataPath:
+        """``path`` with its stages marked ``gro`` / ``tso`` aggregating when that offload is
+        on (:meth:`~codesign.net.graph.Stage.aggregated`; full-sized: ``link.mtu + 18``
+        bytes and more)."""
+        on = {"gro": self.gro, "tso": self.tso}
+        full = self.mtu + 18
+        stages = tuple(st.aggregated(full, self.max_bytes) if st.offload and on[st.offload]
+                       else st for st in path.stages)
+        return path if stages == path.stages else DataPath(stages, path.hold_before)
+
+    def csum_per_byte(self, platform: Platform) -> float:
+        """A stack stage's checksum work per byte: none with ``offload.csum``."""
+        return 0.0 if self.csum else platform.value("net.csum_per_byte")
 
     def nic_resource(self) -> Resource:
         """The NIC's datapath: one operation per cycle of its clock (``nic.clock_mhz``)."""
@@ -194,6 +235,7 @@ class Run:
     who: np.ndarray
     paths: tuple[DataPath, ...]
     drops: int
+    superframes: int = 0
 
 
 def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPath],
@@ -208,6 +250,8 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     IOMMU walk reference of a frame's DMA keeps the NIC's receive engine ``walk_ref_ns``
     longer on it.
     """
+    # A capture of an offloading host holds super-frames: on the wire they are MTU frames.
+    stream, cut = segment(stream, p.mtu, p.link_gbps)
     t = stream["time_ns"].astype(np.float64)
     size = stream["frame_bytes"].astype(np.int64)
     is_rx = stream["direction"] == Dir.RX
@@ -238,7 +282,7 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
             return out
         lo, hi = int(vm_of.min()), int(vm_of.max())
         for v in [lo] if lo == hi else np.unique(vm_of).tolist():
-            path = make(v)
+            path = p.offloaded(make(v))
             if path not in index:
                 index[path] = len(paths)
                 paths.append(path)
@@ -260,10 +304,10 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
         order = np.lexsort((who, arrival))
         arrival, who, path_of = arrival[order], who[order], path_of[order]
     if not paths:  # nothing reaches a host path; simulate() wants one, and no packet takes it
-        paths.append(tx_path(0))
+        paths.append(p.offloaded(tx_path(0)))
     host = simulate(paths, arrival, size[who], path_of=path_of, napi=napi)
     drops = wire.drops + int((~ok).sum()) + host.drops
-    return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops)
+    return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops, cut)
 
 
 def latency_us(values: np.ndarray) -> Metrics:
@@ -287,7 +331,10 @@ def trap_counts(host: Result) -> dict[str, int]:
     """Traps by ``kind.reason``, from the stages' declared traps and the simulation's counts."""
     out: dict[str, int] = {}
     assert host.served is not None and host.batches is not None and host.irqs is not None
-    per = {"packet": host.served, "batch": host.batches, "irq": host.irqs}
+    # A per-packet trap is taken by the frames that paid the stage's per-packet work: with
+    # an offload, once per super-frame.
+    paid = host.served - (host.joined if host.joined is not None else 0)
+    per = {"packet": paid, "batch": host.batches, "irq": host.irqs}
     for i, s in enumerate(host.stages):
         for reason, on, count in s.traps:
             out[reason] = out.get(reason, 0) + int(per[on][i]) * count
@@ -343,6 +390,7 @@ def metrics(run: Run) -> Metrics:
     busier = max(rates.values(), key=lambda r: r[0])
     out = {
         "packets": len(stream),
+        "frames.superframes": run.superframes,
         "throughput.pps": pps,
         "throughput.gbps": busier[0],
         "throughput.wire_gbps": busier[1],

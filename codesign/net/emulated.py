@@ -68,7 +68,7 @@ from codesign.registry import Mechanism
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "net.bridge", "net.devmodel.rx", "net.devmodel.tx",
          "vmexit.user", "vmexit.kernel", "irq.inject", "net.napi.poll",
-         "memory.latency")
+         "memory.latency", "net.csum_per_byte")
 IRQ_ACCESSES = 5
 """Register accesses per interrupt: ICR read, IMC write, STATUS read, IMS write, STATUS read."""
 RDT_EVERY = 16
@@ -111,13 +111,14 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
     reason = f"vmexit.{p.io}"
     access = exits * c("vmexit.user")
     copy2 = 2 * c("net.copy_per_byte")
+    byte = c("net.copy_per_byte") + p.csum_per_byte(platform)
     rdt = () if p.coalesced_mmio and p.io == "mmio" else ((reason, "batch", exits),)
     rx = DataPath((
         *p.wire().stages,
         p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq"), **p.napi_poll(platform)),
-        Stage("bridge_rx", dd0, c("net.bridge")),
+        Stage("bridge_rx", dd0, c("net.bridge"), offload="gro"),
         Stage("devmodel_rx" + v, ddv, c("net.devmodel.rx"), per_byte=copy2),
         Stage("irq_rx" + v, guest, 0, capacity=p.emu_ring - 1,
               moderation_ns=p.emu_itr_us * 1e3,
@@ -129,12 +130,13 @@ def paths(p: EmulatedParams, platform: Platform, vm: int) -> tuple[DataPath, Dat
         Stage("e1000_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq")),
         Stage("rdt_rx" + v, guest, 0, per_batch=0.0 if not rdt else access,
               batch=RDT_EVERY, domain=hv, traps=rdt),
-        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=c("net.copy_per_byte")),
+        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=byte, offload="gro"),
     ), hold_before="driver_rx")
     tx = DataPath((
-        Stage("stack_tx" + v, guest, c("net.stack.tx"), per_byte=c("net.copy_per_byte")),
-        Stage("e1000_tx" + v, guest, c("net.driver.tx")),
-        Stage("tdt_tx" + v, guest, access, domain=hv, traps=((reason, "packet", exits),)),
+        Stage("stack_tx" + v, guest, c("net.stack.tx"), per_byte=byte, offload="tso"),
+        Stage("e1000_tx" + v, guest, c("net.driver.tx"), offload="tso"),
+        Stage("tdt_tx" + v, guest, access, domain=hv, traps=((reason, "packet", exits),),
+              offload="tso"),
         Stage("devmodel_tx" + v, guest, c("net.devmodel.tx"), per_byte=copy2,
               domain="driver_domain"),
         Stage("bridge_tx", dd0, c("net.bridge")),

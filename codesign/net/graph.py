@@ -21,6 +21,10 @@ Work that is not per packet is declared on the stage too, and the queueing simul
   (notification suppression, as Xen's ``RING_PUSH_..._AND_CHECK_NOTIFY``).
 - ``per_irq`` by the packet that carries an interrupt: the first one an interrupt releases at
   the latest hold before the stage, or the one whose notification woke the consumer.
+- ``offload`` (``"gro"`` or ``"tso"``) marks a stage that works once per super-frame when
+  that offload is on (:meth:`Stage.aggregated`): full-sized segments pay ``per_packet`` once
+  per aggregate of up to ``aggregate_bytes`` (64 KiB), which for GRO ends early when the
+  resource idles (GRO flushes at the end of its NAPI poll), ``per_byte`` for every segment.
 - ``moderation_ns`` makes the stage an interrupt hold of a device *inside* the simulation
   (an emulated NIC): a packet waits for an interrupt raised at most once per interval, unless
   the consumer is already polling (NAPI: it masks the interrupt until its queue is empty).
@@ -61,6 +65,9 @@ import numpy as np
 from workloads.packets.frames import OVERHEAD, line_rate_pps
 
 KINDS = ("core", "nic", "link")
+OFFLOADS = (None, "gro", "tso")
+"""A stage's ``offload`` mark: its per-packet work is done once per GRO (receive) or TSO
+(transmit) aggregate when that offload is on (:meth:`Stage.aggregated`)."""
 DOMAINS = ("host", "guest", "driver_domain", "hypervisor")
 PER = ("packet", "batch", "irq")
 
@@ -129,6 +136,9 @@ class Stage:
     bytes_upto: int = 0
     only_above: int = 0
     traps: tuple[tuple[str, str, int], ...] = ()
+    offload: str | None = None
+    aggregate_from: int = 0
+    aggregate_bytes: int = 0
 
     def __post_init__(self) -> None:
         if min(self.per_packet, self.per_byte, self.per_batch, self.per_irq) < 0:
@@ -147,6 +157,13 @@ class Stage:
                                         or self.domain not in DOMAINS):
             raise ValueError(f"stage {self.name!r}: only a core's stage names a domain, "
                              f"one of {DOMAINS}")
+        if self.offload not in OFFLOADS:
+            raise ValueError(f"stage {self.name!r}: offload must be one of {OFFLOADS}, "
+                             f"got {self.offload!r}")
+        if self.aggregate_from < 0 or self.aggregate_bytes < 0 \
+                or bool(self.aggregate_from) != bool(self.aggregate_bytes):
+            raise ValueError(f"stage {self.name!r}: aggregate_from and aggregate_bytes are "
+                             "both > 0 (aggregating) or both 0")
         for reason, per, count in self.traps:
             if per not in PER or count < 1 or not reason.count("."):
                 raise ValueError(f"stage {self.name!r}: trap ({reason!r}, {per!r}, {count}) "
@@ -171,9 +188,32 @@ class Stage:
         """Service time for a frame of ``frame_bytes``, batches and interrupts aside."""
         return self.units(frame_bytes) / self.resource.hz
 
+    def aggregated(self, from_bytes: int, max_bytes: int) -> Stage:
+        """This stage with its offload on: frames of at least ``from_bytes`` (full-sized
+        TCP segments) pay ``per_packet`` once per aggregate of up to ``max_bytes`` (GRO's or
+        TSO's super-frame), ``per_byte`` each; unchanged without an ``offload`` mark.
+
+        >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
+        >>> s = Stage("stack", cpu, 1100, offload="gro").aggregated(1518, 65536)
+        >>> round(float(s.saturated_units(1518)), 1), float(s.saturated_units(64))
+        (25.5, 1100.0)
+        """
+        if self.offload is None:
+            return self
+        from dataclasses import replace
+
+        return replace(self, aggregate_from=from_bytes, aggregate_bytes=max_bytes)
+
     def saturated_units(self, frame_bytes: float | np.ndarray) -> float | np.ndarray:
-        """Work per packet when the resource never idles: full batches amortized."""
+        """Work per packet when the resource never idles: full batches and aggregates
+        amortized."""
         work = self.units(frame_bytes)
+        if self.aggregate_from:
+            size = np.asarray(frame_bytes, dtype=np.float64)
+            full = size >= self.aggregate_from
+            per = self.per_packet * size / self.aggregate_bytes
+            work = np.where(full, work - self.per_packet + per, work)
+            work = float(work) if work.ndim == 0 else work
         if self.per_batch and self.batch:
             size = np.asarray(frame_bytes, dtype=np.float64)
             share = self.per_batch / self.batch

@@ -52,7 +52,7 @@ COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net
          "net.copy_per_byte", "net.irq", "net.netback.rx", "net.netback.tx",
          "net.grant.copy_op", "net.grant.copy_per_byte", "net.grant.map_op", "hypercall.null",
          "irq.inject", "net.napi.poll",
-         "memory.latency")
+         "memory.latency", "net.csum_per_byte")
 
 
 @dataclass(frozen=True)
@@ -78,19 +78,21 @@ def paths(p: MultiqueueParams, platform: Platform, vm: int) -> tuple[DataPath, D
         p.nic_stage(),
         Stage("driver_rx" + v, ddv, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq"), **p.napi_poll(platform)),
-        Stage("netback_rx" + v, ddv, c("net.netback.rx")),
+        Stage("netback_rx" + v, ddv, c("net.netback.rx"), offload="gro"),
         Stage("notify_rx" + v, ddv, 0, per_batch=c("hypercall.null"), batch=p.copy_batch,
               notify="upcall_rx" + v, domain=hv,
               traps=(("hypercall.event_channel", "batch", 1),)),
         Stage("upcall_rx" + v, guest, 0, per_irq=c("irq.inject"), capacity=p.ring_slots,
               domain=hv),
-        Stage("netfront_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq")),
-        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=c("net.copy_per_byte")),
+        Stage("netfront_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq"),
+              offload="gro", **p.napi_poll(platform)),
+        Stage("stack_rx" + v, guest, c("net.stack.rx"),
+              per_byte=c("net.copy_per_byte") + p.csum_per_byte(platform), offload="gro"),
     ), hold_before="driver_rx" + v)
     tx = DataPath((
         *guest_tx(p, platform, vm, notify="evtchn_tx" + v),
         *backend_tx(p, platform, vm, ddv),
-        Stage("driver_tx" + v, ddv, c("net.driver.tx")),
+        Stage("driver_tx" + v, ddv, c("net.driver.tx"), offload="tso"),
         Stage("nic_tx", nic, 1),
         *p.wire("tx", buffered=False).stages,
     ))

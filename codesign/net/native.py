@@ -59,7 +59,7 @@ __all__ = ["COSTS", "HEADLINE", "NativeNetParams", "paths", "run"]
 
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "net.napi.poll",
-         "memory.latency")
+         "memory.latency", "net.csum_per_byte")
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,17 @@ def paths(p: NativeNetParams, platform: Platform) -> tuple[DataPath, DataPath]:
     cpu = core("cpu0", "host", platform)
     nic = p.nic_resource()
     byte = cost("net.copy_per_byte")
+    csum = p.csum_per_byte(platform)
     rx = DataPath((
         *p.wire().stages,
         p.nic_stage(),
         Stage("driver_rx", cpu, cost("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=cost("net.irq"), **p.napi_poll(platform)),
-        Stage("stack_rx", cpu, cost("net.stack.rx"), per_byte=byte),
+        Stage("stack_rx", cpu, cost("net.stack.rx"), per_byte=byte + csum, offload="gro"),
     ), hold_before="driver_rx")
     tx = DataPath((
-        Stage("stack_tx", cpu, cost("net.stack.tx"), per_byte=byte),
-        Stage("driver_tx", cpu, cost("net.driver.tx")),
+        Stage("stack_tx", cpu, cost("net.stack.tx"), per_byte=byte + csum, offload="tso"),
+        Stage("driver_tx", cpu, cost("net.driver.tx"), offload="tso"),
         Stage("nic_tx", nic, 1),
         *p.wire("tx", buffered=False).stages,
     ))

@@ -70,7 +70,7 @@ COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net
          "net.copy_per_byte", "net.irq", "net.bridge", "net.netback.rx", "net.netback.tx",
          "net.grant.copy_op", "net.grant.copy_per_byte", "net.grant.map_op", "hypercall.null",
          "irq.inject", "net.napi.poll",
-         "memory.latency")
+         "memory.latency", "net.csum_per_byte")
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ def paths(p: PVSplitParams, platform: Platform, vm: int) -> tuple[DataPath, Data
         p.nic_stage(),
         Stage("driver_rx", dd0, c("net.driver.rx"), capacity=p.ring_size - 1,
               per_irq=c("net.irq"), **p.napi_poll(platform)),
-        Stage("bridge_rx", dd0, c("net.bridge")),
-        Stage("netback_rx" + v, ddv, c("net.netback.rx")),
+        Stage("bridge_rx", dd0, c("net.bridge"), offload="gro"),
+        Stage("netback_rx" + v, ddv, c("net.netback.rx"), offload="gro"),
         Stage("grant_copy_rx" + v, ddv, c("net.grant.copy_op"),
               per_byte=c("net.grant.copy_per_byte"), per_batch=hcall, batch=p.copy_batch,
               domain=hv, traps=(("hypercall.grant_copy", "batch", 1),)),
@@ -120,14 +120,16 @@ def paths(p: PVSplitParams, platform: Platform, vm: int) -> tuple[DataPath, Data
               traps=(("hypercall.event_channel", "batch", 1),)),
         Stage("upcall_rx" + v, guest, 0, per_irq=c("irq.inject"), capacity=p.ring_slots,
               domain=hv),
-        Stage("netfront_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq")),
-        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=c("net.copy_per_byte")),
+        Stage("netfront_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq"),
+              offload="gro", **p.napi_poll(platform)),
+        Stage("stack_rx" + v, guest, c("net.stack.rx"),
+              per_byte=c("net.copy_per_byte") + p.csum_per_byte(platform), offload="gro"),
     ), hold_before="driver_rx")
     tx = DataPath((
         *guest_tx(p, platform, vm, notify="evtchn_tx" + v),
         *backend_tx(p, platform, vm, ddv),
-        Stage("bridge_tx", dd0, c("net.bridge")),
-        Stage("driver_tx", dd0, c("net.driver.tx")),
+        Stage("bridge_tx", dd0, c("net.bridge"), offload="tso"),
+        Stage("driver_tx", dd0, c("net.driver.tx"), offload="tso"),
         Stage("nic_tx", nic, 1),
         *p.wire("tx", buffered=False).stages,
     ))
@@ -140,8 +142,9 @@ def guest_tx(p: PVSplitParams, platform: Platform, vm: int, notify: str) -> tupl
     guest = core(f"vm{vm}", "guest", platform)
     v = f".{vm}"
     return (
-        Stage("stack_tx" + v, guest, c("net.stack.tx"), per_byte=c("net.copy_per_byte")),
-        Stage("netfront_tx" + v, guest, c("net.driver.tx")),
+        Stage("stack_tx" + v, guest, c("net.stack.tx"),
+              per_byte=c("net.copy_per_byte") + p.csum_per_byte(platform), offload="tso"),
+        Stage("netfront_tx" + v, guest, c("net.driver.tx"), offload="tso"),
         Stage("notify_tx" + v, guest, 0, per_batch=c("hypercall.null"), batch=1,
               notify=notify, domain="hypervisor",
               traps=(("hypercall.event_channel", "batch", 1),)),
@@ -157,10 +160,11 @@ def backend_tx(p: PVSplitParams, platform: Platform, vm: int, ddv) -> tuple[Stag
     return (
         Stage("evtchn_tx" + v, ddv, 0, per_irq=c("irq.inject"), capacity=p.ring_slots,
               domain=hv),
-        Stage("netback_tx" + v, ddv, c("net.netback.tx"), per_irq=c("net.irq")),
+        Stage("netback_tx" + v, ddv, c("net.netback.tx"), per_irq=c("net.irq"),
+              offload="tso"),
         Stage("grant_copy_tx" + v, ddv, c("net.grant.copy_op"),
               per_byte=c("net.grant.copy_per_byte"), bytes_upto=p.header_bytes,
-              per_batch=hcall, batch=p.tx_batch, domain=hv,
+              per_batch=hcall, batch=p.tx_batch, domain=hv, offload="tso",
               traps=(("hypercall.grant_copy", "batch", 1),)),
         Stage("grant_map_tx" + v, ddv, c("net.grant.map_op"), only_above=p.header_bytes,
               per_batch=2 * hcall, batch=p.tx_batch, domain=hv,

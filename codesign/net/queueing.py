@@ -45,6 +45,14 @@ to do (unless the stage's ``batch_idle`` is false), or after ``batch`` packets. 
 stage pays only if the notified stage drained (or is empty) since its last notification, and
 the packet it is paid for carries the interrupt to the consumer.
 
+**Offload aggregates** (a stage's ``aggregate_from``/``aggregate_bytes``,
+:meth:`~codesign.net.graph.Stage.aggregated`): a frame of at least ``aggregate_from`` bytes
+pays the stage's ``per_packet`` only if it starts a super-frame -- the stage's first, the one
+after the current reached ``aggregate_bytes``, or, for GRO, the first after its resource
+idled (GRO flushes when the poll ends; a TSO sender hands down whole super-frames, however
+the wire spaces their segments); smaller frames pay it always. Frames are not merged: each
+still goes on alone, so latencies are those of segments.
+
 Several paths (receive and transmit, one per VM) can share resources: each packet names its
 path.
 
@@ -99,7 +107,8 @@ class Result:
     notifications) paid, ``irqs`` the interrupts carried through it, ``raised`` the
     interrupts a moderated or NAPI hold raised. The moderated and NAPI holds' log, in time
     order: ``log_ns``, ``log_stage`` (index in ``stages``) and ``log_kind`` (0 an interrupt,
-    1 the poll emptied the stage and re-armed its vector).
+    1 the poll emptied the stage and re-armed its vector); ``joined`` the frames that joined
+    an offload super-frame a frame before them started (they paid no ``per_packet``).
     """
 
     arrival_ns: np.ndarray
@@ -116,6 +125,7 @@ class Result:
     log_ns: np.ndarray | None = None
     log_stage: np.ndarray | None = None
     log_kind: np.ndarray | None = None
+    joined: np.ndarray | None = None
 
     @property
     def delivered(self) -> np.ndarray:
@@ -221,13 +231,14 @@ def _wpop(h, off, n):
 
 # Per-stage float parameters (columns of ``sf``) and integer ones (columns of ``si``).
 _PP, _PB, _BATCH_NS, _IRQ_NS, _ITR = range(5)
-_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1, _BIDLE, _THR = range(12)
+(_RES, _CAP, _HOLD, _BUPTO, _ONLY, _BMAX, _NOTIFY, _BATCHY, _REL0, _REL1, _BIDLE, _THR, _AGG,
+ _ABYTES, _AIDLE) = range(15)
 
 
 @numba.njit(cache=True)
 def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, si, release,
             n_res, wait_off, depart, drop_stage, busy, st_busy, served, batches, irqs, raised,
-            log_t, log_s, log_k):
+            joined, log_t, log_s, log_k):
     # Events: kind 0 a packet completes its segment, 1 a NIC interrupt at a hold stage,
     # 2 a device interrupt at a moderated stage; arrivals come from ``arrival`` (kind 3).
     n = len(arrival)
@@ -259,6 +270,8 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
     last_rel = np.full(ns, -1.0)
     last_irq = np.full(ns, -np.inf)
     due = np.full(ns, -1.0)
+    abytes = np.zeros(ns, dtype=np.int64)
+    aperiod = np.zeros(ns, dtype=np.int64)
     nheld = np.zeros(ns, dtype=np.int64)
     nlog = 0
     nxt = 0
@@ -417,7 +430,19 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
                 b = f
                 if si[st, _BUPTO] > 0 and si[st, _BUPTO] < f:
                     b = si[st, _BUPTO]
-                svc = sf[st, _PP] + sf[st, _PB] * b
+                pp = sf[st, _PP]
+                if si[st, _AGG] > 0 and f >= si[st, _AGG]:
+                    # Offload: one per-packet cost per super-frame, which ends at its size
+                    # or when the resource idled (GRO's flush at the end of the poll).
+                    if abytes[st] == 0 or abytes[st] + f > si[st, _ABYTES] \
+                            or (si[st, _AIDLE] and aperiod[st] != period[r]):
+                        abytes[st] = f
+                        aperiod[st] = period[r]
+                    else:
+                        abytes[st] += f
+                        joined[st] += 1
+                        pp = 0.0
+                svc = pp + sf[st, _PB] * b
                 if has_extra:
                     svc += extra[q, j]
                 if flag[q]:
@@ -623,6 +648,7 @@ def simulate(
     if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
         only = paths[0].stages[0]
         if (only.per_batch == 0 and only.notify is None and only.per_irq == 0
+                and not only.aggregate_from
                 and only.moderation_ns is None and not only.traps and not only.only_above
                 and (paths[0].hold_before is None or release_ns is None)):
             return _single(only, arrival, frame_bytes)
@@ -652,7 +678,7 @@ def simulate(
         if name not in holds:
             raise ValueError(f"napi names {name!r}, which is no path's hold_before stage")
     sf = np.zeros((len(stages), 5))
-    si = np.zeros((len(stages), 12), dtype=np.int64)
+    si = np.zeros((len(stages), 15), dtype=np.int64)
     rel_parts: list[np.ndarray] = []
     k = 0
     for i, s in enumerate(stages):
@@ -682,7 +708,7 @@ def simulate(
         k += len(rel_parts[-1]) if hold == _HOLD_NIC else 0
         si[i] = (res_index[s.resource], s.capacity, hold, s.bytes_upto, s.only_above, s.batch,
                  index[s.notify] if s.notify is not None else -1, batchy, lo, k,
-                 s.batch_idle, thr)
+                 s.batch_idle, thr, s.aggregate_from, s.aggregate_bytes, s.offload == "gro")
     release = np.concatenate(rel_parts) if rel_parts else np.zeros(0)
     # Each resource's waiting room: at most the packets whose path uses it.
     uses = np.zeros((len(paths), len(resources)), dtype=bool)
@@ -697,7 +723,7 @@ def simulate(
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
     busy = np.zeros(len(resources))
-    counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(4)]
+    counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(5)]
     st_busy = np.zeros(len(stages))
     # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
     logged = any(si[:, _HOLD] == _HOLD_DEVICE)
@@ -707,7 +733,7 @@ def simulate(
             extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
             seglen, sf, si, release, len(resources), wait_off, depart, drop, busy, st_busy,
             *counters, *log)
-    served, batches, irqs, raised = counters
+    served, batches, irqs, raised, joined = counters
     used = log[2] >= 0
     return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
-                  batches, irqs, raised, log[0][used], log[1][used], log[2][used])
+                  batches, irqs, raised, log[0][used], log[1][used], log[2][used], joined)

@@ -63,7 +63,7 @@ from codesign.registry import Mechanism
 COSTS = ("cpu.clock_mhz", "net.driver.rx", "net.stack.rx", "net.driver.tx", "net.stack.tx",
          "net.copy_per_byte", "net.irq", "vmexit.kernel", "irq.inject", "iommu.map",
          "iommu.unmap", "iommu.invalidate", "irq.posted", "net.napi.poll",
-         "memory.latency")
+         "memory.latency", "net.csum_per_byte")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
     guest = core(f"vm{vm}", "guest", platform)
     nic = p.nic_resource()
     v = f".{vm}"
+    byte = c("net.copy_per_byte") + p.csum_per_byte(platform)
     if p.posted:  # no exit; the delivery and the virtual EOI are the guest's own cycles
         irq = Stage("irq_rx" + v, guest, 0, capacity=p.ring_size - 1,
                     per_irq=c("irq.posted"))
@@ -129,11 +130,11 @@ def paths(p: SriovParams, platform: Platform, vm: int) -> tuple[DataPath, DataPa
         *_iommu(p, platform, "iommu_rx" + v, guest),
         Stage("vf_rx" + v, guest, c("net.driver.rx"), per_irq=c("net.irq"),
               **p.napi_poll(platform)),
-        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=c("net.copy_per_byte")),
+        Stage("stack_rx" + v, guest, c("net.stack.rx"), per_byte=byte, offload="gro"),
     ), hold_before="irq_rx" + v)
     tx = DataPath((
-        Stage("stack_tx" + v, guest, c("net.stack.tx"), per_byte=c("net.copy_per_byte")),
-        Stage("vf_tx" + v, guest, c("net.driver.tx")),
+        Stage("stack_tx" + v, guest, c("net.stack.tx"), per_byte=byte, offload="tso"),
+        Stage("vf_tx" + v, guest, c("net.driver.tx"), offload="tso"),
         *_iommu(p, platform, "iommu_tx" + v, guest),
         Stage("nic_tx", nic, 1),
         *p.wire("tx", buffered=False).stages,

@@ -317,7 +317,8 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
 
     Each selected point gives one value: its metric (over ``per``), or with a baseline
     its ratio to its partner (the baseline selection's point that agrees with it on every
-    other parameter both have); ``gain`` is the partner's over the point's, minus one, so
+    other parameter both have; a ``where`` parameter the partner lacks, another mechanism's,
+    does not apply to it); ``gain`` is the partner's over the point's, minus one, so
     that "X% better" reads positive when the metric is lower. Several values need
     ``combine``, which combines the per-point values (ratios, for ``gain``) before the
     minus one.
@@ -353,8 +354,12 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
     values: list[float] = []
     if row.baseline:
         merged = tuple({**dict(row.where), **dict(row.baseline)}.items())
-        pool = [p for p in points if _matches(p, merged, costs)]
         skip = set(dict(row.baseline))
+        # A parameter of ``where`` that a baseline point does not have (another mechanism's,
+        # such as sriov.* against native-net) does not apply to it.
+        pool = [p for p in points if _matches(p, tuple(
+            (k, v) for k, v in merged if k in skip or k in NAMES or k.startswith("platform.")
+            or k in p.get("params", {})), costs)]
         for point in chosen:
             partners = [q for q in pool if q is not point and all(
                 same(_lookup(point, k, None), _lookup(q, k, None))

@@ -43,7 +43,7 @@ def test_throughput_never_exceeds_line_rate() -> None:
 def test_saturation_agrees_with_the_bottleneck_law_of_its_graph() -> None:
     # The guest is the bottleneck: a guest that never drains its ring is never notified.
     law = check_law("multiqueue", rx_path(NO_IRQ), NO_IRQ)
-    assert law == pytest.approx(2.9e9 / (400 + 1100 + 64 * 0.25))
+    assert law == pytest.approx(2.9e9 / (400 + 1100 + 64 * 0.25 + 300 / 64))  # + NAPI rounds
     # Both ways: a costlier netback makes the driver domain the bottleneck, in both.
     heavy = NO_IRQ.with_overrides({"net.netback.rx": 2500})
     assert check_law("multiqueue", rx_path(heavy), heavy) < 0.8 * law

@@ -18,7 +18,7 @@ from hwmodels.nic import NICParams
 
 from .helpers import PLATFORM, mech_params, run, stream
 
-MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov")
+MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov", "vhost")
 CHEAP = {"nic.queues": 4, "nic.filters": 2, "nic.vlans": 2, "nic.ring_size": 16,
          "iotlb.entries": 8, "nic.iova_bits": 18}
 """A NIC whose RTL costs a fraction of a second to estimate (the 82599-sized default: ~2 s)."""

@@ -10,7 +10,7 @@ import pytest
 
 from tests.net.helpers import LINE_64, LINE_1518, PLATFORM, overload_64, run, stream
 
-MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov")
+MECHANISMS = ("native-net", "emulated", "pv-split", "multiqueue", "sriov", "vhost")
 POSTED = {"sriov.posted_interrupts": True}
 
 
@@ -59,10 +59,16 @@ def test_pv_split_receive_saturates_below_transmit() -> None:
 def test_multiqueue_moves_paravirtual_receive_toward_direct_io() -> None:
     """Santos et al. (close to direct I/O with multi-queue NICs), Ram et al. (2.9 -> 10 Gb/s
     with multi-queue support and grant reuse): here 7.8 -> 10 Gb/s at MTU frames on 10 GbE,
-    and at 64 B most of the way from pv-split to SR-IOV."""
+    and at 64 B most of the way from pv-split to SR-IOV. Without receive offload, as in
+    those papers (guests had no GRO or LRO yet); with it, pv-split too carries the line
+    here and the difference is the driver domain's core (busy with grant copies)."""
     big = stream(packets=30_000, offered_gbps=10.0, frame_bytes=1518, vms=2)
-    gbps = {m: run(m, big)["throughput.gbps"] for m in ("pv-split", "multiqueue", "sriov")}
+    era = {"offload.gro": False}
+    gbps = {m: run(m, big, **era)["throughput.gbps"] for m in ("pv-split", "multiqueue", "sriov")}
     assert gbps["pv-split"] < 8.5
+    gro = {m: run(m, big) for m in ("pv-split", "multiqueue")}
+    assert gro["pv-split"]["throughput.gbps"] > 9.5
+    assert gro["pv-split"]["cpu.utilization.dd0"] > 2 * gro["multiqueue"]["cpu.utilization.dd0"]
     assert gbps["multiqueue"] >= 0.95 * gbps["sriov"] >= 0.95 * 9.5
     # 64 B at 1.4 Mpps: multiqueue and SR-IOV carry it all, pv-split's driver domain not.
     small = stream(packets=40_000, offered_pps=1_400_000, vms=2)
@@ -85,7 +91,7 @@ def test_sriov_reaches_line_rate_with_mtu_frames_and_little_cpu_per_vm() -> None
         assert max(per_vm) < 0.3
         assert m["cycles_per_packet.driver_domain"] == 0
     assert max(run("sriov", s, **POSTED)[f"cpu.utilization.vm{v}"] for v in range(8)) < 0.15
-    pv = run("pv-split", s)
+    pv = run("pv-split", s, **{"offload.gro": False})  # as in 2010: no receive offload
     assert pv["cpu.utilization.dd0"] > 0.97 and pv["throughput.pps"] < 0.95 * LINE_1518
 
 
@@ -93,7 +99,7 @@ def test_exitless_interrupts_bring_direct_assignment_to_bare_metal() -> None:
     """Gordon et al. (ELI): 60-65 % of bare metal with an exit on every interrupt, 97-100 %
     without. At MTU frames and line rate the poll empties the ring between frames, so the
     vector fires as often as the throttle lets it: two exits per interrupt leave the guest's
-    core about 76 % as efficient as bare metal's; posted, 98 % (the delivery and virtual EOI
+    core about 62 % as efficient as bare metal's; posted, 97 % (the delivery and virtual EOI
     still cost irq.posted). Under overload NAPI keeps the vector masked and every path is
     the core's: the exits stop mattering."""
     s = stream(packets=30_000, offered_gbps=10.0, frame_bytes=1518)
@@ -101,7 +107,7 @@ def test_exitless_interrupts_bring_direct_assignment_to_bare_metal() -> None:
     exits = run("sriov", s)["cycles_per_packet"]
     posted = run("sriov", s, **POSTED)["cycles_per_packet"]
     assert native / exits < 0.85
-    assert 0.97 <= native / posted < 1.0
+    assert 0.95 <= native / posted < 1.0
     flood = stream(packets=60_000, offered_pps=2_500_000)
     assert run("sriov", flood)["throughput.pps"] == pytest.approx(
         run("native-net", flood)["throughput.pps"], rel=0.01)

@@ -68,6 +68,19 @@ def test_gain_is_positive_when_lower_is_better() -> None:
     assert (worse.status, worse.value) == ("pass", -0.5)
 
 
+def test_a_where_parameter_of_another_mechanism_does_not_apply_to_the_baseline() -> None:
+    # where names shadow's own cache size: native has no cache, so its point is the partner;
+    # a baseline point that has the parameter must still match it.
+    o = evaluate(row(where={"workload": "a", "mechanism": "shadow", "cache": 4},
+                     baseline={"mechanism": "native"}, compare="ratio", expect=4,
+                     tolerance_abs=0), POINTS)
+    assert (o.status, o.value) == ("pass", 4.0)
+    other = [*POINTS, pt("a", "shadow", {"t": 80.0}, n=1, cache=8)]
+    o = evaluate(row(where={"workload": "a", "mechanism": "shadow", "cache": 8},
+                     baseline={"n": 1}, compare="ratio", at_least=0), other)
+    assert o.status == "missing" and "no baseline point" in o.reason
+
+
 def test_a_partner_must_agree_on_every_parameter_both_have() -> None:
     # shadow's cache and nested's page size are each theirs alone: ignored; n is shared.
     points = [*POINTS, pt("a", "native", {"t": 5.0}, n=2)]

@@ -126,7 +126,7 @@ def test_the_bundled_mmu_suites_spec() -> None:
 
 # --- packet suites: one namespace with the memory suites ------------------------------------
 
-NIC = ["native-net", "emulated", "pv-split", "multiqueue", "sriov"]
+NIC = ["native-net", "emulated", "pv-split", "multiqueue", "sriov", "vhost"]
 
 
 def test_memory_and_packet_suites_are_one_namespace() -> None:
@@ -192,8 +192,9 @@ def test_the_packet_suites_run_in_a_sweep(tmp_path: Path,
     monkeypatch.setenv("CODESIGN_CACHE", str(tmp_path / "cache"))
     path = Path(spec_module.__file__).parents[1] / "specs" / "nic-suites.toml"
     text = path.read_text().replace('suite = [', 'packets = 600\nrequests = 300\nsuite = [')
-    text = text.replace('name = ["native-net", "emulated", "pv-split", "multiqueue", "sriov"]',
-                        'name = ["pv-split", "sriov"]\n[hardware]\n"hw.cost" = false')
+    every = 'name = ["native-net", "emulated", "pv-split", "multiqueue", "sriov", "vhost"]'
+    assert every in text
+    text = text.replace(every, 'name = ["pv-split", "sriov"]\n[hardware]\n"hw.cost" = false')
     scaled = tmp_path / "nic-suites.toml"
     scaled.write_text(text)
     e = expand(load_spec(scaled))

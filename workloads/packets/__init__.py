@@ -6,8 +6,10 @@ the port (arrival time in ns, frame size, direction, VM, MACs, VLAN, the IPv4 4-
 feeds the flow hash, and the exchange id of ``rpc`` frames). The contract is in
 :mod:`workloads.packets.frames`; :func:`~workloads.packets.frames.validate` checks it,
 :func:`~workloads.packets.frames.summarize` counts and measures rates,
-:func:`~workloads.packets.frames.format_packets` prints, and
-:func:`~workloads.packets.frames.line_rate_pps` is RFC 5180's line rate.
+:func:`~workloads.packets.frames.format_packets` prints,
+:func:`~workloads.packets.frames.line_rate_pps` is RFC 5180's line rate, and
+:func:`~workloads.packets.frames.segment` cuts the super-frames of a host with TSO/GSO/GRO
+(a capture's frames may be up to 262,148 bytes) into the MTU-sized frames of the wire.
 
 Workloads: size mixes at an offered rate with constant, Poisson or on/off arrivals, several
 VMs, ``rpc`` and ``bulk`` (:mod:`~workloads.packets.synthetic`); real captures, and a writer
@@ -36,8 +38,10 @@ from workloads.packets.frames import (
     Role,
     format_packets,
     line_rate_pps,
+    segment,
     summarize,
     validate,
+    wire_frames,
 )
 
 WORKLOADS = synthetic.WORKLOADS + pcap.WORKLOADS
@@ -50,6 +54,8 @@ __all__ = [
     "Role",
     "format_packets",
     "line_rate_pps",
+    "segment",
     "summarize",
     "validate",
+    "wire_frames",
 ]

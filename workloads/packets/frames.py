@@ -4,51 +4,69 @@ A stream is one numpy structured array of dtype :data:`PACKET_DTYPE`, one record
 frame crossing the NIC's port, in time order: received frames (``RX``: wire to host) and
 transmitted ones (``TX``: host to wire) of one physical port shared by the VMs.
 
-Fields (48-byte records, no padding)::
+Fields (56-byte records, every field at its natural alignment, no implicit padding)::
 
-    time_ns      uint64  when the frame's first byte is on the port, ns from the stream's
-                         first frame (which is at 0); non-decreasing
-    dst_mac      uint64  destination MAC, the 48-bit address in the low bits
-                         (02:00:00:00:01:01 is 0x020000000101)
-    src_mac      uint64  source MAC, likewise
-    src_ip       uint32  IPv4 source address (10.0.1.1 is 0x0a000101); 0 for a frame that is not
-                         IPv4 (an IPv6 capture stores the XOR of the address's four 32-bit words)
-    dst_ip       uint32  IPv4 destination address, likewise
-    xid          uint32  ``rpc`` exchange id (1, 2, ...): a request and its response share it;
-                         0 for frames outside an exchange
-    src_port     uint16  UDP/TCP source port; 0 when there is none
-    dst_port     uint16  UDP/TCP destination port
-    frame_bytes  uint16  Ethernet frame as RFC 2544 / RFC 5180 count it: destination MAC to FCS,
-                         802.1Q tag included, preamble, SFD and inter-frame gap excluded
-                         (64 ... 1518 untagged; the wire carries frame_bytes + 20)
-    vlan         uint16  802.1Q VLAN id 1..4094 of a tagged frame; 0 untagged
-    vm           uint16  the VM the frame belongs to (destination of RX, source of TX): 0, 1, ...
-    direction    uint8   :class:`Dir` (1 RX, 2 TX); 0 is never valid, so a zeroed record is caught
-    role         uint8   :class:`Role`: 0 data, 1 request, 2 response
+    offset field        type
+     0     time_ns      uint64  when the frame's first byte is on the port, ns from the stream's
+                                first frame (which is at 0); non-decreasing
+     8     dst_mac      uint64  destination MAC, the 48-bit address in the low bits
+                                (02:00:00:00:01:01 is 0x020000000101)
+    16     src_mac      uint64  source MAC, likewise
+    24     src_ip       uint32  IPv4 source address (10.0.1.1 is 0x0a000101); 0 for a frame that
+                                is not IPv4 (an IPv6 capture stores the XOR of the address's four
+                                32-bit words)
+    28     dst_ip       uint32  IPv4 destination address, likewise
+    32     xid          uint32  ``rpc`` exchange id (1, 2, ...): a request and its response share
+                                it; 0 for frames outside an exchange
+    36     frame_bytes  uint32  Ethernet frame as RFC 2544 / RFC 5180 count it: destination MAC
+                                to FCS, 802.1Q tag included, preamble, SFD and inter-frame gap
+                                excluded (64 ... 1518 untagged at a 1500-byte MTU; the wire
+                                carries frame_bytes + 20). Up to :data:`MAX_FRAME_BYTES`
+                                (262,148): a host with TSO/GSO/GRO or BIG TCP captures
+                                super-frames far above the MTU (:func:`segment` splits them)
+    40     src_port     uint16  UDP/TCP source port; 0 when there is none
+    42     dst_port     uint16  UDP/TCP destination port
+    44     vlan         uint16  802.1Q VLAN id 1..4094 of a tagged frame; 0 untagged
+    46     vm           uint16  the VM the frame belongs to (destination of RX, source of TX):
+                                0, 1, ...
+    48     direction    uint8   :class:`Dir` (1 RX, 2 TX); 0 is never valid, so a zeroed record
+                                is caught
+    49     role         uint8   :class:`Role`: 0 data, 1 request, 2 response
+    50     reserved16   uint16  always 0: explicit padding, so that equal streams have equal bytes
+    52     reserved32   uint32  always 0, likewise (the record is a multiple of 8 bytes so that
+                                every record's time_ns stays 8-byte aligned)
 
 The four address fields and two ports are the flow-hash input (RSS hashes (src_ip, dst_ip,
 src_port, dst_port)); MAC and VLAN are what a classifier matches to pick a VM's queue or VF.
 
 **Invariants** (:func:`validate`): the first frame is at time 0 and times never decrease;
-direction is RX or TX; frame_bytes >= 64 (the Ethernet minimum); vlan <= 4094; MACs fit 48
-bits; ``role`` is 0 exactly when ``xid`` is 0; every exchange has one request, then one
-response in the other direction, of the same VM, no earlier than the request.
+direction is RX or TX; 64 (the Ethernet minimum) <= frame_bytes <= 262,148; vlan <= 4094;
+MACs fit 48 bits; ``role`` is 0 exactly when ``xid`` is 0; the reserved fields are 0; every
+exchange has one request, then one response in the other direction, of the same VM, no
+earlier than the request.
 
 **Rates.** Offered rates follow RFC 5180's definition: a frame of ``F`` bytes occupies
 ``8 x (F + 20)`` bit times on the wire, so a rate ``R`` Gb/s of ``F``-byte frames is
 :func:`line_rate_pps` ``(R, F)`` frames per second (14,880,952 at 10 GbE and 64 B).
+
+**Super-frames.** A capture from a host with offloads holds frames above its link's MTU
+(TSO/GSO on transmit, GRO/LRO on receive; ``tcpdump -i lo`` shows 65,549-byte frames):
+:func:`wire_frames` says how many MTU-sized frames each record stands for, and
+:func:`segment` cuts the stream's super-frames into them.
 
 >>> s = empty(2)
 >>> s["time_ns"] = [0, 68]; s["frame_bytes"] = 64; s["direction"] = Dir.RX
 >>> s["dst_mac"] = mac("02:00:00:00:01:01")
 >>> validate(s)
 >>> print(format_packets(s))
-     0        0 ns RX vm0    64 B 00:00:00:00:00:00 > 02:00:00:00:01:01 0.0.0.0:0 > 0.0.0.0:0
-     1       68 ns RX vm0    64 B 00:00:00:00:00:00 > 02:00:00:00:01:01 0.0.0.0:0 > 0.0.0.0:0
+     0        0 ns RX vm0     64 B 00:00:00:00:00:00 > 02:00:00:00:01:01 0.0.0.0:0 > 0.0.0.0:0
+     1       68 ns RX vm0     64 B 00:00:00:00:00:00 > 02:00:00:00:01:01 0.0.0.0:0 > 0.0.0.0:0
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 
@@ -56,12 +74,14 @@ import numpy as np
 
 PACKET_DTYPE = np.dtype(
     [("time_ns", "<u8"), ("dst_mac", "<u8"), ("src_mac", "<u8"),
-     ("src_ip", "<u4"), ("dst_ip", "<u4"), ("xid", "<u4"),
-     ("src_port", "<u2"), ("dst_port", "<u2"), ("frame_bytes", "<u2"), ("vlan", "<u2"),
-     ("vm", "<u2"), ("direction", "u1"), ("role", "u1")],
+     ("src_ip", "<u4"), ("dst_ip", "<u4"), ("xid", "<u4"), ("frame_bytes", "<u4"),
+     ("src_port", "<u2"), ("dst_port", "<u2"), ("vlan", "<u2"), ("vm", "<u2"),
+     ("direction", "u1"), ("role", "u1"), ("reserved16", "<u2"), ("reserved32", "<u4")],
     align=True,
 )
-"""No padding (48 bytes, every field at its natural alignment): equal streams have equal bytes."""
+"""56 bytes, every field at its natural alignment and no implicit padding (the 6 bytes that
+make the record a multiple of 8 are the named, zero ``reserved`` fields): equal streams have
+equal bytes."""
 
 MIN_FRAME = 64
 """Smallest Ethernet frame (FCS included)."""
@@ -70,6 +90,24 @@ MAX_STANDARD_FRAME = 1518
 OVERHEAD = 20
 """Bytes on the wire around every frame: preamble (7), SFD (1), minimum inter-frame gap (12)."""
 MAX_VLAN = 4094
+MAX_SNAPLEN = 262_144
+"""libpcap's largest snap length (MAXIMUM_SNAPLEN): the longest packet a capture holds."""
+MAX_FRAME_BYTES = MAX_SNAPLEN + 4
+"""Largest ``frame_bytes``: a packet of the snap-length maximum plus the 4-byte FCS the capture
+does not carry (loopback's 65,549-byte TSO frames, BIG TCP's larger ones all fit)."""
+ETHERNET_HEADER = 14
+"""Destination and source MAC, EtherType."""
+FCS = 4
+"""Frame check sequence: counted in ``frame_bytes``."""
+VLAN_TAG = 4
+"""An 802.1Q tag, counted in ``frame_bytes`` of a tagged frame."""
+IP_TCP_HEADERS = 20 + 20
+"""IPv4 and TCP headers without options, as :func:`segment` assumes every super-frame carries
+(TCP's MSS is the MTU minus these 40 bytes)."""
+MIN_MTU = 68
+"""IPv4's minimum MTU (RFC 791)."""
+MAX_MTU = 65_535
+"""Largest MTU an IPv4 total-length field can describe."""
 
 
 class Dir(IntEnum):
@@ -91,7 +129,7 @@ def empty(n: int = 0) -> np.ndarray:
     """A zeroed stream of ``n`` records (direction 0: invalid until filled).
 
     >>> empty(3).dtype.itemsize, len(empty(3))
-    (48, 3)
+    (56, 3)
     """
     return np.zeros(n, dtype=PACKET_DTYPE)
 
@@ -215,7 +253,7 @@ def format_packet(i: int, p: np.void) -> str:
     """One record as a line (see :func:`format_packets`)."""
     direction = Dir(int(p["direction"])).name if int(p["direction"]) in (1, 2) else "??"
     line = (f"{i:6d} {int(p['time_ns']):8d} ns {direction} vm{int(p['vm'])} "
-            f"{int(p['frame_bytes']):5d} B {mac_text(int(p['src_mac']))} > "
+            f"{int(p['frame_bytes']):6d} B {mac_text(int(p['src_mac']))} > "
             f"{mac_text(int(p['dst_mac']))} {ip_text(int(p['src_ip']))}:{int(p['src_port'])} > "
             f"{ip_text(int(p['dst_ip']))}:{int(p['dst_port'])}")
     if p["vlan"]:
@@ -231,7 +269,7 @@ def format_packets(packets: np.ndarray, limit: int | None = 100) -> str:
     >>> s = empty(1); s["direction"] = Dir.TX; s["frame_bytes"] = 128; s["vlan"] = 7
     >>> s["role"] = Role.REQUEST; s["xid"] = 1
     >>> print(format_packets(s))
-         0        0 ns TX vm0   128 B 00:00:00:00:00:00 > 00:00:00:00:00:00 0.0.0.0:0 > 0.0.0.0:0 vlan 7 request #1
+         0        0 ns TX vm0    128 B 00:00:00:00:00:00 > 00:00:00:00:00:00 0.0.0.0:0 > 0.0.0.0:0 vlan 7 request #1
     """  # noqa: E501
     shown = packets if limit is None else packets[:limit]
     lines = [format_packet(i, p) for i, p in enumerate(shown)]
@@ -263,6 +301,9 @@ def validate(packets: np.ndarray) -> None:
          lambda i: f"direction {int(packets['direction'][i])} is not RX (1) or TX (2)"),
         (np.flatnonzero(size < MIN_FRAME),
          lambda i: f"frame_bytes {int(size[i])} is below the Ethernet minimum of {MIN_FRAME}"),
+        (np.flatnonzero(size > MAX_FRAME_BYTES),
+         lambda i: f"frame_bytes {int(size[i])} is above {MAX_FRAME_BYTES} (the pcap snap-length "
+                   f"maximum {MAX_SNAPLEN} plus the FCS)"),
         (np.flatnonzero(packets["vlan"] > MAX_VLAN),
          lambda i: f"vlan {int(packets['vlan'][i])} is above {MAX_VLAN}"),
         (np.flatnonzero((packets["dst_mac"] | packets["src_mac"]) >> np.uint64(48)),
@@ -271,6 +312,8 @@ def validate(packets: np.ndarray) -> None:
          lambda i: f"role {int(packets['role'][i])} is not 0, 1 or 2"),
         (np.flatnonzero((packets["role"] == 0) != (packets["xid"] == 0)),
          lambda i: "role and xid must be both 0 or both set"),
+        (np.flatnonzero((packets["reserved16"] != 0) | (packets["reserved32"] != 0)),
+         lambda i: "the reserved fields must be 0"),
     ]
     found = [(int(bad[0]), k) for k, (bad, _) in enumerate(checks) if len(bad)]
     if found:
@@ -301,3 +344,122 @@ def _check_exchanges(packets: np.ndarray) -> None:
         i = int(idx[starts[bad[0]] + 1])
         raise ValueError(f"packet {i}: exchange {int(req['xid'][bad[0]])} is not a request then "
                          "a response in the other direction of the same VM")
+
+
+def _check_link(mtu: int, link_gbps: float) -> None:
+    if isinstance(mtu, bool) or not isinstance(mtu, int | np.integer) \
+            or not MIN_MTU <= mtu <= MAX_MTU:
+        raise ValueError(f"mtu {mtu!r} is not an integer from {MIN_MTU} to {MAX_MTU} bytes")
+    # 1 kb/s resolution, as the generators' constant rates: the ns arithmetic stays exact.
+    if isinstance(link_gbps, bool) or not isinstance(link_gbps, numbers.Real) \
+            or not (math.isfinite(link_gbps) and 0.001 <= link_gbps <= 1e6):
+        raise ValueError(f"link_gbps {link_gbps!r} is not a speed from 0.001 to 1000000 Gb/s")
+
+
+def _super_frames(packets: np.ndarray, mtu: int) -> tuple[np.ndarray, ...]:
+    """(index, frame_bytes, bytes of headers + FCS, segments) of the super-frames, as int64."""
+    size = packets["frame_bytes"]
+    # Only frames above the untagged limit can be super-frames: the rest is not looked at
+    # (streams are mostly ordinary frames, and millions long).
+    index = np.flatnonzero(size > mtu + ETHERNET_HEADER + FCS)
+    size = size[index].astype(np.int64)
+    tag = np.where(packets["vlan"][index] != 0, VLAN_TAG, 0)
+    over = size > mtu + ETHERNET_HEADER + FCS + tag
+    index, size, tag = index[over], size[over], tag[over]
+    head = ETHERNET_HEADER + FCS + IP_TCP_HEADERS + tag
+    # A super-frame's payload is above one MSS (its size is above the limit): >= 2 segments.
+    count = -(-(size - head) // (mtu - IP_TCP_HEADERS))
+    return index, size, head, count
+
+
+def wire_frames(packets: np.ndarray, mtu: int = 1500) -> np.ndarray:
+    """How many frames each record stands for on a link of ``mtu`` bytes: 1 for an ordinary
+    frame, ``ceil(payload / MSS)`` for a super-frame (see :func:`segment`), as int64.
+
+    >>> s = empty(3); s["frame_bytes"] = [1518, 1519, 65553]; s["vlan"] = [0, 5, 0]
+    >>> wire_frames(s).tolist()                  # 1519 B tagged is within 1500 + 14 + 4 + 4
+    [1, 1, 45]
+    >>> wire_frames(s, mtu=9000).tolist()
+    [1, 1, 8]
+    """
+    _check_link(mtu, 10.0)
+    index, _, _, count = _super_frames(packets, mtu)
+    out = np.ones(len(packets), dtype=np.int64)
+    out[index] = count
+    return out
+
+
+def segment(packets: np.ndarray, mtu: int = 1500,
+            link_gbps: float = 10.0) -> tuple[np.ndarray, int]:
+    """(the stream with every super-frame cut into MTU-sized frames, number of super-frames
+    cut): what a host with TSO/GSO puts on the wire for the super-frames its capture shows.
+
+    A *super-frame* is a record whose ``frame_bytes`` exceeds ``mtu`` + 14 (Ethernet header)
+    + 4 (FCS), + 4 more when it is 802.1Q-tagged (``vlan`` set): 1518 / 1522 at the standard
+    MTU. Every super-frame is taken as TCP over IPv4 with 40 bytes of headers and no options
+    (the record does not say the protocol; a TCP option such as the timestamps' 12 bytes is
+    then counted as payload): its payload is ``frame_bytes - 58`` (- 4 more tagged), and it
+    becomes ``ceil(payload / MSS)`` segments, ``MSS = mtu - 40``, each repeating the Ethernet
+    (+ tag), IPv4 and TCP headers and the FCS: full segments of ``mtu + 18`` (+ 4) bytes and a
+    last one with the rest of the payload (padded to the 64-byte minimum if shorter). So the
+    payload is conserved and ``frame_bytes`` of the segments add up to the super-frame's plus
+    ``58`` (+ 4) per extra segment (plus any padding).
+
+    Segments keep every field of their super-frame (addresses, ports, vm, vlan, direction)
+    but time, size and exchange: the first segment keeps the super-frame's time, xid and role
+    (it takes the super-frame's place, so an ``rpc`` request still precedes its response and
+    :func:`validate` still sees one request and one response per exchange); the others are
+    data (xid 0, role 0), each ``8 x (F + 20)`` bits (RFC 5180) after the previous segment at
+    ``link_gbps``, the start times rounded up to the ns (``ceil`` of the exact sums: never
+    early, no drift). Segments are not serialized against the stream's other frames, which
+    keep their times: the result is a stable merge by time (a segment before a later frame of
+    the same time). Ordinary frames are unchanged. The result is a new array.
+
+    >>> s = empty(2); s["direction"] = Dir.RX; s["frame_bytes"] = [3000, 64]
+    >>> s["time_ns"] = [0, 1000]; s["xid"] = [1, 0]; s["role"] = [Role.REQUEST, 0]
+    >>> out, cut = segment(s)     # 3000 - 58 = 2942 B of payload: 1460 + 1460 + 22
+    >>> cut, out["frame_bytes"].tolist(), out["time_ns"].tolist(), out["xid"].tolist()
+    (1, [1518, 64, 1518, 80], [0, 1000, 1231, 2461], [1, 0, 0, 0])
+    >>> segment(s, mtu=40)
+    Traceback (most recent call last):
+    ValueError: mtu 40 is not an integer from 68 to 65535 bytes
+    """
+    if packets.dtype != PACKET_DTYPE:
+        raise ValueError(f"stream dtype is {packets.dtype}, expected PACKET_DTYPE")
+    _check_link(mtu, link_gbps)
+    sup, size, head, count = _super_frames(packets, mtu)
+    if not len(sup):
+        return packets.copy(), 0
+    # The first segment takes its super-frame's place (same time, xid, role): only the
+    # others (the "extras") are new records, merged in. Every segment but the last is full,
+    # so segment j starts j full segments' wire time after the first: no running sum.
+    mss = mtu - IP_TCP_HEADERS
+    full = head + mss
+    more = count - 1
+    owner = np.repeat(np.arange(len(sup)), more)
+    j = np.arange(int(more.sum()), dtype=np.int64) - np.repeat(np.cumsum(more) - more, more) + 1
+    kbps = round(link_gbps * 1e6)  # 1 kb/s resolution: ns = bits x 1e6 / kbps, exactly
+    bits = 8 * (full + OVERHEAD)
+    t = packets["time_ns"][sup][owner] \
+        + ((j * bits[owner] * 1_000_000 + kbps - 1) // kbps).astype(np.uint64)
+    last = np.maximum(size - more * mss, MIN_FRAME)
+    seg = np.where(j == more[owner], last[owner], full[owner])
+    if len(t) > 1 and (t[1:] < t[:-1]).any():  # the segments of close super-frames interleave
+        order = np.argsort(t, kind="stable")
+        t, seg, owner = t[order], seg[order], owner[order]
+    # Stable merge: a segment goes before any frame of the same time, which is always a later
+    # frame of the stream (segments after the first start after their super-frame).
+    before = np.searchsorted(packets["time_ns"], t, side="left")
+    at = before + np.arange(len(t))
+    out = np.empty(len(packets) + len(t), dtype=PACKET_DTYPE)
+    keep = np.ones(len(out), dtype=bool)
+    keep[at] = False
+    out[keep] = packets
+    first = sup + np.searchsorted(before, sup, side="right")  # where the super-frames went
+    out["frame_bytes"][first] = full
+    out[at] = packets[sup[owner]]
+    out["time_ns"][at] = t
+    out["frame_bytes"][at] = seg
+    out["xid"][at] = 0
+    out["role"][at] = Role.DATA
+    return out, len(sup)

@@ -10,11 +10,14 @@ then offsets into the decompressed capture).
 **Frames.** ``frame_bytes`` is ``orig_len + 4``: captures carry no FCS (when the link-type
 field's FCS bit says they do, its length is taken off instead), and a frame shorter than the
 64-byte minimum (a transmit captured before the NIC padded it) counts as 64. A snaplen-cut
-packet keeps ``orig_len``. MACs come from the Ethernet header; an 802.1Q or 802.1ad tag gives
-``vlan`` (the outer tag's VID; inner tags are skipped); IPv4 gives addresses, and TCP or UDP
-ports unless the packet is a non-first fragment; IPv6 gives the XOR of each address's four
-32-bit words and the ports of TCP or UDP directly after the fixed header. Whatever the capture
-does not hold is 0.
+packet keeps ``orig_len``. Any size up to the snap-length maximum (orig_len 262,144) loads:
+``tcpdump -i lo`` shows 65,549-byte frames (loopback's 65,536-byte MTU), and a host with
+TSO/GSO/GRO or BIG TCP captures super-frames far above its link's MTU; they stay whole here
+(:func:`~workloads.packets.frames.segment` cuts them into the frames the wire carried).
+MACs come from the Ethernet header; an 802.1Q or 802.1ad tag gives ``vlan`` (the outer tag's
+VID; inner tags are skipped); IPv4 gives addresses, and TCP or UDP ports unless the packet is
+a non-first fragment; IPv6 gives the XOR of each address's four 32-bit words and the ports of
+TCP or UDP directly after the fixed header. Whatever the capture does not hold is 0.
 
 **Time.** ``time_ns`` is each timestamp minus the earliest, in ns (µs files: x 1000). A
 capture whose timestamps step back (multi-queue capture) is put in time order (stable).
@@ -29,7 +32,7 @@ tag: the writer's snaplen default keeps whole frames).
 **Errors.** A file shorter than its header, with a wrong magic (pcapng included), a version
 other than 2, another link type, a record header or data cut off by the end of the file, or a
 bad record (incl_len above orig_len, the header's snaplen or 262144, orig_len below 14 or
-above 65531, a sub-second timestamp part of a second or more, VLAN id 4095) is an
+above 262144, a sub-second timestamp part of a second or more, VLAN id 4095) is an
 :class:`~codesign.errors.InputError` naming the file and the byte offset of the offending
 field's record (and the record's number, from 1) or header. A snaplen of 0 (or 2**31 and
 more) sets no limit, as libpcap reads it. :func:`load` also refuses a capture with no record
@@ -75,16 +78,24 @@ from workloads.filecache import (
     key_digest,
     layout_problem,
 )
-from workloads.packets.frames import MAX_VLAN, MIN_FRAME, PACKET_DTYPE, Dir
+from workloads.packets.frames import (
+    MAX_FRAME_BYTES,
+    MAX_SNAPLEN,
+    MAX_VLAN,
+    MIN_FRAME,
+    PACKET_DTYPE,
+    Dir,
+)
 
-FORMAT = 2
-"""Version of the cached form; part of its file name (2: with a checksum, snaplen checked)."""
+FORMAT = 3
+"""Version of the cached form; part of its file name (2: with a checksum, snaplen checked;
+3: 56-byte records, ``frame_bytes`` uint32 up to 262,148)."""
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
 PCAPNG = 0x0A0D0D0A
 LINKTYPE_ETHERNET = 1
-MAX_RECORD = 262144
-"""Largest incl_len libpcap accepts."""
+MAX_RECORD = MAX_SNAPLEN
+"""Largest incl_len libpcap accepts (262,144), and the largest orig_len read."""
 TAG = b"CDSG"
 _TAG_WORD = int.from_bytes(TAG, "big")
 
@@ -94,7 +105,7 @@ _ERRORS = {
     3: "bad record: incl_len {a} is more than orig_len {b}",
     4: "bad record: incl_len {a} is more than {b}",
     5: "bad record: orig_len {a} is shorter than an Ethernet header (14)",
-    6: "bad record: orig_len {a} is more than 65531",
+    6: "bad record: orig_len {a} is more than {b}",
     7: "bad record: timestamp fraction {a} is not below {b}",
     8: "bad record: VLAN id 4095 is reserved",
     9: "bad record: incl_len {a} is more than the snaplen {b} of the global header",
@@ -142,8 +153,8 @@ def _parse(buf, big, nano, fcs, snaplen, out, ts):  # pragma: no cover - via par
             return np.int64(k), np.int64(3), np.int64(p), np.int64(incl), np.int64(orig)
         if orig < 14:
             return np.int64(k), np.int64(5), np.int64(p), np.int64(orig), np.int64(0)
-        if orig > 65531:
-            return np.int64(k), np.int64(6), np.int64(p), np.int64(orig), np.int64(0)
+        if orig > MAX_RECORD:
+            return np.int64(k), np.int64(6), np.int64(p), np.int64(orig), np.int64(MAX_RECORD)
         d = p + 16
         if n - d < incl:
             return np.int64(k), np.int64(2), np.int64(p), np.int64(incl), np.int64(n - d)
@@ -289,8 +300,13 @@ def _write(rec, buf, offsets, incl, big, nano):  # pragma: no cover - compiled; 
         _put(frame, q, np.uint64(0x0800), 2)
         ip = q + 2
         ip_len = np.uint64(orig) - np.uint64(ip)
+        # Above 64 KiB the 16-bit length fields cannot hold it: 0, as Linux BIG TCP writes
+        # IPv4's total length (and RFC 2675 a UDP jumbogram's length); the record has the size.
+        jumbo = ip_len > np.uint64(0xFFFF)
+        total_len = np.uint64(0) if jumbo else ip_len
+        udp_len = np.uint64(0) if jumbo else ip_len - np.uint64(20)
         frame[ip] = 0x45
-        _put(frame, ip + 2, ip_len, 2)
+        _put(frame, ip + 2, total_len, 2)
         _put(frame, ip + 6, np.uint64(0x4000), 2)
         frame[ip + 8] = 64
         frame[ip + 9] = 17
@@ -305,7 +321,7 @@ def _write(rec, buf, offsets, incl, big, nano):  # pragma: no cover - compiled; 
         u = ip + 20
         _put(frame, u, np.uint64(rec.src_port[k]), 2)
         _put(frame, u + 2, np.uint64(rec.dst_port[k]), 2)
-        _put(frame, u + 4, ip_len - np.uint64(20), 2)
+        _put(frame, u + 4, udp_len, 2)
         _put(frame, u + 8, np.uint64(_TAG_WORD), 4)
         _put(frame, u + 12, np.uint64(rec.xid[k]), 4)
         _put(frame, u + 16, np.uint64(rec.vm[k]), 2)
@@ -322,7 +338,7 @@ def _put(frame, p, v, n):  # pragma: no cover - compiled
 
 
 def to_bytes(packets: np.ndarray, *, nanoseconds: bool = True, big_endian: bool = False,
-             snaplen: int = 65535) -> bytes:
+             snaplen: int = MAX_RECORD) -> bytes:
     """A stream as pcap bytes (see :func:`write`).
 
     >>> from workloads.packets.frames import empty
@@ -335,6 +351,9 @@ def to_bytes(packets: np.ndarray, *, nanoseconds: bool = True, big_endian: bool 
         raise ValueError(f"stream dtype is {packets.dtype}, expected PACKET_DTYPE")
     if len(packets) and packets["frame_bytes"].min() < MIN_FRAME:
         raise ValueError(f"frames shorter than {MIN_FRAME} bytes cannot be written")
+    if len(packets) and packets["frame_bytes"].max() > MAX_FRAME_BYTES:
+        raise ValueError(f"frames longer than {MAX_FRAME_BYTES} bytes cannot be written (a "
+                         f"pcap record holds at most {MAX_RECORD} bytes and the FCS)")
     if not 0 < snaplen <= MAX_RECORD:
         raise ValueError(f"snaplen {snaplen} is not from 1 to {MAX_RECORD}")
     order = ">" if big_endian else "<"
@@ -354,14 +373,17 @@ def to_bytes(packets: np.ndarray, *, nanoseconds: bool = True, big_endian: bool 
 
 
 def write(packets: np.ndarray, path: str | os.PathLike[str], *, nanoseconds: bool = True,
-          big_endian: bool = False, snaplen: int = 65535) -> None:
+          big_endian: bool = False, snaplen: int = MAX_RECORD) -> None:
     """Save a stream as a pcap file that :func:`load` reads back as the same array.
 
     Each record becomes an Ethernet frame of ``frame_bytes - 4`` bytes (no FCS), 802.1Q-tagged
     when ``vlan`` is set, carrying IPv4 (DF, TTL 64, header checksum) and UDP (checksum 0) with
     the stream's addresses and ports, the 12-byte tag with xid, vm, direction and role, and
-    zeros. Timestamps are ``time_ns`` after the epoch; a µs file (``nanoseconds=False``) keeps
-    whole µs only. ``snaplen`` cuts the captured bytes (orig_len stays the frame's length).
+    zeros; a frame above 64 KiB gets IPv4 total length and UDP length 0, as Linux writes a
+    BIG TCP packet (the 16-bit fields cannot hold its size; orig_len does). Timestamps are
+    ``time_ns`` after the epoch; a µs file (``nanoseconds=False``) keeps whole µs only.
+    ``snaplen`` (default 262,144, tcpdump's) cuts the captured bytes (orig_len stays the
+    frame's length).
 
     >>> write(np.zeros(1, dtype=np.int8), "/tmp/never.pcap")
     Traceback (most recent call last):
@@ -395,6 +417,9 @@ def check_records(arrays: dict[str, np.ndarray]) -> str | None:
         (np.concatenate(([t[0] != 0], t[1:] < t[:-1])), "time_ns",
          "is not the first at 0 or steps back"),
         (p["frame_bytes"] < MIN_FRAME, "frame_bytes", f"is below {MIN_FRAME}"),
+        (p["frame_bytes"] > MAX_FRAME_BYTES, "frame_bytes", f"is above {MAX_FRAME_BYTES}"),
+        (p["reserved16"] != 0, "reserved16", "is not 0"),
+        (p["reserved32"] != 0, "reserved32", "is not 0"),
         (p["vlan"] > MAX_VLAN, "vlan", f"is more than {MAX_VLAN}"),
         (p["dst_mac"] >= np.uint64(1 << 48), "dst_mac", "is more than 48 bits"),
         (p["src_mac"] >= np.uint64(1 << 48), "src_mac", "is more than 48 bits"),

@@ -136,8 +136,8 @@ def fill(out: np.ndarray, direction: np.ndarray | int, vm: np.ndarray, flow: np.
     >>> s = empty(2); fill(s, np.array([1, 2]), np.array([0, 1]), np.array([3, 3]), 100)
     >>> from workloads.packets.frames import format_packets
     >>> print(format_packets(s))
-         0        0 ns RX vm0     0 B 02:ff:00:00:00:01 > 02:00:00:00:01:01 11.0.0.4:10003 > 10.0.1.1:5001 vlan 100
-         1        0 ns TX vm1     0 B 02:00:00:00:02:01 > 02:ff:00:00:00:01 10.0.2.1:5001 > 11.0.32.4:10003 vlan 101
+         0        0 ns RX vm0      0 B 02:ff:00:00:00:01 > 02:00:00:00:01:01 11.0.0.4:10003 > 10.0.1.1:5001 vlan 100
+         1        0 ns TX vm1      0 B 02:00:00:00:02:01 > 02:ff:00:00:00:01 10.0.2.1:5001 > 11.0.32.4:10003 vlan 101
     """  # noqa: E501
     direction = np.broadcast_to(np.asarray(direction, dtype=np.uint8), vm.shape)
     rx = direction == Dir.RX
@@ -310,7 +310,7 @@ def rate_stream(p: Rate, sizes: Callable[[np.random.Generator, int], np.ndarray]
     chunks = []
     for (direction, n), seed in zip(parts, seeds, strict=True):
         rng = np.random.default_rng(seed)
-        size = sizes(rng, n).astype(np.uint16)
+        size = sizes(rng, n).astype(np.uint32)
         out = empty(n)
         out["frame_bytes"] = size
         out["time_ns"] = arrival_times(size, rng, arrival=p.arrival, link_gbps=p.link_gbps,
@@ -335,7 +335,7 @@ def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]
     by_remainder = sorted(range(len(mix)), key=lambda i: (counts[i] - quota[i], i))
     for i in by_remainder[: n - sum(counts)]:
         counts[i] += 1
-    sizes = np.repeat(np.array([s for s, _ in mix], dtype=np.uint16), counts)
+    sizes = np.repeat(np.array([s for s, _ in mix], dtype=np.uint32), counts)
     return rng.permutation(sizes)
 
 
@@ -358,7 +358,7 @@ def generate_fixed(p: FixedParams) -> np.ndarray:
     >>> s["time_ns"].tolist()                 # 1230.4 ns apart, rounded up
     [0, 1231, 2461]
     """
-    return rate_stream(p, lambda rng, n: np.full(n, p.frame_bytes, dtype=np.uint16))
+    return rate_stream(p, lambda rng, n: np.full(n, p.frame_bytes, dtype=np.uint32))
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,7 @@ def generate_bimodal(p: BimodalParams) -> np.ndarray:
     3
     """
     def sizes(rng: np.random.Generator, n: int) -> np.ndarray:
-        out = np.full(n, p.small_bytes, dtype=np.uint16)
+        out = np.full(n, p.small_bytes, dtype=np.uint32)
         out[rng.permutation(n)[: round(n * p.large_fraction)]] = p.large_bytes
         return out
 
@@ -450,9 +450,9 @@ def generate_sequence(p: SequenceParams) -> np.ndarray:
     """The size sequence, repeated.
 
     >>> generate_sequence(SequenceParams(packets=5, offered_gbps=1, sizes="ag"))["frame_bytes"]
-    array([  64, 1518,   64, 1518,   64], dtype=uint16)
+    array([  64, 1518,   64, 1518,   64], dtype=uint32)
     """
-    seq = np.array(parse_sizes(p.sizes), dtype=np.uint16)
+    seq = np.array(parse_sizes(p.sizes), dtype=np.uint32)
     return rate_stream(p, lambda rng, n: np.resize(seq, n))
 
 
@@ -587,7 +587,7 @@ def generate_bulk(p: BulkParams) -> np.ndarray:
      (4923, 2, 64)]
     """
     data = empty(p.packets)
-    size = np.full(p.packets, p.frame_bytes, dtype=np.uint16)
+    size = np.full(p.packets, p.frame_bytes, dtype=np.uint32)
     data["frame_bytes"] = size
     data["time_ns"] = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps)
     n_flows = p.vms * p.flows

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from workloads.packets import frames
 from workloads.packets.frames import (
+    MAX_FRAME_BYTES,
     PACKET_DTYPE,
     Dir,
     Role,
@@ -20,10 +24,25 @@ from workloads.packets.frames import (
 
 def test_layout_has_no_padding_and_natural_alignment() -> None:
     fields = PACKET_DTYPE.fields
-    assert PACKET_DTYPE.itemsize == sum(dt.itemsize for dt, _ in fields.values()) == 48
+    assert PACKET_DTYPE.itemsize == sum(dt.itemsize for dt, _ in fields.values()) == 56
     for name, (dt, offset) in fields.items():
         assert offset % dt.itemsize == 0, name
+    assert PACKET_DTYPE.itemsize % 8 == 0  # time_ns of every record 8-byte aligned
     assert PACKET_DTYPE.names[:3] == ("time_ns", "dst_mac", "src_mac")
+    assert PACKET_DTYPE["frame_bytes"] == np.dtype("<u4")
+
+
+def test_the_docstring_field_table_is_the_layout() -> None:
+    table = re.findall(r"^ +(\d+) +([a-z_0-9]+) +(u?int\d+) ", frames.__doc__, re.MULTILINE)
+    layout = [(str(off), name, dt.name) for name, (dt, off) in PACKET_DTYPE.fields.items()]
+    assert [(o, n, t) for o, n, t in table] == layout
+
+
+def test_frame_bytes_holds_the_pcap_snap_length() -> None:
+    s = good(2)
+    s["frame_bytes"] = [65_553, MAX_FRAME_BYTES]
+    validate(s)
+    assert s["frame_bytes"].tolist() == [65_553, 262_148]
 
 
 @pytest.mark.parametrize(("gbps", "frame", "pps"), [
@@ -63,6 +82,10 @@ BREAKERS = [
     (lambda s: s["dst_mac"].__setitem__(2, 1 << 48), 2, "wider than 48 bits"),
     (lambda s: s["role"].__setitem__(1, 3), 1, "role 3"),
     (lambda s: s["xid"].__setitem__(1, 9), 1, "both 0 or both set"),
+    (lambda s: s["frame_bytes"].__setitem__(3, MAX_FRAME_BYTES + 1), 3,
+     "frame_bytes 262149 is above 262148"),
+    (lambda s: s["reserved16"].__setitem__(2, 1), 2, "reserved fields must be 0"),
+    (lambda s: s["reserved32"].__setitem__(1, 1), 1, "reserved fields must be 0"),
 ]
 
 

@@ -195,7 +195,8 @@ SECOND = 24 + 16 + 60
                                        "byte offset 24"),
     (capture([(1, 0, bytes(10), 10)]), "bad record: orig_len 10 is shorter than an Ethernet "
                                        "header .* at byte offset 24"),
-    (capture([(1, 0, bytes(60), 70_000)]), "bad record: orig_len 70000 is more than 65531"),
+    (capture([(1, 0, bytes(60), 262_145)]), "bad record: orig_len 262145 is more than 262144 "
+                                            "at byte offset 24 \\(record 1\\)$"),
     (GOOD[:SECOND + 8] + struct.pack("<I", 300_000) + GOOD[SECOND + 12:],
      f"bad record: incl_len 300000 is more than 262144 at byte offset {SECOND}"),
     (capture([(1, 1_000_000, bytes(60), 60)]), "bad record: timestamp fraction 1000000 is not "
