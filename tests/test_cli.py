@@ -155,11 +155,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for name in ("report.md", "report.html"):
         assert f"report: {tmp_path / 'demo' / name}" in result.stdout
         assert f"report: {tmp_path / 'demo' / 'net' / name}" in result.stdout
-    # ... then the network one: the four ways a packet reaches a guest
-    assert "computed 24 / reused 0 / failed 0" in result.stdout
+    # ... then the network one: the five ways a packet reaches a guest
+    assert "computed 30 / reused 0 / failed 0" in result.stdout
     net = (tmp_path / "demo" / "net" / "report.md").read_text()
     assert net.startswith("# Quickstart, network: emulated vs paravirtual vs multi-queue")
-    for mech in ("emulated", "pv-split", "multiqueue", "sriov"):
+    for mech in ("emulated", "pv-split", "multiqueue", "sriov", "vhost"):
         assert f"### fixed × {mech}" in net
     assert "| sriov |" in net.split("## Summary")[1].split("##")[0]  # least CPU per packet
 
