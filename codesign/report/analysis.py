@@ -1,7 +1,8 @@
 """The questions a report answers, computed from stored points.
 
-- :func:`winners`: per workload, the best value each group (mechanism) reaches on an
-  objective, the winner and its margin over the runner-up;
+- :func:`winners`: per workload (and per setting of the parameters a report holds fixed),
+  the best value each group (mechanism) reaches on an objective, the winner, the groups that
+  tie with it and its margin over the runner-up;
 - :func:`trap_table`: traps by reason with share and cycles, as ``perf kvm stat`` prints;
 - :func:`series` and :func:`crossovers`: a metric against a swept parameter, one line per
   group, and where two lines cross ("shadow beats nested below X");
@@ -37,23 +38,55 @@ TIE = 0.01
 """Relative difference below which two lines are level at a point (crossovers ignore it)."""
 
 
+WIN_TIE = 0.02
+"""Relative margin below which the best groups of a setting tie (a 2% tolerance)."""
+
+
 @dataclass(frozen=True)
 class Winner:
-    """The ranking of groups on one workload for one objective."""
+    """The ranking of groups on one workload (at one ``setting`` of the parameters it holds
+    fixed, if any) for one objective; ``tie`` is the relative margin below which groups tie
+    with the winner."""
 
     workload: str
     objective: Objective
     ranking: tuple[tuple[str, float, dict[str, Any]], ...]  # (group, best value, best row)
+    setting: tuple[tuple[str, Any], ...] = ()
+    tie: float = WIN_TIE
 
     @property
     def margin(self) -> float | None:
         """How much better the winner is than the runner-up, relative to the runner-up."""
         if len(self.ranking) < 2:
             return None
-        best, second = self.ranking[0][1], self.ranking[1][1]
-        if second == 0:
+        return _gap(self.ranking[0][1], self.ranking[1][1])
+
+    @property
+    def tied(self) -> tuple[str, ...]:
+        """The groups level with the winner (within ``tie``), the winner first; one group
+        when it wins outright.
+
+        >>> o = Objective("c")
+        >>> Winner("w", o, (("a", 100.0, {}), ("b", 101.0, {}), ("c", 120.0, {}))).tied
+        ('a', 'b')
+        """
+        best = self.ranking[0][1]
+        return tuple(g for g, v, _ in self.ranking
+                     if g == self.ranking[0][0] or (_gap(best, v) or 0.0) < self.tie)
+
+    def slowdown(self, value: float) -> float | None:
+        """How many times worse ``value`` is than the winner's (1 for the winner): the ratio
+        of the two, the worse over the better, whichever way the objective goes."""
+        best = self.ranking[0][1]
+        worse, better = (best, value) if self.objective.maximize else (value, best)
+        if better == 0 or not math.isfinite(better) or not math.isfinite(worse):
             return None
-        return abs(second - best) / abs(second)
+        return worse / better
+
+
+def _gap(best: float, other: float) -> float | None:
+    """``|other - best| / |other|``, None when ``other`` is 0."""
+    return None if other == 0 else abs(other - best) / abs(other)
 
 
 def _label(v: Any) -> str:
@@ -72,14 +105,25 @@ def best_row(rows: Sequence[dict[str, Any]], objective: Objective) -> dict[str, 
     return best
 
 
-def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str) -> list[Winner]:
-    """Per workload, each group's best value on the objective, best first (one pass)."""
+def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str,
+            by: Sequence[str] = (), tie: float = WIN_TIE) -> list[Winner]:
+    """Per workload (and per value of each ``by`` parameter: a *setting*), each group's best
+    value on the objective over the rows' other parameters, best first (one pass); settings
+    in the order of their values.
+
+    >>> rows = [{"workload": "w", "mechanism": m, "params": {"x": x}, "metrics": {"c": c}}
+    ...         for m, x, c in [("a", 1, 1.0), ("a", 2, 4.0), ("b", 1, 3.0), ("b", 2, 4.05)]]
+    >>> [(w.setting, w.tied, round(w.margin, 3)) for w in winners(rows, Objective("c"),
+    ...                                                            "mechanism", by=["x"])]
+    [((('x', 1),), ('a',), 0.667), ((('x', 2),), ('a', 'b'), 0.012)]
+    """
     metric = objective.metric
-    # workload -> group -> (best value, its row); None until a row of the group has the
-    # metric. Insertion order is first appearance, which orders ties as before.
-    best: dict[str, dict[str, tuple[float, dict[str, Any]] | None]] = {}
+    # (workload, setting) -> group -> (best value, its row); None until a row of the group
+    # has the metric. Insertion order is first appearance, which orders ties as before.
+    best: dict[tuple[str, tuple[Any, ...]], dict[str, tuple[float, dict[str, Any]] | None]] = {}
     for r in rows:
-        groups = best.setdefault(r["workload"], {})
+        key = (r["workload"], tuple(value(r, k) for k in by))
+        groups = best.setdefault(key, {})
         name = _label(value(r, group))
         current = groups.setdefault(name, None)
         v = r["metrics"].get(metric)
@@ -87,13 +131,25 @@ def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str) ->
             groups[name] = (v, r)
     out = []
     sign = -1.0 if objective.maximize else 1.0
-    for workload, groups in best.items():
+    first = {w: i for i, w in enumerate(dict.fromkeys(w for w, _ in best))}
+    for (workload, setting), groups in sorted(
+            best.items(), key=lambda kv: (first[kv[0][0]], [_rank(v) for v in kv[0][1]])):
         ranking = [(name, b[0], b[1]) for name, b in groups.items() if b is not None]
         if not ranking:
             continue
         ranking.sort(key=lambda item: sign * item[1])
-        out.append(Winner(workload, objective, tuple(ranking)))
+        out.append(Winner(workload, objective, tuple(ranking), tuple(zip(by, setting,
+                                                                         strict=True)), tie))
     return out
+
+
+def _rank(v: Any) -> tuple[int, float, str]:
+    """Sort key of a parameter value: unset, then numbers by value, then text."""
+    if v is None:
+        return (0, 0.0, "")
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return (1, float(v), "")
+    return (2, 0.0, str(v))
 
 
 def trap_table(metrics: dict[str, float]) -> list[tuple[str, float, float, float | None]]:

@@ -112,7 +112,10 @@ def _describe(row: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _summary(data: ReportData, ranked: list[analysis.Winner]) -> Section:
+def _summary(data: ReportData) -> Section:
+    """Who wins where: per workload (and value of the report's ``x``) the winner, the groups
+    that tie with it, the runner-up and the margin; a matrix of every group's slowdown
+    against the winner; and sentences read off the two."""
     section = Section("Summary")
     objectives = data.objectives()
     if not data.done or not objectives:
@@ -121,19 +124,128 @@ def _summary(data: ReportData, ranked: list[analysis.Winner]) -> Section:
     objective, group = objectives[0], data.group()
     defining = set(data.defining())
     varying = [k for k in data.varying() if k != group and k not in defining]
-    rows = []
-    for w in ranked:
+    by = _shared_axes(data, varying, group)
+    # What a group is at its best over: its own knobs that take several values in it (a
+    # knob constant within each group is just that group's configuration).
+    members: dict[str, list[dict[str, Any]]] = {}
+    for r in data.done:
+        members.setdefault(str(value(r, group)), []).append(r)
+    over = [k for k in varying if k not in by
+            and any(len({fmt(value(r, k)) for r in rows}) > 1 for rows in members.values())]
+    settled = analysis.winners(data.done, objective, group, by)
+    if not settled:
+        section.blocks.append("No completed point has the objective's metric.")
+        return section
+    tie = settled[0].tie
+    intro: list[str | Mono] = ["Winner per workload"]
+    if by:
+        intro += [" and setting of ", *_listing(by)]
+    intro += [" on ", Mono(objective.label())]
+    if over:
+        intro += [", each ", Mono(group), " at its best over ", *_listing(over)]
+    intro += [f"; a {group} within {tie:.0%} of the winner ties with it. The margin is how "
+              "much better the winner is than the runner-up; a slowdown is how many times "
+              "worse a value is than the winner's."]
+    section.blocks.append(Text(intro))
+    section.blocks.extend(_who_wins_where(settled, group, by))
+    names = list(dict.fromkeys(g for w in settled for g, _, _ in w.ranking))
+    head = ["workload", *by]
+    matrix, table = [], []
+    for w in settled:
+        at = [fmt(v) for _, v in w.setting]
+        values = {g: v for g, v, _ in w.ranking}
+        cells = []
+        for g in names:
+            if g not in values:
+                cells.append("")
+            elif g == w.ranking[0][0]:
+                cells.append("best" + _drops(w.ranking[0][2]))
+            else:
+                slow = w.slowdown(values[g])
+                tied = " (tie)" if g in w.tied else ""
+                cells.append((f"{slow:.2f}x" if slow is not None else "") + tied
+                             + _drops(dict((n, r) for n, _, r in w.ranking)[g]))
+        matrix.append([w.workload, *at, *cells])
         best_name, best, best_row = w.ranking[0]
         runner = w.ranking[1] if len(w.ranking) > 1 else None
-        margin = f"{w.margin:.1%}" if w.margin is not None else ""
-        rows.append([w.workload, best_name, best, _describe(best_row, varying),
-                     runner[0] if runner else "", runner[1] if runner else None, margin])
-    section.blocks.append(Text(["Best ", Mono(group), " per workload on ", Mono(objective.label()),
-                                "; the margin is how much better the winner is than the "
-                                "runner-up."]))
-    section.blocks.append(Table(["workload", f"best {group}", objective.metric, "at",
-                                 "runner-up", objective.metric, "margin"], rows))
+        tied = w.tied
+        winner = ("tie: " + ", ".join(tied)) if len(tied) > 1 else best_name
+        margin = "" if w.margin is None else (f"{w.margin:.1%}" + (" (tie)" if len(tied) > 1
+                                                                   else ""))
+        table.append([w.workload, *at, winner + _drops(best_row), best,
+                      *([_describe(best_row, over)] if over else []),
+                      runner[0] if runner else "", runner[1] if runner else None, margin])
+    section.blocks.append(Text(["Slowdown of each ", Mono(group), " against the winner ("
+                                "\"drops\" marks a point that lost frames: saturated):"]))
+    section.blocks.append(Table([*head, *names], matrix))
+    section.blocks.append(Table([*head, f"best {group}", objective.metric,
+                                 *(["at"] if over else []), "runner-up", objective.metric,
+                                 "margin"], table))
     return section
+
+
+def _shared_axes(data: ReportData, varying: list[str], group: str) -> list[str]:
+    """The swept parameters every group is compared at: those every done point has, taking
+    the same values in every group (a frame size, an offered load, a TLB size) -- not a
+    group's own knobs (``sriov.*``, or ``nic.vfs`` set per mechanism). The report's ``x``
+    last."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for r in data.done:
+        by_group.setdefault(str(value(r, group)), []).append(r)
+    shared = []
+    for k in varying:
+        if any(k not in r["params"] for r in data.done):
+            continue
+        sets = [frozenset(map(fmt, (value(r, k) for r in rows))) for rows in by_group.values()]
+        if all(s_ == sets[0] for s_ in sets):
+            shared.append(k)
+    x = data.x_axis()
+    return sorted(shared, key=lambda k: k == x)  # x last: it varies fastest down the rows
+
+
+def _drops(row: dict[str, Any]) -> str:
+    """`` (drops 12.5%)`` when the point lost frames (it is saturated), else nothing."""
+    m = row.get("metrics", {})
+    lost = m.get("drops")
+    if not lost:
+        return ""
+    total = m.get("packets")
+    return f" (drops {lost / total:.1%})" if total else f" (drops {fmt(lost)})"
+
+
+def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -> list[Text]:
+    """One sentence per workload: which group wins at which values of ``by`` (or by how
+    much, without ``by``), ties said as ties."""
+    out = []
+    for workload in dict.fromkeys(w.workload for w in settled):
+        mine = [w for w in settled if w.workload == workload]
+        parts: list[str | Mono] = ["On ", Mono(workload), ": "]
+        if not by:
+            w = mine[0]
+            tied = w.tied
+            if len(tied) > 1:
+                parts += ["tie between ", *_listing(list(tied))]
+            else:
+                parts += [Mono(tied[0]), " wins"]
+                if w.margin is not None:
+                    parts += [f" by {w.margin:.1%} over ", Mono(w.ranking[1][0])]
+            out.append(Text([*parts, "."]))
+            continue
+        runs: dict[tuple[str, ...], list[str]] = {}
+        for w in mine:
+            label = (fmt(w.setting[0][1]) if len(by) == 1 else
+                     "(" + ", ".join(fmt(v) for _, v in w.setting) + ")")
+            runs.setdefault(w.tied, []).append(label)
+        axis = by[0] if len(by) == 1 else "(" + ", ".join(by) + ")"
+        for i, (tied, at) in enumerate(runs.items()):
+            parts += ["; " if i else ""]
+            if len(tied) > 1:
+                parts += ["tie between ", *_listing(list(tied))]
+            else:
+                parts += [Mono(tied[0]), " wins"]
+            parts += [" at ", Mono(axis), " = " + ", ".join(at)]
+        out.append(Text([*parts, "."]))
+    return out
 
 
 def _order(v: Any) -> tuple[int, float, str]:
@@ -219,15 +331,20 @@ def _traps(data: ReportData, ranked: list[analysis.Winner]) -> Section | None:
     section = Section("Traps by reason")
     section.blocks.append(Text([f"At each {group}'s best point on ", Mono(objective.metric),
                                 ", as ", Mono("perf kvm stat"), " reports exits: count, share "
-                                "of all traps, cycles."]))
+                                "of all traps, and cycles where the mechanism prices each "
+                                "reason."]))
     for w in ranked:
         for name, _, row in w.ranking:
             table = analysis.trap_table(row["metrics"])
             if not table:
                 continue
             sub = Section(f"{w.workload} × {name}", level=3)
-            sub.blocks.append(Table(["reason", "count", "share", "cycles"],
-                                    [[r, n, f"{s:.1%}", c] for r, n, s, c in table]))
+            if any(c is not None for *_, c in table):
+                sub.blocks.append(Table(["reason", "count", "share", "cycles"],
+                                        [[r, n, f"{s:.1%}", c] for r, n, s, c in table]))
+            else:  # the mechanism does not price its traps one by one: no empty column
+                sub.blocks.append(Table(["reason", "count", "share"],
+                                        [[r, n, f"{s:.1%}"] for r, n, s, _ in table]))
             section.blocks.append(sub)  # type: ignore[arg-type]
     return section
 
@@ -356,7 +473,7 @@ def build(data: ReportData) -> Document:
     # The summary, trap tables and breakdown all rank the same points: rank them once.
     ranked = (analysis.winners(data.done, objectives[0], data.group()) if objectives
               else [])
-    parts = [_validation(data), _summary(data, ranked), _results(data), _plots(data),
+    parts = [_validation(data), _summary(data), _results(data), _plots(data),
              _traps(data, ranked), _breakdown(data, ranked), _pareto(data), _sensitivity(data),
              _failed(data), _provenance(data)]
     return Document(data.title, lead, [p for p in parts if p is not None])

@@ -11,7 +11,7 @@ from codesign.errors import InputError
 from codesign.report import analysis, write_report
 from codesign.report.data import Objective, load
 from codesign.report.document import build
-from tests.report.conftest import HOSTILE
+from tests.report.conftest import HOSTILE, write_store
 from tests.test_cli import call
 
 
@@ -25,9 +25,14 @@ def test_every_section_is_present(synthetic_store: Path) -> None:
 
 def test_numbers_match_the_store(synthetic_store: Path, tmp_path: Path) -> None:
     md = write_report(synthetic_store, tmp_path / "out", ["md"])[0].read_text()
-    # Summary: shadow's best (x=1, cost 1000) is 10 cycles; nested's 30: margin 2/3.
-    assert "| w | shadow | 10 | platform.vmexit.roundtrip=1000, pt_writes=1 | nested | 30 | " \
-           "66.7% |" in md
+    # Summary, per setting of the exit cost and x: at (1000, 1) shadow's 10 cycles against
+    # nested's 30, a margin of 2/3; at (1000, 3) both 30: a tie, said as one.
+    summary = md.split("## Summary")[1].split("## Results")[0]
+    assert "| w | 1000 | 1 | shadow | 10 | nested | 30 | 66.7% |" in summary
+    assert "| w | 1000 | 3 | tie: shadow, nested | 30 | nested | 30 | 0.0% (tie) |" in summary
+    assert "| w | 2000 | 5 | 3.33x | best |" in summary  # shadow's slowdown: 100 / 30
+    assert ("tie between `shadow`, `nested` at `(platform.vmexit.roundtrip, pt_writes)` = "
+            "(1000, 3)") in summary
     # Crossovers: 10x = 30 at x = 3 (exit cost 1000), 20x = 30 at x = 1.5 (cost 2000).
     assert re.search(r"shadow \(platform\.vmexit\.roundtrip=1000\) is better below pt_writes "
                      r"≈ 3, nested \(platform\.vmexit\.roundtrip=1000\) above", md)
@@ -133,3 +138,27 @@ def test_lines_level_within_a_percent_do_not_cross() -> None:
     rows[2]["metrics"]["y"] = 6.2
     (crossing,) = analysis.crossovers(analysis.series(rows, "y", "x", "mechanism"), True)
     assert (crossing.better_below, crossing.better_above) == ("a", "b")
+
+
+def test_saturated_winners_are_marked_and_unpriced_traps_have_no_cycles_column(
+        tmp_path: Path) -> None:
+    """A NIC-like store: per frame size and load, the winner on CPU per packet; a point that
+    dropped frames says so; traps without per-reason cycles show no empty cycles column."""
+    spec = ('version = 1\nname = "n"\n[report]\nmetrics = ["cycles_per_packet"]\n'
+            'objectives = ["cycles_per_packet"]\nx = "load"\ngroup = "mechanism"\n')
+    points = []
+    for rate in (1, 2, 4):
+        for frame in (64, 1518):
+            for mech, cpp, drops in (("a", 1000.0 + frame, 0 if rate < 4 else 500),
+                                     ("b", 1500.0 - frame / 2, 0)):
+                points.append(("fixed", mech, {"load": rate, "frame": frame},
+                               {"cycles_per_packet": cpp, "drops": drops, "packets": 1000,
+                                "traps.total": 2, "traps.vmexit.eoi": 2}))
+    store = write_store(tmp_path / "n.sqlite", spec, points)
+    md = write_report(store, tmp_path / "out", ["md"])[0].read_text()
+    summary = md.split("## Summary")[1].split("## Results")[0]
+    # 64 B: a (1064) beats b (1468); 1518 B: b (741) beats a (2518); a drops half at load 4.
+    assert "| fixed | 64 | 4 | a (drops 50.0%) | 1064 | b | 1468 | 27.5% |" in summary
+    assert "| fixed | 1518 | 1 | b | 741 | a | 2518 | 70.6% |" in summary
+    assert "`a` wins at `(frame, load)` = (64, 1), (64, 2), (64, 4)" in summary
+    assert "| vmexit.eoi | 2 | 100.0% |\n" in md and "| reason | count | share |\n" in md

@@ -242,6 +242,30 @@ def test_winners_match_a_per_workload_reference() -> None:
         assert [w.workload for w in got] == list(dict.fromkeys(r["workload"] for r in rows))
 
 
+def test_winners_per_setting_match_a_reference_and_call_ties() -> None:
+    rows = random_rows(3000, 6)
+    objective = Objective("y")
+    got = analysis.winners(rows, objective, "mechanism", by=["x"], tie=0.05)
+    seen = set()
+    for w in got:
+        (_key, at), = w.setting
+        seen.add((w.workload, at))
+        members = [r for r in rows if r["workload"] == w.workload and r["params"]["x"] == at]
+        best = {}
+        for r in members:
+            v = r["metrics"].get("y")
+            if v is not None and (r["mechanism"] not in best or v < best[r["mechanism"]]):
+                best[r["mechanism"]] = v
+        assert [v for _, v, _ in w.ranking] == sorted(best.values())
+        low = min(best.values())
+        assert set(w.tied) == {m for m, v in best.items() if v == low or abs(v - low) / abs(v)
+                               < 0.05}
+        if low != 0:
+            assert w.slowdown(low) == 1.0
+    assert seen == {(r["workload"], r["params"]["x"]) for r in rows
+                    if r["metrics"].get("y") is not None}
+
+
 def test_sensitivity_groups_each_cost_value() -> None:
     rows = random_rows(2000, 5)
     for r in rows:
