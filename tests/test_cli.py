@@ -149,7 +149,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for mech in ("shadow", "pv-direct", "nested", "selective"):
         assert f"### mmap-churn × {mech}" in report
     assert "| vmexit.pt_write |" in report and "| hypercall.mmu_update |" in report
-    assert re.search(r"Crossover on `cycles_per_ref`: nested \(ntlb.entries=0, pwc.entries=0\)"
+    assert re.search(r"Crossover on `cycles_per_ref` \(ntlb.entries=0, pwc.entries=0\): nested"
                      r" is better below workload.refs_per_cycle ≈ [0-9.]+, "
                      r"(shadow|pv-direct)", report)
     for name in ("report.md", "report.html"):

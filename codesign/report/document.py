@@ -127,11 +127,7 @@ def _summary(data: ReportData) -> Section:
     by = _shared_axes(data, varying, group)
     # What a group is at its best over: its own knobs that take several values in it (a
     # knob constant within each group is just that group's configuration).
-    members: dict[str, list[dict[str, Any]]] = {}
-    for r in data.done:
-        members.setdefault(str(value(r, group)), []).append(r)
-    over = [k for k in varying if k not in by
-            and any(len({fmt(value(r, k)) for r in rows}) > 1 for rows in members.values())]
+    over = _own_knobs(data, varying, group, by)
     settled = analysis.winners(data.done, objective, group, by)
     if not settled:
         section.blocks.append("No completed point has the objective's metric.")
@@ -292,35 +288,117 @@ def _results(data: ReportData) -> Section:
     return section
 
 
+def _own_knobs(data: ReportData, varying: list[str], group: str, by: list[str]) -> list[str]:
+    """What a group is at its best over: its own knobs that take several values within it
+    (a knob constant within each group is just that group's configuration)."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for r in data.done:
+        members.setdefault(str(value(r, group)), []).append(r)
+    return [k for k in varying if k not in by and k != group
+            and any(len({fmt(value(r, k)) for r in rows}) > 1 for rows in members.values())]
+
+
 def _plots(data: ReportData) -> Section | None:
+    """Small multiples: each metric against the report's ``x``, one panel per workload and
+    setting of the other parameters every group shares, one line per group (at its best over
+    its own knobs, said so); saturated points hollow; bars when ``x`` has two values."""
     x = data.x_axis()
     if x is None:
         return None
-    section = Section(f"Metrics against {x}")
     group = data.group()
     maximizing = {o.metric for o in data.objectives() if o.maximize}
-    # Parameters defining a workload say no more than its name, which tells lines apart.
     defining = set(data.defining())
-    varying = [k for k in data.varying() if k not in defining]
+    varying = [k for k in data.varying() if k not in defining and k != group]
+    shared = _shared_axes(data, varying, group)
+    split = [k for k in shared if k != x]
+    over = _own_knobs(data, varying, group, shared)
+    panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    order = {w: i for i, w in enumerate(dict.fromkeys(r["workload"] for r in data.done))}
+    for r in sorted(data.done, key=lambda r: (order[r["workload"]],
+                                              [_order(value(r, k)) for k in split])):
+        panels.setdefault((r["workload"], *(value(r, k) for k in split)), []).append(r)
+    several = len(order) > 1
+    section = Section(f"Metrics against {x}")
+    intro: list[str | Mono] = ["One panel per workload"]
+    if split:
+        intro += [" and setting of ", *_listing(split)]
+    intro += ["; one line per ", Mono(group)]
+    if over:
+        intro += [", each at its best over ", *_listing(over)]
+    intro += ["."]
+    if any(r["metrics"].get("drops") for r in data.done):
+        intro += [" A hollow marker (a hatched bar) is a point that dropped frames: "
+                  "saturated; crossovers are shown only between points that did not."]
+    section.blocks.append(Text(intro))
+    drawn = False
     for metric in data.metrics()[:MAX_PLOTS]:
-        lines = analysis.series(data.done, metric, x, group, metric in maximizing, varying)
-        if not lines or all(len(s.xs) < 2 for s in lines):
+        maximize = metric in maximizing
+        figures: list[tuple[str, list[analysis.Series]]] = []
+        hollow: list[list[frozenset[float]]] = []
+        notes: list[Text] = []
+        for key, rows in panels.items():
+            lines = analysis.series(rows, metric, x, group, maximize, [])
+            if not lines:
+                continue
+            title = ", ".join(([str(key[0])] if several or not split else [])
+                              + [f"{k}={fmt(v)}" for k, v in zip(split, key[1:], strict=True)])
+            sat = [_saturated_xs(rows, s, metric, x, group) for s in lines]
+            figures.append((title or str(key[0]), lines))
+            hollow.append(sat)
+            if len({v for s in lines for v in s.xs}) < 3:
+                continue
+            by_label = {s.label: (s, z) for s, z in zip(lines, sat, strict=True)}
+            for c in analysis.crossovers(lines, maximize):
+                if _near_saturation(c, by_label):
+                    continue
+                notes.append(Text(["Crossover on ", Mono(metric), f" ({title or key[0]}): "
+                                   f"{c.better_below} is better below {x} ≈ {fmt(c.at)}, "
+                                   f"{c.better_above} above."]))
+        if not figures:
             continue
-        caption = f"{metric} against {x}"
-        if lines[0].best_of > 1:
-            caption += (f"; each line is a {group}'s best value at each {x} over "
-                        f"{lines[0].best_of} combinations of the other parameters")
-        section.blocks.append(Plot(plots.slug(f"{metric} vs {x}"), caption,
-                                   plots.line_plot(lines, metric, x)))
-        crossings = analysis.crossovers(lines, metric in maximizing)
-        for c in crossings[:8]:
-            section.blocks.append(Text(["Crossover on ", Mono(metric),
-                                        f": {c.better_below} is better below {x} ≈ "
-                                        f"{fmt(c.at)}, {c.better_above} above."]))
-        if len(crossings) > 8:
-            section.blocks.append(Text([f"... and {len(crossings) - 8} more crossovers on ",
+        step = plots.MAX_FACETS
+        for n, start in enumerate(range(0, len(figures), step)):
+            part = figures[start:start + step]
+            name = f"{metric} vs {x}" + (f" {n + 1}" if len(figures) > step else "")
+            caption = f"{metric} against {x}"
+            if len(figures) > step:
+                caption += f" (panels {start + 1}-{start + len(part)} of {len(figures)})"
+            section.blocks.append(Plot(plots.slug(name), caption, plots.facet_plot(
+                part, metric, x, hollow[start:start + step])))
+            drawn = True
+        section.blocks.extend(notes[:8])
+        if len(notes) > 8:
+            section.blocks.append(Text([f"... and {len(notes) - 8} more crossovers on ",
                                         Mono(metric), "."]))
-    return section if section.blocks else None
+    return section if drawn else None
+
+
+def _saturated_xs(rows: list[dict[str, Any]], line: analysis.Series, metric: str, x: str,
+                  group: str) -> frozenset[float]:
+    """The x values where the point giving ``line`` its value dropped frames."""
+    ys = dict(zip(line.xs, line.ys, strict=True))
+    out = set()
+    for r in rows:
+        xv = value(r, x)
+        m = r["metrics"]
+        if str(value(r, group)).lower() != line.group.lower() or not m.get("drops"):
+            continue
+        if isinstance(xv, int | float) and ys.get(float(xv)) == m.get(metric):
+            out.add(float(xv))
+    return frozenset(out)
+
+
+def _near_saturation(c: analysis.Crossover,
+                     lines: dict[str, tuple[analysis.Series, frozenset[float]]]) -> bool:
+    """Whether either line of a crossover dropped frames at the points it lies between."""
+    a, b = lines.get(c.better_below), lines.get(c.better_above)
+    if a is None or b is None:
+        return False
+    common = sorted(set(a[0].xs) & set(b[0].xs))
+    lo = [v for v in common if v <= c.at]
+    hi = [v for v in common if v >= c.at]
+    ends = {lo[-1] if lo else common[0], hi[0] if hi else common[-1]}
+    return bool(ends & (a[1] | b[1]))
 
 
 def _traps(data: ReportData, ranked: list[analysis.Winner]) -> Section | None:

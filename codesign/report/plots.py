@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import matplotlib
+import matplotlib.lines
 from matplotlib.figure import Figure
 
 from codesign.report.analysis import Series, is_pow2_axis
@@ -57,6 +58,74 @@ def _figure() -> tuple[Figure, Any]:
         ax = fig.add_subplot()
     ax.grid(True, alpha=0.3)
     return fig, ax
+
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+           "#F0E442")
+"""Okabe and Ito's colour-blind-safe palette (blue, orange, green, vermillion, purple, sky
+blue, black, yellow), one colour per group across every facet."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+"""A distinct marker per group, so lines stay apart in grey print too."""
+MAX_FACETS = 12
+"""Small multiples in one figure; more facets go to further figures."""
+
+
+@_plotting
+def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: str,
+               saturated: Sequence[Sequence[frozenset[float]]] = ()) -> str:
+    """Small multiples of ``metric`` against ``x``: one panel per facet (a workload, a frame
+    size), one line per group in the same colour and marker in every panel; a point in
+    ``saturated`` (per facet, per line: the x values where it dropped frames) is drawn
+    hollow. Two or fewer x values make grouped bars instead: no line is drawn between two
+    settings that are not an axis.
+
+    >>> svg = facet_plot([("w", [Series("a", "a", (1.0, 2.0, 4.0), (3.0, 2.0, 1.0))])],
+    ...                  "cycles", "x")
+    >>> svg.startswith("<svg") and "</svg>" in svg
+    True
+    """
+    n = len(facets)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    groups = list(dict.fromkeys(s.group for _, lines in facets for s in lines))
+    style = {g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)])
+             for i, g in enumerate(groups)}
+    fig = Figure(figsize=(3.6 * cols + 1.6, 2.7 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, (title, lines) in enumerate(facets):
+        ax = axes[k // cols][k % cols]
+        ax.grid(True, alpha=0.3)
+        xs = sorted({v for s in lines for v in s.xs})
+        sat = saturated[k] if k < len(saturated) else [frozenset()] * len(lines)
+        if len(xs) <= 2:
+            width = 0.8 / max(len(lines), 1)
+            for j, s in enumerate(lines):
+                color, _ = style[s.group]
+                pos = [xs.index(v) + (j - (len(lines) - 1) / 2) * width for v in s.xs]
+                ax.bar(pos, s.ys, width, color=color, label=s.group,
+                       hatch=["//" if v in sat[j] else "" for v in s.xs])
+            ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+        else:
+            for j, s in enumerate(lines):
+                color, marker = style[s.group]
+                ax.plot(s.xs, s.ys, color=color, marker=marker, markersize=4, label=s.group)
+                hollow = [(a, b) for a, b in zip(s.xs, s.ys, strict=True) if a in sat[j]]
+                if hollow:
+                    ax.plot([a for a, _ in hollow], [b for _, b in hollow], linestyle="none",
+                            marker=marker, markersize=8, markerfacecolor="white",
+                            markeredgecolor=color)
+            if is_pow2_axis(xs):
+                ax.set_xscale("log", base=2)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel(x, fontsize=8)
+        ax.set_ylabel(metric, fontsize=8)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    handles = [matplotlib.lines.Line2D([], [], color=style[g][0], marker=style[g][1], label=g)
+               for g in groups]
+    fig.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return to_svg(fig)
 
 
 @_plotting
