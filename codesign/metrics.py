@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -211,3 +212,61 @@ def latency(
         f"{prefix}.p50_{unit}": percentile(values, 50, w),
         f"{prefix}.p99_{unit}": percentile(values, 99, w),
     })
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric's numbers are: ``unit`` and which way is ``better`` (``"lower"``,
+    ``"higher"`` or ``""`` when neither: a count of frames offered, a utilization)."""
+
+    unit: str
+    better: str = "lower"
+
+
+_INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
+    (re.compile(pattern), info) for pattern, info in (
+        (r"throughput\.(rx_|tx_)?pps$", MetricInfo("frames/s", "higher")),
+        (r"throughput\.\w*gbps$", MetricInfo("Gb/s", "higher")),
+        (r"throughput\.refs_per_s$", MetricInfo("references/s", "higher")),
+        (r"latency\.\w+_us$", MetricInfo("µs")),
+        (r"latency\.\w+_ns$", MetricInfo("ns")),
+        (r"cycles_per_packet(\.\w+)?$", MetricInfo("cycles/frame")),
+        (r"cycles(_per_ref|\.per_ref)$", MetricInfo("cycles/reference")),
+        (r"cycles\.per_walk$", MetricInfo("cycles/walk")),
+        (r"cycles(\.[\w.]+)?$", MetricInfo("cycles")),
+        (r"slowdown_vs_native$", MetricInfo("x native")),
+        (r"traps\.[\w.]+$", MetricInfo("traps")),
+        (r"drops$", MetricInfo("frames")),
+        (r"packets$", MetricInfo("frames", "")),
+        (r"hw\.[\w.]*area_mm2$", MetricInfo("mm²")),
+        (r"hw\.[\w.]*fmax_mhz$", MetricInfo("MHz", "higher")),
+        (r"cpu\.utilization\.\w+$", MetricInfo("fraction busy", "")),
+        (r"interrupts(\.\w+)?$", MetricInfo("interrupts")),
+        (r"iommu\.walk_refs$", MetricInfo("references")),
+        (r"walk\.refs_per_walk$", MetricInfo("references/walk")),
+        (r"[\w.]*misses$", MetricInfo("misses")),
+    ))
+"""Metric metadata, declared once: the first pattern a name matches gives its unit and
+direction; tables, plots and the HTML read it through :func:`info`."""
+
+
+def info(name: str) -> MetricInfo | None:
+    """The unit and direction of a metric, or None for a name no pattern covers.
+
+    >>> info("latency.p99_us"), info("throughput.gbps").better, info("nonsense")
+    (MetricInfo(unit='µs', better='lower'), 'higher', None)
+    """
+    for pattern, meta in _INFO:
+        if pattern.fullmatch(name):
+            return meta
+    return None
+
+
+def with_unit(name: str) -> str:
+    """``name (unit)`` for an axis or a column, ``name`` without known metadata.
+
+    >>> with_unit("cycles_per_packet"), with_unit("walks")
+    ('cycles_per_packet (cycles/frame)', 'walks')
+    """
+    meta = info(name)
+    return f"{name} ({meta.unit})" if meta else name

@@ -252,3 +252,24 @@ def test_weighted_percentile_is_exact_for_large_counts(values: list, weights: li
     v, w = np.array(values), np.array(weights)
     for q in (50, 99):
         assert percentile(v, q, weights=w) == inverted_cdf(v, w, q), q
+
+
+def test_every_metric_the_mechanisms_report_has_a_unit_where_one_applies() -> None:
+    """Metric metadata is declared once (codesign.metrics.info): the NIC and MMU headline
+    names have units and directions, and plots and tables label them so."""
+    from codesign.metrics import info, with_unit
+
+    for name, unit, better in [("throughput.gbps", "Gb/s", "higher"),
+                               ("throughput.wire_gbps", "Gb/s", "higher"),
+                               ("throughput.pps", "frames/s", "higher"),
+                               ("latency.p99_us", "µs", "lower"),
+                               ("cycles_per_packet.guest", "cycles/frame", "lower"),
+                               ("cycles_per_ref", "cycles/reference", "lower"),
+                               ("cycles.kernel.data", "cycles", "lower"),
+                               ("traps.vmexit.eoi", "traps", "lower"),
+                               ("hw.nic.area_mm2", "mm²", "lower"),
+                               ("tlb.l2.misses", "misses", "lower"),
+                               ("cpu.utilization.dd0", "fraction busy", "")]:
+        meta = info(name)
+        assert meta is not None and (meta.unit, meta.better) == (unit, better), name
+    assert with_unit("drops") == "drops (frames)" and info("walks") is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from codesign.metrics import with_unit
 from codesign.provenance import environment
 from codesign.report import analysis, plots, validation
 from codesign.report.data import ReportData, value
@@ -174,9 +175,9 @@ def _summary(data: ReportData) -> Section:
     section.blocks.append(Text(["Slowdown of each ", Mono(group), " against the winner ("
                                 "\"drops\" marks a point that lost frames: saturated):"]))
     section.blocks.append(Table([*head, *names], matrix))
-    section.blocks.append(Table([*head, f"best {group}", objective.metric,
-                                 *(["at"] if over else []), "runner-up", objective.metric,
-                                 "margin"], table))
+    unit = with_unit(objective.metric)
+    section.blocks.append(Table([*head, f"best {group}", unit, *(["at"] if over else []),
+                                 "runner-up", unit, "margin"], table))
     return section
 
 
@@ -282,7 +283,7 @@ def _results(data: ReportData) -> Section:
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
                                              [_order(r["params"].get(k)) for k in varying]))
     section.blocks.append(Table(
-        ["workload", "mechanism", "platform", *varying, *metrics],
+        ["workload", "mechanism", "platform", *varying, *map(with_unit, metrics)],
         [[r["workload"], r["mechanism"], r["platform"], *(r["params"].get(k) for k in varying),
           *(r["metrics"].get(m) for m in metrics)] for r in order], sortable=True))
     return section

@@ -23,6 +23,7 @@ import matplotlib
 import matplotlib.lines
 from matplotlib.figure import Figure
 
+from codesign.metrics import info, with_unit
 from codesign.report.analysis import Series, is_pow2_axis
 from codesign.report.data import Objective
 
@@ -118,7 +119,7 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
                 ax.set_xscale("log", base=2)
         ax.set_title(title, fontsize=8)
         ax.set_xlabel(x, fontsize=8)
-        ax.set_ylabel(metric, fontsize=8)
+        ax.set_ylabel(with_unit(metric), fontsize=8)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     handles = [matplotlib.lines.Line2D([], [], color=style[g][0], marker=style[g][1], label=g)
@@ -126,6 +127,13 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
     fig.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return to_svg(fig)
+
+
+def _objective_label(objective: Objective) -> str:
+    """``metric (unit, lower is better)``."""
+    meta = info(objective.metric)
+    way = "higher" if objective.maximize else "lower"
+    return f"{objective.metric} ({meta.unit + ', ' if meta else ''}{way} is better)"
 
 
 @_plotting
@@ -138,7 +146,7 @@ def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
     if is_pow2_axis(xs):
         ax.set_xscale("log", base=2)
     ax.set_xlabel(x)
-    ax.set_ylabel(metric)
+    ax.set_ylabel(with_unit(metric))
     if len(lines) > 1:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return to_svg(fig)
@@ -163,8 +171,8 @@ def pareto_plot(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
     fx = [r["metrics"][a] for r in front]
     fy = [r["metrics"][b] for r in front]
     ax.step(fx, fy, where="post", color="black", linewidth=1, label="Pareto front")
-    ax.set_xlabel(objectives[0].label())
-    ax.set_ylabel(objectives[1].label())
+    ax.set_xlabel(_objective_label(objectives[0]))
+    ax.set_ylabel(_objective_label(objectives[1]))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return to_svg(fig)
 
