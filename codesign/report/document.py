@@ -311,7 +311,10 @@ def _plots(data: ReportData) -> Section | None:
     defining = set(data.defining())
     varying = [k for k in data.varying() if k not in defining and k != group]
     shared = _shared_axes(data, varying, group)
-    split = [k for k in shared if k != x]
+    # A parameter zipped with x (one value of it for each value of x) is the same axis: it
+    # does not split the panels, so that x keeps its values in each.
+    partners = [k for k in shared if k != x and _zipped(data.done, x, k)]
+    split = [k for k in shared if k != x and k not in partners]
     over = _own_knobs(data, varying, group, shared)
     panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     order = {w: i for i, w in enumerate(dict.fromkeys(r["workload"] for r in data.done))}
@@ -326,6 +329,9 @@ def _plots(data: ReportData) -> Section | None:
     intro += ["; one line per ", Mono(group)]
     if over:
         intro += [", each at its best over ", *_listing(over)]
+    if partners:
+        intro += ["; ", Mono(x), " moves together with ", *_listing(partners),
+                  " (one zipped axis)"]
     intro += ["."]
     if any(r["metrics"].get("drops") for r in data.done):
         intro += [" A hollow marker (a hatched bar) is a point that dropped frames: "
@@ -364,14 +370,21 @@ def _plots(data: ReportData) -> Section | None:
             caption = f"{metric} against {x}"
             if len(figures) > step:
                 caption += f" (panels {start + 1}-{start + len(part)} of {len(figures)})"
+            axis = f"{x} (with {', '.join(partners)})" if partners else x
             section.blocks.append(Plot(plots.slug(name), caption, plots.facet_plot(
-                part, metric, x, hollow[start:start + step])))
+                part, metric, axis, hollow[start:start + step])))
             drawn = True
         section.blocks.extend(notes[:8])
         if len(notes) > 8:
             section.blocks.append(Text([f"... and {len(notes) - 8} more crossovers on ",
                                         Mono(metric), "."]))
     return section if drawn else None
+
+
+def _zipped(rows: list[dict[str, Any]], x: str, k: str) -> bool:
+    """Whether ``k`` takes one value for each value of ``x`` and the other way round."""
+    pairs = {(fmt(value(r, x)), fmt(value(r, k))) for r in rows}
+    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
 
 def _saturated_xs(rows: list[dict[str, Any]], line: analysis.Series, metric: str, x: str,

@@ -93,11 +93,15 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
              for i, g in enumerate(groups)}
     fig = Figure(figsize=(3.6 * cols + 1.6, 2.7 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
-    for k, (title, lines) in enumerate(facets):
+    for k, (title, given) in enumerate(facets):
         ax = axes[k // cols][k % cols]
         ax.grid(True, alpha=0.3)
+        # Every panel draws the groups in one order: the same bar sits in the same place.
+        rank = sorted(range(len(given)), key=lambda i: groups.index(given[i].group))
+        lines = [given[i] for i in rank]
         xs = sorted({v for s in lines for v in s.xs})
-        sat = saturated[k] if k < len(saturated) else [frozenset()] * len(lines)
+        sat_given = saturated[k] if k < len(saturated) else [frozenset()] * len(given)
+        sat = [sat_given[i] for i in rank]
         if len(xs) <= 2:
             width = 0.8 / max(len(lines), 1)
             for j, s in enumerate(lines):

@@ -168,3 +168,23 @@ def test_saturated_winners_are_marked_and_unpriced_traps_have_no_cycles_column(
     assert "One panel per workload and setting of `frame`; one line per `mechanism`." \
         in plots_part
     assert "hollow marker" in plots_part and "Crossover" not in plots_part
+
+
+def test_a_zipped_two_value_axis_gets_bars_and_no_interpolated_crossover(
+        tmp_path: Path) -> None:
+    """x (ntlb) takes two values zipped with pwc: one axis, drawn as bars per workload, and
+    no crossover interpolated between the two settings even where the order flips."""
+    spec = ('version = 1\nname = "z"\n[report]\nmetrics = ["cycles_per_ref"]\n'
+            'objectives = ["cycles_per_ref"]\nx = "ntlb"\ngroup = "mechanism"\n')
+    points = [(w, m, {"ntlb": n, "pwc": p}, {"cycles_per_ref": c})
+              for w in ("gups", "zipf")
+              for (n, p), (cs, cn) in (((0, 0), (10.0, 20.0)), ((16, 32), (15.0, 12.0)))
+              for m, c in (("shadow", cs), ("nested", cn))]
+    md = write_report(write_store(tmp_path / "z.sqlite", spec, points), tmp_path / "out",
+                      ["md"])[0].read_text()
+    part = md.split("## Metrics against ntlb")[1].split("\n## ")[0]
+    assert "One panel per workload; one line per `mechanism`; `ntlb` moves together with " \
+        "`pwc` (one zipped axis)." in part
+    assert "Crossover" not in part
+    svg = (tmp_path / "out" / "report-files" / "cycles_per_ref-vs-ntlb.svg").read_text()
+    assert "ntlb (with pwc)" in svg and "gups" in svg and "zipf" in svg
