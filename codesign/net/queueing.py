@@ -477,36 +477,10 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
 
 
 @numba.njit(cache=True)
-def _fifo(arrival, service, cap, depart, drop_stage):
-    # One FIFO server with room for ``cap`` packets (0: unbounded): a packet finds
-    # ``accepted - left`` packets there, ``left`` those departed by its arrival (a departure
-    # at the same time goes first). Returns the busy time.
-    n = len(arrival)
-    done = np.empty(n)  # departures of accepted packets, non-decreasing
-    accepted = 0
-    left = 0
-    last = -np.inf
-    busy = 0.0
-    for i in range(n):
-        t = arrival[i]
-        while left < accepted and done[left] <= t:
-            left += 1
-        if cap > 0 and accepted - left >= cap:
-            drop_stage[i] = 0
-            continue
-        start = t if t > last else last
-        last = start + service[i]
-        busy += service[i]
-        done[accepted] = last
-        accepted += 1
-        depart[i] = last
-    return busy
-
-
-@numba.njit(cache=True)
 def _fifo_bytes(arrival, service, size, cap, depart, drop_stage):
-    # ``_fifo`` with room for ``cap`` bytes: a packet is dropped unless the bytes of the
-    # accepted packets not yet departed by its arrival, plus its own, fit.
+    # One FIFO server with room for ``cap`` bytes: a packet is dropped unless the bytes of
+    # the accepted packets not yet departed by its arrival (a departure at the same time
+    # goes first), plus its own, fit. Returns the busy time.
     n = len(arrival)
     done = np.empty(n)
     held = np.empty(n, dtype=np.int64)
@@ -549,13 +523,20 @@ def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
     n = len(arrival)
     size = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
-    service = stage.seconds(size.astype(np.float64)) * 1e9
+    return _fifo_result(stage, arrival, size, size, int(capacity_bytes), extra_ns)
+
+
+def _fifo_result(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray, room: np.ndarray,
+                 capacity: int, extra_ns: np.ndarray | None = None) -> Result:
+    """One FIFO stage by the recurrence: each packet takes ``room`` of ``capacity``."""
+    n = len(arrival)
+    service = stage.seconds(np.asarray(frame_bytes, dtype=np.float64)) * 1e9
     if extra_ns is not None:
         service = service + np.asarray(extra_ns, dtype=np.float64).reshape(n)
     service = np.ascontiguousarray(service, dtype=np.float64).reshape(n)
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
-    busy = _fifo_bytes(arrival, service, size, int(capacity_bytes), depart, drop)
+    busy = _fifo_bytes(arrival, service, room, capacity, depart, drop)
     served = np.array([int((drop < 0).sum())], dtype=np.int64)
     zero = np.zeros(1, dtype=np.int64)
     return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
@@ -586,16 +567,10 @@ def _segment_starts(path: DataPath, notified: set[str]) -> list[int]:
 
 def _single(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray) -> Result:
     """One FIFO stage (a wire): the same result as the kernel, by the FIFO recurrence."""
-    n = len(arrival)
-    service = np.ascontiguousarray(stage.seconds(np.asarray(frame_bytes, np.float64)) * 1e9,
-                                   dtype=np.float64).reshape(n)
-    depart = np.full(n, np.nan)
-    drop = np.full(n, -1, dtype=np.int64)
-    busy = _fifo(arrival, service, stage.capacity, depart, drop)
-    served = np.array([int((drop < 0).sum())], dtype=np.int64)
-    zero = np.zeros(1, dtype=np.int64)
-    return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
-                  np.array([busy]), served, zero, zero.copy(), zero.copy())
+    # Room for ``capacity`` packets: each packet takes one unit of it.
+    return _fifo_result(stage, arrival, np.asarray(frame_bytes).reshape(len(arrival)),
+                        np.ones(len(arrival), dtype=np.int64),
+                        stage.capacity if stage.capacity else 1 << 62)
 
 
 def service_ns(paths: Sequence[DataPath], path_of: np.ndarray,

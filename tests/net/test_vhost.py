@@ -11,16 +11,12 @@ import pytest
 
 from codesign.cli import main
 from codesign.errors import InputError
-from codesign.hardware import NICKeys
 from codesign.harness import Point, evaluate, resolve
-from codesign.net import nicreplay
 from codesign.net.common import from_nic, run_paths
 from codesign.net.graph import DataPath, paths_graph, saturation_pps
 from codesign.net.vhost import COSTS, VhostParams, paths
-from codesign.params import specs
 from codesign.platforms import bundled, load_platform
 from codesign.registry import default_registry
-from hwmodels.nic import NICParams
 from tests.net.helpers import (
     LINE_1518,
     PLATFORM,
@@ -115,26 +111,6 @@ def test_bad_parameters_are_one_line_errors_before_any_work(params: dict[str, An
     with pytest.raises(InputError, match=message) as err:
         resolve(point)
     assert "\n" not in str(err.value)
-
-
-def test_the_nic_block_and_its_keys_are_the_mechanisms(monkeypatch: pytest.MonkeyPatch) -> None:
-    m = default_registry().mechanism("vhost")
-    assert {s.key for s in specs(NICKeys)} <= {s.key for s in specs(m.params)}
-    assert mech_params("vhost").nic() == NICKeys.to_hw(mech_params("vhost"))
-    built: list[NICParams] = []
-    real = nicreplay.NICModel
-
-    def spy(params: NICParams) -> Any:
-        built.append(params)
-        return real(params)
-
-    monkeypatch.setattr(nicreplay, "NICModel", spy)
-    keys = {"nic.queues": 16, "nic.filters": 8, "nic.vlans": 64, "nic.ring_size": 128,
-            "nic.itr_us": 20.0, "nic.irq_threshold": 8, "nic.clock_mhz": 200.0,
-            "nic.iova_bits": 22, "nic.pa_bits": 36, "iotlb.entries": 32, "iotlb.ways": 2,
-            "iotlb.policy": "plru", "iommu.levels": 3, "link.gbps": 25.0}
-    run("vhost", stream(packets=300, offered_gbps=1.0, vms=2), **keys)
-    assert built == [NICParams.from_flat(keys)]
 
 
 def test_a_point_runs_through_the_harness() -> None:
