@@ -133,7 +133,7 @@ def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str,
     sign = -1.0 if objective.maximize else 1.0
     first = {w: i for i, w in enumerate(dict.fromkeys(w for w, _ in best))}
     for (workload, setting), groups in sorted(
-            best.items(), key=lambda kv: (first[kv[0][0]], [_rank(v) for v in kv[0][1]])):
+            best.items(), key=lambda kv: (first[kv[0][0]], [value_order(v) for v in kv[0][1]])):
         ranking = [(name, b[0], b[1]) for name, b in groups.items() if b is not None]
         if not ranking:
             continue
@@ -143,8 +143,12 @@ def winners(rows: Sequence[dict[str, Any]], objective: Objective, group: str,
     return out
 
 
-def _rank(v: Any) -> tuple[int, float, str]:
-    """Sort key of a parameter value: unset, then numbers by value, then text."""
+def value_order(v: Any) -> tuple[int, float, str]:
+    """Sort key of a parameter value: unset first, then numbers by value, then text.
+
+    >>> sorted([128, None, 16, "4K", 1024], key=value_order)
+    [None, 16, 128, 1024, '4K']
+    """
     if v is None:
         return (0, 0.0, "")
     if isinstance(v, int | float) and not isinstance(v, bool):

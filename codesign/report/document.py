@@ -245,17 +245,7 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
     return out
 
 
-def _order(v: Any) -> tuple[int, float, str]:
-    """Sort key of a parameter value: unset first, then numbers by value, then text.
-
-    >>> sorted([128, None, 16, "4K", 1024], key=_order)
-    [None, 16, 128, 1024, '4K']
-    """
-    if v is None:
-        return (0, 0.0, "")
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return (1, float(v), "")
-    return (2, 0.0, str(v))
+_order = analysis.value_order
 
 
 def _listing(names: list[str]) -> list[str | Mono]:
