@@ -115,7 +115,7 @@ def _va_bits_param() -> Any:
 class TLBKeys(_Keys):
     """Dotted keys of the tagged TLB (``hwmodels.tlb``); defaults are its own."""
 
-    entries: int = param(_TLB.l4k.entries, key="tlb.l1.entries", min=0, max=4096,
+    entries: int = param(_TLB.l4k.entries, key="tlb.l1.entries", unit="entries", min=0, max=4096,
                          doc="entries of the 4 KiB array: tlb.l1.ways x a power of two "
                              "(the number of sets)")
     ways: int = param(_TLB.l4k.ways, key="tlb.l1.ways", min=0, max=4096,
@@ -123,11 +123,13 @@ class TLBKeys(_Keys):
     policy: str = param(_TLB.l4k.policy, key="tlb.l1.policy", choices=("lru", "plru", "random"),
                         doc="replacement policy of every array")
     entries_2m: int = param(_TLB.l2m.entries, key="tlb.l1.2m.entries", min=0, max=4096,
+                            unit="entries",
                             doc="entries of the 2 MiB array (0: none; else tlb.l1.2m.ways x a "
                                 "power of two)")
     ways_2m: int = param(_TLB.l2m.ways, key="tlb.l1.2m.ways", min=0, max=4096,
                          doc="ways of the 2 MiB array")
     entries_1g: int = param(_TLB.l1g.entries, key="tlb.l1.1g.entries", min=0, max=4096,
+                            unit="entries",
                             doc="entries of the 1 GiB array (0: none; else tlb.l1.1g.ways x a "
                                 "power of two)")
     ways_1g: int = param(_TLB.l1g.ways, key="tlb.l1.1g.ways", min=0, max=4096,
@@ -168,7 +170,7 @@ class STLBKeys(_Keys):
     are shared.
     """
 
-    l2_entries: int = param(1536, key="tlb.l2.entries", min=0, max=4096,
+    l2_entries: int = param(1536, key="tlb.l2.entries", unit="entries", min=0, max=4096,
                          doc="second-level TLB entries (0: none; else tlb.l2.ways x a power of "
                              "two, the number of sets); default ChampSim's STLB 1536 (128 sets "
                              "x 12 ways)")
@@ -179,7 +181,7 @@ class STLBKeys(_Keys):
                         doc="the second-level array also holds 2 MiB entries (Intel since "
                             "Haswell; Skylake's STLB); off: 2 MiB pages bypass it "
                             "(Nehalem)")
-    l2_1g_entries: int = param(16, key="tlb.l2.1g.entries", min=0, max=4096,
+    l2_1g_entries: int = param(16, key="tlb.l2.1g.entries", unit="entries", min=0, max=4096,
                                doc="second-level 1 GiB entries (0: none; else "
                                    "tlb.l2.1g.ways x a power of two); default Skylake's 16")
     l2_1g_ways: int = param(4, key="tlb.l2.1g.ways", min=0, max=4096,
@@ -224,14 +226,18 @@ class WalkerKeys(_Keys):
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
                              doc="radix levels of the host (nested / EPT) page table")
     pwc_entries: int | None = param(None, key="pwc.entries", min=0, max=1024,
+                                    unit="entries per level",
                                     doc="page-walk cache entries of every level, both "
                                         "dimensions (0: none); unset: ChampSim's 32/8/4/2 "
                                         "for levels 2/3/4/5")
     pwc_guest: int | None = param(None, key="pwc.guest.entries", min=0, max=1024,
+                                  unit="entries per level",
                                   doc="overrides pwc.entries for the guest dimension")
     pwc_nested: int | None = param(None, key="pwc.nested.entries", min=0, max=1024,
+                                   unit="entries per level",
                                    doc="overrides pwc.entries for the nested dimension")
     ntlb_entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
+                              unit="entries",
                               doc="nested TLB entries (0: none; else ntlb.ways x a power of "
                                   "two)")
     ntlb_ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
@@ -280,7 +286,7 @@ class NTLBKeys(_Keys):
 
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
                              doc="radix levels of the host (nested / EPT) page table")
-    entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", min=0, max=4096,
+    entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", unit="entries", min=0, max=4096,
                          doc="nested TLB entries (0: none; else ntlb.ways x a power of two)")
     ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                       doc="nested TLB ways")
@@ -381,6 +387,7 @@ class NICKeys(_Keys):
     pa_bits: int = param(_NIC.pa_bits, key="nic.pa_bits", min=13, max=64,
                          doc="physical address width")
     iotlb_entries: int = param(_NIC.iotlb_entries, key="iotlb.entries", min=1, max=4096,
+                               unit="entries",
                                doc="IOTLB entries")
     iotlb_ways: int = param(_NIC.iotlb_ways, key="iotlb.ways", min=1, max=4096,
                             doc="IOTLB ways")

@@ -250,12 +250,61 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
 direction; tables, plots and the HTML read it through :func:`info`."""
 
 
+RATES = (("refs", "per_kref", 1000.0, "per 1,000 references"),
+         ("packets", "per_frame", 1.0, "per frame"))
+"""How a count is normalized, in order of preference: by the references a memory point
+replays (per 1,000), or by the frames a network point carries; (basis metric, suffix of
+the rate's name, scale, unit suffix)."""
+COUNT_UNITS = ("traps", "misses", "interrupts")
+"""Units of the counts a report also shows as rates (drops are shown as a share already)."""
+
+
+def is_count(name: str) -> bool:
+    """Whether a metric is an event count that compares across points only as a rate.
+
+    >>> is_count("traps.total"), is_count("iotlb.misses"), is_count("cycles.total")
+    (True, True, False)
+    """
+    meta = info(name)
+    return meta is not None and meta.unit in COUNT_UNITS
+
+
+def is_rate(name: str) -> bool:
+    """Whether a name is a rate :func:`rates` derives (not a count of its own).
+
+    >>> is_rate("traps.vmexit.io.per_frame"), is_rate("cycles.per_ref")
+    (True, False)
+    """
+    return any(name.endswith("." + suffix) for _, suffix, _, _ in RATES)
+
+
+def rates(metrics: Mapping[str, Number]) -> dict[str, float]:
+    """Every count of ``metrics`` as a rate (``traps.total.per_kref``: traps per 1,000
+    references; ``interrupts.per_frame``), by the first basis of :data:`RATES` that is there and
+    not zero; nothing without one.
+
+    >>> rates({"refs": 2000, "traps.total": 5, "cycles.total": 9})
+    {'traps.total.per_kref': 2.5}
+    """
+    for basis, suffix, scale, _ in RATES:
+        n = metrics.get(basis)
+        if n:
+            return {f"{k}.{suffix}": v * scale / n for k, v in metrics.items() if is_count(k)}
+    return {}
+
+
 def info(name: str) -> MetricInfo | None:
     """The unit and direction of a metric, or None for a name no pattern covers.
 
     >>> info("latency.p99_us"), info("throughput.gbps").better, info("nonsense")
     (MetricInfo(unit='µs', better='lower'), 'higher', None)
+    >>> info("traps.total.per_kref").unit
+    'traps per 1,000 references'
     """
+    for _, suffix, _, unit in RATES:
+        if name.endswith("." + suffix):
+            base = info(name[:-len(suffix) - 1])
+            return MetricInfo(f"{base.unit} {unit}", base.better) if base else None
     for pattern, meta in _INFO:
         if pattern.fullmatch(name):
             return meta

@@ -30,6 +30,7 @@ class WalksParams:
     walks: int = param(100_000, key="workload.walks", min=1, max=100_000_000,
                        doc="page walks to serve (TLB misses)")
     huge_2m: float = param(0.0, key="workload.huge_2m_fraction", min=0.0, max=1.0,
+                           unit="fraction",
                            doc="fraction of walks whose guest mapping is a 2 MiB page")
     huge_1g: float = param(0.0, key="workload.huge_1g_fraction", min=0.0, max=1.0,
                            doc="fraction of walks whose guest mapping is a 1 GiB page")

@@ -106,7 +106,7 @@ class PortParams(NICKeys):
     link_buffer: int = param(64, key="link.buffer", min=1, max=1 << 20, unit="frames",
                              doc="frames that may wait for the port (upstream switch buffer); "
                                  "more are dropped")
-    iotlb_entries: int = param(64, key="iotlb.entries", min=1, max=1 << 12,
+    iotlb_entries: int = param(64, key="iotlb.entries", unit="entries", min=1, max=1 << 12,
                                doc="IOTLB entries (a power-of-two multiple of iotlb.ways)")
     iotlb_ways: int = param(4, key="iotlb.ways", min=1, max=64, doc="IOTLB associativity")
     rx_buffer_kib: int = param(512, key="nic.rx_buffer_kib", min=2, max=1 << 20, unit="KiB",

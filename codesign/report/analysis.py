@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from codesign.metrics import top_level
+from codesign.metrics import is_rate, top_level
 from codesign.report.data import MIX_KEY, NAMES, Objective, column, value, varies
 
 MAX_LINES = 10
@@ -74,6 +74,34 @@ class Winner:
         return tuple(g for g, v, _ in self.ranking
                      if g == self.ranking[0][0] or (_gap(best, v) or 0.0) < self.tie)
 
+    @property
+    def contenders(self) -> tuple[str, ...]:
+        """The groups these results cannot tell from the winner, the winner first: those tied
+        with it and, where values are means over seeds, those whose 95% interval (the row's
+        ``spread``) overlaps the winner's.
+
+        >>> o = Objective("c")
+        >>> w = Winner("w", o, (("a", 10.0, {"spread": {"c": 1.0}}),
+        ...                     ("b", 11.5, {"spread": {"c": 1.0}}), ("c", 20.0, {})))
+        >>> w.tied, w.contenders, w.undecided
+        (('a',), ('a', 'b'), True)
+        """
+        metric = self.objective.metric
+        _, best, best_row = self.ranking[0]
+        low, high = _interval(best, best_row, metric)
+        out = list(self.tied)
+        for g, v, row in self.ranking[1:]:
+            a, b = _interval(v, row, metric)
+            if g not in out and a <= high and low <= b:
+                out.append(g)
+        return tuple(out)
+
+    @property
+    def undecided(self) -> bool:
+        """Whether a group outside the tie overlaps the winner's 95% interval: the seeds
+        run do not decide between them."""
+        return len(self.contenders) > len(self.tied)
+
     def slowdown(self, value: float) -> float | None:
         """How many times worse ``value`` is than the winner's (1 for the winner): the ratio
         of the two, the worse over the better, whichever way the objective goes."""
@@ -82,6 +110,11 @@ class Winner:
         if better == 0 or not math.isfinite(better) or not math.isfinite(worse):
             return None
         return worse / better
+
+
+def _interval(v: float, row: dict[str, Any], metric: str) -> tuple[float, float]:
+    half = row.get("spread", {}).get(metric, 0.0)
+    return v - half, v + half
 
 
 def _gap(best: float, other: float) -> float | None:
@@ -166,7 +199,7 @@ def trap_table(metrics: dict[str, float]) -> list[tuple[str, float, float, float
     [('vmexit.cr3_write', 3, 0.75, 6000), ('hypercall.mmu_update', 1, 0.25, None)]
     """
     counts = {k[len("traps."):]: v for k, v in metrics.items()
-              if k.startswith("traps.") and k != "traps.total"}
+              if k.startswith("traps.") and k != "traps.total" and not is_rate(k)}
     total = sum(counts.values())
     table = [(reason, n, n / total if total else 0.0, metrics.get(f"cycles.traps.{reason}"))
              for reason, n in counts.items()]
@@ -197,6 +230,7 @@ class Series:
     ys: tuple[float, ...]
     best_of: int = 1  # > 1: each y is the best of this many parameter combinations
     context: tuple[str, ...] = ()  # the other parameters' values this line holds fixed
+    errs: tuple[float, ...] = ()  # each y's 95% half-width, when ys are means over seeds
 
 
 def _number(v: Any) -> bool:
@@ -263,18 +297,25 @@ def series(rows: Sequence[dict[str, Any]], metric: str, x: str, group: str,
     contexts = len({ctx for _, ctx in labels})
     collapse = len(set(labels)) > MAX_LINES
     lines: dict[tuple[str, tuple[str, ...]], dict[float, float]] = defaultdict(dict)
+    errs: dict[tuple[str, tuple[str, ...]], dict[float, float]] = defaultdict(dict)
     for r, (name, ctx) in zip(usable, labels, strict=True):
-        points = lines[(name, () if collapse else ctx)]
+        line = (name, () if collapse else ctx)
+        points = lines[line]
         xv, yv = float(value(r, x)), float(r["metrics"][metric])
         current = points.get(xv)
         if current is None or (yv > current if maximize else yv < current):
             points[xv] = yv
+            if "spread" in r:
+                errs[line][xv] = float(r["spread"].get(metric, 0.0))
     out = []
-    for (name, ctx), points in lines.items():
+    for line, points in lines.items():
+        name, ctx = line
         xs = tuple(sorted(points))
         label = name if not ctx else f"{name} ({', '.join(ctx)})"
+        spread = errs.get(line, {})
         out.append(Series(label, name, xs, tuple(points[v] for v in xs),
-                          contexts if collapse else 1, ctx))
+                          contexts if collapse else 1, ctx,
+                          tuple(spread.get(v, 0.0) for v in xs) if spread else ()))
     return out
 
 
@@ -345,6 +386,51 @@ def pareto(rows: Sequence[dict[str, Any]], objectives: Sequence[Objective]) -> l
             if tuple(float(r["metrics"][o.metric]) * s for o, s in zip(objectives, signs,
                                                                         strict=True)) in front]
     return sorted(kept, key=lambda r: r["metrics"][objectives[0].metric] * signs[0])
+
+
+MAX_FRONT = 10
+"""The most Pareto points a report lists and labels."""
+EPSILON = 0.01
+"""The relative tolerance below which a Pareto point adds nothing over a listed one."""
+
+
+def epsilon_front(front: Sequence[dict[str, Any]], objectives: Sequence[Objective],
+                  most: int = MAX_FRONT, epsilon: float = EPSILON
+                  ) -> tuple[list[dict[str, Any]], float]:
+    """The points of a Pareto ``front`` (best first on the first objective) that stand for it
+    within a relative tolerance, and that tolerance: a point is left out when a kept one is
+    no more than ``epsilon`` worse on every objective (epsilon-dominance, Laumanns et al.,
+    2002); the tolerance doubles from ``epsilon`` until at most ``most`` points are kept.
+
+    >>> o = [Objective("a"), Objective("b")]
+    >>> front = [{"metrics": {"a": a, "b": b}} for a, b in
+    ...          [(1.0, 9.0), (1.001, 8.995), (2.0, 5.0), (4.0, 1.0)]]
+    >>> kept, eps = epsilon_front(front, o)
+    >>> [r["metrics"]["a"] for r in kept], eps
+    ([1.0, 2.0, 4.0], 0.01)
+    >>> kept, eps = epsilon_front(front, o, most=2)
+    >>> [r["metrics"]["a"] for r in kept], eps
+    ([1.0, 4.0], 1.28)
+    """
+    while True:
+        kept: list[dict[str, Any]] = []
+        for p in front:
+            if not any(_within(q, p, objectives, epsilon) for q in kept):
+                kept.append(p)
+        if len(kept) <= most:
+            return kept, epsilon
+        epsilon *= 2
+
+
+def _within(q: dict[str, Any], p: dict[str, Any], objectives: Sequence[Objective],
+            epsilon: float) -> bool:
+    """Whether ``q`` is no more than ``epsilon`` (relative) worse than ``p`` everywhere."""
+    for o in objectives:
+        a, b = q["metrics"][o.metric], p["metrics"][o.metric]
+        slack = epsilon * abs(b)
+        if (a < b - slack) if o.maximize else (a > b + slack):
+            return False
+    return True
 
 
 def _front(points: list[tuple[float, ...]]) -> set[tuple[float, ...]]:

@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import InputError, suggest
+from codesign.metrics import RATES, rates
 from codesign.registry import default_registry
 from codesign.sweep.store import Store
 from codesign.tomlfile import parse_toml
@@ -159,6 +161,21 @@ class ReportData:
                     and not any(varies(column(rows, k)) for rows in by_label.values())]
         return list(self._once("defining", compute))
 
+    def replicates(self) -> list[str]:
+        """Varying parameters that only pick a random stream (``workload.seed``): points that
+        differ in them alone are replicates of one configuration."""
+        from codesign.report.stats import replicate_keys
+
+        return replicate_keys(self.varying())
+
+    def cells(self) -> list[dict[str, Any]]:
+        """The done points with replicates reduced to one row each: metrics are means over
+        the seeds, ``spread`` their 95% half-widths (:mod:`codesign.report.stats`); the
+        done points themselves when nothing is replicated."""
+        from codesign.report.stats import replicate_means
+
+        return self._once("cells", lambda: replicate_means(self.done, self.replicates()))
+
     def fixed(self) -> dict[str, Any]:
         """Parameters with one value over every done point."""
         if not self.done:
@@ -187,6 +204,24 @@ class ReportData:
                                  if m in present and m not in headline]
             return headline or present[:MAX_DEFAULT_METRICS]
         return list(self._once("metrics", compute))
+
+    def rate_of(self, metric: str) -> str | None:
+        """The name of ``metric``'s rate (per 1,000 references or per frame) when it is a
+        count that the done points have as a rate, else None."""
+        known = set(self.present())
+        for _, suffix, _, _ in RATES:
+            if f"{metric}.{suffix}" in known:
+                return f"{metric}.{suffix}"
+        return None
+
+    def shown(self) -> list[str]:
+        """The table metrics, each count followed by its rate: the absolute count says how
+        much happened, the rate compares points of different lengths."""
+        out: list[str] = []
+        for m in self.metrics():
+            rate = self.rate_of(m)
+            out += [m] if rate is None or rate in self.metrics() else [m, rate]
+        return list(dict.fromkeys(out))
 
     def objectives(self) -> list[Objective]:
         """[report] objectives, else the first table metric (minimized)."""
@@ -250,6 +285,31 @@ class ReportData:
         return self._once("x_axis", compute)
 
 
+@functools.cache
+def param_unit(key: str) -> str | None:
+    """The unit a registered workload or mechanism declares for parameter ``key``, or None.
+
+    >>> param_unit("workload.offered_gbps"), param_unit("tlb.l1.entries"), param_unit("x")
+    ('Gb/s', 'entries', None)
+    """
+    registry = default_registry()
+    for entry in (*registry.workloads.values(), *registry.mechanisms.values()):
+        for spec in entry.specs():
+            if spec.key == key and spec.unit:
+                return spec.unit
+    return None
+
+
+def with_param_unit(key: str) -> str:
+    """``key (unit)`` for an axis, ``key`` when no unit is declared.
+
+    >>> with_param_unit("workload.frame_bytes"), with_param_unit("mechanism")
+    ('workload.frame_bytes (bytes)', 'mechanism')
+    """
+    unit = param_unit(key)
+    return f"{key} ({unit})" if unit else key
+
+
 def value(row: dict[str, Any], key: str) -> Any:
     """A row's value for a name (workload, mechanism, platform), parameter or metric."""
     if key in NAMES:
@@ -306,6 +366,19 @@ def share_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def with_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose done metrics also hold each count as a rate (:func:`codesign.metrics.rates`:
+    ``traps.total.per_kref``, ``interrupts.per_frame``), derived here, not stored.
+
+    >>> with_rates([{"metrics": {"packets": 4, "interrupts": 2}}])[0]["metrics"]
+    {'packets': 4, 'interrupts': 2, 'interrupts.per_frame': 0.5}
+    """
+    for row in rows:
+        if row.get("metrics"):
+            row["metrics"].update(rates(row["metrics"]))
+    return rows
+
+
 def load(store_path: str | Path) -> ReportData:
     """The last sweep recorded in a store, ready to report."""
     with Store.open_readonly(store_path) as store:
@@ -313,7 +386,7 @@ def load(store_path: str | Path) -> ReportData:
         if not sweeps:
             raise InputError(f"{store_path}: the store holds no sweep")
         sweep = sweeps[-1]
-        rows = label_mixes(share_names(list(store.rows(sweep["spec_key"]))))
+        rows = with_rates(label_mixes(share_names(list(store.rows(sweep["spec_key"])))))
         platforms = store.platforms()
         point_platform = store.point_platforms()
     spec = _spec_data(sweep["spec_text"])

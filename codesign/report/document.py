@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from codesign.metrics import with_unit
+from codesign.metrics import RATES, with_unit
 from codesign.provenance import environment
 from codesign.report import analysis, plots, validation
-from codesign.report.data import ReportData, value
+from codesign.report.data import ReportData, param_unit, value
 
 MAX_PLOTS = 6
 
@@ -53,6 +53,9 @@ class Table:
     rows: list[list[Any]]
     sortable: bool = False
     prose: bool = False
+    shade: list[list[float | None]] | None = None
+    """Per cell, a slowdown against the best (1 for the best) that HTML colours the cell by,
+    or None for a cell left plain: the who-wins-where matrix."""
 
 
 @dataclass
@@ -123,13 +126,12 @@ def _summary(data: ReportData) -> Section:
         section.blocks.append("No completed points to summarize.")
         return section
     objective, group = objectives[0], data.group()
-    defining = set(data.defining())
-    varying = [k for k in data.varying() if k != group and k not in defining]
+    varying = _compared(data)
     by = _shared_axes(data, varying, group)
     # What a group is at its best over: its own knobs that take several values in it (a
     # knob constant within each group is just that group's configuration).
     over = _own_knobs(data, varying, group, by)
-    settled = analysis.winners(data.done, objective, group, by)
+    settled = analysis.winners(data.cells(), objective, group, by)
     if not settled:
         section.blocks.append("No completed point has the objective's metric.")
         return section
@@ -143,42 +145,76 @@ def _summary(data: ReportData) -> Section:
     intro += [f"; a {group} within {tie:.0%} of the winner ties with it. The margin is how "
               "much better the winner is than the runner-up; a slowdown is how many times "
               "worse a value is than the winner's."]
+    seeds = data.replicates()
+    if seeds:
+        counts = sorted({r["replicates"] for r in data.cells()})
+        n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        intro += [" Values are means over ", n, " runs differing only in ", *_listing(seeds),
+                  ", with 95% intervals (Student's t); where another ", Mono(group),
+                  "'s interval overlaps the winner's, the winner is undecided."]
     section.blocks.append(Text(intro))
     section.blocks.extend(_who_wins_where(settled, group, by))
     names = list(dict.fromkeys(g for w in settled for g, _, _ in w.ranking))
     head = ["workload", *by]
-    matrix, table = [], []
+    matrix, table, shade = [], [], []
     for w in settled:
         at = [fmt(v) for _, v in w.setting]
         values = {g: v for g, v, _ in w.ranking}
-        cells = []
+        cells: list[str] = []
+        tones: list[float | None] = [None] * (1 + len(at))
         for g in names:
             if g not in values:
                 cells.append("")
+                tones.append(None)
             elif g == w.ranking[0][0]:
-                cells.append("best" + _drops(w.ranking[0][2]))
+                cells.append("best" + (" (undecided)" if w.undecided else "")
+                             + _drops(w.ranking[0][2]))
+                tones.append(1.0)
             else:
                 slow = w.slowdown(values[g])
-                tied = " (tie)" if g in w.tied else ""
+                tied = (" (tie)" if g in w.tied else
+                        " (undecided)" if g in w.contenders else "")
                 cells.append((f"{slow:.2f}x" if slow is not None else "") + tied
                              + _drops(dict((n, r) for n, _, r in w.ranking)[g]))
+                tones.append(1.0 if g in w.tied else slow)
         matrix.append([w.workload, *at, *cells])
+        shade.append(tones)
         best_name, best, best_row = w.ranking[0]
         runner = w.ranking[1] if len(w.ranking) > 1 else None
         tied = w.tied
-        winner = ("tie: " + ", ".join(tied)) if len(tied) > 1 else best_name
-        margin = "" if w.margin is None else (f"{w.margin:.1%}" + (" (tie)" if len(tied) > 1
-                                                                   else ""))
-        table.append([w.workload, *at, winner + _drops(best_row), best,
+        winner = ("undecided: " + ", ".join(w.contenders) if w.undecided else
+                  "tie: " + ", ".join(tied) if len(tied) > 1 else best_name)
+        margin = "" if w.margin is None else (
+            f"{w.margin:.1%}" + (" (undecided)" if w.undecided else
+                                 " (tie)" if len(tied) > 1 else ""))
+        spread = ([_spread(best_row, objective.metric)] if seeds else [])
+        runner_spread = ([_spread(runner[2], objective.metric) if runner else ""]
+                         if seeds else [])
+        table.append([w.workload, *at, winner + _drops(best_row), best, *spread,
                       *([_describe(best_row, over)] if over else []),
-                      runner[0] if runner else "", runner[1] if runner else None, margin])
+                      runner[0] if runner else "", runner[1] if runner else None,
+                      *runner_spread, margin])
     section.blocks.append(Text(["Slowdown of each ", Mono(group), " against the winner ("
                                 "\"drops\" marks a point that lost frames: saturated):"]))
-    section.blocks.append(Table([*head, *names], matrix))
+    section.blocks.append(Table([*head, *names], matrix, shade=shade))
     unit = with_unit(objective.metric)
-    section.blocks.append(Table([*head, f"best {group}", unit, *(["at"] if over else []),
-                                 "runner-up", unit, "margin"], table))
+    pm = ["± 95%"] if seeds else []
+    section.blocks.append(Table([*head, f"best {group}", unit, *pm, *(["at"] if over else []),
+                                 "runner-up", unit, *pm, "margin"], table))
     return section
+
+
+def _compared(data: ReportData) -> list[str]:
+    """The varying parameters a comparison is made over: not the workloads' defining ones
+    (the workload's name says them) nor the seeds (replicates are averaged)."""
+    skip = {data.group(), *data.defining(), *data.replicates()}
+    return [k for k in data.varying() if k not in skip]
+
+
+def _spread(row: dict[str, Any], metric: str) -> str:
+    """``± half-width`` of a mean's 95% interval, as a table shows it."""
+    half = row.get("spread", {}).get(metric)
+    return "" if half is None else "± " + fmt(half)
 
 
 def _shared_axes(data: ReportData, varying: list[str], group: str) -> list[str]:
@@ -220,7 +256,9 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
         if not by:
             w = mine[0]
             tied = w.tied
-            if len(tied) > 1:
+            if w.undecided:
+                parts += ["undecided between ", *_listing(list(w.contenders))]
+            elif len(tied) > 1:
                 parts += ["tie between ", *_listing(list(tied))]
             else:
                 parts += [Mono(tied[0]), " wins"]
@@ -228,15 +266,18 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
                     parts += [f" by {w.margin:.1%} over ", Mono(w.ranking[1][0])]
             out.append(Text([*parts, "."]))
             continue
-        runs: dict[tuple[str, ...], list[str]] = {}
+        runs: dict[tuple[bool, tuple[str, ...]], list[str]] = {}
         for w in mine:
             label = (fmt(w.setting[0][1]) if len(by) == 1 else
                      "(" + ", ".join(fmt(v) for _, v in w.setting) + ")")
-            runs.setdefault(w.tied, []).append(label)
+            runs.setdefault((w.undecided, w.contenders if w.undecided else w.tied),
+                            []).append(label)
         axis = by[0] if len(by) == 1 else "(" + ", ".join(by) + ")"
-        for i, (tied, at) in enumerate(runs.items()):
+        for i, ((undecided, tied), at) in enumerate(runs.items()):
             parts += ["; " if i else ""]
-            if len(tied) > 1:
+            if undecided:
+                parts += ["undecided between ", *_listing(list(tied))]
+            elif len(tied) > 1:
                 parts += ["tie between ", *_listing(list(tied))]
             else:
                 parts += [Mono(tied[0]), " wins"]
@@ -266,7 +307,7 @@ def _results(data: ReportData) -> Section:
         section.blocks.append(Text([*parts, "."]))
     defining = set(data.defining())
     varying = [k for k in data.varying() if k not in defining]
-    metrics = data.metrics()
+    metrics = data.shown()
     if defining:
         section.blocks.append(Text(["Workload parameters are those of each workload's "
                                     "definition (", *_listing(sorted(defining)), ")."]))
@@ -298,8 +339,7 @@ def _plots(data: ReportData) -> Section | None:
         return None
     group = data.group()
     maximizing = {o.metric for o in data.objectives() if o.maximize}
-    defining = set(data.defining())
-    varying = [k for k in data.varying() if k not in defining and k != group]
+    varying = _compared(data)
     shared = _shared_axes(data, varying, group)
     # A parameter zipped with x (one value of it for each value of x) is the same axis: it
     # does not split the panels, so that x keeps its values in each.
@@ -308,7 +348,7 @@ def _plots(data: ReportData) -> Section | None:
     over = _own_knobs(data, varying, group, shared)
     panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     order = {w: i for i, w in enumerate(dict.fromkeys(r["workload"] for r in data.done))}
-    for r in sorted(data.done, key=lambda r: (order[r["workload"]],
+    for r in sorted(data.cells(), key=lambda r: (order[r["workload"]],
                                               [_order(value(r, k)) for k in split])):
         panels.setdefault((r["workload"], *(value(r, k) for k in split)), []).append(r)
     several = len(order) > 1
@@ -328,7 +368,9 @@ def _plots(data: ReportData) -> Section | None:
                   "saturated; crossovers are shown only between points that did not."]
     section.blocks.append(Text(intro))
     drawn = False
-    for metric in data.metrics()[:MAX_PLOTS]:
+    # A count is drawn as its rate: points of different lengths compare only so.
+    plotted = list(dict.fromkeys(data.rate_of(m) or m for m in data.metrics()))
+    for metric in plotted[:MAX_PLOTS]:
         maximize = metric in maximizing
         figures: list[tuple[str, list[analysis.Series]]] = []
         hollow: list[list[frozenset[float]]] = []
@@ -360,7 +402,9 @@ def _plots(data: ReportData) -> Section | None:
             caption = f"{metric} against {x}"
             if len(figures) > step:
                 caption += f" (panels {start + 1}-{start + len(part)} of {len(figures)})"
-            axis = f"{x} (with {', '.join(partners)})" if partners else x
+            unit = param_unit(x)
+            said = [unit] * bool(unit) + [f"with {', '.join(partners)}"] * bool(partners)
+            axis = f"{x} ({'; '.join(said)})" if said else x
             section.blocks.append(Plot(plots.slug(name), caption, plots.facet_plot(
                 part, metric, axis, hollow[start:start + step])))
             drawn = True
@@ -412,21 +456,27 @@ def _traps(data: ReportData, ranked: list[analysis.Winner]) -> Section | None:
     objective, group = objectives[0], data.group()
     section = Section("Traps by reason")
     section.blocks.append(Text([f"At each {group}'s best point on ", Mono(objective.metric),
-                                ", as ", Mono("perf kvm stat"), " reports exits: count, share "
-                                "of all traps, and cycles where the mechanism prices each "
-                                "reason."]))
+                                ", as ", Mono("perf kvm stat"), " reports exits: count, rate "
+                                "(per 1,000 references replayed, or per frame), share of all "
+                                "traps, and cycles where the mechanism prices each reason."]))
     for w in ranked:
         for name, _, row in w.ranking:
             table = analysis.trap_table(row["metrics"])
             if not table:
                 continue
             sub = Section(f"{w.workload} × {name}", level=3)
-            if any(c is not None for *_, c in table):
-                sub.blocks.append(Table(["reason", "count", "share", "cycles"],
-                                        [[r, n, f"{s:.1%}", c] for r, n, s, c in table]))
-            else:  # the mechanism does not price its traps one by one: no empty column
-                sub.blocks.append(Table(["reason", "count", "share"],
-                                        [[r, n, f"{s:.1%}"] for r, n, s, _ in table]))
+            m = row["metrics"]
+            rate = next(((suffix, label) for basis, suffix, _, label in RATES if m.get(basis)),
+                        None)
+            head = ["reason", "count", *([rate[1]] if rate else []), "share"]
+            rows = [[r, n, *([m.get(f"traps.{r}.{rate[0]}")] if rate else []), f"{s:.1%}", c]
+                    for r, n, s, c in table]
+            if not any(c is not None for *_, c in table):
+                # the mechanism does not price its traps one by one: no empty column
+                rows = [r[:-1] for r in rows]
+            else:
+                head.append("cycles")
+            sub.blocks.append(Table(head, rows))
             section.blocks.append(sub)  # type: ignore[arg-type]
     return section
 
@@ -454,21 +504,31 @@ def _pareto(data: ReportData) -> Section | None:
     objectives = data.objectives()
     if len(objectives) < 2:
         return None
-    front = analysis.pareto(data.done, objectives[:3])
+    cells = data.cells()
+    front = analysis.pareto(cells, objectives[:3])
     if not front:
         return None
+    kept, epsilon = analysis.epsilon_front(front, objectives[:3])
     section = Section("Pareto front")
-    section.blocks.append(Text(["Points no other point beats on all of ",
-                                *_listing([o.label() for o in objectives[:3]]),
-                                f" at once ({len(front)} of {len(data.done)})."]))
-    varying = data.varying()
+    intro: list[str | Mono] = [
+        "Points no other point beats on all of ",
+        *_listing([o.label() for o in objectives[:3]]),
+        f" at once: {len(front)} of {len(cells)}"]
+    if len(kept) < len(front):
+        intro += [f"; the {len(kept)} below stand for them within {epsilon:.0%} "
+                  f"(each of the other {len(front) - len(kept)} is at most {epsilon:.0%} "
+                  "better than one of these on any objective: epsilon-dominance)"]
+    intro += [". The numbers label them in the plot."]
+    section.blocks.append(Text(intro))
+    varying = _compared(data)
     section.blocks.append(Table(
-        ["workload", "mechanism", *varying, *(o.metric for o in objectives[:3])],
-        [[r["workload"], r["mechanism"], *(r["params"].get(k) for k in varying),
-          *(r["metrics"][o.metric] for o in objectives[:3])] for r in front], sortable=True))
+        ["#", "workload", "mechanism", *varying, *(with_unit(o.metric) for o in objectives[:3])],
+        [[i + 1, r["workload"], r["mechanism"], *(r["params"].get(k) for k in varying),
+          *(r["metrics"][o.metric] for o in objectives[:3])] for i, r in enumerate(kept)],
+        sortable=True))
     section.blocks.append(Plot("pareto", f"{objectives[0].metric} against {objectives[1].metric}",
-                               plots.pareto_plot(data.done, front, objectives[:2],
-                                                 data.group())))
+                               plots.pareto_plot(cells, front, objectives[:2],
+                                                 data.group(), kept)))
     return section
 
 
@@ -476,7 +536,7 @@ def _sensitivity(data: ReportData) -> Section | None:
     objectives = data.objectives()
     if not objectives:
         return None
-    steps = analysis.sensitivity(data.done, objectives[0], data.group())
+    steps = analysis.sensitivity(data.cells(), objectives[0], data.group())
     if not steps:
         return None
     section = Section("Sensitivity to platform costs")
@@ -553,7 +613,7 @@ def build(data: ReportData) -> Document:
         lead.append("No point of this sweep is done yet: there are no results to show.")
     objectives = data.objectives()
     # The summary, trap tables and breakdown all rank the same points: rank them once.
-    ranked = (analysis.winners(data.done, objectives[0], data.group()) if objectives
+    ranked = (analysis.winners(data.cells(), objectives[0], data.group()) if objectives
               else [])
     parts = [_validation(data), _summary(data), _results(data), _plots(data),
              _traps(data, ranked), _breakdown(data, ranked), _pareto(data), _sensitivity(data),

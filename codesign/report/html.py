@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import html
+import math
 
 from codesign.report.document import Code, Document, Mono, Plot, Section, Table, Text, fmt
 
@@ -60,12 +61,36 @@ def _text(block: str | Text) -> str:
                    else html.escape(p) for p in parts)
 
 
+def tone(slowdown: float | None) -> str:
+    """The background of a matrix cell: Okabe-Ito blue for the best (and its ties), then
+    vermillion deepening with the log of the slowdown, full at 4x; nothing when unknown.
+
+    >>> tone(1.0), tone(2.0), tone(None)
+    ('rgba(0, 114, 178, 0.22)', 'rgba(213, 94, 0, 0.36)', '')
+    """
+    if slowdown is None or slowdown != slowdown:
+        return ""
+    if slowdown <= 1.0:
+        return "rgba(0, 114, 178, 0.22)"
+    depth = min(1.0, math.log(slowdown) / math.log(4.0))
+    return f"rgba(213, 94, 0, {0.08 + 0.56 * depth:.2f})"
+
+
+def _cell(v: object, shade: float | None) -> str:
+    colour = tone(shade)
+    style = f' style="background: {colour}"' if colour else ""
+    return f"<td{style}>{html.escape(fmt(v))}</td>"
+
+
 def _table(table: Table) -> str:
-    classes = [c for c, on in (("sortable", table.sortable), ("prose", table.prose)) if on]
+    classes = [c for c, on in (("sortable", table.sortable), ("prose", table.prose),
+                               ("matrix", table.shade is not None)) if on]
     cls = f' class="{" ".join(classes)}"' if classes else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
-                   for row in table.rows)
+    shades = table.shade or [[] for _ in table.rows]
+    body = "".join("<tr>" + "".join(_cell(v, tones[i] if i < len(tones) else None)
+                                    for i, v in enumerate(row)) + "</tr>"
+                   for row, tones in zip(table.rows, shades, strict=True))
     return (f'<div class="wide"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}'
             "</tbody></table></div>")
 

@@ -75,10 +75,10 @@ MAX_FACETS = 12
 def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: str,
                saturated: Sequence[Sequence[frozenset[float]]] = ()) -> str:
     """Small multiples of ``metric`` against ``x``: one panel per facet (a workload, a frame
-    size), one line per group in the same colour and marker in every panel; a point in
-    ``saturated`` (per facet, per line: the x values where it dropped frames) is drawn
-    hollow. Two or fewer x values make grouped bars instead: no line is drawn between two
-    settings that are not an axis.
+    size), one line per group in the same colour and marker in every panel, with error bars
+    where a line's values are means over seeds; a point in ``saturated`` (per facet, per
+    line: the x values where it dropped frames) is drawn hollow. Two or fewer x values make
+    grouped bars instead: no line is drawn between two settings that are not an axis.
 
     >>> svg = facet_plot([("w", [Series("a", "a", (1.0, 2.0, 4.0), (3.0, 2.0, 1.0))])],
     ...                  "cycles", "x")
@@ -108,12 +108,16 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
                 color, _ = style[s.group]
                 pos = [xs.index(v) + (j - (len(lines) - 1) / 2) * width for v in s.xs]
                 ax.bar(pos, s.ys, width, color=color, label=s.group,
-                       hatch=["//" if v in sat[j] else "" for v in s.xs])
+                       hatch=["//" if v in sat[j] else "" for v in s.xs],
+                       yerr=s.errs or None, capsize=2, ecolor="#333333")
             ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
         else:
             for j, s in enumerate(lines):
                 color, marker = style[s.group]
                 ax.plot(s.xs, s.ys, color=color, marker=marker, markersize=4, label=s.group)
+                if s.errs:  # means over seeds: their 95% intervals
+                    ax.errorbar(s.xs, s.ys, yerr=s.errs, fmt="none", ecolor=color, capsize=2,
+                                linewidth=0.8)
                 hollow = [(a, b) for a, b in zip(s.xs, s.ys, strict=True) if a in sat[j]]
                 if hollow:
                     ax.plot([a for a, _ in hollow], [b for _, b in hollow], linestyle="none",
@@ -158,8 +162,10 @@ def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
 
 @_plotting
 def pareto_plot(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
-                objectives: Sequence[Objective], group: str) -> str:
-    """All points of two objectives, coloured by group, the front drawn as a step line."""
+                objectives: Sequence[Objective], group: str,
+                labelled: Sequence[dict[str, Any]] = ()) -> str:
+    """All points of two objectives, one colour and marker per group, the front drawn as a
+    step line, and the ``labelled`` points numbered 1, 2, ... (the report's table rows)."""
     from codesign.report.data import value
 
     fig, ax = _figure()
@@ -170,11 +176,15 @@ def pareto_plot(rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
             label = str(value(r, group)).lower() if isinstance(value(r, group), bool) \
                 else str(value(r, group))
             groups.setdefault(label, []).append((r["metrics"][a], r["metrics"][b]))
-    for label, points in groups.items():
-        ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, label=label)
+    for i, (label, points) in enumerate(groups.items()):
+        ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, label=label,
+                   color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)])
     fx = [r["metrics"][a] for r in front]
     fy = [r["metrics"][b] for r in front]
     ax.step(fx, fy, where="post", color="black", linewidth=1, label="Pareto front")
+    for n, r in enumerate(labelled, 1):
+        ax.annotate(str(n), (r["metrics"][a], r["metrics"][b]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
     ax.set_xlabel(_objective_label(objectives[0]))
     ax.set_ylabel(_objective_label(objectives[1]))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))

@@ -44,7 +44,7 @@ def test_numbers_match_the_store(synthetic_store: Path, tmp_path: Path) -> None:
     assert "| vmexit.cr3_write | 10 | 9.1% |  |" in md
     # Pareto: shadow at x=1, cost 1000 (10 cycles, no area) dominates every other point.
     front = md.split("## Pareto front")[1].split("##")[0]
-    assert "(1 of 20)" in front and "| w | shadow | 1000 | 1 | 10 | 0 |" in front
+    assert "at once: 1 of 20." in front and "| 1 | w | shadow | 1000 | 1 | 10 | 0 |" in front
     # Sensitivity: shadow wins at both exit costs, by 2/3 and by 1/3.
     sens = md.split("## Sensitivity to platform costs")[1].split("##")[0]
     assert "| 1000 | w | shadow | 10 | 66.7% |" in sens
@@ -162,7 +162,9 @@ def test_saturated_winners_are_marked_and_unpriced_traps_have_no_cycles_column(
     assert "| fixed | 64 | 4 | a (drops 50.0%) | 1064 | b | 1468 | 27.5% |" in summary
     assert "| fixed | 1518 | 1 | b | 741 | a | 2518 | 70.6% |" in summary
     assert "`a` wins at `(frame, load)` = (64, 1), (64, 2), (64, 4)" in summary
-    assert "| vmexit.eoi | 2 | 100.0% |\n" in md and "| reason | count | share |\n" in md
+    # 2 traps per 1000 frames: a rate of 0.002 per frame next to the count.
+    assert "| vmexit.eoi | 2 | 0.002 | 100.0% |\n" in md
+    assert "| reason | count | per frame | share |\n" in md
     # Plots: a panel per frame size (never a line mixing 64 and 1518 B), drops said.
     plots_part = md.split("## Metrics against load")[1].split("## ")[0]
     assert "One panel per workload and setting of `frame`; one line per `mechanism`." \
@@ -188,3 +190,25 @@ def test_a_zipped_two_value_axis_gets_bars_and_no_interpolated_crossover(
     assert "Crossover" not in part
     svg = (tmp_path / "out" / "report-files" / "cycles_per_ref-vs-ntlb.svg").read_text()
     assert "ntlb (with pwc)" in svg and "gups" in svg and "zipf" in svg
+
+
+def test_a_pareto_front_of_near_equal_points_is_listed_within_a_tolerance(
+        tmp_path: Path) -> None:
+    """30 points on a front whose neighbours differ by 0.1%: the report lists at most ten,
+    says the tolerance, and the ten stand for every front point within it."""
+    spec = ('version = 1\nname = "p"\n[report]\nobjectives = ["c", "a"]\n'
+            'metrics = ["c", "a"]\ngroup = "mechanism"\n')
+    points = [("w", "m", {"i": i}, {"c": 100.0 * 1.001 ** i, "a": 100.0 / 1.05 ** i})
+              for i in range(30)]
+    md = write_report(write_store(tmp_path / "p.sqlite", spec, points), tmp_path / "o",
+                      ["md"])[0].read_text()
+    front = md.split("## Pareto front")[1].split("##")[0]
+    assert "at once: 30 of 30; the " in front
+    listed = [line for line in front.splitlines() if line.startswith("| ") and
+              line.split("|")[1].strip().isdigit()]
+    assert 2 <= len(listed) <= 10
+    eps = float(front.split("stand for them within ")[1].split("%")[0]) / 100
+    kept = [(float(r.split("|")[-3]), float(r.split("|")[-2])) for r in listed]
+    for c, a in ((p[3]["c"], p[3]["a"]) for p in points):
+        assert any(kc <= c * (1 + eps) + 1e-9 and ka <= a * (1 + eps) + 1e-9
+                   for kc, ka in kept), (c, a)

@@ -215,6 +215,7 @@ class MmapChurnParams:
         0.5, key="workload.protect_probability", min=0.0, max=1.0,
         doc="probability that a cycle write-protects a random prefix of its new region")
     refs_per_cycle: int = param(32, key="workload.refs_per_cycle", min=0, max=1 << 20,
+                                unit="references/cycle",
                                 doc="further references per cycle over live regions and heap")
     write_fraction: float = write_fraction_param(0.3)
     heap_pages: int = param(64, key="workload.heap_pages", min=1, max=1 << 20,
