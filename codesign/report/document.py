@@ -127,10 +127,13 @@ def _summary(data: ReportData) -> Section:
         return section
     objective, group = objectives[0], data.group()
     varying = _compared(data)
-    by = _shared_axes(data, varying, group)
+    shared = _shared_axes(data, varying, group)
+    # Parameters zipped together are one axis: the first stands for the others.
+    zips = _zip_groups(data.done, shared, data.x_axis())
+    by = sorted(zips, key=shared.index)
     # What a group is at its best over: its own knobs that take several values in it (a
     # knob constant within each group is just that group's configuration).
-    over = _own_knobs(data, varying, group, by)
+    over = _own_knobs(data, varying, group, shared)
     settled = analysis.winners(data.cells(), objective, group, by)
     if not settled:
         section.blocks.append("No completed point has the objective's metric.")
@@ -139,6 +142,10 @@ def _summary(data: ReportData) -> Section:
     intro: list[str | Mono] = ["Winner per workload"]
     if by:
         intro += [" and setting of ", *_listing(by)]
+        for leader in by:
+            if zips[leader]:
+                intro += [" (", Mono(leader), " moves together with ",
+                          *_listing(zips[leader], most=3), ")"]
     intro += [" on ", Mono(objective.label())]
     if over:
         intro += [", each ", Mono(group), " at its best over ", *_listing(over)]
@@ -289,12 +296,36 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
 _order = analysis.value_order
 
 
-def _listing(names: list[str]) -> list[str | Mono]:
-    """``a, b, c`` with every name as code."""
+def _listing(names: list[str], most: int = 0) -> list[str | Mono]:
+    """``a, b, c`` with every name as code; past ``most`` names (when given), ``and N more``."""
+    shown = names[:most] if most and len(names) > most else names
     parts: list[str | Mono] = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(shown):
         parts += [", ", Mono(name)] if i else [Mono(name)]
+    if len(shown) < len(names):
+        parts += [f" and {len(names) - len(shown)} more"]
     return parts
+
+
+def _few(names: list[str], most: int = 2) -> str:
+    """``a, b and 3 more``: a short list for a plot's axis label."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _zip_groups(rows: list[dict[str, Any]], keys: list[str],
+                first: str | None = None) -> dict[str, list[str]]:
+    """``keys`` as axes: each maps to the keys zipped with it (one value of each for each of
+    its values, as a ``[[zip]]`` makes them), in order, ``first`` leading its own group."""
+    order = sorted(keys, key=lambda k: k != first)
+    groups: dict[str, list[str]] = {}
+    for k in order:
+        leader = next((g for g in groups if _zipped(rows, g, k)), None)
+        if leader is None:
+            groups[k] = []
+        else:
+            groups[leader].append(k)
+    return groups
 
 
 def _results(data: ReportData) -> Section:
@@ -342,9 +373,11 @@ def _plots(data: ReportData) -> Section | None:
     varying = _compared(data)
     shared = _shared_axes(data, varying, group)
     # A parameter zipped with x (one value of it for each value of x) is the same axis: it
-    # does not split the panels, so that x keeps its values in each.
-    partners = [k for k in shared if k != x and _zipped(data.done, x, k)]
-    split = [k for k in shared if k != x and k not in partners]
+    # does not split the panels, so that x keeps its values in each; parameters zipped with
+    # each other split them once.
+    zips = _zip_groups(data.done, [x, *(k for k in shared if k != x)], x)
+    partners = zips.pop(x)
+    split = sorted(zips, key=shared.index)
     over = _own_knobs(data, varying, group, shared)
     panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     order = {w: i for i, w in enumerate(dict.fromkeys(r["workload"] for r in data.done))}
@@ -356,6 +389,10 @@ def _plots(data: ReportData) -> Section | None:
     intro: list[str | Mono] = ["One panel per workload"]
     if split:
         intro += [" and setting of ", *_listing(split)]
+        for leader in split:
+            if zips[leader]:
+                intro += [" (", Mono(leader), " moves together with ",
+                          *_listing(zips[leader], most=3), ")"]
     intro += ["; one line per ", Mono(group)]
     if over:
         intro += [", each at its best over ", *_listing(over)]
@@ -403,7 +440,7 @@ def _plots(data: ReportData) -> Section | None:
             if len(figures) > step:
                 caption += f" (panels {start + 1}-{start + len(part)} of {len(figures)})"
             unit = param_unit(x)
-            said = [unit] * bool(unit) + [f"with {', '.join(partners)}"] * bool(partners)
+            said = [unit] * bool(unit) + [f"with {_few(partners)}"] * bool(partners)
             axis = f"{x} ({'; '.join(said)})" if said else x
             section.blocks.append(Plot(plots.slug(name), caption, plots.facet_plot(
                 part, metric, axis, hollow[start:start + step])))

@@ -18,7 +18,7 @@ import math
 from codesign.report.document import Code, Document, Mono, Plot, Section, Table, Text, fmt
 
 _STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em;
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 92em;
        padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; white-space: nowrap; }
