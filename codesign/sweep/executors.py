@@ -8,7 +8,8 @@ becomes a failed result; it never stops the sweep. Evaluation is a pure function
 point, so every executor and job count gives bit-identical metrics.
 
 Processes, not threads: PyRTL keeps per-process globals, and numba kernels run without the
-GIL anyway. Workers ignore SIGINT so that Ctrl-C reaches only the driver, which stops them.
+GIL anyway. Workers ignore SIGINT so that Ctrl-C reaches only the driver, which stops them,
+and exit by themselves when the driver dies without stopping them (SIGKILL).
 """
 
 from __future__ import annotations
@@ -134,8 +135,24 @@ def _failed_chunk(chunk: Chunk, why: str) -> list[Result]:
     return [Result(key, "failed", None, why, None, 0.0) for key, _ in chunk]
 
 
-def _ignore_sigint() -> None:
+WATCH_S = 0.5
+"""How often a worker checks that the driver that started it still runs."""
+
+
+def _init_worker(driver: int) -> None:
+    """A local worker's start: ignore SIGINT (the driver stops workers) and exit as soon as
+    the driver is gone. A driver killed with SIGKILL runs no clean-up, and its workers would
+    otherwise wait on their task queue forever; when it dies they are re-parented, so a
+    changed parent pid says it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_driver, args=(driver,), name="codesign-watchdog",
+                     daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(WATCH_S)
+    os._exit(3)  # no clean-up to run: the driver that would read our results is gone
 
 
 def run_serial(chunks: list[list[tuple[str, Point]]], on_result: OnResult) -> None:
@@ -148,7 +165,7 @@ def run_serial(chunks: list[list[tuple[str, Point]]], on_result: OnResult) -> No
 def run_local(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int) -> None:
     """Evaluate on a pool of ``jobs`` worker processes on this machine."""
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                               initializer=_ignore_sigint)
+                               initializer=_init_worker, initargs=(os.getpid(),))
     pending: dict[Future[list[Result]], Chunk] = {}
     try:
         for chunk in chunks:
