@@ -8,6 +8,7 @@
                    [--scheduler ADDR] [--force] [--dry-run] [--quiet]
     codesign results STORE [--format csv|json]
     codesign report STORE [--out DIR] [--format md,html]
+    codesign compare A.sqlite B.sqlite [--out DIR] [--format md,html] [--labels A,B]
     codesign list [workloads|mechanisms|platforms|params [NAME]|blocks]
     codesign verilog BLOCK [--set KEY=VALUE ...] [-o FILE]
     codesign demo [--out DIR]
@@ -198,6 +199,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from codesign.report.compare import labels_for, write_comparison
+
+    a, b = Path(args.store_a), Path(args.store_b)
+    labels = labels_for(a, b, args.labels)
+    out = Path(args.out) if args.out else a.with_name(f"{a.stem}-vs-{b.stem}")
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for path in write_comparison(a, b, out, formats, labels):
+        _out(f"report: {path}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from codesign.platforms import bundled, parse_profile
     from codesign.registry import default_registry
@@ -357,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <store>-report next to the store)")
     p.add_argument("--format", default="md,html", help="md, html or md,html (default)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="compare two stores' results point by point (B - A): "
+                       "verdicts, deltas, platform costs")
+    p.add_argument("store_a", metavar="A", help="the baseline store")
+    p.add_argument("store_b", metavar="B", help="the store compared with it")
+    p.add_argument("--out", help="output folder (default: <A>-vs-<B> next to A)")
+    p.add_argument("--format", default="md,html", help="md, html or md,html (default)")
+    p.add_argument("--labels", metavar="A_NAME,B_NAME", help="what the report calls the two "
+                   "stores (default: their file names without .sqlite)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("list", help="list workloads, mechanisms, platforms, parameters")
     p.add_argument("what", nargs="?",

@@ -15,24 +15,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codesign.errors import InputError
 
+if TYPE_CHECKING:
+    from codesign.report.document import Document
+
 FORMATS = ("md", "html")
+
+
+def check_formats(formats: Sequence[str]) -> None:
+    """InputError unless ``formats`` is a non-empty list of known output formats."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise InputError(f"--format: expected a comma-separated list of {', '.join(FORMATS)}, "
+                         f"got {','.join(formats)!r}")
 
 
 def write_report(store: str | Path, out_dir: str | Path,
                  formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write the report of a store's last sweep into ``out_dir``; returns the files' paths."""
-    from codesign.report import html, markdown
     from codesign.report.data import load
     from codesign.report.document import build
 
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise InputError(f"--format: expected a comma-separated list of {', '.join(FORMATS)}, "
-                         f"got {','.join(formats)!r}")
-    document = build(load(store))
+    check_formats(formats)
+    return write_document(build(load(store)), out_dir, formats)
+
+
+def write_document(document: Document, out_dir: str | Path,
+                   formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write a built report as ``report.md`` (its plots in ``report-files/``) and
+    ``report.html`` into ``out_dir``; returns the files' paths."""
+    from codesign.report import html, markdown
+
     out = Path(out_dir)
     written = []
     try:

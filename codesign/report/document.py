@@ -126,14 +126,7 @@ def _summary(data: ReportData) -> Section:
         section.blocks.append("No completed points to summarize.")
         return section
     objective, group = objectives[0], data.group()
-    varying = _compared(data)
-    shared = _shared_axes(data, varying, group)
-    # Parameters zipped together are one axis: the first stands for the others.
-    zips = _zip_groups(data.done, shared, data.x_axis())
-    by = sorted(zips, key=shared.index)
-    # What a group is at its best over: its own knobs that take several values in it (a
-    # knob constant within each group is just that group's configuration).
-    over = _own_knobs(data, varying, group, shared)
+    by, zips, over = comparison_axes(data)
     settled = analysis.winners(data.cells(), objective, group, by)
     if not settled:
         section.blocks.append("No completed point has the objective's metric.")
@@ -141,14 +134,14 @@ def _summary(data: ReportData) -> Section:
     tie = settled[0].tie
     intro: list[str | Mono] = ["Winner per workload"]
     if by:
-        intro += [" and setting of ", *_listing(by)]
+        intro += [" and setting of ", *listing(by)]
         for leader in by:
             if zips[leader]:
                 intro += [" (", Mono(leader), " moves together with ",
-                          *_listing(zips[leader], most=3), ")"]
+                          *listing(zips[leader], most=3), ")"]
     intro += [" on ", Mono(objective.label())]
     if over:
-        intro += [", each ", Mono(group), " at its best over ", *_listing(over)]
+        intro += [", each ", Mono(group), " at its best over ", *listing(over)]
     intro += [f"; a {group} within {tie:.0%} of the winner ties with it. The margin is how "
               "much better the winner is than the runner-up; a slowdown is how many times "
               "worse a value is than the winner's."]
@@ -156,7 +149,7 @@ def _summary(data: ReportData) -> Section:
     if seeds:
         counts = sorted({r["replicates"] for r in data.cells()})
         n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-        intro += [" Values are means over ", n, " runs differing only in ", *_listing(seeds),
+        intro += [" Values are means over ", n, " runs differing only in ", *listing(seeds),
                   ", with 95% intervals (Student's t); where another ", Mono(group),
                   "'s interval overlaps the winner's, the winner is undecided."]
     section.blocks.append(Text(intro))
@@ -209,6 +202,22 @@ def _summary(data: ReportData) -> Section:
     section.blocks.append(Table([*head, f"best {group}", unit, *pm, *(["at"] if over else []),
                                  "runner-up", unit, *pm, "margin"], table))
     return section
+
+
+def comparison_axes(data: ReportData) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """What a report compares the groups at and over, as its summary does: ``by``, the
+    settings (swept parameters every group shares, one per set of zipped ones, the report's
+    ``x`` last); ``zips``, the parameters zipped with each of them; ``over``, the groups'
+    own knobs each group is taken at its best over."""
+    group = data.group()
+    varying = _compared(data)
+    shared = _shared_axes(data, varying, group)
+    # Parameters zipped together are one axis: the first stands for the others.
+    zips = _zip_groups(data.done, shared, data.x_axis())
+    by = sorted(zips, key=shared.index)
+    # What a group is at its best over: its own knobs that take several values in it (a
+    # knob constant within each group is just that group's configuration).
+    return by, zips, _own_knobs(data, varying, group, shared)
 
 
 def _compared(data: ReportData) -> list[str]:
@@ -264,9 +273,9 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
             w = mine[0]
             tied = w.tied
             if w.undecided:
-                parts += ["undecided between ", *_listing(list(w.contenders))]
+                parts += ["undecided between ", *listing(list(w.contenders))]
             elif len(tied) > 1:
-                parts += ["tie between ", *_listing(list(tied))]
+                parts += ["tie between ", *listing(list(tied))]
             else:
                 parts += [Mono(tied[0]), " wins"]
                 if w.margin is not None:
@@ -283,9 +292,9 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
         for i, ((undecided, tied), at) in enumerate(runs.items()):
             parts += ["; " if i else ""]
             if undecided:
-                parts += ["undecided between ", *_listing(list(tied))]
+                parts += ["undecided between ", *listing(list(tied))]
             elif len(tied) > 1:
-                parts += ["tie between ", *_listing(list(tied))]
+                parts += ["tie between ", *listing(list(tied))]
             else:
                 parts += [Mono(tied[0]), " wins"]
             parts += [" at ", Mono(axis), " = " + ", ".join(at)]
@@ -296,7 +305,7 @@ def _who_wins_where(settled: list[analysis.Winner], group: str, by: list[str]) -
 _order = analysis.value_order
 
 
-def _listing(names: list[str], most: int = 0) -> list[str | Mono]:
+def listing(names: list[str], most: int = 0) -> list[str | Mono]:
     """``a, b, c`` with every name as code; past ``most`` names (when given), ``and N more``."""
     shown = names[:most] if most and len(names) > most else names
     parts: list[str | Mono] = []
@@ -341,7 +350,7 @@ def _results(data: ReportData) -> Section:
     metrics = data.shown()
     if defining:
         section.blocks.append(Text(["Workload parameters are those of each workload's "
-                                    "definition (", *_listing(sorted(defining)), ")."]))
+                                    "definition (", *listing(sorted(defining)), ")."]))
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
                                              [_order(r["params"].get(k)) for k in varying]))
     section.blocks.append(Table(
@@ -388,16 +397,16 @@ def _plots(data: ReportData) -> Section | None:
     section = Section(f"Metrics against {x}")
     intro: list[str | Mono] = ["One panel per workload"]
     if split:
-        intro += [" and setting of ", *_listing(split)]
+        intro += [" and setting of ", *listing(split)]
         for leader in split:
             if zips[leader]:
                 intro += [" (", Mono(leader), " moves together with ",
-                          *_listing(zips[leader], most=3), ")"]
+                          *listing(zips[leader], most=3), ")"]
     intro += ["; one line per ", Mono(group)]
     if over:
-        intro += [", each at its best over ", *_listing(over)]
+        intro += [", each at its best over ", *listing(over)]
     if partners:
-        intro += ["; ", Mono(x), " moves together with ", *_listing(partners),
+        intro += ["; ", Mono(x), " moves together with ", *listing(partners),
                   " (one zipped axis)"]
     intro += ["."]
     if any(r["metrics"].get("drops") for r in data.done):
@@ -549,7 +558,7 @@ def _pareto(data: ReportData) -> Section | None:
     section = Section("Pareto front")
     intro: list[str | Mono] = [
         "Points no other point beats on all of ",
-        *_listing([o.label() for o in objectives[:3]]),
+        *listing([o.label() for o in objectives[:3]]),
         f" at once: {len(front)} of {len(cells)}"]
     if len(kept) < len(front):
         intro += [f"; the {len(kept)} below stand for them within {epsilon:.0%} "
