@@ -230,6 +230,7 @@ def _lookup_fill_kernel(
     evictions = 0
     for i in range(len(va)):
         v = np.int64(va[i])
+        hit_array, hit_set, hit_way = -1, 0, 0
         for a in range(3):
             ways = n_ways[a]
             if ways == 0:
@@ -240,9 +241,18 @@ def _lookup_fill_kernel(
             if w >= 0:
                 o_hit[i] = 1
                 _touch(repl, clock, a, s, w, policy[a], log2ways[a])
+                hit_array, hit_set, hit_way = a, s, w
                 break
         a = np.int64(size[i])
         if a < 0:
+            continue
+        # A fill into the entry the lookup just hit, writing what it holds already, changes
+        # nothing: the entry is the set's most recent either way (LRU keeps only the order,
+        # a PLRU touch is idempotent). Skipping it is most of a hit-heavy replay's time.
+        if (a == hit_array and glob[a, hit_set, hit_way] == gl
+                and epcid[a, hit_set, hit_way] == pc
+                and epfn[a, hit_set, hit_way] == np.int64(pfn[i]) >> (shifts[a] - 12)
+                and eperms[a, hit_set, hit_way] == perms[i]):
             continue
         ways = n_ways[a]
         vpn = v >> shifts[a]
