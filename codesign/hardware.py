@@ -41,6 +41,7 @@ from typing import Any
 from codesign.errors import InputError, suggest
 from codesign.metrics import Metrics
 from codesign.params import ParamSpec, build, flat, param, specs
+from codesign.resultcache import cached
 from hwmodels.cache.params import INCLUSIONS, CacheParams
 from hwmodels.cache.params import keyed as keyed_cache
 from hwmodels.nic.params import NICParams
@@ -527,6 +528,15 @@ def synthesized_cells(text: str, module: str) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _cost_metrics(name: str, params: Any, synth: bool) -> tuple[tuple[str, float], ...]:
+    # Area and timing are a pure function of the block, its parameters and the source: a
+    # sweep pays each distinct block once, a re-run nothing (codesign.resultcache).
+    b = BLOCKS[name]
+    pairs = cached("hw-cost", [name, b.version, repr(params), synth],
+                   lambda: list(_estimate(name, params, synth)))
+    return tuple((k, v) for k, v in pairs)
+
+
+def _estimate(name: str, params: Any, synth: bool) -> tuple[tuple[str, float], ...]:
     b = BLOCKS[name]
     hw = b.to_hw(params)
     if hw is None:  # an absent block (0 entries) costs nothing and reports nothing
@@ -566,6 +576,6 @@ def hardware_metrics(name: str, values: Mapping[str, Any], synth: bool = True) -
     took = time.perf_counter() - start
     if took > SLOW_ESTIMATE_S:
         warnings.warn(f"estimating the area and timing of block {name!r} took {took:.0f} s "
-                      "(PyRTL, once per process and parameters); --set hw.cost=false skips "
-                      "it when only cycles matter", CostEstimateWarning, stacklevel=2)
+                      "(PyRTL; kept for later runs); --set hw.cost=false skips it when only "
+                      "cycles matter", CostEstimateWarning, stacklevel=2)
     return out
