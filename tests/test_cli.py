@@ -162,6 +162,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for mech in ("emulated", "pv-split", "multiqueue", "sriov", "vhost"):
         assert f"### fixed × {mech}" in net
     assert "| sriov |" in net.split("## Summary")[1].split("##")[0]  # least CPU per packet
+    # ... and every ordering the two quickstart specs' comments state ([[claim]] rows) holds
+    from codesign.report import claims
+    from codesign.report.data import load
+
+    for store in ("quickstart.sqlite", "net/quickstart-net.sqlite"):
+        outcomes = claims.from_report(load(tmp_path / "demo" / store))
+        assert outcomes and all(o.status == "holds" for o in outcomes), claims.table_rows(
+            outcomes)
 
 
 BAD_INPUT = [

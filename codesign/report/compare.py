@@ -42,6 +42,7 @@ from codesign.metrics import info, with_unit
 from codesign.provenance import environment
 from codesign.registry import default_registry
 from codesign.report import FORMATS, analysis, check_formats, plots, write_document
+from codesign.report.axes import comparison_axes
 from codesign.report.data import Objective, ReportData, column, load, value, varies
 from codesign.report.document import (
     Code,
@@ -51,7 +52,6 @@ from codesign.report.document import (
     Section,
     Table,
     Text,
-    comparison_axes,
     fmt,
     listing,
 )

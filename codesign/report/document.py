@@ -24,7 +24,15 @@ from typing import Any
 
 from codesign.metrics import RATES, with_unit
 from codesign.provenance import environment
-from codesign.report import analysis, plots, validation
+from codesign.report import analysis, claims, plots, validation
+from codesign.report.axes import (
+    compared,
+    comparison_axes,
+    fmt,
+    own_knobs,
+    shared_axes,
+    zip_groups,
+)
 from codesign.report.data import ReportData, param_unit, value
 
 MAX_PLOTS = 6
@@ -94,21 +102,6 @@ class Document:
     title: str
     lead: list[str | Text]
     sections: list[Section]
-
-
-def fmt(v: Any) -> str:
-    """A number or value as a table shows it.
-
-    >>> fmt(True), fmt(4800.0), fmt(0.123456789), fmt(12345678.9)
-    ('true', '4800', '0.123457', '1.23457e+07')
-    """
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
 
 
 def _describe(row: dict[str, Any], keys: list[str]) -> str:
@@ -204,52 +197,10 @@ def _summary(data: ReportData) -> Section:
     return section
 
 
-def comparison_axes(data: ReportData) -> tuple[list[str], dict[str, list[str]], list[str]]:
-    """What a report compares the groups at and over, as its summary does: ``by``, the
-    settings (swept parameters every group shares, one per set of zipped ones, the report's
-    ``x`` last); ``zips``, the parameters zipped with each of them; ``over``, the groups'
-    own knobs each group is taken at its best over."""
-    group = data.group()
-    varying = _compared(data)
-    shared = _shared_axes(data, varying, group)
-    # Parameters zipped together are one axis: the first stands for the others.
-    zips = _zip_groups(data.done, shared, data.x_axis())
-    by = sorted(zips, key=shared.index)
-    # What a group is at its best over: its own knobs that take several values in it (a
-    # knob constant within each group is just that group's configuration).
-    return by, zips, _own_knobs(data, varying, group, shared)
-
-
-def _compared(data: ReportData) -> list[str]:
-    """The varying parameters a comparison is made over: not the workloads' defining ones
-    (the workload's name says them) nor the seeds (replicates are averaged)."""
-    skip = {data.group(), *data.defining(), *data.replicates()}
-    return [k for k in data.varying() if k not in skip]
-
-
 def _spread(row: dict[str, Any], metric: str) -> str:
     """``± half-width`` of a mean's 95% interval, as a table shows it."""
     half = row.get("spread", {}).get(metric)
     return "" if half is None else "± " + fmt(half)
-
-
-def _shared_axes(data: ReportData, varying: list[str], group: str) -> list[str]:
-    """The swept parameters every group is compared at: those every done point has, taking
-    the same values in every group (a frame size, an offered load, a TLB size) -- not a
-    group's own knobs (``sriov.*``, or ``nic.vfs`` set per mechanism). The report's ``x``
-    last."""
-    by_group: dict[str, list[dict[str, Any]]] = {}
-    for r in data.done:
-        by_group.setdefault(str(value(r, group)), []).append(r)
-    shared = []
-    for k in varying:
-        if any(k not in r["params"] for r in data.done):
-            continue
-        sets = [frozenset(map(fmt, (value(r, k) for r in rows))) for rows in by_group.values()]
-        if all(s_ == sets[0] for s_ in sets):
-            shared.append(k)
-    x = data.x_axis()
-    return sorted(shared, key=lambda k: k == x)  # x last: it varies fastest down the rows
 
 
 def _drops(row: dict[str, Any]) -> str:
@@ -322,21 +273,6 @@ def _few(names: list[str], most: int = 2) -> str:
     return ", ".join(names[:most]) + more
 
 
-def _zip_groups(rows: list[dict[str, Any]], keys: list[str],
-                first: str | None = None) -> dict[str, list[str]]:
-    """``keys`` as axes: each maps to the keys zipped with it (one value of each for each of
-    its values, as a ``[[zip]]`` makes them), in order, ``first`` leading its own group."""
-    order = sorted(keys, key=lambda k: k != first)
-    groups: dict[str, list[str]] = {}
-    for k in order:
-        leader = next((g for g in groups if _zipped(rows, g, k)), None)
-        if leader is None:
-            groups[k] = []
-        else:
-            groups[leader].append(k)
-    return groups
-
-
 def _results(data: ReportData) -> Section:
     section = Section("Results")
     fixed = data.fixed()
@@ -360,16 +296,6 @@ def _results(data: ReportData) -> Section:
     return section
 
 
-def _own_knobs(data: ReportData, varying: list[str], group: str, by: list[str]) -> list[str]:
-    """What a group is at its best over: its own knobs that take several values within it
-    (a knob constant within each group is just that group's configuration)."""
-    members: dict[str, list[dict[str, Any]]] = {}
-    for r in data.done:
-        members.setdefault(str(value(r, group)), []).append(r)
-    return [k for k in varying if k not in by and k != group
-            and any(len({fmt(value(r, k)) for r in rows}) > 1 for rows in members.values())]
-
-
 def _plots(data: ReportData) -> Section | None:
     """Small multiples: each metric against the report's ``x``, one panel per workload and
     setting of the other parameters every group shares, one line per group (at its best over
@@ -379,15 +305,15 @@ def _plots(data: ReportData) -> Section | None:
         return None
     group = data.group()
     maximizing = {o.metric for o in data.objectives() if o.maximize}
-    varying = _compared(data)
-    shared = _shared_axes(data, varying, group)
+    varying = compared(data)
+    shared = shared_axes(data, varying, group)
     # A parameter zipped with x (one value of it for each value of x) is the same axis: it
     # does not split the panels, so that x keeps its values in each; parameters zipped with
     # each other split them once.
-    zips = _zip_groups(data.done, [x, *(k for k in shared if k != x)], x)
+    zips = zip_groups(data.done, [x, *(k for k in shared if k != x)], x)
     partners = zips.pop(x)
     split = sorted(zips, key=shared.index)
-    over = _own_knobs(data, varying, group, shared)
+    over = own_knobs(data, varying, group, shared)
     panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     order = {w: i for i, w in enumerate(dict.fromkeys(r["workload"] for r in data.done))}
     for r in sorted(data.cells(), key=lambda r: (order[r["workload"]],
@@ -425,8 +351,11 @@ def _plots(data: ReportData) -> Section | None:
             lines = analysis.series(rows, metric, x, group, maximize, [])
             if not lines:
                 continue
+            # A panel's setting, each zipped partner too (a few at most): "pwc.entries=0"
+            # alone would hide that the nested TLB is off as well.
+            named = [k for leader in split for k in [leader, *zips[leader][:2]]]
             title = ", ".join(([str(key[0])] if several or not split else [])
-                              + [f"{k}={fmt(v)}" for k, v in zip(split, key[1:], strict=True)])
+                              + [f"{k}={fmt(value(rows[0], k))}" for k in sorted(named)])
             sat = [_saturated_xs(rows, s, metric, x, group) for s in lines]
             figures.append((title or str(key[0]), lines))
             hollow.append(sat)
@@ -459,12 +388,6 @@ def _plots(data: ReportData) -> Section | None:
             section.blocks.append(Text([f"... and {len(notes) - 8} more crossovers on ",
                                         Mono(metric), "."]))
     return section if drawn else None
-
-
-def _zipped(rows: list[dict[str, Any]], x: str, k: str) -> bool:
-    """Whether ``k`` takes one value for each value of ``x`` and the other way round."""
-    pairs = {(fmt(value(r, x)), fmt(value(r, k))) for r in rows}
-    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
 
 def _saturated_xs(rows: list[dict[str, Any]], line: analysis.Series, metric: str, x: str,
@@ -566,7 +489,7 @@ def _pareto(data: ReportData) -> Section | None:
                   "better than one of these on any objective: epsilon-dominance)"]
     intro += [". The numbers label them in the plot."]
     section.blocks.append(Text(intro))
-    varying = _compared(data)
+    varying = compared(data)
     section.blocks.append(Table(
         ["#", "workload", "mechanism", *varying, *(with_unit(o.metric) for o in objectives[:3])],
         [[i + 1, r["workload"], r["mechanism"], *(r["params"].get(k) for k in varying),
@@ -610,6 +533,20 @@ def _validation(data: ReportData) -> Section | None:
         "here, with the reason; ", Mono("missing"), " means no value could be computed."]))
     section.blocks.append(Table(list(validation.HEADER), validation.table_rows(outcomes),
                                 prose=True))
+    return section
+
+
+def _claims(data: ReportData) -> Section | None:
+    """The spec's own statements (``[[claim]]`` rows), each checked against these results."""
+    outcomes = claims.from_report(data)
+    if not outcomes:
+        return None
+    section = Section("Claims checked")
+    section.blocks.append(Text([
+        "The statements the spec makes about its results, each checked on the Summary's "
+        "rankings (a group beats another when it is better by more than the tie tolerance, "
+        "at every setting the claim selects): ", claims.summary(outcomes)]))
+    section.blocks.append(Table(list(claims.HEADER), claims.table_rows(outcomes), prose=True))
     return section
 
 
@@ -661,7 +598,7 @@ def build(data: ReportData) -> Document:
     # The summary, trap tables and breakdown all rank the same points: rank them once.
     ranked = (analysis.winners(data.cells(), objectives[0], data.group()) if objectives
               else [])
-    parts = [_validation(data), _summary(data), _results(data), _plots(data),
+    parts = [_validation(data), _summary(data), _claims(data), _results(data), _plots(data),
              _traps(data, ranked), _breakdown(data, ranked), _pareto(data), _sensitivity(data),
              _failed(data), _provenance(data)]
     return Document(data.title, lead, [p for p in parts if p is not None])

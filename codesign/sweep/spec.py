@@ -52,6 +52,11 @@
     tolerance_abs = 0                  # or tolerance (relative), tolerance_factor;
                                        # or range = [lo, hi], at_least, at_most
 
+    [[claim]]                          # a sentence of the description, checked (any number)
+    says = "Nested paging beats shadow paging with page-walk caches"
+    where = { "pwc.entries" = 32 }     # optional: which points (a list = any of)
+    order = ["nested", "shadow"]       # or wins = "nested", or ties = ["nested", "selective"]
+
 **Validation rows.** Each ``[[validation]]`` table is a published result the report compares
 with the model (:mod:`codesign.report.validation` evaluates them; here only their syntax is
 checked, and that ``where`` and ``baseline`` name parameters of this sweep):
@@ -72,6 +77,31 @@ checked, and that ``where`` and ``baseline`` name parameters of this sweep):
 - the expectation, exactly one of: ``expect`` with exactly one of ``tolerance`` (relative),
   ``tolerance_abs`` or ``tolerance_factor`` (within that factor either way); ``range = [lo,
   hi]``; ``at_least``; ``at_most`` (both ends included).
+
+**Claim rows.** Each ``[[claim]]`` table is a sentence of the spec's comments or
+``description`` (the report's opening) as data, with the ordering it states, so that the
+report checks it against the results (:mod:`codesign.report.claims` evaluates them; here only
+their syntax is checked, and that ``where`` names parameters of this sweep):
+
+- ``says`` (required): the sentence, or close to it;
+- exactly one of ``order`` (two or more groups, best first: at every setting each beats the
+  next; an entry may be a list of groups, a tier, each of which beats each of the next tier's),
+  ``wins`` (one group: it beats every other group at every setting) and ``ties`` (two
+  or more groups: within the report's tie tolerance of each other at every setting); a group
+  is a value of ``[report] group`` (the mechanism, unless the report groups by a parameter);
+- ``where`` (optional) selects done points as a validation row's does (a parameter that a
+  point does not have does not apply to it);
+- ``metric`` (optional): the metric compared, ``max:`` or ``min:`` prefixed to say which way
+  is better; by default the report's first objective;
+- ``quick`` (optional, default true): false for an ordering that holds in the full study but
+  not in its quick mode (its tiny sizes). A run with ``--set`` overrides (a quick mode) skips
+  such a claim, and one whose groups or points the overrides leave out.
+
+"Beats" means better by at least the tie tolerance of the report's Summary (2%): within it,
+the Summary calls two groups a tie, and so does a claim.
+
+Groups and names are checked against the registry, not against this sweep's lists, so that a
+quick mode's ``--set mechanism=[...]`` may leave out a group a claim names.
 
 **Suites.** ``[workload] suite`` names one of the named suites (or a list of them) in place
 of ``name``: the memory-workload suites of :mod:`workloads.memory.suites` and the packet
@@ -128,12 +158,16 @@ from codesign.tomlfile import check_depth, key_line, read_toml, tomllib
 SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
 SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "constraints",
-            "report", "validation")
+            "report", "validation", "claim")
 REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
 VALIDATION_KEYS = ("claim", "source", "metric", "where", "baseline", "compare", "combine", "per",
                    "expect", "tolerance", "tolerance_abs", "tolerance_factor", "range",
                    "at_least", "at_most", "unit", "why", "note")
 """The keys of a ``[[validation]]`` row (see the module's documentation)."""
+CLAIM_KEYS = ("says", "where", "metric", "order", "wins", "ties", "quick")
+"""The keys of a ``[[claim]]`` row (see the module's documentation)."""
+CLAIM_KINDS = ("order", "wins", "ties")
+"""The orderings a ``[[claim]]`` row can state: exactly one per row."""
 COMPARES = ("value", "ratio", "gain")
 COMBINES = ("mean", "geomean", "min", "max")
 EXPECTATIONS = ("expect", "range", "at_least", "at_most")
@@ -175,6 +209,8 @@ class SweepSpec:
     """Parameters of each suite mix, by its ``workload.mix`` label (empty without suites)."""
     validation: tuple[Mapping[str, Any], ...] = ()
     """The ``[[validation]]`` rows, syntax-checked (``where`` and ``baseline`` flattened)."""
+    claims: tuple[Mapping[str, Any], ...] = ()
+    """The ``[[claim]]`` rows, syntax-checked (``where`` flattened)."""
 
     def size(self) -> int:
         """Combinations before constraints and de-duplication."""
@@ -439,6 +475,7 @@ def parse_spec(
     constraints = _constraints(data.get("constraints"), loc)
     report = _report(data.get("report", {}), loc)
     validation = _validation(data.get("validation"), loc)
+    claims = _claims(data.get("claim"), loc)
 
     # Names and parameters must exist for at least one of the chosen entries.
     try:
@@ -504,9 +541,12 @@ def parse_spec(
         for table in ("where", "baseline"):
             for key, wanted in row.get(table, {}).items():
                 _check_selector(loc, index, table, key, wanted, known, declared, names, labels)
+    for index, row in enumerate(claims):
+        _check_claim(loc, index, row, str(report.get("group", "mechanism")), known, declared,
+                     registry)
     source = text or json.dumps(data, sort_keys=True, default=str)
     return SweepSpec(name, description, path, base, source, tuple(axes), constraints, report,
-                     mixes, validation)
+                     mixes, validation, claims)
 
 
 def _suite_names(value: Any, loc: _Locator) -> list[str]:
@@ -668,9 +708,10 @@ _ROW_HEADER = re.compile(r"^\s*\[\[\s*validation\s*\]\]\s*(#.*)?$")
 _HEADER = re.compile(r"^\s*\[")
 
 
-def _row_line(text: str, index: int, key: str | None) -> int | None:
-    """The 1-based line of ``key`` in the ``index``-th ``[[validation]]`` table (its header
-    line when the key is not found there); None when the text has no such table.
+def _row_line(text: str, index: int, key: str | None, table: str = "validation") -> int | None:
+    """The 1-based line of ``key`` in the ``index``-th ``[[validation]]`` table (or ``[[claim]]``
+    with ``table``; its header line when the key is not found there); None when the text has
+    no such table.
 
     >>> _row_line('[[validation]]\\nclaim = "a"\\n[[validation]]\\n\\nmetric = "m"\\n', 1, "metric")
     5
@@ -678,7 +719,9 @@ def _row_line(text: str, index: int, key: str | None) -> int | None:
     1
     """
     lines = text.splitlines()
-    headers = [i for i, line in enumerate(lines) if _ROW_HEADER.match(line)]
+    header = (_ROW_HEADER if table == "validation" else
+              re.compile(r"^\s*\[\[\s*" + re.escape(table) + r"\s*\]\]\s*(#.*)?$"))
+    headers = [i for i, line in enumerate(lines) if header.match(line)]
     if index >= len(headers):
         return None
     start = headers[index]
@@ -687,11 +730,13 @@ def _row_line(text: str, index: int, key: str | None) -> int | None:
     return start + 1 + found if found else start + 1
 
 
-def _row_error(loc: _Locator, index: int, key: str | None, message: str) -> InputError:
-    """An error about row ``index`` of ``[[validation]]``, at its line where it can be found."""
-    line = _row_line(loc.text, index, key) if loc.text else None
+def _row_error(loc: _Locator, index: int, key: str | None, message: str,
+               table: str = "validation") -> InputError:
+    """An error about row ``index`` of ``[[validation]]`` (or ``[[claim]]`` with ``table``),
+    at its line where it can be found."""
+    line = _row_line(loc.text, index, key, table) if loc.text else None
     at = f"{loc.path}:{line}" if line else loc.path
-    return InputError(f"{at}: [[validation]] row {index + 1}: {message}")
+    return InputError(f"{at}: [[{table}]] row {index + 1}: {message}")
 
 
 def _number(value: Any) -> bool:
@@ -848,3 +893,135 @@ def _check_selector(loc: _Locator, index: int, table: str, key: str, wanted: Any
                 declared[key].coerce(value)
             except InputError as exc:
                 raise _row_error(loc, index, table, f"{table}: {exc}") from None
+
+
+# -- [[claim]] rows ---------------------------------------------------------------------------
+
+
+def check_claims(rows: Any, path: str = "<spec>", text: str = "") -> tuple[dict[str, Any], ...]:
+    """The ``[[claim]]`` rows of a spec, their syntax checked; ``where`` flattened to dotted
+    keys, the ordering under ``kind``, ``tiers`` (``order``'s entries, each a list of groups;
+    ``wins``' group and ``ties``' groups as one tier) and ``groups`` (all of them, in order),
+    ``quick`` set.
+    Errors name the file, the row's line and the key.
+
+    >>> rows = check_claims([{"says": "s", "where": {"pwc": {"entries": 32}},
+    ...                       "order": ["nested", "shadow"]}])
+    >>> rows[0]["where"], rows[0]["kind"], rows[0]["tiers"], rows[0]["quick"]
+    ({'pwc.entries': 32}, 'order', [['nested'], ['shadow']], True)
+    >>> check_claims([{"says": "s", "order": ["nested", ["pv-direct", "shadow"]]}])[0]["groups"]
+    ['nested', 'pv-direct', 'shadow']
+    >>> check_claims([{"says": "s", "oder": ["a", "b"]}], "c.toml")
+    Traceback (most recent call last):
+    codesign.errors.InputError: c.toml: [[claim]] row 1: unknown key 'oder'; did you mean 'order'?
+    """
+    return _claims(rows, _Locator(path, text))
+
+
+def _claims(rows: Any, loc: _Locator) -> tuple[dict[str, Any], ...]:
+    if rows is None:
+        return ()
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise loc.error("claim", None, "claim rows must be tables: write each as [[claim]] (an "
+                        "array of tables)")
+    return tuple(_claim_row(row, index, loc) for index, row in enumerate(rows))
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | bool) or _number(value)
+
+
+def _claim_row(row: dict[str, Any], index: int, loc: _Locator) -> dict[str, Any]:
+    def fail(key: str | None, message: str) -> InputError:
+        return _row_error(loc, index, key, message, "claim")
+
+    for key in row:
+        if key not in CLAIM_KEYS:
+            hint = suggest(key, CLAIM_KEYS) or f" (expected {', '.join(CLAIM_KEYS)})"
+            raise fail(key, f"unknown key {key!r}{hint}")
+    says = row.get("says")
+    if says is None:
+        raise fail(None, "a 'says' key is required (the sentence the claim checks)")
+    if not isinstance(says, str) or not says.strip():
+        raise fail("says", f"says must be a non-empty string, got {says!r}")
+    out: dict[str, Any] = {"says": says, "where": _selector(row.get("where", {}), "where", fail)}
+    metric = row.get("metric")
+    if metric is not None:
+        bare = metric[4:] if isinstance(metric, str) and metric.startswith(("max:", "min:")) \
+            else metric
+        if not isinstance(bare, str) or not bare.strip():
+            raise fail("metric", f"metric must be a metric name, optionally prefixed 'max:' or "
+                       f"'min:', got {metric!r}")
+        out["metric"] = metric
+    given = [k for k in CLAIM_KINDS if k in row]
+    if len(given) != 1:
+        raise fail(given[1] if given else None,
+                   f"gives both {given[0]!r} and {given[1]!r}; one ordering per row" if given
+                   else "an ordering is required: order = [best, ..., worst], wins = group or "
+                   "ties = [group, group, ...]")
+    kind = given[0]
+    value = row[kind]
+    if kind == "wins":
+        if not _scalar(value):
+            raise fail(kind, f"wins must be one group (a string, number or boolean), got "
+                       f"{value!r}")
+        tiers = [[value]]
+    elif kind == "order":
+        # Each entry a group or a list of groups (a tier: each beats each of the next tier).
+        if (not isinstance(value, list) or len(value) < 2
+                or not all(_scalar(v) or (isinstance(v, list) and v and all(map(_scalar, v)))
+                           for v in value)):
+            raise fail(kind, "order must be a list of two or more groups, best first (an "
+                       f"entry may be a list of groups: a tier), got {value!r}")
+        tiers = [v if isinstance(v, list) else [v] for v in value]
+    else:
+        if (not isinstance(value, list) or len(value) < 2
+                or not all(_scalar(v) for v in value)):
+            raise fail(kind, f"ties must be a list of two or more groups, got {value!r}")
+        tiers = [value]
+    groups = [g for tier in tiers for g in tier]
+    labels = [str(v).lower() if isinstance(v, bool) else str(v) for v in groups]
+    if len(set(labels)) < len(labels):
+        twice = next(v for v, label in zip(groups, labels, strict=True)
+                     if labels.count(label) > 1)
+        raise fail(kind, f"{kind}: group {twice!r} is listed twice")
+    out["tiers"] = [list(t) for t in tiers]
+    out["kind"], out["groups"] = kind, groups
+    quick = row.get("quick", True)
+    if not isinstance(quick, bool):
+        raise fail("quick", f"quick must be true or false, got {quick!r}")
+    out["quick"] = quick
+    return out
+
+
+def _check_claim(loc: _Locator, index: int, row: Mapping[str, Any], group: str,
+                 known: set[str], declared: Mapping[str, Any], registry: Registry) -> None:
+    """InputError unless each ``where`` key is a parameter or name of the sweep, and each
+    value there and each group of the ordering is one it can take (names: one the registry
+    or a suite knows, so that a ``--set`` narrowing a name list leaves the row valid)."""
+    def fail(key: str, message: str) -> InputError:
+        return _row_error(loc, index, key, message, "claim")
+
+    def check(key: str, value: Any, table: str) -> None:
+        if key in ("workload", "mechanism"):
+            choices = sorted(registry.workloads if key == "workload" else registry.mechanisms)
+            if key == "workload":
+                choices += [f"{s.name}/{m.label}" for s in all_suites().values()
+                            for m in s.mixes]
+            if value not in choices:
+                raise fail(table, f"{table}: {key} {value!r} is not a known {key}"
+                           f"{suggest(str(value), choices)}")
+        elif key in declared:
+            try:
+                declared[key].coerce(value)
+            except InputError as exc:
+                raise fail(table, f"{table}: {exc}") from None
+
+    for key, wanted in row["where"].items():
+        if key not in known:
+            raise fail("where", f"where: {key!r} is not a parameter of this sweep"
+                       f"{suggest(key, known)}")
+        for value in wanted if isinstance(wanted, list) else [wanted]:
+            check(key, value, "where")
+    for value in row["groups"]:
+        check(group, value, row["kind"])
