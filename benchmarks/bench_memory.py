@@ -14,6 +14,13 @@ figures, asserts nothing.
 - Generators: each registered memory workload at its default parameters (best of three,
   after a warm-up), in events/s, then ``validate`` and ``summarize`` over the same stream;
   ``forkwait`` and ``mmap-churn`` again at a large iteration count (:data:`LARGE`).
+- Guest memory image (``--image``): a ``random`` trace (no read-modify-write pairs, references
+  twice the footprint's pages, so ~86 % of its pages are touched) replayed through ``nested``
+  on default hardware (``hw.cost=false``: no RTL), for footprints of 0.25 M, 0.5 M and 1 M
+  pages (:data:`IMAGE_PAGES`), each in a fresh process after a small warm-up replay. Prints
+  the replay's wall time per new page (demand fault) and per reference, and the resident
+  memory the replay added per mapped page (page tables, guest model, walker image). Per-page
+  time that stays flat as the footprint grows is linear; growing is quadratic.
 """
 
 from __future__ import annotations
@@ -22,15 +29,22 @@ import argparse
 import gzip
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from timing import timed
 
+from codesign.mmu.nested import NestedParams
+from codesign.mmu.replay import Replay, drive
 from codesign.params import build
 from codesign.registry import default_registry
 from workloads.memory import lackey, summarize, validate
+from workloads.memory.events import Ev
+from workloads.memory.synthetic import RandomParams, generate_random
 
 TRACE = Path(__file__).parent.parent / "tests" / "data" / "gzip_deflate.lackey.gz"
 RECORD = re.compile(rb"(I  | L | S | M )([0-9a-fA-F]{1,16}),([0-9]{1,9})")
@@ -131,12 +145,59 @@ def bench_generators() -> None:
               f"{n / summ / 1e6:>9.2f}M")
 
 
+IMAGE_PAGES = (250_000, 500_000, 1_000_000)
+"""Footprints (4 KiB pages) of the guest-memory-image benchmark."""
+
+
+def _rss() -> int:
+    """Resident bytes of this process now (Linux ``/proc``)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def image_point(pages: int) -> str:
+    """One line of figures: a nested replay of a random trace over ``pages`` pages."""
+    def stream(n: int) -> np.ndarray:
+        return generate_random(RandomParams(refs=2 * n, footprint_mb=max(1, n // 256),
+                                            read_modify_write=False))
+
+    setup = NestedParams().setup(nested=True)
+    drive(Replay(setup), stream(2_560))  # warm-up: compiled kernels load from the disk cache
+    events = stream(pages)
+    refs = int((events["op"] == Ev.ACCESS).sum())
+    before = _rss()
+    r = Replay(setup)
+    _, seconds = timed(drive, r, events)
+    added = _rss() - before
+    new = r.c.faults_demand
+    return (f"{pages:>10,d} {new:>10,d} {seconds:>8.1f} {seconds / new * 1e6:>12.1f} "
+            f"{seconds / refs * 1e6:>10.2f} {added / new:>12,.0f}")
+
+
+def bench_image() -> None:
+    print("guest memory image: nested replay of a random trace (references = 2 x pages)")
+    print(f"{'pages':>10s} {'new pages':>10s} {'replay s':>8s} {'us/new page':>12s} "
+          f"{'us/ref':>10s} {'B/page (RSS)':>12s}")
+    for pages in IMAGE_PAGES:  # a fresh process each: resident memory is not given back
+        out = subprocess.run([sys.executable, __file__, "--image-point", str(pages)],
+                             check=True, capture_output=True, text=True)
+        print(out.stdout.rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=5_000_000,
                         help="lines of the synthetic trace (default 5,000,000)")
     parser.add_argument("--trace", type=Path, help="a lackey trace to time instead")
+    parser.add_argument("--image", action="store_true",
+                        help="only the guest-memory-image benchmark (minutes)")
+    parser.add_argument("--image-point", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.image_point:
+        print(image_point(args.image_point))
+        return
+    if args.image:
+        bench_image()
+        return
     if args.trace:
         bench_lackey(args.trace)
     else:

@@ -33,7 +33,7 @@ from codesign.report.axes import (
     shared_axes,
     zip_groups,
 )
-from codesign.report.data import ReportData, param_unit, value
+from codesign.report.data import ReportData, param_unit, value, with_param_unit
 
 MAX_PLOTS = 6
 
@@ -289,10 +289,14 @@ def _results(data: ReportData) -> Section:
                                     "definition (", *listing(sorted(defining)), ")."]))
     order = sorted(data.done, key=lambda r: (r["workload"], r["mechanism"], r["platform"],
                                              [_order(r["params"].get(k)) for k in varying]))
+    # A point that dropped frames is saturated: its latency and cost describe overload.
+    saturated = any(r["metrics"].get("drops") for r in data.done)
     section.blocks.append(Table(
-        ["workload", "mechanism", "platform", *varying, *map(with_unit, metrics)],
+        ["workload", "mechanism", "platform", *map(with_param_unit, varying),
+         *map(with_unit, metrics), *(["saturated"] if saturated else [])],
         [[r["workload"], r["mechanism"], r["platform"], *(r["params"].get(k) for k in varying),
-          *(r["metrics"].get(m) for m in metrics)] for r in order], sortable=True))
+          *(r["metrics"].get(m) for m in metrics),
+          *([_drops(r).strip(" ()")] if saturated else [])] for r in order], sortable=True))
     return section
 
 
