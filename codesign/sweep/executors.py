@@ -36,7 +36,8 @@ from codesign.platforms import Platform
 from codesign.sweep.store import Result
 
 Chunk = Sequence[tuple[str, Point]]
-OnResult = Callable[[Result], None]
+OnResults = Callable[[list[Result]], None]
+"""Receives a chunk's results together: the driver stores them in one transaction."""
 EXECUTORS = ("serial", "local", "dask")
 
 JOBS_PER_CPU = 4
@@ -155,14 +156,13 @@ def _watch_driver(driver: int) -> None:
     os._exit(3)  # no clean-up to run: the driver that would read our results is gone
 
 
-def run_serial(chunks: list[list[tuple[str, Point]]], on_result: OnResult) -> None:
+def run_serial(chunks: list[list[tuple[str, Point]]], on_results: OnResults) -> None:
     """Evaluate in this process, in order (for debugging: breakpoints and tracebacks work)."""
     for chunk in chunks:
-        for result in evaluate_chunk(chunk):
-            on_result(result)
+        on_results(evaluate_chunk(chunk))
 
 
-def run_local(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int) -> None:
+def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int) -> None:
     """Evaluate on a pool of ``jobs`` worker processes on this machine."""
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
@@ -178,8 +178,7 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: 
                     results = future.result()
                 except BrokenProcessPool:
                     results = _failed_chunk(chunk, "worker process died (killed or out of memory)")
-                for result in results:
-                    on_result(result)
+                on_results(results)
     except BaseException:
         _stop_pool(pool)
         raise
@@ -214,7 +213,7 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: int,
+def run_dask(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int,
              scheduler: str | None) -> None:
     """Evaluate on a Dask cluster: ``scheduler`` (tcp://host:port) or a local cluster."""
     try:
@@ -256,8 +255,7 @@ def run_dask(chunks: list[list[tuple[str, Point]]], on_result: OnResult, jobs: i
             except Exception as exc:  # worker lost: KilledWorker and the like
                 why = " ".join(f"dask: {type(exc).__name__}: {exc}".split())
                 results = _failed_chunk(owner[future.key], why)
-            for result in results:
-                on_result(result)
+            on_results(results)
     finally:
         if futures:
             client.cancel(futures)

@@ -138,29 +138,33 @@ def run_sweep(
         todo = [(p.key, p.point, p.workload_key) for p in expansion.points if p.key not in done]
         progress = Progress(len(todo), stream, quiet=quiet)
 
-        def on_result(result: Result) -> None:
-            resolved = by_key[result.key]
+        def on_results(results: list[Result]) -> None:
+            # One transaction per chunk: a crash (even SIGKILL) loses at most the chunk
+            # being written, and microsecond points do not pay a commit each.
             try:
-                store.put(result, resolved.record())
+                store.put_many([(r, by_key[r.key].record()) for r in results])
             except sqlite3.Error as exc:
                 outcome.store_error = str(store_error(path, exc, "store a result"))
                 raise _StoreFailed from None
-            if result.status == "done":
-                outcome.computed += 1
-            else:
-                outcome.failures.append((result.key, describe(resolved), result.error or ""))
-                outcome.kept += result.key in previous
-            progress.update(failed=result.status != "done")
+            for result in results:
+                if result.status == "done":
+                    outcome.computed += 1
+                else:
+                    outcome.failures.append((result.key, describe(by_key[result.key]),
+                                             result.error or ""))
+                    outcome.kept += result.key in previous
+                progress.update(failed=result.status != "done")
 
         chunks = chunked(todo, jobs)
         workers = max(1, min(jobs, len(chunks)))
         try:
             if chunks and executor == "serial":
-                run_serial(chunks, on_result)
+                run_serial(chunks, on_results)
             elif chunks and executor == "local":
-                run_local(chunks, on_result, workers)
+                run_local(chunks, on_results, workers)
             elif chunks:  # nothing to do starts no pool and no cluster
-                run_dask(chunks, on_result, workers if scheduler is None else jobs, scheduler)
+                run_dask(chunks, on_results, workers if scheduler is None else jobs,
+                         scheduler)
         except KeyboardInterrupt:
             outcome.interrupted = True
         except _StoreFailed:

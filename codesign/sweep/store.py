@@ -334,29 +334,37 @@ class Store:
         A failed result never replaces a done one: the done row stays and the failure is
         only recorded in ``attempts``. Returns whether the point's row now holds ``result``.
         """
+        return self.put_many([(result, record)])[0]
+
+    def put_many(self, batch: Iterable[tuple[Result, Mapping[str, Any]]]) -> list[bool]:
+        """Store results in one transaction (a worker's chunk: one commit for all of them,
+        and a crash loses at most the batch being written); as :meth:`put` for each."""
+        with self.transaction():
+            return [self._put(result, record) for result, record in batch]
+
+    def _put(self, result: Result, record: Mapping[str, Any]) -> bool:
         metrics = json.dumps(dict(result.metrics), sort_keys=True) if result.metrics else None
         now = _now()
-        with self.transaction():
-            cursor = self._db.execute(
-                "INSERT INTO points (key, workload, mechanism, platform, params, status, error, "
-                "traceback, metrics, wall_s, toolkit_version, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                "workload=excluded.workload, mechanism=excluded.mechanism, "
-                "platform=excluded.platform, params=excluded.params, status=excluded.status, "
-                "error=excluded.error, traceback=excluded.traceback, metrics=excluded.metrics, "
-                "wall_s=excluded.wall_s, toolkit_version=excluded.toolkit_version, "
-                "finished_at=excluded.finished_at "
-                "WHERE excluded.status = 'done' OR points.status != 'done'",
-                (result.key, record["workload"], record["mechanism"], record["platform"],
-                 json.dumps(record["params"], sort_keys=True), result.status, result.error,
-                 result.traceback, metrics, result.wall_s, __version__, now))
-            if result.status != "done":
-                self._db.execute(
-                    "INSERT INTO attempts (key, error, traceback, wall_s, toolkit_version, "
-                    "finished_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (result.key, result.error, result.traceback, result.wall_s, __version__,
-                     now))
-            return cursor.rowcount > 0
+        cursor = self._db.execute(
+            "INSERT INTO points (key, workload, mechanism, platform, params, status, error, "
+            "traceback, metrics, wall_s, toolkit_version, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "workload=excluded.workload, mechanism=excluded.mechanism, "
+            "platform=excluded.platform, params=excluded.params, status=excluded.status, "
+            "error=excluded.error, traceback=excluded.traceback, metrics=excluded.metrics, "
+            "wall_s=excluded.wall_s, toolkit_version=excluded.toolkit_version, "
+            "finished_at=excluded.finished_at "
+            "WHERE excluded.status = 'done' OR points.status != 'done'",
+            (result.key, record["workload"], record["mechanism"], record["platform"],
+             json.dumps(record["params"], sort_keys=True), result.status, result.error,
+             result.traceback, metrics, result.wall_s, __version__, now))
+        if result.status != "done":
+            self._db.execute(
+                "INSERT INTO attempts (key, error, traceback, wall_s, toolkit_version, "
+                "finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (result.key, result.error, result.traceback, result.wall_s, __version__,
+                 now))
+        return cursor.rowcount > 0
 
     # -- reading -------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ def test_full_disk_stops_with_one_line_and_keeps_stored_points(
                     'huge_2m_fraction = [0.0, 0.1, 0.2, 0.3]\n[mechanism]\n'
                     'name = "analytic-walk"\n')
     store = tmp_path / "full.sqlite"
-    put, calls = Store.put, []
+    put, calls = Store._put, []
 
     def filling(self: Store, result: Result, record: dict) -> bool:
         calls.append(result.key)
@@ -168,7 +168,7 @@ def test_full_disk_stops_with_one_line_and_keeps_stored_points(
             raise sqlite3.OperationalError("database or disk is full")
         return put(self, result, record)
 
-    monkeypatch.setattr(Store, "put", filling)
+    monkeypatch.setattr(Store, "_put", filling)  # every write of a result goes through it
     status, out, err = _main("sweep", str(spec), "--store", str(store), "--executor",
                              "serial", "--quiet", capsys=capsys)
     assert status == cli.EXIT_BAD_INPUT
@@ -290,9 +290,9 @@ def test_a_thousand_jobs_start_no_more_workers_than_chunks_and_cpus(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[int] = []
 
-    def local(chunks: list, on_result: object, jobs: int) -> None:
+    def local(chunks: list, on_results: object, jobs: int) -> None:
         started.append(jobs)
-        executors.run_serial(chunks, on_result)
+        executors.run_serial(chunks, on_results)
 
     monkeypatch.setattr(runner, "run_local", local)
     monkeypatch.setattr(runner, "default_jobs", lambda: 1)

@@ -79,3 +79,27 @@ def test_corrupt_store(tmp_path: Path) -> None:
     path.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 40)
     with pytest.raises(InputError, match=r"corrupt.sqlite: not a usable codesign store"):
         Store.open(path)
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk's results go in one transaction: a write that fails midway leaves none of
+    them, and the batches before it stay."""
+    with Store.open(tmp_path / "b.sqlite") as store:
+        done = [Result(f"a{i}", "done", {"x": i}, None, None, 0.0) for i in range(3)]
+        assert store.put_many([(r, RECORD) for r in done]) == [True] * 3
+        put, calls = Store._put, []
+
+        def failing(self: Store, result: Result, record: dict) -> bool:
+            calls.append(result.key)
+            if len(calls) == 2:
+                raise sqlite3.OperationalError("database or disk is full")
+            return put(self, result, record)
+
+        monkeypatch.setattr(Store, "_put", failing)
+        batch = [Result(f"b{i}", "done", {"x": i}, None, None, 0.0) for i in range(3)]
+        with pytest.raises(sqlite3.OperationalError):
+            store.put_many([(r, RECORD) for r in batch])
+        monkeypatch.undo()
+        assert store.done_keys([f"a{i}" for i in range(3)] + [f"b{i}" for i in range(3)]) \
+            == {"a0", "a1", "a2"}
