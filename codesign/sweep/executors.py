@@ -33,6 +33,7 @@ from codesign.errors import InputError
 from codesign.hardware import CostEstimateWarning
 from codesign.harness import Point, resolve, run_resolved
 from codesign.platforms import Platform
+from codesign.sweep.shipping import materialize, references, ship, unship
 from codesign.sweep.store import Result
 
 Chunk = Sequence[tuple[str, Point]]
@@ -91,6 +92,18 @@ def evaluate_chunk(chunk: Chunk) -> list[Result]:
         # Announced for a single run; a sweep's progress line already shows the time.
         warnings.simplefilter("ignore", CostEstimateWarning)
         return _evaluate_chunk(chunk)
+
+
+def evaluate_shipped_chunk(chunk: Chunk, files: dict[str, bytes]) -> list[Result]:
+    """:func:`evaluate_chunk` of a chunk whose input files came with it
+    (:mod:`codesign.sweep.shipping`); runs in a Dask worker."""
+    try:
+        local = materialize(files)
+    except OSError as exc:
+        return _failed_chunk(chunk, f"cannot write the inputs sent to this worker into its "
+                             f"cache ({exc.strerror or exc}): set CODESIGN_CACHE to a "
+                             "writable folder")
+    return evaluate_chunk(unship(chunk, local))
 
 
 def _evaluate_chunk(chunk: Chunk) -> list[Result]:
@@ -244,8 +257,12 @@ def run_dask(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs:
     futures: list[Any] = []
     try:
         owner = {}
+        # Workers need not see the driver's files: they travel with the work, by content.
+        chunks, files = ship(chunks)
+        sent = client.scatter(files) if files else {}
         for i, chunk in enumerate(chunks):
-            future = client.submit(evaluate_chunk, chunk, pure=False,
+            needed = {name: sent[name] for name in references(chunk)}
+            future = client.submit(evaluate_shipped_chunk, chunk, needed, pure=False,
                                    key=f"codesign-chunk-{os.getpid()}-{i}-{chunk[0][0][:12]}")
             owner[future.key] = chunk
             futures.append(future)
