@@ -58,11 +58,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from workloads.packets.frames import OVERHEAD, line_rate_pps
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built: not on every CLI start
+    import networkx as nx
 
 KINDS = ("core", "nic", "link")
 OFFLOADS = (None, "gro", "tso")
@@ -330,6 +333,8 @@ def paths_graph(paths: Sequence[DataPath], shares: Sequence[float] | None = None
     Each stage node carries its costs and ``share``, the fraction of packets through it
     (default 1 per path that uses it, i.e. every packet takes every path).
     """
+    import networkx as nx
+
     g = nx.DiGraph()
     g.graph["resources"] = resources = {}
     weights = [1.0] * len(paths) if shares is None else list(shares)
