@@ -14,6 +14,7 @@ and exit by themselves when the driver dies without stopping them (SIGKILL).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -145,6 +146,9 @@ def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tup
     return [[(k, p) for k, p, _ in ordered[i:i + size]] for i in range(0, len(ordered), size)]
 
 
+DIED = "worker process died (killed or out of memory)"
+
+
 def _failed_chunk(chunk: Chunk, why: str) -> list[Result]:
     return [Result(key, "failed", None, why, None, 0.0) for key, _ in chunk]
 
@@ -176,26 +180,65 @@ def run_serial(chunks: list[list[tuple[str, Point]]], on_results: OnResults) -> 
 
 
 def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int) -> None:
-    """Evaluate on a pool of ``jobs`` worker processes on this machine."""
+    """Evaluate on a pool of ``jobs`` worker processes on this machine.
+
+    A worker needs a second or two to start (an interpreter, the imports, the compiled
+    kernels from numba's cache). Until one has returned a result, the driver works too:
+    from the back of the queue, then on chunks the workers hold but have not returned (their
+    copies are then dropped: evaluation is a pure function of the point). A sweep shorter
+    than the start-up is then done by the driver alone, as fast as serially, and its
+    still-starting workers are stopped; a long one loses nothing.
+    """
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
-    pending: dict[Future[list[Result]], Chunk] = {}
+    todo = collections.deque(enumerate(chunks))
+    pending: dict[Future[list[Result]], tuple[int, Chunk]] = {}
+    stored: set[int] = set()
+    started = False
+
+    def submit() -> None:
+        n, chunk = todo.popleft()
+        try:
+            pending[pool.submit(evaluate_chunk, chunk)] = (n, chunk)
+        except BrokenProcessPool:  # a worker died: the chunks not yet sent fail as theirs
+            store(n, _failed_chunk(chunk, DIED))
+
+    def store(n: int, results: list[Result]) -> None:
+        if n not in stored:
+            stored.add(n)
+            on_results(results)
+
     try:
-        for chunk in chunks:
-            pending[pool.submit(evaluate_chunk, chunk)] = chunk
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for _ in range(min(2 * jobs, len(todo))):  # a backlog: workers never wait for work
+            submit()
+        while pending and not (not started and not todo
+                               and all(n in stored for n, _ in pending.values())):
+            spare = None
+            if not started:
+                spare = todo.pop() if todo else next(
+                    ((n, c) for n, c in pending.values() if n not in stored), None)
+            if spare is not None:
+                store(spare[0], evaluate_chunk(spare[1]))
+                finished = {f for f in pending if f.done()}
+            else:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                chunk = pending.pop(future)
+                n, chunk = pending.pop(future)
                 try:
                     results = future.result()
                 except BrokenProcessPool:
-                    results = _failed_chunk(chunk, "worker process died (killed or out of memory)")
-                on_results(results)
+                    results = _failed_chunk(chunk, DIED)
+                started = True
+                store(n, results)
+                if todo:
+                    submit()
     except BaseException:
         _stop_pool(pool)
         raise
-    pool.shutdown(wait=True)
+    if pending:  # workers still starting, holding copies of chunks the driver stored
+        _stop_pool(pool)
+    else:
+        pool.shutdown(wait=True)
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
