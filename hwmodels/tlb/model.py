@@ -228,8 +228,30 @@ def _lookup_fill_kernel(
     log2ways = (cfg[0, _LOG2WAYS], cfg[1, _LOG2WAYS], cfg[2, _LOG2WAYS])
     shifts = (_SHIFTS[0], _SHIFTS[1], _SHIFTS[2])
     evictions = 0
+    # Per 4 KiB set, the page whose entry this call made the set's most recent, with the
+    # frame and permissions it holds (-1: none known). An access to that page with the same
+    # translation hits that entry and changes nothing (a touch of the most recent entry keeps
+    # the LRU order, a PLRU touch is idempotent, random draws nothing on a hit, the fill
+    # rewrites what is there): the common case of a hit-heavy stream costs a compare.
+    sets0 = set_mask[0] + 1 if n_ways[0] > 0 else 1
+    last_vpn = np.full(sets0, -1, dtype=np.int64)
+    last_pfn = np.zeros(sets0, dtype=np.int64)
+    last_perm = np.zeros(sets0, dtype=np.int64)
     for i in range(len(va)):
         v = np.int64(va[i])
+        if n_ways[0] > 0:
+            vpn0 = v >> shifts[0]
+            s0 = vpn0 & set_mask[0]
+            if (size[i] == 0 and last_vpn[s0] == vpn0 and last_pfn[s0] == np.int64(pfn[i])
+                    and last_perm[s0] == np.int64(perms[i])):
+                o_hit[i] = 1
+                continue
+            if size[i] == 0:  # after this access, its entry is the set's most recent
+                last_vpn[s0] = vpn0
+                last_pfn[s0] = np.int64(pfn[i])
+                last_perm[s0] = np.int64(perms[i])
+            else:  # its lookup may touch the set, its fill goes elsewhere: forget the set
+                last_vpn[s0] = -1
         hit_array, hit_set, hit_way = -1, 0, 0
         for a in range(3):
             ways = n_ways[a]
