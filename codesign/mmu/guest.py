@@ -555,11 +555,11 @@ class GuestModel:
         for gpa in sp.tables:
             st.levels.pop(gpa, None)
             st.parents.pop(gpa, None)
-            for off in range(0, PAGE_4K, 8):
-                self.native.words.pop(st.offset | (gpa + off), None)
-                hpa = st.hpa(gpa + off)
-                if hpa is not None:
-                    self.host.words.pop(hpa, None)
+            self.native.clear(st.offset | gpa, PAGE_4K)
+            # Host pages are 4 KiB or larger: the table page lies in one, backed or not.
+            hpa = st.hpa(gpa)
+            if hpa is not None:
+                self.host.clear(hpa, PAGE_4K)
             st.free[PAGE_4K].append(gpa)
         self.version += 1
         self._fx.flush.append((st.vm, pid))

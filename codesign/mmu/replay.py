@@ -652,9 +652,9 @@ class Replay:
         c.l2_hits += k - m
         c.l2_misses += m
         if m:
-            if self.loaded != guest.version:
-                self.walker.load_memory(guest.host if self.s.nested else guest.native)
-                self.loaded = guest.version
+            # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
+            # switches) decides which one.
+            self.walker.load_memory(guest.host if self.s.nested else guest.native)
             root = guest.root(vm, pid)
             if self.s.nested:
                 reqs = WalkBatch(np.full(m, WalkOp.NESTED), va[miss], np.full(m, root),

@@ -71,7 +71,7 @@ from hwmodels.pagewalk.ops import (
     WalkRequest,
 )
 from hwmodels.pagewalk.params import WalkerParams
-from hwmodels.pagewalk.tables import FRAME_MASK, Memory
+from hwmodels.pagewalk.tables import FRAME_MASK, HASH_MUL, Memory
 
 # Fields of a cache entry (last axis of the state arrays).
 F_VALID, F_VM, F_ASID, F_TAG, F_BASE, F_PERM, F_RANK = range(7)
@@ -92,11 +92,18 @@ _FRAME_MASK = FRAME_MASK
 
 
 @numba.njit(cache=True)
-def _read(mem_addr, mem_word, addr):
-    i = np.searchsorted(mem_addr, addr)
-    if i < len(mem_addr) and mem_addr[i] == addr:
-        return mem_word[i]
-    return np.int64(0)
+def _read(mem_keys, mem_vals, mem_shift, addr):
+    """The word at ``addr`` in a :class:`Memory` table (``Memory.table``; 0 when absent):
+    from the home slot, linear probing to the key or an empty slot."""
+    mask = len(mem_keys) - 1
+    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(mem_shift))
+    while True:
+        k = mem_keys[i]
+        if k == addr:
+            return mem_vals[i]
+        if k < 0:
+            return np.int64(0)
+        i = (i + 1) & mask
 
 
 @numba.njit(cache=True)
@@ -222,7 +229,7 @@ def _ntlb_flush(ntlb, kind, vm):
 
 
 @numba.njit(cache=True)
-def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step,
+def _host_translate(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, gpa, eptp, vm, step,
                     ref_addr, ref_dim, nref, counts):
     """Translate ``gpa``, the base of the level-``step`` guest table (0: the data page):
     (fault, fault level, hPA, host size class, host perms, nref)."""
@@ -251,7 +258,7 @@ def _host_translate(cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, eptp, vm, step
         ref_addr[nref] = addr
         ref_dim[nref] = NESTED
         nref += 1
-        e = _read(mem_addr, mem_word, addr)
+        e = _read(mem_keys, mem_vals, mem_shift, addr)
         if (e & 1) == 0:
             return _EPTV, L, 0, 0, 0, nref
         huge = (e >> 7) & 1
@@ -316,7 +323,7 @@ def _ntlb_kernel(ntlb, sets, ways, set_bits, op, page, vm, base, size, perm, out
 
 
 @numba.njit(cache=True)
-def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, asid,
+def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3, eptp, vm, asid,
                 out, ref_addr, ref_dim):
     ng = cfg[C_NG]
     pa_mask = cfg[C_PAMASK]
@@ -351,7 +358,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
         while True:
             if nested:
                 f, fl, hpa, hsz, hperm, nref = _host_translate(
-                    cfg, pwc, ent, ntlb, mem_addr, mem_word, base, ept, v_m, L,
+                    cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, base, ept, v_m, L,
                     ref_addr, ref_dim, nref, counts)
                 if f:
                     fault, flevel, fstep = f, fl, L
@@ -361,7 +368,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
             ref_addr[nref] = addr
             ref_dim[nref] = GUEST
             nref += 1
-            e = _read(mem_addr, mem_word, addr)
+            e = _read(mem_keys, mem_vals, mem_shift, addr)
             if (e & 1) == 0:
                 fault, flevel = _GPF, L
                 break
@@ -382,7 +389,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_addr, mem_word, op, va, cr3, eptp, vm, 
         size, perm, pa = gsize, gperm, gpa
         if fault == 0 and nested:
             f, fl, hpa, hsz, hperm, nref = _host_translate(
-                cfg, pwc, ent, ntlb, mem_addr, mem_word, gpa, ept, v_m, 0,
+                cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, gpa, ept, v_m, 0,
                 ref_addr, ref_dim, nref, counts)
             if f:
                 fault, flevel, fstep = f, fl, 0
@@ -424,9 +431,9 @@ class PageWalkModel:
         self.reset()
 
     def load_memory(self, memory: Memory) -> None:
-        """Use ``memory`` as the image walks read (caches are not flushed)."""
-        self.mem_addr, self.mem_word = memory.arrays()
-        self.mem_addr = self.mem_addr.astype(np.int64)
+        """Walk ``memory`` from now on (caches are not flushed). O(1): walks read the live
+        image, so writes to ``memory`` after this call are seen by the next ``run``."""
+        self.memory = memory
 
     def reset(self) -> None:
         """Power-on state: every cache entry invalid, LRU ranks by position."""
@@ -445,8 +452,10 @@ class PageWalkModel:
         cap = n * self.params.max_refs
         ref_addr = np.zeros(cap, dtype=np.int64)
         ref_dim = np.zeros(cap, dtype=np.int64)
-        total = _run_kernel(self.cfg, self.pwc, self.ent, self.ntlb, self.mem_addr,
-                            self.mem_word, reqs.op, reqs.va.astype(np.int64),
+        # The table's current arrays: a write since the last run may have regrown them.
+        keys, vals, shift = self.memory.table()
+        total = _run_kernel(self.cfg, self.pwc, self.ent, self.ntlb, keys, vals, shift,
+                            reqs.op, reqs.va.astype(np.int64),
                             reqs.cr3.astype(np.int64), reqs.eptp.astype(np.int64),
                             reqs.vm, reqs.asid, out, ref_addr, ref_dim)
         cols = {f: out[:, k].copy() for k, f in enumerate(EVENT_FIELDS)}

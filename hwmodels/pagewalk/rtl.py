@@ -337,7 +337,7 @@ class WalkerSim:
         self.design = design if design is not None else build_walker(params)
         self.backend = rtl.resolve_backend(backend)
         self.sim = rtl.make_simulator(self.design.block, self.backend)
-        self.words = (memory if memory is not None else Memory()).words
+        self.memory = memory if memory is not None else Memory()
         self.latency = latency
         self.rng = random.Random(seed)
         self.record = record
@@ -346,8 +346,8 @@ class WalkerSim:
         self.cycles = 0
 
     def load_memory(self, memory: Memory) -> None:
-        """Answer reads from ``memory`` from now on."""
-        self.words = memory.words
+        """Answer reads from ``memory`` (live: later writes are seen) from now on."""
+        self.memory = memory
 
     def _cycle(self, inputs: dict[str, int]) -> dict[str, int]:
         self.sim.step(inputs)
@@ -391,7 +391,7 @@ class WalkerSim:
                 left, addr = pending
                 if left == 0:
                     inputs["mem_resp_valid"] = 1
-                    inputs["mem_resp_data"] = self.words.get(addr, 0)
+                    inputs["mem_resp_data"] = self.memory.read(addr)
                     pending = None
                 else:
                     pending = (left - 1, addr)

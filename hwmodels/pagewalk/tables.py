@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 
+import numba
 import numpy as np
 
 PRESENT = 1 << 0
@@ -73,43 +75,189 @@ def make_entry(frame: int, *, writable: bool = True, user: bool = True, nx: bool
             | NX * nx)
 
 
+HASH_MUL = 0x9E3779B97F4A7C15
+"""Multiplier of :class:`Memory`'s hash (2**64 over the golden ratio, Knuth's Fibonacci
+hashing). The walker kernel (``model._read``) probes the same way; numba's disk cache freezes
+it there, keyed on ``model.py``'s source only, so a change here must touch ``model.py`` too."""
+
+_M64 = (1 << 64) - 1
+_EMPTY = -1
+"""Key of an empty slot (addresses are >= 0)."""
+_MIN_BITS = 6
+
+
+@numba.njit(cache=True)
+def _rehash(keys, vals, new_keys, new_vals, shift):
+    """Insert every occupied slot of (``keys``, ``vals``) into the empty larger table."""
+    mask = len(new_keys) - 1
+    for j in range(len(keys)):
+        a = keys[j]
+        if a >= 0:
+            i = np.int64((np.uint64(a >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+            while new_keys[i] >= 0:
+                i = (i + 1) & mask
+            new_keys[i] = a
+            new_vals[i] = vals[j]
+
+
+@numba.njit(cache=True)
+def _clear(keys, vals, shift, addr, n):
+    """Delete the words present at ``addr``, ``addr + 8``, ... (``n`` words); how many were.
+
+    Backward-shift deletion: after emptying a slot, later entries of its probe run move back
+    into the hole unless their home slot lies cyclically in (hole, entry], where a probe for
+    them never passes the hole; so every entry stays reachable and no tombstone is left."""
+    mask = len(keys) - 1
+    removed = 0
+    for w in range(n):
+        a = addr + 8 * w
+        i = np.int64((np.uint64(a >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+        while keys[i] != a and keys[i] >= 0:
+            i = (i + 1) & mask
+        if keys[i] != a:
+            continue
+        j = i
+        while True:
+            j = (j + 1) & mask
+            k = keys[j]
+            if k < 0:
+                break
+            h = np.int64((np.uint64(k >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+            stays = (i < h and h <= j) if i <= j else (h > i or h <= j)
+            if not stays:
+                keys[i] = k
+                vals[i] = vals[j]
+                i = j
+        keys[i] = _EMPTY
+        vals[i] = 0
+        removed += 1
+    return removed
+
+
 class Memory:
     """Sparse physical memory of aligned 64-bit words; an absent word reads 0.
 
-    >>> m = Memory(); m.write(0x1008, 7); m.read(0x1008), m.read(0x2000)
-    (7, 0)
+    The image is an open-addressing hash table in two numpy arrays that compiled kernels read
+    directly (:meth:`table`) and writes update in place, so a walker never rebuilds it: ``keys``
+    holds word addresses (-1: empty slot), ``vals`` the words as int64 bit patterns. A word's
+    home slot is the top ``64 - shift`` bits of ``(addr >> 3) * HASH_MUL mod 2**64``; linear
+    probing; at most half the slots are used (the table doubles past that), so a probe ends at
+    an empty slot; writing 0 deletes by backward shift, so no tombstones lengthen probes.
+
+    >>> m = Memory(); m.write(0x1008, 7); m.read(0x1008), m.read(0x2000), len(m)
+    (7, 0, 1)
     >>> m.arrays()[0].tolist()
     [4104]
+    >>> m.write(0x1008, 0); len(m)
+    0
     """
 
     def __init__(self) -> None:
-        self.words: dict[int, int] = {}
+        self._n = 0
+        self._alloc(_MIN_BITS)
+
+    def _alloc(self, bits: int) -> None:
+        """Empty arrays of ``2**bits`` slots (and the views the Python paths index)."""
+        self.keys = np.full(1 << bits, _EMPTY, dtype=np.int64)
+        self.vals = np.zeros(1 << bits, dtype=np.int64)
+        self.shift = 64 - bits
+        self._mask = (1 << bits) - 1
+        # Indexing a memoryview gives and takes Python ints, several times faster than numpy
+        # scalars; the unsigned view of ``vals`` reads words back as 0 .. 2**64 - 1.
+        self._kv = memoryview(self.keys)
+        self._vv = memoryview(self.vals.view(np.uint64))
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(keys, vals, shift): the live hash table for compiled readers (see the class).
+
+        Valid until the next write that grows the table (it reallocates): fetch it again.
+
+        >>> m = Memory(); m.write(0x40, 9); keys, vals, shift = m.table()
+        >>> int(vals[keys == 0x40][0]), len(keys), shift
+        (9, 64, 58)
+        """
+        return self.keys, self.vals, self.shift
 
     def read(self, addr: int) -> int:
         """The word at ``addr`` (8-byte aligned)."""
-        return self.words.get(addr, 0)
+        kv, mask = self._kv, self._mask
+        i = ((addr >> 3) * HASH_MUL & _M64) >> self.shift
+        k = kv[i]
+        while k != addr:
+            if k < 0:
+                return 0
+            i = (i + 1) & mask
+            k = kv[i]
+        return self._vv[i]
 
     def write(self, addr: int, word: int) -> None:
         """Store ``word`` at ``addr``; writing 0 removes the word."""
-        if addr & 7 or addr < 0:
+        if addr & 7 or not 0 <= addr < 1 << 63:
             raise ValueError(f"addr: expected an 8-byte aligned address, got {addr:#x}")
         if not 0 <= word < 1 << 64:
             raise ValueError(f"word: expected a 64-bit value, got {word:#x}")
+        kv, mask = self._kv, self._mask
+        i = ((addr >> 3) * HASH_MUL & _M64) >> self.shift
+        k = kv[i]
+        while k != addr:
+            if k < 0:  # absent
+                if word:
+                    kv[i] = addr
+                    self._vv[i] = word
+                    self._n += 1
+                    if 2 * self._n > len(kv):
+                        self._grow()
+                return
+            i = (i + 1) & mask
+            k = kv[i]
         if word:
-            self.words[addr] = word
+            self._vv[i] = word
         else:
-            self.words.pop(addr, None)
+            self._n -= _clear(self.keys, self.vals, self.shift, addr, 1)
+
+    def clear(self, addr: int, size: int) -> None:
+        """Remove every word in ``[addr, addr + size)`` (both multiples of 8): one compiled
+        call for, say, a freed table page instead of a ``write(a, 0)`` per word.
+
+        >>> m = Memory(); m.write(0x1000, 1); m.write(0x1ff8, 2); m.write(0x2000, 3)
+        >>> m.clear(0x1000, 0x1000); len(m), m.read(0x2000)
+        (1, 3)
+        """
+        if addr & 7 or size & 7 or addr < 0 or size < 0 or addr + size > 1 << 63:
+            raise ValueError(f"addr, size: expected 8-byte aligned, got {addr:#x}, {size:#x}")
+        self._n -= _clear(self.keys, self.vals, self.shift, addr, size >> 3)
+
+    def _grow(self) -> None:
+        keys, vals = self.keys, self.vals
+        self._alloc(64 - self.shift + 1)
+        _rehash(keys, vals, self.keys, self.vals, self.shift)
 
     def __len__(self) -> int:
-        return len(self.words)
+        return self._n
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(addresses ascending as uint64, words as int64 bit patterns) for compiled kernels."""
-        n = len(self.words)
-        addrs = np.fromiter(self.words.keys(), dtype=np.uint64, count=n)
-        words = np.fromiter(self.words.values(), dtype=np.uint64, count=n)
-        order = np.argsort(addrs, kind="stable")
-        return addrs[order], words[order].view(np.int64)
+        """(addresses ascending as uint64, words as int64 bit patterns): a sorted copy."""
+        used = self.keys >= 0
+        addrs = self.keys[used]
+        order = np.argsort(addrs)
+        return addrs[order].astype(np.uint64), self.vals[used][order]
+
+    @property
+    def words(self) -> MappingProxyType[int, int]:
+        """A read-only snapshot {address: word} (for tests and debugging: O(size))."""
+        addrs, words = self.arrays()
+        return MappingProxyType(dict(zip(addrs.tolist(), words.view(np.uint64).tolist(),
+                                         strict=True)))
+
+    def __getstate__(self) -> dict[str, object]:
+        # memoryviews do not pickle or copy: rebuild them from the arrays
+        return {"keys": self.keys, "vals": self.vals, "n": self._n}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        keys, vals = state["keys"], state["vals"]
+        self._n = state["n"]
+        self._alloc(len(keys).bit_length() - 1)
+        self.keys[:], self.vals[:] = keys, vals
 
 
 class FrameAllocator:
