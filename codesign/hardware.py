@@ -223,8 +223,10 @@ class WalkerKeys(_Keys):
     (``hwmodels.pagewalk``); defaults are its own."""
 
     guest_levels: int = param(_WALKER.guest_levels, key="guest.levels", min=2, max=5,
+                              unit="levels",
                               doc="radix levels of the guest (or native) page table")
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
+                             unit="levels",
                              doc="radix levels of the host (nested / EPT) page table")
     pwc_entries: int | None = param(None, key="pwc.entries", min=0, max=1024,
                                     unit="entries per level",
@@ -286,6 +288,7 @@ class NTLBKeys(_Keys):
     """Dotted keys of the nested TLB (``hwmodels.pagewalk``)."""
 
     host_levels: int = param(_WALKER.host_levels, key="host.levels", min=2, max=5,
+                             unit="levels",
                              doc="radix levels of the host (nested / EPT) page table")
     entries: int = param(_WALKER.ntlb.entries, key="ntlb.entries", unit="entries", min=0, max=4096,
                          doc="nested TLB entries (0: none; else ntlb.ways x a power of two)")

@@ -230,6 +230,7 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
         (r"throughput\.refs_per_s$", MetricInfo("references/s", "higher")),
         (r"latency\.\w+_us$", MetricInfo("µs")),
         (r"latency\.\w+_ns$", MetricInfo("ns")),
+        (r"latency\.\w+_cycles$", MetricInfo("cycles")),
         (r"cycles_per_packet(\.\w+)?$", MetricInfo("cycles/frame")),
         (r"cycles(_per_ref|\.per_ref)$", MetricInfo("cycles/reference")),
         (r"cycles\.per_walk$", MetricInfo("cycles/walk")),

@@ -44,8 +44,10 @@ class AnalyticWalkParams:
     virtualized: bool = param(True, key="virtualized",
                               doc="nested (2D) walk through guest and host tables; false: native")
     guest_levels: int = param(4, key="guest.levels", min=2, max=5,
+                              unit="levels",
                               doc="radix levels of the guest (or native) page table")
     host_levels: int = param(4, key="host.levels", min=2, max=5, when={"virtualized": True},
+                             unit="levels",
                              doc="radix levels of the host (nested / EPT) page table")
     host_page: str = param("4K", key="host.page_size", choices=tuple(LEVELS_SKIPPED),
                            when={"virtualized": True},
