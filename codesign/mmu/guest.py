@@ -380,7 +380,6 @@ class VMState:
             child = word & FRAME_MASK
             self.levels[child] = level - 1
             self.parents[child] = gpa
-        model.version += 1
 
 
 class GuestModel:
@@ -400,8 +399,6 @@ class GuestModel:
         self.vms: dict[int, VMState] = {}
         self.spaces: dict[tuple[int, int], Space] = {}
         self.vm = 0
-        self.version = 0
-        """Bumped by every change of a table word: a walker's image is stale when it differs."""
         self._fx = Effects()
 
     # -- frames ------------------------------------------------------------------------------
@@ -444,12 +441,10 @@ class GuestModel:
         sp.pt.map(va, leaf.gpa, leaf.size, writable=bool(leaf.prot & Prot.WRITE) and not leaf.cow,
                   user=True, nx=not leaf.prot & Prot.EXEC)
         sp.leaves[va] = leaf
-        self.version += 1
 
     def _clear_leaf(self, sp: Space, va: int) -> Leaf:
         leaf = sp.leaves.pop(va)
         sp.pt.unmap(va, leaf.size)
-        self.version += 1
         return leaf
 
     def _split(self, sp: Space, va2m: int) -> None:
@@ -561,7 +556,6 @@ class GuestModel:
             if hpa is not None:
                 self.host.clear(hpa, PAGE_4K)
             st.free[PAGE_4K].append(gpa)
-        self.version += 1
         self._fx.flush.append((st.vm, pid))
         if st.running == pid:
             st.running = 0
@@ -725,7 +719,6 @@ class GuestModel:
                 with self._booting():
                     for p in unbacked:
                         self._back(st, p << 12, PAGE_4K)
-                self.version += 1  # new EPT entries: a walker's image is stale
         new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
         if new:
             with self._booting():
@@ -734,7 +727,6 @@ class GuestModel:
                     sp.pt.map(va, frame, PAGE_2M, writable=True, user=False, nx=True)
                     sp.leaves[va] = Leaf(frame, PAGE_2M, int(Prot.READ | Prot.WRITE), False,
                                          (frame, PAGE_2M))
-                self.version += 1
         return gpa + base
 
     def host_address(self, vm: int, gpa: int) -> tuple[int, int]:

@@ -318,7 +318,6 @@ class Replay:
         self.walker = PageWalkModel(setup.walker)
         self.dcache = CacheModel(setup.cache) if setup.cache is not None else None
         """The data-cache hierarchy (None: none)."""
-        self.loaded = -1
         self.tcache: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""

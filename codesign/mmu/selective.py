@@ -489,7 +489,6 @@ class SelectiveReplay(ShadowReplay):
         if self.stlb is not None:
             self.stlb.reset()
         self.walker.reset()
-        self.loaded = -1
         self.tcache.clear()  # frames differ: guest-physical + VM offset vs host-physical
         self.discard_shadows()
         self.before = {}

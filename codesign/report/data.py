@@ -208,7 +208,7 @@ class ReportData:
     def rate_of(self, metric: str) -> str | None:
         """The name of ``metric``'s rate (per 1,000 references or per frame) when it is a
         count that the done points have as a rate, else None."""
-        known = set(self.present())
+        known = self._once("present_set", lambda: frozenset(self.present()))
         for _, suffix, _, _ in RATES:
             if f"{metric}.{suffix}" in known:
                 return f"{metric}.{suffix}"

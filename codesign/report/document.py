@@ -127,11 +127,7 @@ def _summary(data: ReportData) -> Section:
     tie = settled[0].tie
     intro: list[str | Mono] = ["Winner per workload"]
     if by:
-        intro += [" and setting of ", *listing(by)]
-        for leader in by:
-            if zips[leader]:
-                intro += [" (", Mono(leader), " moves together with ",
-                          *listing(zips[leader], most=3), ")"]
+        intro += [" and setting of ", *listing(by), *_partners(by, zips)]
     intro += [" on ", Mono(objective.label())]
     if over:
         intro += [", each ", Mono(group), " at its best over ", *listing(over)]
@@ -267,6 +263,16 @@ def listing(names: list[str], most: int = 0) -> list[str | Mono]:
     return parts
 
 
+def _partners(leaders: list[str], zips: dict[str, list[str]]) -> list[str | Mono]:
+    """`` (a moves together with b, c)`` for each axis that stands for zipped parameters."""
+    parts: list[str | Mono] = []
+    for leader in leaders:
+        if zips[leader]:
+            parts += [" (", Mono(leader), " moves together with ",
+                      *listing(zips[leader], most=3), ")"]
+    return parts
+
+
 def _few(names: list[str], most: int = 2) -> str:
     """``a, b and 3 more``: a short list for a plot's axis label."""
     more = f" and {len(names) - most} more" if len(names) > most else ""
@@ -327,11 +333,7 @@ def _plots(data: ReportData) -> Section | None:
     section = Section(f"Metrics against {x}")
     intro: list[str | Mono] = ["One panel per workload"]
     if split:
-        intro += [" and setting of ", *listing(split)]
-        for leader in split:
-            if zips[leader]:
-                intro += [" (", Mono(leader), " moves together with ",
-                          *listing(zips[leader], most=3), ")"]
+        intro += [" and setting of ", *listing(split), *_partners(split, zips)]
     intro += ["; one line per ", Mono(group)]
     if over:
         intro += [", each at its best over ", *listing(over)]

@@ -211,17 +211,16 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
     try:
         for _ in range(min(2 * jobs, len(todo))):  # a backlog: workers never wait for work
             submit()
-        while pending and not (not started and not todo
-                               and all(n in stored for n, _ in pending.values())):
-            spare = None
-            if not started:
+        while pending:
+            if started:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            else:
                 spare = todo.pop() if todo else next(
                     ((n, c) for n, c in pending.values() if n not in stored), None)
-            if spare is not None:
+                if spare is None:  # the driver stored everything: the workers' copies go
+                    break
                 store(spare[0], evaluate_chunk(spare[1]))
                 finished = {f for f in pending if f.done()}
-            else:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 n, chunk = pending.pop(future)
                 try:
