@@ -143,5 +143,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="8",
+    version="9",
 )

@@ -101,5 +101,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="9",
+    version="10",
 )

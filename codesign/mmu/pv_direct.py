@@ -270,5 +270,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="10",
+    version="11",
 )

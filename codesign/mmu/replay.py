@@ -13,9 +13,10 @@ permissions) is known in advance from the guest model. The run is one TLB batch 
 place (no eviction, no victim draw, the entry already most recent), so the pair has exactly
 the effect of "fill on miss". The accesses that missed are then walked in one walker batch,
 in order, and every walk's frame is checked against the guest model's translation. Demand
-faults only *add* entries, so the faults of a run are handled before the run is replayed;
-faults that change an existing translation (COW) or the TLB (an exit that flushes an
-untagged TLB) split the run and are handled at their position.
+faults only *add* entries, so they are handled ahead of their accesses: all the faults of a
+chunk of :data:`FAULT_CHUNK` accesses (aligned on the stream) at the chunk's start, the run
+split there; faults that change an existing translation (COW) or the TLB (an exit that
+flushes an untagged TLB) split the run and are handled at their position.
 
 **Data cache.** Page-table entries are ordinary cacheable data: every reference a walk makes
 and every access's own data reference go through one :class:`hwmodels.cache.CacheModel`
@@ -38,7 +39,8 @@ up (the model before the cache existed). The cache is physically tagged: nothing
 stream flushes it.
 
 **The guest kernel's work** (``Setup.kernel``; :mod:`codesign.mmu.kernel`): after each
-non-ACCESS event, and before each run for the faults handled ahead of it, the kernel's
+non-ACCESS event, and before each run for the faults handled ahead of it (within a
+:data:`FAULT_CHUNK` of their accesses), the kernel's
 references (its structures, the page-table lines it writes, ``struct page`` entries, and the
 pages it zeroes or copies) are replayed as a run of the kernel's address space
 (:data:`~codesign.mmu.guest.KERNEL_PID`, its direct map): through the same TLBs (global
@@ -114,7 +116,19 @@ from workloads.memory.events import Access, Ev
 WRITABLE = int(Perm.W)
 
 ACCESS_SLICE = 1 << 15
-"""Accesses replayed per batch at most (a run of more is split; the result is the same)."""
+"""Accesses replayed per batch at most: a run of more is split where the count of accesses
+replayed reaches a multiple of it (a multiple of :data:`FAULT_CHUNK`, so the result is the
+same)."""
+
+FAULT_CHUNK = 1 << 10
+"""The demand faults of a run are handled, their kernel work replayed, at the start of the
+chunk of this many accesses (counted from the start of the stream's accesses) that holds
+the faulting access, rather than each at its access: one replay of the run between two
+chunks that fault instead of one per fault (several per fault with the kernel's work; each
+costs a fraction of a millisecond), and the faults' kernel work lands within a chunk of
+where it runs. Aligned on the stream, not on the run, so that whoever cuts a run (the slices
+of :func:`drive`, ``selective``'s windows, ``shadow``'s exits) leaves the placement as it
+is."""
 
 WALK_SLICE = 1 << 16
 """Walks per walker batch (its reference log is 35 words per walk at most)."""
@@ -454,6 +468,12 @@ class Replay:
         third column). Here: its backings. Mechanisms that trap differently override it."""
         return fx.backings
 
+    def fault_handled(self, pos: int, fx: Effects) -> None:
+        """A hook: the fault of the access at ``pos`` of the run being replayed (the
+        block given to :meth:`accesses`) was handled, with effects ``fx`` -- a demand fault
+        ahead of the run's accesses, a copy-on-write fault where its run splits. Nothing
+        here; ``selective`` counts a fault in the window of its access."""
+
     def walk_traps(self, vm: int, pid: int, va: np.ndarray) -> np.ndarray | None:
         """Trap units of the TLB misses at ``va`` (in order), added to the histogram's third
         column; None: none. Called after the misses were walked."""
@@ -546,20 +566,31 @@ class Replay:
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
         split_on_exit = self.exits_flush
+        base = self.c.refs  # the process's accesses replayed before this run
+        chunk = -1
         for pos, kind, page in cands:
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
                 continue
             addr = int(va[pos])
             is_cow = kind == 1
+            k = (base + pos) // FAULT_CHUNK
             if is_cow or split_on_exit:  # changes a translation or the TLB: at its place
-                self._user_run(vm, pid, va, pages, start, pos, faulted)
-                start = pos
+                cut = pos
+            elif k != chunk:  # the first fault of its chunk: handled at the chunk's start
+                cut = max(start, k * FAULT_CHUNK - base)
+            else:
+                cut = start
+            chunk = k
+            if cut > start:
+                self._user_run(vm, pid, va, pages, start, cut, faulted)
+                start = cut
             fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
             self._effects(vm, fx)
             if self.kw is not None:
                 self.kw.fault(vm, pid, fx)
             f, u = faulted.get(pos, (0, 0))
             faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
+            self.fault_handled(pos, fx)
         self._user_run(vm, pid, va, pages, start, n, faulted,
                        (uniq, inv) if start == 0 else None)
 
@@ -834,8 +865,11 @@ def drive(r: Replay, events: np.ndarray) -> None:
             j = int(others[k]) if k < len(others) else n
             # In cache-sized pieces: the per-access temporaries of a piece stay in the
             # second-level cache, which is worth more than the per-piece overhead.
-            for lo in range(i, j, ACCESS_SLICE):
-                r.accesses(events[lo:min(j, lo + ACCESS_SLICE)])
+            lo = i
+            while lo < j:
+                hi = min(j, lo + ACCESS_SLICE - r.c.refs % ACCESS_SLICE)
+                r.accesses(events[lo:hi])
+                lo = hi
             i = j
         else:
             r.event(events[i])

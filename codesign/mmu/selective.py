@@ -81,6 +81,14 @@ Limits: the first window runs in ``selective.start`` whatever it costs there, an
 shorter than one window makes no decision at all; a phase shorter than a switch's payback
 is ridden out in the mode it found.
 
+**Faults.** Demand faults are handled as the shared replay handles them for either parent:
+at the start of their chunk of accesses (:data:`codesign.mmu.replay.FAULT_CHUNK`, aligned
+on the stream), their kernel work with them, in the mode running there; the windows cut
+only the runs of accesses, and a window counts a fault when it reaches the faulting access.
+So a replay that never switches is exactly its mode's mechanism's, cycle for cycle; a
+switch inside a chunk leaves that chunk's remaining faults priced in the mode they were
+handled in.
+
 Everything else — traps, costs, metrics — is exactly ``shadow``'s in shadow windows and
 ``nested``'s in nested windows (the same replay classes), plus ``selective.switches``
 (probes included), ``selective.probes``, ``selective.windows``, ``selective.nested_windows``
@@ -251,6 +259,11 @@ class SelectiveReplay(ShadowReplay):
         self.nested_windows = 0
         self.ept_violations = 0
         self.left = p.window
+        self.ahead: list[tuple[int, Effects]] = []
+        """Faults of the run being replayed, handled ahead of their accesses: (position,
+        effects). A window counts a fault when it reaches its access."""
+        self.at = 0
+        """Position in the run being replayed where the window that ends now ends."""
         self._mark = self._snapshot()
 
     @property
@@ -270,6 +283,9 @@ class SelectiveReplay(ShadowReplay):
             Replay._effects(self, vm, fx)
         else:
             super()._effects(vm, fx)
+
+    def fault_handled(self, pos: int, fx: Effects) -> None:
+        self.ahead.append((pos, fx))
 
     def fault_traps(self, vm: int, pid: int, va: int, fx: Effects) -> int:
         if self.nested:
@@ -314,20 +330,38 @@ class SelectiveReplay(ShadowReplay):
     # -- windows ---------------------------------------------------------------------------
 
     def accesses(self, block: np.ndarray) -> None:
-        vm, pid = int(block["vm"][0]), int(block["pid"][0])
-        i = 0
-        while i < len(block):
-            j = min(len(block), i + self.left)
-            self.touched.append((vm, pid, block["va"][i:j]))
-            if self.nested:
-                Replay.accesses(self, block[i:j])
-            else:
-                super().accesses(block[i:j])
+        """Replay a run of accesses as both parents do: its demand faults handled (and their
+        kernel work replayed) once, before the run, as ``nested`` handles them, in the mode
+        the run starts in; the windows cut only the access runs (:meth:`_user_run`). So a
+        window that never switches replays exactly what its mode's mechanism replays; a
+        switch inside a run leaves the demand faults of the run's rest charged in the mode
+        they were handled in (copy-on-write faults, handled in place, are charged in theirs)."""
+        super().accesses(block)  # shadow's, which hands its runs to the shared replay
+
+    def _shadowed(self, vm: int, pid: int, addr: int) -> bool:
+        # Nested mode has no shadow to miss: no hidden fault, no exit to cut a run at.
+        return self.nested or super()._shadowed(vm, pid, addr)
+
+    def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
+                  b: int, faulted: dict[int, tuple[int, int]],
+                  distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """The shared replay's run ``a .. b``, cut at window boundaries: each piece runs in
+        the mode of its window, and the end of a window decides the next one's mode."""
+        if self.kw is not None and self.kw.pending():
+            self.kernel_run(vm, pid)
+        i = a
+        while i < b:
+            j = min(b, i + self.left)
+            self.touched.append((vm, pid, va_all[i:j]))
+            self._run(vm, pid, va_all, pages_all, i, j, faulted,
+                      distinct if (i, j) == (a, b) else None)
             self.left -= j - i
             i = j
             if self.left == 0:
+                self.at = j
                 self.decide()
                 self.left = self.p.window
+        self.ahead = [(pos, fx) for pos, fx in self.ahead if pos >= b]
 
     def _snapshot(self) -> _Window:
         c, lat = self.c, self.latencies
@@ -339,10 +373,20 @@ class SelectiveReplay(ShadowReplay):
         data = c.data_served()
         hit_cycles = float(sum(n * x for n, x in zip(data[:3], lat[:3], strict=True)))
         t = self.t
-        return _Window(c.refs, c.walks, walk[0], walk[1], c.walk_refs_guest, self.faults,
-                       self.demand, self.writes, self.invlpg, self.cr3, c.backings, c.ipis,
-                       sum(data), sum(data[:3]), hit_cycles, t.pt_write, t.fills,
-                       self.rebuild_fills, sum(t.resyncs.values()))
+        # faults handled ahead of accesses the window has not reached belong to a later one
+        ahead = [fx for pos, fx in self.ahead if pos >= self.at]
+        faults = sum(fx.faults for fx in ahead)
+        demand = sum(fx.demand_faults for fx in ahead)
+        writes = sum(fx.pte_writes + len(fx.teardown) for fx in ahead)
+        invlpg = sum(len(fx.invalidate) for fx in ahead)
+        cr3 = sum(len(fx.flush) for fx in ahead)
+        backings = sum(fx.backings for fx in ahead)
+        ipis = sum(fx.ipis for fx in ahead)
+        return _Window(c.refs, c.walks, walk[0], walk[1], c.walk_refs_guest,
+                       self.faults - faults, self.demand - demand, self.writes - writes,
+                       self.invlpg - invlpg, self.cr3 - cr3, c.backings - backings,
+                       c.ipis - ipis, sum(data), sum(data[:3]), hit_cycles, t.pt_write,
+                       t.fills, self.rebuild_fills, sum(t.resyncs.values()))
 
     def _touched(self) -> tuple[int, int, int]:
         """Distinct pages and lines the window accessed, and the leaves live in the address
@@ -353,8 +397,8 @@ class SelectiveReplay(ShadowReplay):
             spaces.setdefault((vm, pid), []).append(va)
         for key, vas in spaces.items():
             va = np.concatenate(vas) if len(vas) > 1 else vas[0]
-            pages += len(np.unique(va >> np.uint64(12)))
-            lines += len(np.unique(va >> np.uint64(self.line_shift)))
+            pages += len(np.unique(va >> 12))
+            lines += len(np.unique(va >> self.line_shift))
             space = self.guest.spaces.get(key)
             live += len(space.leaves) if space is not None else 0
         self.touched = []
@@ -542,5 +586,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="10",
+    version="11",
 )

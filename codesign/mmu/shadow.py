@@ -118,7 +118,8 @@ event; a fill's own write protection of the new page flushes nothing (it only ma
 kernel's mappings); a fill's partial walk and the hypervisor's software walk of the guest
 table are not costed (the walk is counted once); hypervisor backing of guest memory is done
 inside these exits; TLB entries are tagged as natively (per address space). The shared
-replay handles a run's demand faults before its accesses; the shadow MMU sees each one's
+replay handles demand faults ahead of their accesses (at the start of their chunk of
+accesses); the shadow MMU sees each one's
 effects where its access translates (:class:`ShadowReplay`), as KVM does.
 
 >>> from codesign.harness import Point, evaluate
@@ -611,7 +612,7 @@ class ShadowMMU:
 class ShadowReplay(Replay):
     """The shared replay (1D) plus KVM's shadow MMU per VM and the guest's exits.
 
-    The shared replay handles a run's demand faults before replaying its accesses, but under
+    The shared replay handles demand faults ahead of their accesses, but under
     shadow paging a fault's PTE writes exit or not depending on which tables the hidden
     faults of the run's earlier accesses shadowed. So the shadow MMU sees a demand fault's
     effects where the faulting access translates (the faulting access always misses the
@@ -819,5 +820,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="11",
+    version="12",
 )

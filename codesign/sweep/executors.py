@@ -209,8 +209,13 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
             on_results(results)
 
     try:
-        for _ in range(min(2 * jobs, len(todo))):  # a backlog: workers never wait for work
-            submit()
+        # A backlog: workers never wait for work. Submitting starts the workers, with SIGINT
+        # ignored: a worker still importing when Ctrl-C reaches the process group would
+        # print a KeyboardInterrupt traceback before its initializer ignores the signal (an
+        # ignored signal stays ignored across exec; see run_dask).
+        with _sigint_ignored():
+            for _ in range(min(2 * jobs, len(todo))):
+                submit()
         while pending:
             if started:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

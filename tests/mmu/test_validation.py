@@ -112,19 +112,23 @@ def lru_misses(pages: list[int], entries: int, ways: int) -> int:
     ("random", {"refs": 20_000, "footprint_mb": 2}),
     ("zipf", {"refs": 20_000, "footprint_mb": 4}),
 ])
-@pytest.mark.parametrize("entries, ways, mechanism", [
-    (64, 4, "native"), (16, 16, "nested"), (32, 1, "shadow"), (128, 2, "pv-direct"),
+@pytest.mark.parametrize("entries, ways, mechanism, host", [
+    (64, 4, "native", {}), (16, 16, "nested", {"host.page_size": "2M"}),
+    (32, 1, "shadow", {}), (128, 2, "pv-direct", {}),
 ])
 def test_single_level_tlb_misses_equal_an_independent_lru_simulation(
-        workload: str, extra: dict, entries: int, ways: int, mechanism: str) -> None:
+        workload: str, extra: dict, entries: int, ways: int, mechanism: str,
+        host: dict) -> None:
     """Independent model: a single-level LRU TLB (ANCHORS.md's DTLB "64 (16x4)" geometry
     among others) misses exactly where a textbook LRU set-associative cache over the stream's
-    4 KiB page sequence misses. One process, no huge pages: the 2 MiB and 1 GiB arrays exist
-    but stay empty, and nothing invalidates."""
+    4 KiB page sequence misses. One process, no huge pages: the 4 KiB array holds the
+    process's pages alone (the guest kernel's work goes through its 2 MiB direct map, in the
+    2 MiB array -- for nested paging on 2 MiB host pages: on 4 KiB ones the kernel's entries
+    would be splintered into the 4 KiB array), and nothing invalidates."""
     events = stream(workload, **extra)
     pages = (events["va"][events["op"] == Ev.ACCESS] >> np.uint64(12)).tolist()
     m = metrics(workload, mechanism, **extra, hw={
-        "tlb.l2.entries": 0, "tlb.l1.entries": entries, "tlb.l1.ways": ways})
+        "tlb.l2.entries": 0, "tlb.l1.entries": entries, "tlb.l1.ways": ways, **host})
     expected = lru_misses(pages, entries, ways)
     assert 0 < expected < len(pages)
     assert m["tlb.l1.misses"] == expected
@@ -215,9 +219,10 @@ def test_gups_nested_pays_more_per_reference_than_shadow_with_short_cached_2d_wa
     big = metrics("random", "nested", **gups, hw={"host.page_size": "2M"})
     # the same stream walks as often everywhere, give or take the kernel's entries: nested
     # paging on 4 KiB host pages splinters the kernel's 2 MiB direct map into 4 KiB entries
-    # that compete with the process's
+    # that compete with the process's (each demand fault's zeroing and bookkeeping, replayed
+    # within a chunk of its access; measured: 0.11% more walks)
     assert native["walks"] == shadow["walks"] > 0.3 * gups["refs"]
-    assert abs(nested["walks"] - native["walks"]) < 1e-3 * native["walks"]
+    assert 0 <= nested["walks"] - native["walks"] < 2e-3 * native["walks"]
     assert nested["cycles.translation"] > 1.05 * shadow["cycles.translation"]
     assert shadow["cycles_per_ref"] > native["cycles_per_ref"]
     assert native["walk.refs_per_walk"] < nested["walk.refs_per_walk"] < 8
