@@ -69,6 +69,13 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys, KernelKeys):
     huge: str = param("none", key="guest.huge_pages", choices=HUGE_POLICIES,
                       doc="guest OS huge pages: none, or 2M where an aligned 2 MiB region "
                           "lies in one mapping (transparent huge pages on fault)")
+    warmup: float = param(0.0, key="measure.warmup", min=0.0, max=0.99,
+                          doc="fraction of the stream's accesses replayed before counting "
+                              "starts: TLBs, caches, tables, shadows and host backing warm "
+                              "up, and every count and cycle is of the rest -- steady state, "
+                              "as benchmarks that run long past first touch measure it "
+                              "(rounded down to whole chunks of 1,024 accesses; 0: from "
+                              "the first access)")
 
     def __post_init__(self) -> None:
         TLBKeys.to_hw(self)
@@ -89,7 +96,7 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys, KernelKeys):
 
 def _setup(p: NativeParams, guest: GuestConfig, nested: bool) -> Setup:
     return Setup(guest, TLBKeys.to_hw(p), WalkerKeys.to_hw(p), nested, STLBKeys.to_hw(p),
-                 CacheKeys.to_hw(p), p.l2_2m, p.kernel_params())
+                 CacheKeys.to_hw(p), p.l2_2m, p.kernel_params(), p.warmup)
 
 
 def native_setup(p: NativeParams) -> Setup:

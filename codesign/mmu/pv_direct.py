@@ -144,6 +144,10 @@ class PVReplay(Replay):
         """Per system call: mmuext operations (pins, INVLPGs, flushes) queued."""
         self._call: int | None = None
 
+    def mark(self) -> None:
+        super().mark()
+        self.t = PVCounts()
+
     def event(self, e: np.void) -> None:
         if int(e["op"]) == Ev.SWITCH:
             self.t.mmuext_op += 1  # NEW_BASEPTR: the table is pinned, nothing to validate

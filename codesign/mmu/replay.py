@@ -180,6 +180,8 @@ class Setup:
     """The second-level TLB's array also holds 2 MiB entries (``tlb.l2.2m``)."""
     kernel: KernelParams | None = None
     """The guest kernel's work (:mod:`codesign.mmu.kernel`; None: the stream alone)."""
+    warmup: float = 0.0
+    """Fraction of the stream's accesses replayed before counting starts (:func:`drive`)."""
 
     @property
     def pcid(self) -> bool:
@@ -336,6 +338,9 @@ class Replay:
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
         self.c = Counts()
+        self.accessed = 0
+        """The stream's accesses replayed so far (``c.refs`` restarts at :meth:`mark`; this
+        does not: the fault chunks and the slices of :func:`drive` are aligned on it)."""
         self.kw = KernelWork(setup.kernel, self.guest) if setup.kernel is not None else None
         """The guest kernel's work collected from events and faults (None: none)."""
         if self.kw is not None:
@@ -519,6 +524,15 @@ class Replay:
     kernel_global = True
     """The kernel's TLB entries are global (Linux sets the G bit on its direct map)."""
 
+    def mark(self) -> None:
+        """Counting starts here (``measure.warmup``): every count restarts from 0, while the
+        state -- TLBs, walker caches, data cache, the guest's tables, host backing -- stays
+        as the warm-up left it. Mechanisms with counts of their own restart them too."""
+        kernel = self.c.kernel is not None
+        self.c = Counts()
+        if kernel:
+            self.c.kernel, self.c.kernel_stream = Counts(), Counts()
+
     def kernel_run(self, vm: int, pid: int) -> None:
         """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
         its instructions counted, its references translated by the kernel's direct map
@@ -566,7 +580,8 @@ class Replay:
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
         split_on_exit = self.exits_flush
-        base = self.c.refs  # the process's accesses replayed before this run
+        base = self.accessed
+        self.accessed += n
         chunk = -1
         for pos, kind, page in cands:
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
@@ -855,7 +870,24 @@ def drive(r: Replay, events: np.ndarray) -> None:
     >>> r = Replay(Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False))
     >>> drive(r, b.build()); r.c.refs, r.c.faults_demand
     (1, 1)
+
+    With ``Setup.warmup`` a fraction ``w``, the first ``w`` of the accesses (rounded down to
+    whole :data:`FAULT_CHUNK` chunks, so that the mark moves no fault) and the events among
+    them are replayed, then :meth:`Replay.mark` restarts the counts, then the rest.
     """
+    if r.s.warmup > 0:
+        accesses = np.flatnonzero(events["op"] == Ev.ACCESS)
+        k = int(r.s.warmup * len(accesses)) // FAULT_CHUNK * FAULT_CHUNK
+        if 0 < k < len(accesses):
+            at = int(accesses[k])
+            _drive(r, events[:at])
+            r.mark()
+            _drive(r, events[at:])
+            return
+    _drive(r, events)
+
+
+def _drive(r: Replay, events: np.ndarray) -> None:
     op = events["op"]
     others = np.flatnonzero(op != Ev.ACCESS)
     i, n = 0, len(events)
@@ -867,7 +899,7 @@ def drive(r: Replay, events: np.ndarray) -> None:
             # second-level cache, which is worth more than the per-piece overhead.
             lo = i
             while lo < j:
-                hi = min(j, lo + ACCESS_SLICE - r.c.refs % ACCESS_SLICE)
+                hi = min(j, lo + ACCESS_SLICE - r.accessed % ACCESS_SLICE)
                 r.accesses(events[lo:hi])
                 lo = hi
             i = j

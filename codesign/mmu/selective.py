@@ -266,6 +266,14 @@ class SelectiveReplay(ShadowReplay):
         """Position in the run being replayed where the window that ends now ends."""
         self._mark = self._snapshot()
 
+    def mark(self) -> None:
+        """Counting starts here: the counts restart, the policy's state (mode, accumulated
+        advantages, rates, the window under way) goes on."""
+        super().mark()
+        self.ept_violations = self.rebuild_fills = 0
+        self.switches = self.probes = self.windows = self.nested_windows = 0
+        self._mark = self._snapshot()
+
     @property
     def nested(self) -> bool:
         return self.s.nested

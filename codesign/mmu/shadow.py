@@ -641,6 +641,11 @@ class ShadowReplay(Replay):
             m = self.mmus[vm] = ShadowMMU(vm, self.guest, self.cache, self.pool, self.t)
         return m
 
+    def mark(self) -> None:
+        super().mark()
+        # in place: every shadow MMU counts into it; the pool's high-water mark is a state
+        self.t.__dict__.update(vars(ShadowCounts(pages=self.t.pages)))
+
     def discard_shadows(self) -> None:
         """Forget every shadow page (the VMs start over with empty pools)."""
         self._flush_deferred()
