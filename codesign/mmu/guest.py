@@ -93,6 +93,11 @@ from hwmodels.pagewalk.tables import (
 from hwmodels.tlb import Perm
 from workloads.memory.events import Access, Ev, Prot
 
+# Plain ints for the per-page paths: an operation on an IntFlag member builds a new member
+# (a quarter of a fault-heavy replay's time went to enum.__call__).
+_WRITE, _EXEC = int(Prot.WRITE), int(Prot.EXEC)
+_PERM_RU, _PERM_W, _PERM_X = int(Perm.R | Perm.U), int(Perm.W), int(Perm.X)
+
 VM_SHIFT = 40
 """VM ``v``'s guest-physical space sits at ``v << VM_SHIFT`` in the native image."""
 GUEST_BASE = 0x10_0000
@@ -438,8 +443,8 @@ class GuestModel:
             st.free[leaf.alloc[1]].append(leaf.alloc[0])
 
     def _write_leaf(self, sp: Space, va: int, leaf: Leaf) -> None:
-        sp.pt.map(va, leaf.gpa, leaf.size, writable=bool(leaf.prot & Prot.WRITE) and not leaf.cow,
-                  user=True, nx=not leaf.prot & Prot.EXEC)
+        sp.pt.map(va, leaf.gpa, leaf.size, writable=bool(leaf.prot & _WRITE) and not leaf.cow,
+                  user=True, nx=not leaf.prot & _EXEC)
         sp.leaves[va] = leaf
 
     def _clear_leaf(self, sp: Space, va: int) -> Leaf:
@@ -532,7 +537,7 @@ class GuestModel:
         sp.vmas = list(parent.vmas)
         for va in sorted(parent.leaves):
             leaf = parent.leaves[va]
-            if leaf.prot & Prot.WRITE and not leaf.cow:
+            if leaf.prot & _WRITE and not leaf.cow:
                 leaf.cow = True
                 self._write_leaf(parent, va, leaf)
             st.refs[leaf.alloc] += 1
@@ -670,12 +675,12 @@ class GuestModel:
         leaf = self.spaces[(vm, pid)].leaf_at(va)
         if leaf is None:
             raise KeyError(f"vm {vm} pid {pid}: {va:#x} is not populated")
-        perms = Perm.R | Perm.U
-        if leaf.prot & Prot.WRITE and not leaf.cow:
-            perms |= Perm.W
-        if leaf.prot & Prot.EXEC:
-            perms |= Perm.X
-        return Translation(leaf.gpa + va % leaf.size, leaf.size, int(perms))
+        perms = _PERM_RU
+        if leaf.prot & _WRITE and not leaf.cow:
+            perms |= _PERM_W
+        if leaf.prot & _EXEC:
+            perms |= _PERM_X
+        return Translation(leaf.gpa + va % leaf.size, leaf.size, perms)
 
     @contextmanager
     def _booting(self) -> Iterator[None]:

@@ -303,6 +303,8 @@ class PageTable:
         if not 2 <= levels <= 5:
             raise ValueError(f"levels: expected 2 .. 5, got {levels}")
         self.levels = levels
+        self.va_bits = level_shift(levels) + 9
+        """Address bits the table translates."""
         self._alloc, self._read, self._write = alloc, read, write
         self.root = alloc()
         self.mappings: dict[int, Mapping] = {}
@@ -311,11 +313,6 @@ class PageTable:
     def in_memory(cls, mem: Memory, levels: int, alloc: FrameAllocator) -> PageTable:
         """A table whose space is ``mem`` itself (native or host table)."""
         return cls(levels, alloc.alloc, mem.read, mem.write)
-
-    @property
-    def va_bits(self) -> int:
-        """Address bits the table translates."""
-        return level_shift(self.levels) + 9
 
     def entry_address(self, va: int, level: int) -> int | None:
         """Address of ``va``'s level-``level`` entry, or None if the path stops above it."""
