@@ -74,7 +74,7 @@ class NativeParams(TLBKeys, STLBKeys, WalkerKeys, CacheKeys, KernelKeys):
                               "starts: TLBs, caches, tables, shadows and host backing warm "
                               "up, and every count and cycle is of the rest -- steady state, "
                               "as benchmarks that run long past first touch measure it "
-                              "(rounded down to whole chunks of 1,024 accesses; 0: from "
+                              "(rounded down to whole chunks of 4,096 accesses; 0: from "
                               "the first access)")
 
     def __post_init__(self) -> None:
@@ -150,5 +150,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="9",
+    version="10",
 )
