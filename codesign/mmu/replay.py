@@ -169,6 +169,58 @@ def _set_repeats(pages, fill, mask):
     return out
 
 
+@numba.njit(cache=True)
+def _interleave(data, miss, wrefs, walk):
+    """The data cache's reference stream of a run: per access its walk's references (the
+    walked accesses at positions ``miss``, ``wrefs`` references each, in ``walk`` order),
+    then its data reference; and which entries are walk references.
+
+    >>> s, w = _interleave(np.array([10, 20]), np.array([1]), np.array([2]), np.array([7, 8]))
+    >>> s.tolist(), w.tolist()
+    ([10, 7, 8, 20], [False, True, True, False])
+    """
+    n = len(data) + len(walk)
+    stream = np.empty(n, dtype=np.int64)
+    is_walk = np.zeros(n, dtype=np.bool_)
+    out = j = w = 0
+    for i in range(len(data)):
+        if j < len(miss) and miss[j] == i:
+            for _ in range(wrefs[j]):
+                stream[out] = walk[w]
+                is_walk[out] = True
+                out += 1
+                w += 1
+            j += 1
+        stream[out] = data[i]
+        out += 1
+    return stream, is_walk
+
+
+@numba.njit(cache=True)
+def _count_walk_levels(served_at, is_walk, dim, wrefs, by, per_walk):
+    """Count a run's walk references by dimension and serving level (``by[4 * dim + level]``)
+    and by walked access and level (``per_walk[access, level]``), in stream order."""
+    w = j = left = 0
+    while j < len(wrefs) and wrefs[j] == 0:
+        j += 1
+    if j < len(wrefs):
+        left = wrefs[j]
+    for i in range(len(served_at)):
+        if not is_walk[i]:
+            continue
+        lv = served_at[i]
+        by[4 * dim[w] + lv] += 1
+        per_walk[j, lv] += 1
+        w += 1
+        left -= 1
+        if left == 0:
+            j += 1
+            while j < len(wrefs) and wrefs[j] == 0:
+                j += 1
+            if j < len(wrefs):
+                left = wrefs[j]
+
+
 @dataclass(frozen=True)
 class Setup:
     """What to replay with: guest/host memory model, TLB, walker, 1D or 2D, the
@@ -782,21 +834,14 @@ class Replay:
         if len(miss) and wrefs.sum():
             walk = np.concatenate(addrs) if len(addrs) > 1 else addrs[0]
             dim = np.concatenate(dims) if len(dims) > 1 else dims[0]
-            per = np.ones(len(data), dtype=np.int64)
-            per[miss] += wrefs
-            last = np.cumsum(per) - 1  # each access's data reference closes its stretch
-            is_walk = np.ones(int(last[-1]) + 1, dtype=bool)
-            is_walk[last] = False
-            stream = np.empty(len(is_walk), dtype=np.int64)
-            stream[last] = data
-            stream[is_walk] = walk
-            lv = self.dcache.access(stream)[is_walk].astype(np.int64)
-            by = np.bincount(dim * 4 + lv, minlength=8)
+            stream, is_walk = _interleave(data, miss, wrefs, walk)
+            served_at = self.dcache.access(stream)
+            by = np.zeros(8, dtype=np.int64)
+            per_walk = np.zeros((len(miss), 4), dtype=np.int64)
+            _count_walk_levels(served_at, is_walk, dim, wrefs, by, per_walk)
             for i in range(8):
                 c.served[i] += int(by[i])
-            owner = np.repeat(np.arange(len(miss)), wrefs)
-            levels[walked] = np.bincount(owner * 4 + lv, minlength=4 * len(miss)).reshape(
-                len(miss), 4)
+            levels[walked] = per_walk
         else:
             by = np.zeros(8, dtype=np.int64)
             self.dcache.access(data)
