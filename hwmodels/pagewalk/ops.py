@@ -159,11 +159,11 @@ class WalkBatch:
 
     def __post_init__(self) -> None:
         n = len(self.op)
-        for f in fields(self):
-            arr = np.ascontiguousarray(getattr(self, f.name), dtype=REQUEST_DTYPES[f.name])
+        for name, dtype in REQUEST_DTYPES.items():
+            arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
             if arr.ndim != 1 or len(arr) != n:
-                raise ValueError(f"{f.name}: expected a 1-D array of length {n}, got {arr.shape}")
-            object.__setattr__(self, f.name, arr)
+                raise ValueError(f"{name}: expected a 1-D array of length {n}, got {arr.shape}")
+            object.__setattr__(self, name, arr)
 
     def __len__(self) -> int:
         return len(self.op)
@@ -177,7 +177,9 @@ class WalkBatch:
                                                            strict=True)))
 
     def __getitem__(self, s: slice) -> WalkBatch:
-        return WalkBatch(*(getattr(self, f.name)[s] for f in fields(self)))
+        if s == slice(None) or s == slice(0, len(self)):  # the per-run common case
+            return self
+        return WalkBatch(*(getattr(self, name)[s] for name in REQUEST_DTYPES))
 
     def row(self, i: int) -> WalkRequest:
         """Request ``i``."""
