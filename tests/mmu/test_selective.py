@@ -252,6 +252,42 @@ def test_the_rebuild_of_a_switch_into_shadow_mode_is_projected_from_the_live_lea
         assert fills > 3 * 500  # more than a window's references: not one window's pages
 
 
+class Windows(SelectiveReplay):
+    """``selective``'s replay, recording each window's demand faults as its decision saw
+    them."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.seen: list[int] = []
+
+    def _costs(self, d: Any) -> tuple[float, float, float]:
+        self.seen.append(d.demand)
+        return super()._costs(d)
+
+
+def test_a_window_counts_the_faults_of_its_own_accesses() -> None:
+    """Demand faults are handled ahead of their accesses, all those of a 4,096-access chunk
+    at its start; a decision window of 100 accesses still counts exactly the faults of the
+    accesses it replayed: here each window touches 25 new pages (4 accesses each), 1,000
+    pages in 40 windows, in one chunk."""
+    b = StreamBuilder()
+    b.spawn(1)
+    b.switch(1)
+    b.map(BIG, pages=1000)
+    for page in range(1000):
+        for k in range(4):
+            b.access(BIG + page * 4096 + 8 * k)
+    events = b.build()
+    p = build(SelectiveParams, {"selective.window": 100, "kernel.work": False})
+    nested = p.setup(nested=True)
+    platform = load_platform("kvm-nehalem")
+    costs = Costs.of(platform)
+    r = Windows(replace(nested, nested=False), nested, p, platform.value("vmexit.kernel"),
+                costs.memory, costs.latencies)
+    drive(r, events)
+    assert r.seen == [25] * 40
+
+
 SCALE = 8
 """Suite mixes run at 1/SCALE of their references (iterations, churn cycles), with windows
 1/SCALE as long: as many decisions per run, in an eighth of the time."""
