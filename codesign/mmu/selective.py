@@ -339,11 +339,12 @@ class SelectiveReplay(ShadowReplay):
 
     def accesses(self, block: np.ndarray) -> None:
         """Replay a run of accesses as both parents do: its demand faults handled (and their
-        kernel work replayed) once, before the run, as ``nested`` handles them, in the mode
-        the run starts in; the windows cut only the access runs (:meth:`_user_run`). So a
-        window that never switches replays exactly what its mode's mechanism replays; a
-        switch inside a run leaves the demand faults of the run's rest charged in the mode
-        they were handled in (copy-on-write faults, handled in place, are charged in theirs)."""
+        kernel work replayed) at the start of their chunk of accesses, as ``nested`` handles
+        them, in the mode running there; the windows cut only the access runs
+        (:meth:`_user_run`). So a replay that never switches is exactly its mode's
+        mechanism's; a switch inside a chunk leaves the demand faults of the chunk's rest
+        charged in the mode they were handled in (copy-on-write faults, handled in place,
+        are charged in theirs)."""
         super().accesses(block)  # shadow's, which hands its runs to the shared replay
 
     def _shadowed(self, vm: int, pid: int, addr: int) -> bool:
