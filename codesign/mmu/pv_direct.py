@@ -147,6 +147,9 @@ class PVReplay(Replay):
     def mark(self) -> None:
         super().mark()
         self.t = PVCounts()
+        # the hypercalls queued per system call so far were issued before the mark
+        self.call_updates.clear()
+        self.call_ops.clear()
 
     def event(self, e: np.void) -> None:
         if int(e["op"]) == Ev.SWITCH:
@@ -274,5 +277,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="12",
+    version="13",
 )

@@ -82,6 +82,41 @@ def test_shadow_pagings_own_counts_restart_too() -> None:
     assert warm.t.pages == whole.t.pages  # the pool's high-water mark is state, not a count
 
 
+@pytest.mark.parametrize("workload, params", [
+    ("mmap-churn", {"cycles": 400}),
+    ("forkwait", {"iterations": 1500}),
+])
+def test_pv_directs_hypercalls_restart_too(workload: str, params: dict) -> None:
+    """pv-direct's own counts -- hypercalls issued and those queued per system call in
+    lazy-MMU mode, bounces, validated pages -- restart at the mark: after it they are the
+    whole run's less the warm-up's. (The queued batches once survived the mark, and the
+    steady state counted the warm-up's hypercalls.)"""
+    from codesign.mmu.pv_direct import PVParams, PVReplay
+    from codesign.platforms import load_platform
+
+    v = load_platform("kvm-nehalem").value
+
+    def make(warmup: float) -> PVReplay:
+        p = build(PVParams, {"measure.warmup": warmup})
+        return PVReplay(p.setup(nested=False), p.batch, v("hypercall.null"), v("pv.update"),
+                        v("pv.validate_page"))
+
+    events = stream(workload, **params)
+    accesses = np.flatnonzero(events["op"] == Ev.ACCESS)
+    k = len(accesses) // 2 // FAULT_CHUNK * FAULT_CHUNK
+    assert k > 0
+    whole, head, warm = make(0.0), make(0.0), make(0.5)
+    drive(whole, events)
+    drive(head, events[:int(accesses[k])])
+    drive(warm, events)
+    for name in ("mmu_update", "mmuext_op", "pf_bounce", "syscall_bounce", "updates",
+                 "validated_pages"):
+        assert getattr(warm.t, name) == getattr(whole.t, name) - getattr(head.t, name), name
+    assert warm.totals() == tuple(a - b for a, b in zip(whole.totals(), head.totals(),
+                                                        strict=True))
+    assert 0 < warm.totals()[0] < whole.totals()[0]
+
+
 def test_in_steady_state_gups_runs_under_shadow_paging_as_natively() -> None:
     """GUPS over 4 MiB, 60 references per page: once the warm-up has touched every page,
     shadow paging has nothing left to exit for -- its walks are native 1D walks of the
