@@ -19,7 +19,8 @@ references hit the TLB. Pass a whole recorded trace with ``--trace`` for a harde
   this is the figure the issue's 20 M references/s target is about. Measured on the
   recorded ``ls`` trace (427,478 references), 2-CPU container: nested 13.3 M/s when a run's
   faults were handled at its start, 7.5 M/s with 1,024-access fault chunks, 9.0 M/s with
-  the 4,096 of ``replay.FAULT_CHUNK`` (each chunk that faults costs three short replays);
+  the 4,096 of ``replay.FAULT_CHUNK`` (each chunk that faults costs three short replays),
+  11.0 M/s once the per-run costs were cut (best of 15 replays, ``drive`` alone);
 - *evaluate*: the whole design point as a sweep runs it (stream from the cache, replay, and
   for virtualized mechanisms the native replay behind ``slowdown_vs_native``).
 """

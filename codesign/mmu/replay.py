@@ -130,13 +130,19 @@ where it runs. Aligned on the stream, not on the run, so that whoever cuts a run
 of :func:`drive`, ``selective``'s windows, ``shadow``'s exits) leaves the placement as it
 is. The size trades placement for speed: each chunk that faults costs three more short
 replays (the cut, the kernel's priced references, its zeroing stream), about 0.1 ms each; on
-a recorded ``ls`` trace (427,000 references, 324 pages) nested paging replays 7.5 M
+a recorded ``ls`` trace (427,000 references, 324 pages) nested paging replayed 7.5 M
 references/s with chunks of 1,024, 9.0 M with 4,096 and 13.3 M with whole runs (up to
-32,768 accesses, the placement before the chunks). 4,096 accesses are a few microseconds
-of a guest, and a fifth of ``selective``'s default window."""
+32,768 accesses, the placement before the chunks); with the per-run costs since cut
+(compiled data-cache interleaving, the histogram's small-run path), 11.0 M with 4,096.
+4,096 accesses are a few microseconds of a guest, and a fifth of ``selective``'s default
+window."""
 
 WALK_SLICE = 1 << 16
 """Walks per walker batch (its reference log is 35 words per walk at most)."""
+
+SMALL_ROWS = 48
+"""Histogram rows that :meth:`Counts.add_accesses` adds in plain Python rather than with
+numpy (whose per-call overhead is most of a short run's cost)."""
 
 PCIDS = 4095
 """PCIDs handed to address spaces (1 .. 4095; 12-bit tags)."""
@@ -330,6 +336,9 @@ class Counts:
             self.per_access[zero] = self.per_access.get(zero, 0) + rest
         if not len(rows):
             return
+        if len(rows) <= SMALL_ROWS:
+            self._add_rows_small(np.asarray(rows, dtype=np.int64).tolist())
+            return
         rows = np.asarray(rows, dtype=np.int64)
         if rows.min() < 0 or rows[:, :4].max() >= 1 << 12 or rows[:, 4].max() >= 1 << 12:
             raise ValueError("per-access row out of the histogram's range")
@@ -348,6 +357,29 @@ class Counts:
             key = (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
                    k >> 37, (k >> 36) & 1)
             self.per_access[key] = self.per_access.get(key, 0) + m
+
+    def _add_rows_small(self, rows: list[list[int]]) -> None:
+        """:meth:`add_accesses` for a few rows, in plain Python: the same checks, and the
+        histogram's keys inserted in the same order (wide rows as they come, then the
+        packed ones in ascending packed order), so the metrics summed over it come out to
+        the same bits."""
+        for row in rows:
+            if min(row) < 0 or max(row[:4]) >= 1 << 12 or row[4] >= 1 << 12:
+                raise ValueError("per-access row out of the histogram's range")
+        hist = self.per_access
+        packed: dict[int, int] = {}
+        for row in rows:
+            if max(row[:4]) >= 1 << 6 or row[5] >= 1 << 26:
+                key = tuple(row)
+                hist[key] = hist.get(key, 0) + 1
+                continue
+            k = (row[0] | row[1] << 6 | row[2] << 12 | row[3] << 18 | row[4] << 24
+                 | row[6] << 36 | row[5] << 37)
+            packed[k] = packed.get(k, 0) + 1
+        for k in sorted(packed):
+            key = (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
+                   k >> 37, (k >> 36) & 1)
+            hist[key] = hist.get(key, 0) + packed[k]
 
 
 class _Pcids:
