@@ -179,52 +179,44 @@ def _set_repeats(pages, fill, mask):
 def _interleave(data, miss, wrefs, walk):
     """The data cache's reference stream of a run: per access its walk's references (the
     walked accesses at positions ``miss``, ``wrefs`` references each, in ``walk`` order),
-    then its data reference; and which entries are walk references.
+    then its data reference; and for each entry the walked access it belongs to (its index
+    in ``miss``), -1 for a data reference.
 
-    >>> s, w = _interleave(np.array([10, 20]), np.array([1]), np.array([2]), np.array([7, 8]))
-    >>> s.tolist(), w.tolist()
-    ([10, 7, 8, 20], [False, True, True, False])
+    >>> s, o = _interleave(np.array([10, 20]), np.array([1]), np.array([2]), np.array([7, 8]))
+    >>> s.tolist(), o.tolist()
+    ([10, 7, 8, 20], [-1, 0, 0, -1])
     """
     n = len(data) + len(walk)
     stream = np.empty(n, dtype=np.int64)
-    is_walk = np.zeros(n, dtype=np.bool_)
+    owner = np.full(n, -1, dtype=np.int64)
     out = j = w = 0
     for i in range(len(data)):
         if j < len(miss) and miss[j] == i:
             for _ in range(wrefs[j]):
                 stream[out] = walk[w]
-                is_walk[out] = True
+                owner[out] = j
                 out += 1
                 w += 1
             j += 1
         stream[out] = data[i]
         out += 1
-    return stream, is_walk
+    return stream, owner
 
 
 @numba.njit(cache=True)
-def _count_walk_levels(served_at, is_walk, dim, wrefs, by, per_walk):
-    """Count a run's walk references by dimension and serving level (``by[4 * dim + level]``)
-    and by walked access and level (``per_walk[access, level]``), in stream order."""
-    w = j = left = 0
-    while j < len(wrefs) and wrefs[j] == 0:
-        j += 1
-    if j < len(wrefs):
-        left = wrefs[j]
+def _count_walk_levels(served_at, owner, dim, by, per_walk):
+    """Count a run's walk references (the entries of its stream with an ``owner``) by
+    dimension and serving level (``by[4 * dim + level]``) and by walked access and level
+    (``per_walk[owner, level]``); ``dim`` lists the walk references' dimensions in order."""
+    w = 0
     for i in range(len(served_at)):
-        if not is_walk[i]:
+        o = owner[i]
+        if o < 0:
             continue
         lv = served_at[i]
         by[4 * dim[w] + lv] += 1
-        per_walk[j, lv] += 1
+        per_walk[o, lv] += 1
         w += 1
-        left -= 1
-        if left == 0:
-            j += 1
-            while j < len(wrefs) and wrefs[j] == 0:
-                j += 1
-            if j < len(wrefs):
-                left = wrefs[j]
 
 
 @dataclass(frozen=True)
@@ -342,21 +334,14 @@ class Counts:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.min() < 0 or rows[:, :4].max() >= 1 << 12 or rows[:, 4].max() >= 1 << 12:
             raise ValueError("per-access row out of the histogram's range")
-        # Packed into one int64 where the fields fit (6 bits per level count, 12 for faults,
-        # 1 for the L2 hit, 26 for trap units); the rare rows that do not are added one by one.
         wide = (rows[:, :4].max(axis=1) >= 1 << 6) | (rows[:, 5] >= 1 << 26)
         if wide.any():
             for row in rows[wide].tolist():
-                key = tuple(row)
-                self.per_access[key] = self.per_access.get(key, 0) + 1
+                self._add(tuple(row), 1)
             rows = rows[~wide]
-        packed = (rows[:, 0] | rows[:, 1] << 6 | rows[:, 2] << 12 | rows[:, 3] << 18
-                  | rows[:, 4] << 24 | rows[:, 6] << 36 | rows[:, 5] << 37)
-        keys, counts = np.unique(packed, return_counts=True)
+        keys, counts = np.unique(_pack(*rows.T), return_counts=True)
         for k, m in zip(keys.tolist(), counts.tolist(), strict=True):
-            key = (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
-                   k >> 37, (k >> 36) & 1)
-            self.per_access[key] = self.per_access.get(key, 0) + m
+            self._add(_unpack(k), m)
 
     def _add_rows_small(self, rows: list[list[int]]) -> None:
         """:meth:`add_accesses` for a few rows, in plain Python: the same checks, and the
@@ -366,20 +351,39 @@ class Counts:
         for row in rows:
             if min(row) < 0 or max(row[:4]) >= 1 << 12 or row[4] >= 1 << 12:
                 raise ValueError("per-access row out of the histogram's range")
-        hist = self.per_access
         packed: dict[int, int] = {}
         for row in rows:
             if max(row[:4]) >= 1 << 6 or row[5] >= 1 << 26:
-                key = tuple(row)
-                hist[key] = hist.get(key, 0) + 1
-                continue
-            k = (row[0] | row[1] << 6 | row[2] << 12 | row[3] << 18 | row[4] << 24
-                 | row[6] << 36 | row[5] << 37)
-            packed[k] = packed.get(k, 0) + 1
+                self._add(tuple(row), 1)
+            else:
+                k = _pack(*row)
+                packed[k] = packed.get(k, 0) + 1
         for k in sorted(packed):
-            key = (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
-                   k >> 37, (k >> 36) & 1)
-            hist[key] = hist.get(key, 0) + packed[k]
+            self._add(_unpack(k), packed[k])
+
+    def _add(self, key: tuple[int, ...], count: int) -> None:
+        self.per_access[key] = self.per_access.get(key, 0) + count
+
+
+Field = int | np.ndarray
+
+
+def _pack(l1: Field, l2: Field, llc: Field, mem: Field, faults: Field, units: Field,
+          l2_hit: Field) -> Field:
+    """A histogram row (or equal-length columns of rows) packed into one int64, where its
+    fields fit: 6 bits per level count, 12 for faults, 1 for the L2 hit, 26 for trap units
+    (the rare rows that do not are kept whole).
+
+    >>> _unpack(_pack(1, 2, 3, 4, 5, 6, 1))
+    (1, 2, 3, 4, 5, 6, 1)
+    """
+    return l1 | l2 << 6 | llc << 12 | mem << 18 | faults << 24 | l2_hit << 36 | units << 37
+
+
+def _unpack(k: int) -> tuple[int, ...]:
+    """The row :func:`_pack` packed into ``k``."""
+    return (k & 63, (k >> 6) & 63, (k >> 12) & 63, (k >> 18) & 63, (k >> 24) & 0xFFF,
+            k >> 37, (k >> 36) & 1)
 
 
 class _Pcids:
@@ -866,11 +870,11 @@ class Replay:
         if len(miss) and wrefs.sum():
             walk = np.concatenate(addrs) if len(addrs) > 1 else addrs[0]
             dim = np.concatenate(dims) if len(dims) > 1 else dims[0]
-            stream, is_walk = _interleave(data, miss, wrefs, walk)
+            stream, owner = _interleave(data, miss, wrefs, walk)
             served_at = self.dcache.access(stream)
             by = np.zeros(8, dtype=np.int64)
             per_walk = np.zeros((len(miss), 4), dtype=np.int64)
-            _count_walk_levels(served_at, is_walk, dim, wrefs, by, per_walk)
+            _count_walk_levels(served_at, owner, dim, by, per_walk)
             for i in range(8):
                 c.served[i] += int(by[i])
             levels[walked] = per_walk
