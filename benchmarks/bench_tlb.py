@@ -14,7 +14,7 @@ comparison's implementations count the same misses (a correctness cross-check).
   ``workloads.memory.lackey``), the trace looped to ``--refs`` accesses (default 10 M). Timed:
   process CPU time of the simulation loop only (not parsing, building, process start), best of
   ``--repeats``. The kernel is also run on what the replay feeds it (``codesign.mmu.replay``):
-  the stream with same-page repeats dropped, then also set repeats (``_set_repeats``); the
+  the stream with same-page repeats dropped, then also set repeats (``set_repeats``); the
   filters' own time is added in the compared rate (trace accesses per second).
 
   Measured on this 2-core machine under load (load average ~1.5), pycachesim 0.3.1, gcc -O2,
@@ -68,7 +68,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.mmu.replay import _set_repeats
+from codesign.mmu.runkernel import set_repeats
 from hwmodels import rtl
 from hwmodels.tlb import DISABLED, Op, OpBatch, TLBArrayParams, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.rtl import TLBSim, build_tlb, tlb_cost
@@ -194,9 +194,9 @@ def same_page_filter(pages: np.ndarray) -> np.ndarray:
 
 
 def set_repeat_filter(pages: np.ndarray) -> np.ndarray:
-    """The replay's second filter (``codesign.mmu.replay._set_repeats``), on a same-page
+    """The replay's second filter (``codesign.mmu.runkernel.set_repeats``), on a same-page
     filtered stream: drop each access to the page its set's previous access named."""
-    keep = _set_repeats(pages.view(np.int64), np.zeros(len(pages), dtype=np.int64),
+    keep = set_repeats(pages.view(np.int64), np.zeros(len(pages), dtype=np.int64),
                         REAL_PARAMS.l4k.sets - 1)  # int64 pages, as the replay has them
     return pages[keep]
 

@@ -12,7 +12,9 @@ permissions) is known in advance from the guest model. The run is one TLB batch 
 ``LOOKUP, FILL`` pairs: a fill after a hit finds the entry it would write and rewrites it in
 place (no eviction, no victim draw, the entry already most recent), so the pair has exactly
 the effect of "fill on miss". The accesses that missed are then walked in one walker batch,
-in order, and every walk's frame is checked against the guest model's translation. Demand
+in order, and every walk's frame is checked against the guest model's translation. The
+whole chain -- TLB, second-level TLB, walks, data cache -- is one compiled call per run
+(:func:`~codesign.mmu.runkernel.run_pipeline`) on the models' own state. Demand
 faults only *add* entries, so they are handled ahead of their accesses: all the faults of a
 chunk of :data:`FAULT_CHUNK` accesses (aligned on the stream) at the chunk's start, the run
 split there; faults that change an existing translation (COW) or the TLB (an exit that
@@ -90,9 +92,9 @@ its array, 2 MiB pages in the same array under :func:`stlb_2m_key` when ``Setup.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from codesign.mmu.guest import (
@@ -106,8 +108,25 @@ from codesign.mmu.guest import (
 )
 from codesign.mmu.kernel import KernelParams, KernelWork
 from codesign.mmu.pageindex import index
+from codesign.mmu.runkernel import (
+    K_BAD,
+    K_BAD_FAULT,
+    K_BAD_FRAME,
+    K_EVICTIONS,
+    K_GPWC,
+    K_NPWC,
+    K_NTLB_HIT,
+    K_NTLB_MISS,
+    K_REFS_GUEST,
+    K_REFS_NESTED,
+    K_SERVED,
+    N_COUNTS,
+    STLB_2M_TAG,
+    run_pipeline,
+    stlb_lookup_fill,
+)
 from hwmodels.cache import MEMORY, CacheModel, CacheParams
-from hwmodels.cache.model import S_SERVED
+from hwmodels.cache.model import HEADER
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
@@ -133,7 +152,8 @@ replays (the cut, the kernel's priced references, its zeroing stream), about 0.1
 a recorded ``ls`` trace (427,000 references, 324 pages) nested paging replayed 7.5 M
 references/s with chunks of 1,024, 9.0 M with 4,096 and 13.3 M with whole runs (up to
 32,768 accesses, the placement before the chunks); with the per-run costs since cut
-(compiled data-cache interleaving, the histogram's small-run path), 11.0 M with 4,096.
+(compiled data-cache interleaving, the histogram's small-run path), 11.0 M with 4,096;
+with each run one compiled call (:mod:`codesign.mmu.runkernel`), about 14 M.
 4,096 accesses are a few microseconds of a guest, and a fifth of ``selective``'s default
 window."""
 
@@ -146,77 +166,6 @@ numpy (whose per-call overhead is most of a short run's cost)."""
 
 PCIDS = 4095
 """PCIDs handed to address spaces (1 .. 4095; 12-bit tags)."""
-
-
-@numba.njit(cache=True)
-def _set_repeats(pages, fill, mask):
-    """Which lookups of a run's (same-page-compressed) sequence the TLB must see: not those
-    of a 4 KiB-array page (``fill`` 0) that the previous lookup in its set of that array
-    named too. That entry is then the set's most recently used one and nothing has filled
-    the set since, so the lookup hits it and changes no replacement order (true LRU: the
-    order is kept; PLRU: the tree bits already point away from it; random: hits draw
-    nothing); the fill after it rewrites the entry in place. A lookup of another page size
-    probes the 4 KiB array too, so it clears its set's record.
-
-    >>> _set_repeats(np.array([1, 2, 1, 2, 17, 1]), np.zeros(6, np.int64), 15).tolist()
-    [True, True, False, False, True, True]
-    """
-    out = np.ones(len(pages), dtype=np.bool_)
-    last = np.full(mask + 1, -1, dtype=np.int64)
-    for i in range(len(pages)):
-        p = pages[i]
-        s = p & mask
-        if fill[i] != 0:
-            last[s] = -1
-        elif last[s] == p:
-            out[i] = False
-        else:
-            last[s] = p
-    return out
-
-
-@numba.njit(cache=True)
-def _interleave(data, miss, wrefs, walk):
-    """The data cache's reference stream of a run: per access its walk's references (the
-    walked accesses at positions ``miss``, ``wrefs`` references each, in ``walk`` order),
-    then its data reference; and for each entry the walked access it belongs to (its index
-    in ``miss``), -1 for a data reference.
-
-    >>> s, o = _interleave(np.array([10, 20]), np.array([1]), np.array([2]), np.array([7, 8]))
-    >>> s.tolist(), o.tolist()
-    ([10, 7, 8, 20], [-1, 0, 0, -1])
-    """
-    n = len(data) + len(walk)
-    stream = np.empty(n, dtype=np.int64)
-    owner = np.full(n, -1, dtype=np.int64)
-    out = j = w = 0
-    for i in range(len(data)):
-        if j < len(miss) and miss[j] == i:
-            for _ in range(wrefs[j]):
-                stream[out] = walk[w]
-                owner[out] = j
-                out += 1
-                w += 1
-            j += 1
-        stream[out] = data[i]
-        out += 1
-    return stream, owner
-
-
-@numba.njit(cache=True)
-def _count_walk_levels(served_at, owner, dim, by, per_walk):
-    """Count a run's walk references (the entries of its stream with an ``owner``) by
-    dimension and serving level (``by[4 * dim + level]``) and by walked access and level
-    (``per_walk[owner, level]``); ``dim`` lists the walk references' dimensions in order."""
-    w = 0
-    for i in range(len(served_at)):
-        o = owner[i]
-        if o < 0:
-            continue
-        lv = served_at[i]
-        by[4 * dim[w] + lv] += 1
-        per_walk[o, lv] += 1
-        w += 1
 
 
 @dataclass(frozen=True)
@@ -427,6 +376,8 @@ class Replay:
         self.walker = PageWalkModel(setup.walker)
         self.dcache = CacheModel(setup.cache) if setup.cache is not None else None
         """The data-cache hierarchy (None: none)."""
+        self._cstate = (self.dcache.state if self.dcache is not None
+                        else np.zeros(HEADER, dtype=np.int64))
         self.tcache: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
@@ -444,6 +395,7 @@ class Replay:
         self.pcids = _Pcids()
         self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
                                default=-1) for k in range(3)]
+        self.fill_arr = np.array(self.fill_class, dtype=np.int64)
         l4k = setup.tlb.arrays[0]
         self.l4k_mask = l4k.sets - 1 if l4k.enabled else -1
         """Set mask of the first-level TLB's 4 KiB array (-1: no such array)."""
@@ -612,6 +564,16 @@ class Replay:
         if kernel and op != Ev.EXIT:
             self.kernel_run(vm, pid)
 
+    _pipeline = staticmethod(run_pipeline)
+    """The compiled run (:func:`~codesign.mmu.runkernel.run_pipeline`): an attribute, so that
+    a checker can wrap it for one replay (``tests/mmu/test_validation.py``'s isolation
+    property)."""
+
+    walk_monitor: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None
+    """Called with each run's walks, when set: their addresses, each walk's number of
+    references, and the references' addresses and dimensions in order (a scoreboard's tap:
+    the walks run inside the compiled pipeline)."""
+
     user_global = False
     """The process's TLB entries are global (Xen x86-64 PV without PCIDs)."""
     kernel_global = True
@@ -740,150 +702,111 @@ class Replay:
                 else:
                     f = (offset | t.gpa) >> 12
                 known[k] = cache[pg] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
-        table = np.array(known, dtype=np.int64).reshape(len(pages), 3)
-        frame, klass, perms = table[:, 0], table[:, 1], table[:, 2]
+        frame, klass, perms = np.array(known, dtype=np.int64).reshape(len(pages), 3).T.copy()
         kernel = pid == KERNEL_PID
         if pcid is None:
             pcid = self.asid(vm, pid)
         glob = self.kernel_global if kernel else self.user_global
         vpid = self.tlb_vpid(vm)
-        fill = np.array(self.fill_class, dtype=np.int64)[klass]  # per distinct page
-        # An access to the page the previous access just looked up (and filled) hits, and a
-        # hit on the most recent entry changes no replacement state: only the first access
-        # of each same-page stretch goes to the TLB (unless no array holds the page size);
-        # and of those, only the ones whose page is not already the most recent of its set
-        # (:func:`_set_repeats`).
-        keep = np.empty(n, dtype=bool)
-        keep[0] = True
-        np.not_equal(page[1:], page[:-1], out=keep[1:])
-        if (fill < 0).any():
-            keep |= (fill < 0)[inv]
-        pos = np.flatnonzero(keep)
-        if self.l4k_mask >= 0 and len(pos) > 1:
-            pos = pos[_set_repeats(page[pos], fill[inv[pos]], self.l4k_mask)]
-        ipos = inv[pos]
-        hit, evicted = self.tlb.lookup_fill(va[pos], vpid, pcid, fill[ipos], frame[ipos],
-                                            perms[ipos], glob=glob)
+        dframe = frame
+        if self.dcache is not None and self.data_on_host and not self.s.nested:
+            dframe = self._host_frames(vm, frame)
+        # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
+        # switches) decides which one.
+        self.walker.load_memory(guest.host if self.s.nested else guest.native)
+        root = guest.root(vm, pid)
+        if self.s.nested:
+            w_op, cr3, eptp, w_vm = WalkOp.NESTED, root, guest.eptp(vm), self.vm_tag(vm)
+        else:
+            w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | root, 0, 0
+        counts = np.zeros(N_COUNTS, dtype=np.int64)
+        l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim = self._pipeline(
+            va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
+            *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),
+            int(w_op), cr3, eptp, w_vm, pcid, self.walker.params.max_refs,
+            *self._walker_args(), self.dcache is not None, self._cstate, counts)
+        bad = int(counts[K_BAD])
+        if bad >= 0:
+            raise AssertionError(
+                f"walk of {int(va[miss[bad]]):#x} (vm {vm} pid {pid}) gave fault "
+                f"{int(counts[K_BAD_FAULT])} frame {int(counts[K_BAD_FRAME]):#x}, the guest "
+                f"model says {int(frame[inv[miss[bad]]]):#x}")
         c = self.c
         c.refs += n
-        l1_miss = pos[hit == 0]
         k = len(l1_miss)
+        m = len(miss)
         c.tlb_hits += n - k
         c.tlb_misses += k
-        c.tlb_evictions += evicted
-        # Per first-level miss, in order: walk references (by serving level), L2 hit, trap
-        # units.
-        refs = np.zeros(k, dtype=np.int64)
-        levels = np.zeros((k, 4), dtype=np.int64)
-        addrs: list[np.ndarray] = []
-        dims: list[np.ndarray] = []
-        l2_hit = np.zeros(k, dtype=np.int64)
-        units = np.zeros(k, dtype=np.int64)
-        walked = np.arange(k)
-        if self.stlb is not None and k:
-            hit2 = self._stlb(va[l1_miss], frame[inv[l1_miss]], perms[inv[l1_miss]],
-                              klass[inv[l1_miss]], vpid, pcid, glob)
-            l2_hit[hit2] = 1
-            walked = np.flatnonzero(~hit2)
-        miss = l1_miss[walked]
-        m = len(miss)
+        c.tlb_evictions += int(counts[K_EVICTIONS])
         c.l2_hits += k - m
         c.l2_misses += m
+        units = table[:, 5]
         if m:
-            # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
-            # switches) decides which one.
-            self.walker.load_memory(guest.host if self.s.nested else guest.native)
-            root = guest.root(vm, pid)
-            if self.s.nested:
-                reqs = WalkBatch(np.full(m, WalkOp.NESTED), va[miss], np.full(m, root),
-                                 np.full(m, guest.eptp(vm)), np.full(m, self.vm_tag(vm)),
-                                 np.full(m, pcid))
-            else:
-                reqs = WalkBatch(np.full(m, WalkOp.NATIVE), va[miss], np.full(m, offset | root),
-                                 np.zeros(m), np.zeros(m), np.full(m, pcid))
-            want = frame[inv[miss]]
+            self._check_walks(va[miss], cr3, eptp, w_vm, pcid)
             c.walks += m
-            # In slices: a walk batch records every reference (up to 35 per walk).
-            for lo in range(0, m, WALK_SLICE):
-                hi = min(m, lo + WALK_SLICE)
-                w = self.walker.run(reqs[lo:hi])
-                bad = np.flatnonzero((w.fault != 0) | (w.frame != want[lo:hi]))
-                if len(bad):
-                    j = int(bad[0])
-                    raise AssertionError(
-                        f"walk of {int(va[miss[lo + j]]):#x} (vm {vm} pid {pid}) gave fault "
-                        f"{int(w.fault[j])} frame {int(w.frame[j]):#x}, the guest model says "
-                        f"{int(want[lo + j]):#x}")
-                refs[walked[lo:hi]] = w.refs
-                addrs.append(w.addrs)
-                dims.append(w.dims)
-                nested_refs = int(w.dims.sum())
-                c.walk_refs_guest += len(w.dims) - nested_refs
-                c.walk_refs_nested += nested_refs
-                c.gpwc_hits += int((w.gpwc > 0).sum())
-                c.npwc_hits += int(w.npwc.sum())
-                c.ntlb_hits += int(w.ntlb_hit.sum())
-                c.ntlb_misses += int(w.ntlb_miss.sum())
+            c.walk_refs_guest += int(counts[K_REFS_GUEST])
+            c.walk_refs_nested += int(counts[K_REFS_NESTED])
+            c.gpwc_hits += int(counts[K_GPWC])
+            c.npwc_hits += int(counts[K_NPWC])
+            c.ntlb_hits += int(counts[K_NTLB_HIT])
+            c.ntlb_misses += int(counts[K_NTLB_MISS])
+            if self.walk_monitor is not None:
+                self.walk_monitor(va[miss], wrefs, ref_addr, ref_dim)
             # the kernel's direct map is never shadowed lazily: no hidden faults
             extra = None if kernel else self.walk_traps(vm, pid, va[miss])
             if extra is not None:
                 units[walked] += extra
         if self.dcache is not None:
-            dframe = frame
-            if self.data_on_host and not self.s.nested:
-                dframe = self._host_frames(vm, frame)
-            data = (dframe[inv] << 12) | (va & 0xFFF)
-            self._cache(data, miss, refs[walked], addrs, dims, levels, walked)
+            for i, v in enumerate(counts[K_SERVED:K_SERVED + 12].tolist()):
+                c.served[i] += v
         elif m:
-            levels[:, MEMORY] = refs
             c.served[MEMORY] = c.walk_refs_guest
             c.served[4 + MEMORY] = c.walk_refs_nested
-        faults = np.zeros(k, dtype=np.int64)
         rows = []
         for p, (f, u) in faulted.items():
             if a <= p < b:
                 i = int(np.searchsorted(l1_miss, p - a))
                 if i < k and l1_miss[i] == p - a:
-                    faults[i] += f
+                    table[i, 4] += f
                     units[i] += u
                 else:  # a faulting access that hit the TLB
-                    rows.append((0, f, u, 0))
-        table = np.concatenate([levels, faults[:, None], units[:, None], l2_hit[:, None]],
-                               axis=1)
+                    rows.append((0, 0, 0, 0, f, u, 0))
         if rows:
-            table = np.concatenate([table, np.array([(0, 0, 0, 0, *r[1:]) for r in rows],
-                                                    dtype=np.int64)])
+            table = np.concatenate([table, np.array(rows, dtype=np.int64)])
         c.add_accesses(n, table)
 
-    def _cache(self, data: np.ndarray, miss: np.ndarray, wrefs: np.ndarray,
-               addrs: list[np.ndarray], dims: list[np.ndarray], levels: np.ndarray,
-               walked: np.ndarray) -> None:
-        """Send a run's references through the data cache in stream order -- per access its
-        walk's references (``miss``: positions of the walked accesses, ``wrefs`` their walk
-        lengths, ``addrs`` / ``dims`` the walker's reference log), then its data reference
-        (``data``: one per access) -- and count them by kind and serving level; walk
-        references per serving level go to ``levels[walked]``."""
-        assert self.dcache is not None
-        state = self.dcache.state
-        before = state[S_SERVED:S_SERVED + 4].copy()
-        c = self.c
-        if len(miss) and wrefs.sum():
-            walk = np.concatenate(addrs) if len(addrs) > 1 else addrs[0]
-            dim = np.concatenate(dims) if len(dims) > 1 else dims[0]
-            stream, owner = _interleave(data, miss, wrefs, walk)
-            served_at = self.dcache.access(stream)
-            by = np.zeros(8, dtype=np.int64)
-            per_walk = np.zeros((len(miss), 4), dtype=np.int64)
-            _count_walk_levels(served_at, owner, dim, by, per_walk)
-            for i in range(8):
-                c.served[i] += int(by[i])
-            levels[walked] = per_walk
-        else:
-            by = np.zeros(8, dtype=np.int64)
-            self.dcache.access(data)
-        served = state[S_SERVED:S_SERVED + 4] - before - by[:4] - by[4:]
-        for lv_ in range(4):
-            c.served[8 + lv_] += int(served[lv_])
+    def _tlb_args(self, tlb: TLBModel, vpid: int, pcid: int, glob: bool) -> tuple:
+        """A TLB's configuration, tags and state arrays, as :func:`run_pipeline` takes them."""
+        p = tlb.params
+        return (tlb._cfg, np.int64(vpid) & ((1 << p.vpid_bits) - 1),
+                np.int64(pcid) & ((1 << p.pcid_bits) - 1), np.uint8(1 if glob else 0),
+                tlb.valid, tlb.glob, tlb.vpid, tlb.pcid, tlb.tag, tlb.pfn, tlb.perms, tlb.repl,
+                tlb.lfsr, tlb.clock)
+
+    def _stlb_args(self, vpid: int, pcid: int) -> tuple:
+        """The second-level TLB's part of :func:`run_pipeline`'s arguments (the first-level
+        TLB's arrays stand in, unused, when there is none)."""
+        if self.stlb is None:
+            return (False, False, False, *self._tlb_args(self.tlb, 0, 0, False)[:3],
+                    *self._tlb_args(self.tlb, 0, 0, False)[4:])
+        args = self._tlb_args(self.stlb, vpid, pcid, False)
+        return (True, self.s.stlb_2m, self.stlb.params.l1g.enabled, *args[:3], *args[4:])
+
+    def _walker_args(self) -> tuple:
+        w = self.walker
+        keys, vals, shift = w.memory.table()
+        return w.cfg, w.pwc, w.ent, w.ntlb, keys, vals, shift
+
+    def _check_walks(self, va: np.ndarray, cr3: int, eptp: int, vm: int, asid: int) -> None:
+        """Raise ``ValueError`` unless the walks' operands fit the walker's ports (what
+        :meth:`WalkBatch.check` says of a batch)."""
+        p = self.walker.params
+        limits = (("va", int(va.max()), 1 << p.va_bits), ("cr3", cr3, 1 << p.pa_bits),
+                  ("eptp", eptp, 1 << p.pa_bits), ("vm", vm, 1 << p.vm_bits),
+                  ("asid", asid, 1 << p.asid_bits))
+        for name, value, limit in limits:
+            if value >= limit:
+                raise ValueError(f"{name}: a walk has {value:#x}, expected < {limit:#x}")
 
     def _host_frames(self, vm: int, frames: np.ndarray) -> np.ndarray:
         """Host-physical frames of native-image frames of ``vm`` (a guest-physical page's
@@ -900,31 +823,17 @@ class Replay:
 
     def _stlb(self, va: np.ndarray, frame: np.ndarray, perms: np.ndarray, klass: np.ndarray,
               vpid: int, pcid: int, glob: bool = False) -> np.ndarray:
-        """Look the first-level misses (addresses, frames, permissions, size classes, in
-        order) up in the second-level TLB, filling it on a miss; which of them hit. A 4 KiB
-        page uses the shared array; a 2 MiB page too, under its :func:`stlb_2m_key`, when
-        the STLB holds 2 MiB entries; a 1 GiB page its own array when there is one. A page
-        size the STLB does not hold bypasses it (a miss, no fill)."""
+        """Look first-level misses (addresses, frames, permissions, size classes, in order)
+        up in the second-level TLB, filling it on a miss; which of them hit
+        (:func:`~codesign.mmu.runkernel.stlb_lookup_fill`, the step :meth:`_run` takes)."""
         assert self.stlb is not None
-        held = (klass == 0) | ((klass == 1) & self.s.stlb_2m) \
-            | ((klass == 2) & self.stlb.params.l1g.enabled)
-        out = np.zeros(len(va), dtype=bool)
-        idx = np.flatnonzero(held)
-        if not len(idx):
-            return out
-        k = klass[idx]
-        key = va[idx]
-        if self.s.stlb_2m:
-            key = np.where(k == 1, stlb_2m_key(key), key)
-        hit, _ = self.stlb.lookup_fill(key, vpid, pcid, np.where(k == 2, 2, 0), frame[idx],
-                                       perms[idx], glob=glob)
-        out[idx] = hit.astype(bool)
-        return out
+        args = self._stlb_args(vpid, pcid)
+        cfg, vp, pc, *state = args[3:]
+        i64 = [np.ascontiguousarray(x, dtype=np.int64) for x in (va, frame, perms, klass)]
+        return stlb_lookup_fill(*i64, args[1], args[2], cfg, vp, pc, np.uint8(glob),
+                                *state).astype(bool)
 
 
-STLB_2M_TAG = np.int64(1) << 47
-"""The size bit of a 2 MiB entry in the second-level TLB's shared array: above every user
-address (``workloads.memory.events.USER_TOP``), below the 48-bit tag space."""
 
 
 def stlb_2m_key(va: np.ndarray) -> np.ndarray:

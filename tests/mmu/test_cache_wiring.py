@@ -122,7 +122,7 @@ SMALL = CacheParams(l1=CacheLevelParams(8 << 10, 2), l2=CacheLevelParams(32 << 1
 @pytest.mark.parametrize("cache", [CacheParams(), SMALL])
 def test_the_replays_cache_counts_are_a_cache_models_over_the_same_addresses(
         nested: bool, cache: CacheParams) -> None:
-    """Scoreboard: the walker's reference log (recorded by a monitor around ``walker.run``)
+    """Scoreboard: the walker's reference log (recorded by the replay's ``walk_monitor``)
     and each access's physical address, interleaved per access -- its walk, then its data --
     and run through a separate :class:`CacheModel`, give exactly the replay's counts by kind
     and level, and its per-access walk levels."""
@@ -132,17 +132,15 @@ def test_the_replays_cache_counts_are_a_cache_models_over_the_same_addresses(
     # walker) without being in this scoreboard; the subject here is the stream.
     r = Replay(replace(build(params, {}).setup(nested=nested), cache=cache, kernel=None))
     walks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    real_run = r.walker.run
 
-    def monitor(reqs: Any) -> Any:
-        w = real_run(reqs)
-        for i, (va, start, n) in enumerate(zip(reqs.va.tolist(), w.start.tolist(),
-                                               w.refs.tolist(), strict=True)):
-            assert int(w.fault[i]) == 0
-            walks[va] = (w.addrs[start:start + n], w.dims[start:start + n])
-        return w
+    def monitor(va: np.ndarray, refs: np.ndarray, addrs: np.ndarray, dims: np.ndarray) -> None:
+        start = 0
+        for v, n in zip(va.tolist(), refs.tolist(), strict=True):
+            walks[v] = (addrs[start:start + n], dims[start:start + n])
+            start += n
+        assert start == len(addrs) == len(dims)
 
-    r.walker.run = monitor  # type: ignore[method-assign]
+    r.walk_monitor = monitor
     drive(r, events)
     frames = r.tcache[(0, 1)]
     addrs: list[int] = []

@@ -32,7 +32,7 @@ from codesign.mmu.guest import VM_SHIFT, GuestConfig, GuestModel, Translation
 from codesign.mmu.native import NativeParams
 from codesign.mmu.nested import NestedParams
 from codesign.mmu.pv_direct import PVParams, PVReplay
-from codesign.mmu.replay import Counts, Replay, drive
+from codesign.mmu.replay import Counts, Replay, drive, stlb_2m_key
 from codesign.mmu.selective import SelectiveParams, SelectiveReplay
 from codesign.mmu.shadow import ShadowParams, ShadowReplay
 from codesign.params import build
@@ -307,18 +307,81 @@ class Isolation:
     1D mechanisms (native, shadow, pv-direct) the frame is ``(vm << VM_SHIFT | gpa) >> 12``
     with the running VM's bits and a guest-physical page that VM has.
 
-    Both TLB entry points are wrapped: ``run`` (operation batches: its FILL operands, and the
-    frames its LOOKUP hits return) and ``lookup_fill`` (the replay's fused LOOKUP + FILL
-    pairs, which report hits without frames: the same pairs are replayed through ``run`` on a
-    copy of the TLB's state to read the frame each hit returned)."""
+    Two entry points are wrapped: the TLBs' ``run`` (operation batches: its FILL operands,
+    and the frames its LOOKUP hits return) and the replay's compiled run of accesses
+    (``Replay._pipeline``), whose lookups happen inside compiled code: every access of the
+    run is replayed as a ``LOOKUP, FILL`` pair through ``run`` on a copy of the first-level
+    TLB's state taken before it (and every first-level miss through a copy of the second
+    level's), which reads the frame each hit returns -- and checks on the way that the
+    pipeline, which skips the lookups that cannot change anything, missed exactly where
+    the pairs miss and left the same entries."""
 
     def __init__(self, r: Replay) -> None:
         self.r = r
         self.fills = self.hits = 0
         for tlb in (r.tlb, r.stlb):
             if tlb is not None:
-                tlb.lookup_fill = self._wrap_pairs(tlb)  # type: ignore[method-assign]
                 tlb.run = self._wrap_run(tlb)  # type: ignore[method-assign]
+        real = r._pipeline
+
+        def pipeline(*args: Any) -> Any:
+            va, _, inv, frame, klass, perms, _, fill_class = args[:8]
+            vp, pc, gl = int(args[10]), int(args[11]), int(args[12])
+            l1 = self._replica(r.tlb)
+            l2 = self._replica(r.stlb) if r.stlb is not None else None
+            out = real(*args)
+            l1_miss = out[0]
+            size = fill_class[klass[inv]]
+            hit = self._pairs(l1, va, vp, pc, size, frame[inv], perms[inv], gl)
+            assert np.array_equal(np.flatnonzero(hit == 0), l1_miss), "first-level misses"
+            self._same(l1, r.tlb)
+            if l2 is not None and len(l1_miss):
+                d = inv[l1_miss]
+                k = klass[d]
+                held = (k == 0) | ((k == 1) & r.s.stlb_2m) | ((k == 2) & l2.params.l1g.enabled)
+                key = np.where((k == 1) & r.s.stlb_2m, stlb_2m_key(va[l1_miss]), va[l1_miss])
+                hit2 = self._pairs(l2, key[held], vp, pc, np.where(k == 2, 2, 0)[held],
+                                   frame[d][held], perms[d][held], gl)
+                l2_hit = np.zeros(len(l1_miss), dtype=np.int64)
+                l2_hit[held] = hit2
+                assert np.array_equal(l2_hit, out[3][:, 6]), "second-level hits"
+                self._same(l2, r.stlb)
+            return out
+
+        r._pipeline = pipeline  # type: ignore[method-assign]
+
+    @staticmethod
+    def _replica(tlb: TLBModel) -> TLBModel:
+        replica = copy.copy(tlb)
+        for name, value in vars(tlb).items():
+            if isinstance(value, np.ndarray):
+                setattr(replica, name, value.copy())
+        return replica
+
+    @staticmethod
+    def _same(replica: TLBModel, tlb: TLBModel) -> None:
+        # the entries; not the replacement clocks, which count the lookups the pipeline skips
+        for name in ("valid", "glob", "vpid", "pcid", "tag", "pfn", "perms"):
+            assert np.array_equal(getattr(replica, name), getattr(tlb, name)), name
+
+    def _pairs(self, replica: TLBModel, va: np.ndarray, vpid: int, pcid: int, size: np.ndarray,
+               pfn: np.ndarray, perms: np.ndarray, glob: int) -> np.ndarray:
+        """Each access as a ``LOOKUP, FILL`` pair through ``replica``; its hits, checked."""
+        n = len(va)
+        ops = np.empty(2 * n, dtype=np.uint8)
+        ops[0::2] = Op.LOOKUP
+        ops[1::2] = np.where(size >= 0, Op.FILL, Op.NOP)
+        batch = OpBatch(ops, np.repeat(np.asarray(va, np.uint64), 2),
+                        np.full(2 * n, vpid, np.uint16), np.full(2 * n, pcid, np.uint16),
+                        np.repeat(np.maximum(size, 0), 2).astype(np.uint8),
+                        np.repeat(np.asarray(pfn, np.uint64), 2),
+                        np.repeat(np.asarray(perms, np.uint8), 2),
+                        np.full(2 * n, glob, np.uint8))
+        ev = TLBModel.run(replica, batch, check=False)
+        hit = ev.hit[0::2]
+        self.check(np.asarray(pfn)[size >= 0], np.full(int((size >= 0).sum()), vpid), "FILL")
+        self.check(ev.pfn[0::2][hit != 0], np.full(int((hit != 0).sum()), vpid), "LOOKUP hit")
+        return hit
 
     def _wrap_run(self, tlb: TLBModel) -> Callable[..., EventBatch]:
         def run(batch: OpBatch, check: bool = True) -> EventBatch:
@@ -329,36 +392,6 @@ class Isolation:
             self.check(ev.pfn[hit], batch.vpid[hit], "LOOKUP hit")
             return ev
         return run
-
-    def _wrap_pairs(self, tlb: TLBModel) -> Callable[..., tuple[np.ndarray, int]]:
-        def lookup_fill(va: np.ndarray, vpid: int, pcid: int, size: np.ndarray,
-                        pfn: np.ndarray, perms: np.ndarray,
-                        glob: bool = False) -> tuple[np.ndarray, int]:
-            replica = copy.copy(tlb)
-            for name, value in vars(tlb).items():
-                if isinstance(value, np.ndarray):
-                    setattr(replica, name, value.copy())
-            size = np.asarray(size, dtype=np.int64)
-            n = len(va)
-            ops = np.empty(2 * n, dtype=np.uint8)
-            ops[0::2] = Op.LOOKUP
-            ops[1::2] = np.where(size >= 0, Op.FILL, Op.NOP)
-            batch = OpBatch(ops, np.repeat(np.asarray(va, np.uint64), 2),
-                            np.full(2 * n, vpid, np.uint16), np.full(2 * n, pcid, np.uint16),
-                            np.repeat(np.maximum(size, 0), 2).astype(np.uint8),
-                            np.repeat(np.asarray(pfn, np.uint64), 2),
-                            np.repeat(np.asarray(perms, np.uint8), 2),
-                            np.full(2 * n, 1 if glob else 0, np.uint8))
-            ev = TLBModel.run(replica, batch, check=False)
-            hit, evicted = TLBModel.lookup_fill(tlb, va, vpid, pcid, size, pfn, perms,
-                                                glob=glob)
-            assert (ev.hit[0::2] == hit).all(), "lookup_fill differs from its LOOKUP, FILL pairs"
-            self.check(np.asarray(pfn)[size >= 0], np.full(int((size >= 0).sum()), vpid),
-                       "FILL")
-            self.check(ev.pfn[0::2][hit != 0], np.full(int((hit != 0).sum()), vpid),
-                       "LOOKUP hit")
-            return hit, evicted
-        return lookup_fill
 
     def check(self, pfn: np.ndarray, vpid: np.ndarray, what: str) -> None:
         if not len(pfn):

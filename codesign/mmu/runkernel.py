@@ -1,0 +1,311 @@
+"""The compiled pipeline of one run of accesses: TLB, second-level TLB, walker, data cache.
+
+:meth:`codesign.mmu.replay.Replay._run` translates a run of accesses of one address space
+against fixed tables. Its steps -- the first-level TLB's lookups and fills, the second-level
+TLB's for the first-level misses, the walks of the accesses that missed both, every walk
+reference and every data reference through the data cache in stream order, and the per-walk
+counts by serving level -- each ran as its own compiled batch, glued by numpy in Python. On a
+recorded trace most runs are short (the guest kernel's work, runs cut at the chunks whose
+demand faults are handled ahead of them), so the glue, not the batches, was most of a
+replay's time. :func:`run_pipeline` runs the whole chain in one compiled call, on the
+models' own state arrays and through their own kernels (``hwmodels.tlb``'s lookup-and-fill,
+``hwmodels.pagewalk``'s walk, ``hwmodels.cache``'s access), so it is the same computation
+step for step; what stays in Python is what needs the guest model (translations, faults)
+and the mechanisms' hooks (trap units of walks).
+
+**Cached compilations and the kernels it calls.** numba's on-disk cache stamps a compiled
+function with its own source file only, and a compiled caller holds its own copies of the
+compiled functions it calls: after a change to one of the models' kernels the cached pipeline
+would run the old one. The cache names of the functions here that call them therefore carry a digest
+of those source files (:data:`DEPENDS`, :data:`DIGEST`): any change to them compiles these
+afresh.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+import hwmodels.cache.model as _cache_model
+import hwmodels.pagewalk.model as _walk_model
+import hwmodels.tlb.model as _tlb_model
+from hwmodels.cache.model import access_addr
+from hwmodels.pagewalk.model import _run_kernel as _walk_kernel
+from hwmodels.tlb.model import _lookup_fill_kernel
+
+DEPENDS = tuple(Path(m.__file__) for m in (_tlb_model, _walk_model, _cache_model))
+"""Source files of the compiled functions the pipeline calls."""
+
+STLB_2M_TAG = np.int64(1) << 47
+"""The size bit of a 2 MiB entry in the second-level TLB's shared array: above every user
+address (``workloads.memory.events.USER_TOP``), below the 48-bit tag space (see
+:func:`codesign.mmu.replay.stlb_2m_key`)."""
+
+# Slots of the pipeline's ``counts`` output.
+(K_L1_MISSES, K_EVICTIONS, K_WALKS, K_REFS_GUEST, K_REFS_NESTED, K_GPWC, K_NPWC, K_NTLB_HIT,
+ K_NTLB_MISS, K_BAD, K_BAD_FAULT, K_BAD_FRAME) = range(12)
+K_SERVED = 12
+"""``counts[K_SERVED + 4 * kind + level]``: references by kind (0 guest walk, 1 nested walk,
+2 data) and serving level, as :attr:`codesign.mmu.replay.Counts.served`."""
+N_COUNTS = K_SERVED + 12
+
+ROW_L2_HIT = 6
+"""Column of the second-level TLB hit in the rows (the histogram's layout: walk references by
+level x 4, faults, trap units, L2 hit)."""
+
+
+def _digest() -> str:
+    crc = 0
+    for path in DEPENDS:
+        crc = zlib.crc32(path.read_bytes(), crc)
+    return f"{crc:08x}"
+
+
+DIGEST = _digest()
+"""CRC-32 of the :data:`DEPENDS` sources, part of the cache names of the functions here that
+call their kernels."""
+
+
+def _compiled(fn: Callable[..., Any]) -> Any:
+    """``numba.njit(cache=True)`` under a name carrying :data:`DIGEST`, for a function that
+    calls compiled functions of :data:`DEPENDS` (see the module)."""
+    fn.__qualname__ = f"{fn.__qualname__}_{DIGEST}"
+    return numba.njit(cache=True)(fn)
+
+
+@_compiled
+def stlb_lookup_fill(va, frame, perms, klass, stlb_2m, stlb_1g, cfg, vp, pc, gl, valid, glob,
+                     evpid, epcid, etag, epfn, eperms, repl, lfsr, clock):
+    """Look first-level misses (addresses, frames, permissions, TLB size classes, in order)
+    up in the second-level TLB (its configuration, tags and state arrays, as
+    :meth:`hwmodels.tlb.TLBModel.lookup_fill` passes them), filling it on a miss; 1 where one
+    hit. A 4 KiB page uses the shared array; a 2 MiB page too, under its
+    :func:`codesign.mmu.replay.stlb_2m_key`, when the STLB holds 2 MiB entries (``stlb_2m``);
+    a 1 GiB page its own array when there is one (``stlb_1g``). A page size the STLB does
+    not hold bypasses it (a miss, no fill)."""
+    k = len(va)
+    out = np.zeros(k, dtype=np.int64)
+    held = np.empty(k, dtype=np.int64)
+    nh = 0
+    for j in range(k):
+        c = klass[j]
+        if c == 0 or (c == 1 and stlb_2m) or (c == 2 and stlb_1g):
+            held[nh] = j
+            nh += 1
+    if nh == 0:
+        return out
+    h_va = np.empty(nh, dtype=np.uint64)
+    h_size = np.zeros(nh, dtype=np.int64)
+    h_pfn = np.empty(nh, dtype=np.uint64)
+    h_perms = np.empty(nh, dtype=np.uint8)
+    for x in range(nh):
+        j = held[x]
+        key = va[j]
+        if klass[j] == 1 and stlb_2m:
+            key = STLB_2M_TAG | ((key >> 21) << 12)
+        h_va[x] = key
+        if klass[j] == 2:
+            h_size[x] = 2
+        h_pfn[x] = frame[j]
+        h_perms[x] = perms[j]
+    hit = np.zeros(nh, dtype=np.uint8)
+    _lookup_fill_kernel(cfg, vp, pc, gl, valid, glob, evpid, epcid, etag, epfn, eperms, repl,
+                        lfsr, clock, h_va, h_size, h_pfn, h_perms, hit)
+    for x in range(nh):
+        out[held[x]] = hit[x]
+    return out
+
+
+@numba.njit(cache=True)
+def set_repeats(pages, fill, mask):
+    """Which lookups of a run's (same-page-compressed) sequence the TLB must see: not those
+    of a 4 KiB-array page (``fill`` 0) that the previous lookup in its set of that array
+    named too. That entry is then the set's most recently used one and nothing has filled
+    the set since, so the lookup hits it and changes no replacement order (true LRU: the
+    order is kept; PLRU: the tree bits already point away from it; random: hits draw
+    nothing); the fill after it rewrites the entry in place. A lookup of another page size
+    probes the 4 KiB array too, so it clears its set's record. (:func:`run_pipeline` applies
+    the same rule as it goes.)
+
+    >>> set_repeats(np.array([1, 2, 1, 2, 17, 1]), np.zeros(6, np.int64), 15).tolist()
+    [True, True, False, False, True, True]
+    """
+    out = np.ones(len(pages), dtype=np.bool_)
+    last = np.full(mask + 1, -1, dtype=np.int64)
+    for i in range(len(pages)):
+        p = pages[i]
+        s = p & mask
+        if fill[i] != 0:
+            last[s] = -1
+        elif last[s] == p:
+            out[i] = False
+        else:
+            last[s] = p
+    return out
+
+
+def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
+              t_cfg, t_vp, t_pc, t_gl, t_valid, t_glob, t_vpid, t_pcid, t_tag, t_pfn, t_perms,
+              t_repl, t_lfsr, t_clock,
+              has_stlb, stlb_2m, stlb_1g,
+              s_cfg, s_vp, s_pc, s_valid, s_glob, s_vpid, s_pcid, s_tag, s_pfn, s_perms,
+              s_repl, s_lfsr, s_clock,
+              w_op, w_cr3, w_eptp, w_vm, w_asid, max_refs,
+              w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift,
+              has_cache, cstate, counts):
+    n = len(va)
+    # -- the first-level TLB: only the lookups that can change or miss it --------------------
+    # An access to the page the previous access just looked up (and filled) hits, and a hit on
+    # the most recent entry changes no replacement state: only the first access of each
+    # same-page stretch goes to the TLB (unless no array holds the page size); and of those,
+    # only the ones whose page is not already the most recent of its set in the 4 KiB array
+    # (``replay._set_repeats``: a lookup of another size probes that array too and clears the
+    # set's record).
+    pos = np.empty(n, dtype=np.int64)
+    last = np.full(max(l4k_mask + 1, 1), -1, dtype=np.int64)
+    npos = 0
+    for i in range(n):
+        p = page[i]
+        f = fill_class[klass[inv[i]]]
+        if i > 0 and p == page[i - 1] and f >= 0:
+            continue
+        if l4k_mask >= 0:
+            s = p & l4k_mask
+            if f != 0:
+                last[s] = -1
+            elif last[s] == p:
+                continue
+            else:
+                last[s] = p
+        pos[npos] = i
+        npos += 1
+    q_va = np.empty(npos, dtype=np.uint64)
+    q_size = np.empty(npos, dtype=np.int64)
+    q_pfn = np.empty(npos, dtype=np.uint64)
+    q_perms = np.empty(npos, dtype=np.uint8)
+    for j in range(npos):
+        d = inv[pos[j]]
+        q_va[j] = va[pos[j]]
+        q_size[j] = fill_class[klass[d]]
+        q_pfn[j] = frame[d]
+        q_perms[j] = perms[d]
+    hit = np.zeros(npos, dtype=np.uint8)
+    counts[K_EVICTIONS] = _lookup_fill_kernel(
+        t_cfg, t_vp, t_pc, t_gl, t_valid, t_glob, t_vpid, t_pcid, t_tag, t_pfn, t_perms,
+        t_repl, t_lfsr, t_clock, q_va, q_size, q_pfn, q_perms, hit)
+    k = 0
+    for j in range(npos):
+        if hit[j] == 0:
+            k += 1
+    l1_miss = np.empty(k, dtype=np.int64)
+    k = 0
+    for j in range(npos):
+        if hit[j] == 0:
+            l1_miss[k] = pos[j]
+            k += 1
+    counts[K_L1_MISSES] = k
+    rows = np.zeros((k, 7), dtype=np.int64)
+    # -- the second-level TLB: the first-level misses of the page sizes it holds -------------
+    if has_stlb and k:
+        m_va = np.empty(k, dtype=np.int64)
+        m_frame = np.empty(k, dtype=np.int64)
+        m_klass = np.empty(k, dtype=np.int64)
+        m_perms = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            d = inv[l1_miss[j]]
+            m_va[j] = va[l1_miss[j]]
+            m_frame[j] = frame[d]
+            m_klass[j] = klass[d]
+            m_perms[j] = perms[d]
+        hit2 = stlb_lookup_fill(m_va, m_frame, m_perms, m_klass, stlb_2m, stlb_1g, s_cfg, s_vp,
+                                s_pc, t_gl, s_valid, s_glob, s_vpid, s_pcid, s_tag, s_pfn,
+                                s_perms, s_repl, s_lfsr, s_clock)
+        for j in range(k):
+            rows[j, ROW_L2_HIT] = hit2[j]
+    m = 0
+    for j in range(k):
+        if rows[j, ROW_L2_HIT] == 0:
+            m += 1
+    walked = np.empty(m, dtype=np.int64)
+    miss = np.empty(m, dtype=np.int64)
+    m = 0
+    for j in range(k):
+        if rows[j, ROW_L2_HIT] == 0:
+            walked[m] = j
+            miss[m] = l1_miss[j]
+            m += 1
+    counts[K_WALKS] = m
+    counts[K_BAD] = -1
+    # -- the walks, in order ----------------------------------------------------------------
+    out = np.zeros((m, 11), dtype=np.int64)
+    ref_addr = np.zeros(m * max_refs, dtype=np.int64)
+    ref_dim = np.zeros(m * max_refs, dtype=np.int64)
+    if m:
+        r_op = np.full(m, w_op, dtype=np.uint8)
+        r_va = np.empty(m, dtype=np.int64)
+        for x in range(m):
+            r_va[x] = va[miss[x]]
+        _walk_kernel(w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, r_op, r_va,
+                     np.full(m, w_cr3, dtype=np.int64), np.full(m, w_eptp, dtype=np.int64),
+                     np.full(m, w_vm, dtype=np.uint16), np.full(m, w_asid, dtype=np.uint16),
+                     out, ref_addr, ref_dim)
+        for x in range(m):
+            if out[x, 0] != 0 or out[x, 3] != frame[inv[miss[x]]]:
+                counts[K_BAD] = x
+                counts[K_BAD_FAULT] = out[x, 0]
+                counts[K_BAD_FRAME] = out[x, 3]
+                return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:0], ref_dim[:0]
+            if out[x, 7] > 0:
+                counts[K_GPWC] += 1
+            counts[K_NPWC] += out[x, 8]
+            counts[K_NTLB_HIT] += out[x, 9]
+            counts[K_NTLB_MISS] += out[x, 10]
+    # -- the data cache: per access its walk's references, then its data reference ---------
+    w = 0
+    x = 0
+    if has_cache:
+        for i in range(n):
+            if x < m and miss[x] == i:
+                j = walked[x]
+                for _ in range(out[x, 6]):
+                    lv = access_addr(cstate, ref_addr[w])
+                    dim = ref_dim[w]
+                    counts[K_SERVED + 4 * dim + lv] += 1
+                    counts[K_REFS_NESTED] += dim
+                    rows[j, lv] += 1
+                    w += 1
+                x += 1
+            lv = access_addr(cstate, (dframe[inv[i]] << 12) | (va[i] & 0xFFF))
+            counts[K_SERVED + 8 + lv] += 1
+    else:  # every walk reference is served by memory
+        for x in range(m):
+            rows[walked[x], 3] = out[x, 6]
+            for _ in range(out[x, 6]):
+                counts[K_REFS_NESTED] += ref_dim[w]
+                w += 1
+    counts[K_REFS_GUEST] = w - counts[K_REFS_NESTED]
+    return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:w], ref_dim[:w]
+
+
+
+run_pipeline = _compiled(_pipeline)
+"""Translate a run of accesses through the first-level TLB, the second-level TLB (when
+``has_stlb``), the walker and the data cache (when ``has_cache``), updating the models'
+state arrays in place. Per access: ``va``, ``page`` and ``inv`` (its distinct page's
+number); per distinct page: ``frame``, ``klass`` (TLB size class), ``perms`` and ``dframe``
+(the frame its data reference addresses). Adds into ``counts`` (see the ``K_*`` slots) and
+returns ``(l1_miss, miss, walked, rows, wrefs, ref_addr, ref_dim)``: the positions of the
+first-level misses, of the walked accesses, the walked accesses' numbers among the misses,
+per miss its histogram row (walk references by serving level, -, -, second-level hit), and
+per walk its number of references, and the walks' references (addresses, dimensions) in
+order. ``counts[K_BAD]`` is the
+first walk whose result disagrees with ``frame`` (-1: none), which stops the run there.
+Called by :meth:`codesign.mmu.replay.Replay._run`, whose doctests and the mechanisms' tests
+exercise it."""
+
+__all__ = ["DEPENDS", "DIGEST", "N_COUNTS", "run_pipeline", "set_repeats", "stlb_lookup_fill"]
