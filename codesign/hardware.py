@@ -415,6 +415,31 @@ class NICKeys(_Keys):
             raise ValueError(f"nic: {exc}") from None
 
 
+# -- page-modification logging -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PMLKeys(_Keys):
+    """Dotted keys of the PML unit (``hwmodels.pml``): Intel's page-modification logging, the
+    hardware half of dirty-page tracking for live migration."""
+
+    entries: int = param(512, key="pml.entries", unit="entries", min=1, max=32768,
+                         doc="entries of the page-modification log (a power of two; 512 on "
+                             "Intel cores: a 4 KiB page of 8-byte addresses, Intel SDM)")
+    pa_bits: int = param(52, key="pml.pa_bits", unit="bits", min=13, max=52,
+                         doc="physical-address width of the log address and the logged "
+                             "guest-physical addresses")
+
+    def to_hw(self) -> Any:
+        """The ``hwmodels.pml.PMLParams``."""
+        from hwmodels.pml.params import PMLParams
+
+        try:
+            return PMLParams(self.entries, self.pa_bits)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
 def _block(name: str, summary: str, keys: type, module: str, code: str, stem: str,
            part: str | None = None) -> Block:
     """A block whose Verilog and cost come from ``<code>.<stem>_verilog`` / ``_cost``
@@ -446,6 +471,9 @@ BLOCKS: dict[str, Block] = {
                   PWCKeys, "codesign_pwc", "hwmodels.pagewalk.cache_rtl", "pwc"),
     "ntlb": _block("ntlb", "nested TLB: guest-physical to host-physical pages inside a 2D walk",
                    NTLBKeys, "codesign_ntlb", "hwmodels.pagewalk.cache_rtl", "ntlb"),
+    "pml": _block("pml", "page-modification logging: logs guest-physical addresses whose EPT "
+                  "dirty flag is set, exits when the log is full", PMLKeys, "codesign_pml",
+                  "hwmodels.pml.rtl", "pml"),
     "nic": _block("nic", "multi-queue / SR-IOV NIC: classifier, rings, DMA through an IOTLB, "
                   "moderated interrupts, functions", NICKeys, "codesign_nic",
                   "hwmodels.nic.rtl", "nic"),

@@ -147,6 +147,7 @@ SMALL_BLOCKS = {
     "stlb": ["tlb.l2.entries=24", "tlb.l2.ways=12"],
     "pwc": ["pwc.entries=2", "pwc.dim=nested"],
     "ntlb": ["ntlb.entries=4", "ntlb.ways=2"],
+    "pml": ["pml.entries=64", "pml.pa_bits=40"],
     **{name: ["nic.queues=8", "nic.filters=8", "nic.vfs=3", "iotlb.entries=8"]
        for name in ("nic", "nic-classifier", "nic-rings", "nic-dma", "nic-irq", "nic-iotlb")},
 }
