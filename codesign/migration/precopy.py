@@ -1,0 +1,213 @@
+"""Pre-copy live migration (Clark et al., NSDI 2005): rounds of sending the pages dirtied
+during the previous round, then a stop-and-copy round with the guest paused.
+
+The engine is a compiled loop over the guest's writes in time order. The guest runs a memory
+workload; its writes (one period of them, repeated for as long as the migration lasts) are
+given as (access index, page) pairs with the guest's cycles per access, so a write at access
+``i`` of period ``q`` happens at ``((q * period + i) * cycles_per_access + extra) / clock``
+seconds into the migration, where ``extra`` is the cycles dirty logging has cost the guest so
+far (its traps and per-round stalls): a guest slowed by logging dirties memory more slowly.
+
+**Rounds.** Round 1 sends all ``memory_pages`` of the VM; round ``k > 1`` sends the pages
+dirtied during round ``k - 1``. A round lasts as long as its pages take on the link (each
+page a 4 KiB frame plus an 8-byte record of its frame number and type, as Xen's
+``xc_domain_save`` writes ``pfn_type[]`` ahead of each batch's pages). A page written several
+times in a round is sent once in the next.
+
+**When to stop** (Xen's ``xc_domain_save``, the implementation Clark et al. measured): after a
+live round, the stop-and-copy round starts when the round sent more pages than the one before
+it (the link is at full rate: the dirty rate is outrunning it), when ``max_rounds - 1`` live
+rounds are done (``DEF_MAX_ITERS`` 29: "limit us to 30 times round loop"), when fewer than
+``stop_pages`` pages (50) were dirtied during the round, or when more than ``max_factor``
+(``DEF_MAX_FACTOR`` 3) times the VM's memory has been sent. The stop-and-copy round sends
+what the last live round dirtied with the guest paused: the downtime is its transfer time
+plus ``resume_s`` (CPU and device state, the switch-over; not modelled by default). Xen also
+skips, within a round, pages dirtied again since the round began ("to_skip"); the engine
+does not (QEMU, KVM's migration, sends each round's synced bitmap as it is).
+
+**Dirty logging** (the ``logging`` code): how the hypervisor learns which pages the guest
+wrote, and what that costs the guest --
+
+- ``WRITE_PROTECT``: memory is write-protected at each round's start; the first write to a
+  page in a round traps (``trap_cycles``), the handler marks it dirty and unprotects it;
+- ``PML``: the CPU logs each page whose EPT dirty flag it sets; the log holds
+  ``pml_entries`` pages and a write that finds it full exits (``full_cycles``: the exit and
+  the drain) before it is logged -- so one exit per ``pml_entries`` dirty pages after the
+  first ``pml_entries`` of a round (the hypervisor drains the log at each round's start, as
+  KVM does when it syncs the dirty log); :class:`hwmodels.pml.PMLModel` gives the same
+  exits on the same writes (tested);
+- ``SCAN``: the CPU sets EPT dirty flags and the hypervisor scans for them: no trap per
+  page;
+- ``NONE``: no logging (the stop-and-copy baseline: one live round is never enough).
+
+Each live round also stalls the guest ``round_cycles`` (re-protecting memory or clearing the
+dirty flags, and the TLB flush that makes it visible).
+
+>>> import numpy as np
+>>> r = precopy(np.arange(4) * 100, np.arange(4), 1000, 4, 256, 10.0, 1e9, 1e9, WRITE_PROTECT,
+...             2000.0, 512, 0.0, 0.0)
+>>> r.rounds, r.pages_sent, round(r.downtime_s * 1e6, 3)   # 256 pages, then the 4 dirtied
+(2, 260, 131.328)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+NONE, WRITE_PROTECT, PML, SCAN = range(4)
+"""Dirty-logging codes."""
+
+LOGGING: dict[str, int] = {"none": NONE, "write-protect": WRITE_PROTECT, "pml": PML,
+                           "scan": SCAN}
+
+PAGE_BYTES = 4096
+RECORD_BYTES = PAGE_BYTES + 8
+"""Bytes on the link per page sent: the frame and its 8-byte ``pfn_type`` record (Xen)."""
+
+STOP_PAGES = 50
+MAX_ROUNDS = 30
+MAX_FACTOR = 3
+"""Xen's stop rule (``tools/libxc/xc_domain_save.c``): fewer than 50 pages sent in a round,
+30 rounds in all, more than 3 times the VM's memory sent."""
+
+
+class Migration(NamedTuple):
+    """What a pre-copy migration did (times in seconds from its start)."""
+
+    rounds: int
+    """Rounds, the stop-and-copy round included."""
+    pages_sent: int
+    bytes_sent: int
+    total_s: float
+    downtime_s: float
+    traps: int
+    """Write-protection faults (``WRITE_PROTECT``) or log-full exits (``PML``)."""
+    extra_cycles: float
+    """Guest cycles dirty logging cost during the live rounds."""
+    guest_cycles: float
+    """Guest cycles of the work it did during the live rounds, without logging."""
+    sent: np.ndarray
+    """Pages sent per round (the last one: stop-and-copy)."""
+    dirtied: np.ndarray
+    """Distinct pages dirtied during each live round."""
+
+    @property
+    def guest_slowdown(self) -> float:
+        """Guest cycles during the live rounds with dirty logging over without (1: none)."""
+        if self.guest_cycles <= 0:
+            return 1.0
+        return (self.guest_cycles + self.extra_cycles) / self.guest_cycles
+
+
+@numba.njit(cache=True)
+def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
+             link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
+             stop_pages, max_rounds, max_factor, record_bytes, sent, dirtied, out):
+    stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
+    page_s = record_bytes * 8.0 / link_bps
+    n_writes = len(wpos)
+    j = 0
+    q = 0
+    extra = 0.0
+    traps = 0
+    total = 0
+    t = 0.0
+    to_send = memory_pages
+    k = 0
+    guest_pos = 0.0
+    while True:
+        k += 1
+        sent[k - 1] = to_send
+        total += to_send
+        end = t + to_send * page_s
+        if logging != NONE:
+            extra += round_cycles
+        dirty = 0
+        since_drain = 0
+        while n_writes > 0:
+            pos = q * period + wpos[j]
+            if (pos * cycles_per_access + extra) / clock_hz >= end:
+                break
+            p = wpage[j]
+            if stamp[p] != k:
+                stamp[p] = k
+                dirty += 1
+                if logging == WRITE_PROTECT:
+                    extra += trap_cycles
+                    traps += 1
+                elif logging == PML:
+                    if since_drain == pml_entries:
+                        extra += full_cycles
+                        traps += 1
+                        since_drain = 0
+                    since_drain += 1
+            j += 1
+            if j == n_writes:
+                j = 0
+                q += 1
+        t = end
+        guest_pos = (t * clock_hz - extra) / cycles_per_access
+        if logging == NONE:
+            dirty = n_pages  # nothing tracked: everything the guest may have written
+        dirtied[k - 1] = dirty
+        last = (k >= max_rounds - 1 or dirty < stop_pages or total > max_factor * memory_pages
+                or (k > 1 and sent[k - 1] > sent[k - 2]) or logging == NONE)
+        if last:
+            sent[k] = dirty
+            total += dirty
+            out[0] = k + 1
+            out[1] = total
+            out[2] = t + dirty * page_s
+            out[3] = dirty * page_s
+            out[4] = traps
+            out[5] = extra
+            out[6] = max(guest_pos, 0.0) * cycles_per_access
+            return
+        to_send = dirty
+
+
+def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
+            memory_pages: int, cycles_per_access: float, clock_hz: float, link_bps: float,
+            logging: int, trap_cycles: float, pml_entries: int, full_cycles: float,
+            round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
+            max_factor: float = MAX_FACTOR, resume_s: float = 0.0) -> Migration:
+    """Migrate a guest whose writes in one period of ``period`` accesses are at access
+    indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
+    ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
+    ``link_bps``; the VM has ``memory_pages`` pages (at least ``n_pages``). See the module."""
+    wpos = np.ascontiguousarray(wpos, dtype=np.int64)
+    wpage = np.ascontiguousarray(wpage, dtype=np.int64)
+    if len(wpos) != len(wpage):
+        raise ValueError("wpos, wpage: expected arrays of one length")
+    if len(wpos) and (wpos.min() < 0 or wpos.max() >= period or np.any(np.diff(wpos) < 0)):
+        raise ValueError(f"wpos: expected ascending access indices below the period {period}")
+    if len(wpage) and (wpage.min() < 0 or wpage.max() >= n_pages):
+        raise ValueError(f"wpage: expected page numbers below {n_pages}")
+    if memory_pages < n_pages:
+        raise ValueError(f"memory_pages: expected at least the {n_pages} pages written, "
+                         f"got {memory_pages}")
+    for name, v in (("cycles_per_access", cycles_per_access), ("clock_hz", clock_hz),
+                    ("link_bps", link_bps)):
+        if not v > 0:
+            raise ValueError(f"{name}: expected a positive number, got {v}")
+    if max_rounds < 2:
+        raise ValueError(f"max_rounds: expected at least 2 (a live round and the last), "
+                         f"got {max_rounds}")
+    sent = np.zeros(max_rounds + 1, dtype=np.int64)
+    dirtied = np.zeros(max_rounds, dtype=np.int64)
+    out = np.zeros(7, dtype=np.float64)
+    _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
+             link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
+             stop_pages, max_rounds, max_factor, RECORD_BYTES, sent, dirtied, out)
+    rounds = int(out[0])
+    pages = int(out[1])
+    return Migration(rounds, pages, pages * RECORD_BYTES, float(out[2]) + resume_s,
+                     float(out[3]) + resume_s, int(out[4]), float(out[5]), float(out[6]),
+                     sent[:rounds].copy(), dirtied[:rounds - 1].copy())
+
+
+__all__ = ["LOGGING", "MAX_FACTOR", "MAX_ROUNDS", "NONE", "PML", "RECORD_BYTES", "SCAN",
+           "STOP_PAGES", "WRITE_PROTECT", "Migration", "precopy"]

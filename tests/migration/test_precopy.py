@@ -1,0 +1,160 @@
+"""The pre-copy engine (issue 16): rounds against closed forms, each of Xen's stop rules, and
+PML's exits against the PML unit's twin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesign.migration.precopy import (
+    NONE,
+    PML,
+    RECORD_BYTES,
+    SCAN,
+    WRITE_PROTECT,
+    precopy,
+)
+from hwmodels.pml import PMLBatch, PMLModel, PMLParams, PMLRequest
+
+ONE_PAGE_PER_US = RECORD_BYTES * 8 * 1e6
+"""A link that sends one page record per microsecond."""
+
+
+def _run(wpos, wpage, period, n_pages, memory, logging=SCAN, **kw):
+    args = dict(cycles_per_access=1.0, clock_hz=1e9, link_bps=ONE_PAGE_PER_US,
+                logging=logging, trap_cycles=0.0, pml_entries=512, full_cycles=0.0,
+                round_cycles=0.0)
+    args.update(kw)
+    return precopy(np.asarray(wpos), np.asarray(wpage), period, n_pages, memory, **args)
+
+
+def test_rounds_shrink_geometrically_with_the_dirty_to_link_ratio() -> None:
+    """A guest dirtying a fresh page every ``gap`` accesses (1 ns each) against a link
+    sending one page per us: each round dirties 1000/gap pages per us of the round before,
+    so the rounds shrink by that ratio until fewer than 50 pages are dirty."""
+    gap, pages = 4000, 100_000  # ratio 1/4: 100,000 -> 25,000 -> 6,250 -> ...
+    period = gap * pages
+    r = _run(np.arange(pages) * gap, np.arange(pages), period, pages, pages)
+    expected, start = [pages], 0
+    while True:  # the writes at multiples of gap in the round's [start, end) accesses
+        end = start + expected[-1] * 1000
+        expected.append(-(-end // gap) - -(-start // gap))
+        start = end
+        if expected[-1] < 50:
+            break
+    assert expected[:4] == [100_000, 25_000, 6_250, 1_563]
+    assert r.sent.tolist() == expected
+    assert r.dirtied.tolist() == expected[1:]
+    assert r.downtime_s == pytest.approx(expected[-1] * 1e-6)
+    assert r.total_s == pytest.approx(sum(expected) * 1e-6)
+    assert r.bytes_sent == sum(expected) * RECORD_BYTES
+
+
+def test_a_hot_working_set_runs_the_thirty_rounds() -> None:
+    """1,000 pages rewritten over and over: every round dirties all of them, never fewer
+    than 50 and never more than the round before: Xen's 30-round bound stops it."""
+    hot = 1000
+    r = _run(np.arange(hot), np.arange(hot), hot, hot, 100_000)
+    assert r.rounds == 30 and r.sent.tolist() == [100_000] + [hot] * 29
+
+
+def test_more_than_three_times_memory_stops_it() -> None:
+    """A guest dirtying all its memory faster than the link sends it."""
+    pages = 1000
+    r = _run(np.arange(pages), np.arange(pages), pages, pages, pages)
+    assert r.sent.tolist() == [pages] * 5  # 4 live rounds: 4,000 > 3 x 1,000 sent
+    assert r.rounds == 5
+
+
+def test_a_round_larger_than_the_one_before_stops_it() -> None:
+    """A burst: round 2 sends 55 pages, round 3 the 145 dirtied during round 2 -- more than
+    before, so round 4 is the stop-and-copy of the 60 dirtied during round 3."""
+    wpos = np.concatenate([np.arange(55) * 1000, 200_000 + np.arange(145) * 100,
+                           260_000 + np.arange(60) * 1000])
+    wpage = np.concatenate([np.arange(55), 55 + np.arange(145), np.arange(60)])
+    r = _run(wpos, wpage, 10**6, 200, 200)
+    assert r.sent.tolist() == [200, 55, 145, 60]
+
+
+def test_no_logging_is_stop_and_copy_of_everything_written() -> None:
+    r = _run(np.arange(10) * 7, np.arange(10), 100, 10, 64, logging=NONE)
+    assert r.rounds == 2 and r.sent.tolist() == [64, 10] and r.traps == 0
+
+
+def test_write_protection_charges_one_trap_per_page_per_round() -> None:
+    gap, pages = 4000, 20_000
+    r = _run(np.arange(pages) * gap, np.arange(pages), gap * pages, pages, pages,
+             logging=WRITE_PROTECT, trap_cycles=2565.0, round_cycles=1000.0)
+    live = r.rounds - 1
+    assert r.traps == int(r.dirtied.sum())
+    assert r.extra_cycles == pytest.approx(r.traps * 2565.0 + live * 1000.0)
+    assert r.guest_slowdown > 1.0
+
+
+def _twin_exits(dirtied: np.ndarray, entries: int) -> int:
+    """Log-full exits of the PML unit's twin when each live round's first writes (distinct
+    pages, flags clear) reach it after a drain, the hypervisor draining at every exit."""
+    model = PMLModel(PMLParams(entries=entries))
+    model.step(PMLRequest.enable())
+    exits = 0
+    page = 0
+    for n in dirtied.tolist():
+        model.step(PMLRequest.set_index(entries - 1))
+        for _ in range(n):
+            ev = model.step(PMLRequest.access(page << 12))
+            if ev.full:
+                exits += 1
+                model.step(PMLRequest.set_index(entries - 1))
+                ev = model.step(PMLRequest.access(page << 12))
+            assert ev.log
+            page += 1
+    return exits
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), entries=st.sampled_from([4, 16, 64]),
+       gap=st.integers(200, 3000))
+def test_pml_exits_are_the_pml_units(seed: int, entries: int, gap: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, pages = 3000, 800
+    wpage = rng.integers(0, pages, n)
+    r = _run(np.arange(n) * gap, wpage, n * gap, pages, 2000, logging=PML,
+             pml_entries=entries, full_cycles=5000.0)
+    assert r.traps == _twin_exits(r.dirtied, entries)
+    assert r.extra_cycles == pytest.approx(r.traps * 5000.0)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), trap=st.floats(0.0, 1e5))
+def test_a_guest_slowed_by_traps_dirties_no_more_in_the_first_round(seed: int, trap: float
+                                                                    ) -> None:
+    """Round 1 lasts the same (it sends all memory) whatever the logging: a guest that
+    pays for its writes gets through fewer of them, so it dirties a subset."""
+    rng = np.random.default_rng(seed)
+    wpage = rng.integers(0, 500, 2000)
+    wpos = np.sort(rng.choice(50_000, 2000, replace=False))
+    free = _run(wpos, wpage, 50_000, 500, 1000, logging=SCAN)
+    paying = _run(wpos, wpage, 50_000, 500, 1000, logging=WRITE_PROTECT, trap_cycles=trap)
+    assert paying.dirtied[0] <= free.dirtied[0]
+    assert paying.sent[0] == free.sent[0] == 1000
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"wpos": np.array([5, 3])}, "wpos: expected ascending"),
+    ({"wpage": np.array([0, 9])}, "wpage: expected page numbers below 4"),
+    ({"memory": 2}, "memory_pages: expected at least the 4 pages written"),
+    ({"link_bps": 0.0}, "link_bps: expected a positive number"),
+])
+def test_bad_inputs_name_what_is_wrong(kw: dict, message: str) -> None:
+    args = {"wpos": np.array([1, 2]), "wpage": np.array([0, 1]), "memory": 8}
+    link = kw.pop("link_bps", ONE_PAGE_PER_US)
+    args.update(kw)
+    with pytest.raises(ValueError, match=message):
+        _run(args["wpos"], args["wpage"], 10, 4, args["memory"], link_bps=link)
+
+
+def test_the_pml_twin_helper_counts_what_the_sdm_says() -> None:
+    assert _twin_exits(np.array([512, 513, 1025]), 512) == 0 + 1 + 2
+    _ = PMLBatch  # the helper drives the twin one operation at a time
