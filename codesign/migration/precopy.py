@@ -37,7 +37,8 @@ wrote, and what that costs the guest --
   KVM does when it syncs the dirty log); :class:`hwmodels.pml.PMLModel` gives the same
   exits on the same writes (tested);
 - ``SCAN``: the CPU sets EPT dirty flags and the hypervisor scans for them: no trap per
-  page;
+  page, but each round after the first starts with the scan (``round_s``, the guest running
+  meanwhile; before the stop-and-copy round it is part of the downtime);
 - ``NONE``: no logging (the stop-and-copy baseline: one live round is never enough).
 
 Each live round also stalls the guest ``round_cycles`` (re-protecting memory or clearing the
@@ -105,7 +106,7 @@ class Migration(NamedTuple):
 @numba.njit(cache=True)
 def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
-             stop_pages, max_rounds, max_factor, record_bytes, sent, dirtied, out):
+             stop_pages, max_rounds, max_factor, round_s, record_bytes, sent, dirtied, out):
     stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
     page_s = record_bytes * 8.0 / link_bps
     n_writes = len(wpos)
@@ -122,7 +123,7 @@ def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, cloc
         k += 1
         sent[k - 1] = to_send
         total += to_send
-        end = t + to_send * page_s
+        end = t + to_send * page_s + (round_s if k > 1 else 0.0)
         if logging != NONE:
             extra += round_cycles
         dirty = 0
@@ -160,8 +161,8 @@ def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, cloc
             total += dirty
             out[0] = k + 1
             out[1] = total
-            out[2] = t + dirty * page_s
-            out[3] = dirty * page_s
+            out[2] = t + round_s + dirty * page_s
+            out[3] = round_s + dirty * page_s
             out[4] = traps
             out[5] = extra
             out[6] = max(guest_pos, 0.0) * cycles_per_access
@@ -173,11 +174,14 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
             memory_pages: int, cycles_per_access: float, clock_hz: float, link_bps: float,
             logging: int, trap_cycles: float, pml_entries: int, full_cycles: float,
             round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
-            max_factor: float = MAX_FACTOR, resume_s: float = 0.0) -> Migration:
+            max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0
+            ) -> Migration:
     """Migrate a guest whose writes in one period of ``period`` accesses are at access
     indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
     ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
-    ``link_bps``; the VM has ``memory_pages`` pages (at least ``n_pages``). See the module."""
+    ``link_bps``; the VM has ``memory_pages`` pages (at least ``n_pages``); ``round_s``:
+    seconds the hypervisor spends collecting a round's dirty set before sending it (a scan),
+    the guest running meanwhile (paused, before the last round). See the module."""
     wpos = np.ascontiguousarray(wpos, dtype=np.int64)
     wpage = np.ascontiguousarray(wpage, dtype=np.int64)
     if len(wpos) != len(wpage):
@@ -201,7 +205,7 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     out = np.zeros(7, dtype=np.float64)
     _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
-             stop_pages, max_rounds, max_factor, RECORD_BYTES, sent, dirtied, out)
+             stop_pages, max_rounds, max_factor, round_s, RECORD_BYTES, sent, dirtied, out)
     rounds = int(out[0])
     pages = int(out[1])
     return Migration(rounds, pages, pages * RECORD_BYTES, float(out[2]) + resume_s,

@@ -1,0 +1,219 @@
+"""``precopy``: pre-copy live migration of a VM running a memory workload, with dirty logging
+by write protection, Intel PML or dirty-flag scanning, under nested or shadow paging.
+
+The binding: the MMU mechanism (``migration.mmu``: ``nested`` or ``shadow``) replays the
+workload once, as it would without migration, for the guest's cycles per access on the
+platform; the workload's writes (and the first touch of each page, which the guest kernel
+zeroes) are the dirty stream, repeated for as long as the migration lasts; the pre-copy
+engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
+``migration.link_gbps`` and charges the guest what its dirty logging costs:
+
+- ``write-protect``: each first write to a page in a round traps -- an EPT violation under
+  nested paging, a page fault on a write-protected shadow entry under shadow paging -- and
+  is handled in the host kernel (``vmexit.kernel``: KVM's fast page fault makes the entry
+  writable and marks the page in the dirty bitmap);
+- ``pml`` (nested only: EPT dirty flags): the CPU logs dirty pages; a full log exits
+  (``vmexit.kernel``) and the hypervisor drains its ``pml.entries`` entries
+  (``migration.pml_drain_cycles`` each) -- the PML unit is this mechanism's hardware block,
+  ``hw.pml.*`` its area;
+- ``scan`` (nested only): no trap per page; at each round the hypervisor scans the EPT leaf
+  entries of the VM's memory for dirty flags and clears them (``migration.scan_cycles`` per
+  page), which delays the round.
+
+Every logging mode also stalls the guest once per round: write protection and clearing dirty
+flags take effect only after a TLB flush, so the guest refills its TLBs
+(``tlb.l1.entries + tlb.l2.entries`` walks at the mechanism's measured cycles per walk --
+an estimate: the entries a guest actually re-walks depend on its reuse).
+
+Simplifications (each a limitation, not a fit): the guest's cycles per access are the
+replay's average (``cycles.total / refs``), so writes are spread in time as in the stream
+but not weighted by their own cost; the guest kernel's own writes (page tables, ``struct
+page``) beyond zeroing new pages are not in the dirty stream; a page is identified by its
+address space and virtual page; the downtime is the stop-and-copy transfer plus
+``migration.resume_ms``.
+
+Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
+``migration.pages_sent``, ``migration.bytes_sent``, ``migration.guest_slowdown`` (the guest's
+cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
+and the logging traps: ``traps.vmexit.ept_violation`` / ``traps.vmexit.page_fault``
+(write protection) or ``traps.vmexit.pml_full``.
+
+>>> from codesign.harness import Point, evaluate
+>>> p = {"workload.refs": 20000, "workload.footprint_mb": 2, "hw.cost": False,
+...      "migration.memory_mb": 64}
+>>> wp = evaluate(Point("random", "precopy", params={**p, "migration.logging": "write-protect"}))
+>>> pml = evaluate(Point("random", "precopy", params={**p, "migration.logging": "pml"}))
+>>> wp["traps.vmexit.ept_violation"] > pml["traps.vmexit.pml_full"]
+True
+>>> pml["migration.downtime_ms"] < pml["migration.total_s"] * 1000
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from codesign.metrics import Metrics
+from codesign.migration.precopy import LOGGING, MAX_FACTOR, MAX_ROUNDS, PAGE_BYTES, STOP_PAGES
+from codesign.migration.precopy import precopy as run_precopy
+from codesign.mmu import nested, shadow
+from codesign.mmu.nested import NestedParams
+from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, SHADOW_POOL_DEFAULT, ShadowParams
+from codesign.params import param
+from codesign.platforms import Platform
+from codesign.registry import Mechanism
+from workloads.memory.events import Access, Ev
+
+MMUS = ("nested", "shadow")
+
+
+@dataclass(frozen=True)
+class MigrationParams(NestedParams):
+    """Parameters of ``precopy``: the MMU mechanisms' (``nested``'s, and ``shadow``'s pool
+    and root cache) plus the migration's."""
+
+    shadow_cache: int = param(SHADOW_CACHE_DEFAULT, key="shadow.cache", min=1, max=1 << 16,
+                              doc="shadow roots kept loaded (migration.mmu = shadow; see "
+                                  "the shadow mechanism)")
+    shadow_pool: int = param(SHADOW_POOL_DEFAULT, key="shadow.pool_pages", min=64,
+                             max=1 << 40, doc="shadow pages a VM may hold (migration.mmu = "
+                                              "shadow; see the shadow mechanism)")
+    mmu: str = param("nested", key="migration.mmu", choices=MMUS,
+                     doc="how the guest's memory is virtualized while it migrates")
+    logging: str = param("write-protect", key="migration.logging", choices=tuple(LOGGING),
+                         doc="how the hypervisor learns which pages were written: "
+                             "write-protect (a trap per page per round), pml (Intel PML: an "
+                             "exit per full log; nested only), scan (EPT dirty flags scanned "
+                             "each round; nested only), none (stop-and-copy)")
+    link_gbps: float = param(1.0, key="migration.link_gbps", min=0.001, max=10_000.0,
+                             unit="Gb/s",
+                             doc="link the pages cross (default 1: the Gigabit Ethernet of "
+                                 "Clark et al.'s measurements)")
+    memory_mb: int = param(0, key="migration.memory_mb", min=0, max=1 << 30, unit="MiB",
+                           doc="the VM's memory, all of it sent in the first round (0: the "
+                               "pages the workload touches)")
+    max_rounds: int = param(MAX_ROUNDS, key="migration.max_rounds", min=2, max=10_000,
+                            doc="rounds at most, the stop-and-copy round included (Xen's "
+                                "xc_domain_save: 30)")
+    stop_pages: int = param(STOP_PAGES, key="migration.stop_pages", min=0, max=1 << 40,
+                            doc="a round dirtying fewer pages than this is the last live one "
+                                "(Xen: 50)")
+    max_factor: float = param(float(MAX_FACTOR), key="migration.max_factor", min=1.0,
+                              max=1000.0, doc="stop once this many times the VM's memory "
+                                              "has been sent (Xen: 3)")
+    resume_ms: float = param(0.0, key="migration.resume_ms", min=0.0, max=1e6, unit="ms",
+                             doc="downtime beyond the last round's pages: CPU and device "
+                                 "state, switch-over (0: not modelled)")
+    pml_drain_cycles: float = param(
+        20.0, key="migration.pml_drain_cycles", min=0.0, max=1e6, unit="cycles",
+        doc="assumption: hypervisor cycles per PML log entry drained at a log-full exit -- "
+            "an 8-byte read from the 4 KiB log, which streams, and a bit set in the dirty "
+            "bitmap, which may miss; no published per-entry figure")
+    scan_cycles: float = param(
+        5.0, key="migration.scan_cycles", min=0.0, max=1e6, unit="cycles",
+        doc="assumption: hypervisor cycles per page to test and clear an EPT dirty flag in "
+            "a scan (512 leaf entries per table page, read sequentially); no published "
+            "per-entry figure")
+    pml_entries: int = param(512, key="pml.entries", unit="entries", min=1, max=32768,
+                             doc="entries of the page-modification log (a power of two; 512 "
+                                 "on Intel cores: a 4 KiB page of 8-byte addresses, Intel "
+                                 "SDM)")
+    pml_pa_bits: int = param(52, key="pml.pa_bits", unit="bits", min=13, max=52,
+                             doc="physical-address width of the PML unit")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mmu == "shadow" and self.logging in ("pml", "scan"):
+            raise ValueError(f"migration.logging: {self.logging} needs EPT dirty flags "
+                             "(migration.mmu = nested); shadow paging logs by write "
+                             "protection")
+
+    def mmu_params(self) -> NestedParams | ShadowParams:
+        """The MMU mechanism's own parameters."""
+        base = {f.name: getattr(self, f.name) for f in fields(NestedParams)}
+        if self.mmu == "nested":
+            return NestedParams(**base)
+        base.pop("host_page")
+        return ShadowParams(**base, cache=self.shadow_cache, pool=self.shadow_pool)
+
+
+def dirty_stream(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """(write positions among the accesses, their page numbers, accesses, pages written,
+    pages touched) of a memory stream: a write, or the first touch of a page (the guest
+    kernel zeroes it), dirties the page; pages are (VM, process, virtual page).
+
+    >>> from workloads.memory.events import StreamBuilder
+    >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=2)
+    >>> b.access(0x10000); b.access(0x10008, write=True); b.access(0x11000)
+    >>> b.access(0x10010)
+    >>> wpos, wpage, n, written, touched = dirty_stream(b.build())
+    >>> wpos.tolist(), wpage.tolist(), n, written, touched
+    ([0, 1, 2], [0, 0, 1], 4, 2, 2)
+    """
+    acc = events[events["op"] == Ev.ACCESS]
+    n = len(acc)
+    key = ((acc["vm"].astype(np.int64) << 56) ^ (acc["pid"].astype(np.int64) << 40)
+           ^ (acc["va"].astype(np.int64) >> 12))
+    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    dirty = acc["arg"] == Access.WRITE
+    dirty[first] = True
+    wpos = np.flatnonzero(dirty)
+    # renumber the written pages 0.. in order of first write
+    written, page = np.unique(inv[wpos], return_inverse=True)
+    return wpos, page.astype(np.int64), n, len(written), len(uniq)
+
+
+def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
+    """Metrics of migrating a VM that runs ``events``."""
+    mmu = nested.run(events, p.mmu_params(), platform) if p.mmu == "nested" else \
+        shadow.run(events, p.mmu_params(), platform)
+    refs = mmu["refs"]
+    cpa = mmu["cycles.total"] / refs if refs else 1.0
+    clock = platform.value("cpu.clock_mhz") * 1e6
+    exit_cost = platform.value("vmexit.kernel")
+    wpos, wpage, n, written, touched = dirty_stream(events)
+    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, touched)
+    per_walk = mmu["cycles.translation"] / mmu["walks"] if mmu["walks"] else 0.0
+    refill = (p.entries + p.l2_entries) * per_walk
+    code = LOGGING[p.logging]
+    scan_s = memory * p.scan_cycles / clock if p.logging == "scan" else 0.0
+    m = run_precopy(wpos, wpage, max(n, 1), max(written, 1), memory, max(cpa, 1e-9), clock,
+                    p.link_gbps * 1e9, code, exit_cost, p.pml_entries,
+                    exit_cost + p.pml_entries * p.pml_drain_cycles, refill, p.stop_pages,
+                    p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s)
+    reason = {"write-protect": "ept_violation" if p.mmu == "nested" else "page_fault",
+              "pml": "pml_full"}.get(p.logging)
+    traps = {f"traps.vmexit.{reason}": m.traps} if reason else {}
+    return Metrics({
+        "migration.total_s": m.total_s,
+        "migration.downtime_ms": m.downtime_s * 1e3,
+        "migration.rounds": m.rounds,
+        "migration.pages_sent": m.pages_sent,
+        "migration.bytes_sent": m.bytes_sent,
+        "migration.guest_slowdown": m.guest_slowdown,
+        "migration.base_cycles_per_ref": cpa,
+        "migration.memory_pages": memory,
+        "migration.dirty_pages": written,
+        "traps.total": m.traps,
+        **traps,
+    })
+
+
+HEADLINE = ("migration.total_s", "migration.downtime_ms", "migration.guest_slowdown",
+            "traps.total")
+
+MECHANISM = Mechanism(
+    name="precopy",
+    accepts=("memory",),
+    summary="pre-copy live migration (Clark et al., NSDI 2005; Xen's stop rule) of a VM under "
+            "nested or shadow paging, dirty logging by write protection, Intel PML or EPT "
+            "dirty-flag scanning",
+    params=MigrationParams,
+    run=run,
+    costs=tuple(sorted({*nested.MECHANISM.costs, *shadow.MECHANISM.costs, "cpu.clock_mhz"})),
+    headline=HEADLINE,
+    hardware=("tlb", "stlb", "walker", "pml"),
+    version="1",
+)
