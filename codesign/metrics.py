@@ -243,6 +243,7 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
         (r"migration\.(pages_sent|memory_pages|dirty_pages)$", MetricInfo("pages", "")),
         (r"migration\.guest_slowdown$", MetricInfo("x without logging")),
         (r"migration\.base_cycles_per_ref$", MetricInfo("cycles/reference")),
+        (r"migration\.writes_per_s$", MetricInfo("writes/s", "")),
         (r"traps\.[\w.]+$", MetricInfo("traps")),
         (r"drops$", MetricInfo("frames")),
         (r"packets$", MetricInfo("frames", "")),

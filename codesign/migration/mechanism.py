@@ -4,7 +4,8 @@ by write protection, Intel PML or dirty-flag scanning, under nested or shadow pa
 The binding: the MMU mechanism (``migration.mmu``: ``nested`` or ``shadow``) replays the
 workload once, as it would without migration, for the guest's cycles per access on the
 platform; the workload's writes (and the first touch of each page, which the guest kernel
-zeroes) are the dirty stream, repeated for as long as the migration lasts; the pre-copy
+zeroes) are the dirty stream, its writes repeated for as long as the migration lasts (the
+first touches once: a stream that populates its memory as it starts does so once); the pre-copy
 engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
 ``migration.link_gbps`` and charges the guest what its dirty logging costs:
 
@@ -35,8 +36,9 @@ address space and virtual page; the downtime is the stop-and-copy transfer plus
 Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
 ``migration.pages_sent``, ``migration.bytes_sent``, ``migration.guest_slowdown`` (the guest's
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
-and the logging traps: ``traps.vmexit.ept_violation`` / ``traps.vmexit.page_fault``
-(write protection) or ``traps.vmexit.pml_full``.
+and ``migration.writes_per_s`` (the guest's dirtying writes per second without logging: the
+dirty rate the link races), and the logging traps: ``traps.vmexit.ept_violation`` /
+``traps.vmexit.page_fault`` (write protection) or ``traps.vmexit.pml_full``.
 
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.refs": 20000, "workload.footprint_mb": 2, "hw.cost": False,
@@ -52,6 +54,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -139,30 +142,53 @@ class MigrationParams(NestedParams):
         return ShadowParams(**base, cache=self.shadow_cache, pool=self.shadow_pool)
 
 
-def dirty_stream(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int]:
-    """(write positions among the accesses, their page numbers, accesses, pages written,
-    pages touched) of a memory stream: a write, or the first touch of a page (the guest
-    kernel zeroes it), dirties the page; pages are (VM, process, virtual page).
+class Dirty(NamedTuple):
+    """The dirty stream of a memory workload (see :func:`dirty_stream`)."""
+
+    first_pos: np.ndarray
+    """Positions among the accesses of the first period's dirtying accesses."""
+    first_page: np.ndarray
+    pos: np.ndarray
+    """Positions of a later period's: its writes."""
+    page: np.ndarray
+    accesses: int
+    written: int
+    """Pages dirtied (numbered 0 .. written - 1, in order of first dirtying)."""
+    touched: int
+    """Pages touched."""
+
+
+def dirty_stream(events: np.ndarray) -> Dirty:
+    """The dirty stream of a memory workload, repeated period after period: in the first, a
+    write or the first touch of a page (the guest kernel zeroes it) dirties the page; in the
+    later ones, writes (the pages exist). Pages are (VM, process, virtual page).
 
     >>> from workloads.memory.events import StreamBuilder
     >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=2)
     >>> b.access(0x10000); b.access(0x10008, write=True); b.access(0x11000)
     >>> b.access(0x10010)
-    >>> wpos, wpage, n, written, touched = dirty_stream(b.build())
-    >>> wpos.tolist(), wpage.tolist(), n, written, touched
-    ([0, 1, 2], [0, 0, 1], 4, 2, 2)
+    >>> d = dirty_stream(b.build())
+    >>> d.first_pos.tolist(), d.first_page.tolist(), d.pos.tolist(), d.page.tolist()
+    ([0, 1, 2], [0, 0, 1], [1], [0])
+    >>> d.accesses, d.written, d.touched
+    (4, 2, 2)
     """
     acc = events[events["op"] == Ev.ACCESS]
-    n = len(acc)
     key = ((acc["vm"].astype(np.int64) << 56) ^ (acc["pid"].astype(np.int64) << 40)
            ^ (acc["va"].astype(np.int64) >> 12))
     uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    dirty = acc["arg"] == Access.WRITE
+    write = acc["arg"] == Access.WRITE
+    dirty = write.copy()
     dirty[first] = True
-    wpos = np.flatnonzero(dirty)
-    # renumber the written pages 0.. in order of first write
-    written, page = np.unique(inv[wpos], return_inverse=True)
-    return wpos, page.astype(np.int64), n, len(written), len(uniq)
+    first_pos = np.flatnonzero(dirty)
+    # the dirtied pages numbered 0.. in order of first dirtying
+    order = np.full(len(uniq), -1, dtype=np.int64)
+    seen = inv[first_pos]
+    firsts = seen[np.sort(np.unique(seen, return_index=True)[1])]
+    order[firsts] = np.arange(len(firsts))
+    pos = np.flatnonzero(write)
+    return Dirty(first_pos, order[seen], pos, order[inv[pos]], len(acc), len(firsts),
+                 len(uniq))
 
 
 def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
@@ -173,16 +199,18 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     cpa = mmu["cycles.total"] / refs if refs else 1.0
     clock = platform.value("cpu.clock_mhz") * 1e6
     exit_cost = platform.value("vmexit.kernel")
-    wpos, wpage, n, written, touched = dirty_stream(events)
-    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, touched)
+    d = dirty_stream(events)
+    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched)
     per_walk = mmu["cycles.translation"] / mmu["walks"] if mmu["walks"] else 0.0
     refill = (p.entries + p.l2_entries) * per_walk
     code = LOGGING[p.logging]
     scan_s = memory * p.scan_cycles / clock if p.logging == "scan" else 0.0
-    m = run_precopy(wpos, wpage, max(n, 1), max(written, 1), memory, max(cpa, 1e-9), clock,
+    n = max(d.accesses, 1)
+    m = run_precopy(d.pos, d.page, n, max(d.written, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, exit_cost, p.pml_entries,
                     exit_cost + p.pml_entries * p.pml_drain_cycles, refill, p.stop_pages,
-                    p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s)
+                    p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s,
+                    first=(d.first_pos, d.first_page))
     reason = {"write-protect": "ept_violation" if p.mmu == "nested" else "page_fault",
               "pml": "pml_full"}.get(p.logging)
     traps = {f"traps.vmexit.{reason}": m.traps} if reason else {}
@@ -194,8 +222,9 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.bytes_sent": m.bytes_sent,
         "migration.guest_slowdown": m.guest_slowdown,
         "migration.base_cycles_per_ref": cpa,
+        "migration.writes_per_s": len(d.pos) * clock / (n * cpa),
         "migration.memory_pages": memory,
-        "migration.dirty_pages": written,
+        "migration.dirty_pages": d.written,
         "traps.total": m.traps,
         **traps,
     })

@@ -25,6 +25,10 @@ plus ``resume_s`` (CPU and device state, the switch-over; not modelled by defaul
 skips, within a round, pages dirtied again since the round began ("to_skip"); the engine
 does not (QEMU, KVM's migration, sends each round's synced bitmap as it is).
 
+The first period's writes may differ from the later ones' (``first``): a stream that starts
+by populating its memory (each page zeroed by the guest kernel on its first touch: a write)
+does that once, not once per period.
+
 **Dirty logging** (the ``logging`` code): how the hypervisor learns which pages the guest
 wrote, and what that costs the guest --
 
@@ -104,12 +108,14 @@ class Migration(NamedTuple):
 
 
 @numba.njit(cache=True)
-def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
+def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access,
+             clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, record_bytes, sent, dirtied, out):
     stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
     page_s = record_bytes * 8.0 / link_bps
-    n_writes = len(wpos)
+    n0 = len(wpos0)
+    n1 = len(wpos)
     j = 0
     q = 0
     extra = 0.0
@@ -128,11 +134,23 @@ def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, cloc
             extra += round_cycles
         dirty = 0
         since_drain = 0
-        while n_writes > 0:
-            pos = q * period + wpos[j]
+        while True:
+            if q == 0:
+                if j == n0:
+                    q, j = 1, 0
+                    continue
+                pos = wpos0[j]
+                p = wpage0[j]
+            else:
+                if n1 == 0:
+                    break
+                if j == n1:
+                    q, j = q + 1, 0
+                    continue
+                pos = q * period + wpos[j]
+                p = wpage[j]
             if (pos * cycles_per_access + extra) / clock_hz >= end:
                 break
-            p = wpage[j]
             if stamp[p] != k:
                 stamp[p] = k
                 dirty += 1
@@ -146,9 +164,6 @@ def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, cloc
                         since_drain = 0
                     since_drain += 1
             j += 1
-            if j == n_writes:
-                j = 0
-                q += 1
         t = end
         guest_pos = (t * clock_hz - extra) / cycles_per_access
         if logging == NONE:
@@ -170,26 +185,37 @@ def _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, cloc
         to_send = dirty
 
 
+def _writes(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int, where: str
+            ) -> tuple[np.ndarray, np.ndarray]:
+    wpos = np.ascontiguousarray(wpos, dtype=np.int64)
+    wpage = np.ascontiguousarray(wpage, dtype=np.int64)
+    if len(wpos) != len(wpage):
+        raise ValueError(f"{where}wpos, wpage: expected arrays of one length")
+    if len(wpos) and (wpos.min() < 0 or wpos.max() >= period or np.any(np.diff(wpos) < 0)):
+        raise ValueError(f"{where}wpos: expected ascending access indices below the period "
+                         f"{period}")
+    if len(wpage) and (wpage.min() < 0 or wpage.max() >= n_pages):
+        raise ValueError(f"{where}wpage: expected page numbers below {n_pages}")
+    return wpos, wpage
+
+
 def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
             memory_pages: int, cycles_per_access: float, clock_hz: float, link_bps: float,
             logging: int, trap_cycles: float, pml_entries: int, full_cycles: float,
             round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
-            max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0
-            ) -> Migration:
+            max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0,
+            first: tuple[np.ndarray, np.ndarray] | None = None) -> Migration:
     """Migrate a guest whose writes in one period of ``period`` accesses are at access
     indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
     ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
     ``link_bps``; the VM has ``memory_pages`` pages (at least ``n_pages``); ``round_s``:
     seconds the hypervisor spends collecting a round's dirty set before sending it (a scan),
-    the guest running meanwhile (paused, before the last round). See the module."""
-    wpos = np.ascontiguousarray(wpos, dtype=np.int64)
-    wpage = np.ascontiguousarray(wpage, dtype=np.int64)
-    if len(wpos) != len(wpage):
-        raise ValueError("wpos, wpage: expected arrays of one length")
-    if len(wpos) and (wpos.min() < 0 or wpos.max() >= period or np.any(np.diff(wpos) < 0)):
-        raise ValueError(f"wpos: expected ascending access indices below the period {period}")
-    if len(wpage) and (wpage.min() < 0 or wpage.max() >= n_pages):
-        raise ValueError(f"wpage: expected page numbers below {n_pages}")
+    the guest running meanwhile (paused, before the last round); ``first``: the first
+    period's writes, when they differ from the later periods' (a stream that populates its
+    memory as it starts: the start-up writes once). See the module."""
+    wpos, wpage = _writes(wpos, wpage, period, n_pages, "")
+    wpos0, wpage0 = (wpos, wpage) if first is None else _writes(*first, period, n_pages,
+                                                                "first: ")
     if memory_pages < n_pages:
         raise ValueError(f"memory_pages: expected at least the {n_pages} pages written, "
                          f"got {memory_pages}")
@@ -203,7 +229,7 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     sent = np.zeros(max_rounds + 1, dtype=np.int64)
     dirtied = np.zeros(max_rounds, dtype=np.int64)
     out = np.zeros(7, dtype=np.float64)
-    _precopy(wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
+    _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, RECORD_BYTES, sent, dirtied, out)
     rounds = int(out[0])

@@ -73,11 +73,13 @@ def test_the_pml_unit_is_costed() -> None:
 
 
 def test_dirty_stream_of_a_fork_loop() -> None:
-    """Every child's pages are new (its kernel zeroes them): dirty at first touch."""
+    """The first period dirties every page it touches or writes; the later ones, the pages
+    they write."""
     events = stream("forkwait", iterations=5, child_pages=4, heap_pages=16)
-    wpos, wpage, n, written, touched = dirty_stream(events)
-    assert 0 < written <= touched and len(wpos) == len(wpage) <= n
-    assert wpage.max() == written - 1
+    d = dirty_stream(events)
+    assert 0 < d.written <= d.touched and len(d.pos) <= len(d.first_pos) <= d.accesses
+    assert d.first_page.max() == d.written - 1
+    assert set(d.page.tolist()) <= set(d.first_page.tolist())
 
 
 def test_listed_and_run_from_the_command_line() -> None:

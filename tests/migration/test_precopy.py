@@ -158,3 +158,16 @@ def test_bad_inputs_name_what_is_wrong(kw: dict, message: str) -> None:
 def test_the_pml_twin_helper_counts_what_the_sdm_says() -> None:
     assert _twin_exits(np.array([512, 513, 1025]), 512) == 0 + 1 + 2
     _ = PMLBatch  # the helper drives the twin one operation at a time
+
+
+def test_start_up_writes_count_once() -> None:
+    """A guest that populates 1,000 pages as it starts and then rewrites 10 of them: with
+    the start-up as the first period only, round 2 sends the 1,000 pages round 1 saw dirtied
+    and the 10 rewritten during it go in the stop-and-copy; repeated every period, the
+    start-up dirties all 1,000 in every round and the migration never converges."""
+    hot_pos, hot_page = np.arange(10) * 100, np.arange(10)
+    start = (np.arange(1000), np.arange(1000))
+    once = _run(hot_pos, hot_page, 1000, 1000, 100_000, first=start)
+    assert once.sent.tolist() == [100_000, 1000, 10]
+    always = _run(*start, 1000, 1000, 100_000)
+    assert always.rounds == 30 and always.sent[-1] == 1000
