@@ -21,6 +21,12 @@ engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
   entries of the VM's memory for dirty flags and clears them (``migration.scan_cycles`` per
   page), which delays the round.
 
+A NIC (``migration.device``) writes the guest's receive buffers by DMA at
+``migration.rx_gbps``: a paravirtual backend logs them; a pass-through function without
+IOMMU dirty tracking makes every page pinned for it -- all the VM's memory -- dirty in every
+round (QEMU's VFIO migration documentation), so pre-copy cannot converge; with IOMMU dirty
+tracking its writes are logged and the IOMMU's tables scanned each round.
+
 Every logging mode also stalls the guest once per round: write protection and clearing dirty
 flags take effect only after a TLB flush, so the guest refills its TLBs
 (``tlb.l1.entries + tlb.l2.entries`` walks at the mechanism's measured cycles per walk --
@@ -70,6 +76,7 @@ from codesign.registry import Mechanism
 from workloads.memory.events import Access, Ev
 
 MMUS = ("nested", "shadow")
+DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,22 @@ class MigrationParams(NestedParams):
         doc="assumption: hypervisor cycles per page to test and clear an EPT dirty flag in "
             "a scan (512 leaf entries per table page, read sequentially); no published "
             "per-entry figure")
+    device: str = param("none", key="migration.device", choices=DEVICES,
+                        doc="the VM's NIC while it migrates: none; pv (vhost-net, netback: the "
+                            "backend writes the receive buffers and logs them; also the "
+                            "guest's PV NIC while a detached VF fails over to it); passthrough "
+                            "(an SR-IOV function without IOMMU dirty tracking: every pinned "
+                            "page, all the VM's memory, is reported dirty each round); "
+                            "passthrough-dirty (with IOMMU dirty tracking: the IOMMU's tables "
+                            "are scanned each round, migration.scan_cycles per page)")
+    rx_gbps: float = param(0.0, key="migration.rx_gbps", min=0.0, max=10_000.0, unit="Gb/s",
+                           doc="traffic the NIC writes into the guest's receive buffers "
+                               "during the migration (0: none)")
+    rx_ring_pages: int = param(256, key="migration.rx_ring_pages", min=1, max=1 << 24,
+                               unit="pages",
+                               doc="receive buffers the NIC writes, one page each, in turn "
+                                   "(default 256: a 256-descriptor ring, Linux e1000's "
+                                   "default and a Xen netif ring's slots)")
     pml_entries: int = param(512, key="pml.entries", unit="entries", min=1, max=32768,
                              doc="entries of the page-modification log (a power of two; 512 "
                                  "on Intel cores: a 4 KiB page of 8-byte addresses, Intel "
@@ -200,17 +223,23 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     clock = platform.value("cpu.clock_mhz") * 1e6
     exit_cost = platform.value("vmexit.kernel")
     d = dirty_stream(events)
-    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched)
+    dma = p.device != "none" and p.rx_gbps > 0
+    ring = p.rx_ring_pages if dma else 0  # receive buffers: guest pages the stream does not touch
+    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched + ring)
     per_walk = mmu["cycles.translation"] / mmu["walks"] if mmu["walks"] else 0.0
     refill = (p.entries + p.l2_entries) * per_walk
     code = LOGGING[p.logging]
-    scan_s = memory * p.scan_cycles / clock if p.logging == "scan" else 0.0
+    scans = (p.logging == "scan") + (p.device == "passthrough-dirty")  # EPT, IOMMU tables
+    scan_s = scans * memory * p.scan_cycles / clock
     n = max(d.accesses, 1)
     m = run_precopy(d.pos, d.page, n, max(d.written, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, exit_cost, p.pml_entries,
                     exit_cost + p.pml_entries * p.pml_drain_cycles, refill, p.stop_pages,
                     p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s,
-                    first=(d.first_pos, d.first_page))
+                    first=(d.first_pos, d.first_page),
+                    dev_pages=ring,
+                    dev_rate=p.rx_gbps * 1e9 / 8 / PAGE_BYTES if dma else 0.0,
+                    dev_all=p.device == "passthrough")
     reason = {"write-protect": "ept_violation" if p.mmu == "nested" else "page_fault",
               "pml": "pml_full"}.get(p.logging)
     traps = {f"traps.vmexit.{reason}": m.traps} if reason else {}
@@ -225,6 +254,7 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.writes_per_s": len(d.pos) * clock / (n * cpa),
         "migration.memory_pages": memory,
         "migration.dirty_pages": d.written,
+        "migration.device_pages": m.device_pages,
         "traps.total": m.traps,
         **traps,
     })

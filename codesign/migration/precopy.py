@@ -45,6 +45,14 @@ wrote, and what that costs the guest --
   meanwhile; before the stop-and-copy round it is part of the downtime);
 - ``NONE``: no logging (the stop-and-copy baseline: one live round is never enough).
 
+**Devices.** A device that writes guest memory by DMA dirties pages the CPU never writes: a
+paravirtual backend (vhost-net, netback) writes the guest's receive buffers itself and logs
+them (as does an IOMMU with dirty tracking); a pass-through device (an SR-IOV function)
+without dirty tracking leaves the hypervisor one safe answer, every page pinned for the
+device (all the VM's memory) dirty in every round (QEMU's VFIO migration documentation) --
+so the rounds never shrink. The device is quiesced with the guest for the stop-and-copy
+round.
+
 Each live round also stalls the guest ``round_cycles`` (re-protecting memory or clearing the
 dirty flags, and the TLB flush that makes it visible).
 
@@ -98,6 +106,8 @@ class Migration(NamedTuple):
     """Pages sent per round (the last one: stop-and-copy)."""
     dirtied: np.ndarray
     """Distinct pages dirtied during each live round."""
+    device_pages: int = 0
+    """Pages a device's DMA dirtied during the live rounds (counted in ``dirtied``)."""
 
     @property
     def guest_slowdown(self) -> float:
@@ -111,7 +121,8 @@ class Migration(NamedTuple):
 def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access,
              clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
-             stop_pages, max_rounds, max_factor, round_s, record_bytes, sent, dirtied, out):
+             stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
+             record_bytes, sent, dirtied, out):
     stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
     page_s = record_bytes * 8.0 / link_bps
     n0 = len(wpos0)
@@ -125,6 +136,7 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
     to_send = memory_pages
     k = 0
     guest_pos = 0.0
+    device = 0
     while True:
         k += 1
         sent[k - 1] = to_send
@@ -164,10 +176,16 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
                         since_drain = 0
                     since_drain += 1
             j += 1
+        # the device's DMA into its ring of buffers during the round, logged by its backend
+        by_device = min(dev_pages, int(dev_rate * (end - t)))
+        device += by_device
+        dirty += by_device
         t = end
         guest_pos = (t * clock_hz - extra) / cycles_per_access
         if logging == NONE:
-            dirty = n_pages  # nothing tracked: everything the guest may have written
+            dirty = n_pages + dev_pages  # nothing tracked: everything that may have changed
+        if dev_all:
+            dirty = memory_pages  # every page pinned for the device counts as dirty
         dirtied[k - 1] = dirty
         last = (k >= max_rounds - 1 or dirty < stop_pages or total > max_factor * memory_pages
                 or (k > 1 and sent[k - 1] > sent[k - 2]) or logging == NONE)
@@ -181,6 +199,7 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
             out[4] = traps
             out[5] = extra
             out[6] = max(guest_pos, 0.0) * cycles_per_access
+            out[7] = device
             return
         to_send = dirty
 
@@ -204,7 +223,8 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
             logging: int, trap_cycles: float, pml_entries: int, full_cycles: float,
             round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
             max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0,
-            first: tuple[np.ndarray, np.ndarray] | None = None) -> Migration:
+            first: tuple[np.ndarray, np.ndarray] | None = None, dev_pages: int = 0,
+            dev_rate: float = 0.0, dev_all: bool = False) -> Migration:
     """Migrate a guest whose writes in one period of ``period`` accesses are at access
     indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
     ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
@@ -212,7 +232,10 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     seconds the hypervisor spends collecting a round's dirty set before sending it (a scan),
     the guest running meanwhile (paused, before the last round); ``first``: the first
     period's writes, when they differ from the later periods' (a stream that populates its
-    memory as it starts: the start-up writes once). See the module."""
+    memory as it starts: the start-up writes once); ``dev_pages``, ``dev_rate``: a device
+    writing (DMA) ``dev_rate`` pages/s into a ring of ``dev_pages`` buffer pages, logged by its
+    backend; ``dev_all``: a pass-through device without dirty tracking, every page pinned
+    for it (all the VM's) reported dirty each round. See the module."""
     wpos, wpage = _writes(wpos, wpage, period, n_pages, "")
     wpos0, wpage0 = (wpos, wpage) if first is None else _writes(*first, period, n_pages,
                                                                 "first: ")
@@ -228,15 +251,16 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
                          f"got {max_rounds}")
     sent = np.zeros(max_rounds + 1, dtype=np.int64)
     dirtied = np.zeros(max_rounds, dtype=np.int64)
-    out = np.zeros(7, dtype=np.float64)
+    out = np.zeros(8, dtype=np.float64)
     _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
-             stop_pages, max_rounds, max_factor, round_s, RECORD_BYTES, sent, dirtied, out)
+             stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
+             RECORD_BYTES, sent, dirtied, out)
     rounds = int(out[0])
     pages = int(out[1])
     return Migration(rounds, pages, pages * RECORD_BYTES, float(out[2]) + resume_s,
                      float(out[3]) + resume_s, int(out[4]), float(out[5]), float(out[6]),
-                     sent[:rounds].copy(), dirtied[:rounds - 1].copy())
+                     sent[:rounds].copy(), dirtied[:rounds - 1].copy(), int(out[7]))
 
 
 __all__ = ["LOGGING", "MAX_FACTOR", "MAX_ROUNDS", "NONE", "PML", "RECORD_BYTES", "SCAN",

@@ -171,3 +171,18 @@ def test_start_up_writes_count_once() -> None:
     assert once.sent.tolist() == [100_000, 1000, 10]
     always = _run(*start, 1000, 1000, 100_000)
     assert always.rounds == 30 and always.sent[-1] == 1000
+
+
+def test_a_device_ring_is_dirtied_as_fast_as_it_is_written() -> None:
+    """A NIC writing 0.101 pages/us into a ring of 50 pages: round 1 (1,000 us) fills the whole
+    ring; round 2 (the 50 ring pages, 50 us) dirties 5 of them -- fewer than 50: stop."""
+    r = _run(np.zeros(0), np.zeros(0), 1000, 1, 1000, dev_pages=50, dev_rate=1.01e5)
+    assert r.sent.tolist() == [1000, 50, 5] and r.device_pages == 55
+
+
+def test_a_pass_through_device_without_dirty_tracking_dirties_everything() -> None:
+    """Every page pinned for the device is reported dirty each round: rounds of all memory
+    until three times memory has been sent, then a stop-and-copy of all of it."""
+    r = _run(np.arange(10), np.arange(10), 1000, 10, 1000, dev_all=True)
+    assert r.sent.tolist() == [1000] * 5
+    assert r.downtime_s == pytest.approx(1000e-6)
