@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hwmodels.columns import Columns
 from hwmodels.pml.params import INDEX_BITS, PMLParams
 
 
@@ -93,7 +94,7 @@ class PMLEvent(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class PMLBatch:
+class PMLBatch(Columns):
     """A whole array of operations, one column per operand.
 
     >>> b = PMLBatch.from_requests([PMLRequest.enable(), PMLRequest.access(0x5123)])
@@ -107,24 +108,11 @@ class PMLBatch:
     accessed: np.ndarray
     dirty: np.ndarray
     value: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.op)
-        for name, dtype in REQUEST_DTYPES.items():
-            arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
-            if arr.ndim != 1 or len(arr) != n:
-                raise ValueError(f"{name}: expected a 1-D array of length {n}, got {arr.shape}")
-            object.__setattr__(self, name, arr)
-
-    def __len__(self) -> int:
-        return len(self.op)
+    _dtypes = REQUEST_DTYPES
 
     @classmethod
     def from_requests(cls, reqs: Iterable[PMLRequest]) -> PMLBatch:
-        rows = [tuple(int(v) for v in r) for r in reqs]
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(REQUEST_DTYPES)
-        return cls(*(np.array(c, dtype=d) for c, d in zip(cols, REQUEST_DTYPES.values(),
-                                                           strict=True)))
+        return cls.from_rows(reqs)
 
     def row(self, i: int) -> PMLRequest:
         return PMLRequest(*(int(getattr(self, f.name)[i]) for f in fields(self)))

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import NamedTuple
 
 import numpy as np
 
+from hwmodels.columns import Columns
 from hwmodels.tlb.params import TLBParams
 
 
@@ -167,40 +168,8 @@ EVENT_DTYPES: dict[str, type] = {
 }
 
 
-class _Columns:
-    """Shared behaviour of the column batches: length, slicing, equality, row access."""
-
-    _dtypes: dict[str, type]
-
-    def __post_init__(self) -> None:
-        n = None
-        for f in fields(self):  # type: ignore[arg-type]
-            arr = np.ascontiguousarray(getattr(self, f.name), dtype=self._dtypes[f.name])
-            if arr.ndim != 1 or (n is not None and len(arr) != n):
-                raise ValueError(f"{f.name}: expected a 1-D array of length {n}, got {arr.shape}")
-            n = len(arr)
-            object.__setattr__(self, f.name, arr)
-
-    def __len__(self) -> int:
-        return len(getattr(self, fields(self)[0].name))  # type: ignore[arg-type]
-
-    def columns(self) -> dict[str, np.ndarray]:
-        """Field name -> array."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(
-            np.array_equal(a, b)
-            for a, b in zip(self.columns().values(), other.columns().values(), strict=True)  # type: ignore[attr-defined]
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 @dataclass(frozen=True, eq=False)
-class OpBatch(_Columns):
+class OpBatch(Columns):
     """A whole array of operations, one column per operand.
 
     >>> b = OpBatch.from_ops([TLBOp.lookup(0x1000), TLBOp.invalidate_all()])
@@ -221,9 +190,7 @@ class OpBatch(_Columns):
     @classmethod
     def from_ops(cls, ops: Iterable[TLBOp]) -> OpBatch:
         """Columns from a sequence of single operations."""
-        rows = [tuple(int(v) for v in op) for op in ops]
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(OP_DTYPES)
-        return cls(*(np.array(c, dtype=d) for c, d in zip(cols, OP_DTYPES.values(), strict=True)))
+        return cls.from_rows(ops)
 
     def check(self, params: TLBParams) -> None:
         """Raise ``ValueError`` unless every operand fits the TLB's ports.
@@ -267,7 +234,7 @@ class OpBatch(_Columns):
 
 
 @dataclass(frozen=True, eq=False)
-class EventBatch(_Columns):
+class EventBatch(Columns):
     """Events of a batch, one column per event field (see ``TLBEvent``)."""
 
     hit: np.ndarray
