@@ -1,12 +1,13 @@
 """``precopy``: pre-copy live migration of a VM running a memory workload, with dirty logging
-by write protection, Intel PML or dirty-flag scanning, under nested or shadow paging.
+by write protection, Intel PML or dirty-flag scanning under nested or shadow paging, or by
+Xen's log-dirty mode for a paravirtual guest.
 
-The binding: the MMU mechanism (``migration.mmu``: ``nested`` or ``shadow``) replays the
-workload once, as it would without migration, for the guest's cycles per access on the
-platform; the workload's writes (and the first touch of each page, which the guest kernel
-zeroes) are the dirty stream, its writes repeated for as long as the migration lasts (the
-first touches once: a stream that populates its memory as it starts does so once); the pre-copy
-engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
+The binding: the MMU mechanism (``migration.mmu``: ``nested``, ``shadow`` or ``pv-direct``)
+replays the workload once, as it would without migration, for the guest's cycles per access
+on the platform; the workload's writes (and the first touch of each page, which the guest
+kernel zeroes) are the dirty stream, its writes repeated for as long as the migration lasts
+(the first touches once: a stream that populates its memory as it starts does so once); the
+pre-copy engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
 ``migration.link_gbps`` and charges the guest what its dirty logging costs:
 
 - ``write-protect``: each first write to a page in a round traps -- an EPT violation under
@@ -17,6 +18,12 @@ engine (:mod:`codesign.migration.precopy`) sends rounds over a link of
   (``vmexit.kernel``) and the hypervisor drains its ``pml.entries`` entries
   (``migration.pml_drain_cycles`` each) -- the PML unit is this mechanism's hardware block,
   ``hw.pml.*`` its area;
+- ``pv-logdirty`` (``migration.mmu`` = ``pv-direct`` only): Xen's log-dirty mode for a
+  paravirtual guest protects pages as write protection does, but a write to one faults
+  straight into Xen (no VM exit): ``hypercall.null`` for the entry and ``pv.update`` for
+  Xen's work on the entry, the costs ``pv-direct`` charges a hypercall and an update
+  (``traps.fault.log_dirty``); Xen runs the guest on shadow tables while it logs, whose own
+  cost is not modelled;
 - ``scan`` (nested only): no trap per page; at each round the hypervisor scans the EPT leaf
   entries of the VM's memory for dirty flags and clears them (``migration.scan_cycles`` per
   page), which delays the round.
@@ -67,36 +74,33 @@ import numpy as np
 from codesign.metrics import Metrics
 from codesign.migration.precopy import LOGGING, MAX_FACTOR, MAX_ROUNDS, PAGE_BYTES, STOP_PAGES
 from codesign.migration.precopy import precopy as run_precopy
-from codesign.mmu import nested, shadow
+from codesign.mmu import nested, pv_direct, shadow
 from codesign.mmu.nested import NestedParams
-from codesign.mmu.shadow import SHADOW_CACHE_DEFAULT, SHADOW_POOL_DEFAULT, ShadowParams
+from codesign.mmu.pv_direct import PVParams
+from codesign.mmu.shadow import ShadowParams
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 from workloads.memory.events import Access, Ev
 
-MMUS = ("nested", "shadow")
+MMUS = ("nested", "shadow", "pv-direct")
 DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
 
 
 @dataclass(frozen=True)
-class MigrationParams(NestedParams):
-    """Parameters of ``precopy``: the MMU mechanisms' (``nested``'s, and ``shadow``'s pool
-    and root cache) plus the migration's."""
+class MigrationParams(NestedParams, ShadowParams, PVParams):
+    """Parameters of ``precopy``: the MMU mechanisms' (``nested``'s, ``shadow``'s and
+    ``pv-direct``'s) plus the migration's."""
 
-    shadow_cache: int = param(SHADOW_CACHE_DEFAULT, key="shadow.cache", min=1, max=1 << 16,
-                              doc="shadow roots kept loaded (migration.mmu = shadow; see "
-                                  "the shadow mechanism)")
-    shadow_pool: int = param(SHADOW_POOL_DEFAULT, key="shadow.pool_pages", min=64,
-                             max=1 << 40, doc="shadow pages a VM may hold (migration.mmu = "
-                                              "shadow; see the shadow mechanism)")
     mmu: str = param("nested", key="migration.mmu", choices=MMUS,
                      doc="how the guest's memory is virtualized while it migrates")
     logging: str = param("write-protect", key="migration.logging", choices=tuple(LOGGING),
                          doc="how the hypervisor learns which pages were written: "
                              "write-protect (a trap per page per round), pml (Intel PML: an "
                              "exit per full log; nested only), scan (EPT dirty flags scanned "
-                             "each round; nested only), none (stop-and-copy)")
+                             "each round; nested only), pv-logdirty (Xen's log-dirty mode "
+                             "for a paravirtual guest: a fault into Xen per page per round; "
+                             "pv-direct only), none (stop-and-copy)")
     link_gbps: float = param(1.0, key="migration.link_gbps", min=0.001, max=10_000.0,
                              unit="Gb/s",
                              doc="link the pages cross (default 1: the Gigabit Ethernet of "
@@ -151,18 +155,18 @@ class MigrationParams(NestedParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mmu == "shadow" and self.logging in ("pml", "scan"):
+        if self.mmu != "nested" and self.logging in ("pml", "scan"):
             raise ValueError(f"migration.logging: {self.logging} needs EPT dirty flags "
-                             "(migration.mmu = nested); shadow paging logs by write "
-                             "protection")
+                             "(migration.mmu = nested)")
+        if self.logging != "none" and (self.logging == "pv-logdirty") != (self.mmu == "pv-direct"):
+            raise ValueError(f"migration.logging: {self.logging} with migration.mmu = "
+                             f"{self.mmu}: a paravirtual guest (pv-direct) is logged by Xen's "
+                             "log-dirty mode (pv-logdirty), and only it is")
 
-    def mmu_params(self) -> NestedParams | ShadowParams:
+    def mmu_params(self) -> NestedParams | ShadowParams | PVParams:
         """The MMU mechanism's own parameters."""
-        base = {f.name: getattr(self, f.name) for f in fields(NestedParams)}
-        if self.mmu == "nested":
-            return NestedParams(**base)
-        base.pop("host_page")
-        return ShadowParams(**base, cache=self.shadow_cache, pool=self.shadow_pool)
+        cls = {"nested": NestedParams, "shadow": ShadowParams, "pv-direct": PVParams}[self.mmu]
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
 
 class Dirty(NamedTuple):
@@ -216,12 +220,18 @@ def dirty_stream(events: np.ndarray) -> Dirty:
 
 def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     """Metrics of migrating a VM that runs ``events``."""
-    mmu = nested.run(events, p.mmu_params(), platform) if p.mmu == "nested" else \
-        shadow.run(events, p.mmu_params(), platform)
+    mmu = {"nested": nested.run, "shadow": shadow.run,
+           "pv-direct": pv_direct.run}[p.mmu](events, p.mmu_params(), platform)
     refs = mmu["refs"]
     cpa = mmu["cycles.total"] / refs if refs else 1.0
     clock = platform.value("cpu.clock_mhz") * 1e6
     exit_cost = platform.value("vmexit.kernel")
+    # A paravirtual guest's write to a page Xen's log-dirty shadows map read-only faults
+    # straight into Xen (no VM exit): priced as the platform's entry into Xen and Xen's work
+    # on one page-table entry (making the shadow entry writable; the dirty bit), the costs
+    # pv-direct charges a hypercall and an update.
+    trap = (platform.value("hypercall.null") + platform.value("pv.update")
+            if p.logging == "pv-logdirty" else exit_cost)
     d = dirty_stream(events)
     dma = p.device != "none" and p.rx_gbps > 0
     ring = p.rx_ring_pages if dma else 0  # receive buffers: guest pages the stream does not touch
@@ -233,16 +243,17 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     scan_s = scans * memory * p.scan_cycles / clock
     n = max(d.accesses, 1)
     m = run_precopy(d.pos, d.page, n, max(d.written, 1), memory, max(cpa, 1e-9), clock,
-                    p.link_gbps * 1e9, code, exit_cost, p.pml_entries,
+                    p.link_gbps * 1e9, code, trap, p.pml_entries,
                     exit_cost + p.pml_entries * p.pml_drain_cycles, refill, p.stop_pages,
                     p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s,
                     first=(d.first_pos, d.first_page),
                     dev_pages=ring,
                     dev_rate=p.rx_gbps * 1e9 / 8 / PAGE_BYTES if dma else 0.0,
                     dev_all=p.device == "passthrough")
-    reason = {"write-protect": "ept_violation" if p.mmu == "nested" else "page_fault",
-              "pml": "pml_full"}.get(p.logging)
-    traps = {f"traps.vmexit.{reason}": m.traps} if reason else {}
+    reason = {"write-protect": "vmexit.ept_violation" if p.mmu == "nested"
+              else "vmexit.page_fault", "pml": "vmexit.pml_full",
+              "pv-logdirty": "fault.log_dirty"}.get(p.logging)
+    traps = {f"traps.{reason}": m.traps} if reason else {}
     return Metrics({
         "migration.total_s": m.total_s,
         "migration.downtime_ms": m.downtime_s * 1e3,
@@ -271,7 +282,8 @@ MECHANISM = Mechanism(
             "dirty-flag scanning",
     params=MigrationParams,
     run=run,
-    costs=tuple(sorted({*nested.MECHANISM.costs, *shadow.MECHANISM.costs, "cpu.clock_mhz"})),
+    costs=tuple(sorted({*nested.MECHANISM.costs, *shadow.MECHANISM.costs,
+                        *pv_direct.MECHANISM.costs, "cpu.clock_mhz"})),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker", "pml"),
     version="1",

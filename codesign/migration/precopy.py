@@ -74,7 +74,9 @@ NONE, WRITE_PROTECT, PML, SCAN = range(4)
 """Dirty-logging codes."""
 
 LOGGING: dict[str, int] = {"none": NONE, "write-protect": WRITE_PROTECT, "pml": PML,
-                           "scan": SCAN}
+                           "scan": SCAN, "pv-logdirty": WRITE_PROTECT}
+"""Logging modes by name: Xen's log-dirty mode for a paravirtual guest protects pages as
+write protection does (its traps are faults into Xen rather than VM exits)."""
 
 PAGE_BYTES = 4096
 RECORD_BYTES = PAGE_BYTES + 8

@@ -108,3 +108,15 @@ def test_devices_during_migration() -> None:
     assert out["none"]["migration.device_pages"] == 0 < out["pv"]["migration.device_pages"]
     assert out["none"]["migration.downtime_ms"] < out["pv"]["migration.downtime_ms"] < full / 100
     assert out["pv"]["migration.downtime_ms"] <= out["passthrough-dirty"]["migration.downtime_ms"]
+
+
+def test_a_paravirtual_guest_is_logged_by_xens_log_dirty_mode() -> None:
+    pv = migrate(**{"migration.mmu": "pv-direct", "migration.logging": "pv-logdirty"})
+    wp = migrate(**{"migration.mmu": "nested", "migration.logging": "write-protect"})
+    assert pv["traps.fault.log_dirty"] == pv["traps.total"] > 0
+    # the same dirty stream, a fault into Xen per page per round
+    assert pv["migration.dirty_pages"] == wp["migration.dirty_pages"]
+    for mmu, logging in (("pv-direct", "write-protect"), ("nested", "pv-logdirty"),
+                         ("pv-direct", "pml")):
+        with pytest.raises(InputError, match=r"migration\.logging: "):
+            migrate(**{"migration.mmu": mmu, "migration.logging": logging})
