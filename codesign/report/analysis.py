@@ -326,6 +326,22 @@ def is_pow2_axis(xs: Sequence[float]) -> bool:
                                     and int(v) & (int(v) - 1) == 0 for v in values)
 
 
+def axis_scale(xs: Sequence[float]) -> tuple[str, int] | None:
+    """How to draw an axis when not linearly: ``("log", 2)`` for powers of two, ``("log",
+    10)`` for positive values spanning two decades or more (a write fraction of 0.001 to 0.1,
+    whose small values a linear axis crowds into one corner); None: linear.
+
+    >>> axis_scale([8, 16, 32]), axis_scale([0.001, 0.01, 0.1]), axis_scale([0.5, 1, 10])
+    (('log', 2), ('log', 10), None)
+    """
+    if is_pow2_axis(xs):
+        return ("log", 2)
+    values = sorted(set(xs))
+    if len(values) >= 3 and values[0] > 0 and values[-1] / values[0] >= 100:
+        return ("log", 10)
+    return None
+
+
 @dataclass(frozen=True)
 class Crossover:
     """Two lines swap order at ``at``: one is better below it, the other above."""

@@ -24,7 +24,7 @@ import matplotlib.lines
 from matplotlib.figure import Figure
 
 from codesign.metrics import info, with_unit
-from codesign.report.analysis import Series, is_pow2_axis
+from codesign.report.analysis import Series, axis_scale
 from codesign.report.data import Objective
 
 # text.parse_math is read when a Text is made (labels, legend entries, tick labels at draw
@@ -123,8 +123,9 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
                     ax.plot([a for a, _ in hollow], [b for _, b in hollow], linestyle="none",
                             marker=marker, markersize=8, markerfacecolor="white",
                             markeredgecolor=color)
-            if is_pow2_axis(xs):
-                ax.set_xscale("log", base=2)
+            scale = axis_scale(xs)
+            if scale is not None:
+                ax.set_xscale(scale[0], base=scale[1])
         ax.set_title(title, fontsize=8)
         ax.set_xlabel(x, fontsize=8)
         ax.set_ylabel(with_unit(metric), fontsize=8)
@@ -146,13 +147,15 @@ def _objective_label(objective: Objective) -> str:
 
 @_plotting
 def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
-    """``metric`` against ``x``, one line per series; log2 x axis for powers of two."""
+    """``metric`` against ``x``, one line per series; a log x axis where
+    :func:`~codesign.report.analysis.axis_scale` says so."""
     fig, ax = _figure()
     xs = [v for s in lines for v in s.xs]
     for s in lines:
         ax.plot(s.xs, s.ys, marker="o", markersize=3, label=s.label)
-    if is_pow2_axis(xs):
-        ax.set_xscale("log", base=2)
+    scale = axis_scale(xs)
+    if scale is not None:
+        ax.set_xscale(scale[0], base=scale[1])
     ax.set_xlabel(x)
     ax.set_ylabel(with_unit(metric))
     if len(lines) > 1:
