@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import matplotlib
 import matplotlib.lines
+import matplotlib.ticker
 from matplotlib.figure import Figure
 
 from codesign.metrics import info, with_unit
@@ -51,6 +52,18 @@ def to_svg(fig: Figure) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
     return text[text.index("<svg"):]
+
+
+def _scale_x(ax: Any, xs: Sequence[float]) -> None:
+    """A log x axis where :func:`axis_scale` says so, its ticks labelled as plain numbers
+    (matplotlib's log labels are mathtext, which :data:`_RC` leaves unparsed: they would
+    read ``$\\mathdefault{2^{5}}$``)."""
+    scale = axis_scale(xs)
+    if scale is None:
+        return
+    ax.set_xscale(scale[0], base=scale[1])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _figure() -> tuple[Figure, Any]:
@@ -123,9 +136,7 @@ def facet_plot(facets: Sequence[tuple[str, Sequence[Series]]], metric: str, x: s
                     ax.plot([a for a, _ in hollow], [b for _, b in hollow], linestyle="none",
                             marker=marker, markersize=8, markerfacecolor="white",
                             markeredgecolor=color)
-            scale = axis_scale(xs)
-            if scale is not None:
-                ax.set_xscale(scale[0], base=scale[1])
+            _scale_x(ax, xs)
         ax.set_title(title, fontsize=8)
         ax.set_xlabel(x, fontsize=8)
         ax.set_ylabel(with_unit(metric), fontsize=8)
@@ -153,9 +164,7 @@ def line_plot(lines: Sequence[Series], metric: str, x: str) -> str:
     xs = [v for s in lines for v in s.xs]
     for s in lines:
         ax.plot(s.xs, s.ys, marker="o", markersize=3, label=s.label)
-    scale = axis_scale(xs)
-    if scale is not None:
-        ax.set_xscale(scale[0], base=scale[1])
+    _scale_x(ax, xs)
     ax.set_xlabel(x)
     ax.set_ylabel(with_unit(metric))
     if len(lines) > 1:

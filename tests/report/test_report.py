@@ -212,3 +212,16 @@ def test_a_pareto_front_of_near_equal_points_is_listed_within_a_tolerance(
     for c, a in ((p[3]["c"], p[3]["a"]) for p in points):
         assert any(kc <= c * (1 + eps) + 1e-9 and ka <= a * (1 + eps) + 1e-9
                    for kc, ka in kept), (c, a)
+
+
+def test_log_axes_are_labelled_with_plain_numbers() -> None:
+    """Mathtext is left unparsed in the SVGs, so log tick labels must not be mathtext: a
+    write fraction of 0.001 to 0.1 (log10) and TLB sizes (log2) read as numbers."""
+    from codesign.report.analysis import Series
+    from codesign.report.plots import line_plot
+
+    for xs, labels in (((0.001, 0.01, 0.1), ("0.001", "0.01", "0.1")),
+                       ((32.0, 64.0, 128.0), ("32", "64", "128"))):
+        svg = line_plot([Series("a", "a", xs, (1.0, 2.0, 3.0))], "cycles_per_ref", "x")
+        assert "mathdefault" not in svg and "$" not in svg
+        assert all(f">{label}<" in svg for label in labels), labels
