@@ -14,8 +14,7 @@ asserts nothing.
 
 Measured on a shared 2-CPU container (Python 3.11): the engine walks 120-150 M writes/s
 whatever the logging (0.4-0.6 M writes per migration here); a design point takes about
-1.6 s, nearly all of it the MMU replay
-(the engine is under 1%).
+1.6 s, nearly all of it the MMU replay (the engine is under 1%).
 """
 
 from __future__ import annotations
