@@ -44,7 +44,8 @@ replay's average (``cycles.total / refs``), so writes are spread in time as in t
 but not weighted by their own cost; the guest kernel's own writes (page tables, ``struct
 page``) beyond zeroing new pages are not in the dirty stream; a page is identified by its
 address space and virtual page; the downtime is the stop-and-copy transfer plus
-``migration.resume_ms``.
+``migration.resume_ms``. A stream of several VMs (``multi-vm``) migrates as one: all their
+pages.
 
 Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
 ``migration.pages_sent``, ``migration.bytes_sent``, ``migration.guest_slowdown`` (the guest's
@@ -103,8 +104,8 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
                              "pv-direct only), none (stop-and-copy)")
     link_gbps: float = param(1.0, key="migration.link_gbps", min=0.001, max=10_000.0,
                              unit="Gb/s",
-                             doc="link the pages cross (default 1: the Gigabit Ethernet of "
-                                 "Clark et al.'s measurements)")
+                             doc="link the pages cross (default 1: an assumption, a "
+                                 "gigabit LAN; Clark et al. measured local-area migration)")
     memory_mb: int = param(0, key="migration.memory_mb", min=0, max=1 << 30, unit="MiB",
                            doc="the VM's memory, all of it sent in the first round (0: the "
                                "pages the workload touches)")
