@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hwmodels.columns import Columns
 from hwmodels.pagewalk.params import WalkerParams
 
 
@@ -142,7 +143,7 @@ EVENT_FIELDS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, eq=False)
-class WalkBatch:
+class WalkBatch(Columns):
     """A whole array of requests, one column per operand.
 
     >>> b = WalkBatch.from_requests([WalkRequest.native(0x1000, 0x2000), WalkRequest.flush_all()])
@@ -156,25 +157,12 @@ class WalkBatch:
     eptp: np.ndarray
     vm: np.ndarray
     asid: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.op)
-        for name, dtype in REQUEST_DTYPES.items():
-            arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
-            if arr.ndim != 1 or len(arr) != n:
-                raise ValueError(f"{name}: expected a 1-D array of length {n}, got {arr.shape}")
-            object.__setattr__(self, name, arr)
-
-    def __len__(self) -> int:
-        return len(self.op)
+    _dtypes = REQUEST_DTYPES
 
     @classmethod
     def from_requests(cls, reqs: Iterable[WalkRequest]) -> WalkBatch:
         """Columns from single requests."""
-        rows = [tuple(int(v) for v in r) for r in reqs]
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(REQUEST_DTYPES)
-        return cls(*(np.array(c, dtype=d) for c, d in zip(cols, REQUEST_DTYPES.values(),
-                                                           strict=True)))
+        return cls.from_rows(reqs)
 
     def __getitem__(self, s: slice) -> WalkBatch:
         if s == slice(None) or s == slice(0, len(self)):  # the per-run common case
