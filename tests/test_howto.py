@@ -22,9 +22,9 @@ BLOCK = re.compile(r"<!-- howto:([a-z0-9-]+) -->\s*```(sh|python)\n(.+?)\n```", 
 RECIPES = [(name, lang, body) for name, lang, body in BLOCK.findall(README)]
 
 
-def test_the_readme_has_the_five_recipes() -> None:
-    assert [name for name, _, _ in RECIPES] == ["trace", "tlb", "pandas", "platform",
-                                               "verilog"]
+def test_the_readme_has_the_six_recipes() -> None:
+    assert [name for name, _, _ in RECIPES] == ["trace", "tlb", "pandas", "migrate",
+                                               "platform", "verilog"]
     assert "## How do I…" in README
 
 
@@ -50,6 +50,9 @@ def test_every_recipe_runs_and_reaches_its_result(tmp_path: Path) -> None:
     for mechanism in ("native", "shadow", "pv-direct", "nested"):
         assert mechanism in outputs["pandas"]
     assert "tlb.l2.misses" in outputs["pandas"]
+    assert "computed 6 / reused 0 / failed 0" in outputs["migrate"]
+    migrated = (mytrace / "migrate.csv").read_text()
+    assert "migration.downtime_ms" in migrated and "traps.vmexit.pml_full" in migrated
     assert "forkwait × shadow @ mytrace/my-host.toml" in outputs["platform"]
     assert "platform.vmexit.kernel" in outputs["platform"]
     assert (mytrace / "tlb.vvp").exists()
