@@ -82,6 +82,7 @@ from codesign.mmu.shadow import ShadowParams
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from hwmodels.pml.params import PMLParams
 from workloads.memory.events import Access, Ev
 
 MMUS = ("nested", "shadow", "pv-direct")
@@ -156,6 +157,7 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        PMLParams(self.pml_entries, self.pml_pa_bits)  # the unit's own checks, cost or not
         if self.mmu != "nested" and self.logging in ("pml", "scan"):
             raise ValueError(f"migration.logging: {self.logging} needs EPT dirty flags "
                              "(migration.mmu = nested)")

@@ -65,6 +65,9 @@ def test_a_faster_link_migrates_faster() -> None:
 def test_pml_and_scanning_need_nested_paging() -> None:
     with pytest.raises(InputError, match=r"migration\.logging: pml needs EPT dirty flags"):
         migrate(**{"migration.mmu": "shadow", "migration.logging": "pml"})
+    # the PML unit's geometry is checked whether or not its cost is asked for
+    with pytest.raises(InputError, match=r"pml\.entries: expected a power of two"):
+        migrate(**{"migration.logging": "pml", "pml.entries": 500})
 
 
 def test_the_pml_unit_is_costed() -> None:
