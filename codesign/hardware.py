@@ -441,13 +441,13 @@ class PMLKeys(_Keys):
 
 
 def _block(name: str, summary: str, keys: type, module: str, code: str, stem: str,
-           part: str | None = None) -> Block:
+           part: str | None = None, version: str = "1") -> Block:
     """A block whose Verilog and cost come from ``<code>.<stem>_verilog`` / ``_cost``
     (NIC sub-block functions take the part's name first)."""
     before = (part,) if part else ()
     return Block(name, summary, keys, module, keys.to_hw,
                  _lazy(code, f"{stem}_verilog", before=before),
-                 _lazy(code, f"{stem}_cost", TECH_NM, before=before))
+                 _lazy(code, f"{stem}_cost", TECH_NM, before=before), version)
 
 
 _NIC_PARTS = {
@@ -473,7 +473,7 @@ BLOCKS: dict[str, Block] = {
                    NTLBKeys, "codesign_ntlb", "hwmodels.pagewalk.cache_rtl", "ntlb"),
     "pml": _block("pml", "page-modification logging: logs guest-physical addresses whose EPT "
                   "dirty flag is set, exits when the log is full", PMLKeys, "codesign_pml",
-                  "hwmodels.pml.rtl", "pml"),
+                  "hwmodels.pml.rtl", "pml", version="2"),
     "nic": _block("nic", "multi-queue / SR-IOV NIC: classifier, rings, DMA through an IOTLB, "
                   "moderated interrupts, functions", NICKeys, "codesign_nic",
                   "hwmodels.nic.rtl", "nic"),

@@ -128,6 +128,7 @@ from codesign.mmu.runkernel import (
 from hwmodels.cache import MEMORY, CacheModel, CacheParams
 from hwmodels.cache.model import HEADER
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
+from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
 from workloads.memory.events import Access, Ev
@@ -156,9 +157,6 @@ references/s with chunks of 1,024, 9.0 M with 4,096 and 13.3 M with whole runs (
 with each run one compiled call (:mod:`codesign.mmu.runkernel`), about 14 M.
 4,096 accesses are a few microseconds of a guest, and a fifth of ``selective``'s default
 window."""
-
-WALK_SLICE = 1 << 16
-"""Walks per walker batch (its reference log is 35 words per walk at most)."""
 
 SMALL_ROWS = 48
 """Histogram rows that :meth:`Counts.add_accesses` adds in plain Python rather than with
@@ -784,13 +782,15 @@ class Replay:
                 tlb.lfsr, tlb.clock)
 
     def _stlb_args(self, vpid: int, pcid: int) -> tuple:
-        """The second-level TLB's part of :func:`run_pipeline`'s arguments (the first-level
-        TLB's arrays stand in, unused, when there is none)."""
+        """The second-level TLB's part of :func:`run_pipeline`'s arguments: whether there is
+        one, holds 2 MiB entries, has a 1 GiB array, then its configuration, tags and state
+        (the first-level TLB's stand in, unused, when there is none); no global bit, the
+        lookup's is the first level's."""
+        stlb = self.stlb if self.stlb is not None else self.tlb
+        cfg, vp, pc, _, *state = self._tlb_args(stlb, vpid, pcid, False)
         if self.stlb is None:
-            return (False, False, False, *self._tlb_args(self.tlb, 0, 0, False)[:3],
-                    *self._tlb_args(self.tlb, 0, 0, False)[4:])
-        args = self._tlb_args(self.stlb, vpid, pcid, False)
-        return (True, self.s.stlb_2m, self.stlb.params.l1g.enabled, *args[:3], *args[4:])
+            return (False, False, False, cfg, vp, pc, *state)
+        return (True, self.s.stlb_2m, self.stlb.params.l1g.enabled, cfg, vp, pc, *state)
 
     def _walker_args(self) -> tuple:
         w = self.walker
@@ -800,11 +800,10 @@ class Replay:
     def _check_walks(self, va: np.ndarray, cr3: int, eptp: int, vm: int, asid: int) -> None:
         """Raise ``ValueError`` unless the walks' operands fit the walker's ports (what
         :meth:`WalkBatch.check` says of a batch)."""
-        p = self.walker.params
-        limits = (("va", int(va.max()), 1 << p.va_bits), ("cr3", cr3, 1 << p.pa_bits),
-                  ("eptp", eptp, 1 << p.pa_bits), ("vm", vm, 1 << p.vm_bits),
-                  ("asid", asid, 1 << p.asid_bits))
-        for name, value, limit in limits:
+        limits = port_limits(self.walker.params)
+        for name, value in (("va", int(va.max())), ("cr3", cr3), ("eptp", eptp), ("vm", vm),
+                            ("asid", asid)):
+            limit = limits[name]
             if value >= limit:
                 raise ValueError(f"{name}: a walk has {value:#x}, expected < {limit:#x}")
 
@@ -827,13 +826,10 @@ class Replay:
         up in the second-level TLB, filling it on a miss; which of them hit
         (:func:`~codesign.mmu.runkernel.stlb_lookup_fill`, the step :meth:`_run` takes)."""
         assert self.stlb is not None
-        args = self._stlb_args(vpid, pcid)
-        cfg, vp, pc, *state = args[3:]
+        _, two_m, one_g, cfg, vp, pc, *state = self._stlb_args(vpid, pcid)
         i64 = [np.ascontiguousarray(x, dtype=np.int64) for x in (va, frame, perms, klass)]
-        return stlb_lookup_fill(*i64, args[1], args[2], cfg, vp, pc, np.uint8(glob),
+        return stlb_lookup_fill(*i64, two_m, one_g, cfg, vp, pc, np.uint8(glob),
                                 *state).astype(bool)
-
-
 
 
 def stlb_2m_key(va: np.ndarray) -> np.ndarray:

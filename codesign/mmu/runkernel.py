@@ -88,37 +88,34 @@ def stlb_lookup_fill(va, frame, perms, klass, stlb_2m, stlb_1g, cfg, vp, pc, gl,
     :func:`codesign.mmu.replay.stlb_2m_key`, when the STLB holds 2 MiB entries (``stlb_2m``);
     a 1 GiB page its own array when there is one (``stlb_1g``). A page size the STLB does
     not hold bypasses it (a miss, no fill)."""
-    k = len(va)
-    out = np.zeros(k, dtype=np.int64)
-    held = np.empty(k, dtype=np.int64)
-    nh = 0
-    for j in range(k):
-        c = klass[j]
-        if c == 0 or (c == 1 and stlb_2m) or (c == 2 and stlb_1g):
-            held[nh] = j
-            nh += 1
-    if nh == 0:
+    held = np.flatnonzero((klass == 0) | ((klass == 1) & stlb_2m) | ((klass == 2) & stlb_1g))
+    out = np.zeros(len(va), dtype=np.int64)
+    if len(held) == 0:
         return out
-    h_va = np.empty(nh, dtype=np.uint64)
-    h_size = np.zeros(nh, dtype=np.int64)
-    h_pfn = np.empty(nh, dtype=np.uint64)
-    h_perms = np.empty(nh, dtype=np.uint8)
-    for x in range(nh):
-        j = held[x]
-        key = va[j]
-        if klass[j] == 1 and stlb_2m:
-            key = STLB_2M_TAG | ((key >> 21) << 12)
-        h_va[x] = key
-        if klass[j] == 2:
-            h_size[x] = 2
-        h_pfn[x] = frame[j]
-        h_perms[x] = perms[j]
-    hit = np.zeros(nh, dtype=np.uint8)
+    key = va[held]
+    c = klass[held]
+    if stlb_2m:
+        key = np.where(c == 1, STLB_2M_TAG | ((key >> 21) << 12), key)
+    hit = np.zeros(len(held), dtype=np.uint8)
     _lookup_fill_kernel(cfg, vp, pc, gl, valid, glob, evpid, epcid, etag, epfn, eperms, repl,
-                        lfsr, clock, h_va, h_size, h_pfn, h_perms, hit)
-    for x in range(nh):
-        out[held[x]] = hit[x]
+                        lfsr, clock, key.astype(np.uint64), np.where(c == 2, 2, 0),
+                        frame[held].astype(np.uint64), perms[held].astype(np.uint8), hit)
+    out[held] = hit
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def _seen_last(last, page, fill, mask):
+    """The set-repeat rule for one lookup (see :func:`set_repeats`), updating ``last``, the
+    page each set of the 4 KiB array last saw: True when the lookup can be skipped."""
+    s = page & mask
+    if fill != 0:
+        last[s] = -1
+    elif last[s] == page:
+        return True
+    else:
+        last[s] = page
+    return False
 
 
 @numba.njit(cache=True)
@@ -138,14 +135,7 @@ def set_repeats(pages, fill, mask):
     out = np.ones(len(pages), dtype=np.bool_)
     last = np.full(mask + 1, -1, dtype=np.int64)
     for i in range(len(pages)):
-        p = pages[i]
-        s = p & mask
-        if fill[i] != 0:
-            last[s] = -1
-        elif last[s] == p:
-            out[i] = False
-        else:
-            last[s] = p
+        out[i] = not _seen_last(last, pages[i], fill[i], mask)
     return out
 
 
@@ -164,7 +154,7 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     # the most recent entry changes no replacement state: only the first access of each
     # same-page stretch goes to the TLB (unless no array holds the page size); and of those,
     # only the ones whose page is not already the most recent of its set in the 4 KiB array
-    # (``replay._set_repeats``: a lookup of another size probes that array too and clears the
+    # (:func:`set_repeats`: a lookup of another size probes that array too and clears the
     # set's record).
     pos = np.empty(n, dtype=np.int64)
     last = np.full(max(l4k_mask + 1, 1), -1, dtype=np.int64)
@@ -174,71 +164,31 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
         f = fill_class[klass[inv[i]]]
         if i > 0 and p == page[i - 1] and f >= 0:
             continue
-        if l4k_mask >= 0:
-            s = p & l4k_mask
-            if f != 0:
-                last[s] = -1
-            elif last[s] == p:
-                continue
-            else:
-                last[s] = p
+        if l4k_mask >= 0 and _seen_last(last, p, f, l4k_mask):
+            continue
         pos[npos] = i
         npos += 1
-    q_va = np.empty(npos, dtype=np.uint64)
-    q_size = np.empty(npos, dtype=np.int64)
-    q_pfn = np.empty(npos, dtype=np.uint64)
-    q_perms = np.empty(npos, dtype=np.uint8)
-    for j in range(npos):
-        d = inv[pos[j]]
-        q_va[j] = va[pos[j]]
-        q_size[j] = fill_class[klass[d]]
-        q_pfn[j] = frame[d]
-        q_perms[j] = perms[d]
+    pos = pos[:npos]
+    d = inv[pos]
     hit = np.zeros(npos, dtype=np.uint8)
     counts[K_EVICTIONS] = _lookup_fill_kernel(
         t_cfg, t_vp, t_pc, t_gl, t_valid, t_glob, t_vpid, t_pcid, t_tag, t_pfn, t_perms,
-        t_repl, t_lfsr, t_clock, q_va, q_size, q_pfn, q_perms, hit)
-    k = 0
-    for j in range(npos):
-        if hit[j] == 0:
-            k += 1
-    l1_miss = np.empty(k, dtype=np.int64)
-    k = 0
-    for j in range(npos):
-        if hit[j] == 0:
-            l1_miss[k] = pos[j]
-            k += 1
+        t_repl, t_lfsr, t_clock, va[pos].astype(np.uint64), fill_class[klass[d]],
+        frame[d].astype(np.uint64), perms[d].astype(np.uint8), hit)
+    l1_miss = pos[hit == 0]
+    k = len(l1_miss)
     counts[K_L1_MISSES] = k
     rows = np.zeros((k, 7), dtype=np.int64)
     # -- the second-level TLB: the first-level misses of the page sizes it holds -------------
     if has_stlb and k:
-        m_va = np.empty(k, dtype=np.int64)
-        m_frame = np.empty(k, dtype=np.int64)
-        m_klass = np.empty(k, dtype=np.int64)
-        m_perms = np.empty(k, dtype=np.int64)
-        for j in range(k):
-            d = inv[l1_miss[j]]
-            m_va[j] = va[l1_miss[j]]
-            m_frame[j] = frame[d]
-            m_klass[j] = klass[d]
-            m_perms[j] = perms[d]
-        hit2 = stlb_lookup_fill(m_va, m_frame, m_perms, m_klass, stlb_2m, stlb_1g, s_cfg, s_vp,
-                                s_pc, t_gl, s_valid, s_glob, s_vpid, s_pcid, s_tag, s_pfn,
-                                s_perms, s_repl, s_lfsr, s_clock)
-        for j in range(k):
-            rows[j, ROW_L2_HIT] = hit2[j]
-    m = 0
-    for j in range(k):
-        if rows[j, ROW_L2_HIT] == 0:
-            m += 1
-    walked = np.empty(m, dtype=np.int64)
-    miss = np.empty(m, dtype=np.int64)
-    m = 0
-    for j in range(k):
-        if rows[j, ROW_L2_HIT] == 0:
-            walked[m] = j
-            miss[m] = l1_miss[j]
-            m += 1
+        d = inv[l1_miss]
+        rows[:, ROW_L2_HIT] = stlb_lookup_fill(
+            va[l1_miss], frame[d], perms[d], klass[d], stlb_2m, stlb_1g, s_cfg, s_vp, s_pc,
+            t_gl, s_valid, s_glob, s_vpid, s_pcid, s_tag, s_pfn, s_perms, s_repl, s_lfsr,
+            s_clock)
+    walked = np.flatnonzero(rows[:, ROW_L2_HIT] == 0)
+    miss = l1_miss[walked]
+    m = len(miss)
     counts[K_WALKS] = m
     counts[K_BAD] = -1
     # -- the walks, in order ----------------------------------------------------------------
@@ -246,11 +196,8 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     ref_addr = np.zeros(m * max_refs, dtype=np.int64)
     ref_dim = np.zeros(m * max_refs, dtype=np.int64)
     if m:
-        r_op = np.full(m, w_op, dtype=np.uint8)
-        r_va = np.empty(m, dtype=np.int64)
-        for x in range(m):
-            r_va[x] = va[miss[x]]
-        _walk_kernel(w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, r_op, r_va,
+        _walk_kernel(w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift,
+                     np.full(m, w_op, dtype=np.uint8), va[miss],
                      np.full(m, w_cr3, dtype=np.int64), np.full(m, w_eptp, dtype=np.int64),
                      np.full(m, w_vm, dtype=np.uint16), np.full(m, w_asid, dtype=np.uint16),
                      out, ref_addr, ref_dim)
@@ -292,7 +239,6 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:w], ref_dim[:w]
 
 
-
 run_pipeline = _compiled(_pipeline)
 """Translate a run of accesses through the first-level TLB, the second-level TLB (when
 ``has_stlb``), the walker and the data cache (when ``has_cache``), updating the models'
@@ -303,8 +249,8 @@ returns ``(l1_miss, miss, walked, rows, wrefs, ref_addr, ref_dim)``: the positio
 first-level misses, of the walked accesses, the walked accesses' numbers among the misses,
 per miss its histogram row (walk references by serving level, -, -, second-level hit), and
 per walk its number of references, and the walks' references (addresses, dimensions) in
-order. ``counts[K_BAD]`` is the
-first walk whose result disagrees with ``frame`` (-1: none), which stops the run there.
+order. ``counts[K_BAD]`` is the first walk whose result disagrees with ``frame`` (-1: none),
+which stops the run there.
 Called by :meth:`codesign.mmu.replay.Replay._run`, whose doctests and the mechanisms' tests
 exercise it."""
 

@@ -337,16 +337,6 @@ class SelectiveReplay(ShadowReplay):
 
     # -- windows ---------------------------------------------------------------------------
 
-    def accesses(self, block: np.ndarray) -> None:
-        """Replay a run of accesses as both parents do: its demand faults handled (and their
-        kernel work replayed) at the start of their chunk of accesses, as ``nested`` handles
-        them, in the mode running there; the windows cut only the access runs
-        (:meth:`_user_run`). So a replay that never switches is exactly its mode's
-        mechanism's; a switch inside a chunk leaves the demand faults of the chunk's rest
-        charged in the mode they were handled in (copy-on-write faults, handled in place,
-        are charged in theirs)."""
-        super().accesses(block)  # shadow's, which hands its runs to the shared replay
-
     def _shadowed(self, vm: int, pid: int, addr: int) -> bool:
         # Nested mode has no shadow to miss: no hidden fault, no exit to cut a run at.
         return self.nested or super()._shadowed(vm, pid, addr)

@@ -142,6 +142,17 @@ EVENT_FIELDS: tuple[str, ...] = (
 """Per-request event columns (int64 each), in ``WalkEvent`` order."""
 
 
+def port_limits(params: WalkerParams) -> dict[str, int]:
+    """Each request operand's bound (exclusive) on a walker of ``params``.
+
+    >>> port_limits(WalkerParams())["asid"]
+    4096
+    """
+    return {"op": len(WalkOp), "va": 1 << params.va_bits, "cr3": 1 << params.pa_bits,
+            "eptp": 1 << params.pa_bits, "vm": 1 << params.vm_bits,
+            "asid": 1 << params.asid_bits}
+
+
 @dataclass(frozen=True, eq=False)
 class WalkBatch(Columns):
     """A whole array of requests, one column per operand.
@@ -181,10 +192,7 @@ class WalkBatch(Columns):
         ...
         ValueError: va: request 0 has 0x1000000000000, expected < 0x1000000000000
         """
-        limits = {"op": len(WalkOp), "va": 1 << params.va_bits, "cr3": 1 << params.pa_bits,
-                  "eptp": 1 << params.pa_bits, "vm": 1 << params.vm_bits,
-                  "asid": 1 << params.asid_bits}
-        for name, limit in limits.items():
+        for name, limit in port_limits(params).items():
             col = getattr(self, name)
             if len(col) and int(col.max()) >= limit:
                 i = int(np.argmax(col >= limit))

@@ -28,11 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyrtl
-from pyrtl import Const, Input, Output, Register, WireVector, concat, select
+from pyrtl import Const, Input, Output, Register, concat, select
 
 from hwmodels import rtl
 from hwmodels.pml.ops import EVENT_FIELDS, PMLBatch, PMLEvent, PMLOp, PMLRequest
 from hwmodels.pml.params import INDEX_BITS, PMLParams
+from hwmodels.tlb.rtl import drive
 
 MODULE_NAME = "codesign_pml"
 """Top module name of the exported Verilog (stable across parameters)."""
@@ -51,10 +52,6 @@ class PMLDesign:
     block: pyrtl.Block
     inputs: dict[str, int]
     outputs: dict[str, int]
-
-
-def _drive(reg: Register, value: WireVector, reset: WireVector) -> None:
-    reg.next <<= select(reset, Const(reg.reset_value, reg.bitwidth), value[:reg.bitwidth])
 
 
 def build_pml(params: PMLParams) -> PMLDesign:
@@ -85,11 +82,11 @@ def build_pml(params: PMLParams) -> PMLDesign:
         update = is_access & needs & ~full
         log = is_access & enabled & wants_dirty & ~full
 
-        _drive(enabled, select(op == int(PMLOp.ENABLE), value[0], enabled), reset)
+        drive(enabled, select(op == int(PMLOp.ENABLE), value[0], enabled), reset)
         decremented = (index - 1)[:INDEX_BITS]
-        _drive(index, select(op == int(PMLOp.SET_INDEX), value[:INDEX_BITS],
+        drive(index, select(op == int(PMLOp.SET_INDEX), value[:INDEX_BITS],
                              select(log, decremented, index)), reset)
-        _drive(base, select(op == int(PMLOp.SET_BASE), value[:fb], base), reset)
+        drive(base, select(op == int(PMLOp.SET_BASE), value[:fb], base), reset)
 
         offset = concat(index, Const(0, 3))  # 8 x index
         entry = (concat(base, Const(0, 12)) + offset)[:p.pa_bits]
