@@ -169,13 +169,14 @@ def _rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def image_point(pages: int) -> str:
-    """One line of figures: a nested replay of a random trace over ``pages`` pages."""
+def image_point(pages: int, kernel: bool) -> str:
+    """One line of figures: a nested replay of a random trace over ``pages`` pages, with or
+    without the guest kernel's work."""
     def stream(n: int) -> np.ndarray:
         return generate_random(RandomParams(refs=2 * n, footprint_mb=max(1, n // 256),
                                             read_modify_write=False))
 
-    setup = NestedParams().setup(nested=True)
+    setup = NestedParams(kernel_work=kernel).setup(nested=True)
     drive(Replay(setup), stream(2_560))  # warm-up: compiled kernels load from the disk cache
     events = stream(pages)
     refs = int((events["op"] == Ev.ACCESS).sum())
@@ -186,18 +187,21 @@ def image_point(pages: int) -> str:
     cpu = time.process_time() - cpu
     added = _rss() - before
     new = r.c.faults_demand
-    return (f"{pages:>10,d} {new:>10,d} {seconds:>8.1f} {seconds / new * 1e6:>12.1f} "
+    return (f"{'on' if kernel else 'off':>6s} {pages:>10,d} {new:>10,d} {seconds:>8.1f} "
+            f"{seconds / new * 1e6:>12.1f} "
             f"{cpu / new * 1e6:>12.1f} {seconds / refs * 1e6:>10.2f} {added / new:>12,.0f}")
 
 
 def bench_image() -> None:
     print("guest memory image: nested replay of a random trace (references = 2 x pages)")
-    print(f"{'pages':>10s} {'new pages':>10s} {'replay s':>8s} {'us/new page':>12s} "
-          f"{'CPU us/page':>12s} {'us/ref':>10s} {'B/page (RSS)':>12s}")
-    for pages in IMAGE_PAGES:  # a fresh process each: resident memory is not given back
-        out = subprocess.run([sys.executable, __file__, "--image-point", str(pages)],
-                             check=True, capture_output=True, text=True)
-        print(out.stdout.rstrip())
+    print(f"{'kernel':>6s} {'pages':>10s} {'new pages':>10s} {'replay s':>8s} "
+          f"{'us/new page':>12s} {'CPU us/page':>12s} {'us/ref':>10s} {'B/page (RSS)':>12s}")
+    for kernel in ("off", "on"):
+        for pages in IMAGE_PAGES:  # a fresh process each: resident memory is not given back
+            out = subprocess.run([sys.executable, __file__, "--image-point", str(pages),
+                                  "--kernel", kernel], check=True, capture_output=True,
+                                 text=True)
+            print(out.stdout.rstrip())
 
 
 def main() -> None:
@@ -208,9 +212,10 @@ def main() -> None:
     parser.add_argument("--image", action="store_true",
                         help="only the guest-memory-image benchmark (minutes)")
     parser.add_argument("--image-point", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--kernel", choices=("on", "off"), default="on", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.image_point:
-        print(image_point(args.image_point))
+        print(image_point(args.image_point, args.kernel == "on"))
         return
     if args.image:
         bench_image()

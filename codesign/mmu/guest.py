@@ -75,7 +75,7 @@ import bisect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -93,10 +93,13 @@ from hwmodels.pagewalk.tables import (
 from hwmodels.tlb import Perm
 from workloads.memory.events import Access, Ev, Prot
 
+from .guestkernel import GROW, N_COLS, demand_faults
+
 # Plain ints for the per-page paths: an operation on an IntFlag member builds a new member
 # (a quarter of a fault-heavy replay's time went to enum.__call__).
 _WRITE, _EXEC = int(Prot.WRITE), int(Prot.EXEC)
 _PERM_RU, _PERM_W, _PERM_X = int(Perm.R | Perm.U), int(Perm.W), int(Perm.X)
+IntArray = TypeVar("IntArray", int, np.ndarray)
 
 VM_SHIFT = 40
 """VM ``v``'s guest-physical space sits at ``v << VM_SHIFT`` in the native image."""
@@ -122,6 +125,18 @@ work (no EPT violation is reported); user frames are allocated below it."""
 KERNEL_TABLES = 1 << 20
 """Bytes at the start of the kernel's memory that hold its page-table pages."""
 HUGE_POLICIES = ("none", "2M")
+
+
+def tlb_perms(prot: IntArray, cow: bool = False) -> IntArray:
+    """TLB permissions (``hwmodels.tlb.Perm``) of leaves of region protection ``prot`` (an
+    int or an array of them): readable and user always, writable when the region is and the
+    leaf is not copy-on-write, executable when the region is.
+
+    >>> tlb_perms(int(Prot.READ | Prot.WRITE)), tlb_perms(int(Prot.READ | Prot.WRITE), True)
+    (11, 9)
+    """
+    return (_PERM_RU | ((prot & _WRITE) != 0) * (not cow) * _PERM_W
+            | ((prot & _EXEC) != 0) * _PERM_X)
 
 
 FLUSH_CEILING = 33
@@ -242,6 +257,48 @@ class Leaf:
     alloc: tuple[int, int]
 
 
+class FrameStack:
+    """Free frames of one size, last freed first, in a numpy array that the compiled fault
+    path (:mod:`codesign.mmu.guestkernel`) pops in place: ``arr[:n]``.
+
+    >>> s = FrameStack(); s.append(0x5000); s.append(0x9000); s.pop(), len(s), list(s)
+    (36864, 1, [20480])
+    """
+
+    def __init__(self) -> None:
+        self.arr = np.zeros(16, dtype=np.int64)
+        self.n = 0
+
+    def append(self, frame: int) -> None:
+        if self.n == len(self.arr):
+            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+        self.arr[self.n] = frame
+        self.n += 1
+
+    def pop(self) -> int:
+        if not self.n:
+            raise IndexError("pop from an empty FrameStack")
+        self.n -= 1
+        return int(self.arr[self.n])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.arr[:self.n].tolist())
+
+
+class DemandRun(NamedTuple):
+    """What :meth:`GuestModel.demand_faults` did: a row per fault (columns
+    ``codesign.mmu.guestkernel.F_*``: the access's index, the page, its frame, the leaf
+    entry's guest-physical address, whether its host page was newly backed, the host page and
+    the host frame newly backing it, the region's protection, the frame's host-physical
+    address) and the access it stopped at (the length: none)."""
+
+    rows: np.ndarray
+    stop: int
+
+
 class Translation(NamedTuple):
     """What one address maps to: guest-physical address, guest page size, TLB perms."""
 
@@ -268,7 +325,8 @@ class Space:
             model._fx.table_pages += 1
             return gpa
 
-        self.pt = PageTable(model.cfg.guest_levels, alloc, vmstate.read, vmstate.write)
+        self.pt = PageTable(model.cfg.guest_levels, alloc, vmstate.read, vmstate.write,
+                            record=False)
 
     def prot_at(self, va: int) -> int | None:
         """Protection of the region holding ``va`` (None: unmapped)."""
@@ -332,7 +390,7 @@ class KernelSpace(Space):
             self.tables.append(gpa)
             return gpa
 
-        self.pt = PageTable(model.cfg.guest_levels, alloc, st.read, st.write)
+        self.pt = PageTable(model.cfg.guest_levels, alloc, st.read, st.write, record=False)
 
 
 class VMState:
@@ -346,9 +404,10 @@ class VMState:
         self.kbase = limit - KERNEL_BYTES
         """Guest-physical base of the kernel's own memory (:data:`KERNEL_BYTES`)."""
         self.alloc = FrameAllocator(GUEST_BASE, self.kbase)
-        self.free: dict[int, list[int]] = {PAGE_4K: [], PAGE_2M: []}
+        self.free: dict[int, FrameStack] = {PAGE_4K: FrameStack(), PAGE_2M: FrameStack()}
         self.refs: dict[tuple[int, int], int] = {}
-        self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc)
+        self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc,
+                                       record=False)
         self.backed: dict[int, int] = {}  # host-page-aligned gPA -> hPA
         self.levels: dict[int, int] = {}
         """Guest table page -> its level (the root's at allocation, the others' when the entry
@@ -592,6 +651,48 @@ class GuestModel:
         leaf = self.spaces[(vm, pid)].leaf_at(va)
         return leaf is None or (write and leaf.cow)
 
+    def is_cow(self, vm: int, pid: int, va: int) -> bool:
+        """Whether ``va``'s page holds a copy-on-write leaf (a write to it faults)."""
+        leaf = self.spaces[(vm, pid)].leaf_at(va)
+        return leaf is not None and leaf.cow
+
+    def demand_faults(self, vm: int, pid: int, va: np.ndarray, lo: int = 0) -> DemandRun:
+        """Demand-fault the pages of ``va[lo:]`` (int64 addresses of one process) in order,
+        compiled, as :meth:`fault` would, until an access it cannot handle there (see
+        :mod:`codesign.mmu.guestkernel`): the caller gives that one to :meth:`fault` and
+        resumes after it. Accesses to mapped pages are skipped (no row). Effects are not
+        collected: the rows say what each fault did (a demand fault of 4 KiB: one PTE write
+        at its entry, one frame allocated, at most one backing)."""
+        sp = self.spaces[(vm, pid)]
+        st = self.vms[vm]
+        cfg = self.cfg
+        regions = np.array(sp.vmas, dtype=np.int64).reshape(-1, 3).T.copy()
+        rows = np.empty((len(va) - lo, N_COLS), dtype=np.int64)
+        done = 0
+        free = st.free[PAGE_4K]
+        while True:
+            nk, nv, nshift = self.native.table()
+            hk, hv, hshift = self.host.table()
+            nn, hn = len(self.native), len(self.host)
+            why, lo, count, nn2, hn2, free.n, st.alloc.next, self.host_alloc.next = \
+                demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, st.offset,
+                              sp.pt.root, cfg.guest_levels, st.ept.root, cfg.host_levels,
+                              self.host_page, *regions, free.arr, free.n, st.alloc.next,
+                              st.alloc.limit, self.host_alloc.next, self.host_alloc.limit,
+                              rows[done:])
+            self.native.added(nn2 - nn)
+            self.host.added(hn2 - hn)
+            for _, page, gpa, _, backed, hbase, hpa, prot, _ in rows[done:done + count].tolist():
+                sp.leaves[page] = Leaf(gpa, PAGE_4K, prot, False, (gpa, PAGE_4K))
+                st.refs[(gpa, PAGE_4K)] = 1
+                if backed:
+                    st.backed[hbase] = hpa
+            done += count
+            if why != GROW:
+                return DemandRun(rows[:done], lo)
+            self.native.reserve(1)
+            self.host.reserve(2)
+
     def _fault(self, vm: int, pid: int, va: int, write: bool) -> None:
         sp = self.spaces[(vm, pid)]
         st = self.vms[vm]
@@ -675,12 +776,8 @@ class GuestModel:
         leaf = self.spaces[(vm, pid)].leaf_at(va)
         if leaf is None:
             raise KeyError(f"vm {vm} pid {pid}: {va:#x} is not populated")
-        perms = _PERM_RU
-        if leaf.prot & _WRITE and not leaf.cow:
-            perms |= _PERM_W
-        if leaf.prot & _EXEC:
-            perms |= _PERM_X
-        return Translation(leaf.gpa + va % leaf.size, leaf.size, perms)
+        return Translation(leaf.gpa + va % leaf.size, leaf.size,
+                           tlb_perms(leaf.prot, leaf.cow))
 
     @contextmanager
     def _booting(self) -> Iterator[None]:

@@ -77,7 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.mmu.guest import KERNEL_TABLES, Effects, GuestModel
+from codesign.mmu.guest import KERNEL_TABLES, PAGE_4K, Effects, GuestModel
 from codesign.params import param
 from workloads.memory.events import Ev, Syscall
 
@@ -248,6 +248,33 @@ class KernelWork:
         refs = _lines(self._slot(vm, pid), 2) + self._common(vm, fx)
         self.priced.setdefault(vm, []).extend(refs)
         self._streams(vm, fx)
+
+    def demand_faults(self, vm: int, pid: int, entries: np.ndarray,
+                      frames: np.ndarray) -> None:
+        """The kernel's work for 4 KiB demand faults of ``pid`` that wrote leaf entries at
+        ``entries`` and allocated ``frames`` (guest-physical), in order: what :meth:`fault`
+        collects for each (its two task lines, the entry's line, the frame's ``struct
+        page``; the frame zeroed).
+
+        >>> from codesign.mmu.guest import GuestConfig, GuestModel
+        >>> k = KernelWork(KernelParams(), GuestModel(GuestConfig()))
+        >>> k.guest.kernel(0) is not None  # the VM has booted
+        True
+        >>> k.demand_faults(0, 1, np.array([0x2008]), np.array([0x5000]))
+        >>> _, priced, stream = k.take(0); len(priced), len(stream), hex(int(stream[-1]))
+        (4, 64, '0x5fc0')
+        """
+        slot = self._slot(vm, pid)
+        base = self._base(vm)
+        page = base + MEMMAP + ((frames >> 12) % MEMMAP_PAGES) * 64
+        priced = np.empty((len(frames), 4), dtype=np.int64)
+        priced[:, 0] = slot
+        priced[:, 1] = slot + LINE
+        priced[:, 2] = entries & ~(LINE - 1)
+        priced[:, 3] = page
+        self.priced.setdefault(vm, []).extend(priced.ravel().tolist())
+        lines = frames[:, None] + np.arange(0, PAGE_4K, LINE, dtype=np.int64)
+        self.stream.setdefault(vm, []).extend(lines.ravel().tolist())
 
     def take(self, vm: int) -> tuple[int, np.ndarray, np.ndarray]:
         """(instructions, priced and streamed guest-physical addresses of ``vm``) collected

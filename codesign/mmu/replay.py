@@ -18,7 +18,10 @@ whole chain -- TLB, second-level TLB, walks, data cache -- is one compiled call 
 faults only *add* entries, so they are handled ahead of their accesses: all the faults of a
 chunk of :data:`FAULT_CHUNK` accesses (aligned on the stream) at the chunk's start, the run
 split there; faults that change an existing translation (COW) or the TLB (an exit that
-flushes an untagged TLB) split the run and are handled at their position.
+flushes an untagged TLB) split the run and are handled at their position. Where the
+mechanism keeps the base fault hooks (``native``, ``nested``), a chunk's first touches go
+through the guest model's compiled demand fault (:mod:`codesign.mmu.guestkernel`) in one
+call and are counted in bulk, the same counts as one :class:`Effects` each (tested).
 
 **Data cache.** Page-table entries are ordinary cacheable data: every reference a walk makes
 and every access's own data reference go through one :class:`hwmodels.cache.CacheModel`
@@ -105,7 +108,9 @@ from codesign.mmu.guest import (
     Effects,
     GuestConfig,
     GuestModel,
+    tlb_perms,
 )
+from codesign.mmu.guestkernel import F_BACKED, F_ENTRY, F_GPA, F_HOST, F_POS, F_PROT, F_VA
 from codesign.mmu.kernel import KernelParams, KernelWork
 from codesign.mmu.pageindex import index
 from codesign.mmu.runkernel import (
@@ -384,6 +389,12 @@ class Replay:
         """The stream's accesses replayed so far (``c.refs`` restarts at :meth:`mark`; this
         does not: the fault chunks and the slices of :func:`drive` are aligned on it)."""
         self.kw = KernelWork(setup.kernel, self.guest) if setup.kernel is not None else None
+        cls = type(self)
+        self._batch_faults = all(getattr(cls, hook) is getattr(Replay, hook)
+                                 for hook in ("_effects", "fault_traps", "fault_handled"))
+        """First touches go through the compiled demand-fault path
+        (:meth:`GuestModel.demand_faults`) and are counted in bulk: only where the fault
+        hooks are these (a mechanism that overrides one sees every fault's ``Effects``)."""
         """The guest kernel's work collected from events and faults (None: none)."""
         if self.kw is not None:
             self.c.kernel, self.c.kernel_stream = Counts(), Counts()
@@ -636,12 +647,43 @@ class Replay:
         base = self.accessed
         self.accessed += n
         chunk = -1
-        for pos, kind, page in cands:
+        batch = self._batch_faults and not split_on_exit
+        i = 0
+        while i < len(cands):
+            pos, kind, page = cands[i]
+            k = (base + pos) // FAULT_CHUNK
+            if batch and kind == 0:
+                # first touches of pages of one chunk: compiled together. A first write in
+                # among them is no fault unless its page holds a copy-on-write leaf now (a
+                # demand fault maps writable), so it does not end the group.
+                j = i + 1
+                while (j < len(cands) and (base + cands[j][0]) // FAULT_CHUNK == k
+                       and not (cands[j][1] and self.guest.is_cow(vm, pid, cands[j][2] << 12))):
+                    j += 1
+                at = np.array([p for p, w, _ in cands[i:j] if not w], dtype=np.int64)
+                i = j
+                addrs = va[at]
+                lo = self._first_unmapped(vm, pid, addrs)
+                if lo == len(at):
+                    continue
+                if k != chunk:  # the first fault of its chunk: handled at the chunk's start
+                    cut = max(start, k * FAULT_CHUNK - base)
+                    if cut > start:
+                        self._user_run(vm, pid, va, pages, start, cut, faulted)
+                        start = cut
+                    chunk = k
+                while lo < len(at):
+                    done = self.guest.demand_faults(vm, pid, addrs, lo)
+                    self._demanded(vm, pid, at, done.rows, faulted)
+                    lo = done.stop
+                    if lo < len(at):  # one the compiled path leaves to the model
+                        self._fault_at(vm, pid, int(at[lo]), 0, va, write, faulted)
+                        lo += 1
+                continue
+            i += 1
             if not self.guest.needs_fault(vm, pid, page << 12, kind == 1):
                 continue
-            addr = int(va[pos])
             is_cow = kind == 1
-            k = (base + pos) // FAULT_CHUNK
             if is_cow or split_on_exit:  # changes a translation or the TLB: at its place
                 cut = pos
             elif k != chunk:  # the first fault of its chunk: handled at the chunk's start
@@ -652,15 +694,53 @@ class Replay:
             if cut > start:
                 self._user_run(vm, pid, va, pages, start, cut, faulted)
                 start = cut
-            fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
-            self._effects(vm, fx)
-            if self.kw is not None:
-                self.kw.fault(vm, pid, fx)
-            f, u = faulted.get(pos, (0, 0))
-            faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
-            self.fault_handled(pos, fx)
+            self._fault_at(vm, pid, pos, kind, va, write, faulted)
         self._user_run(vm, pid, va, pages, start, n, faulted,
                        (uniq, inv) if start == 0 else None)
+
+    def _fault_at(self, vm: int, pid: int, pos: int, kind: int, va: np.ndarray,
+                  write: np.ndarray, faulted: dict[int, tuple[int, int]]) -> None:
+        """Handle the fault of the access at ``pos`` of the block through the guest model."""
+        addr = int(va[pos])
+        fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
+        self._effects(vm, fx)
+        if self.kw is not None:
+            self.kw.fault(vm, pid, fx)
+        f, u = faulted.get(pos, (0, 0))
+        faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
+        self.fault_handled(pos, fx)
+
+    def _first_unmapped(self, vm: int, pid: int, va: np.ndarray) -> int:
+        """Index of the first address of ``va`` whose page has no leaf (the length: none)."""
+        for i, a in enumerate(va.tolist()):
+            if self.guest.needs_fault(vm, pid, a, False):
+                return i
+        return len(va)
+
+    def _demanded(self, vm: int, pid: int, at: np.ndarray, rows: np.ndarray,
+                  faulted: dict[int, tuple[int, int]]) -> None:
+        """Count the demand faults the compiled path did (:meth:`GuestModel.demand_faults`
+        rows; ``at``: the block positions of its accesses) as :meth:`_effects`,
+        :meth:`KernelWork.fault` and :meth:`fault_traps` count one :class:`Effects` each
+        (a 4 KiB demand fault: one fault, one PTE write, its backing; nothing to invalidate)."""
+        if not len(rows):
+            return
+        k = len(rows)
+        backed = rows[:, F_BACKED]
+        c = self.c
+        c.faults_demand += k
+        c.pte_writes += k
+        c.backings += int(backed.sum())
+        if self.kw is not None:
+            self.kw.demand_faults(vm, pid, rows[:, F_ENTRY], rows[:, F_GPA])
+        faulted.update(zip(at[rows[:, F_POS]].tolist(),
+                           zip([1] * k, backed.tolist(), strict=True), strict=True))
+        # the translations the run will look up, as _run would make them (4 KiB pages)
+        perms = tlb_perms(rows[:, F_PROT])
+        frame = (rows[:, F_HOST] if self.s.nested else rows[:, F_GPA] | vm << VM_SHIFT) >> 12
+        self.tcache.setdefault((vm, pid), {}).update(zip(
+            (rows[:, F_VA] >> 12).tolist(),
+            zip(frame.tolist(), [0] * k, perms.tolist(), strict=True), strict=True))
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
                   b: int, faulted: dict[int, tuple[int, int]],
@@ -760,17 +840,22 @@ class Replay:
         elif m:
             c.served[MEMORY] = c.walk_refs_guest
             c.served[4 + MEMORY] = c.walk_refs_nested
-        rows = []
-        for p, (f, u) in faulted.items():
-            if a <= p < b:
-                i = int(np.searchsorted(l1_miss, p - a))
-                if i < k and l1_miss[i] == p - a:
-                    table[i, 4] += f
-                    units[i] += u
-                else:  # a faulting access that hit the TLB
-                    rows.append((0, 0, 0, 0, f, u, 0))
-        if rows:
-            table = np.concatenate([table, np.array(rows, dtype=np.int64)])
+        if faulted:
+            at = np.fromiter(faulted, dtype=np.int64, count=len(faulted))
+            fu = np.array(list(faulted.values()), dtype=np.int64).reshape(-1, 2)
+            mine = (at >= a) & (at < b)
+            if mine.any():
+                at, fu = at[mine] - a, fu[mine]
+                i = np.searchsorted(l1_miss, at)
+                missed = i < k
+                missed[missed] = l1_miss[i[missed]] == at[missed]
+                table[i[missed], 4] += fu[missed, 0]
+                units[i[missed]] += fu[missed, 1]
+                hit = ~missed  # faulting accesses that hit the TLB
+                if hit.any():
+                    rows = np.zeros((int(hit.sum()), table.shape[1]), dtype=np.int64)
+                    rows[:, 4:6] = fu[hit]
+                    table = np.concatenate([table, rows])
         c.add_accesses(n, table)
 
     def _tlb_args(self, tlb: TLBModel, vpid: int, pcid: int, glob: bool) -> tuple:

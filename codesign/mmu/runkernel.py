@@ -23,10 +23,7 @@ afresh.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numba
 import numpy as np
@@ -37,6 +34,8 @@ import hwmodels.tlb.model as _tlb_model
 from hwmodels.cache.model import access_addr
 from hwmodels.pagewalk.model import _run_kernel as _walk_kernel
 from hwmodels.tlb.model import _lookup_fill_kernel
+
+from .jitcache import compiled_after, digest
 
 DEPENDS = tuple(Path(m.__file__) for m in (_tlb_model, _walk_model, _cache_model))
 """Source files of the compiled functions the pipeline calls."""
@@ -60,22 +59,16 @@ level x 4, faults, trap units, L2 hit)."""
 
 
 def _digest() -> str:
-    crc = 0
-    for path in DEPENDS:
-        crc = zlib.crc32(path.read_bytes(), crc)
-    return f"{crc:08x}"
+    return digest(DEPENDS)
 
 
 DIGEST = _digest()
 """CRC-32 of the :data:`DEPENDS` sources, part of the cache names of the functions here that
 call their kernels."""
 
-
-def _compiled(fn: Callable[..., Any]) -> Any:
-    """``numba.njit(cache=True)`` under a name carrying :data:`DIGEST`, for a function that
-    calls compiled functions of :data:`DEPENDS` (see the module)."""
-    fn.__qualname__ = f"{fn.__qualname__}_{DIGEST}"
-    return numba.njit(cache=True)(fn)
+_compiled = compiled_after(DIGEST)
+"""``numba.njit(cache=True)`` under a name carrying :data:`DIGEST`, for a function that calls
+compiled functions of :data:`DEPENDS` (see the module)."""
 
 
 @_compiled

@@ -12,8 +12,10 @@ reserved-bit fault). Upper-level entries are written writable and user so the le
 :class:`PageTable` builds one radix table through ``read``/``write`` callables, so the same
 builder serves a native or host table (physical addresses) and a guest table (guest-physical
 addresses, stored wherever the host table maps them). :class:`NestedImage` wires a guest
-table on top of a host table in one host memory image. Each table keeps a record of what was
-mapped (``mappings``), independent of the words in memory, to serve as an oracle in tests.
+table on top of a host table in one host memory image. A table keeps a record of what was
+mapped (``mappings``), independent of the words in memory, to serve as an oracle in tests --
+unless it is built with ``record=False`` (a guest model of a million pages would hold a
+million records twice over, in its guest and host tables).
 
 >>> mem, alloc = Memory(), FrameAllocator(0x10000)
 >>> pt = PageTable.in_memory(mem, levels=4, alloc=alloc)
@@ -134,6 +136,37 @@ def _clear(keys, vals, shift, addr, n):
     return removed
 
 
+@numba.njit(cache=True)
+def mem_get(keys, vals, shift, addr):
+    """The word at ``addr`` of a :class:`Memory` table (0: absent), as an int64 bit pattern:
+    :meth:`Memory.read` for compiled code."""
+    mask = len(keys) - 1
+    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+    while keys[i] != addr:
+        if keys[i] < 0:
+            return np.int64(0)
+        i = (i + 1) & mask
+    return vals[i]
+
+
+@numba.njit(cache=True)
+def mem_put(keys, vals, shift, addr, word):
+    """Store a non-zero ``word`` (int64 bit pattern) at ``addr`` of a :class:`Memory` table
+    that has an empty slot; 1 when the word is new (the caller counts it and grows the table
+    as :meth:`Memory.write` would: :meth:`Memory.added`, :meth:`Memory.reserve`), 0 when it
+    replaced one."""
+    mask = len(keys) - 1
+    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+    while keys[i] != addr:
+        if keys[i] < 0:
+            keys[i] = addr
+            vals[i] = word
+            return 1
+        i = (i + 1) & mask
+    vals[i] = word
+    return 0
+
+
 class Memory:
     """Sparse physical memory of aligned 64-bit words; an absent word reads 0.
 
@@ -235,6 +268,21 @@ class Memory:
     def __len__(self) -> int:
         return self._n
 
+    def reserve(self, words: int) -> None:
+        """Grow the table now, as writes would, so that ``words`` more words fit: compiled
+        writers insert with :func:`mem_put` into :meth:`table` and report how many they added
+        (:meth:`added`).
+
+        >>> m = Memory(); m.reserve(40); len(m.table()[0])
+        128
+        """
+        while 2 * (self._n + words) > len(self.keys):
+            self._grow()
+
+    def added(self, words: int) -> None:
+        """Count ``words`` new words a compiled writer stored (see :meth:`reserve`)."""
+        self._n += words
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(addresses ascending as uint64, words as int64 bit patterns): a sorted copy."""
         used = self.keys >= 0
@@ -295,11 +343,12 @@ class Mapping:
 class PageTable:
     """A radix page table of ``levels`` levels, built through ``read``/``write`` of its space.
 
-    ``alloc`` returns a fresh zeroed 4 KiB table page (an address in the table's own space).
+    ``alloc`` returns a fresh zeroed 4 KiB table page (an address in the table's own space);
+    ``record``: keep :attr:`mappings` (the tests' oracle).
     """
 
     def __init__(self, levels: int, alloc: Callable[[], int], read: Callable[[int], int],
-                 write: Callable[[int, int], None]) -> None:
+                 write: Callable[[int, int], None], *, record: bool = True) -> None:
         if not 2 <= levels <= 5:
             raise ValueError(f"levels: expected 2 .. 5, got {levels}")
         self.levels = levels
@@ -307,12 +356,15 @@ class PageTable:
         """Address bits the table translates."""
         self._alloc, self._read, self._write = alloc, read, write
         self.root = alloc()
+        self.record = record
         self.mappings: dict[int, Mapping] = {}
+        """What was mapped, by address (empty unless ``record``)."""
 
     @classmethod
-    def in_memory(cls, mem: Memory, levels: int, alloc: FrameAllocator) -> PageTable:
+    def in_memory(cls, mem: Memory, levels: int, alloc: FrameAllocator, *,
+                  record: bool = True) -> PageTable:
         """A table whose space is ``mem`` itself (native or host table)."""
-        return cls(levels, alloc.alloc, mem.read, mem.write)
+        return cls(levels, alloc.alloc, mem.read, mem.write, record=record)
 
     def entry_address(self, va: int, level: int) -> int | None:
         """Address of ``va``'s level-``level`` entry, or None if the path stops above it."""
@@ -357,7 +409,8 @@ class PageTable:
         if old & PRESENT and leaf > 1 and not old & PS:
             raise ValueError(f"va: {va:#x} already has smaller pages below level {leaf}")
         self._write(addr, make_entry(pa, writable=writable, user=user, nx=nx, huge=leaf > 1))
-        self.mappings[va] = Mapping(va, pa, size, writable, user, nx)
+        if self.record:
+            self.mappings[va] = Mapping(va, pa, size, writable, user, nx)
 
     def unmap(self, va: int, size: int = PAGE_4K) -> None:
         """Clear the leaf mapping ``va`` (its page-table pages stay allocated)."""
