@@ -17,25 +17,33 @@ prints figures, asserts nothing.
 - Guest memory image (``--image``): a ``random`` trace (no read-modify-write pairs, references
   twice the footprint's pages, so ~86 % of its pages are touched) replayed through ``nested``
   on default hardware (``hw.cost=false``: no RTL), for footprints of 0.25 M, 0.5 M and 1 M
-  pages (:data:`IMAGE_PAGES`), each in a fresh process after a small warm-up replay. Prints
-  the replay's wall time per new page (demand fault) and per reference, and the resident
-  memory the replay added per mapped page (page tables, guest model, walker image). Per-page
-  time that stays flat as the footprint grows is linear; growing is quadratic.
+  pages (:data:`IMAGE_PAGES`), without and with the guest kernel's work (``kernel.work``: 68
+  kernel references per new page, the page's zeroing among them, through the same TLBs,
+  walker and caches), each in a fresh process after a small warm-up replay. Prints the
+  replay's wall time per new page (demand fault) and per reference, and the resident memory
+  the replay added per mapped page (page tables, guest model, walker image). Per-page time
+  that stays flat as the footprint grows is linear; growing is quadratic.
 
-  Measured on a shared 2-CPU container (Python 3.11; ranges over four runs of each version)::
+  Measured on a shared 2-CPU container (Python 3.11), the same session, before and after
+  the compiled demand fault (:mod:`codesign.mmu.guestkernel`; a chunk's 4 KiB first touches
+  in one call, counted in bulk)::
 
-      pages    us/new page           resident B/page
-               before     after      before        after
-      0.25 M    99-104     97-103    1,922-1,958   1,571-1,605
-      0.5 M     97-118    102-106    1,860-1,913   1,530-1,575
-      1 M      120-141    108-110    1,864-1,891   1,434-1,517
+      kernel  pages    us/new page      resident B/page
+                       before  after    before  after
+      off     0.25 M     43.6   17.0     1,079    887
+      off     0.5 M      44.6   18.7     1,258    851
+      off     1 M        47.7   20.0     1,207    880
+      on      0.25 M     66.4   29.7     1,436  1,096
+      on      0.5 M      70.1   31.4     1,438  1,051
+      on      1 M        71.3   34.9     1,401  1,019
 
-  *Before*, the walker rebuilt and sorted the whole image (``Memory.arrays``) after every
-  batch that faulted: +20-35 % per page from 0.25 M to 1 M pages, and worse beyond. *After*,
-  the image is a hash table walks read in place: +7 % (larger structures, more cache
-  misses; per-call costs in a profile stay flat). What is left per page is Python: the guest
-  model's fault path and ``PageTable.map``, and the per-page dicts (leaves, mappings,
-  backing, reference counts, translation cache) are most of the resident bytes.
+  (An earlier step made the image a hash table walks read in place instead of a sorted copy
+  rebuilt after every faulting batch: that made the time per page nearly flat in the
+  footprint.) What is left per page is Python's per-page state -- the guest's leaf records,
+  reference counts and backing map, the replay's translation cache -- and the compiled
+  pipeline's own work on the page's walk and, with kernel work, its 68 kernel references
+  (about 5 us at the pipeline's rate): the issue's 2 us per new page needs that state in
+  arrays too, and is out of reach with the kernel's work on, whatever the fault path costs.
 """
 
 from __future__ import annotations
