@@ -34,6 +34,19 @@ IOMMU dirty tracking makes every page pinned for it -- all the VM's memory -- di
 round (QEMU's VFIO migration documentation), so pre-copy cannot converge; with IOMMU dirty
 tracking its writes are logged and the IOMMU's tables scanned each round.
 
+**Walks dirty the guest's page tables** (``migration.ept_ad``, nested paging): with EPT
+accessed and dirty flags on -- which PML and scanning need, and KVM turns on wherever the CPU
+has them -- the CPU treats its reads of guest paging-structure entries as writes for EPT
+(Intel SDM Vol. 3C 28.2.4: "setting this flag causes processor accesses to guest
+paging-structure entries to be treated as writes"). So each guest page-table page a walk
+reads is dirtied: PML logs it, a scan finds it, and under write protection the read is an
+EPT violation. The replay's walks say which pages those are (the walker's guest-dimension
+references, after its page-walk caches: a cached level is not read, as in hardware), at
+the position of the access that walked; they join the dirty stream in every period. A guest
+that only reads thus still dirties about one page per 2 MiB it walks over, every round: over
+more than 100 MiB that is above Xen's 50-page stop threshold, and pre-copy ends by its other
+rules with those pages in the downtime.
+
 Every logging mode also stalls the guest once per round: write protection and clearing dirty
 flags take effect only after a TLB flush, so the guest refills its TLBs
 (``tlb.l1.entries + tlb.l2.entries`` walks at the mechanism's measured cycles per walk --
@@ -42,13 +55,15 @@ an estimate: the entries a guest actually re-walks depend on its reuse).
 Simplifications (each a limitation, not a fit): the guest's cycles per access are the
 replay's average (``cycles.total / refs``), so writes are spread in time as in the stream
 but not weighted by their own cost; the guest kernel's own writes (page tables, ``struct
-page``) beyond zeroing new pages are not in the dirty stream; a page is identified by its
-address space and virtual page; the downtime is the stop-and-copy transfer plus
+page``) beyond zeroing new pages are not in the dirty stream, nor, under shadow paging, the
+accessed and dirty flags KVM sets in guest entries when it fills shadow entries; a page is
+identified by its address space and virtual page; the downtime is the stop-and-copy transfer plus
 ``migration.resume_ms``. A stream of several VMs (``multi-vm``) migrates as one: all their
 pages.
 
 Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
-``migration.pages_sent``, ``migration.bytes_sent``, ``migration.guest_slowdown`` (the guest's
+``migration.pages_sent``, ``migration.bytes_sent``, ``migration.table_pages`` (guest
+page-table pages walks dirtied), ``migration.guest_slowdown`` (the guest's
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
 and ``migration.writes_per_s`` (the guest's dirtying writes per second without logging: the
 dirty rate the link races), and the logging traps: ``traps.vmexit.ept_violation`` /
@@ -148,6 +163,13 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
                                doc="receive buffers the NIC writes, one page each, in turn "
                                    "(default 256: a 256-descriptor ring, Linux e1000's "
                                    "default and a Xen netif ring's slots)")
+    ept_ad: bool = param(
+        True, key="migration.ept_ad",
+        doc="EPT accessed and dirty flags are on (EPTP bit 6; Haswell and later, KVM's default "
+            "where present; PML and scanning need them). They make the walker's reads of guest "
+            "page-table entries writes for EPT (Intel SDM Vol. 3C 28.2.4): each guest "
+            "page-table page a walk reads is dirtied -- logged by PML, found by a scan, or, "
+            "write-protected, an EPT violation. Nested paging only")
     pml_entries: int = param(512, key="pml.entries", unit="entries", min=1, max=32768,
                              doc="entries of the page-modification log (a power of two; 512 "
                                  "on Intel cores: a 4 KiB page of 8-byte addresses, Intel "
@@ -161,6 +183,9 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
         if self.mmu != "nested" and self.logging in ("pml", "scan"):
             raise ValueError(f"migration.logging: {self.logging} needs EPT dirty flags "
                              "(migration.mmu = nested)")
+        if not self.ept_ad and self.logging in ("pml", "scan"):
+            raise ValueError(f"migration.ept_ad: {self.logging} needs EPT dirty flags on "
+                             "(migration.ept_ad = true)")
         if self.logging != "none" and (self.logging == "pv-logdirty") != (self.mmu == "pv-direct"):
             raise ValueError(f"migration.logging: {self.logging} with migration.mmu = "
                              f"{self.mmu}: a paravirtual guest (pv-direct) is logged by Xen's "
@@ -221,10 +246,63 @@ def dirty_stream(events: np.ndarray) -> Dirty:
                  len(uniq))
 
 
+class TableReads:
+    """A replay's walk tap (:attr:`codesign.mmu.replay.Replay.walk_monitor`) that keeps, per
+    walk, the guest page-table pages it read: its guest-dimension references, whose
+    addresses are the host-physical addresses of guest entries in a 2D walk (a page-walk
+    cache hit reads none above it, as in hardware)."""
+
+    def __init__(self) -> None:
+        self.pos: list[np.ndarray] = []
+        self.page: list[np.ndarray] = []
+
+    def __call__(self, pos: np.ndarray, va: np.ndarray, refs: np.ndarray, addrs: np.ndarray,
+                 dims: np.ndarray) -> None:
+        guest = dims == 0
+        self.pos.append(np.repeat(pos, refs)[guest])
+        self.page.append(addrs[guest] >> 12)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(stream positions, pages numbered 0 .. n - 1 in order of first read, n): each
+        page once per access that read it, in stream order.
+
+        >>> t = TableReads()
+        >>> t(np.array([5, 9]), None, np.array([2, 1]), np.array([0x7008, 0x3000, 0x7010]),
+        ...   np.array([0, 0, 1]))
+        >>> [a.tolist() if hasattr(a, "tolist") else a for a in t.pairs()]
+        [[5, 5], [0, 1], 2]
+        """
+        if not self.pos:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+        pos, page = np.concatenate(self.pos), np.concatenate(self.page)
+        order = np.lexsort((page, pos))
+        pos, page = pos[order], page[order]
+        keep = np.ones(len(pos), dtype=np.bool_)
+        keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
+        pos, page = pos[keep], page[keep]
+        uniq, first, inv = np.unique(page, return_index=True, return_inverse=True)
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+        return pos, rank[inv], len(uniq)
+
+
+def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray,
+            tpage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two (position, page) streams as one in position order, at one position the walk's
+    reads before the access's write (the walk comes first)."""
+    allpos = np.concatenate([tpos, pos])
+    order = np.argsort(allpos, kind="stable")
+    return allpos[order], np.concatenate([tpage, page])[order]
+
+
 def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     """Metrics of migrating a VM that runs ``events``."""
-    mmu = {"nested": nested.run, "shadow": shadow.run,
-           "pv-direct": pv_direct.run}[p.mmu](events, p.mmu_params(), platform)
+    reads = TableReads() if p.mmu == "nested" and p.ept_ad and p.logging != "none" else None
+    if p.mmu == "nested":
+        mmu = nested.run(events, p.mmu_params(), platform, walk_monitor=reads)
+    else:
+        mmu = {"shadow": shadow.run, "pv-direct": pv_direct.run}[p.mmu](
+            events, p.mmu_params(), platform)
     refs = mmu["refs"]
     cpa = mmu["cycles.total"] / refs if refs else 1.0
     clock = platform.value("cpu.clock_mhz") * 1e6
@@ -236,20 +314,26 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     trap = (platform.value("hypercall.null") + platform.value("pv.update")
             if p.logging == "pv-logdirty" else exit_cost)
     d = dirty_stream(events)
+    first, later = (d.first_pos, d.first_page), (d.pos, d.page)
+    tables = 0
+    if reads is not None:  # guest page-table pages the walks dirtied, in both periods
+        tpos, tpage, tables = reads.pairs()
+        first = _merged(*first, tpos, tpage + d.written)
+        later = _merged(*later, tpos, tpage + d.written)
     dma = p.device != "none" and p.rx_gbps > 0
     ring = p.rx_ring_pages if dma else 0  # receive buffers: guest pages the stream does not touch
-    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched + ring)
+    memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched + ring + tables)
     per_walk = mmu["cycles.translation"] / mmu["walks"] if mmu["walks"] else 0.0
     refill = (p.entries + p.l2_entries) * per_walk
     code = LOGGING[p.logging]
     scans = (p.logging == "scan") + (p.device == "passthrough-dirty")  # EPT, IOMMU tables
     scan_s = scans * memory * p.scan_cycles / clock
     n = max(d.accesses, 1)
-    m = run_precopy(d.pos, d.page, n, max(d.written, 1), memory, max(cpa, 1e-9), clock,
+    m = run_precopy(*later, n, max(d.written + tables, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, trap, p.pml_entries,
                     exit_cost + p.pml_entries * p.pml_drain_cycles, refill, p.stop_pages,
                     p.max_rounds, p.max_factor, p.resume_ms / 1e3, scan_s,
-                    first=(d.first_pos, d.first_page),
+                    first=first,
                     dev_pages=ring,
                     dev_rate=p.rx_gbps * 1e9 / 8 / PAGE_BYTES if dma else 0.0,
                     dev_all=p.device == "passthrough")
@@ -268,6 +352,7 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.writes_per_s": len(d.pos) * clock / (n * cpa),
         "migration.memory_pages": memory,
         "migration.dirty_pages": d.written,
+        "migration.table_pages": tables,
         "migration.device_pages": m.device_pages,
         "traps.total": m.traps,
         **traps,
@@ -289,5 +374,5 @@ MECHANISM = Mechanism(
                         *pv_direct.MECHANISM.costs, "cpu.clock_mhz"})),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker", "pml"),
-    version="1",
+    version="2",
 )

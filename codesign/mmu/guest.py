@@ -245,7 +245,7 @@ class Effects:
         return self.demand_faults + self.cow_faults
 
 
-@dataclass
+@dataclass(slots=True)
 class Leaf:
     """One populated leaf: its frame, page size, protection, copy-on-write state and the
     allocation (base, size) whose reference it holds."""

@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +78,11 @@ class NestedParams(NativeParams):
                            host_page=self.host_page, huge=self.huge)
 
 
-def run(events: np.ndarray, p: NestedParams, platform: Platform) -> Metrics:
-    """Metrics of replaying ``events`` in VMs with nested paging."""
-    c = replay(events, p.setup(nested=True))
+def run(events: np.ndarray, p: NestedParams, platform: Platform,
+        walk_monitor: Callable[..., None] | None = None) -> Metrics:
+    """Metrics of replaying ``events`` in VMs with nested paging (``walk_monitor``: a tap on
+    the walks, :attr:`codesign.mmu.replay.Replay.walk_monitor`)."""
+    c = replay(events, p.setup(nested=True), walk_monitor)
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     backing = exit_cost + (0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page]))

@@ -554,6 +554,7 @@ class Replay:
         fx = self.guest.apply(e)
         self._effects(vm, fx)
         kernel = self.kw is not None
+        self._at = self.accessed
         if kernel:
             self.kw.event(e, fx)
             if op == Ev.EXIT:  # while its PCID is live
@@ -578,10 +579,19 @@ class Replay:
     a checker can wrap it for one replay (``tests/mmu/test_validation.py``'s isolation
     property)."""
 
-    walk_monitor: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None
-    """Called with each run's walks, when set: their addresses, each walk's number of
-    references, and the references' addresses and dimensions in order (a scoreboard's tap:
-    the walks run inside the compiled pipeline)."""
+    walk_monitor: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                           None] | None = None
+    """Called with each run's walks, when set: the stream positions of the accesses that
+    walked (among the stream's accesses; a walk of the guest kernel's work takes the
+    position of the access it precedes), their addresses, each walk's number of references,
+    and the references' addresses and dimensions in order (a scoreboard's tap: the walks run
+    inside the compiled pipeline; the migration model's source of the guest page-table pages
+    walks read)."""
+
+    _block = 0
+    """Stream position of the first access of the block being replayed."""
+    _at = 0
+    """Stream position of the access the guest kernel's work being replayed precedes."""
 
     user_global = False
     """The process's TLB entries are global (Xen x86-64 PV without PCIDs)."""
@@ -644,7 +654,7 @@ class Replay:
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
         split_on_exit = self.exits_flush
-        base = self.accessed
+        base = self._block = self.accessed
         self.accessed += n
         chunk = -1
         batch = self._batch_faults and not split_on_exit
@@ -748,6 +758,7 @@ class Replay:
         """:meth:`_run` after the kernel work of the faults handled before it (a run's
         demand faults are handled before its accesses: so is their kernel work)."""
         if self.kw is not None and self.kw.pending():
+            self._at = self._block + a
             self.kernel_run(vm, pid)
         self._run(vm, pid, va_all, pages_all, a, b, faulted, distinct)
 
@@ -829,7 +840,9 @@ class Replay:
             c.ntlb_hits += int(counts[K_NTLB_HIT])
             c.ntlb_misses += int(counts[K_NTLB_MISS])
             if self.walk_monitor is not None:
-                self.walk_monitor(va[miss], wrefs, ref_addr, ref_dim)
+                pos = (np.full(m, self._at, dtype=np.int64) if kernel
+                       else self._block + a + miss)
+                self.walk_monitor(pos, va[miss], wrefs, ref_addr, ref_dim)
             # the kernel's direct map is never shadowed lazily: no hidden faults
             extra = None if kernel else self.walk_traps(vm, pid, va[miss])
             if extra is not None:
@@ -928,9 +941,12 @@ def stlb_2m_key(va: np.ndarray) -> np.ndarray:
     return STLB_2M_TAG | ((np.asarray(va, dtype=np.int64) >> 21) << 12)
 
 
-def replay(events: np.ndarray, setup: Setup) -> Counts:
-    """Replay a whole OS-event stream; its counts."""
+def replay(events: np.ndarray, setup: Setup,
+           walk_monitor: Callable[..., None] | None = None) -> Counts:
+    """Replay a whole OS-event stream; its counts (``walk_monitor``: see
+    :attr:`Replay.walk_monitor`)."""
     r = Replay(setup)
+    r.walk_monitor = walk_monitor
     drive(r, events)
     return r.c
 

@@ -133,13 +133,16 @@ def test_the_replays_cache_counts_are_a_cache_models_over_the_same_addresses(
     r = Replay(replace(build(params, {}).setup(nested=nested), cache=cache, kernel=None))
     walks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def monitor(va: np.ndarray, refs: np.ndarray, addrs: np.ndarray, dims: np.ndarray) -> None:
+    def monitor(pos: np.ndarray, va: np.ndarray, refs: np.ndarray, addrs: np.ndarray,
+                dims: np.ndarray) -> None:
+        assert (stream_va[pos] == va).all()  # each walk at its access's stream position
         start = 0
         for v, n in zip(va.tolist(), refs.tolist(), strict=True):
             walks[v] = (addrs[start:start + n], dims[start:start + n])
             start += n
         assert start == len(addrs) == len(dims)
 
+    stream_va = events["va"][events["op"] == Ev.ACCESS].astype(np.int64)
     r.walk_monitor = monitor
     drive(r, events)
     frames = r.tcache[(0, 1)]
