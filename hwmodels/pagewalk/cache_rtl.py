@@ -226,9 +226,10 @@ class PWCLogic:
     """
 
     def __init__(self, name: str, p: PWCBlockParams, reset: WireVector, addr: WireVector,
-                 vm: WireVector, asid: WireVector | None) -> None:
+                 vm: WireVector, asid: WireVector | None, perm_bits: int = 3) -> None:
         assert len(addr) == p.addr_bits and (asid is None) == (p.asid_bits == 0)
         self.p, self.addr, self.vm, self.asid = p, addr, vm, asid
+        self.perm_bits = perm_bits  # 4 in an agile walker's guest cache: the mode bit
         fw = p.pa_bits - 12
         self.arrays: dict[int, _Array] = {}
         for L in range(2, p.levels + 1):
@@ -236,7 +237,7 @@ class PWCLogic:
             if not n:
                 continue
             fields = {"vm": p.vm_bits, "tag": max(len(addr) - (12 + 9 * (L - 1)), 1),
-                      "base": fw, "perm": 3}
+                      "base": fw, "perm": perm_bits}
             if asid is not None:
                 fields["asid"] = p.asid_bits
             with pyrtl.name_scope(f"{name}_l{L}"):
@@ -256,7 +257,8 @@ class PWCLogic:
         self.hit = _any(hits)
         self.level = _first(first, [Const(L, 3) for L, *_ in probes], Const(0, 3))
         self.base = _first(first, [a.read(h, "base") for _, a, h in probes], Const(0, fw))
-        self.perm = _first(first, [a.read(h, "perm") for _, a, h in probes], Const(0, 3))
+        self.perm = _first(first, [a.read(h, "perm") for _, a, h in probes],
+                           Const(0, perm_bits))
         self._fill_level: WireVector = Const(0, 3)
 
     @property

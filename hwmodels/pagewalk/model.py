@@ -15,6 +15,19 @@ dimension; PS at level 4 or 5 is reserved (guest reserved-bit fault / EPT miscon
 Permissions accumulate along each dimension (writable and user: AND; no-execute: OR); the
 result is writable if both dimensions allow it, executable likewise, user per the guest.
 
+**Agile walks** (Gandhi, Hill and Swift, ISCA 2016; a walker built with
+``WalkerParams.agile``): ``cr3`` is the host-physical root of a *shadow* table, read in one
+dimension as a native walk reads its table, until a non-leaf entry carries the switch bit
+(``tables.SWITCH``): its frame is then the guest-physical address of the guest's next-level
+table, and the walk goes on in two dimensions from there -- each lower guest table and the
+data page translated through the host table at ``eptp``. A walk that meets no switch ends
+in the shadow leaf (a host-physical frame, as a shadow walk); one that switches below the
+top costs ``s + g (n_h + 1) + n_h`` references uncached, ``s`` shadow levels read and ``g``
+guest levels left (4, 12, 16, 20 for 4 x 4 levels against nested paging's 24). The guest
+page-walk cache holds both kinds of entry: an agile walk's entry carries a mode bit
+(``P_GPA``, above the permissions: its base is guest-physical), so a hit resumes in the
+dimension the walk was in below that level.
+
 **Page-walk caches** (paging-structure caches), one per level 2..5 and dimension, fully
 associative, LRU. The level-``L`` cache of a dimension maps the address bits that select a
 level-``L`` entry -- ``x >> (12 + 9(L-1))`` with ``x`` the VA (guest) or gPA (nested) -- to
@@ -83,7 +96,11 @@ A_W, A_U, A_X = 1, 2, 4
 # cfg columns handed to the kernel
 C_NG, C_NH, C_PAMASK, C_VMMASK, C_ASIDMASK, C_SETS, C_WAYS, C_SETBITS = range(8)
 
-_NATIVE, _NESTED = int(WalkOp.NATIVE), int(WalkOp.NESTED)
+_NATIVE, _NESTED, _AGILE = int(WalkOp.NATIVE), int(WalkOp.NESTED), int(WalkOp.AGILE)
+_SWITCH_BIT = 52  # tables.SWITCH
+P_GPA = 8
+"""A guest page-walk cache entry's mode bit, above its permissions: the base it holds is
+guest-physical (an agile walk's entry at or below its switch)."""
 _LOOKUP, _FILL = int(CacheOp.LOOKUP), int(CacheOp.FILL)
 _FALL, _FVM, _FASID = int(WalkOp.FLUSH_ALL), int(WalkOp.FLUSH_VM), int(WalkOp.FLUSH_ASID)
 _GPF, _EPTV = int(Fault.GUEST_PF), int(Fault.EPT_VIOLATION)
@@ -301,7 +318,7 @@ def _pwc_kernel(pwc, ent, d, top, op, addr, vm, asid, level, base, perm, out):
                                    base[i] << 12, perm[i])
             if e >= 0:
                 out[i, 2], out[i, 5] = e, evicted
-        elif o >= _FALL:
+        elif _FALL <= o <= _FASID:
             out[i, 6] = _pwc_flush(pwc, d, o, vm[i], asid[i])
 
 
@@ -318,7 +335,7 @@ def _ntlb_kernel(ntlb, sets, ways, set_bits, op, page, vm, base, size, perm, out
                 out[i, 3], out[i, 4] = t[w, F_SIZE], t[w, F_PERM]
         elif o == _FILL:
             out[i, 1], out[i, 5] = _ntlb_fill(t, ways, vm[i], tag, base[i], size[i], perm[i])
-        elif o >= _FALL:
+        elif _FALL <= o <= _FASID:
             out[i, 6] = _ntlb_flush(ntlb, o, vm[i])
 
 
@@ -333,12 +350,13 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
         o = op[i]
         v_m = np.int64(vm[i]) & cfg[C_VMMASK]
         a_s = np.int64(asid[i]) & cfg[C_ASIDMASK]
-        if o >= _FALL:
+        if _FALL <= o <= _FASID:
             _flush(pwc, ntlb, o, v_m, a_s)
             continue
-        if o != _NATIVE and o != _NESTED:
+        if o != _NATIVE and o != _NESTED and o != _AGILE:
             continue
         nested = o == _NESTED
+        agile = o == _AGILE
         x = np.int64(va[i]) & ((np.int64(1) << (12 + 9 * ng)) - 1)
         ept = np.int64(eptp[i])
         first = nref
@@ -350,6 +368,9 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
         L, _, base, gperm = _pwc_probe(pwc, ent, GUEST, ng, x, v_m, a_s)
         out[i, 7] = L
         if L:
+            if agile:  # the entry says whether the walk had switched to two dimensions
+                nested = (gperm & P_GPA) != 0
+            gperm &= A_W | A_U | A_X
             L -= 1
         else:
             L, base, gperm = ng, np.int64(cr3[i]) & pa_mask & ~np.int64(0xFFF), np.int64(7)
@@ -383,7 +404,11 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
                 gpa = (frame & ~span) | (x & span)
                 gsize = L - 1
                 break
-            _pwc_fill(pwc, ent, GUEST, L, x, v_m, a_s, frame, gperm)
+            # agile: a shadow entry with the switch bit points at the guest's next table
+            if agile and not nested and (e >> _SWITCH_BIT) & 1:
+                nested = True
+            _pwc_fill(pwc, ent, GUEST, L, x, v_m, a_s, frame,
+                      gperm | (P_GPA if agile and nested else 0))
             base = frame
             L -= 1
         size, perm, pa = gsize, gperm, gpa

@@ -49,6 +49,7 @@ class WalkOp(IntEnum):
     FLUSH_ALL = 3
     FLUSH_VM = 4
     FLUSH_ASID = 5
+    AGILE = 6
 
 
 class CacheOp(IntEnum):
@@ -96,6 +97,13 @@ class WalkRequest(NamedTuple):
     def nested(cls, va: int, cr3: int, eptp: int, vm: int = 0, asid: int = 0) -> WalkRequest:
         """Walk the guest table at guest-physical ``cr3`` through the host table at ``eptp``."""
         return cls(WalkOp.NESTED, va, cr3, eptp, vm, asid)
+
+    @classmethod
+    def agile(cls, va: int, cr3: int, eptp: int, vm: int = 0, asid: int = 0) -> WalkRequest:
+        """Walk the shadow table at host-physical ``cr3`` in agile mode: at an entry with the
+        switch bit (``tables.SWITCH``) go on in two dimensions through the host table at
+        ``eptp`` (a walker built with ``WalkerParams.agile``)."""
+        return cls(WalkOp.AGILE, va, cr3, eptp, vm, asid)
 
     @classmethod
     def flush_all(cls) -> WalkRequest:
@@ -197,6 +205,10 @@ class WalkBatch(Columns):
             if len(col) and int(col.max()) >= limit:
                 i = int(np.argmax(col >= limit))
                 raise ValueError(f"{name}: request {i} has {int(col[i]):#x}, expected < {limit:#x}")
+        if not params.agile and (self.op == WalkOp.AGILE).any():
+            i = int(np.argmax(self.op == WalkOp.AGILE))
+            raise ValueError(f"op: request {i} is an agile walk, and this walker has no agile "
+                             "mode (walker.agile)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,7 +277,7 @@ class WalkEvents:
 
 
 COUNTER_NAMES: tuple[str, ...] = (
-    "walks", "native_walks", "nested_walks", "flushes", "faults_guest_pf",
+    "walks", "native_walks", "nested_walks", "agile_walks", "flushes", "faults_guest_pf",
     "faults_ept_violation", "faults_guest_rsvd", "faults_ept_misconfig", "refs",
     "refs_guest", "refs_nested", "gpwc_hits", "gpwc_misses", "npwc_hits", "ntlb_hits",
     "ntlb_misses",
@@ -280,12 +292,14 @@ def count_events(reqs: WalkBatch, events: WalkEvents) -> dict[str, int]:
     >>> c = count_events(reqs, ev); c["walks"], c["flushes"], c["faults_guest_pf"]
     (1, 1, 1)
     """
-    walk = (reqs.op == WalkOp.NATIVE) | (reqs.op == WalkOp.NESTED)
+    walk = ((reqs.op == WalkOp.NATIVE) | (reqs.op == WalkOp.NESTED)
+            | (reqs.op == WalkOp.AGILE))
     c = {
         "walks": int(walk.sum()),
         "native_walks": int((reqs.op == WalkOp.NATIVE).sum()),
         "nested_walks": int((reqs.op == WalkOp.NESTED).sum()),
-        "flushes": int((reqs.op >= WalkOp.FLUSH_ALL).sum()),
+        "agile_walks": int((reqs.op == WalkOp.AGILE).sum()),
+        "flushes": int(((reqs.op >= WalkOp.FLUSH_ALL) & (reqs.op <= WalkOp.FLUSH_ASID)).sum()),
         "refs": len(events.addrs),
         "refs_guest": int((events.dims == 0).sum()),
         "refs_nested": int((events.dims == 1).sum()),

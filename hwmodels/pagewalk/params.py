@@ -171,8 +171,15 @@ class WalkerParams:
     pa_bits: int = 52
     vm_bits: int = VM_BITS_MAX
     asid_bits: int = ASID_BITS_MAX
+    agile: bool = False
+    """Agile paging's walker change (Gandhi et al., ISCA 2016): ``AGILE`` walks, which start
+    in a shadow table and switch to two dimensions at an entry with the switch bit; the
+    guest page-walk cache keeps one more bit per entry (whether the base it holds is
+    guest-physical)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.agile, bool):
+            raise ValueError(f"walker.agile: expected true or false, got {self.agile!r}")
         lo, hi = LEVELS_RANGE
         for key, v in (("guest.levels", self.guest_levels), ("host.levels", self.host_levels)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:

@@ -112,12 +112,15 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
         resp_valid, resp_data = Input(1, "mem_resp_valid"), Input(64, "mem_resp_data")
 
         with pyrtl.name_scope("walker"):
-            R = {name: Register(bw, name, reset_value=0) for name, bw in {
+            widths = {
                 "state": 3, "nested": 1, "va": VA, "cr3": FW, "eptp": FW, "vm": p.vm_bits,
                 "asid": p.asid_bits, "gl": 3, "gbase": FW, "gperm": 3, "gsize": 2,
                 "hl": 3, "hbase": FW, "hperm": 3, "hgpa": PA, "hfinal": 1,
                 "fault": 3, "level": 3, "step": 3, "frame": FW, "size": 2, "perms": 4,
-                "gpwc": 3, "npwc": 3, "nhit": 3, "nmiss": 3}.items()}
+                "gpwc": 3, "npwc": 3, "nhit": 3, "nmiss": 3}
+            if p.agile:
+                widths["agile"] = 1  # the walk in progress is an agile one
+            R = {name: Register(bw, name, reset_value=0) for name, bw in widths.items()}
             nxt: dict[str, WireVector] = {}  # next-state values, default: hold
 
             def st(s: int) -> WireVector:
@@ -131,7 +134,9 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             x = _fit(R["hgpa"], XW)
 
             # --- caches ------------------------------------------------------------------
-            gpwc = PWCLogic("gpwc", PWCBlockParams.of_walker(p, "guest"), reset, va, vm, asid)
+            # agile: the guest cache's entries carry a mode bit above the permissions
+            gpwc = PWCLogic("gpwc", PWCBlockParams.of_walker(p, "guest"), reset, va, vm, asid,
+                            perm_bits=4 if p.agile else 3)
             npwc = PWCLogic("npwc", PWCBlockParams.of_walker(p, "nested"), reset, x, vm, None)
             g_hit, g_lvl, g_base, g_perm = gpwc.hit, gpwc.level, gpwc.base, gpwc.perm
             n_hit, n_lvl, n_base, n_perm = npwc.hit, npwc.level, npwc.base, npwc.perm
@@ -151,12 +156,16 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             # --- IDLE: accept a request ---------------------------------------------------
             accept = st(IDLE) & req_valid
             is_walk = (req_op == int(WalkOp.NATIVE)) | (req_op == int(WalkOp.NESTED))
+            if p.agile:
+                is_walk = is_walk | (req_op == int(WalkOp.AGILE))
             is_flush = (req_op >= int(WalkOp.FLUSH_ALL)) & (req_op <= int(WalkOp.FLUSH_ASID))
             start = accept & is_walk
             for name, value in (("nested", req_op == int(WalkOp.NESTED)), ("va", req_va),
                                 ("cr3", req_cr3[12:]), ("eptp", req_eptp[12:]), ("vm", req_vm),
                                 ("asid", req_asid)):
                 assign(name, start, value)
+            if p.agile:
+                assign("agile", start, req_op == int(WalkOp.AGILE))
             for name in ("fault", "level", "step", "frame", "size", "perms", "gpwc", "npwc",
                          "nhit", "nmiss"):
                 assign(name, accept & (is_walk | is_flush), 0)
@@ -178,8 +187,12 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             assign("gpwc", gp, g_lvl)
             assign("gl", gp, select(g_hit, (g_lvl - 1)[:3], Const(ng, 3)))
             assign("gbase", gp, g_next)
-            assign("gperm", gp, select(g_hit, g_perm, Const(7, 3)))
-            to_host = gp & R["nested"]
+            assign("gperm", gp, select(g_hit, g_perm[:3], Const(7, 3)))
+            two_d = R["nested"]
+            if p.agile:  # an agile walk resumes in the dimension its hit entry records
+                two_d = select(R["agile"], g_hit & g_perm[3], R["nested"])
+                assign("nested", gp & R["agile"], two_d)
+            to_host = gp & two_d
             assign("hgpa", to_host, concat(g_next, Const(0, 12)))
             assign("hfinal", to_host, 0)
             assign("state", gp, select(to_host, Const(H_PROBE, 3), Const(G_REQ, 3)))
@@ -218,12 +231,18 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             assign("hgpa", leaf_nested, concat(g_page, va[:12]))
             assign("hfinal", leaf_nested, 1)
             inner = g_ok & ~g_leaf
+            # below: two dimensions (nested, or an agile walk at a switch entry)
+            below = R["nested"]
+            if p.agile:
+                switch = R["agile"] & ~R["nested"] & e[52]  # tables.SWITCH
+                below = R["nested"] | switch
+                assign("nested", inner & switch, 1)
             assign("gl", inner, (gl - 1)[:3])
-            assign("gbase", inner & ~R["nested"], e_frame)
-            assign("state", inner & ~R["nested"], G_REQ)
-            assign("hgpa", inner & R["nested"], concat(e_frame, Const(0, 12)))
-            assign("hfinal", inner & R["nested"], 0)
-            assign("state", (inner | leaf_nested) & R["nested"], H_PROBE)
+            assign("gbase", inner & ~below, e_frame)
+            assign("state", inner & ~below, G_REQ)
+            assign("hgpa", inner & below, concat(e_frame, Const(0, 12)))
+            assign("hfinal", inner & below, 0)
+            assign("state", (inner & below) | (leaf_nested & R["nested"]), H_PROBE)
 
             # --- H_PROBE: nested TLB, then nested page-walk cache ---------------------------
             hp = st(H_PROBE)
@@ -279,7 +298,8 @@ def build_walker(params: WalkerParams) -> WalkerDesign:
             assign("state", table, G_REQ)
 
             # --- page-walk cache fills: an entry right after it is read -----------------------
-            gpwc.fill(inner, gl, e_frame, g_newperm)
+            gpwc.fill(inner, gl, e_frame,
+                      concat(R["agile"] & below, g_newperm) if p.agile else g_newperm)
             npwc.fill(h_inner, hl, e_frame, h_newperm)
 
             assign("state", st(DONE), IDLE)

@@ -38,6 +38,11 @@ WRITABLE = 1 << 1
 USER = 1 << 2
 PS = 1 << 7
 NX = 1 << 63
+SWITCH = 1 << 52
+"""Agile paging's switch bit (Gandhi et al., ISCA 2016: "one of the unused bits" of a shadow
+entry): bit 52, ignored by the x86-64 walk in every entry. In a non-leaf entry of a shadow
+table walked in agile mode it says that the entry's frame is the guest-physical address of
+the guest's next-level table, and the walk goes on in two dimensions from there."""
 FRAME_MASK = ((1 << 52) - 1) & ~0xFFF
 """Bits 51:12 of an entry: the frame (table or page) address."""
 

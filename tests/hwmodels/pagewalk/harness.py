@@ -26,6 +26,7 @@ from hwmodels.pagewalk import (
 from hwmodels.pagewalk.tables import (
     PAGE_SIZES,
     PS,
+    SWITCH,
     FrameAllocator,
     NestedImage,
     PageTable,
@@ -34,6 +35,8 @@ from hwmodels.pagewalk.tables import (
 
 BAD_VM = 3
 """VM tag of walks through ``World.bad_eptp`` (its translations must not share tags)."""
+AGILE_VM = 4
+"""VM tag of agile walks (a walker with ``agile`` has at least 3 VM bits in these tests)."""
 OFF = PWCParams(0)
 NO_NTLB = NTLBParams(0, 0)
 
@@ -41,7 +44,7 @@ NO_NTLB = NTLBParams(0, 0)
 def uncached(p: WalkerParams) -> WalkerParams:
     """The same walker with every cache off."""
     return WalkerParams(p.guest_levels, p.host_levels, OFF, OFF, NO_NTLB, p.pa_bits,
-                        p.vm_bits, p.asid_bits)
+                        p.vm_bits, p.asid_bits, p.agile)
 
 
 @dataclass
@@ -56,6 +59,11 @@ class World:
     native: PageTable
     vas: list[int] = field(default_factory=list)
     bad_eptp: int = 0
+    shadow: PageTable | None = None
+    """A shadow table (host memory) of the guest-on-host pair, some of its entries switching
+    to the guest's tables (agile paging), for walkers with ``agile``."""
+    switches: dict[int, int] = field(default_factory=dict)
+    """VA -> shadow level of the switch entry on its path (none: a shadow walk)."""
 
     @property
     def mem(self):
@@ -63,8 +71,10 @@ class World:
 
 
 def build_world(params: WalkerParams, seed: int, pages: int = 10,
-                host_page: int | None = None) -> World:
-    """A random world whose tables fit ``params`` (levels, address widths)."""
+                host_page: int | None = None, broken: bool = True) -> World:
+    """A random world whose tables fit ``params`` (levels, address widths); with
+    ``params.agile`` a shadow table too (:func:`build_shadow`); ``broken``: faulting entries
+    (:func:`_break_things`)."""
     rng = random.Random(seed)
     ng, nh = params.guest_levels, params.host_levels
     if host_page is None:
@@ -95,8 +105,51 @@ def build_world(params: WalkerParams, seed: int, pages: int = 10,
             continue  # overlaps a page of another size, or out of space: skip this page
         world.vas += [va, va + rng.randrange(size) // 8 * 8, va + size]  # + a neighbour
     world.vas.append(rng.randrange(top) & ~0xFFF)  # most likely unmapped at a high level
-    _break_things(world, rng)
+    if params.agile:
+        build_shadow(world, rng)
+    if broken:
+        _break_things(world, rng)
     return world
+
+
+def build_shadow(world: World, rng: random.Random, switch_rate: float = 0.5) -> None:
+    """The hypervisor's shadow of the guest table (each guest page whose host page holds it
+    whole, mapped straight to its host frame with the two dimensions' permissions), then,
+    for about ``switch_rate`` of the pages, the shadow entry of a random level above the
+    guest leaf rewritten to switch to the guest's table below it (agile paging)."""
+    img = world.img
+    ng = img.guest.levels
+    shadow = PageTable.in_memory(img.mem, ng, img.host_alloc)
+    for va, g in sorted(img.guest.mappings.items()):
+        h = img.ept.lookup(g.pa)
+        if h is None or h.size < g.size:
+            continue
+        try:
+            shadow.map(va, h.pa + g.pa % h.size, g.size, writable=g.writable and h.writable,
+                       user=g.user, nx=g.nx or h.nx)
+        except (ValueError, MemoryError):
+            continue
+    for va, g in sorted(img.guest.mappings.items()):
+        if rng.random() >= switch_rate:
+            continue
+        leaf = PAGE_SIZES.index(g.size) + 1
+        if leaf + 1 > ng:
+            continue
+        level = rng.randrange(leaf + 1, ng + 1)  # the shadow entry that switches
+        below = img.guest.entry_address(va, level - 1)
+        slot = shadow.entry_address(va, level)
+        if below is None or slot is None:
+            continue
+        img.mem.write(slot, make_entry(below & ~0xFFF) | SWITCH)
+    world.shadow = shadow
+    for va in world.vas:
+        for level in range(ng, 1, -1):
+            slot = shadow.entry_address(va, level)
+            if slot is None:
+                break
+            if img.mem.read(slot) & SWITCH:
+                world.switches[va] = level
+                break
 
 
 def _break_things(world: World, rng: random.Random) -> None:
@@ -135,6 +188,8 @@ def requests(world: World, params: WalkerParams, n: int, seed: int,
         va = rng.choice(world.vas) & mask
         vm, asid = rng.choice([1, 1, 1, 2]), rng.choice([0, 0, 1])
         if r < flush_rate:
+            if world.shadow is not None and rng.random() < 0.3:
+                vm = AGILE_VM
             kind = rng.choice([WalkOp.FLUSH_ALL, WalkOp.FLUSH_VM, WalkOp.FLUSH_ASID,
                                WalkOp.FLUSH_ASID])
             out.append(WalkRequest(kind, vm=vm, asid=asid))
@@ -142,6 +197,8 @@ def requests(world: World, params: WalkerParams, n: int, seed: int,
             out.append(WalkRequest.native(va, root, vm=0, asid=asid))
         elif r < 0.28:
             out.append(WalkRequest.nested(va, cr3, world.bad_eptp, vm=BAD_VM, asid=asid))
+        elif world.shadow is not None and r < 0.55:
+            out.append(WalkRequest.agile(va, world.shadow.root, eptp, vm=AGILE_VM, asid=asid))
         else:
             out.append(WalkRequest.nested(va, cr3, eptp, vm=vm, asid=asid))
     return WalkBatch.from_requests(out)
@@ -191,5 +248,5 @@ def assert_same_events(reqs: WalkBatch, expected: WalkEvents, actual: WalkEvents
     )
 
 
-__all__ = ["BAD_VM", "FrameAllocator", "World", "assert_same_events", "build_world", "oracle",
-           "requests", "uncached"]
+__all__ = ["AGILE_VM", "BAD_VM", "FrameAllocator", "World", "assert_same_events",
+           "build_shadow", "build_world", "oracle", "requests", "uncached"]

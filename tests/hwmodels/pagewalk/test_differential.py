@@ -22,10 +22,18 @@ from hwmodels.pagewalk import (
     PWCParams,
     WalkBatch,
     WalkerParams,
+    WalkOp,
     WalkRequest,
     count_events,
 )
-from hwmodels.pagewalk.tables import PAGE_2M, PAGE_4K, NestedImage, PageTable
+from hwmodels.pagewalk.tables import (
+    PAGE_2M,
+    PAGE_4K,
+    SWITCH,
+    NestedImage,
+    PageTable,
+    make_entry,
+)
 from tests.hwmodels.pagewalk.conftest import get_walker_sim
 from tests.hwmodels.pagewalk.harness import assert_same_events, build_world, requests
 from tests.hwmodels.tlb_harness import read_lackey
@@ -42,6 +50,12 @@ CONFIGS: dict[str, WalkerParams] = {
                         pa_bits=40, vm_bits=2, asid_bits=2),
     "3x5_wide": WalkerParams(3, 5, PWCParams(0), PWCParams(3), NTLBParams(8, 8),
                              pa_bits=52, vm_bits=16, asid_bits=12),
+    # agile paging's walker: shadow walks switching to 2D, beside native and nested ones
+    "4x4_agile": WalkerParams(4, 4, PWCParams((2, 1, 1, 1)), PWCParams((2, 1, 1, 1)),
+                              NTLBParams(4, 2), pa_bits=36, vm_bits=3, asid_bits=1,
+                              agile=True),
+    "3x2_agile": WalkerParams(3, 2, PWCParams((1, 0, 1, 0)), PWCParams(1), NTLBParams(0, 0),
+                              pa_bits=32, vm_bits=3, asid_bits=1, agile=True),
 }
 
 DIFF_SETTINGS = settings(derandomize=True, deadline=None, max_examples=40,
@@ -96,6 +110,11 @@ def test_scoreboard_catches_a_different_cache(walker_sims: dict) -> None:
 
 @pytest.fixture(scope="module")
 def trace_world() -> tuple[NestedImage, PageTable, WalkBatch]:
+    """The trace world (:func:`build_trace_world`), shared by the tests that only read it."""
+    return build_trace_world()
+
+
+def build_trace_world() -> tuple[NestedImage, PageTable, WalkBatch]:
     """A guest whose tables map the pages a real program (gzip, lackey trace) touched.
 
     The stack (addresses >= 2**36) is backed by 2 MiB guest pages, the rest by 4 KiB pages;
@@ -131,6 +150,39 @@ def test_trace_stimulus_exercises_the_caches(trace_world) -> None:
     assert c["walks"] == 1800 and c["faults_guest_pf"] == 0
     assert c["gpwc_hits"] > 1000 and c["npwc_hits"] > 0 and c["ntlb_hits"] > 100
     assert c["refs"] < c["walks"] * 3  # uncached this would be about 1500 x 24 + 300 x 4
+
+
+AGILE_TRACE_PARAMS = replace(TRACE_PARAMS, agile=True)
+
+
+def test_real_trace_agile(walker_sims: dict) -> None:
+    """The recorded trace's walks in agile mode, on a shadow of the trace world's guest:
+    the 4 KiB pages' leaf tables switched to the guest's (their level-2 shadow entries: the
+    table pages a guest updates most, which the paper's policy moves to nested mode), the
+    stack's 2 MiB guest pages shadowed by the 4 KiB host pages backing them, so walks both
+    switch and stay in the shadow."""
+    img, _, nested = build_trace_world()
+    shadow = PageTable.in_memory(img.mem, 4, img.host_alloc)
+    for va in sorted({int(v) & ~0xFFF for v in nested.va[nested.op == WalkOp.NESTED]}):
+        if shadow.translate(va) is None:
+            shadow.map(va, img.translate(va) & ~0xFFF, PAGE_4K)
+    for va, g in sorted(img.guest.mappings.items()):
+        if g.size == PAGE_4K:
+            below = img.guest.entry_address(va, 1)
+            img.mem.write(shadow.entry_address(va, 2), make_entry(below & ~0xFFF) | SWITCH)
+    reqs = WalkBatch.from_requests(
+        WalkRequest.agile(r.va, shadow.root, r.eptp, vm=1, asid=r.asid)
+        if r.op == WalkOp.NESTED else r
+        for r in (nested.row(i) for i in range(len(nested))) if r.op != WalkOp.NATIVE)
+    model = PageWalkModel(AGILE_TRACE_PARAMS, img.mem).run(reqs)
+    c = count_events(reqs, model)
+    assert c["agile_walks"] == 1500 and c["faults_guest_pf"] == 0
+    assert c["refs_nested"] > 0 and c["gpwc_hits"] > 1000
+    walks = [model.row(i) for i in range(len(reqs)) if reqs.op[i] == WalkOp.AGILE]
+    switched = sum(1 in w.dims for w in walks)
+    assert 0 < switched < len(walks)  # some walks end in the shadow, most switch
+    sim = get_walker_sim(walker_sims, AGILE_TRACE_PARAMS, "compiled", img.mem)
+    assert_same_events(reqs, model, sim.run(reqs), "trace/agile")
 
 
 @pytest.mark.parametrize("backend", ["fast", "compiled"])

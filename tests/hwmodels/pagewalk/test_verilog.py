@@ -18,7 +18,7 @@ def test_module_name_is_stable_across_parameters() -> None:
 
 
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog (iverilog, vvp) not installed")
-@pytest.mark.parametrize("name", ["4x4", "2x3"])
+@pytest.mark.parametrize("name", ["4x4", "2x3", "4x4_agile"])
 def test_icarus_matches_pyrtl_cycle_by_cycle(name: str, tmp_path) -> None:
     p = CONFIGS[name]
     world = build_world(p, 11)
