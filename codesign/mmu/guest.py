@@ -54,6 +54,12 @@ guest-physical = physical), and in
 :attr:`GuestModel.host`, host memory holding the EPT tables and the guest tables at the host
 addresses that back them (what a 2D walker reads).
 
+**Compiled first touches.** :meth:`GuestModel.demand_faults` makes a run of 4 KiB demand
+faults in one compiled call (:mod:`codesign.mmu.guestkernel`) over the model's own state --
+the two images, the free-frame stack, the allocators -- with the writes :meth:`fault` makes,
+and leaves to :meth:`fault` what needs a new table page (guest or host), a 2 MiB page, or
+an error; the model ends in the same state either way (tested on random streams).
+
 **Simplifications** (documented, deterministic): the walk that discovers a fault is not
 replayed (the fault is handled, then the access translates); a first read maps a private
 frame (no shared zero page); page-table pages are freed only at EXIT; regions are never

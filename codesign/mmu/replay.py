@@ -389,13 +389,13 @@ class Replay:
         """The stream's accesses replayed so far (``c.refs`` restarts at :meth:`mark`; this
         does not: the fault chunks and the slices of :func:`drive` are aligned on it)."""
         self.kw = KernelWork(setup.kernel, self.guest) if setup.kernel is not None else None
+        """The guest kernel's work collected from events and faults (None: none)."""
         cls = type(self)
         self._batch_faults = all(getattr(cls, hook) is getattr(Replay, hook)
                                  for hook in ("_effects", "fault_traps", "fault_handled"))
         """First touches go through the compiled demand-fault path
         (:meth:`GuestModel.demand_faults`) and are counted in bulk: only where the fault
         hooks are these (a mechanism that overrides one sees every fault's ``Effects``)."""
-        """The guest kernel's work collected from events and faults (None: none)."""
         if self.kw is not None:
             self.c.kernel, self.c.kernel_stream = Counts(), Counts()
         self.host_frames: dict[int, int] = {}
@@ -687,7 +687,7 @@ class Replay:
                     self._demanded(vm, pid, at, done.rows, faulted)
                     lo = done.stop
                     if lo < len(at):  # one the compiled path leaves to the model
-                        self._fault_at(vm, pid, int(at[lo]), 0, va, write, faulted)
+                        self._fault_at(vm, pid, int(at[lo]), va, write, faulted)
                         lo += 1
                 continue
             i += 1
@@ -704,12 +704,12 @@ class Replay:
             if cut > start:
                 self._user_run(vm, pid, va, pages, start, cut, faulted)
                 start = cut
-            self._fault_at(vm, pid, pos, kind, va, write, faulted)
+            self._fault_at(vm, pid, pos, va, write, faulted)
         self._user_run(vm, pid, va, pages, start, n, faulted,
                        (uniq, inv) if start == 0 else None)
 
-    def _fault_at(self, vm: int, pid: int, pos: int, kind: int, va: np.ndarray,
-                  write: np.ndarray, faulted: dict[int, tuple[int, int]]) -> None:
+    def _fault_at(self, vm: int, pid: int, pos: int, va: np.ndarray, write: np.ndarray,
+                  faulted: dict[int, tuple[int, int]]) -> None:
         """Handle the fault of the access at ``pos`` of the block through the guest model."""
         addr = int(va[pos])
         fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
