@@ -23,7 +23,10 @@ references hit the TLB. Pass a whole recorded trace with ``--trace`` for a harde
   11.0 M/s once the per-run costs were cut (best of 15 replays, ``drive`` alone); with a
   run's TLB, STLB, walks and data cache in one compiled call (``mmu.runkernel``), this
   benchmark's nested figure went from 9.3 to 14.1 M/s (native 10.6 to 15.1, shadow 10.5 to
-  12.7, pv-direct 11.2 to 14.2, selective 6.8 to 8.4), same machine, same session;
+  12.7, pv-direct 11.2 to 14.2, selective 6.8 to 8.4), same machine, same session; with a
+  chunk's first touches compiled (``mmu.guestkernel``; native and nested only), nested 11.8
+  to 14.7 M/s and native 12.6 to 13.8, measured back to back in a later, noisier session
+  (shadow, pv-direct, selective unchanged within noise: they keep Python's fault path);
 - *evaluate*: the whole design point as a sweep runs it (stream from the cache, replay, and
   for virtualized mechanisms the native replay behind ``slowdown_vs_native``).
 """

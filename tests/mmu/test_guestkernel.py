@@ -157,14 +157,20 @@ def test_dense_first_touches_run_compiled_and_grow_the_images() -> None:
     assert len(fast.native.table()[0]) > 64 and len(fast.vms[0].free[PAGE_4K]) == 0
 
 
-def test_rows_say_what_each_fault_did() -> None:
+def mapped(pages: int) -> GuestModel:
+    """A guest model whose process 1 has ``pages`` pages mapped at ``BASE``, none touched."""
     b = StreamBuilder()
     b.spawn(1)
     b.switch(1)
-    b.map(BASE, 4)
+    b.map(BASE, pages)
     g = GuestModel(GuestConfig())
     for e in b.build():
         g.apply(e)
+    return g
+
+
+def test_rows_say_what_each_fault_did() -> None:
+    g = mapped(4)
     g.fault(0, 1, BASE, False)
     va = np.array([BASE, BASE + 0x1008, BASE + 0x1010, BASE + 0x2000], dtype=np.int64)
     done = g.demand_faults(0, 1, va)
@@ -182,13 +188,7 @@ def test_rows_say_what_each_fault_did() -> None:
 
 def test_what_it_leaves_to_python_is_left_untouched() -> None:
     """A first touch needing a table page stops the run before anything changes."""
-    b = StreamBuilder()
-    b.spawn(1)
-    b.switch(1)
-    b.map(BASE, 1024)
-    g = GuestModel(GuestConfig())
-    for e in b.build():
-        g.apply(e)
+    g = mapped(1024)
     before = state(g)
     nk, nv, ns = g.native.table()
     hk, hv, hs = g.host.table()
