@@ -240,7 +240,8 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
         (r"migration\.downtime_ms$", MetricInfo("ms")),
         (r"migration\.rounds$", MetricInfo("rounds", "")),
         (r"migration\.bytes_sent$", MetricInfo("bytes")),
-        (r"migration\.(pages_sent|memory_pages|dirty_pages|device_pages|table_pages)$",
+        (r"migration\.(pages_sent|memory_pages|dirty_pages|device_pages|table_pages|"
+         r"pages_skipped)$",
          MetricInfo("pages", "")),
         (r"migration\.guest_slowdown$", MetricInfo("x without logging")),
         (r"migration\.base_cycles_per_ref$", MetricInfo("cycles/reference")),

@@ -63,7 +63,9 @@ pages.
 
 Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
 ``migration.pages_sent``, ``migration.bytes_sent``, ``migration.table_pages`` (guest
-page-table pages walks dirtied), ``migration.guest_slowdown`` (the guest's
+page-table pages walks dirtied), ``migration.pages_skipped`` (with
+``migration.skip_redirtied``: pages a round skipped, dirtied again before their turn),
+``migration.guest_slowdown`` (the guest's
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
 and ``migration.writes_per_s`` (the guest's dirtying writes per second without logging: the
 dirty rate the link races), and the logging traps: ``traps.vmexit.ept_violation`` /
@@ -163,6 +165,11 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
                                doc="receive buffers the NIC writes, one page each, in turn "
                                    "(default 256: a 256-descriptor ring, Linux e1000's "
                                    "default and a Xen netif ring's slots)")
+    skip_redirtied: bool = param(
+        False, key="migration.skip_redirtied",
+        doc="skip, within a round, a page dirtied again before its turn (Xen's to_skip in "
+            "xc_domain_save: the dirty log peeked before each batch of 1,024 pages; the next "
+            "round sends it); false: each round sends what the last one dirtied, as QEMU does")
     ept_ad: bool = param(
         True, key="migration.ept_ad",
         doc="EPT accessed and dirty flags are on (EPTP bit 6; Haswell and later, KVM's default "
@@ -336,7 +343,7 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
                     first=first,
                     dev_pages=ring,
                     dev_rate=p.rx_gbps * 1e9 / 8 / PAGE_BYTES if dma else 0.0,
-                    dev_all=p.device == "passthrough")
+                    dev_all=p.device == "passthrough", skip=p.skip_redirtied)
     reason = {"write-protect": "vmexit.ept_violation" if p.mmu == "nested"
               else "vmexit.page_fault", "pml": "vmexit.pml_full",
               "pv-logdirty": "fault.log_dirty"}.get(p.logging)
@@ -353,6 +360,7 @@ def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.memory_pages": memory,
         "migration.dirty_pages": d.written,
         "migration.table_pages": tables,
+        "migration.pages_skipped": m.skipped,
         "migration.device_pages": m.device_pages,
         "traps.total": m.traps,
         **traps,
@@ -374,5 +382,5 @@ MECHANISM = Mechanism(
                         *pv_direct.MECHANISM.costs, "cpu.clock_mhz"})),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker", "pml"),
-    version="2",
+    version="3",
 )

@@ -23,7 +23,13 @@ rounds are done (``DEF_MAX_ITERS`` 29: "limit us to 30 times round loop"), when 
 what the last live round dirtied with the guest paused: the downtime is its transfer time
 plus ``resume_s`` (CPU and device state, the switch-over; not modelled by default). Xen also
 skips, within a round, pages dirtied again since the round began ("to_skip"); the engine
-does not (QEMU, KVM's migration, sends each round's synced bitmap as it is).
+does not by default (QEMU, KVM's migration, sends each round's synced bitmap as it is);
+with ``skip`` it does as ``xc_domain_save`` does: it goes through the pages in pfn order (here
+the dirty stream's page numbering stands in for pfns) in batches of :data:`XEN_BATCH`, peeks
+the dirty log (``XEN_DOMCTL_SHADOW_OP_PEEK``) before each batch, and skips a page to send that
+was dirtied again since the round began -- the next round sends it; the stop-and-copy round
+skips nothing. A skipped page costs no link time, so the round ends sooner and the stop rule
+sees the pages actually sent (``sent_this_iter``).
 
 The first period's writes may differ from the later ones' (``first``): a stream that starts
 by populating its memory (each page zeroed by the guest kernel on its first touch: a write)
@@ -82,6 +88,10 @@ PAGE_BYTES = 4096
 RECORD_BYTES = PAGE_BYTES + 8
 """Bytes on the link per page sent: the frame and its 8-byte ``pfn_type`` record (Xen)."""
 
+XEN_BATCH = 1024
+"""Pages per batch of Xen's save loop (``MAX_BATCH_SIZE``; "1024 pages (4MB) at a time"):
+with ``skip``, the dirty log is peeked before each batch."""
+
 STOP_PAGES = 50
 MAX_ROUNDS = 30
 MAX_FACTOR = 3
@@ -110,6 +120,9 @@ class Migration(NamedTuple):
     """Distinct pages dirtied during each live round."""
     device_pages: int = 0
     """Pages a device's DMA dirtied during the live rounds (counted in ``dirtied``)."""
+    skipped: int = 0
+    """Pages a live round skipped because they were dirtied again before their turn (Xen's
+    ``to_skip``; 0 without ``skip``)."""
 
     @property
     def guest_slowdown(self) -> float:
@@ -119,71 +132,112 @@ class Migration(NamedTuple):
         return (self.guest_cycles + self.extra_cycles) / self.guest_cycles
 
 
+# Slots of the engine's write-cursor state (``cur``): period, index in it, traps, pages
+# dirtied this round, log entries since the last drain; ``extra`` holds the logging cycles.
+C_Q, C_J, C_TRAPS, C_DIRTY, C_DRAIN = range(5)
+
+
+@numba.njit(cache=True)
+def _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz, logging,
+             trap_cycles, pml_entries, full_cycles, stamp, k, until, cur, extra):
+    """Apply the guest's writes that happen before ``until`` seconds (in time order, from
+    the cursor ``cur``): a page first written in round ``k`` is stamped and counted dirty,
+    and logging charges the guest (``extra[0]``) as the module says."""
+    n0 = len(wpos0)
+    n1 = len(wpos)
+    while True:
+        q = cur[C_Q]
+        j = cur[C_J]
+        if q == 0:
+            if j == n0:
+                cur[C_Q], cur[C_J] = 1, 0
+                continue
+            pos = wpos0[j]
+            p = wpage0[j]
+        else:
+            if n1 == 0:
+                return
+            if j == n1:
+                cur[C_Q], cur[C_J] = q + 1, 0
+                continue
+            pos = q * period + wpos[j]
+            p = wpage[j]
+        if (pos * cycles_per_access + extra[0]) / clock_hz >= until:
+            return
+        if stamp[p] != k:
+            stamp[p] = k
+            cur[C_DIRTY] += 1
+            if logging == WRITE_PROTECT:
+                extra[0] += trap_cycles
+                cur[C_TRAPS] += 1
+            elif logging == PML:
+                if cur[C_DRAIN] == pml_entries:
+                    extra[0] += full_cycles
+                    cur[C_TRAPS] += 1
+                    cur[C_DRAIN] = 0
+                cur[C_DRAIN] += 1
+        cur[C_J] = j + 1
+
+
 @numba.njit(cache=True)
 def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access,
              clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
-             record_bytes, sent, dirtied, out):
+             skip, batch, record_bytes, sent, dirtied, out):
     stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
     page_s = record_bytes * 8.0 / link_bps
-    n0 = len(wpos0)
-    n1 = len(wpos)
-    j = 0
-    q = 0
-    extra = 0.0
-    traps = 0
+    cur = np.zeros(5, dtype=np.int64)
+    extra = np.zeros(1, dtype=np.float64)
     total = 0
     t = 0.0
     to_send = memory_pages
     k = 0
     guest_pos = 0.0
     device = 0
+    carried = 0  # pages the device dirtied in the last round: sent in this one
+    skipped = 0
+    xen_skip = skip and logging != NONE
     while True:
         k += 1
+        if logging != NONE:
+            extra[0] += round_cycles
+        cur[C_DIRTY] = 0
+        cur[C_DRAIN] = 0
+        start = t + (round_s if k > 1 else 0.0)
+        if xen_skip:
+            # Xen: pages in pfn order (the dirty stream's numbering), in batches; before
+            # each batch the dirty log is peeked, and a page to send that was dirtied again
+            # since the round began is skipped (it is in this round's dirty set)
+            n_sent = 0
+            listed = (stamp == k - 1) | (k == 1 or dev_all)  # this round's pages to send
+            for b0 in range(0, n_pages, batch):
+                _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz,
+                         logging, trap_cycles, pml_entries, full_cycles, stamp, k,
+                         start + n_sent * page_s, cur, extra)
+                for p in range(b0, min(b0 + batch, n_pages)):
+                    if listed[p]:
+                        if stamp[p] == k:
+                            skipped += 1
+                        else:
+                            n_sent += 1
+            rest = memory_pages - n_pages if k == 1 or dev_all else carried
+            to_send = n_sent + rest
+            end = start + to_send * page_s
+        else:
+            end = start + to_send * page_s
         sent[k - 1] = to_send
         total += to_send
-        end = t + to_send * page_s + (round_s if k > 1 else 0.0)
-        if logging != NONE:
-            extra += round_cycles
-        dirty = 0
-        since_drain = 0
-        while True:
-            if q == 0:
-                if j == n0:
-                    q, j = 1, 0
-                    continue
-                pos = wpos0[j]
-                p = wpage0[j]
-            else:
-                if n1 == 0:
-                    break
-                if j == n1:
-                    q, j = q + 1, 0
-                    continue
-                pos = q * period + wpos[j]
-                p = wpage[j]
-            if (pos * cycles_per_access + extra) / clock_hz >= end:
-                break
-            if stamp[p] != k:
-                stamp[p] = k
-                dirty += 1
-                if logging == WRITE_PROTECT:
-                    extra += trap_cycles
-                    traps += 1
-                elif logging == PML:
-                    if since_drain == pml_entries:
-                        extra += full_cycles
-                        traps += 1
-                        since_drain = 0
-                    since_drain += 1
-            j += 1
+        _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz, logging,
+                 trap_cycles, pml_entries, full_cycles, stamp, k, end, cur, extra)
+        dirty = cur[C_DIRTY]
         # the device's DMA into its ring of buffers during the round, logged by its backend
         by_device = min(dev_pages, int(dev_rate * (end - t)))
         device += by_device
         dirty += by_device
+        carried = by_device
         t = end
-        guest_pos = (t * clock_hz - extra) / cycles_per_access
+        guest_pos = (t * clock_hz - extra[0]) / cycles_per_access
         if logging == NONE:
             dirty = n_pages + dev_pages  # nothing tracked: everything that may have changed
         if dev_all:
@@ -198,10 +252,11 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
             out[1] = total
             out[2] = t + round_s + dirty * page_s
             out[3] = round_s + dirty * page_s
-            out[4] = traps
-            out[5] = extra
+            out[4] = cur[C_TRAPS]
+            out[5] = extra[0]
             out[6] = max(guest_pos, 0.0) * cycles_per_access
             out[7] = device
+            out[8] = skipped
             return
         to_send = dirty
 
@@ -226,7 +281,7 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
             round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
             max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0,
             first: tuple[np.ndarray, np.ndarray] | None = None, dev_pages: int = 0,
-            dev_rate: float = 0.0, dev_all: bool = False) -> Migration:
+            dev_rate: float = 0.0, dev_all: bool = False, skip: bool = False) -> Migration:
     """Migrate a guest whose writes in one period of ``period`` accesses are at access
     indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
     ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
@@ -237,7 +292,8 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     memory as it starts: the start-up writes once); ``dev_pages``, ``dev_rate``: a device
     writing (DMA) ``dev_rate`` pages/s into a ring of ``dev_pages`` buffer pages, logged by its
     backend; ``dev_all``: a pass-through device without dirty tracking, every page pinned
-    for it (all the VM's) reported dirty each round. See the module."""
+    for it (all the VM's) reported dirty each round; ``skip``: Xen's skipping of pages
+    dirtied again before their turn in a round (:data:`XEN_BATCH`). See the module."""
     wpos, wpage = _writes(wpos, wpage, period, n_pages, "")
     wpos0, wpage0 = (wpos, wpage) if first is None else _writes(*first, period, n_pages,
                                                                 "first: ")
@@ -253,17 +309,18 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
                          f"got {max_rounds}")
     sent = np.zeros(max_rounds + 1, dtype=np.int64)
     dirtied = np.zeros(max_rounds, dtype=np.int64)
-    out = np.zeros(8, dtype=np.float64)
+    out = np.zeros(9, dtype=np.float64)
     _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
-             RECORD_BYTES, sent, dirtied, out)
+             skip, XEN_BATCH, RECORD_BYTES, sent, dirtied, out)
     rounds = int(out[0])
     pages = int(out[1])
     return Migration(rounds, pages, pages * RECORD_BYTES, float(out[2]) + resume_s,
                      float(out[3]) + resume_s, int(out[4]), float(out[5]), float(out[6]),
-                     sent[:rounds].copy(), dirtied[:rounds - 1].copy(), int(out[7]))
+                     sent[:rounds].copy(), dirtied[:rounds - 1].copy(), int(out[7]),
+                     int(out[8]))
 
 
 __all__ = ["LOGGING", "MAX_FACTOR", "MAX_ROUNDS", "NONE", "PML", "RECORD_BYTES", "SCAN",
-           "STOP_PAGES", "WRITE_PROTECT", "Migration", "precopy"]
+           "STOP_PAGES", "WRITE_PROTECT", "XEN_BATCH", "Migration", "precopy"]
