@@ -99,7 +99,8 @@ from hwmodels.pagewalk.tables import (
 from hwmodels.tlb import Perm
 from workloads.memory.events import Access, Ev, Prot
 
-from .guestkernel import GROW, N_COLS, demand_faults
+from .frames import FrameMap, FrameStack, RefCounts
+from .guestkernel import F_BACKED, F_GPA, F_HBASE, F_HPA, GROW, N_COLS, demand_faults
 
 # Plain ints for the per-page paths: an operation on an IntFlag member builds a new member
 # (a quarter of a fault-heavy replay's time went to enum.__call__).
@@ -263,37 +264,6 @@ class Leaf:
     alloc: tuple[int, int]
 
 
-class FrameStack:
-    """Free frames of one size, last freed first, in a numpy array that the compiled fault
-    path (:mod:`codesign.mmu.guestkernel`) pops in place: ``arr[:n]``.
-
-    >>> s = FrameStack(); s.append(0x5000); s.append(0x9000); s.pop(), len(s), list(s)
-    (36864, 1, [20480])
-    """
-
-    def __init__(self) -> None:
-        self.arr = np.zeros(16, dtype=np.int64)
-        self.n = 0
-
-    def append(self, frame: int) -> None:
-        if self.n == len(self.arr):
-            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
-        self.arr[self.n] = frame
-        self.n += 1
-
-    def pop(self) -> int:
-        if not self.n:
-            raise IndexError("pop from an empty FrameStack")
-        self.n -= 1
-        return int(self.arr[self.n])
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.arr[:self.n].tolist())
-
-
 class DemandRun(NamedTuple):
     """What :meth:`GuestModel.demand_faults` did: a row per fault (columns
     ``codesign.mmu.guestkernel.F_*``: the access's index, the page, its frame, the leaf
@@ -411,10 +381,12 @@ class VMState:
         """Guest-physical base of the kernel's own memory (:data:`KERNEL_BYTES`)."""
         self.alloc = FrameAllocator(GUEST_BASE, self.kbase)
         self.free: dict[int, FrameStack] = {PAGE_4K: FrameStack(), PAGE_2M: FrameStack()}
-        self.refs: dict[tuple[int, int], int] = {}
+        self.refs = RefCounts(top=self.kbase)
+        """References to each allocation (base, size): the leaves holding it."""
         self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc,
                                        record=False)
-        self.backed: dict[int, int] = {}  # host-page-aligned gPA -> hPA
+        self.backed = FrameMap(model.host_page, top=self.kbase, end=limit)
+        """Host-page-aligned guest-physical address -> the host frame backing it."""
         self.levels: dict[int, int] = {}
         """Guest table page -> its level (the root's at allocation, the others' when the entry
         linking them is written)."""
@@ -427,7 +399,7 @@ class VMState:
         """Host-physical address backing ``gpa`` (None: not backed)."""
         size = self._model.host_page
         base = self.backed.get(gpa - gpa % size)
-        return None if base is None else base + gpa % size
+        return base + gpa % size if base else None
 
     def read(self, gpa: int) -> int:
         """A guest table word (from the native image, its frame back in guest-physical)."""
@@ -507,6 +479,12 @@ class GuestModel:
             del st.refs[leaf.alloc]
             st.free[leaf.alloc[1]].append(leaf.alloc[0])
 
+    def _release_all(self, st: VMState, leaves: list[Leaf]) -> None:
+        """:meth:`_release` of each leaf in order, the reference counts in bulk."""
+        self._fx.frames.extend(leaf.gpa for leaf in leaves)
+        for base, size in st.refs.release([leaf.alloc for leaf in leaves]):
+            st.free[size].append(base)
+
     def _write_leaf(self, sp: Space, va: int, leaf: Leaf) -> None:
         sp.pt.map(va, leaf.gpa, leaf.size, writable=bool(leaf.prot & _WRITE) and not leaf.cow,
                   user=True, nx=not leaf.prot & _EXEC)
@@ -569,11 +547,13 @@ class GuestModel:
         elif op == Ev.UNMAP:
             sp = self.spaces[(vm, pid)]
             first = len(fx.invalidate)
+            gone = []
             for leaf_va in self._leaves_in(sp, va, end):
                 leaf = self._clear_leaf(sp, leaf_va)
-                self._release(st, leaf)
+                gone.append(leaf)
                 fx.invalidate.append((leaf_va, leaf.size))
                 fx.leaves_zapped += 1
+            self._release_all(st, gone)
             _ceiling(fx, first, vm, pid)
             sp.carve(va, end)
         elif op == Ev.PROTECT:
@@ -600,14 +580,16 @@ class GuestModel:
         parent = self.spaces[(st.vm, pid)]
         sp = self.spaces[(st.vm, child)] = Space(self, st.vm)
         sp.vmas = list(parent.vmas)
+        allocs = []
         for va in sorted(parent.leaves):
             leaf = parent.leaves[va]
             if leaf.prot & _WRITE and not leaf.cow:
                 leaf.cow = True
                 self._write_leaf(parent, va, leaf)
-            st.refs[leaf.alloc] += 1
+            allocs.append(leaf.alloc)
             self._write_leaf(sp, va, Leaf(leaf.gpa, leaf.size, leaf.prot, leaf.cow, leaf.alloc))
             self._fx.frames.append(leaf.gpa)
+        st.refs.add(allocs)
         self._fx.leaves_copied += len(parent.leaves)
         self._fx.flush.append((st.vm, pid))
 
@@ -615,8 +597,7 @@ class GuestModel:
         sp = self.spaces.pop((st.vm, pid))
         self._teardown(st, sp)
         self._fx.leaves_zapped += len(sp.leaves)
-        for leaf in sp.leaves.values():
-            self._release(st, leaf)
+        self._release_all(st, list(sp.leaves.values()))
         for gpa in sp.tables:
             st.levels.pop(gpa, None)
             st.parents.pop(gpa, None)
@@ -688,11 +669,12 @@ class GuestModel:
                               rows[done:])
             self.native.added(nn2 - nn)
             self.host.added(hn2 - hn)
-            for _, page, gpa, _, backed, hbase, hpa, prot, _ in rows[done:done + count].tolist():
+            new = rows[done:done + count]
+            for _, page, gpa, _, _, _, _, prot, _ in new.tolist():
                 sp.leaves[page] = Leaf(gpa, PAGE_4K, prot, False, (gpa, PAGE_4K))
-                st.refs[(gpa, PAGE_4K)] = 1
-                if backed:
-                    st.backed[hbase] = hpa
+            st.refs.by_size[PAGE_4K].put(new[:, F_GPA], 1)
+            fresh = new[:, F_BACKED] != 0
+            st.backed.put(new[fresh, F_HBASE], new[fresh, F_HPA])
             done += count
             if why != GROW:
                 return DemandRun(rows[:done], lo)

@@ -43,8 +43,8 @@ def state(g: GuestModel) -> dict[str, object]:
         "host_next": g.host_alloc.next,
     }
     for vm, s in g.vms.items():
-        out[f"vm{vm}"] = (s.alloc.next, {k: list(v) for k, v in s.free.items()}, s.refs,
-                          s.backed, s.levels, s.parents)
+        out[f"vm{vm}"] = (s.alloc.next, {k: list(v) for k, v in s.free.items()},
+                          dict(s.refs.items()), dict(s.backed.items()), s.levels, s.parents)
     for key, sp in g.spaces.items():
         out[f"space{key}"] = (sp.vmas, sp.tables, {va: (lf.gpa, lf.size, lf.prot, lf.cow,
                                                         lf.alloc)
