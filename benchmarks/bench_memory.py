@@ -24,24 +24,25 @@ prints figures, asserts nothing.
   the replay added per mapped page (page tables, guest model, walker image). Per-page time
   that stays flat as the footprint grows is linear; growing is quadratic.
 
-  Measured on a shared 2-CPU container (Python 3.11), the same session: before, after the
+  Measured on a shared 2-CPU container (Python 3.11), the same session: before; after the
   compiled demand fault (:mod:`codesign.mmu.guestkernel`; a chunk's 4 KiB first touches in
-  one call, counted in bulk), and after the per-frame records moved into arrays
-  (:mod:`codesign.mmu.frames`: host backing, reference counts)::
+  one call, counted in bulk); after the per-frame records moved into arrays
+  (:mod:`codesign.mmu.frames`: host backing, reference counts); and after the replay's
+  translation cache did (:mod:`codesign.mmu.tcache`)::
 
-      kernel  pages    us/new page              resident B/page
-                       before  compiled arrays  before  compiled  arrays
-      off     0.25 M     43.6   17.0     13.9   1,079    887       610
-      off     0.5 M      44.6   18.7     15.0   1,258    851       603
-      off     1 M        47.7   20.0     16.1   1,207    880       621
-      on      0.25 M     66.4   29.7     26.8   1,436  1,096       796
-      on      0.5 M      70.1   31.4     27.9   1,438  1,051       801
-      on      1 M        71.3   34.9     31.9   1,401  1,019       795
+      kernel  pages    us/new page                     resident B/page
+                       before compiled arrays tcache   before compiled arrays tcache
+      off     0.25 M     43.6   17.0    13.9   10.8    1,079    887     610    473
+      off     0.5 M      44.6   18.7    15.0   11.3    1,258    851     603    475
+      off     1 M        47.7   20.0    16.1   12.0    1,207    880     621    457
+      on      0.25 M     66.4   29.7    26.8   25.0    1,436  1,096     796    529
+      on      0.5 M      70.1   31.4    27.9   25.7    1,438  1,051     801    523
+      on      1 M        71.3   34.9    31.9   28.9    1,401  1,019     795    511
 
   (An earlier step made the image a hash table walks read in place instead of a sorted copy
   rebuilt after every faulting batch: that made the time per page nearly flat in the
   footprint.) What is left per page is Python's per-page state -- the guest's leaf records
-  and the replay's translation cache -- and the compiled
+  (a ``Leaf`` and its dict entry: most of the resident bytes) -- and the compiled
   pipeline's own work on the page's walk and, with kernel work, its 68 kernel references
   (about 5 us at the pipeline's rate): the issue's 2 us per new page needs that state in
   arrays too, and is out of reach with the kernel's work on, whatever the fault path costs.

@@ -98,7 +98,13 @@ class FrameMap:
         >>> m.put(np.array([0, 1 << 30]), np.array([5, 6])); m.get(0), m.get(1 << 30)
         (5, 6)
         """
-        if not len(addrs):
+        if len(addrs) <= 16:  # a few: numpy's per-call overhead would be most of the cost
+            if isinstance(values, np.ndarray):
+                for a, v in zip(addrs.tolist(), values.tolist(), strict=True):
+                    self[a] = v
+            else:
+                for a in addrs.tolist():
+                    self[a] = values
             return
         values = np.broadcast_to(values, addrs.shape)
         up = addrs >= self.top

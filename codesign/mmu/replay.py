@@ -130,6 +130,7 @@ from codesign.mmu.runkernel import (
     run_pipeline,
     stlb_lookup_fill,
 )
+from codesign.mmu.tcache import TransCache
 from hwmodels.cache import MEMORY, CacheModel, CacheParams
 from hwmodels.cache.model import HEADER
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
@@ -381,7 +382,7 @@ class Replay:
         """The data-cache hierarchy (None: none)."""
         self._cstate = (self.dcache.state if self.dcache is not None
                         else np.zeros(HEADER, dtype=np.int64))
-        self.tcache: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}
+        self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
         self.c = Counts()
@@ -511,11 +512,10 @@ class Replay:
             self.tcache.pop(space, None)
         if fx.invalidate:
             for space, cache in self.tcache.items():
-                if space[0] != vm or not cache:
+                if space[0] != vm or not len(cache):
                     continue
                 for va, size in fx.invalidate:
-                    for page in range(va >> 12, (va + size) >> 12):
-                        cache.pop(page, None)
+                    cache.discard(va >> 12, size >> 12)
 
     def page_class(self, vm: int, pid: int, va: int) -> int:
         """TLB size class (0: 4 KiB, 1: 2 MiB, 2: 1 GiB) of the translation of ``va`` that
@@ -640,15 +640,21 @@ class Replay:
         # Pages translated before and not changed since are populated (and writable when
         # their permissions say so): only the others can fault. Faults in this block cannot
         # change that (a demand fault adds a leaf, a COW fault rewrites its own).
-        cache = self.tcache.get((vm, pid), {})
-        known = [cache.get(p) for p in uniq.tolist()]
-        cands = [(int(first[i]), 0, int(uniq[i])) for i, k in enumerate(known) if k is None]
-        if any(k is None or not k[2] & WRITABLE for k in known) and write.any():
+        cache = self.tcache.get((vm, pid))
+        if cache is None:
+            found = np.zeros(len(uniq), dtype=np.bool_)
+            writable = found
+        else:
+            _, _, known_perms, found = cache.lookup(uniq)
+            writable = found & (known_perms & WRITABLE != 0)
+        new = np.flatnonzero(~found)
+        cands = list(zip(first[new].tolist(), [0] * len(new), uniq[new].tolist(), strict=True))
+        if not writable.all() and write.any():
             wpos = np.flatnonzero(write)
             wids, wfirst, _ = index(inv[wpos])
-            cands += [(int(wpos[p]), 1, int(uniq[u]))
-                      for u, p in zip(wids.tolist(), wfirst.tolist(), strict=True)
-                      if known[u] is None or not known[u][2] & WRITABLE]
+            need = ~writable[wids]
+            cands += zip(wpos[wfirst[need]].tolist(), [1] * int(need.sum()),
+                         uniq[wids[need]].tolist(), strict=True)
         cands.sort()
         faulted: dict[int, tuple[int, int]] = {}
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
@@ -748,9 +754,10 @@ class Replay:
         # the translations the run will look up, as _run would make them (4 KiB pages)
         perms = tlb_perms(rows[:, F_PROT])
         frame = (rows[:, F_HOST] if self.s.nested else rows[:, F_GPA] | vm << VM_SHIFT) >> 12
-        self.tcache.setdefault((vm, pid), {}).update(zip(
-            (rows[:, F_VA] >> 12).tolist(),
-            zip(frame.tolist(), [0] * k, perms.tolist(), strict=True), strict=True))
+        cache = self.tcache.get((vm, pid))
+        if cache is None:
+            cache = self.tcache[(vm, pid)] = TransCache()
+        cache.store(rows[:, F_VA] >> 12, frame, 0, perms)
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
                   b: int, faulted: dict[int, tuple[int, int]],
@@ -778,20 +785,22 @@ class Replay:
         guest = self.guest
         uniq, inv = distinct if distinct is not None else index(page)[::2]
         offset = vm << VM_SHIFT
-        cache = self.tcache.setdefault((vm, pid), {})
-        pages = uniq.tolist()
-        known = [cache.get(p) for p in pages]
-        for k, pg in enumerate(pages):
-            if known[k] is None:
-                t = guest.translate(vm, pid, pg << 12)
-                size = t.size
-                if self.s.nested:
-                    hpa, hsize = guest.host_address(vm, t.gpa)
-                    f, size = hpa >> 12, min(size, hsize)
-                else:
-                    f = (offset | t.gpa) >> 12
-                known[k] = cache[pg] = (f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms)
-        frame, klass, perms = np.array(known, dtype=np.int64).reshape(len(pages), 3).T.copy()
+        cache = self.tcache.get((vm, pid))
+        if cache is None:
+            cache = self.tcache[(vm, pid)] = TransCache()
+        frame, klass, perms, found = cache.lookup(uniq)
+        missing = np.flatnonzero(~found)
+        for k, pg in zip(missing.tolist(), uniq[missing].tolist(), strict=True):
+            t = guest.translate(vm, pid, pg << 12)
+            size = t.size
+            if self.s.nested:
+                hpa, hsize = guest.host_address(vm, t.gpa)
+                f, size = hpa >> 12, min(size, hsize)
+            else:
+                f = (offset | t.gpa) >> 12
+            frame[k], klass[k], perms[k] = f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms
+        if len(missing):
+            cache.store(uniq[missing], frame[missing], klass[missing], perms[missing])
         kernel = pid == KERNEL_PID
         if pcid is None:
             pcid = self.asid(vm, pid)
