@@ -517,6 +517,13 @@ class Replay:
                 for va, size in fx.invalidate:
                     cache.discard(va >> 12, size >> 12)
 
+    def _tcache(self, vm: int, pid: int) -> TransCache:
+        """The address space's translation cache (created empty the first time)."""
+        cache = self.tcache.get((vm, pid))
+        if cache is None:
+            cache = self.tcache[(vm, pid)] = TransCache()
+        return cache
+
     def page_class(self, vm: int, pid: int, va: int) -> int:
         """TLB size class (0: 4 KiB, 1: 2 MiB, 2: 1 GiB) of the translation of ``va`` that
         the current run used."""
@@ -754,10 +761,7 @@ class Replay:
         # the translations the run will look up, as _run would make them (4 KiB pages)
         perms = tlb_perms(rows[:, F_PROT])
         frame = (rows[:, F_HOST] if self.s.nested else rows[:, F_GPA] | vm << VM_SHIFT) >> 12
-        cache = self.tcache.get((vm, pid))
-        if cache is None:
-            cache = self.tcache[(vm, pid)] = TransCache()
-        cache.store(rows[:, F_VA] >> 12, frame, 0, perms)
+        self._tcache(vm, pid).store(rows[:, F_VA] >> 12, frame, 0, perms)
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
                   b: int, faulted: dict[int, tuple[int, int]],
@@ -785,9 +789,7 @@ class Replay:
         guest = self.guest
         uniq, inv = distinct if distinct is not None else index(page)[::2]
         offset = vm << VM_SHIFT
-        cache = self.tcache.get((vm, pid))
-        if cache is None:
-            cache = self.tcache[(vm, pid)] = TransCache()
+        cache = self._tcache(vm, pid)
         frame, klass, perms, found = cache.lookup(uniq)
         missing = np.flatnonzero(~found)
         for k, pg in zip(missing.tolist(), uniq[missing].tolist(), strict=True):
