@@ -615,27 +615,33 @@ def generate_bulk(p: BulkParams) -> np.ndarray:
     [(0, 1, 1518), (1231, 1, 1518), (2461, 1, 1518), (2462, 2, 64), (3692, 1, 1518),
      (4923, 2, 64)]
     """
-    data = empty(p.packets)
     size = np.full(p.packets, p.frame_bytes, dtype=np.uint32)
-    data["frame_bytes"] = size
-    data["time_ns"] = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps)
+    time = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps).astype(np.uint64)
     n_flows = p.vms * p.flows
     idx = np.arange(p.packets)
     flow_id = idx % n_flows
     vm = (flow_id // p.flows).astype(np.uint16)
     flow = flow_id % p.flows
     forward = Dir.RX if p.direction == "rx" else Dir.TX
-    fill(data, forward, vm, flow, p.vlan_base)
-    if not p.ack_every:
-        return data
-    acked = np.flatnonzero((idx // n_flows) % p.ack_every == p.ack_every - 1)
-    acks = empty(len(acked))
-    fill(acks, Dir.TX if forward == Dir.RX else Dir.RX, vm[acked], flow[acked], p.vlan_base)
-    wire = math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps)
-    acks["time_ns"] = data["time_ns"][acked] + np.uint64(wire)
-    acks["frame_bytes"] = MIN_FRAME
-    out = np.concatenate([data, acks])
-    return out[np.argsort(out["time_ns"], kind="stable")]
+    direction = np.full(p.packets, forward, dtype=np.uint8)
+    if p.ack_every:
+        acked = np.flatnonzero((idx // n_flows) % p.ack_every == p.ack_every - 1)
+        wire = math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps)
+        back = Dir.TX if forward == Dir.RX else Dir.RX
+        # data then acknowledgements, merged in time order (stable: data first at a tie),
+        # column by column before any record exists
+        time = np.concatenate([time, time[acked] + np.uint64(wire)])
+        order = np.argsort(time, kind="stable")
+        time = time[order]
+        size = np.concatenate([size, np.full(len(acked), MIN_FRAME, dtype=np.uint32)])[order]
+        direction = np.concatenate([direction, np.full(len(acked), back, dtype=np.uint8)])[order]
+        vm = np.concatenate([vm, vm[acked]])[order]
+        flow = np.concatenate([flow, flow[acked]])[order]
+    out = empty(len(time))
+    out["frame_bytes"] = size
+    out["time_ns"] = time
+    fill(out, direction, vm, flow, p.vlan_base)
+    return out
 
 
 WORKLOADS = (

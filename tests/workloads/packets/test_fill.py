@@ -54,3 +54,46 @@ def test_the_compiled_fill_writes_what_numpy_wrote(n: int, seed: int, vlan_base:
     reference(want, direction, vm, flow, vlan_base)
     fill(got, direction, vm, flow, vlan_base)
     assert got.tobytes() == want.tobytes()
+
+
+def reference_bulk(p) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``bulk`` as it was built before its columns were merged ahead of its records."""
+    import math
+
+    from workloads.packets.frames import MIN_FRAME, OVERHEAD
+    from workloads.packets.synthetic import constant_times
+
+    data = empty(p.packets)
+    size = np.full(p.packets, p.frame_bytes, dtype=np.uint32)
+    data["frame_bytes"] = size
+    data["time_ns"] = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps)
+    n_flows = p.vms * p.flows
+    idx = np.arange(p.packets)
+    flow_id = idx % n_flows
+    vm = (flow_id // p.flows).astype(np.uint16)
+    flow = flow_id % p.flows
+    forward = Dir.RX if p.direction == "rx" else Dir.TX
+    reference(data, forward, vm, flow, p.vlan_base)
+    if not p.ack_every:
+        return data
+    acked = np.flatnonzero((idx // n_flows) % p.ack_every == p.ack_every - 1)
+    acks = empty(len(acked))
+    reference(acks, Dir.TX if forward == Dir.RX else Dir.RX, vm[acked], flow[acked],
+              p.vlan_base)
+    wire = math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps)
+    acks["time_ns"] = data["time_ns"][acked] + np.uint64(wire)
+    acks["frame_bytes"] = MIN_FRAME
+    out = np.concatenate([data, acks])
+    return out[np.argsort(out["time_ns"], kind="stable")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 4), st.integers(1, 5), st.integers(0, 3),
+       st.sampled_from(["rx", "tx"]), st.sampled_from([0, 100]))
+def test_bulk_is_built_as_before(packets: int, vms: int, flows: int, ack_every: int,
+                                 direction: str, vlan_base: int) -> None:
+    from workloads.packets.synthetic import BulkParams, generate_bulk
+
+    p = BulkParams(packets=packets, vms=vms, flows=flows, ack_every=ack_every,
+                   direction=direction, vlan_base=vlan_base, offered_gbps=9.0)
+    assert generate_bulk(p).tobytes() == reference_bulk(p).tobytes()
