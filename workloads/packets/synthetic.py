@@ -553,17 +553,20 @@ def generate_rpc(p: RpcParams) -> np.ndarray:
     flow = client % p.clients
     ask = Dir.RX if p.direction == "rx" else Dir.TX
     answer = Dir.TX if ask == Dir.RX else Dir.RX
+    # requests then responses, merged in time order (stable: a request first at a tie),
+    # column by column before any record exists
+    time = np.concatenate([req_t, req_t + req_w + p.service_ns]).astype(np.uint64)
+    order = np.argsort(time, kind="stable")
+    time = time[order]
+    response = order >= n
+    exchange = np.where(response, order - n, order)
     out = empty(2 * n)
-    requests, responses = out[:n], out[n:]
-    fill(requests, ask, vm, flow, p.vlan_base)
-    fill(responses, answer, vm, flow, p.vlan_base)
-    requests["time_ns"] = req_t
-    responses["time_ns"] = req_t + req_w + p.service_ns
-    requests["frame_bytes"], responses["frame_bytes"] = p.request_bytes, p.response_bytes
-    requests["role"], responses["role"] = Role.REQUEST, Role.RESPONSE
-    requests["xid"] = responses["xid"] = np.arange(1, n + 1, dtype=np.uint32)
-    out = out[np.argsort(out["time_ns"], kind="stable")]
-    out["time_ns"] -= out["time_ns"][0]
+    out["time_ns"] = time - time[0]
+    out["frame_bytes"] = np.where(response, p.response_bytes, p.request_bytes)
+    out["role"] = np.where(response, Role.RESPONSE, Role.REQUEST)
+    out["xid"] = exchange + 1
+    fill(out, np.where(response, answer, ask).astype(np.uint8), vm[exchange], flow[exchange],
+         p.vlan_base)
     return out
 
 

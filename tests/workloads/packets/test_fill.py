@@ -97,3 +97,58 @@ def test_bulk_is_built_as_before(packets: int, vms: int, flows: int, ack_every: 
     p = BulkParams(packets=packets, vms=vms, flows=flows, ack_every=ack_every,
                    direction=direction, vlan_base=vlan_base, offered_gbps=9.0)
     assert generate_bulk(p).tobytes() == reference_bulk(p).tobytes()
+
+
+def reference_rpc(p) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``rpc``'s records as they were built before its columns were merged first."""
+    import math
+
+    from workloads.packets.frames import OVERHEAD, Role
+
+    rng = np.random.default_rng(p.seed)
+    n_clients = p.vms * p.clients
+    per = -(-p.requests // n_clients)
+    req_w = math.ceil(8 * (p.request_bytes + OVERHEAD) / p.link_gbps)
+    rsp_w = math.ceil(8 * (p.response_bytes + OVERHEAD) / p.link_gbps)
+    start = np.floor(rng.random(n_clients) * p.think_ns).astype(np.int64)
+    think = np.ceil(rng.exponential(p.think_ns, (n_clients, per))).astype(np.int64)
+    cycle = req_w + p.service_ns + rsp_w + think
+    req = np.zeros((n_clients, per), dtype=np.int64)
+    np.cumsum(cycle[:, :-1], axis=1, out=req[:, 1:])
+    req += start[:, None]
+    exchange = np.arange(per)[None, :] * n_clients + np.arange(n_clients)[:, None]
+    keep = exchange < p.requests
+    client = np.broadcast_to(np.arange(n_clients)[:, None], req.shape)[keep]
+    req_t = req[keep]
+    order = np.lexsort((client, req_t))
+    req_t, client = req_t[order], client[order]
+    n = len(req_t)
+    vm = (client // p.clients).astype(np.uint16)
+    flow = client % p.clients
+    ask = Dir.RX if p.direction == "rx" else Dir.TX
+    answer = Dir.TX if ask == Dir.RX else Dir.RX
+    out = empty(2 * n)
+    requests, responses = out[:n], out[n:]
+    reference(requests, ask, vm, flow, p.vlan_base)
+    reference(responses, answer, vm, flow, p.vlan_base)
+    requests["time_ns"] = req_t
+    responses["time_ns"] = req_t + req_w + p.service_ns
+    requests["frame_bytes"], responses["frame_bytes"] = p.request_bytes, p.response_bytes
+    requests["role"], responses["role"] = Role.REQUEST, Role.RESPONSE
+    requests["xid"] = responses["xid"] = np.arange(1, n + 1, dtype=np.uint32)
+    out = out[np.argsort(out["time_ns"], kind="stable")]
+    out["time_ns"] -= out["time_ns"][0]
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 2000), st.integers(1, 3), st.integers(1, 8),
+       st.sampled_from([0, 500, 20_000]), st.sampled_from(["rx", "tx"]),
+       st.integers(0, 2**32 - 1))
+def test_rpc_is_built_as_before(requests: int, vms: int, clients: int, think_ns: int,
+                                direction: str, seed: int) -> None:
+    from workloads.packets.synthetic import RpcParams, generate_rpc
+
+    p = RpcParams(requests=requests, vms=vms, clients=clients, think_ns=think_ns,
+                  direction=direction, seed=seed)
+    assert generate_rpc(p).tobytes() == reference_rpc(p).tobytes()
