@@ -168,7 +168,7 @@ class RefCounts:
 
     def add(self, allocs: list[tuple[int, int]]) -> None:
         """One more reference to each allocation (a fork's copied leaves), in bulk."""
-        for size, bases in _by_size(allocs):
+        for size, _, bases in _by_size(allocs):
             m = self.by_size[size]
             m.reserve(int(bases.max()))
             np.add.at(m.low, bases >> m.shift, 1)
@@ -183,10 +183,8 @@ class RefCounts:
         [(36864, 4096), (20480, 4096)]
         """
         freed: list[tuple[int, int, int]] = []  # (order, base, size)
-        order = np.arange(len(allocs))
-        for size, bases in _by_size(allocs):
+        for size, at, bases in _by_size(allocs):
             m = self.by_size[size]
-            at = order[np.array([a[1] == size for a in allocs])]
             uniq, inverse, n = np.unique(bases, return_inverse=True, return_counts=True)
             last = np.zeros(len(uniq), dtype=np.int64)
             np.maximum.at(last, inverse, at)  # the last release of each allocation
@@ -206,12 +204,16 @@ class RefCounts:
                 yield (base, size), count
 
 
-def _by_size(allocs: list[tuple[int, int]]) -> list[tuple[int, np.ndarray]]:
-    """(size, bases in order) of each size present in ``allocs``."""
+def _by_size(allocs: list[tuple[int, int]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(size, positions in ``allocs``, bases) of each size present in ``allocs``."""
     if not allocs:
         return []
     arr = np.array(allocs, dtype=np.int64).reshape(-1, 2)
-    return [(int(size), arr[arr[:, 1] == size, 0]) for size in np.unique(arr[:, 1])]
+    out = []
+    for size in np.unique(arr[:, 1]).tolist():
+        at = np.flatnonzero(arr[:, 1] == size)
+        out.append((size, at, arr[at, 0]))
+    return out
 
 
 __all__ = ["FrameMap", "FrameStack", "RefCounts"]

@@ -59,7 +59,23 @@ _USER_RW = PRESENT | 2 | 4
 _NX = np.int64(-(1 << 63))
 
 
-@compiled_after(digest(DEPENDS))
+_compiled = compiled_after(digest(DEPENDS))
+
+
+@_compiled
+def _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, addr):
+    """Host address of the level-``hleaf`` EPT entry mapping guest-physical ``addr``; -1 when
+    a table on the way is missing (or a larger page maps it)."""
+    h = eptp
+    for level in range(hlevels, hleaf, -1):
+        e = mem_get(hk, hv, hshift, h + 8 * ((addr >> (3 + 9 * level)) & 511))
+        if e & PRESENT == 0 or e & PS:
+            return -1
+        h = e & FRAME_MASK
+    return h + 8 * ((addr >> (3 + 9 * hleaf)) & 511)
+
+
+@_compiled
 def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, levels, eptp,
                   hlevels, hpage, vstart, vend, vprot, free, nfree, gnext, glimit, hnext,
                   hlimit, rows):
@@ -78,28 +94,26 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
     count = 0
     for i in range(lo, len(va)):
         a = va[i]
-        # the leaf table, or why there is none
+        # the table holding the leaf entry: absent (a table to allocate: Python), or above it
+        # a large page (mapped: no fault)
         t = root
-        leaf = False
-        missing = False
+        state = 0  # 0: found, 1: missing, 2: a large leaf maps the page
         for level in range(levels, 1, -1):
             e = mem_get(nk, nv, nshift, offset | (t + 8 * ((a >> (3 + 9 * level)) & 511)))
             if e & PRESENT == 0:
-                missing = True
+                state = 1
                 break
             if e & PS and level <= 3:
-                leaf = True
+                state = 2
                 break
             t = (e & nmask) & FRAME_MASK
-        if leaf:
+        if state == 2:
             continue
         entry = t + 8 * ((a >> 12) & 511)
-        if not missing and mem_get(nk, nv, nshift, offset | entry) & PRESENT:
+        if state == 0 and mem_get(nk, nv, nshift, offset | entry) & PRESENT:
             continue
-        if missing:
-            return SLOW, i, count, nn, hn, nfree, gnext, hnext
         r = np.searchsorted(vstart, a, side="right") - 1
-        if r < 0 or vend[r] <= a:
+        if state == 1 or r < 0 or vend[r] <= a:
             return SLOW, i, count, nn, hn, nfree, gnext, hnext
         if 2 * (nn + 1) > len(nk) or 2 * (hn + 2) > len(hk):
             return GROW, i, count, nn, hn, nfree, gnext, hnext
@@ -110,35 +124,27 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
             gpa = (gnext + 4095) & ~np.int64(4095)
             if gpa + 4096 > glimit:
                 return SLOW, i, count, nn, hn, nfree, gnext, hnext
-        # the frame's host page: backed, or its EPT leaf slot
+        # the frame's host page: backed already, or newly (its EPT slot must exist)
         hbase = gpa - gpa % hpage
-        h = eptp
-        for level in range(hlevels, hleaf, -1):
-            e = mem_get(hk, hv, hshift, h + 8 * ((hbase >> (3 + 9 * level)) & 511))
-            if e & PRESENT == 0 or e & PS:
-                return SLOW, i, count, nn, hn, nfree, gnext, hnext
-            h = e & FRAME_MASK
-        slot = h + 8 * ((hbase >> (3 + 9 * hleaf)) & 511)
+        slot = _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, hbase)
+        if slot < 0:
+            return SLOW, i, count, nn, hn, nfree, gnext, hnext
         hentry = mem_get(hk, hv, hshift, slot)
-        backed = hentry & PRESENT == 0
+        fresh = hentry & PRESENT == 0
         hpa = 0
-        if backed:
+        if fresh:
             hpa = (hnext + hpage - 1) & ~(hpage - 1)
             if hpa + hpage > hlimit:
                 return SLOW, i, count, nn, hn, nfree, gnext, hnext
         # the leaf table's host address (tables are backed when allocated)
-        tb = t - t % hpage
-        h = eptp
-        for level in range(hlevels, hleaf - 1, -1):
-            e = mem_get(hk, hv, hshift, h + 8 * ((tb >> (3 + 9 * level)) & 511))
-            h = e & FRAME_MASK
-        thpa = (h & ~(hpage - 1)) + t % hpage
+        tslot = _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, t)
+        thpa = (mem_get(hk, hv, hshift, tslot) & FRAME_MASK & ~(hpage - 1)) + t % hpage
         # commit: allocate, back, write the leaf (GuestModel._alloc, _back, _write_leaf)
         if nfree:
             nfree -= 1
         else:
             gnext = gpa + 4096
-        if backed:
+        if fresh:
             hnext = hpa + hpage
             hn += mem_put(hk, hv, hshift, slot, hpa | _USER_RW | (PS if hleaf > 1 else 0))
         word = gpa | PRESENT | 4 | (2 if prot & _WRITE else 0)
@@ -151,11 +157,11 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
         row[F_VA] = a & ~np.int64(4095)
         row[F_GPA] = gpa
         row[F_ENTRY] = entry
-        row[F_BACKED] = backed
+        row[F_BACKED] = fresh
         row[F_HBASE] = hbase
         row[F_HPA] = hpa
         row[F_PROT] = prot
-        row[F_HOST] = (hpa if backed else hentry & FRAME_MASK) + gpa % hpage
+        row[F_HOST] = (hpa if fresh else hentry & FRAME_MASK) + gpa % hpage
         count += 1
     return DONE, len(va), count, nn, hn, nfree, gnext, hnext
 
