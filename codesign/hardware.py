@@ -245,6 +245,11 @@ class WalkerKeys(_Keys):
                                   "two)")
     ntlb_ways: int = param(_WALKER.ntlb.ways, key="ntlb.ways", min=0, max=4096,
                            doc="nested TLB ways")
+    agile: bool = param(_WALKER.agile, key="walker.agile",
+                        doc="agile paging's walker change (Gandhi et al., ISCA 2016): walks "
+                            "that start in a shadow table and switch to 2D at an entry with "
+                            "the switch bit (the agile mechanism needs it; elsewhere it only "
+                            "adds its state to the walker's area)")
 
     def to_hw(self) -> Any:
         """The ``hwmodels.pagewalk.WalkerParams`` these keys describe."""

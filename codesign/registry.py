@@ -44,6 +44,7 @@ BUILTINS = (
     "codesign.mmu.shadow:MECHANISM",
     "codesign.mmu.pv_direct:MECHANISM",
     "codesign.mmu.selective:MECHANISM",
+    "codesign.mmu.agile:MECHANISM",
     "codesign.migration.mechanism:MECHANISM",
     "codesign.net.native:MECHANISM",
     "codesign.net.pv_split:MECHANISM",

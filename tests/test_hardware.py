@@ -129,6 +129,18 @@ def test_walker_block_cost_grows_with_its_caches() -> None:
     assert bare["hw.walker.fmax_mhz"] > default["hw.walker.fmax_mhz"]
 
 
+def test_the_agile_walker_costs_its_extra_state() -> None:
+    """``walker.agile``: the walk's mode register and a mode bit per guest page-walk cache
+    entry (2 entries per level, levels 2-4 of a 4-level guest table: 6 bits), and the logic
+    around them."""
+    small = {"pwc.entries": 2, "ntlb.entries": 0}
+    plain = hardware.hardware_metrics("walker", small, synth=False)
+    agile = hardware.hardware_metrics("walker", {**small, "walker.agile": True}, synth=False)
+    assert agile["hw.walker.register_bits"] == plain["hw.walker.register_bits"] + 1 + 6
+    assert agile["hw.walker.area_mm2"] > plain["hw.walker.area_mm2"]
+    assert hardware.block_params("walker", {"walker.agile": True}).to_hw().agile
+
+
 def test_walker_keys() -> None:
     from hwmodels.pagewalk.params import WalkerParams
 

@@ -545,6 +545,16 @@ class Replay:
         column; None: none. Called after the misses were walked."""
         return None
 
+    def walk_root(self, vm: int, pid: int) -> tuple[int, int]:
+        """(walk operation, root) of the walks of (vm, pid) in a 2D replay: the guest's own
+        table, walked in two dimensions (``agile`` starts its walks in a shadow table)."""
+        return int(WalkOp.NESTED), self.guest.root(vm, pid)
+
+    def before_walks(self, vm: int, pid: int, pages: np.ndarray) -> None:
+        """A hook: a run of accesses of (vm, pid) to the distinct ``pages`` is about to
+        translate. Nothing here; ``agile`` completes their shadow paths (the hidden faults
+        their first walks take)."""
+
     def _cr3(self, vm: int, pid: int) -> None:
         """A CR3 write loading (vm, pid)'s table."""
         self.c.cr3_writes += 1
@@ -811,14 +821,15 @@ class Replay:
         dframe = frame
         if self.dcache is not None and self.data_on_host and not self.s.nested:
             dframe = self._host_frames(vm, frame)
+        self.before_walks(vm, pid, uniq)
         # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
         # switches) decides which one.
         self.walker.load_memory(guest.host if self.s.nested else guest.native)
-        root = guest.root(vm, pid)
         if self.s.nested:
-            w_op, cr3, eptp, w_vm = WalkOp.NESTED, root, guest.eptp(vm), self.vm_tag(vm)
+            w_op, cr3 = self.walk_root(vm, pid)
+            eptp, w_vm = guest.eptp(vm), self.vm_tag(vm)
         else:
-            w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | root, 0, 0
+            w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
         counts = np.zeros(N_COUNTS, dtype=np.int64)
         l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim = self._pipeline(
             va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,

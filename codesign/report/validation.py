@@ -267,7 +267,8 @@ def _described(row: Row, chosen: Sequence[Point]) -> str:
     """The points a value came from, for the table's "workload and parameters used"."""
     text = _text(row.where)
     if row.baseline:
-        text += f"; against {_text(row.baseline)}"
+        best = "the best of " if any(len(vs) > 1 for _, vs in row.baseline) else ""
+        text += f"; against {best}{_text(row.baseline)}"
     if len(chosen) == 1:
         params = chosen[0].get("params", {})
         shown = [f"{k}={_scalar(v)}" for k, v in params.items()
@@ -332,6 +333,14 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
     >>> o = evaluate(row, pts)
     >>> o.status, row.show(o.value), o.used
     ('pass', '+50.0%', 'mechanism=x; against mechanism=y; maximum of the per-point ratios over 2 points (a, b)')
+    >>> best = Row.parse({"claim": "x beats the best of y and z", "source": "s", "metric": "t",
+    ...                   "where": {"mechanism": "x", "workload": "a"},
+    ...                   "baseline": {"mechanism": ["y", "z"]}, "compare": "gain",
+    ...                   "at_least": 0})
+    >>> o = evaluate(best, pts + [{"workload": "a", "mechanism": "z", "platform": "p",
+    ...                            "params": {"n": 2}, "metrics": {"t": 9.0}}])
+    >>> row.show(o.value), o.status, o.used
+    ('-10.0%', 'fail', 'mechanism=x, workload=a; against the best of mechanism=y or z')
     >>> evaluate(Row.parse({"claim": "c", "source": "s", "metric": "t",
     ...                     "where": {"mechanism": "z"}, "at_least": 0}), pts).reason
     'no done point has mechanism=z'
@@ -360,20 +369,30 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
         pool = [p for p in points if _matches(p, tuple(
             (k, v) for k, v in merged if k in skip or k in NAMES or k.startswith("platform.")
             or k in p.get("params", {})), costs)]
+        # A baseline key given several values: the partner is the best of the points with
+        # them (one per value; the lowest metric, every validated metric being a cost).
+        several = {k for k, vs in row.baseline if len(vs) > 1}
         for point in chosen:
             partners = [q for q in pool if q is not point and all(
                 same(_lookup(point, k, None), _lookup(q, k, None))
                 for k in [*NAMES, *point.get("params", {})]
                 if k not in skip and (k in NAMES or k in q.get("params", {})))]
-            if len(partners) != 1:
+            # (what tells them apart besides their own mechanisms' parameters)
+            spread: set[str] = set()
+            if len(partners) > 1:
+                common = set.intersection(*(set(q.get("params", {})) for q in partners))
+                spread = {k for k in _differ(partners) if k in NAMES or k in common}
+            if not partners or (len(partners) > 1 and not spread <= several):
                 how = ("no baseline point" if not partners else
                        f"{len(partners)} baseline points (they differ in "
                        f"{', '.join(_differ(partners))})")
                 return missing(f"{how} with {_text(row.baseline)} for {_label(point)}")
-            mine, theirs = _measure(row, point, costs), _measure(row, partners[0], costs)
-            for got in (mine, theirs):
+            mine = _measure(row, point, costs)
+            measured = [_measure(row, q, costs) for q in partners]
+            for got in (mine, *measured):
                 if isinstance(got, str):
                     return missing(got)
+            theirs = min(measured)
             assert isinstance(mine, float) and isinstance(theirs, float)
             numerator, denominator = (theirs, mine) if row.compare == "gain" else (mine, theirs)
             if denominator == 0:

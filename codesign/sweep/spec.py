@@ -69,9 +69,11 @@ checked, and that ``where`` and ``baseline`` name parameters of this sweep):
   report does); ``combine`` (``mean``, ``geomean``, ``min``, ``max``) says how several
   selected points make one value;
 - ``baseline``, optional, selects each point's partner: the ``where`` selection with these
-  values in place, agreeing with the point on every other parameter both have; with it,
-  ``compare`` is ``ratio`` (metric / baseline's) or ``gain`` (baseline's / metric - 1, "X%
-  better" where lower is better), without it ``value`` (the default);
+  values in place, agreeing with the point on every other parameter both have (a key given a
+  list: the best of the points with those values, the one with the lowest metric -- "better
+  than the best of shadow and nested paging"); with it, ``compare`` is ``ratio`` (metric /
+  baseline's) or ``gain`` (baseline's / metric - 1, "X% better" where lower is better),
+  without it ``value`` (the default);
 - ``per``, a name or a list of names (parameters, metrics or platform costs): the metric is
   divided by each (``cycles.total`` per ``workload.iterations``);
 - the expectation, exactly one of: ``expect`` with exactly one of ``tolerance`` (relative),

@@ -214,7 +214,8 @@ class WalkerParams:
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], base: WalkerParams | None = None) -> WalkerParams:
-        """Build from dotted keys; keys outside ``pwc.``/``ntlb.``/``guest.``/``host.`` are ignored.
+        """Build from dotted keys; keys outside ``pwc.``/``ntlb.``/``guest.``/``host.``/``walker.``
+        are ignored.
 
         ``pwc.entries`` sets both dimensions; ``pwc.guest.entries`` / ``pwc.nested.entries``
         override one. Each takes one integer (every level) or four (levels 2, 3, 4, 5).
@@ -233,9 +234,11 @@ class WalkerParams:
         ntlb: dict[str, Any] = {}
         for key, value in flat.items():
             head = key.split(".", 1)[0]
-            if head not in ("pwc", "ntlb", "guest", "host"):
+            if head not in ("pwc", "ntlb", "guest", "host", "walker"):
                 continue
-            if key == "pwc.entries":
+            if key == "walker.agile":
+                top["agile"] = value
+            elif key == "pwc.entries":
                 top.setdefault("pwc_guest", PWCParams(value, "pwc.entries"))
                 top.setdefault("pwc_nested", PWCParams(value, "pwc.entries"))
             elif key in ("pwc.guest.entries", "pwc.nested.entries"):
@@ -244,7 +247,7 @@ class WalkerParams:
                 ntlb[key[len("ntlb."):]] = value
             elif key in ("guest.levels", "host.levels"):
                 top[f"{head}_levels"] = value
-            elif head in ("pwc", "ntlb"):
+            elif head in ("pwc", "ntlb", "walker"):
                 raise ValueError(f"{key}: unknown page-walk key")
         # An override wins over pwc.entries whatever the order of the keys.
         for dim in ("guest", "nested"):

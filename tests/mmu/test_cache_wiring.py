@@ -193,7 +193,8 @@ def test_batched_replay_through_the_cache_equals_one_access_at_a_time(
 # -- pricing ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mechanism", ["native", "nested", "shadow", "pv-direct", "selective"])
+@pytest.mark.parametrize("mechanism", ["native", "nested", "shadow", "pv-direct", "selective",
+                                       "agile"])
 def test_cycles_are_the_per_level_sums(mechanism: str) -> None:
     """``cycles.translation`` = walk references by level x that level's latency + L2 TLB
     hits; ``cycles.data`` = data references by level x (latency - L1 latency); every

@@ -27,6 +27,7 @@ from codesign.cli import main
 from codesign.harness import Point, evaluate
 from codesign.metrics import Metrics
 from codesign.mmu import cost
+from codesign.mmu.agile import AgileParams, AgileReplay
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import VM_SHIFT, GuestConfig, GuestModel, Translation
 from codesign.mmu.native import NativeParams
@@ -443,6 +444,10 @@ def replays(values: dict[str, Any]) -> Iterator[tuple[str, Replay]]:
         p = build(SelectiveParams, {**values, "selective.window": 100, "selective.margin": 0.0})
         nested = p.setup(nested=True)
         yield name, cls(replace(nested, nested=False), nested, p, 2565.0, 200.0)
+    # agile with its defaults, and moving tables between modes as often as it can
+    a = build(AgileParams, hw)
+    yield "agile", AgileReplay(a.setup(nested=True), a.threshold, a.window)
+    yield "agile-flapping", AgileReplay(a.setup(nested=True), 1, 50)
 
 
 def assert_isolated(events: np.ndarray, values: dict[str, Any]) -> None:
