@@ -377,15 +377,16 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
                 same(_lookup(point, k, None), _lookup(q, k, None))
                 for k in [*NAMES, *point.get("params", {})]
                 if k not in skip and (k in NAMES or k in q.get("params", {})))]
-            # (what tells them apart besides their own mechanisms' parameters)
-            spread: set[str] = set()
-            if len(partners) > 1:
-                common = set.intersection(*(set(q.get("params", {})) for q in partners))
-                spread = {k for k in _differ(partners) if k in NAMES or k in common}
-            if not partners or (len(partners) > 1 and not spread <= several):
+            # one partner per value (or combination of values) of the listed keys
+            by_values: dict[str, list[Point]] = {}
+            for q in partners:
+                by_values.setdefault(repr([_lookup(q, k, None) for k in sorted(several)]),
+                                     []).append(q)
+            clash = next((g for g in by_values.values() if len(g) > 1), None)
+            if not partners or clash is not None:
                 how = ("no baseline point" if not partners else
-                       f"{len(partners)} baseline points (they differ in "
-                       f"{', '.join(_differ(partners))})")
+                       f"{len(clash or partners)} baseline points (they differ in "
+                       f"{', '.join(_differ(clash or partners))})")
                 return missing(f"{how} with {_text(row.baseline)} for {_label(point)}")
             mine = _measure(row, point, costs)
             measured = [_measure(row, q, costs) for q in partners]

@@ -162,6 +162,26 @@ def test_several_points_without_combine_are_missing_and_name_what_differs() -> N
     assert o.reason.startswith("where selects 2 points (they differ in workload)")
 
 
+def test_a_baseline_of_several_mechanisms_is_the_best_of_them_per_point() -> None:
+    """"Better than the best of shadow and nested paging": native against the better of the
+    two on each workload (a: nested 20, b: shadow 15), whatever parameters of their own the
+    two have (cache, page)."""
+    o = evaluate(row(where={"mechanism": "native"}, baseline={"mechanism": ["shadow", "nested"]},
+                     compare="gain", combine="min", at_least=0), POINTS)
+    assert (o.status, o.value) == ("pass", 0.5)  # min(20/10, 15/10) - 1
+    assert "against the best of mechanism=shadow or nested" in o.used
+    # partners that differ in anything else the two share are no "best of"
+    points = [*POINTS, pt("a", "shadow", {"t": 1.0}, n=2, cache=4)]
+    o = evaluate(row(where={"mechanism": "native", "workload": "a"},
+                     baseline={"mechanism": ["shadow", "nested"], "n": [1, 2]},
+                     compare="gain", at_most=0), points)
+    assert o.status == "pass" and o.value == pytest.approx(-0.9)  # n listed: the best, 1.0
+    o = evaluate(row(where={"mechanism": "native", "workload": "a"},
+                     baseline={"mechanism": ["shadow", "nested"]}, compare="gain",
+                     at_least=0), [*POINTS, pt("a", "shadow", {"t": 1.0}, n=1, cache=8)])
+    assert o.status == "missing" and "differ in cache" in o.reason
+
+
 def test_a_point_without_a_partner_is_missing() -> None:
     o = evaluate(row(where={"mechanism": "nested"}, baseline={"mechanism": "selective"},
                      compare="ratio", combine="mean", at_least=0), POINTS)
