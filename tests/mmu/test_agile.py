@@ -131,6 +131,27 @@ def test_a_nested_table_not_written_for_a_window_goes_back_to_shadow() -> None:
     assert r2.t.to_nested == 1 and r2.t.to_shadow == 0 and r2.t.windows >= 3
 
 
+def test_a_table_that_comes_back_to_nested_mode_waits_twice_as_long() -> None:
+    """Backoff: back in nested mode after a return to shadow mode, a table needs two quiet
+    windows (then four...) before it returns again: a table the guest writes every window
+    or two does not flap, rebuilding its shadow each time."""
+    b = start()
+    protect(b, 2)
+    sweep(b, 5)  # the window ending at 300 references is quiet: back to shadow mode
+    first = b.build()
+    protect(b, 2)
+    sweep(b, 5)  # one quiet window (ending at 600): not yet
+    second = b.build()
+    sweep(b, 5)  # two (900): back
+    r = replay(window=300)
+    drive(r, first)
+    assert (r.t.to_nested, r.t.to_shadow) == (1, 1)
+    drive(r, second[len(first):])
+    assert (r.t.to_nested, r.t.to_shadow) == (2, 1)
+    drive(r, b.build()[len(second):])
+    assert (r.t.to_nested, r.t.to_shadow) == (2, 2)
+
+
 def test_a_fully_nested_address_space_walks_in_two_dimensions() -> None:
     """With the root in nested mode (its writes crossed the threshold: threshold 1, and a
     first touch in another 512 GiB slot writes it), every walk is nested paging's 24
