@@ -56,13 +56,16 @@ so the guest's INVLPGs need no exit (KVM's shadow paging exits on them to resync
 pages; agile paging's policy takes the place of unsync pages: a page written often goes
 nested).
 
-Simplifications: the shared replay handles demand faults at the start of their chunk of
-accesses (:data:`codesign.mmu.replay.FAULT_CHUNK`) and a run's hidden faults are taken at
-its start, before its accesses, so within a chunk a fault's write and the hidden fault that
-shadows its table may come in the other order than the guest's (``shadow`` keeps it); the
-guest kernel's direct map is shadowed at boot and never written (its fills are not
-counted); the window's dirty-bit scan and the hypervisor's software walks are not costed;
-there is no shadow-page pool limit.
+**Order.** Whether a fault's page-table write exits depends on whether a hidden fault has
+shadowed its table, so faults are handled at their own accesses (``faults_in_place``; the
+shared replay otherwise handles a chunk's demand faults at its start, and ``shadow`` defers
+their effects to their accesses), and a run's hidden faults are taken at its start: a run
+ends at each fault, so every fill precedes the faults that follow it in the stream.
+
+Simplifications: the guest kernel's direct map is shadowed at boot and never written (its
+fills are not counted); the window's dirty-bit scan and the hypervisor's software walks are
+not costed; there is no shadow-page pool limit; no neighbouring entries are prefetched on a
+hidden fault (KVM's ``FNAME(pte_prefetch)``, left out of ``shadow`` too).
 
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.cycles": 40, "hw.cost": False}
@@ -248,6 +251,7 @@ class AgileReplay(Replay):
     # -- what the guest does ----------------------------------------------------------------
 
     traps_to_hypervisor = True
+    faults_in_place = True
 
     def _effects(self, vm: int, fx: Effects) -> None:
         super()._effects(vm, fx)
@@ -423,5 +427,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="2",
+    version="3",
 )

@@ -458,6 +458,11 @@ class Replay:
         mapping), under nested and shadow paging alike."""
         return (self.s.nested or self.traps_to_hypervisor) and not self.s.vpid
 
+    faults_in_place = False
+    """Every fault is handled at its own access, the run cut there, rather than at the start
+    of its chunk of accesses (``agile``: whether a fault's page-table write exits depends on
+    the hidden faults of the accesses before it, which shadow the table it writes)."""
+
     data_on_host = False
     """1D replays address data by the host frames backing the guest's pages (as 2D ones do)
     rather than by the native image's frames. Only where the two must agree: a replay that
@@ -676,7 +681,7 @@ class Replay:
         faulted: dict[int, tuple[int, int]] = {}
         """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
         start = 0
-        split_on_exit = self.exits_flush
+        split_on_exit = self.exits_flush or self.faults_in_place
         base = self._block = self.accessed
         self.accessed += n
         chunk = -1
