@@ -31,8 +31,10 @@ at hand, so each default below is an assumption and says so):
   as many windows as the last time (up to :data:`BACKOFF_MAX`): exponential backoff, an
   assumption of this model. Without it a table written every window or two -- the tail of
   a Zipf footprint still being touched for the first time -- flaps, and each return costs a
-  hidden fault for every live page under it (measured: a Zipf mix over 64 MiB at 3.2x
-  native in steady state, against 1.07x under shadow paging);
+  hidden fault for every live page under it. Backoff bounds the flapping, it does not
+  remove it from a short run: the MMU validation report's Zipf over 64 MiB (400,000
+  references) is at 2.9x native in steady state with it, 3.2x without, against shadow
+  paging's 1.07x; study (a)'s longer Zipf run settles at 1.08x;
 - a page whose top-level table is in nested mode walks fully in two dimensions.
 
 Each change to a present shadow entry flushes the VM's TLB contexts and walk caches before
