@@ -297,7 +297,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 DEMO_SPECS = (("quickstart.toml", ""), ("quickstart-net.toml", "net"))
 """The demo's sweeps and the subfolder of the output folder each one's report goes to: the
-MMU comparison (shadow, pv-direct, nested, selective) and the NIC comparison (emulated,
+MMU comparison (shadow, pv-direct, nested, selective, agile) and the NIC comparison (emulated,
 pv-split, multiqueue, sriov)."""
 
 

@@ -138,15 +138,15 @@ def test_report_command(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     result = run_cli("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "computed 40 / reused 0 / failed 0" in result.stdout
+    assert "computed 50 / reused 0 / failed 0" in result.stdout
     report = (tmp_path / "demo" / "report.md").read_text()
     assert report.startswith("# Quickstart: shadow vs paravirtual vs nested paging")
-    assert "40 design points: 40 done, 0 failed." in report
+    assert "50 design points: 50 done, 0 failed." in report
     # the comparison the demo is for: every trap table of the three, and the crossover
     # without walk caches, where a 1D mechanism's walks win back the TLB-miss-heavy end
     # (with the data cache on the walk path, pv-direct's rather than shadow's: shadow paging
     # also pays an exit per guest PTE write there)
-    for mech in ("shadow", "pv-direct", "nested", "selective"):
+    for mech in ("shadow", "pv-direct", "nested", "selective", "agile"):
         assert f"### mmap-churn × {mech}" in report
     assert "| vmexit.pt_write |" in report and "| hypercall.mmu_update |" in report
     assert re.search(r"Crossover on `cycles_per_ref` \(ntlb.entries=0, pwc.entries=0\): nested"
@@ -170,6 +170,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         outcomes = claims.from_report(load(tmp_path / "demo" / store))
         assert outcomes and all(o.status == "holds" for o in outcomes), claims.table_rows(
             outcomes)
+
+
+def test_the_packaged_specs_are_the_examples() -> None:
+    """``codesign demo`` runs the copies packaged in ``codesign/specs``; the README points
+    users at ``examples/``: the two must not drift apart."""
+    root = Path(__file__).parent.parent
+    for name in ("quickstart.toml", "quickstart-net.toml", "walk-cost.toml"):
+        assert (root / "codesign" / "specs" / name).read_bytes() == (
+            root / "examples" / name).read_bytes(), name
 
 
 BAD_INPUT = [
