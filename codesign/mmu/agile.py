@@ -13,29 +13,37 @@ leaf table, against nested paging's 24). The shadow is real: its pages are writt
 memory where the replay's compiled walker reads them, through the page-walk caches and the
 nested TLB (:mod:`codesign.mmu.agiletables`).
 
-**The hypervisor's policy** (the paper's, in its shape; its constants are not in the sources
-at hand, so each default below is an assumption and says so):
+**The hypervisor's policy.** The ISCA paper was not at hand; its policy is taken from a
+secondary account of it (a paper summary: "Agile Paging: Exceeding the Best of Nested and
+Shadow Paging", 2018, in the corpus of this project's references), which gives its shape
+but not its constants, so each default below is an assumption and says so:
 
 - every guest table page starts in *shadow* mode: the hypervisor shadows it when a walk
   first needs it (a hidden page fault, ``agile.fills``) and write-protects it;
 - a guest write to a shadowed table page exits (``traps.vmexit.pt_write``) and the
-  hypervisor drops the shadow entry it changes (rebuilt by the next hidden fault). When a
-  page has taken ``agile.threshold`` such writes within one window, the hypervisor moves it
-  to *nested* mode (``agile.to_nested``): the entries linking its shadow now switch to the
-  guest's table, its shadow pages (and those below) go, and its writes no longer exit;
-- every ``agile.window`` references the hypervisor looks at the pages in nested mode (the
-  dirty bits of the EPT entries mapping them, which the hardware sets: Intel EPT A/D) and
-  moves those the guest did not write in that window back to shadow mode
-  (``agile.to_shadow``); their walks take hidden faults again as the shadow is rebuilt. A
-  page that comes back to nested mode after such a return must then stay quiet for twice
-  as many windows as the last time (up to :data:`BACKOFF_MAX`): exponential backoff, an
-  assumption of this model. Without it a table written every window or two -- the tail of
-  a Zipf footprint still being touched for the first time -- flaps, and each return costs a
-  hidden fault for every live page under it. Backoff bounds the flapping, it does not
-  remove it from a short run: the MMU validation report's Zipf over 64 MiB (400,000
-  references) is at 2.9x native in steady state with it, 3.2x without, against shadow
-  paging's 1.07x; study (a)'s longer Zipf run settles at 1.08x;
+  hypervisor drops the shadow entry it changes (rebuilt by the next hidden fault). "If more
+  than one modification to the same page table entry is detected" (the summary), the page
+  holding it goes to *nested* mode, with the levels below it (``agile.to_nested``): the
+  entries linking its shadow now switch to the guest's table, its shadow pages (and those
+  below) go, and its writes no longer exit. Here: ``agile.threshold`` writes to one entry
+  within one window (default 2: "more than one"; the window is the one below);
+- every ``agile.window`` references the hypervisor scans the EPT entries mapping the pages
+  in nested mode for their dirty flags (which the hardware sets: Intel EPT A/D), and moves
+  those the guest did not write in that window back to shadow mode (``agile.to_shadow``),
+  "computing the composition of the guest page table and host page table before populating
+  the corresponding shadow page entries": a last-level table's shadow page is rebuilt then,
+  each present 4 KiB leaf at once (``agile.rebuilt``), the rest left to hidden faults. The
+  scan is an exit per window with pages in nested mode (on a timer: ``vmexit.agile_scan``),
+  and each EPT entry read and shadow entry written costs ``memory.latency`` (as ``shadow``
+  prices a resynced entry; assumptions both). A page that comes back to nested mode after
+  such a return must then stay quiet for twice as many windows as the last time (up to
+  :data:`BACKOFF_MAX`): exponential backoff, an assumption of this model against the
+  oscillation the summary warns of;
 - a page whose top-level table is in nested mode walks fully in two dimensions.
+
+The summary also has short-lived and small processes start (and stay) in nested mode, and
+two hardware optimisations (dirty flags set by the walker in both tables; a cache of guest
+to shadow roots that spares CR3 exits): not modelled.
 
 Each change to a present shadow entry flushes the VM's TLB contexts and walk caches before
 the guest runs again (``agile.tlb_flushes``; KVM's remote flush after zapping shadow
@@ -109,11 +117,13 @@ hypervisor looks on a timer; at the bundled workloads' lengths (10^5 to 10^6 ref
 window of 10^5 lets a phase that stops writing a table return to shadow mode within the
 run, and a churning one stay nested."""
 
+_PAGE = ~(PAGE_4K - 1)
+
 BACKOFF_MAX = 64
 """Most quiet windows a page in nested mode may have to wait before it goes back to shadow
 mode (see :class:`AgileReplay`: the wait doubles each time the page comes back)."""
 
-REASONS = ("pt_write", "page_fault", "cr3_write", "ept_violation", "ipi")
+REASONS = ("pt_write", "page_fault", "cr3_write", "ept_violation", "ipi", "agile_scan")
 """Exit reasons (``traps.vmexit.<reason>``)."""
 
 
@@ -161,6 +171,13 @@ class AgileCounts:
     to_nested: int = 0
     to_shadow: int = 0
     windows: int = 0
+    scans: int = 0
+    """Window ends at which pages were in nested mode: the hypervisor looked at them (an
+    exit each, ``vmexit.agile_scan``)."""
+    scanned: int = 0
+    """Nested pages looked at (the EPT entry mapping each read for its dirty flag)."""
+    rebuilt: int = 0
+    """Shadow entries written when pages went back to shadow mode."""
     tlb_flushes: int = 0
     shadow_pages: int = 0
     """Most shadow pages one VM held at once."""
@@ -170,7 +187,7 @@ class AgileCounts:
     def metrics(self) -> dict[str, int]:
         """The ``agile.*`` metrics."""
         return {f"agile.{k}": v for k, v in vars(self).items()
-                if k not in ("pt_write", "injected", "cr3_write")}
+                if k not in ("pt_write", "injected", "cr3_write", "scans")}
 
 
 class AgileReplay(Replay):
@@ -184,7 +201,8 @@ class AgileReplay(Replay):
         self.t = AgileCounts()
         self.tables: dict[int, AgileTables] = {}
         self.writes: dict[tuple[int, int], int] = {}
-        """(VM, shadowed guest table frame) -> its writes in this window."""
+        """(VM, guest-physical address of an entry of a shadowed table) -> its writes (each
+        an exit) in this window."""
         self.dirty: set[tuple[int, int]] = set()
         """(VM, guest table frame in nested mode) written in this window."""
         self.quiet: dict[tuple[int, int], tuple[int, int]] = {}
@@ -265,25 +283,26 @@ class AgileReplay(Replay):
                 if t.forget(gfn):
                     exits += 1
                     self.t.unprotected += 1
-                    self.writes.pop((vm, gfn), None)
+                    for key in [k for k in self.writes if k[0] == vm and k[1] & _PAGE == gfn]:
+                        del self.writes[key]
                 if self.returned or self.quiet:  # a table built there later is a new one
                     self.quiet.pop((vm, gfn), None)
                     self.returned.pop((vm, gfn), None)
         for gpa, _ in (*fx.written, *fx.teardown):
-            gfn = gpa & ~(PAGE_4K - 1)
+            gfn = gpa & _PAGE
             if t.guest_write(gpa):
                 exits += 1
-                n = self.writes.get((vm, gfn), 0) + 1
+                n = self.writes.get((vm, gpa), 0) + 1
                 if n >= self.threshold:
                     t.set_nested(gfn)
                     self._moved.add(gfn)
                     need = min(2 * self.returned.get((vm, gfn), 0), BACKOFF_MAX) or 1
                     self.quiet[(vm, gfn)] = (need, 0)
                     self.t.to_nested += 1
-                    self.writes.pop((vm, gfn), None)
+                    self.writes.pop((vm, gpa), None)
                     self.t.nested_tables = max(self.t.nested_tables, len(t.nested))
                 else:
-                    self.writes[(vm, gfn)] = n
+                    self.writes[(vm, gpa)] = n
             elif gfn in t.nested:
                 self.dirty.add((vm, gfn))
         self.t.pt_write += exits
@@ -366,6 +385,10 @@ class AgileReplay(Replay):
         """The hypervisor's look at the pages in nested mode: those not written in this
         window go back to shadow mode."""
         self.t.windows += 1
+        nested = sum(len(t.nested) for t in self.tables.values())
+        if nested:
+            self.t.scans += 1
+            self.t.scanned += nested
         for vm, t in self.tables.items():
             for gfn in sorted(t.nested):
                 key = (vm, gfn)
@@ -374,7 +397,7 @@ class AgileReplay(Replay):
                 if calm < need:
                     self.quiet[key] = (need, calm)
                     continue
-                t.set_shadow(gfn)
+                self.t.rebuilt += t.set_shadow(gfn, rebuild=True)
                 self.t.to_shadow += 1
                 self.quiet.pop(key, None)
                 self.returned[key] = need
@@ -384,21 +407,26 @@ class AgileReplay(Replay):
 
 
 def trap_costs(t: AgileCounts, backings: int, ipis: int, exit_cost: float,
-               backing_cost: float) -> tuple[dict[str, int], dict[str, float]]:
+               backing_cost: float, entry_cost: float) -> tuple[dict[str, int],
+                                                            dict[str, float]]:
     """Exits by ``vmexit.<reason>`` and their cycles: each at ``exit_cost``; each of the
     ``backings`` host pages backed pays the host's own fault (``backing_cost``) in the exit
     that backed it -- an EPT violation of its own (``t.ept_violations``), or else the hidden
-    fault that filled its shadow entry (the guest kernel's too: its direct map is shadowed).
+    fault that filled its shadow entry (the guest kernel's too: its direct map is shadowed);
+    a window's look at the nested pages reads an EPT entry per page and writes the shadow
+    entries it rebuilds, ``entry_cost`` each (as ``shadow`` prices a resynced entry).
 
-    >>> trap_costs(AgileCounts(pt_write=2, fills=1, ept_violations=1), 2, 0, 2565.0, 3000.0)[1]
-    {'vmexit.pt_write': 5130.0, 'vmexit.page_fault': 5565.0, 'vmexit.cr3_write': 0.0, \
-'vmexit.ept_violation': 5565.0, 'vmexit.ipi': 0.0}
+    >>> c = trap_costs(AgileCounts(pt_write=2, fills=1, ept_violations=1, scans=1, scanned=3,
+    ...                            rebuilt=5), 2, 0, 2565.0, 3000.0, 200.0)[1]
+    >>> c["vmexit.page_fault"], c["vmexit.ept_violation"], c["vmexit.agile_scan"]
+    (5565.0, 5565.0, 4165.0)
     """
     ept = t.ept_violations
     counts = {"vmexit.pt_write": t.pt_write, "vmexit.page_fault": t.injected + t.fills,
               "vmexit.cr3_write": t.cr3_write, "vmexit.ept_violation": ept,
-              "vmexit.ipi": ipis}
+              "vmexit.ipi": ipis, "vmexit.agile_scan": t.scans}
     cycles = {k: n * exit_cost for k, n in counts.items()}
+    cycles["vmexit.agile_scan"] += (t.scanned + t.rebuilt) * entry_cost
     cycles["vmexit.ept_violation"] += ept * backing_cost
     cycles["vmexit.page_fault"] += (backings - ept) * backing_cost
     return counts, cycles
@@ -411,7 +439,7 @@ def run(events: np.ndarray, p: AgileParams, platform: Platform) -> Metrics:
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     backing = 0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page])
-    counts, cycles = trap_costs(r.t, r.c.backings, r.c.ipis, exit_cost, backing)
+    counts, cycles = trap_costs(r.t, r.c.backings, r.c.ipis, exit_cost, backing, costs.memory)
     return cost.metrics(r.c, costs, trap_counts=counts, trap_cycles=cycles,
                         unit_cycles=exit_cost,
                         extra={**r.t.metrics(), "agile.backings": r.c.backings},
@@ -429,5 +457,5 @@ MECHANISM = Mechanism(
     costs=(*cost.COSTS, "vmexit.kernel"),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
-    version="3",
+    version="4",
 )

@@ -335,18 +335,45 @@ class AgileTables:
                 self._drop(sp)
         self.flush_pending = True
 
-    def set_shadow(self, gfn: int) -> None:
+    def set_shadow(self, gfn: int, rebuild: bool = False) -> int:
         """Move the guest table page at ``gfn`` back to shadow mode: the entries switching
-        to it are dropped, for hidden faults to rebuild its shadow."""
+        to it are dropped, for hidden faults to rebuild its shadow -- or, with ``rebuild``,
+        replaced by links to a shadow page built now from the guest's table (the
+        composition of its entries with the host's mapping): its 4 KiB leaves at once, its
+        other entries left to hidden faults. How many shadow entries that wrote."""
         if gfn not in self.nested:
-            return
+            return 0
         self.nested.discard(gfn)
+        written = 0
         for sp, index in list(self.switches.get(gfn, ())):
-            self._clear(sp, index)
+            if not rebuild:
+                self._clear(sp, index)
+                continue
+            child = self.pages.get((gfn, sp.level - 1)) or self._new(gfn, sp.level - 1)
+            self._set(sp, index, child.hpa | _UPPER, child)
+            written += 1 + (self._rebuild(child) if child.level == 1 else 0)
         self.switches.pop(gfn, None)
         # a root back in shadow mode has no switch entry to drop, but its address space's
         # walks change from nested to agile: the walk caches hold nested walks' entries
         self.flush_pending = True
+        return written
+
+    def _rebuild(self, sp: ShadowTable) -> int:
+        """Fill the last-level shadow page ``sp`` from its guest table: each present 4 KiB
+        leaf, mapped to the host page behind its frame; the entries written."""
+        st = self.guest.vms[self.vm]
+        written = 0
+        for index in range(512):
+            e = st.read(sp.gfn + 8 * index)
+            if not e & PRESENT or index in sp.links:
+                continue
+            hpa = st.hpa(e & FRAME_MASK)
+            if hpa is None:  # not backed yet: its first touch will fault anyway
+                continue
+            word = make_entry(hpa & ~(PAGE_4K - 1), writable=bool(e & 0b10), nx=bool(e >> 63))
+            self._set(sp, index, word, None)
+            written += 1
+        return written
 
     # -- reading it back (tests, checks) ------------------------------------------------------
 

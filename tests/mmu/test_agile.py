@@ -65,18 +65,15 @@ WINDOW = 300
 
 
 def settled() -> tuple[StreamBuilder, AgileReplay]:
-    """The region first touched, then swept until its leaf table is back in shadow mode and
-    its shadow whole again: the first touches' page-table writes exit once the first walk
-    has shadowed the table (faults are handled at their accesses), two of them move it to
-    nested mode, its later first touches (writes to a nested table) keep it there through
-    the window they fall in, the next window is quiet and it returns; the sweeps after it
-    take a hidden fault per page."""
+    """The region first touched and swept: its leaf table shadowed by the first walk (faults
+    are handled at their accesses), each later first touch writing a new entry of it -- one
+    write per entry, an exit each, never the two that would move it to nested mode -- and
+    every page's shadow entry filled by a hidden fault."""
     b = start()
-    sweep(b, 10)
     r = replay(window=WINDOW)
     drive(r, b.build())
-    assert r.t.pt_write == 2 and r.t.to_nested == 1 and r.t.to_shadow == 1
-    assert r.t.fills >= PAGES and r.agile(0).nested == set()
+    assert r.t.pt_write == PAGES - 1 and r.t.to_nested == 0 and r.t.fills == PAGES
+    assert r.agile(0).nested == set()
     return b, r
 
 
@@ -105,7 +102,7 @@ def test_a_table_written_threshold_times_goes_nested_and_its_walks_switch_above_
     drive(r, b.build()[done:])
     assert r.t.pt_write == 2 and r.t.to_nested == 1
     done = len(b.build())
-    sweep(b, 3)  # within the two quiet windows this table now needs (it returned once)
+    sweep(b, 2)  # 256 references: before the first window ends (300)
     r.mark()
     drive(r, b.build()[done:])
     assert r.c.walks >= 2 * PAGES and r.t.to_shadow == 0
@@ -128,30 +125,53 @@ def test_one_write_per_window_stays_shadowed() -> None:
 
 
 def test_a_table_written_every_window_stays_nested() -> None:
-    """The settling above, but with a write to the table in every window after its move:
-    it never returns to shadow mode, and its pages never take a hidden fault again."""
+    """Its entry written twice, the table goes nested; written again within every window
+    after that, it never returns to shadow mode."""
     b = start()
+    protect(b, 2)
     for _ in range(8):
         sweep(b, 2)
         protect(b, 1)
     r = replay(window=WINDOW)
     drive(r, b.build())
     assert r.t.to_nested == 1 and r.t.to_shadow == 0 and r.t.windows >= 3
-    assert r.t.fills < 4  # the pages walked before the table went nested
+    assert r.t.scans == r.t.windows and r.t.rebuilt == 0
+
+
+def test_a_table_back_in_shadow_mode_is_rebuilt_at_once() -> None:
+    """A window without writes brings the table back to shadow mode, its shadow page rebuilt
+    from the guest's table by the hypervisor (every present leaf: no hidden fault after),
+    and walks cost 4 references again."""
+    b, r = settled()
+    done = len(b.build())
+    protect(b, 2)
+    sweep(b, 8)  # 512 references: the window ending at 600 is quiet
+    drive(r, b.build()[done:])
+    assert (r.t.to_nested, r.t.to_shadow) == (1, 1)
+    assert r.t.rebuilt == 1 + PAGES  # the link in the level-2 shadow page, the leaves
+    fills = r.t.fills
+    done = len(b.build())
+    sweep(b, 2)
+    r.mark()
+    drive(r, b.build()[done:])
+    assert r.t.fills == 0 and fills == PAGES
+    assert r.c.walks > 0 and r.c.walk_refs_guest == 4 * r.c.walks and r.c.walk_refs_nested == 0
 
 
 def test_a_table_that_comes_back_to_nested_mode_waits_twice_as_long() -> None:
     """Backoff: back in nested mode after a return to shadow mode, a table needs two quiet
     windows (then four...) before it returns again: a table the guest writes every window
     or two does not flap, rebuilding its shadow each time."""
-    b, r = settled()  # 768 references: windows end at 900, 1200, ...
+    b, r = settled()  # 128 references: windows end at 300, 600, 900, ...
     done = len(b.build())
     protect(b, 2)
-    sweep(b, 5)  # the window ending at 900 is quiet: one of the two it needs
+    sweep(b, 3)  # 320: the window ending at 300 is quiet: back to shadow mode
+    protect(b, 2)
+    sweep(b, 5)  # 640: the one ending at 600, quiet, is one of the two it now needs
     drive(r, b.build()[done:])
     assert (r.t.to_nested, r.t.to_shadow) == (2, 1)
     done = len(b.build())
-    sweep(b, 5)  # and the one ending at 1200: back
+    sweep(b, 5)  # 960: and the one ending at 900: back
     drive(r, b.build()[done:])
     assert (r.t.to_nested, r.t.to_shadow) == (2, 2)
 

@@ -128,6 +128,23 @@ def test_a_table_in_nested_mode_makes_its_parents_entry_switch(level: int) -> No
     assert t.switch_level(PID, va) == 0 and (gfn, level) in t.pages
 
 
+def test_a_leaf_table_back_in_shadow_mode_can_be_rebuilt_at_once() -> None:
+    """``set_shadow(..., rebuild=True)``: the switch entry becomes a link to a shadow page
+    filled from the guest's table, every populated 4 KiB page under it with no gap left."""
+    g, vas = guest(6)
+    t = AgileTables(g, 0)
+    for va in vas:
+        t.fill(PID, va)
+    leaf = g.table_path(0, PID, vas[0])[-1][0]
+    t.set_nested(leaf)
+    under = [va for va in vas if g.table_path(0, PID, va)[-1][0] == leaf]
+    written = t.set_shadow(leaf, rebuild=True)
+    assert written >= 1 + len({va >> 12 for va in under})
+    pages = np.array([va >> 12 for va in under], dtype=np.int64)
+    assert len(t.gaps(PID, pages)) == 0
+    check_walks(g, t, vas)
+
+
 def test_the_root_in_nested_mode_means_two_dimensional_walks() -> None:
     g, vas = guest(3)
     t = AgileTables(g, 0)
@@ -190,8 +207,8 @@ def test_any_history_of_guest_changes_and_mode_moves_walks_as_nested(
             t.fill(PID, va)
         elif op == "nested":
             t.set_nested(path[arg % len(path)][0])
-        elif op == "shadow" and t.nested:
-            t.set_shadow(sorted(t.nested)[arg % len(t.nested)])
+        elif op == "shadow" and t.nested:  # rebuilt by the hypervisor, or left to faults
+            t.set_shadow(sorted(t.nested)[arg % len(t.nested)], rebuild=bool(arg & 1))
         elif op == "touch":
             new = (va & ~(PAGE_2M - 1)) + rng.randrange(512) * PAGE_4K
             if g.spaces[(0, PID)].prot_at(new) is not None:
