@@ -22,7 +22,8 @@ nested walks read), so the replay's compiled walker walks it as the hardware wou
   exits) drops the shadow entry it changes -- and with a link the shadow pages below it --
   for the next walk's hidden fault to rebuild (:meth:`guest_write`; KVM's
   ``mmu_page_zap_pte`` without the unsync optimisation, which agile paging's policy
-  replaces: a page written often goes to nested mode, where writes do not exit);
+  replaces: a page whose entries the guest rewrites goes to nested mode, where writes do
+  not exit);
 - a frame the guest reallocates loses its shadow pages (:meth:`forget`).
 
 A guest leaf larger than the host page that backs it (a 2 MiB guest page on 4 KiB host
