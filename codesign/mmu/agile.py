@@ -106,16 +106,19 @@ from hwmodels.tlb import OpBatch, TLBOp
 from workloads.memory.events import Ev
 
 THRESHOLD_DEFAULT = 2
-"""Writes to a shadowed table page within one window that move it to nested mode: an
-assumption (the paper's own constant is not in the sources at hand). One write is what any
-new mapping costs -- a page's first leaf in a table, a one-off mprotect -- two in one window
-say the guest keeps updating that table, which is the case agile paging hands to nested
-mode."""
+"""Writes to one entry of a shadowed table within one window that move the table to nested
+mode: the secondary account's "more than one modification to the same page table entry"
+(see the module). One write is what a new mapping costs -- the first leaf of a page --
+a second to the same entry says the guest keeps updating it (mprotect, unmap and remap,
+copy-on-write), the case agile paging hands to nested mode."""
 WINDOW_DEFAULT = 10_000
 """References between two looks at the pages in nested mode: an assumption. The paper's
-hypervisor looks on a timer; at the bundled workloads' lengths (10^5 to 10^6 references) a
-window of 10^5 lets a phase that stops writing a table return to shadow mode within the
-run, and a churning one stay nested."""
+hypervisor looks on a timer, whose period the account at hand does not give. The bundled
+workloads run 10^5 to 10^6 references, half of which a steady-state measurement
+(``measure.warmup`` 0.5) spends warming up: a window of 10^4 lets tables written at start-up
+settle inside the warm-up, while a table the guest keeps rewriting stays nested. A window
+as long as the runs (10^5, 10^6) leaves the start-up's moves in the measured half: the
+results depend on it (the MMU validation report's notes)."""
 
 _PAGE = ~(PAGE_4K - 1)
 
@@ -133,14 +136,14 @@ class AgileParams(NestedParams):
 
     threshold: int = param(THRESHOLD_DEFAULT, key="agile.threshold", min=1, max=1 << 20,
                            unit="writes",
-                           doc="writes to a shadowed guest table page within one window "
-                               "that move it to nested mode (default 2: an assumption, see "
-                               "codesign.mmu.agile)")
+                           doc="writes to one entry of a shadowed guest table within one "
+                               "window that move the table to nested mode (default 2: 'more "
+                               "than one modification', see codesign.mmu.agile)")
     window: int = param(WINDOW_DEFAULT, key="agile.window", min=1, max=1 << 40,
                         unit="references",
                         doc="references between the hypervisor's looks at the pages in "
                             "nested mode: those not written since go back to shadow mode "
-                            "(default 100000: an assumption, see codesign.mmu.agile)")
+                            "(default 10000: an assumption, see codesign.mmu.agile)")
 
     agile: bool = param(True, key="walker.agile",
                         doc="agile paging's walker change: the mechanism needs it (true)")
