@@ -101,8 +101,7 @@ from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from hwmodels.pagewalk import WalkOp, WalkRequest
-from hwmodels.tlb import OpBatch, TLBOp
+from hwmodels.pagewalk import WalkOp
 from workloads.memory.events import Ev
 
 THRESHOLD_DEFAULT = 2
@@ -126,8 +125,6 @@ BACKOFF_MAX = 64
 """Most quiet windows a page in nested mode may have to wait before it goes back to shadow
 mode (see :class:`AgileReplay`: the wait doubles each time the page comes back)."""
 
-REASONS = ("pt_write", "page_fault", "cr3_write", "ept_violation", "ipi", "agile_scan")
-"""Exit reasons (``traps.vmexit.<reason>``)."""
 
 
 @dataclass(frozen=True)
@@ -343,16 +340,7 @@ class AgileReplay(Replay):
                 continue
             t.flush_pending = False
             self.t.tlb_flushes += 1
-            pcids = ([p for (v, _), p in self.pcids.live.items() if v == vm] if self.s.pcid
-                     else [0])
-            if pcids:
-                vpid = self.tlb_vpid(vm)
-                batch = OpBatch.from_ops([TLBOp.invalidate_address_space(vpid, p)
-                                          for p in pcids])
-                self.tlb.run(batch)
-                if self.stlb is not None:
-                    self.stlb.run(batch)
-                self._walker([WalkRequest.flush_asid(self.vm_tag(vm), p) for p in pcids])
+            self._flush_vm(vm)
 
     def event(self, e: np.void) -> None:
         op = int(e["op"])

@@ -216,11 +216,11 @@ class AgileTables:
         """A hidden page fault at ``va``: complete its shadow path, from the root down to its
         leaf or to the entry that switches to a table in nested mode; the entries written.
         The address must be populated in the guest."""
+        if self.root(pid) is None:
+            return 0
         st = self.guest.vms[self.vm]
         gfn = self.guest.root(self.vm, pid)
-        if gfn in self.nested:
-            return 0
-        sp = self.pages.get((gfn, self.levels)) or self._new(gfn, self.levels)
+        sp = self.pages[(gfn, self.levels)]
         written = 0
         for level in range(self.levels, 0, -1):
             index = (va >> level_shift(level)) & 511
@@ -277,10 +277,6 @@ class AgileTables:
         return written
 
     # -- what the guest and the policy do ------------------------------------------------------
-
-    def shadowed(self, gfn: int) -> bool:
-        """Whether the guest table page at ``gfn`` has a shadow page (its writes exit)."""
-        return gfn in self.frames
 
     def gaps(self, pid: int, pages: np.ndarray) -> np.ndarray:
         """The pages of ``pages`` (int64 page numbers) whose shadow path is not complete:

@@ -447,6 +447,21 @@ class Replay:
         self._tlb([TLBOp.invalidate_address_space(self.tlb_vpid(vm), pcid)])
         self._walker([WalkRequest.flush_asid(self.vm_tag(vm), pcid)])
 
+    def _flush_vm(self, vm: int) -> None:
+        """Invalidate every live TLB context of ``vm`` (both TLB levels) and its walk-cache
+        entries: a hypervisor's own flush after changing translations it maps (``shadow``,
+        ``agile``); not counted in ``tlb_flushes``, which are the guest's."""
+        pcids = ([p for (v, _), p in self.pcids.live.items() if v == vm] if self.s.pcid
+                 else [0])
+        if not pcids:
+            return
+        vpid = self.tlb_vpid(vm)
+        batch = OpBatch.from_ops([TLBOp.invalidate_address_space(vpid, p) for p in pcids])
+        self.tlb.run(batch)
+        if self.stlb is not None:
+            self.stlb.run(batch)
+        self._walker([WalkRequest.flush_asid(self.vm_tag(vm), p) for p in pcids])
+
     traps_to_hypervisor = False
     """Whether the guest runs under a hypervisor that it exits to (set by the shadow replay;
     nested replays are told by their setup)."""

@@ -146,8 +146,6 @@ from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from hwmodels.pagewalk import WalkRequest
-from hwmodels.tlb import OpBatch, TLBOp
 from workloads.memory.events import Ev
 
 KVM_MMU_NUM_PREV_ROOTS = 3
@@ -767,16 +765,7 @@ class ShadowReplay(Replay):
                 continue
             m.flush_pending = False
             self.t.tlb_flushes += 1
-            pcids = [p for (v, _), p in self.pcids.live.items() if v == vm] if self.s.pcid \
-                else [0]
-            if pcids:
-                vpid = self.tlb_vpid(vm)
-                batch = OpBatch.from_ops([TLBOp.invalidate_address_space(vpid, p)
-                                          for p in pcids])
-                self.tlb.run(batch)
-                if self.stlb is not None:
-                    self.stlb.run(batch)
-                self._walker([WalkRequest.flush_asid(self.vm_tag(vm), p) for p in pcids])
+            self._flush_vm(vm)
 
     def event(self, e: np.void) -> None:
         op = int(e["op"])
