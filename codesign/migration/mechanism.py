@@ -382,5 +382,5 @@ MECHANISM = Mechanism(
                         *pv_direct.MECHANISM.costs, "cpu.clock_mhz"})),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker", "pml"),
-    version="3",
+    version="4",
 )

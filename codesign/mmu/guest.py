@@ -113,7 +113,16 @@ VM_SHIFT = 40
 GUEST_BASE = 0x10_0000
 """First guest-physical address the guest allocates (below it: firmware, as on a PC)."""
 HOST_BASE = 1 << 32
-"""First host-physical address the hypervisor allocates."""
+"""First host-physical address of the host pages backing guest memory."""
+EPT_BASE = 1 << 44
+"""First host-physical address of the host (EPT) table pages: a region of their own, as KVM
+takes them from the kernel's page allocator (its MMU page caches), apart from the guest's
+memory, which a user process backs (QEMU's anonymous mappings). So the frames backing guest
+memory -- the addresses of every data reference of a virtualized guest -- come in the order
+the guest first touches them whatever the host table's shape (``host.levels``,
+``host.page_size`` aside), and a mechanism that never walks the host table (shadow paging)
+sees the same data addresses as one that does. Between :data:`HOST_BASE` and
+``agiletables.SHADOW_BASE`` (2**45)."""
 HOST_PAGES = {"4K": PAGE_4K, "2M": PAGE_2M, "1G": PAGE_1G}
 KERNEL_PID = 0
 """The guest kernel's own address space in :attr:`GuestModel.spaces` (a stream's pids are
@@ -383,7 +392,7 @@ class VMState:
         self.free: dict[int, FrameStack] = {PAGE_4K: FrameStack(), PAGE_2M: FrameStack()}
         self.refs = RefCounts(top=self.kbase)
         """References to each allocation (base, size): the leaves holding it."""
-        self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.host_alloc,
+        self.ept = PageTable.in_memory(model.host, cfg.host_levels, model.ept_alloc,
                                        record=False)
         self.backed = FrameMap(model.host_page, top=self.kbase, end=limit)
         """Host-page-aligned guest-physical address -> the host frame backing it."""
@@ -437,7 +446,10 @@ class GuestModel:
         self.host_page = HOST_PAGES[cfg.host_page]
         self.native = Memory()
         self.host = Memory()
-        self.host_alloc = FrameAllocator(HOST_BASE)
+        self.host_alloc = FrameAllocator(HOST_BASE, EPT_BASE)
+        """Host pages backing guest memory."""
+        self.ept_alloc = FrameAllocator(EPT_BASE, 1 << 45)  # agiletables.SHADOW_BASE above
+        """Host table pages (:data:`EPT_BASE`)."""
         self.vms: dict[int, VMState] = {}
         self.spaces: dict[tuple[int, int], Space] = {}
         self.vm = 0

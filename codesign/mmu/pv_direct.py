@@ -129,7 +129,12 @@ class PVCounts:
 
 
 class PVReplay(Replay):
-    """The shared replay (1D over the guest's own tables) plus the guest's hypercalls."""
+    """The shared replay (1D over the guest's own tables) plus the guest's hypercalls.
+
+    Tables and data are addressed in the native image, as natively: a paravirtual guest's
+    tables hold machine frames, and Xen populates a PV domain's memory when it builds it,
+    in large contiguous extents, so the guest's own frame allocation is its machine layout
+    (an assumption: no per-page host backing order, unlike a demand-paged HVM guest's)."""
 
     def __init__(self, setup: Setup, batch: int, null: float, update: float,
                  validate: float) -> None:

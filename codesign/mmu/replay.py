@@ -480,9 +480,11 @@ class Replay:
 
     data_on_host = False
     """1D replays address data by the host frames backing the guest's pages (as 2D ones do)
-    rather than by the native image's frames. Only where the two must agree: a replay that
-    switches between 1D and 2D (``selective``); elsewhere the native image keeps a 1D
-    mechanism's results independent of the host table's shape (``host.levels``)."""
+    rather than by the native image's frames: where a hypervisor's 1D tables map guest pages
+    to host frames (``shadow``; ``selective``, whose two modes must find the same lines
+    cached). Not ``native`` (no host), nor ``pv-direct``, whose guest allocates machine
+    frames itself. The backing frames do not depend on the host table's shape, whose pages
+    come from a region of their own (:data:`~codesign.mmu.guest.EPT_BASE`)."""
 
     def _exit_flush(self, exits: int = 1) -> None:
         """VM exits (and entries) with an untagged TLB: the TLB loses everything, each time."""

@@ -615,7 +615,17 @@ class ShadowReplay(Replay):
     faults of the run's earlier accesses shadowed. So the shadow MMU sees a demand fault's
     effects where the faulting access translates (the faulting access always misses the
     TLB: :meth:`walk_traps` takes them in order, just before that access's fill);
-    copy-on-write faults, which the shared replay handles in place, go to it at once."""
+    copy-on-write faults, which the shared replay handles in place, go to it at once.
+
+    Data references address the host frames backing the guest's pages
+    (:attr:`Replay.data_on_host`), as under nested paging: a shadow entry maps a guest
+    page to its host frame, so on the hardware the same data lines are cached under either
+    mode, and the comparison of the two is not one of two memory layouts. The shadow tables'
+    own references stay in the native image, a region apart from the guest's memory, as
+    KVM's shadow pages are (the guest kernel's writes to its own tables, at their host
+    frames, do not warm the shadow's lines)."""
+
+    data_on_host = True
 
     def __init__(self, setup: Setup, cache: int = SHADOW_CACHE_DEFAULT,
                  pool: int = SHADOW_POOL_DEFAULT) -> None:
@@ -814,5 +824,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
-    version="13",
+    version="14",
 )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.mmu.guest import GUEST_BASE, VM_SHIFT, GuestConfig, GuestModel
+from codesign.mmu.guest import (
+    EPT_BASE,
+    GUEST_BASE,
+    HOST_BASE,
+    VM_SHIFT,
+    GuestConfig,
+    GuestModel,
+)
 from hwmodels.pagewalk.tables import PAGE_2M, PAGE_4K, PageTable
 from hwmodels.tlb import Perm
 from workloads.memory.events import RW, RX, Prot, StreamBuilder, validate
@@ -90,6 +97,28 @@ def test_host_backing_on_first_touch_by_host_page_size() -> None:
     assert backings("1G") == 1
     # guest 2 MiB pages on 4 KiB host pages: the guest zeroes all 512 pages of each
     assert backings("4K", "2M") == 2 * 512 + 1 + 2
+
+
+def test_backing_frames_do_not_depend_on_the_host_table_shape() -> None:
+    """The host table's pages come from their own region (EPT_BASE), so the frames backing
+    guest memory -- the data addresses of every virtualized mechanism -- are allocated in
+    first-touch order alone, whatever ``host.levels``."""
+    def frames(levels: int) -> tuple[list[int], GuestModel]:
+        b = started()
+        b.map(BASE, 600)
+        b.accesses(np.arange(BASE, BASE + 600 * PAGE_4K, PAGE_4K, dtype=np.uint64), 1)
+        g, _ = replay(b, GuestConfig(host_levels=levels))
+        gpas = [g.translate(0, 1, BASE + i * PAGE_4K).gpa for i in range(600)]
+        return [g.host_address(0, a)[0] for a in gpas], g
+
+    four, g4 = frames(4)
+    five, g5 = frames(5)
+    assert four == five
+    assert all(HOST_BASE <= h < EPT_BASE for h in four)
+    assert np.all(np.diff(four) > 0)  # in touch order (the guest's own table pages between)
+    for g in (g4, g5):
+        assert EPT_BASE <= g.eptp(0) < 1 << 45
+        assert g.host_alloc.next <= EPT_BASE <= g.ept_alloc.next
 
 
 def test_huge_pages_only_where_an_aligned_region_lies_in_one_mapping() -> None:

@@ -120,14 +120,19 @@ def test_pv_directs_hypercalls_restart_too(workload: str, params: dict) -> None:
 def test_in_steady_state_gups_runs_under_shadow_paging_as_natively() -> None:
     """GUPS over 4 MiB, 60 references per page: once the warm-up has touched every page,
     shadow paging has nothing left to exit for -- its walks are native 1D walks of the
-    shadow table -- and costs exactly what native paging costs, where nested paging pays
-    its 2D walks (Wang et al.: shadow paging wins TLB-bound steady state)."""
+    shadow table -- and translates exactly as native paging does, where nested paging pays
+    its 2D walks (Wang et al.: shadow paging wins TLB-bound steady state). Its cycles differ
+    from native ones only by where the data lines sit (the host frames backing the guest's
+    pages, as under nested paging, against the native machine's own frames)."""
     native, shadow, nested = (metrics(m, **{"measure.warmup": 0.5})
                               for m in ("native", "shadow", "nested"))
     assert native["faults.page"] == shadow["traps.total"] == 0
     warm = GUPS["workload.refs"] // 2 // FAULT_CHUNK * FAULT_CHUNK  # whole chunks
     assert shadow["refs"] == GUPS["workload.refs"] - warm
-    assert shadow["cycles.total"] == native["cycles.total"]
+    for key in ("tlb.l1.misses", "tlb.l2.misses", "walk.refs.guest", "refs"):
+        assert shadow[key] == native[key], key
+    assert shadow["cycles.data"] != native["cycles.data"]  # other frames, other conflicts
+    assert shadow["cycles.total"] == pytest.approx(native["cycles.total"], rel=0.005)
     assert nested["cycles.total"] > shadow["cycles.total"]
     assert nested["walk.refs.nested"] > 0 and nested["traps.total"] == 0
     # from the first access, first touches dominate: nested paging's one EPT violation per
@@ -140,7 +145,10 @@ def test_slowdown_is_against_the_native_steady_state() -> None:
     """``slowdown_vs_native`` compares like with like: the native reference skips the same
     warm-up."""
     shadow = metrics("shadow", **{"measure.warmup": 0.5})
-    assert shadow["slowdown_vs_native"] == 1.0
+    warm, cold = (metrics("native", **{"measure.warmup": w})["cycles.total"] for w in (0.5, 0))
+    assert shadow["slowdown_vs_native"] == shadow["cycles.total"] / warm
+    assert shadow["slowdown_vs_native"] == pytest.approx(1.0, abs=0.005)
+    assert shadow["cycles.total"] / cold < 0.6
 
 
 def test_selective_counts_only_what_follows_the_mark() -> None:
