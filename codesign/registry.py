@@ -46,6 +46,7 @@ BUILTINS = (
     "codesign.mmu.selective:MECHANISM",
     "codesign.mmu.agile:MECHANISM",
     "codesign.migration.mechanism:MECHANISM",
+    "codesign.migration.postcopy_mechanism:MECHANISM",
     "codesign.net.native:MECHANISM",
     "codesign.net.pv_split:MECHANISM",
     "codesign.net.emulated:MECHANISM",

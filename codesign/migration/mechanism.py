@@ -107,12 +107,35 @@ DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
 
 
 @dataclass(frozen=True)
-class MigrationParams(NestedParams, ShadowParams, PVParams):
-    """Parameters of ``precopy``: the MMU mechanisms' (``nested``'s, ``shadow``'s and
-    ``pv-direct``'s) plus the migration's."""
+class TransferParams(NestedParams, ShadowParams, PVParams):
+    """What every migration of a VM running a memory workload has: the MMU mechanism's
+    parameters (``nested``'s, ``shadow``'s and ``pv-direct``'s), the link, the VM's memory
+    and the switch-over's own time."""
 
     mmu: str = param("nested", key="migration.mmu", choices=MMUS,
                      doc="how the guest's memory is virtualized while it migrates")
+    link_gbps: float = param(1.0, key="migration.link_gbps", min=0.001, max=10_000.0,
+                             unit="Gb/s",
+                             doc="link the pages cross (default 1: an assumption, a "
+                                 "gigabit LAN; Clark et al. measured local-area migration)")
+    memory_mb: int = param(0, key="migration.memory_mb", min=0, max=1 << 30, unit="MiB",
+                           doc="the VM's memory, every page of it sent (0: the pages the "
+                               "workload touches)")
+    resume_ms: float = param(0.0, key="migration.resume_ms", min=0.0, max=1e6, unit="ms",
+                             doc="downtime beyond the pages sent while the VM is stopped: "
+                                 "CPU and device state, switch-over (0: not modelled)")
+
+    def mmu_params(self) -> NestedParams | ShadowParams | PVParams:
+        """The MMU mechanism's own parameters."""
+        cls = {"nested": NestedParams, "shadow": ShadowParams, "pv-direct": PVParams}[self.mmu]
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class MigrationParams(TransferParams):
+    """Parameters of ``precopy``: the MMU mechanisms' (``nested``'s, ``shadow``'s and
+    ``pv-direct``'s), the link and the VM's memory, plus pre-copy's own."""
+
     logging: str = param("write-protect", key="migration.logging", choices=tuple(LOGGING),
                          doc="how the hypervisor learns which pages were written: "
                              "write-protect (a trap per page per round), pml (Intel PML: an "
@@ -120,13 +143,6 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
                              "each round; nested only), pv-logdirty (Xen's log-dirty mode "
                              "for a paravirtual guest: a fault into Xen per page per round; "
                              "pv-direct only), none (stop-and-copy)")
-    link_gbps: float = param(1.0, key="migration.link_gbps", min=0.001, max=10_000.0,
-                             unit="Gb/s",
-                             doc="link the pages cross (default 1: an assumption, a "
-                                 "gigabit LAN; Clark et al. measured local-area migration)")
-    memory_mb: int = param(0, key="migration.memory_mb", min=0, max=1 << 30, unit="MiB",
-                           doc="the VM's memory, all of it sent in the first round (0: the "
-                               "pages the workload touches)")
     max_rounds: int = param(MAX_ROUNDS, key="migration.max_rounds", min=2, max=10_000,
                             doc="rounds at most, the stop-and-copy round included (Xen's "
                                 "xc_domain_save: 30)")
@@ -136,9 +152,6 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
     max_factor: float = param(float(MAX_FACTOR), key="migration.max_factor", min=1.0,
                               max=1000.0, doc="stop once this many times the VM's memory "
                                               "has been sent (Xen: 3)")
-    resume_ms: float = param(0.0, key="migration.resume_ms", min=0.0, max=1e6, unit="ms",
-                             doc="downtime beyond the last round's pages: CPU and device "
-                                 "state, switch-over (0: not modelled)")
     pml_drain_cycles: float = param(
         20.0, key="migration.pml_drain_cycles", min=0.0, max=1e6, unit="cycles",
         doc="assumption: hypervisor cycles per PML log entry drained at a log-full exit -- "
@@ -197,11 +210,6 @@ class MigrationParams(NestedParams, ShadowParams, PVParams):
             raise ValueError(f"migration.logging: {self.logging} with migration.mmu = "
                              f"{self.mmu}: a paravirtual guest (pv-direct) is logged by Xen's "
                              "log-dirty mode (pv-logdirty), and only it is")
-
-    def mmu_params(self) -> NestedParams | ShadowParams | PVParams:
-        """The MMU mechanism's own parameters."""
-        cls = {"nested": NestedParams, "shadow": ShadowParams, "pv-direct": PVParams}[self.mmu]
-        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
 
 class Dirty(NamedTuple):
@@ -302,14 +310,20 @@ def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray,
     return allpos[order], np.concatenate([tpage, page])[order]
 
 
+def guest_run(events: np.ndarray, p: TransferParams, platform: Platform,
+              reads: TableReads | None = None) -> Metrics:
+    """The MMU mechanism's metrics of the guest running ``events`` without migration (its
+    cycles per access); ``reads``: a walk tap, nested paging only."""
+    if p.mmu == "nested":
+        return nested.run(events, p.mmu_params(), platform, walk_monitor=reads)
+    return {"shadow": shadow.run, "pv-direct": pv_direct.run}[p.mmu](
+        events, p.mmu_params(), platform)
+
+
 def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
     """Metrics of migrating a VM that runs ``events``."""
     reads = TableReads() if p.mmu == "nested" and p.ept_ad and p.logging != "none" else None
-    if p.mmu == "nested":
-        mmu = nested.run(events, p.mmu_params(), platform, walk_monitor=reads)
-    else:
-        mmu = {"shadow": shadow.run, "pv-direct": pv_direct.run}[p.mmu](
-            events, p.mmu_params(), platform)
+    mmu = guest_run(events, p, platform, reads)
     refs = mmu["refs"]
     cpa = mmu["cycles.total"] / refs if refs else 1.0
     clock = platform.value("cpu.clock_mhz") * 1e6

@@ -346,6 +346,25 @@ def label_mixes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def group_others(rows: list[dict[str, Any]], group: str) -> list[dict[str, Any]]:
+    """Rows whose mechanism does not have the parameter ``group`` (the report's grouping)
+    given their mechanism's name as its value, so that they form a group of their own named
+    by it rather than one named ``None``: a sweep of ``precopy`` grouped by
+    ``migration.logging`` next to ``postcopy``, which logs nothing.
+
+    >>> rows = group_others([{"mechanism": "precopy", "params": {"migration.logging": "pml"}},
+    ...                      {"mechanism": "postcopy", "params": {}}], "migration.logging")
+    >>> [r["params"]["migration.logging"] for r in rows]
+    ['pml', 'postcopy']
+    """
+    if group in NAMES:
+        return rows
+    for row in rows:
+        if group not in row["params"]:
+            row["params"][group] = row["mechanism"]
+    return rows
+
+
 def share_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows whose parameter and metric names are one string object per name.
 
@@ -391,6 +410,7 @@ def load(store_path: str | Path) -> ReportData:
         point_platform = store.point_platforms()
     spec = _spec_data(sweep["spec_text"])
     options = spec.get("report") if isinstance(spec.get("report"), dict) else {}
+    group_others(rows, str(options.get("group", "mechanism")))
     data = ReportData(str(store_path), sweep, spec,
                       [r for r in rows if r["status"] == "done"],
                       [r for r in rows if r["status"] == "failed"],
