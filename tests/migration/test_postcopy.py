@@ -199,7 +199,7 @@ def test_mechanism_against_precopy_on_a_fast_writer() -> None:
 
 
 def test_mechanism_refuses_bad_parameters() -> None:
-    with pytest.raises(InputError, match="migration.prepaging"):
+    with pytest.raises(InputError, match=r"migration\.prepaging"):
         evaluate(Point("random", "postcopy", params={**PARAMS, "migration.prepaging": "x"}))
-    with pytest.raises(InputError, match="migration.switch_at"):
+    with pytest.raises(InputError, match=r"migration\.switch_at"):
         evaluate(Point("random", "postcopy", params={**PARAMS, "migration.switch_at": 1.0}))
