@@ -119,10 +119,10 @@ EPT_BASE = 1 << 44
 takes them from the kernel's page allocator (its MMU page caches), apart from the guest's
 memory, which a user process backs (QEMU's anonymous mappings). So the frames backing guest
 memory -- the addresses of every data reference of a virtualized guest -- come in the order
-the guest first touches them whatever the host table's shape (``host.levels``,
-``host.page_size`` aside), and a mechanism that never walks the host table (shadow paging)
-sees the same data addresses as one that does. Between :data:`HOST_BASE` and
-``agiletables.SHADOW_BASE`` (2**45)."""
+the guest first touches them whatever the host table's depth (``host.levels``;
+``host.page_size`` sets their size), and a mechanism that never walks the host table
+(shadow paging) sees the same data addresses as one that does. Between :data:`HOST_BASE`
+and ``agiletables.SHADOW_BASE`` (2**45)."""
 HOST_PAGES = {"4K": PAGE_4K, "2M": PAGE_2M, "1G": PAGE_1G}
 KERNEL_PID = 0
 """The guest kernel's own address space in :attr:`GuestModel.spaces` (a stream's pids are
