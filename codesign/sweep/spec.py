@@ -90,7 +90,8 @@ their syntax is checked, and that ``where`` names parameters of this sweep):
   next; an entry may be a list of groups, a tier, each of which beats each of the next tier's),
   ``wins`` (one group: it beats every other group at every setting) and ``ties`` (two
   or more groups: within the report's tie tolerance of each other at every setting); a group
-  is a value of ``[report] group`` (the mechanism, unless the report groups by a parameter);
+  is a value of ``[report] group`` (the mechanism, unless the report groups by a parameter;
+  then the points of a mechanism without that parameter form a group named by the mechanism);
 - ``where`` (optional) selects done points as a validation row's does (a parameter that a
   point does not have does not apply to it);
 - ``metric`` (optional): the metric compared, ``max:`` or ``min:`` prefixed to say which way
@@ -1026,4 +1027,8 @@ def _check_claim(loc: _Locator, index: int, row: Mapping[str, Any], group: str,
         for value in wanted if isinstance(wanted, list) else [wanted]:
             check(key, value, "where")
     for value in row["groups"]:
+        if group not in ("workload", "mechanism") and value in registry.mechanisms:
+            # a mechanism without the grouping parameter is its own group, by its name (the
+            # report's data.group_others)
+            continue
         check(group, value, row["kind"])

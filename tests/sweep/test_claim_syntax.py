@@ -160,3 +160,17 @@ SPECS = ["codesign/specs/quickstart.toml", "codesign/specs/quickstart-net.toml",
 @pytest.mark.parametrize("path", SPECS)
 def test_every_bundled_spec_and_study_states_its_claims(path: str) -> None:
     assert load_spec(ROOT / path).claims, f"{path} has no [[claim]] rows"
+
+
+def test_a_mechanism_without_the_grouping_parameter_is_a_group_by_its_name(
+        tmp_path: Path) -> None:
+    """Grouped by ``migration.logging``, ``postcopy`` (which logs nothing) is a group named
+    by the mechanism; a value neither the parameter nor the registry knows is refused."""
+    head = HEAD.replace('name = ["shadow", "nested"]', 'name = ["precopy", "postcopy"]')
+    head = head.replace('"pwc.entries" = [0, 32]', '"migration.logging" = ["pml", "scan"]')
+    head += 'group = "migration.logging"\n'
+    path = tmp_path / "c.toml"
+    path.write_text(head + '[[claim]]\nsays = "s"\norder = ["postcopy", "pml"]\n')
+    assert load_spec(path).claims[0]["groups"] == ["postcopy", "pml"]
+    _, got = load_error(tmp_path, '[[claim]]\nsays = "s"\norder = ["postcpy", "pml"]\n', head)
+    assert "order: migration.logging: expected one of" in got and "'postcpy'" in got
