@@ -29,7 +29,9 @@ pivot, one-sided here: forward from the pivot only); without, the push keeps its
 wait again: the loop stops there, and the rest of the push takes its link time. The
 migration's time from the switch-over is ``memory_pages * tx_s + latency_s`` (the last
 page's arrival) whatever the faults -- each fault reorders the push, it adds no page --
-plus the downtime (``downtime_s``: the CPU and device state's crossing, given).
+plus the downtime (``downtime_s``: the CPU and device state's crossing, given). The engine
+holds state for the touched pages only (the others are only ever pushed, in order: a count
+says which are sent), so a VM of any size costs the memory of its working set.
 
 >>> import numpy as np
 >>> page = np.array([2, 3, 0, 1])   # one period: four pages of the VM's six
@@ -81,15 +83,16 @@ class Postcopy(NamedTuple):
 
 
 # Slots of the engine's state (``st``): the push's cursor, pages sent, the time the link is
-# free, pages below ``touched`` sent, the latest arrival among them.
-S_CURSOR, S_SENT, S_LINK, S_TOUCHED, S_LAST = range(5)
-N_STATE = 5
+# free, pages below ``touched`` sent, the latest arrival among them, pages from ``touched`` on
+# sent (always the first ones of that range: only the push sends them, in order).
+S_CURSOR, S_SENT, S_LINK, S_TOUCHED, S_LAST, S_REST = range(6)
+N_STATE = 6
 
 
 @numba.njit(cache=True)
 def _unsent(nxt, c):
-    """The first page from ``c`` on not sent yet (``len(nxt) - 1``: none): ``nxt`` links each
-    sent page to the next one up, its paths halved as they are followed."""
+    """The first touched page from ``c`` on not sent yet (``len(nxt) - 1``: none): ``nxt``
+    links each sent page to the next one up, its paths halved as they are followed."""
     while nxt[c] != c:
         nxt[c] = nxt[nxt[c]]
         c = nxt[c]
@@ -97,16 +100,34 @@ def _unsent(nxt, c):
 
 
 @numba.njit(cache=True)
-def _send(c, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st, after):
-    """Send page ``c`` once the link is free and no earlier than ``after``."""
-    sent[c] = True
-    nxt[c] = c + 1
+def _send(c, touched, tx_s, latency_s, sent, nxt, arrive, st, after):
+    """Send page ``c`` once the link is free and no earlier than ``after``. Only the pages
+    the guest touches (below ``touched``) are tracked one by one: the others are only ever
+    pushed, in order, so a count says which of them are sent."""
     st[S_SENT] += 1
     st[S_LINK] = max(st[S_LINK], after) + tx_s
-    arrive[c] = st[S_LINK] + latency_s
     if c < touched:
+        sent[c] = True
+        nxt[c] = c + 1
+        arrive[c] = st[S_LINK] + latency_s
         st[S_TOUCHED] += 1
         st[S_LAST] = max(st[S_LAST], arrive[c])
+    else:
+        st[S_REST] += 1
+
+
+@numba.njit(cache=True)
+def _next_push(memory_pages, touched, nxt, st):
+    """The page the push sends next: the first not sent from the cursor on, wrapping
+    around (some page is unsent)."""
+    c = int(st[S_CURSOR])
+    if c < touched:
+        c = _unsent(nxt, c)
+        if c < touched:
+            return c
+    if touched + st[S_REST] < memory_pages:
+        return touched + int(st[S_REST])
+    return _unsent(nxt, 0)
 
 
 @numba.njit(cache=True)
@@ -114,10 +135,8 @@ def _push_until(t, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st
     """Push pages (from the cursor, skipping those sent, wrapping around) while the link
     frees up before ``t``."""
     while st[S_SENT] < memory_pages and st[S_LINK] < t:
-        c = _unsent(nxt, int(st[S_CURSOR]))
-        if c == memory_pages:
-            c = _unsent(nxt, 0)
-        _send(c, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st, 0.0)
+        c = _next_push(memory_pages, touched, nxt, st)
+        _send(c, touched, tx_s, latency_s, sent, nxt, arrive, st, 0.0)
         st[S_CURSOR] = c
 
 
@@ -125,9 +144,9 @@ def _push_until(t, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st
 def _postcopy(page, start, touched, memory_pages, seconds_per_access, tx_s, latency_s,
               trap_s, pivot, out):
     n = len(page)
-    sent = np.zeros(memory_pages, dtype=np.bool_)
-    nxt = np.arange(memory_pages + 1)
-    arrive = np.full(memory_pages, np.inf)
+    sent = np.zeros(touched, dtype=np.bool_)
+    nxt = np.arange(touched + 1)
+    arrive = np.full(touched, np.inf)
     st = np.zeros(N_STATE, dtype=np.float64)
     faults = 0
     waits = 0
@@ -143,8 +162,7 @@ def _postcopy(page, start, touched, memory_pages, seconds_per_access, tx_s, late
                 _push_until(t + latency_s, memory_pages, touched, tx_s, latency_s, sent,
                             nxt, arrive, st)
             if not sent[p]:
-                _send(p, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st,
-                      t + latency_s)
+                _send(p, touched, tx_s, latency_s, sent, nxt, arrive, st, t + latency_s)
                 faults += 1
                 if pivot:
                     st[S_CURSOR] = p + 1 if p + 1 < memory_pages else 0
