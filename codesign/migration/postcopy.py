@@ -28,8 +28,8 @@ pivot, one-sided here: forward from the pivot only); without, the push keeps its
 **The end.** When every page the guest's period touches is on the destination, no access can
 wait again: the loop stops there, and the rest of the push takes its link time. The
 migration's time from the switch-over is ``memory_pages * tx_s + latency_s`` (the last
-page's arrival) whatever the faults -- each fault reorders the push, it adds no page --
-plus the downtime (``downtime_s``: the CPU and device state's crossing, given). The engine
+page's arrival) whatever the faults -- each fault reorders the push, it adds no page; the
+mechanism adds the downtime before it (the CPU and device state's crossing). The engine
 holds state for the touched pages only (the others are only ever pushed, in order: a count
 says which are sent), so a VM of any size costs the memory of its working set.
 
