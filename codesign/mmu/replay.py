@@ -30,9 +30,9 @@ its data reference -- so table lines and data lines compete for the same space. 
 references are host-physical addresses of the entries read (2D: the guest tables at the host
 addresses backing them and the host tables; 1D: the tables in the native image), data
 references the physical address of the accessed byte (``frame << 12 | offset``: host-physical
-in 2D, the native image's in 1D -- except where :attr:`Replay.data_on_host` says so: the
-selective hybrid's shadow mode, whose shadow entries map the guest's pages to the host
-frames that nested mode reaches too, so that a switch finds the same data lines cached).
+in 2D, the native image's in 1D -- except where :attr:`Replay.data_on_host` says so: shadow
+paging and the selective hybrid's shadow mode, whose shadow entries map the guest's pages to
+the host frames that nested paging reaches too, so that both find the same data lines).
 The replay counts references by dimension (guest walk, nested walk, data) and serving
 level (:attr:`Counts.served`); the cost model prices them.
 The TLB's same-page shortcut (below) skips TLB lookups only: every access still sends its
