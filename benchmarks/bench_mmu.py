@@ -31,11 +31,12 @@ references hit the TLB. Pass a whole recorded trace with ``--trace`` for a harde
   best of 7 after a warm-up run), nested / native M refs/s: ``ls /`` (203,540 references)
   10.9 / 11.8; ``ls /usr/bin`` (1,551,971) 20.6 / 21.3; ``gzip -c`` of a 2.8 MB file, its
   first 12 million lines (2,647,344 data references) 27.4 / 28.4. The issue's 20 M is met
-  from about 1.5 million references on; below, a replay's fixed cost per run dominates: on
-  ``ls /`` 100 runs (64 of them the guest kernel's work for faults), the compiled pipeline
-  5.7 ms of the 18.6 ms (about 15 µs of it per call in numba's dispatch of its 50
-  arguments), the rest Python around each run (translations of new pages, the kernel's
-  work, the histogram);
+  from about 1.5 million references on; a short trace is mostly start-up, the Python
+  around the compiled pipeline: on ``ls /`` the pipeline is 5.7 ms of the 18.6 ms over 100
+  runs (64 of them the guest kernel's work for faults). That Python grows with the pages
+  and faults a run handles, not with the runs: the kernel's priced and streamed
+  references in one pipeline call instead of two (69 runs instead of 100; bit-identical
+  on 120 design points) changed nothing measurable (10.9 M/s either way), and was left out;
 - *evaluate*: the whole design point as a sweep runs it (stream from the cache, replay, and
   for virtualized mechanisms the native replay behind ``slowdown_vs_native``).
 """
