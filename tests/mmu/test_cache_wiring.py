@@ -306,3 +306,46 @@ def test_the_base_cpi_includes_an_l1_hit() -> None:
     assert m["cycles_per_ref"] == pytest.approx(1.04)
     assert m["cycles_per_ref"] == pytest.approx(cost.cpi(miss_rate=misses / refs,
                                                          miss_cycles=200))
+
+
+@pytest.mark.parametrize("workload, extra", [
+    ("random", {"refs": 6000, "footprint_mb": 8}),
+    ("multi-vm", {"refs": 3000, "time_slice": 150, "vm_time_slice": 500}),
+])
+def test_shadow_paging_addresses_data_at_the_host_frames_nested_paging_reaches(
+        workload: str, extra: dict[str, Any]) -> None:
+    """A shadow entry maps a guest page to the host frame backing it, so each data
+    reference -- the stream's and the guest kernel's -- goes to the same physical line under
+    shadow and nested paging (the replays' data frames, recorded at their compiled runs),
+    whatever the host table's depth; natively, to the native image's frames."""
+    from codesign.mmu.shadow import ShadowParams, ShadowReplay
+
+    events = stream(workload, **extra)
+
+    def data_frames(r: Replay) -> dict[tuple[int, int, int], int]:
+        seen: dict[tuple[int, int, int], int] = {}
+        space: list[tuple[int, int]] = []
+        real_run, real_pipeline = r._run, r._pipeline
+
+        def run(vm: int, pid: int, *args: Any, **kw: Any) -> None:
+            space.append((vm, pid))  # whose pages the run's pipeline call translates
+            real_run(vm, pid, *args, **kw)
+
+        def pipeline(*args: Any) -> Any:
+            _, page, inv, _, _, _, dframe = args[:7]
+            vm, pid = space[-1]
+            for p, f in zip(page.tolist(), dframe[inv].tolist(), strict=True):
+                assert seen.setdefault((vm, pid, p), f) == f
+            return real_pipeline(*args)
+
+        r._run = run  # type: ignore[method-assign]
+        r._pipeline = pipeline  # type: ignore[method-assign]
+        drive(r, events)
+        return seen
+
+    shadow = data_frames(ShadowReplay(build(ShadowParams, {}).setup(nested=False), 4))
+    nested = data_frames(Replay(build(NestedParams, {}).setup(nested=True)))
+    deeper = data_frames(Replay(build(NestedParams, {"host.levels": 5}).setup(nested=True)))
+    native = data_frames(Replay(build(NativeParams, {}).setup(nested=False)))
+    assert shadow == nested == deeper and len(shadow) > 100
+    assert native.keys() == shadow.keys() and native != shadow
