@@ -32,7 +32,10 @@ replay's average (``cycles.total / refs``); the guest's page-table pages, which 
 read, are not in the stream of pages it asks for (about 1 in 512 of its pages); the
 downtime is ``migration.resume_ms`` alone (the CPU and device state's transfer is not
 modelled), as ``precopy``'s is its last round's pages plus that; the link carries nothing
-but pages and the requests' latency.
+but pages and the requests' latency; the guest waits out each network fault, where KVM's
+asynchronous page faults let a guest schedule another of its tasks meanwhile (the kernel's
+userfaultfd documentation), so a guest with other work to run loses less than the stalls
+here.
 
 Metrics: ``migration.total_s`` (the downtime and the push, to the last page's arrival),
 ``migration.downtime_ms``, ``migration.rounds`` (1), ``migration.pages_sent`` and
