@@ -22,9 +22,11 @@ codesign.inputfile.TooLarge: .../a.toml: 5 bytes, more than the 3 bytes this inp
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 
 from codesign.errors import InputError
 
@@ -100,6 +102,30 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
     ``label`` replaces the path at the start of messages (e.g. ``"workload.path: ... "``).
     The file is opened without blocking, so a FIFO swapped in after the check cannot hang.
     """
+    return b"".join(_chunks(path, limit, label, 1 << 24))
+
+
+def sha256_of(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
+              label: str | None = None) -> str:
+    """SHA-256 (hex) of a regular file's bytes, read as :func:`read_bytes` reads them (the
+    same checks and errors) but a few MiB at a time: a trace of gigabytes is hashed without
+    being held in memory.
+
+    >>> import hashlib, tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     sha256_of(f.name) == hashlib.sha256(b"abc").hexdigest()
+    True
+    """
+    h = hashlib.sha256()
+    for chunk in _chunks(path, limit, label, 1 << 22):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _chunks(path: str | os.PathLike[str], limit: int, label: str | None,
+            size: int) -> Iterator[bytes]:
+    """A regular file's bytes in pieces of at most ``size`` (see :func:`read_bytes`)."""
     name = label or str(path)
     check_regular(path, label)
     try:
@@ -113,18 +139,17 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
         if st.st_size > limit:
             raise TooLarge(f"{name}: {_size(st.st_size)}, more than the {_size(limit)} "
                              "this input may have")
-        chunks, total = [], 0
+        total = 0
         with os.fdopen(fd, "rb", closefd=False) as f:
             while True:
-                chunk = f.read(min(1 << 24, limit + 1 - total))
+                chunk = f.read(min(size, limit + 1 - total))
                 if not chunk:
                     break
-                chunks.append(chunk)
                 total += len(chunk)
                 if total > limit:  # grew while being read
                     raise TooLarge(f"{name}: more than the {_size(limit)} this input "
                                      "may have")
-        return b"".join(chunks)
+                yield chunk
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
     finally:

@@ -49,7 +49,15 @@ from pathlib import Path
 import numpy as np
 
 from codesign.errors import InputError
-from codesign.inputfile import TooLarge, check_regular, data_limit, gunzip, is_gzip, read_bytes
+from codesign.inputfile import (
+    TooLarge,
+    check_regular,
+    data_limit,
+    gunzip,
+    is_gzip,
+    read_bytes,
+    sha256_of,
+)
 
 Arrays = dict[str, np.ndarray]
 Check = Callable[[Arrays], str | None]
@@ -111,9 +119,14 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     stamp = _stamp(p, st)
     digest = _DIGESTS.get(stamp)
     if digest is None:
-        digest = hashlib.sha256(read(p)).hexdigest()
+        digest = _sha256(p)
         _DIGESTS[stamp] = digest
     return digest
+
+
+def _sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read a few MiB at a time (:func:`read`'s checks)."""
+    return sha256_of(path, limit=data_limit(), label=_label(path))
 
 
 _DIGESTS: dict[Stamp, str] = {}
@@ -403,8 +416,8 @@ def cached_parse(
     """
     path = Path(path)
     before = check_regular(path, _label(path))
-    raw = read(path)
-    digest = hashlib.sha256(raw).hexdigest()
+    # Hashed a few MiB at a time: a cached parse never holds the file's bytes.
+    digest = _sha256(path)
     after = _stat(path)
     if after is not None and _stamp(path, before) == _stamp(path, after):
         # These bytes are the file's at this stamp: a memo of other bytes (a rewrite that
@@ -417,6 +430,12 @@ def cached_parse(
         return arrays, digest
     if problem is not None:
         _discard(entry, problem, path)
+    raw = read(path)
+    parsed = hashlib.sha256(raw).hexdigest()
+    if parsed != digest:  # rewritten since it was hashed: these bytes are what is parsed
+        digest = parsed
+        entry = cache_dir() / f"{tag}-v{version}-{digest}.npz"
+        material = _material(tag, version, digest)
     data = inflate(raw, str(path), damaged) if is_gzip(raw) else raw
     del raw  # the inflated copy is all that is needed from here
     arrays = parse(data, str(path))

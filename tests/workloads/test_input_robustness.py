@@ -566,3 +566,22 @@ def test_fuzzed_pcap_input_parses_soundly_or_is_an_input_error(
     no_damaged_entry(caught)
     assert pcap.check_records({"packets": first}) is None
     assert first.tobytes() == again.tobytes()
+
+
+def test_a_file_is_hashed_piecewise_as_it_would_be_read_whole(tmp_path: Path) -> None:
+    """Digests are computed a few MiB at a time (a trace of gigabytes is keyed without being
+    held in memory): the same digest as the whole file's bytes, the same refusals."""
+    import hashlib
+
+    from codesign.inputfile import read_bytes, sha256_of
+
+    path = tmp_path / "big.lackey"
+    data = np.random.default_rng(3).integers(0, 256, 9 * (1 << 20) + 17, np.uint8).tobytes()
+    path.write_bytes(data)
+    assert sha256_of(path, limit=len(data)) == hashlib.sha256(data).hexdigest()
+    assert filecache.file_digest(path) == hashlib.sha256(data).hexdigest()
+    for reader in (read_bytes, sha256_of):
+        with pytest.raises(InputError) as info:
+            reader(path, limit=len(data) - 1, label="workload.path: t")
+        assert str(info.value) == ("workload.path: t: 9,437,201 bytes, more than the "
+                                   "9,437,200 bytes this input may have")
