@@ -397,6 +397,11 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
+def _entry(tag: str, version: int, digest: str) -> tuple[Path, str]:
+    """The cache entry of a parse of content ``digest``, and its checksum's material."""
+    return cache_dir() / f"{tag}-v{version}-{digest}.npz", _material(tag, version, digest)
+
+
 def cached_parse(
     path: str | os.PathLike[str],
     tag: str,
@@ -423,8 +428,7 @@ def cached_parse(
         # These bytes are the file's at this stamp: a memo of other bytes (a rewrite that
         # kept the stamp) is corrected, so the next key is computed from what was read.
         _DIGESTS[_stamp(path, after)] = digest
-    entry = cache_dir() / f"{tag}-v{version}-{digest}.npz"
-    material = _material(tag, version, digest)
+    entry, material = _entry(tag, version, digest)
     arrays, problem = _read_entry(entry, material, check)
     if arrays is not None and (usable is None or usable(arrays)):
         return arrays, digest
@@ -434,8 +438,7 @@ def cached_parse(
     parsed = hashlib.sha256(raw).hexdigest()
     if parsed != digest:  # rewritten since it was hashed: these bytes are what is parsed
         digest = parsed
-        entry = cache_dir() / f"{tag}-v{version}-{digest}.npz"
-        material = _material(tag, version, digest)
+        entry, material = _entry(tag, version, digest)
     data = inflate(raw, str(path), damaged) if is_gzip(raw) else raw
     del raw  # the inflated copy is all that is needed from here
     arrays = parse(data, str(path))

@@ -228,6 +228,25 @@ class Dirty(NamedTuple):
     """Pages touched."""
 
 
+def page_keys(acc: np.ndarray) -> np.ndarray:
+    """One int64 per ACCESS record naming its page: its VM, process and virtual page."""
+    return ((acc["vm"].astype(np.int64) << 56) ^ (acc["pid"].astype(np.int64) << 40)
+            ^ (acc["va"].astype(np.int64) >> 12))
+
+
+def numbered_by_first(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each key's number among the distinct keys, numbered ``0 ..`` in order of first
+    appearance, and how many there are.
+
+    >>> n, k = numbered_by_first(np.array([7, 3, 7, 9])); n.tolist(), k
+    ([0, 1, 0, 2], 3)
+    """
+    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    return rank[inv.ravel()], len(uniq)
+
+
 def dirty_stream(events: np.ndarray) -> Dirty:
     """The dirty stream of a memory workload, repeated period after period: in the first, a
     write or the first touch of a page (the guest kernel zeroes it) dirties the page; in the
@@ -244,9 +263,7 @@ def dirty_stream(events: np.ndarray) -> Dirty:
     (4, 2, 2)
     """
     acc = events[events["op"] == Ev.ACCESS]
-    key = ((acc["vm"].astype(np.int64) << 56) ^ (acc["pid"].astype(np.int64) << 40)
-           ^ (acc["va"].astype(np.int64) >> 12))
-    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    uniq, first, inv = np.unique(page_keys(acc), return_index=True, return_inverse=True)
     write = acc["arg"] == Access.WRITE
     dirty = write.copy()
     dirty[first] = True
@@ -295,10 +312,7 @@ class TableReads:
         keep = np.ones(len(pos), dtype=np.bool_)
         keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
         pos, page = pos[keep], page[keep]
-        uniq, first, inv = np.unique(page, return_index=True, return_inverse=True)
-        rank = np.empty(len(uniq), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-        return pos, rank[inv], len(uniq)
+        return pos, *numbered_by_first(page)
 
 
 def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray,

@@ -100,14 +100,14 @@ def _unsent(nxt, c):
 
 
 @numba.njit(cache=True)
-def _send(c, touched, tx_s, latency_s, sent, nxt, arrive, st, after):
+def _send(c, touched, tx_s, latency_s, nxt, arrive, st, after):
     """Send page ``c`` once the link is free and no earlier than ``after``. Only the pages
     the guest touches (below ``touched``) are tracked one by one: the others are only ever
-    pushed, in order, so a count says which of them are sent."""
+    pushed, in order, so a count says which of them are sent. A touched page is sent once
+    its arrival time is set (``arrive``: infinite until then)."""
     st[S_SENT] += 1
     st[S_LINK] = max(st[S_LINK], after) + tx_s
     if c < touched:
-        sent[c] = True
         nxt[c] = c + 1
         arrive[c] = st[S_LINK] + latency_s
         st[S_TOUCHED] += 1
@@ -131,12 +131,12 @@ def _next_push(memory_pages, touched, nxt, st):
 
 
 @numba.njit(cache=True)
-def _push_until(t, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st):
+def _push_until(t, memory_pages, touched, tx_s, latency_s, nxt, arrive, st):
     """Push pages (from the cursor, skipping those sent, wrapping around) while the link
     frees up before ``t``."""
     while st[S_SENT] < memory_pages and st[S_LINK] < t:
         c = _next_push(memory_pages, touched, nxt, st)
-        _send(c, touched, tx_s, latency_s, sent, nxt, arrive, st, 0.0)
+        _send(c, touched, tx_s, latency_s, nxt, arrive, st, 0.0)
         st[S_CURSOR] = c
 
 
@@ -144,7 +144,6 @@ def _push_until(t, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st
 def _postcopy(page, start, touched, memory_pages, seconds_per_access, tx_s, latency_s,
               trap_s, pivot, out):
     n = len(page)
-    sent = np.zeros(touched, dtype=np.bool_)
     nxt = np.arange(touched + 1)
     arrive = np.full(touched, np.inf)
     st = np.zeros(N_STATE, dtype=np.float64)
@@ -155,14 +154,14 @@ def _postcopy(page, start, touched, memory_pages, seconds_per_access, tx_s, late
     i = start
     while not (st[S_TOUCHED] == touched and t >= st[S_LAST]):
         p = page[i]
-        _push_until(t, memory_pages, touched, tx_s, latency_s, sent, nxt, arrive, st)
+        _push_until(t, memory_pages, touched, tx_s, latency_s, nxt, arrive, st)
         if arrive[p] > t:
-            if not sent[p]:
+            if arrive[p] == np.inf:
                 # the request is on its way to the source; the push goes on meanwhile
-                _push_until(t + latency_s, memory_pages, touched, tx_s, latency_s, sent,
-                            nxt, arrive, st)
-            if not sent[p]:
-                _send(p, touched, tx_s, latency_s, sent, nxt, arrive, st, t + latency_s)
+                _push_until(t + latency_s, memory_pages, touched, tx_s, latency_s, nxt,
+                            arrive, st)
+            if arrive[p] == np.inf:  # not pushed meanwhile: sent on request
+                _send(p, touched, tx_s, latency_s, nxt, arrive, st, t + latency_s)
                 faults += 1
                 if pivot:
                     st[S_CURSOR] = p + 1 if p + 1 < memory_pages else 0

@@ -68,7 +68,12 @@ import numpy as np
 
 from codesign.metrics import Metrics
 from codesign.migration import mechanism as precopy_mechanism
-from codesign.migration.mechanism import TransferParams, guest_run
+from codesign.migration.mechanism import (
+    TransferParams,
+    guest_run,
+    numbered_by_first,
+    page_keys,
+)
 from codesign.migration.postcopy import PREPAGING, postcopy
 from codesign.migration.precopy import PAGE_BYTES, RECORD_BYTES
 from codesign.params import param
@@ -107,13 +112,7 @@ def pages_in_order(events: np.ndarray) -> tuple[np.ndarray, int]:
     >>> page, n = pages_in_order(b.build()); page.tolist(), n
     ([0, 1, 0, 2], 3)
     """
-    acc = events[events["op"] == Ev.ACCESS]
-    key = ((acc["vm"].astype(np.int64) << 56) ^ (acc["pid"].astype(np.int64) << 40)
-           ^ (acc["va"].astype(np.int64) >> 12))
-    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-    return rank[inv.ravel()], len(uniq)
+    return numbered_by_first(page_keys(events[events["op"] == Ev.ACCESS]))
 
 
 REASONS = {"nested": "vmexit.ept_violation", "shadow": "vmexit.page_fault",
