@@ -31,7 +31,7 @@ references hit the TLB. Pass a whole recorded trace with ``--trace`` for a harde
   best of 7 after a warm-up run), nested / native M refs/s: ``ls /`` (203,540 references)
   10.9 / 11.8; ``ls /usr/bin`` (1,551,971) 20.6 / 21.3; ``gzip -c`` of a 2.8 MB file, its
   first 12 million lines (2,647,344 data references) 27.4 / 28.4. The issue's 20 M is
-  reached at about 1.5 million references (a second recording of ``ls /usr/bin``, 1.7 M
+  reached at about 1.5 million references (a second recording of ``ls /usr/bin``, 1.62 M
   references: 19.7 M/s) and passed beyond; a short trace is mostly start-up, the Python
   around the compiled pipeline: on ``ls /`` the pipeline is 5.7 ms of the 18.6 ms over 100
   runs (64 of them the guest kernel's work for faults). That Python grows with the pages
