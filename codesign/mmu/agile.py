@@ -97,7 +97,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, KERNEL_PID, PAGE_4K, Effects
 from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
-from codesign.mmu.replay import Replay, Setup, drive
+from codesign.mmu.replay import Faulted, Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -354,7 +354,7 @@ class AgileReplay(Replay):
     # -- windows ---------------------------------------------------------------------------
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
-                  b: int, faulted: dict[int, tuple[int, int]],
+                  b: int, faulted: Faulted,
                   distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """The shared replay's run ``a .. b``, cut where a window ends."""
         if self.kw is not None and self.kw.pending():

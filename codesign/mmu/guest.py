@@ -100,7 +100,8 @@ from hwmodels.tlb import Perm
 from workloads.memory.events import Access, Ev, Prot
 
 from .frames import FrameMap, FrameStack, RefCounts
-from .guestkernel import F_BACKED, F_GPA, F_HBASE, F_HPA, GROW, N_COLS, demand_faults
+from .guestkernel import F_BACKED, F_GPA, F_HBASE, F_HPA, F_PROT, F_VA, GROW, N_COLS, demand_faults
+from .leaves import Leaf, Leaves
 
 # Plain ints for the per-page paths: an operation on an IntFlag member builds a new member
 # (a quarter of a fault-heavy replay's time went to enum.__call__).
@@ -261,18 +262,6 @@ class Effects:
         return self.demand_faults + self.cow_faults
 
 
-@dataclass(slots=True)
-class Leaf:
-    """One populated leaf: its frame, page size, protection, copy-on-write state and the
-    allocation (base, size) whose reference it holds."""
-
-    gpa: int
-    size: int
-    prot: int
-    cow: bool
-    alloc: tuple[int, int]
-
-
 class DemandRun(NamedTuple):
     """What :meth:`GuestModel.demand_faults` did: a row per fault (columns
     ``codesign.mmu.guestkernel.F_*``: the access's index, the page, its frame, the leaf
@@ -298,7 +287,7 @@ class Space:
     def __init__(self, model: GuestModel, vm: int) -> None:
         self.vm = vm
         self.vmas: list[tuple[int, int, int]] = []  # (start va, end va, prot), sorted
-        self.leaves: dict[int, Leaf] = {}
+        self.leaves = Leaves()
         self.tables: list[int] = []
         vmstate = model.vms[vm]
 
@@ -363,7 +352,7 @@ class KernelSpace(Space):
         st = model.vms[vm]
         self.vm = vm
         self.vmas = []
-        self.leaves = {}
+        self.leaves = Leaves()
         self.tables = []
         tables = FrameAllocator(st.kbase, st.kbase + KERNEL_TABLES)
 
@@ -534,7 +523,7 @@ class GuestModel:
                 else:
                     va += PAGE_4K
             return out
-        return sorted(va for va in sp.leaves if start <= va < end)
+        return sp.leaves.in_range(start, end)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -593,8 +582,7 @@ class GuestModel:
         sp = self.spaces[(st.vm, child)] = Space(self, st.vm)
         sp.vmas = list(parent.vmas)
         allocs = []
-        for va in sorted(parent.leaves):
-            leaf = parent.leaves[va]
+        for va, leaf in sorted(parent.leaves.items(), key=lambda item: item[0]):
             if leaf.prot & _WRITE and not leaf.cow:
                 leaf.cow = True
                 self._write_leaf(parent, va, leaf)
@@ -629,8 +617,8 @@ class GuestModel:
         first (``free_pgtables`` clears a table's entry in its parent once the table is
         emptied)."""
         out = self._fx.teardown
-        for va in sorted(sp.leaves):
-            level = 1 if sp.leaves[va].size == PAGE_4K else 2
+        for va, leaf in sorted(sp.leaves.items(), key=lambda item: item[0]):
+            level = 1 if leaf.size == PAGE_4K else 2
             entry = sp.pt.entry_address(va, level)
             if entry is not None:
                 out.append((entry, level))
@@ -682,8 +670,7 @@ class GuestModel:
             self.native.added(nn2 - nn)
             self.host.added(hn2 - hn)
             new = rows[done:done + count]
-            for _, page, gpa, _, _, _, _, prot, _ in new.tolist():
-                sp.leaves[page] = Leaf(gpa, PAGE_4K, prot, False, (gpa, PAGE_4K))
+            sp.leaves.put_4k(new[:, F_VA], new[:, F_GPA], new[:, F_PROT])
             st.refs.by_size[PAGE_4K].put(new[:, F_GPA], 1)
             fresh = new[:, F_BACKED] != 0
             st.backed.put(new[fresh, F_HBASE], new[fresh, F_HPA])

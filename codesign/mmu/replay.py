@@ -94,6 +94,7 @@ its array, 2 MiB pages in the same array under :func:`stlb_2m_key` when ``Setup.
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ from codesign.mmu.guest import (
 )
 from codesign.mmu.guestkernel import F_BACKED, F_ENTRY, F_GPA, F_HOST, F_POS, F_PROT, F_VA
 from codesign.mmu.kernel import KernelParams, KernelWork
+from codesign.mmu.leaves import Leaves
 from codesign.mmu.pageindex import index
 from codesign.mmu.runkernel import (
     K_BAD,
@@ -368,6 +370,51 @@ class _Pcids:
         if pcid is not None:
             self.free.append(pcid)
 
+
+
+class Faulted:
+    """Position in a block -> (guest faults, trap units) of its accesses that faulted: those
+    the model handled one by one (:meth:`add`, summed per position) and runs of compiled
+    demand faults (:meth:`add_rows`: one fault each, at positions of their own), read back
+    by range (:meth:`between`) for each run of the block.
+
+    >>> f = Faulted(); f.add(7, 1, 2); f.add(7, 1, 0)
+    >>> f.add_rows(np.array([3, 9]), np.array([1, 0]))
+    >>> at, fu = f.between(3, 9); at.tolist(), fu.tolist()
+    ([3, 7], [[1, 1], [2, 2]])
+    """
+
+    def __init__(self) -> None:
+        self.one: dict[int, tuple[int, int]] = {}
+        self.parts: list[np.ndarray] = []
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.one) or bool(self.parts)
+
+    def add(self, pos: int, faults: int, units: int) -> None:
+        f, u = self.one.get(pos, (0, 0))
+        self.one[pos] = (f + faults, u + units)
+        self._sorted = None
+
+    def add_rows(self, pos: np.ndarray, units: np.ndarray) -> None:
+        """One fault each at ``pos`` (no position already given), with trap ``units``."""
+        self.parts.append(np.stack([pos, np.ones_like(pos), units], axis=1))
+        self._sorted = None
+
+    def between(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in [a, b) ascending, (faults, units) rows of them)."""
+        if self._sorted is None:
+            rows = list(self.parts)
+            if self.one:
+                rows.append(np.array([(p, f, u) for p, (f, u) in self.one.items()],
+                                     dtype=np.int64))
+            rows = np.concatenate(rows).astype(np.int64, copy=False)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")]
+            self._sorted = rows[:, 0].copy(), rows[:, 1:].copy()
+        at, fu = self._sorted
+        lo, hi = np.searchsorted(at, [a, b])
+        return at[lo:hi], fu[lo:hi]
 
 class Replay:
     """State of one replay; :func:`replay` runs it."""
@@ -663,7 +710,7 @@ class Replay:
             try:
                 for lo in range(0, len(va), ACCESS_SLICE):
                     hi = min(len(va), lo + ACCESS_SLICE)
-                    self._run(vm, KERNEL_PID, va[lo:hi], pages[lo:hi], 0, hi - lo, {},
+                    self._run(vm, KERNEL_PID, va[lo:hi], pages[lo:hi], 0, hi - lo, Faulted(),
                               pcid=pcid)
             finally:
                 self.c = saved
@@ -687,38 +734,53 @@ class Replay:
             _, _, known_perms, found = cache.lookup(uniq)
             writable = found & (known_perms & WRITABLE != 0)
         new = np.flatnonzero(~found)
-        cands = list(zip(first[new].tolist(), [0] * len(new), uniq[new].tolist(), strict=True))
+        c_pos, c_kind, c_page = first[new], np.zeros(len(new), dtype=np.int64), uniq[new]
         if not writable.all() and write.any():
             wpos = np.flatnonzero(write)
             wids, wfirst, _ = index(inv[wpos])
             need = ~writable[wids]
-            cands += zip(wpos[wfirst[need]].tolist(), [1] * int(need.sum()),
-                         uniq[wids[need]].tolist(), strict=True)
-        cands.sort()
-        faulted: dict[int, tuple[int, int]] = {}
-        """Position -> (guest faults, trap units) of the accesses that faulted (few)."""
+            c_pos = np.concatenate([c_pos, wpos[wfirst[need]]])
+            c_kind = np.concatenate([c_kind, np.ones(int(need.sum()), dtype=np.int64)])
+            c_page = np.concatenate([c_page, uniq[wids[need]]])
+            order = np.lexsort((c_kind, c_pos))
+            c_pos, c_kind, c_page = c_pos[order], c_kind[order], c_page[order]
+        faulted = Faulted()
         start = 0
         split_on_exit = self.exits_flush or self.faults_in_place
         base = self._block = self.accessed
         self.accessed += n
-        chunk = -1
         batch = self._batch_faults and not split_on_exit
+        leaves = self.guest.spaces[(vm, pid)].leaves
+        c_chunk = (base + c_pos) // FAULT_CHUNK
+        # A first write ends a group of first touches if its page holds a copy-on-write leaf
+        # when the group forms. Within a block no leaf becomes copy-on-write (no FORK), so a
+        # page that is not at the block's start never is; the others are asked again then.
+        cow0 = np.zeros(len(c_pos), dtype=np.bool_)
+        w1 = np.flatnonzero(c_kind == 1)
+        if batch and len(w1):
+            cow0[w1] = leaves.state(c_page[w1])[1]
+        cowpos = np.flatnonzero(cow0).tolist()
+        c_pos_l, c_kind_l, c_page_l, c_chunk_l = (
+            x.tolist() for x in (c_pos, c_kind, c_page, c_chunk))
+        chunk = -1
         i = 0
-        while i < len(cands):
-            pos, kind, page = cands[i]
-            k = (base + pos) // FAULT_CHUNK
+        while i < len(c_pos_l):
+            pos, kind, page, k = c_pos_l[i], c_kind_l[i], c_page_l[i], c_chunk_l[i]
             if batch and kind == 0:
                 # first touches of pages of one chunk: compiled together. A first write in
                 # among them is no fault unless its page holds a copy-on-write leaf now (a
                 # demand fault maps writable), so it does not end the group.
-                j = i + 1
-                while (j < len(cands) and (base + cands[j][0]) // FAULT_CHUNK == k
-                       and not (cands[j][1] and self.guest.is_cow(vm, pid, cands[j][2] << 12))):
-                    j += 1
-                at = np.array([p for p, w, _ in cands[i:j] if not w], dtype=np.int64)
+                j = int(np.searchsorted(c_chunk, k, side="right"))
+                for c in cowpos[bisect.bisect_right(cowpos, i):]:
+                    if c >= j:
+                        break
+                    if self.guest.is_cow(vm, pid, c_page_l[c] << 12):
+                        j = c
+                        break
+                at = c_pos[i:j][c_kind[i:j] == 0]
                 i = j
                 addrs = va[at]
-                lo = self._first_unmapped(vm, pid, addrs)
+                lo = self._first_unmapped(leaves, addrs)
                 if lo == len(at):
                     continue
                 if k != chunk:  # the first fault of its chunk: handled at the chunk's start
@@ -754,26 +816,24 @@ class Replay:
                        (uniq, inv) if start == 0 else None)
 
     def _fault_at(self, vm: int, pid: int, pos: int, va: np.ndarray, write: np.ndarray,
-                  faulted: dict[int, tuple[int, int]]) -> None:
+                  faulted: Faulted) -> None:
         """Handle the fault of the access at ``pos`` of the block through the guest model."""
         addr = int(va[pos])
         fx = self.guest.fault(vm, pid, addr, bool(write[pos]))
         self._effects(vm, fx)
         if self.kw is not None:
             self.kw.fault(vm, pid, fx)
-        f, u = faulted.get(pos, (0, 0))
-        faulted[pos] = (f + fx.faults, u + self.fault_traps(vm, pid, addr, fx))
+        faulted.add(pos, fx.faults, self.fault_traps(vm, pid, addr, fx))
         self.fault_handled(pos, fx)
 
-    def _first_unmapped(self, vm: int, pid: int, va: np.ndarray) -> int:
+    @staticmethod
+    def _first_unmapped(leaves: Leaves, va: np.ndarray) -> int:
         """Index of the first address of ``va`` whose page has no leaf (the length: none)."""
-        for i, a in enumerate(va.tolist()):
-            if self.guest.needs_fault(vm, pid, a, False):
-                return i
-        return len(va)
+        missing = np.flatnonzero(~leaves.state(va >> 12)[0])
+        return int(missing[0]) if len(missing) else len(va)
 
     def _demanded(self, vm: int, pid: int, at: np.ndarray, rows: np.ndarray,
-                  faulted: dict[int, tuple[int, int]]) -> None:
+                  faulted: Faulted) -> None:
         """Count the demand faults the compiled path did (:meth:`GuestModel.demand_faults`
         rows; ``at``: the block positions of its accesses) as :meth:`_effects`,
         :meth:`KernelWork.fault` and :meth:`fault_traps` count one :class:`Effects` each
@@ -788,15 +848,14 @@ class Replay:
         c.backings += int(backed.sum())
         if self.kw is not None:
             self.kw.demand_faults(vm, pid, rows[:, F_ENTRY], rows[:, F_GPA])
-        faulted.update(zip(at[rows[:, F_POS]].tolist(),
-                           zip([1] * k, backed.tolist(), strict=True), strict=True))
+        faulted.add_rows(at[rows[:, F_POS]], backed)
         # the translations the run will look up, as _run would make them (4 KiB pages)
         perms = tlb_perms(rows[:, F_PROT])
         frame = (rows[:, F_HOST] if self.s.nested else rows[:, F_GPA] | vm << VM_SHIFT) >> 12
         self._tcache(vm, pid).store(rows[:, F_VA] >> 12, frame, 0, perms)
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
-                  b: int, faulted: dict[int, tuple[int, int]],
+                  b: int, faulted: Faulted,
                   distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """:meth:`_run` after the kernel work of the faults handled before it (a run's
         demand faults are handled before its accesses: so is their kernel work)."""
@@ -806,7 +865,7 @@ class Replay:
         self._run(vm, pid, va_all, pages_all, a, b, faulted, distinct)
 
     def _run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
-             b: int, faulted: dict[int, tuple[int, int]],
+             b: int, faulted: Faulted,
              distinct: tuple[np.ndarray, np.ndarray] | None = None,
              pcid: int | None = None) -> None:
         """Translate accesses ``a .. b`` against the current tables (``distinct``: their
@@ -898,11 +957,9 @@ class Replay:
             c.served[MEMORY] = c.walk_refs_guest
             c.served[4 + MEMORY] = c.walk_refs_nested
         if faulted:
-            at = np.fromiter(faulted, dtype=np.int64, count=len(faulted))
-            fu = np.array(list(faulted.values()), dtype=np.int64).reshape(-1, 2)
-            mine = (at >= a) & (at < b)
-            if mine.any():
-                at, fu = at[mine] - a, fu[mine]
+            at, fu = faulted.between(a, b)
+            if len(at):
+                at = at - a
                 i = np.searchsorted(l1_miss, at)
                 missed = i < k
                 missed[missed] = l1_miss[i[missed]] == at[missed]

@@ -113,7 +113,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, Effects
 from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
-from codesign.mmu.replay import Replay, Setup, drive
+from codesign.mmu.replay import Faulted, Replay, Setup, drive
 from codesign.mmu.shadow import (
     KVM_MIN_ALLOC_MMU_PAGES,
     SHADOW_CACHE_DEFAULT,
@@ -342,7 +342,7 @@ class SelectiveReplay(ShadowReplay):
         return self.nested or super()._shadowed(vm, pid, addr)
 
     def _user_run(self, vm: int, pid: int, va_all: np.ndarray, pages_all: np.ndarray, a: int,
-                  b: int, faulted: dict[int, tuple[int, int]],
+                  b: int, faulted: Faulted,
                   distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """The shared replay's run ``a .. b``, cut at window boundaries: each piece runs in
         the mode of its window, and the end of a window decides the next one's mode."""

@@ -1,0 +1,187 @@
+"""The populated leaves of one address space in a compiled hash table, not a dict.
+
+:class:`codesign.mmu.guest.GuestModel` keeps, per address space, every populated leaf: its
+frame, page size, protection, copy-on-write state and the allocation whose reference it holds.
+As a dict of :class:`Leaf` objects that is a key, an object and its boxed fields per page --
+about 200 bytes, and a Python object built for every demand fault. Here a leaf is two words
+of a :class:`~hwmodels.pagewalk.tables.Memory` table: at key ``va`` (the page's address,
+4 KiB-aligned) the packed leaf, at ``va + 8`` the order in which the leaf was first set (dict
+order: :meth:`Leaves.values` and friends give leaves in it, as the dict did). A run of 4 KiB
+demand faults is stored in one compiled call (:meth:`Leaves.put_4k`), and which pages of a
+run have a leaf, and which of those are copy-on-write, is one compiled lookup
+(:meth:`Leaves.state`).
+
+The packed word (never 0): the frame's guest-physical address (bits 51:12) and flags: bit 0
+set always, bit 1 a 2 MiB leaf, bit 2 the leaf holds a reference to the 2 MiB allocation
+around its frame (a 4 KiB piece of a split 2 MiB page; otherwise its allocation is its own
+frame and size), bit 3 copy-on-write, bits 7:4 the region's protection.
+
+>>> lv = Leaves()
+>>> lv[0x7000] = Leaf(0x5000, 4096, 3, False, (0x5000, 4096))
+>>> lv.put_4k(np.array([0x9000, 0x8000]), np.array([0x6000, 0x7000]), np.array([1, 3]))
+>>> lv.get(0x9000), len(lv), list(lv)
+(Leaf(gpa=24576, size=4096, prot=1, cow=False, alloc=(24576, 4096)), 3, [28672, 36864, 32768])
+>>> lv.pop(0x7000).gpa, 0x7000 in lv, len(lv)
+(20480, False, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import hwmodels.pagewalk.tables as _tables
+from hwmodels.pagewalk.tables import FRAME_MASK, PAGE_2M, PAGE_4K, Memory, mem_get, mem_put
+
+from .jitcache import compiled_after, digest
+
+_compiled = compiled_after(digest([Path(_tables.__file__)]))
+
+_ONE, _HUGE, _ALLOC_2M, _COW = 1, 2, 4, 8
+_PROT_SHIFT = 4
+
+
+@dataclass(slots=True)
+class Leaf:
+    """One populated leaf: its frame, page size, protection, copy-on-write state and the
+    allocation (base, size) whose reference it holds."""
+
+    gpa: int
+    size: int
+    prot: int
+    cow: bool
+    alloc: tuple[int, int]
+
+
+def _pack(leaf: Leaf) -> int:
+    base, size = leaf.alloc
+    split = size == PAGE_2M and leaf.size == PAGE_4K
+    if leaf.gpa & ~FRAME_MASK or (base, size) != ((leaf.gpa & ~(PAGE_2M - 1), PAGE_2M)
+                                                  if split else (leaf.gpa, leaf.size)):
+        raise ValueError(f"leaf: cannot pack {leaf}")
+    return (leaf.gpa | _ONE | _HUGE * (leaf.size == PAGE_2M) | _ALLOC_2M * split
+            | _COW * leaf.cow | leaf.prot << _PROT_SHIFT)
+
+
+def _unpack(word: int) -> Leaf:
+    gpa = word & FRAME_MASK
+    size = PAGE_2M if word & _HUGE else PAGE_4K
+    alloc = (gpa & ~(PAGE_2M - 1), PAGE_2M) if word & _ALLOC_2M else (gpa, size)
+    return Leaf(gpa, size, (word >> _PROT_SHIFT) & 15, bool(word & _COW), alloc)
+
+
+@_compiled
+def _put_4k(keys, vals, shift, vas, gpas, prots, seq):
+    added = 0
+    for i in range(len(vas)):
+        added += mem_put(keys, vals, shift, vas[i], gpas[i] | 1 | (prots[i] << 4))
+        mem_put(keys, vals, shift, vas[i] + 8, seq + i)
+    return added
+
+
+@_compiled
+def _state(keys, vals, shift, pages, present, cow):
+    for i in range(len(pages)):
+        va = pages[i] << 12
+        w = mem_get(keys, vals, shift, va)
+        if w == 0 or w & 2:  # not a 4 KiB leaf: the 2 MiB page around it, if it has one
+            w = mem_get(keys, vals, shift, va & ~((1 << 21) - 1))
+            if not w & 2:
+                w = 0
+        present[i] = w != 0
+        cow[i] = (w & 8) != 0
+
+
+class Leaves:
+    """va (page-aligned) -> :class:`Leaf`, as a dict of them would be, in insertion order."""
+
+    def __init__(self) -> None:
+        self.mem = Memory()
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self.mem) // 2
+
+    def __contains__(self, va: int) -> bool:
+        return self.mem.read(va) != 0
+
+    def get(self, va: int) -> Leaf | None:
+        """The leaf at ``va`` (its page's address), or None."""
+        word = self.mem.read(va)
+        return _unpack(word) if word else None
+
+    def __getitem__(self, va: int) -> Leaf:
+        word = self.mem.read(va)
+        if not word:
+            raise KeyError(va)
+        return _unpack(word)
+
+    def __setitem__(self, va: int, leaf: Leaf) -> None:
+        mem = self.mem
+        if not mem.read(va):  # a new key goes last; a replaced one keeps its place
+            mem.write(va + 8, self._seq + 1)
+            self._seq += 1
+        mem.write(va, _pack(leaf))
+
+    def pop(self, va: int) -> Leaf:
+        leaf = self[va]
+        self.mem.write(va, 0)
+        self.mem.write(va + 8, 0)
+        return leaf
+
+    def put_4k(self, vas: np.ndarray, gpas: np.ndarray, prots: np.ndarray) -> None:
+        """Add new 4 KiB leaves, not copy-on-write, each holding its own frame (a run of
+        demand faults: int64 arrays, pages not yet populated), in order."""
+        n = len(vas)
+        if not n:
+            return
+        self.mem.reserve(2 * n)
+        vas, gpas, prots = (np.ascontiguousarray(x, dtype=np.int64) for x in (vas, gpas, prots))
+        added = _put_4k(*self.mem.table(), vas, gpas, prots, np.int64(self._seq + 1))
+        if added != n:
+            raise AssertionError("put_4k: a page already had a leaf")
+        self.mem.added(2 * n)
+        self._seq += n
+
+    def state(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(populated, copy-on-write) of each 4 KiB page number of ``pages`` (int64): whether
+        a 4 KiB or 2 MiB leaf covers it, and whether that leaf is copy-on-write."""
+        pages = np.ascontiguousarray(pages, dtype=np.int64)
+        present = np.zeros(len(pages), dtype=np.bool_)
+        cow = np.zeros(len(pages), dtype=np.bool_)
+        _state(*self.mem.table(), pages, present, cow)
+        return present, cow
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(addresses, packed words) of every leaf, in insertion order."""
+        keys, vals = self.mem.arrays()
+        keys = keys.astype(np.int64)
+        leaf = (keys & 8) == 0
+        vas, words, seq = keys[leaf], vals[leaf], vals[~leaf]
+        order = np.argsort(seq, kind="stable")
+        return vas[order], words[order]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.arrays()[0].tolist())
+
+    def keys(self) -> Iterator[int]:
+        return iter(self)
+
+    def values(self) -> list[Leaf]:
+        return [_unpack(w) for w in self.arrays()[1].tolist()]
+
+    def items(self) -> list[tuple[int, Leaf]]:
+        vas, words = self.arrays()
+        return [(va, _unpack(w)) for va, w in zip(vas.tolist(), words.tolist(), strict=True)]
+
+    def in_range(self, start: int, end: int) -> list[int]:
+        """Addresses of the leaves in [start, end), ascending."""
+        keys = self.mem.keys
+        keys = keys[(keys >= start) & (keys < end) & ((keys & 8) == 0)]
+        return np.sort(keys).tolist()
+
+
+__all__ = ["Leaf", "Leaves"]
