@@ -84,6 +84,24 @@ class FrameMap:
         i = addr >> self.shift
         return self._lo[i] if i < len(self._lo) else 0
 
+    def get_many(self, addrs: np.ndarray) -> np.ndarray:
+        """:meth:`get` of each page-aligned address of ``addrs`` (int64).
+
+        >>> m = FrameMap(4096, top=1 << 30, end=(1 << 30) + (8 << 12))
+        >>> m[0x5000] = 77; m[(1 << 30) + 0x3000] = 9
+        >>> m.get_many(np.array([0x5000, (1 << 30) + 0x3000, 1 << 40, 0])).tolist()
+        [77, 9, 0, 0]
+        """
+        addrs = np.asarray(addrs, dtype=np.int64)
+        out = np.zeros(len(addrs), dtype=np.int64)
+        up = addrs >= self.top
+        hi = (addrs[up] - self.top) >> self.shift
+        out[up] = self.high[np.minimum(hi, len(self.high) - 1)] * (hi < len(self.high))
+        lo = addrs[~up] >> self.shift
+        inside = lo < len(self.low)
+        out[~up] = np.where(inside, self.low[np.minimum(lo, len(self.low) - 1)], 0)
+        return out
+
     def __setitem__(self, addr: int, value: int) -> None:
         if addr >= self.top:
             self._hi[(addr - self.top) >> self.shift] = value

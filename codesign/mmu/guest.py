@@ -26,7 +26,8 @@ in parent and child, becomes read-only copy-on-write, and the parent's translati
 flushed. A write to a copy-on-write leaf is a *COW fault*: the leaf gets a fresh frame (the
 old one is released) unless it is the frame's only reference, in which case it is made
 writable in place; then its address is invalidated. EXIT frees every frame and table page of
-the process and flushes its translations. Freed frames go to a per-size free list and are
+the process -- the leaves' frames in address order, as ``zap_pte_range`` clears them -- and
+flushes its translations. Freed frames go to a per-size free list and are
 reused last-freed first.
 
 **Where the writes land** (for mechanisms that shadow the guest's tables): each PTE write is
@@ -154,6 +155,18 @@ def tlb_perms(prot: IntArray, cow: bool = False) -> IntArray:
     """
     return (_PERM_RU | ((prot & _WRITE) != 0) * (not cow) * _PERM_W
             | ((prot & _EXEC) != 0) * _PERM_X)
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of ``keys`` ascending (``np.unique``), runs of equal neighbours
+    dropped first: the kernel's address streams repeat a page or region in long runs.
+
+    >>> _distinct(np.array([5, 5, 5, 2, 2, 5])).tolist()
+    [2, 5]
+    """
+    if len(keys) > 256:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return np.unique(keys)
 
 
 FLUSH_CEILING = 33
@@ -316,11 +329,7 @@ class Space:
 
     def leaf_at(self, va: int) -> Leaf | None:
         """The populated leaf covering ``va``."""
-        leaf = self.leaves.get(va & ~(PAGE_4K - 1))
-        if leaf is not None and leaf.size == PAGE_4K:
-            return leaf
-        leaf = self.leaves.get(va & ~(PAGE_2M - 1))
-        return leaf if leaf is not None and leaf.size == PAGE_2M else None
+        return self.leaves.at(va)
 
     def carve(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """Regions overlapping [start, end), removed from the list (split at the edges)."""
@@ -582,7 +591,7 @@ class GuestModel:
         sp = self.spaces[(st.vm, child)] = Space(self, st.vm)
         sp.vmas = list(parent.vmas)
         allocs = []
-        for va, leaf in sorted(parent.leaves.items(), key=lambda item: item[0]):
+        for va, leaf in parent.leaves.items():  # address order, as copy_page_range
             if leaf.prot & _WRITE and not leaf.cow:
                 leaf.cow = True
                 self._write_leaf(parent, va, leaf)
@@ -617,7 +626,7 @@ class GuestModel:
         first (``free_pgtables`` clears a table's entry in its parent once the table is
         emptied)."""
         out = self._fx.teardown
-        for va, leaf in sorted(sp.leaves.items(), key=lambda item: item[0]):
+        for va, leaf in sp.leaves.items():  # address order
             level = 1 if leaf.size == PAGE_4K else 2
             entry = sp.pt.entry_address(va, level)
             if entry is not None:
@@ -635,13 +644,12 @@ class GuestModel:
 
     def needs_fault(self, vm: int, pid: int, va: int, write: bool) -> bool:
         """Whether :meth:`fault` would do anything for this access now."""
-        leaf = self.spaces[(vm, pid)].leaf_at(va)
-        return leaf is None or (write and leaf.cow)
+        word = self.spaces[(vm, pid)].leaves.word_at(va)
+        return not word or (write and Leaves.is_cow(word))
 
     def is_cow(self, vm: int, pid: int, va: int) -> bool:
         """Whether ``va``'s page holds a copy-on-write leaf (a write to it faults)."""
-        leaf = self.spaces[(vm, pid)].leaf_at(va)
-        return leaf is not None and leaf.cow
+        return Leaves.is_cow(self.spaces[(vm, pid)].leaves.word_at(va))
 
     def demand_faults(self, vm: int, pid: int, va: np.ndarray, lo: int = 0) -> DemandRun:
         """Demand-fault the pages of ``va[lo:]`` (int64 addresses of one process) in order,
@@ -753,6 +761,36 @@ class GuestModel:
             table = e & FRAME_MASK
         return out
 
+    def translate_pages(self, vm: int, pid: int, pages: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`translate` of the start of each 4 KiB page number of ``pages`` (int64), as
+        arrays: guest-physical addresses, guest page sizes, TLB permissions.
+
+        >>> from workloads.memory.events import StreamBuilder
+        >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0x10000, pages=2)
+        >>> b.access(0x11008)
+        >>> g = GuestModel(GuestConfig()); _ = [g.apply(e) for e in b.build()]
+        >>> [x.tolist() for x in g.translate_pages(0, 1, np.array([0x11]))]
+        [[1052672], [4096], [11]]
+        """
+        words = self.spaces[(vm, pid)].leaves.covering(pages)
+        if not words.all():
+            self.translate(vm, pid, int(pages[np.argmin(words != 0)]) << 12)  # raises
+        gpa, size, prot, cow = Leaves.fields(words)
+        perms = (_PERM_RU | ((prot & _WRITE) != 0) * ~cow * _PERM_W
+                 | ((prot & _EXEC) != 0) * _PERM_X)
+        return gpa + (pages << 12) % size, size, perms
+
+    def host_addresses(self, vm: int, gpa: np.ndarray) -> tuple[np.ndarray, int]:
+        """:meth:`host_address` of each guest-physical address of ``gpa`` (int64): the
+        host-physical addresses, and the host page size."""
+        size = self.host_page
+        offset = gpa % size
+        base = self.vms[vm].backed.get_many(gpa - offset)
+        if not base.all():
+            self.host_address(vm, int(gpa[np.argmin(base != 0)]))  # raises
+        return base + offset, size
+
     def eptp(self, vm: int) -> int:
         """Host-physical address of the VM's top-level EPT table."""
         return self.vms[vm].ept.root
@@ -803,12 +841,12 @@ class GuestModel:
         if len(own):
             # the kernel's own memory, backed by the host where the kernel first uses it
             # (boot-time work: not reported)
-            unbacked = [p for p in np.unique(own >> 12).tolist() if st.hpa(p << 12) is None]
+            unbacked = [p for p in _distinct(own >> 12).tolist() if st.hpa(p << 12) is None]
             if unbacked:
                 with self._booting():
                     for p in unbacked:
                         self._back(st, p << 12, PAGE_4K)
-        new = [r for r in np.unique(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
+        new = [r for r in _distinct(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
         if new:
             with self._booting():
                 for r in new:

@@ -186,8 +186,10 @@ class KernelWork:
         self.p = params
         self.guest = guest
         self.instructions = 0
-        self.priced: dict[int, list[int]] = {}
-        self.stream: dict[int, list[int]] = {}
+        # per VM, pieces in order (ints from one event's Python path, arrays from a run of
+        # compiled faults), joined when taken
+        self.priced: dict[int, list[list[int] | np.ndarray]] = {}
+        self.stream: dict[int, list[list[int] | np.ndarray]] = {}
         self.child: dict[tuple[int, int], int] = {}
         """Last child each process forked (the one its wait4 reaps)."""
 
@@ -210,7 +212,7 @@ class KernelWork:
     def _streams(self, vm: int, fx: Effects) -> None:
         out = self.stream.setdefault(vm, [])
         for gpa, size in (*fx.copied, *fx.allocated):
-            out.extend(range(gpa, gpa + size, LINE))
+            out.append(np.arange(gpa, gpa + size, LINE, dtype=np.int64))
 
     def event(self, e: np.void, fx: Effects) -> None:
         """The kernel's work for a non-ACCESS event that did ``fx``."""
@@ -240,13 +242,13 @@ class KernelWork:
             self.instructions += p.switch
             refs += _lines(slot, SWITCH_LINES) + _lines(slot + TASK_LINES * LINE, 2)
         self.instructions += p.pte_zap * fx.leaves_zapped
-        self.priced.setdefault(vm, []).extend(refs)
+        self.priced.setdefault(vm, []).append(refs)
         self._streams(vm, fx)
 
     def fault(self, vm: int, pid: int, fx: Effects) -> None:
         """The kernel's work for a page fault of ``pid`` that did ``fx``."""
         refs = _lines(self._slot(vm, pid), 2) + self._common(vm, fx)
-        self.priced.setdefault(vm, []).extend(refs)
+        self.priced.setdefault(vm, []).append(refs)
         self._streams(vm, fx)
 
     def demand_faults(self, vm: int, pid: int, entries: np.ndarray,
@@ -272,22 +274,30 @@ class KernelWork:
         priced[:, 1] = slot + LINE
         priced[:, 2] = entries & ~(LINE - 1)
         priced[:, 3] = page
-        self.priced.setdefault(vm, []).extend(priced.ravel().tolist())
+        if not len(frames):
+            return
+        self.priced.setdefault(vm, []).append(priced.ravel())
         lines = frames[:, None] + np.arange(0, PAGE_4K, LINE, dtype=np.int64)
-        self.stream.setdefault(vm, []).extend(lines.ravel().tolist())
+        self.stream.setdefault(vm, []).append(lines.ravel())
 
     def take(self, vm: int) -> tuple[int, np.ndarray, np.ndarray]:
         """(instructions, priced and streamed guest-physical addresses of ``vm``) collected
         since the last take; instructions are taken whatever the VM."""
         n, self.instructions = self.instructions, 0
-        priced = np.array(self.priced.pop(vm, []), dtype=np.int64)
-        stream = np.array(self.stream.pop(vm, []), dtype=np.int64)
-        return n, priced, stream
+        return n, _joined(self.priced.pop(vm, [])), _joined(self.stream.pop(vm, []))
 
     def pending(self) -> bool:
         """Work collected and not taken."""
-        return bool(self.instructions or any(self.priced.values())
-                    or any(self.stream.values()))
+        return bool(self.instructions
+                    or any(len(x) for pieces in self.priced.values() for x in pieces)
+                    or any(len(x) for pieces in self.stream.values() for x in pieces))
+
+
+def _joined(pieces: list[list[int] | np.ndarray]) -> np.ndarray:
+    """The pieces' addresses in order, as one int64 array."""
+    if not pieces:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.asarray(x, dtype=np.int64) for x in pieces])
 
 
 __all__ = ["KernelKeys", "KernelParams", "KernelWork"]

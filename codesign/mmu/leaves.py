@@ -3,13 +3,13 @@
 :class:`codesign.mmu.guest.GuestModel` keeps, per address space, every populated leaf: its
 frame, page size, protection, copy-on-write state and the allocation whose reference it holds.
 As a dict of :class:`Leaf` objects that is a key, an object and its boxed fields per page --
-about 200 bytes, and a Python object built for every demand fault. Here a leaf is two words
-of a :class:`~hwmodels.pagewalk.tables.Memory` table: at key ``va`` (the page's address,
-4 KiB-aligned) the packed leaf, at ``va + 8`` the order in which the leaf was first set (dict
-order: :meth:`Leaves.values` and friends give leaves in it, as the dict did). A run of 4 KiB
-demand faults is stored in one compiled call (:meth:`Leaves.put_4k`), and which pages of a
-run have a leaf, and which of those are copy-on-write, is one compiled lookup
-(:meth:`Leaves.state`).
+about 200 bytes, and a Python object built for every demand fault. Here a leaf is one word
+of a :class:`~hwmodels.pagewalk.tables.Memory` table, at key ``va`` (the page's address,
+4 KiB-aligned). A run of 4 KiB demand faults is stored in one compiled call
+(:meth:`Leaves.put_4k`), and which pages of a run have a leaf, and which of those are
+copy-on-write, is one compiled lookup (:meth:`Leaves.state`). Leaves are listed in address
+order (:meth:`Leaves.items` and friends): the order in which Linux's ``zap_pte_range``
+clears them, and so releases their frames, at an exit.
 
 The packed word (never 0): the frame's guest-physical address (bits 51:12) and flags: bit 0
 set always, bit 1 a 2 MiB leaf, bit 2 the leaf holds a reference to the 2 MiB allocation
@@ -20,7 +20,7 @@ frame and size), bit 3 copy-on-write, bits 7:4 the region's protection.
 >>> lv[0x7000] = Leaf(0x5000, 4096, 3, False, (0x5000, 4096))
 >>> lv.put_4k(np.array([0x9000, 0x8000]), np.array([0x6000, 0x7000]), np.array([1, 3]))
 >>> lv.get(0x9000), len(lv), list(lv)
-(Leaf(gpa=24576, size=4096, prot=1, cow=False, alloc=(24576, 4096)), 3, [28672, 36864, 32768])
+(Leaf(gpa=24576, size=4096, prot=1, cow=False, alloc=(24576, 4096)), 3, [28672, 32768, 36864])
 >>> lv.pop(0x7000).gpa, 0x7000 in lv, len(lv)
 (20480, False, 2)
 """
@@ -74,16 +74,15 @@ def _unpack(word: int) -> Leaf:
 
 
 @_compiled
-def _put_4k(keys, vals, shift, vas, gpas, prots, seq):
+def _put_4k(keys, vals, shift, vas, gpas, prots):
     added = 0
     for i in range(len(vas)):
         added += mem_put(keys, vals, shift, vas[i], gpas[i] | 1 | (prots[i] << 4))
-        mem_put(keys, vals, shift, vas[i] + 8, seq + i)
     return added
 
 
 @_compiled
-def _state(keys, vals, shift, pages, present, cow):
+def _covering(keys, vals, shift, pages, words):
     for i in range(len(pages)):
         va = pages[i] << 12
         w = mem_get(keys, vals, shift, va)
@@ -91,19 +90,17 @@ def _state(keys, vals, shift, pages, present, cow):
             w = mem_get(keys, vals, shift, va & ~((1 << 21) - 1))
             if not w & 2:
                 w = 0
-        present[i] = w != 0
-        cow[i] = (w & 8) != 0
+        words[i] = w
 
 
 class Leaves:
-    """va (page-aligned) -> :class:`Leaf`, as a dict of them would be, in insertion order."""
+    """va (page-aligned) -> :class:`Leaf`, as a dict of them would be, listed by address."""
 
     def __init__(self) -> None:
         self.mem = Memory()
-        self._seq = 0
 
     def __len__(self) -> int:
-        return len(self.mem) // 2
+        return len(self.mem)
 
     def __contains__(self, va: int) -> bool:
         return self.mem.read(va) != 0
@@ -113,6 +110,27 @@ class Leaves:
         word = self.mem.read(va)
         return _unpack(word) if word else None
 
+    def word_at(self, va: int) -> int:
+        """The packed word of the leaf covering address ``va`` (a 4 KiB leaf at its page or a
+        2 MiB leaf around it), 0 when none does: :meth:`covering` of one address."""
+        read = self.mem.read
+        word = read(va & ~(PAGE_4K - 1))
+        if word == 0 or word & _HUGE:
+            word = read(va & ~(PAGE_2M - 1))
+            if not word & _HUGE:
+                return 0
+        return word
+
+    def at(self, va: int) -> Leaf | None:
+        """The leaf covering address ``va``, or None (:meth:`word_at`)."""
+        word = self.word_at(va)
+        return _unpack(word) if word else None
+
+    @staticmethod
+    def is_cow(word: int) -> bool:
+        """Whether packed ``word`` is a copy-on-write leaf's."""
+        return bool(word & _COW)
+
     def __getitem__(self, va: int) -> Leaf:
         word = self.mem.read(va)
         if not word:
@@ -120,16 +138,11 @@ class Leaves:
         return _unpack(word)
 
     def __setitem__(self, va: int, leaf: Leaf) -> None:
-        mem = self.mem
-        if not mem.read(va):  # a new key goes last; a replaced one keeps its place
-            mem.write(va + 8, self._seq + 1)
-            self._seq += 1
-        mem.write(va, _pack(leaf))
+        self.mem.write(va, _pack(leaf))
 
     def pop(self, va: int) -> Leaf:
         leaf = self[va]
         self.mem.write(va, 0)
-        self.mem.write(va + 8, 0)
         return leaf
 
     def put_4k(self, vas: np.ndarray, gpas: np.ndarray, prots: np.ndarray) -> None:
@@ -138,31 +151,43 @@ class Leaves:
         n = len(vas)
         if not n:
             return
-        self.mem.reserve(2 * n)
+        self.mem.reserve(n)
         vas, gpas, prots = (np.ascontiguousarray(x, dtype=np.int64) for x in (vas, gpas, prots))
-        added = _put_4k(*self.mem.table(), vas, gpas, prots, np.int64(self._seq + 1))
+        added = _put_4k(*self.mem.table(), vas, gpas, prots)
+        self.mem.added(added)
         if added != n:
             raise AssertionError("put_4k: a page already had a leaf")
-        self.mem.added(2 * n)
-        self._seq += n
 
     def state(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(populated, copy-on-write) of each 4 KiB page number of ``pages`` (int64): whether
         a 4 KiB or 2 MiB leaf covers it, and whether that leaf is copy-on-write."""
+        words = self.covering(pages)
+        return words != 0, (words & _COW) != 0
+
+    def covering(self, pages: np.ndarray) -> np.ndarray:
+        """The packed word of the leaf covering each 4 KiB page number of ``pages`` (int64;
+        a 4 KiB leaf at the page or a 2 MiB leaf around it), 0 where none does."""
         pages = np.ascontiguousarray(pages, dtype=np.int64)
-        present = np.zeros(len(pages), dtype=np.bool_)
-        cow = np.zeros(len(pages), dtype=np.bool_)
-        _state(*self.mem.table(), pages, present, cow)
-        return present, cow
+        words = np.zeros(len(pages), dtype=np.int64)
+        _covering(*self.mem.table(), pages, words)
+        return words
+
+    @staticmethod
+    def fields(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(frame address, page size, protection, copy-on-write) of packed words.
+
+        >>> lv = Leaves(); lv[0x200000] = Leaf(0x400000, 1 << 21, 7, True, (0x400000, 1 << 21))
+        >>> [x.tolist() for x in Leaves.fields(lv.covering(np.array([0x201, 0x400])))]
+        [[4194304, 0], [2097152, 4096], [7, 0], [True, False]]
+        """
+        gpa = words & FRAME_MASK
+        size = np.where(words & _HUGE, PAGE_2M, PAGE_4K)
+        return gpa, size, (words >> _PROT_SHIFT) & 15, (words & _COW) != 0
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(addresses, packed words) of every leaf, in insertion order."""
+        """(addresses ascending, packed words) of every leaf."""
         keys, vals = self.mem.arrays()
-        keys = keys.astype(np.int64)
-        leaf = (keys & 8) == 0
-        vas, words, seq = keys[leaf], vals[leaf], vals[~leaf]
-        order = np.argsort(seq, kind="stable")
-        return vas[order], words[order]
+        return keys.astype(np.int64), vals
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.arrays()[0].tolist())
@@ -180,8 +205,7 @@ class Leaves:
     def in_range(self, start: int, end: int) -> list[int]:
         """Addresses of the leaves in [start, end), ascending."""
         keys = self.mem.keys
-        keys = keys[(keys >= start) & (keys < end) & ((keys & 8) == 0)]
-        return np.sort(keys).tolist()
+        return np.sort(keys[(keys >= start) & (keys < end)]).tolist()
 
 
 __all__ = ["Leaf", "Leaves"]

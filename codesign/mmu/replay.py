@@ -372,6 +372,11 @@ class _Pcids:
 
 
 
+SMALL = 8
+"""Up to this many pages or faults, the per-page Python paths: below it numpy's per-call
+costs exceed the work."""
+
+
 class Faulted:
     """Position in a block -> (guest faults, trap units) of its accesses that faulted: those
     the model handled one by one (:meth:`add`, summed per position) and runs of compiled
@@ -386,35 +391,39 @@ class Faulted:
 
     def __init__(self) -> None:
         self.one: dict[int, tuple[int, int]] = {}
-        self.parts: list[np.ndarray] = []
-        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self.pos: list[int] = []
+        self.units: list[int] = []
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.one) or bool(self.parts)
+        return bool(self.one) or bool(self.pos)
 
     def add(self, pos: int, faults: int, units: int) -> None:
         f, u = self.one.get(pos, (0, 0))
         self.one[pos] = (f + faults, u + units)
-        self._sorted = None
+        self._arrays = None
 
     def add_rows(self, pos: np.ndarray, units: np.ndarray) -> None:
         """One fault each at ``pos`` (no position already given), with trap ``units``."""
-        self.parts.append(np.stack([pos, np.ones_like(pos), units], axis=1))
-        self._sorted = None
+        self.pos.extend(pos.tolist())
+        self.units.extend(units.tolist())
+        self._arrays = None
 
     def between(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in [a, b) ascending, (faults, units) rows of them)."""
-        if self._sorted is None:
-            rows = list(self.parts)
+        """(the positions in [a, b), in no particular order, and their (faults, units))."""
+        if self._arrays is None:
+            k = len(self.pos)
+            at = np.array(self.pos + list(self.one), dtype=np.int64)
+            fu = np.empty((len(at), 2), dtype=np.int64)
+            fu[:k, 0] = 1
+            fu[:k, 1] = self.units
             if self.one:
-                rows.append(np.array([(p, f, u) for p, (f, u) in self.one.items()],
-                                     dtype=np.int64))
-            rows = np.concatenate(rows).astype(np.int64, copy=False)
-            rows = rows[np.argsort(rows[:, 0], kind="stable")]
-            self._sorted = rows[:, 0].copy(), rows[:, 1:].copy()
-        at, fu = self._sorted
-        lo, hi = np.searchsorted(at, [a, b])
-        return at[lo:hi], fu[lo:hi]
+                fu[k:] = list(self.one.values())
+            self._arrays = at, fu
+        at, fu = self._arrays
+        mine = (at >= a) & (at < b)
+        return at[mine], fu[mine]
+
 
 class Replay:
     """State of one replay; :func:`replay` runs it."""
@@ -750,18 +759,20 @@ class Replay:
         base = self._block = self.accessed
         self.accessed += n
         batch = self._batch_faults and not split_on_exit
-        leaves = self.guest.spaces[(vm, pid)].leaves
-        c_chunk = (base + c_pos) // FAULT_CHUNK
-        # A first write ends a group of first touches if its page holds a copy-on-write leaf
-        # when the group forms. Within a block no leaf becomes copy-on-write (no FORK), so a
-        # page that is not at the block's start never is; the others are asked again then.
-        cow0 = np.zeros(len(c_pos), dtype=np.bool_)
-        w1 = np.flatnonzero(c_kind == 1)
-        if batch and len(w1):
-            cow0[w1] = leaves.state(c_page[w1])[1]
-        cowpos = np.flatnonzero(cow0).tolist()
-        c_pos_l, c_kind_l, c_page_l, c_chunk_l = (
-            x.tolist() for x in (c_pos, c_kind, c_page, c_chunk))
+        c_pos_l: list[int] = []
+        if len(c_pos):
+            leaves = self.guest.spaces[(vm, pid)].leaves
+            c_chunk = (base + c_pos) // FAULT_CHUNK
+            # A first write ends a group of first touches if its page holds a copy-on-write
+            # leaf when the group forms. Within a block no leaf becomes copy-on-write (no
+            # FORK), so a page that is not at the block's start never is; the others are
+            # asked again then.
+            cowpos: list[int] = []
+            w1 = np.flatnonzero(c_kind == 1)
+            if batch and len(w1):
+                cowpos = w1[leaves.state(c_page[w1])[1]].tolist()
+            c_pos_l, c_kind_l, c_page_l, c_chunk_l = (
+                x.tolist() for x in (c_pos, c_kind, c_page, c_chunk))
         chunk = -1
         i = 0
         while i < len(c_pos_l):
@@ -770,7 +781,7 @@ class Replay:
                 # first touches of pages of one chunk: compiled together. A first write in
                 # among them is no fault unless its page holds a copy-on-write leaf now (a
                 # demand fault maps writable), so it does not end the group.
-                j = int(np.searchsorted(c_chunk, k, side="right"))
+                j = bisect.bisect_right(c_chunk_l, k, i)
                 for c in cowpos[bisect.bisect_right(cowpos, i):]:
                     if c >= j:
                         break
@@ -780,7 +791,7 @@ class Replay:
                 at = c_pos[i:j][c_kind[i:j] == 0]
                 i = j
                 addrs = va[at]
-                lo = self._first_unmapped(leaves, addrs)
+                lo = self._first_unmapped(vm, pid, leaves, addrs)
                 if lo == len(at):
                     continue
                 if k != chunk:  # the first fault of its chunk: handled at the chunk's start
@@ -826,9 +837,13 @@ class Replay:
         faulted.add(pos, fx.faults, self.fault_traps(vm, pid, addr, fx))
         self.fault_handled(pos, fx)
 
-    @staticmethod
-    def _first_unmapped(leaves: Leaves, va: np.ndarray) -> int:
+    def _first_unmapped(self, vm: int, pid: int, leaves: Leaves, va: np.ndarray) -> int:
         """Index of the first address of ``va`` whose page has no leaf (the length: none)."""
+        if len(va) <= SMALL:
+            for i, a in enumerate(va.tolist()):
+                if self.guest.needs_fault(vm, pid, a, False):
+                    return i
+            return len(va)
         missing = np.flatnonzero(~leaves.state(va >> 12)[0])
         return int(missing[0]) if len(missing) else len(va)
 
@@ -883,16 +898,25 @@ class Replay:
         cache = self._tcache(vm, pid)
         frame, klass, perms, found = cache.lookup(uniq)
         missing = np.flatnonzero(~found)
-        for k, pg in zip(missing.tolist(), uniq[missing].tolist(), strict=True):
-            t = guest.translate(vm, pid, pg << 12)
-            size = t.size
+        if 0 < len(missing) <= SMALL:  # a few: numpy's per-call costs would be most of it
+            for k, pg in zip(missing.tolist(), uniq[missing].tolist(), strict=True):
+                t = guest.translate(vm, pid, pg << 12)
+                size = t.size
+                if self.s.nested:
+                    hpa, hsize = guest.host_address(vm, t.gpa)
+                    f, size = hpa >> 12, min(size, hsize)
+                else:
+                    f = (offset | t.gpa) >> 12
+                frame[k], klass[k], perms[k] = f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms
+            cache.store(uniq[missing], frame[missing], klass[missing], perms[missing])
+        elif len(missing):
+            gpa, size, perms[missing] = guest.translate_pages(vm, pid, uniq[missing])
             if self.s.nested:
-                hpa, hsize = guest.host_address(vm, t.gpa)
-                f, size = hpa >> 12, min(size, hsize)
+                hpa, hsize = guest.host_addresses(vm, gpa)
+                frame[missing], size = hpa >> 12, np.minimum(size, hsize)
             else:
-                f = (offset | t.gpa) >> 12
-            frame[k], klass[k], perms[k] = f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms
-        if len(missing):
+                frame[missing] = (offset | gpa) >> 12
+            klass[missing] = np.where(size == PAGE_4K, 0, np.where(size == PAGE_2M, 1, 2))
             cache.store(uniq[missing], frame[missing], klass[missing], perms[missing])
         kernel = pid == KERNEL_PID
         if pcid is None:
