@@ -59,7 +59,11 @@ addresses that back them (what a 2D walker reads).
 faults in one compiled call (:mod:`codesign.mmu.guestkernel`) over the model's own state --
 the two images, the free-frame stack, the allocators -- with the writes :meth:`fault` makes,
 and leaves to :meth:`fault` what needs a new table page (guest or host), a 2 MiB page, or
-an error; the model ends in the same state either way (tested on random streams).
+an error; the model ends in the same state either way (tested on random streams). Per-page
+state is in arrays, not Python objects: each space's populated leaves in a compiled hash
+table (:mod:`codesign.mmu.leaves`; a run's faults stored in one call, its pages' leaves
+looked up in one: :meth:`translate_pages`), the per-frame records in
+:mod:`codesign.mmu.frames`.
 
 **Simplifications** (documented, deterministic): the walk that discovers a fault is not
 replayed (the fault is handled, then the access translates); a first read maps a private

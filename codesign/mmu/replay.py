@@ -370,8 +370,6 @@ class _Pcids:
         if pcid is not None:
             self.free.append(pcid)
 
-
-
 SMALL = 8
 """Up to this many pages or faults, the per-page Python paths: below it numpy's per-call
 costs exceed the work."""
@@ -898,26 +896,11 @@ class Replay:
         cache = self._tcache(vm, pid)
         frame, klass, perms, found = cache.lookup(uniq)
         missing = np.flatnonzero(~found)
-        if 0 < len(missing) <= SMALL:  # a few: numpy's per-call costs would be most of it
-            for k, pg in zip(missing.tolist(), uniq[missing].tolist(), strict=True):
-                t = guest.translate(vm, pid, pg << 12)
-                size = t.size
-                if self.s.nested:
-                    hpa, hsize = guest.host_address(vm, t.gpa)
-                    f, size = hpa >> 12, min(size, hsize)
-                else:
-                    f = (offset | t.gpa) >> 12
-                frame[k], klass[k], perms[k] = f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms
-            cache.store(uniq[missing], frame[missing], klass[missing], perms[missing])
-        elif len(missing):
-            gpa, size, perms[missing] = guest.translate_pages(vm, pid, uniq[missing])
-            if self.s.nested:
-                hpa, hsize = guest.host_addresses(vm, gpa)
-                frame[missing], size = hpa >> 12, np.minimum(size, hsize)
-            else:
-                frame[missing] = (offset | gpa) >> 12
-            klass[missing] = np.where(size == PAGE_4K, 0, np.where(size == PAGE_2M, 1, 2))
-            cache.store(uniq[missing], frame[missing], klass[missing], perms[missing])
+        if len(missing):
+            pages = uniq[missing]
+            new = self._translate(vm, pid, pages)
+            frame[missing], klass[missing], perms[missing] = new
+            cache.store(pages, *new)
         kernel = pid == KERNEL_PID
         if pcid is None:
             pcid = self.asid(vm, pid)
@@ -995,6 +978,32 @@ class Replay:
                     rows[:, 4:6] = fu[hit]
                     table = np.concatenate([table, rows])
         c.add_accesses(n, table)
+
+    def _translate(self, vm: int, pid: int, pages: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames, TLB size classes, permissions) that the pages (int64 numbers) translate
+        to now: through the host table under nested paging, into the native image
+        otherwise."""
+        guest = self.guest
+        if len(pages) <= SMALL:  # a few: numpy's per-call costs would be most of the work
+            out = np.zeros((3, len(pages)), dtype=np.int64)
+            for k, pg in enumerate(pages.tolist()):
+                t = guest.translate(vm, pid, pg << 12)
+                size = t.size
+                if self.s.nested:
+                    hpa, hsize = guest.host_address(vm, t.gpa)
+                    f, size = hpa >> 12, min(size, hsize)
+                else:
+                    f = ((vm << VM_SHIFT) | t.gpa) >> 12
+                out[:, k] = f, {PAGE_4K: 0, PAGE_2M: 1}.get(size, 2), t.perms
+            return out[0], out[1], out[2]
+        gpa, size, perms = guest.translate_pages(vm, pid, pages)
+        if self.s.nested:
+            hpa, hsize = guest.host_addresses(vm, gpa)
+            frame, size = hpa >> 12, np.minimum(size, hsize)
+        else:
+            frame = ((vm << VM_SHIFT) | gpa) >> 12
+        return frame, np.where(size == PAGE_4K, 0, np.where(size == PAGE_2M, 1, 2)), perms
 
     def _tlb_args(self, tlb: TLBModel, vpid: int, pcid: int, glob: bool) -> tuple:
         """A TLB's configuration, tags and state arrays, as :func:`run_pipeline` takes them."""

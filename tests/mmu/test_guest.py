@@ -249,3 +249,32 @@ def test_invalid_configurations() -> None:
         GuestConfig(guest_levels=3)
     with pytest.raises(ValueError, match=r"guest\.huge_pages"):
         GuestConfig(huge="1G")
+
+
+@pytest.mark.parametrize("cfg", [GuestConfig(huge="2M"), GuestConfig(host_page="2M"),
+                                 GuestConfig(guest_levels=5, host_levels=3, host_page="1G")])
+def test_translations_in_bulk_are_those_page_by_page(cfg: GuestConfig) -> None:
+    from codesign.params import build
+    from codesign.registry import default_registry
+
+    w = default_registry().workload("forkwait")
+    g = GuestModel(cfg)
+    for e in w.generate(build(w.params, {"workload.iterations": 3})):
+        g.apply(e)
+    for (vm, pid), sp in g.spaces.items():
+        pages = [va + off for va, leaf in sp.leaves.items()
+                 for off in range(0, leaf.size, 0x7000)]
+        assert pages
+        one = [g.translate(vm, pid, va) for va in pages]
+        gpa, size, perms = g.translate_pages(vm, pid, np.array(pages, dtype=np.int64) >> 12)
+        assert gpa.tolist() == [t.gpa - t.gpa % PAGE_4K for t in one]
+        assert size.tolist() == [t.size for t in one]
+        assert perms.tolist() == [t.perms for t in one]
+        hpa, host_page = g.host_addresses(vm, gpa)
+        assert [(h, host_page) for h in hpa.tolist()] == [g.host_address(vm, a)
+                                                          for a in gpa.tolist()]
+    with pytest.raises(KeyError, match="not populated"):
+        g.translate_pages(0, 1, np.array([BASE >> 12, 0x10], dtype=np.int64))
+    with pytest.raises(KeyError, match="not backed"):
+        g.host_addresses(0, np.array([GUEST_BASE, g.vms[0].kbase // 2 & ~0xFFF],
+                                     dtype=np.int64))
