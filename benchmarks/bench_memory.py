@@ -41,11 +41,27 @@ prints figures, asserts nothing.
 
   (An earlier step made the image a hash table walks read in place instead of a sorted copy
   rebuilt after every faulting batch: that made the time per page nearly flat in the
-  footprint.) What is left per page is Python's per-page state -- the guest's leaf records
-  (a ``Leaf`` and its dict entry: most of the resident bytes) -- and the compiled
-  pipeline's own work on the page's walk and, with kernel work, its 68 kernel references
-  (about 5 us at the pipeline's rate): the issue's 2 us per new page needs that state in
-  arrays too, and is out of reach with the kernel's work on, whatever the fault path costs.
+  footprint.) Then (2026-12-05, idle container) the guest's leaf records moved into a
+  compiled hash table (:mod:`codesign.mmu.leaves`), and a run's translations of new pages,
+  the kernel's collected work and the fault records into arrays; *not sim.* is the time
+  per new page outside the compiled TLB / walk / cache simulation of the run's references
+  (the fault path, the kernel work's collection, the bookkeeping)::
+
+      kernel  pages    us/new page  not sim.  resident B/page   (tcache: us, B)
+      off     0.25 M        5.6       2.4          291            10.8   473
+      off     0.5 M         5.6       2.4          283            11.3   475
+      off     1 M           6.8       2.7          261            12.0   457
+      on      0.25 M       11.3       3.7          348            25.0   529
+      on      0.5 M        12.7       4.3          332            25.7   523
+      on      1 M          13.4       4.4          300            28.9   511
+
+  The issue's 2 us per new page is not reached: 2.4-2.7 us outside the simulation without
+  the kernel's work, 3.7-4.4 with it, whose 68 references per page then cost about 5 us of
+  simulation more. The resident bytes are now the tables themselves: about five words per
+  mapped page (its guest leaf entry twice, in the native and the host image; its host
+  entry; its leaf record; its cached translation), each in a hash table of 16-byte slots
+  kept a quarter to a half full, and 16 bytes of dense per-frame arrays. 100 B per page
+  would need the guest's tables held once and fuller tables.
 """
 
 from __future__ import annotations

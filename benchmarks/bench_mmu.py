@@ -37,7 +37,13 @@ references hit the TLB. Pass a whole recorded trace with ``--trace`` for a harde
   runs (64 of them the guest kernel's work for faults). That Python grows with the pages
   and faults a run handles, not with the runs: the kernel's priced and streamed
   references in one pipeline call instead of two (69 runs instead of 100; bit-identical
-  on 120 design points) changed nothing measurable (10.9 M/s either way), and was left out;
+  on 120 design points) changed nothing measurable (10.9 M/s either way), and was left out.
+  With the guest's leaves in a compiled table and a run's new translations in arrays
+  (:mod:`codesign.mmu.leaves`; later the same day, against the previous commit back to
+  back, best of 7 over three alternations): ``ls /usr/bin`` (1.62 M) nested 20.1 / 20.2
+  M/s, native 20.7 / 21.1, shadow 18.7 / 19.2; ``ls /`` nested 10.6 / 10.7, shadow 8.9 /
+  9.4 (new / old): the same within a few per cent where pages are few, while a trace of
+  many new pages replays about twice as fast (``bench_memory.py --image``);
 - *evaluate*: the whole design point as a sweep runs it (stream from the cache, replay, and
   for virtualized mechanisms the native replay behind ``slowdown_vs_native``).
 """
