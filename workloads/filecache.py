@@ -40,6 +40,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Mapping
@@ -117,10 +118,9 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     st = check_regular(p, _label(p))  # before any open: a FIFO or a device is never read
     stamp = _stamp(p, st)
-    digest = _DIGESTS.get(stamp)
+    digest = _DIGESTS.get(stamp) or _recalled(stamp)
     if digest is None:
-        digest = _sha256(p)
-        _DIGESTS[stamp] = digest
+        digest = _hashed(p, stamp)
     return digest
 
 
@@ -129,12 +129,78 @@ def _sha256(path: Path) -> str:
     return sha256_of(path, limit=data_limit(), label=_label(path))
 
 
+SETTLED_NS = 10 * 10**9
+"""A digest computed at least this long after the file last changed (the later of its
+modification and change times) holds for as long as the file keeps its stamp: any later
+write sets the change time past the moment of hashing, a clock tick or more after the last
+one, so the stamp changes (git's rule for racily clean index entries). Ten seconds, not one
+tick, so that a file server's clock a few seconds behind ours does not break the rule."""
+
+_HASHED_AT: dict[Stamp, int] = {}
+"""When (``time.time_ns()``) the bytes behind each memoised digest started to be read, for
+the digests this process computed itself with the stamp unchanged across the read."""
+
+
+def _settled(stamp: Stamp, hashed_at: int | None) -> bool:
+    return hashed_at is not None and hashed_at - max(stamp[4], stamp[5]) >= SETTLED_NS
+
+
+def _memo_file(stamp: Stamp) -> Path:
+    name = hashlib.sha256(repr(stamp).encode()).hexdigest()[:40]
+    return cache_dir() / "digests" / name
+
+
+def _hashed(path: Path, stamp: Stamp) -> str:
+    """Hash the file whose stamp is ``stamp`` and memoise the digest: in this process, and
+    in the cache directory when it is settled (:data:`SETTLED_NS`), so that a later run keys
+    the file without reading it."""
+    start = time.time_ns()
+    digest = _sha256(path)
+    after = _stat(path)
+    _DIGESTS[stamp] = digest
+    if after is None or _stamp(path, after) != stamp:
+        return digest  # it changed while being read: no claim on when these bytes were
+    _HASHED_AT[stamp] = start
+    if _settled(stamp, start):
+        target = _memo_file(stamp)
+        temporary = None
+        try:  # a memo that cannot be written is only a digest computed again next time
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=target.parent, suffix=".tmp",
+                                             delete=False) as f:
+                temporary = f.name
+                f.write(f"{digest} {start}\n")
+            os.replace(temporary, target)
+        except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    Path(temporary).unlink(missing_ok=True)
+    return digest
+
+
+def _recalled(stamp: Stamp) -> str | None:
+    """The settled digest an earlier run memoised for this exact stamp, if any."""
+    try:
+        digest, start = _memo_file(stamp).read_text().split()
+        hashed_at = int(start)
+    except (OSError, ValueError):
+        return None
+    if len(digest) != 64 or not _settled(stamp, hashed_at):
+        return None
+    _DIGESTS[stamp] = digest
+    _HASHED_AT[stamp] = hashed_at
+    return digest
+
+
 _DIGESTS: dict[Stamp, str] = {}
 """Digests of files seen in this process, by path, device, inode, size, modification and
 change times: a sweep resolves every point of a trace, and hashing a gigabyte each time would
 dominate. A rewrite within the clock's granularity that keeps the size is missed here; every
-parse corrects the entry for the bytes it read (:func:`cached_parse`), and
-:func:`confirm_digest` refuses an evaluation whose key was computed from other bytes."""
+parse corrects the entry for the bytes it read (:func:`cached_parse`) unless the digest is
+settled (:data:`SETTLED_NS`: then no such rewrite can have happened), and
+:func:`confirm_digest` refuses an evaluation whose key was computed from other bytes.
+Settled digests are also kept in the cache directory (``digests/``, by stamp) for later
+runs."""
 
 _KEYED: dict[str, str] = {}
 """The digest :func:`key_digest` last gave for each path (absolute): what the latest
@@ -420,14 +486,14 @@ def cached_parse(
     silently). ``damaged`` words the error for a corrupt ``.gz`` file (see :func:`inflate`).
     """
     path = Path(path)
-    before = check_regular(path, _label(path))
-    # Hashed a few MiB at a time: a cached parse never holds the file's bytes.
-    digest = _sha256(path)
-    after = _stat(path)
-    if after is not None and _stamp(path, before) == _stamp(path, after):
-        # These bytes are the file's at this stamp: a memo of other bytes (a rewrite that
-        # kept the stamp) is corrected, so the next key is computed from what was read.
-        _DIGESTS[_stamp(path, after)] = digest
+    before = _stamp(path, check_regular(path, _label(path)))
+    # A settled memo is the digest of these bytes (SETTLED_NS); otherwise they are hashed
+    # again, a few MiB at a time (a cached parse never holds the file's bytes), and a memo
+    # of other bytes (a rewrite that kept the stamp) is corrected, so the next key is
+    # computed from what was read.
+    digest = (_DIGESTS.get(before) if _settled(before, _HASHED_AT.get(before)) else None)
+    if digest is None:
+        digest = _recalled(before) or _hashed(path, before)
     entry, material = _entry(tag, version, digest)
     arrays, problem = _read_entry(entry, material, check)
     if arrays is not None and (usable is None or usable(arrays)):

@@ -251,6 +251,55 @@ def test_a_stale_memoised_digest_is_corrected_by_the_parse(tmp_path: Path, cache
     assert dict(run_resolved(fresh)) == metrics_of(NEW, tmp_path / "copy.lackey")
 
 
+def _forget_this_process(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """A new run: no digest memoised in this process; which files get hashed is recorded."""
+    monkeypatch.setattr(filecache, "_DIGESTS", {})
+    monkeypatch.setattr(filecache, "_HASHED_AT", {})
+    hashed: list[Path] = []
+    real = filecache._sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(filecache, "_sha256", counting)
+    return hashed
+
+
+def test_a_settled_digest_keys_and_loads_the_file_without_reading_it_again(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.lackey"
+    path.write_bytes(OLD)
+    monkeypatch.setattr(filecache, "SETTLED_NS", -10**15)  # as if written long ago
+    hashed = _forget_this_process(monkeypatch)
+    first = dict(evaluate(lackey_point(path)))
+    assert hashed == [path]  # the key's digest; the parse reuses it
+    assert len(list((cache / "digests").iterdir())) == 1
+    hashed = _forget_this_process(monkeypatch)  # the next run
+    assert dict(evaluate(lackey_point(path))) == first and hashed == []
+    # new bytes, new stamp: hashed again, never served the old digest
+    hashed = _forget_this_process(monkeypatch)
+    path.write_bytes(NEW + b" L 00601000,8\n")
+    assert dict(evaluate(lackey_point(path))) != first and hashed == [path]
+    # a damaged memo is only a digest computed again
+    hashed = _forget_this_process(monkeypatch)
+    for memo in (cache / "digests").iterdir():
+        memo.write_text("not a digest\n")
+    assert filecache.file_digest(path) == filecache.hashlib.sha256(path.read_bytes()).hexdigest()
+    assert hashed == [path]
+
+
+def test_a_digest_of_a_file_just_written_is_not_trusted_by_the_parse(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.lackey"
+    path.write_bytes(OLD)
+    hashed = _forget_this_process(monkeypatch)
+    evaluate(lackey_point(path))
+    # written within SETTLED_NS of its hashing: a rewrite could keep its stamp, so the parse
+    # hashes what it reads again, and nothing is kept for later runs
+    assert hashed == [path, path] and not (cache / "digests").exists()
+
+
 @pytest.mark.parametrize("stamp", ["restored-mtime", "same-stamp"])
 def test_a_sweep_never_stores_new_content_metrics_under_the_old_key(tmp_path: Path, cache: Path,
                                                                     stamp: str) -> None:
