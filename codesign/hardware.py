@@ -42,7 +42,7 @@ from codesign.errors import InputError, suggest
 from codesign.metrics import Metrics
 from codesign.params import ParamSpec, build, flat, param, specs
 from codesign.resultcache import cached
-from hwmodels.cache.params import INCLUSIONS, CacheParams
+from hwmodels.cache.params import INCLUSIONS, PLACEMENT_SEED_MAX, PLACEMENTS, CacheParams
 from hwmodels.cache.params import keyed as keyed_cache
 from hwmodels.nic.params import NICParams
 from hwmodels.pagewalk.params import WalkerParams
@@ -344,6 +344,13 @@ class CacheKeys(_Keys):
     cache_inclusion: str = param(_CACHE.inclusion, key="cache.inclusion", choices=INCLUSIONS,
                            doc="nine: non-inclusive non-exclusive; inclusive: an LLC "
                                "eviction back-invalidates L1 and L2")
+    cache_placement: str = param(_CACHE.placement, key="cache.placement", choices=PLACEMENTS,
+                                 doc="where frames fall in the cache sets: ordered (as the "
+                                     "models number them: a perfect page colouring) or "
+                                     "scattered (as an uncoloured allocator after uptime)")
+    cache_placement_seed: int = param(_CACHE.placement_seed, key="cache.placement_seed", min=0,
+                                      max=PLACEMENT_SEED_MAX,
+                                      doc="key of the scattered placement: one layout per seed")
 
     def to_hw(self) -> Any:
         """The ``hwmodels.cache.CacheParams`` these keys describe (latencies 0: the cost
@@ -358,8 +365,9 @@ class CacheKeys(_Keys):
                 levels[name] = CacheLevelParams(size, ways if size else 0)
             except ValueError as exc:
                 raise ValueError(keyed_cache(str(exc), f"cache.{name}.")) from None
-        return CacheParams(**levels, line=self.cache_line,
-                           inclusion=self.cache_inclusion)
+        return CacheParams(**levels, line=self.cache_line, inclusion=self.cache_inclusion,
+                           placement=self.cache_placement,
+                           placement_seed=self.cache_placement_seed)
 
 
 # -- the multi-queue NIC -------------------------------------------------------------------

@@ -133,8 +133,7 @@ from codesign.mmu.runkernel import (
     stlb_lookup_fill,
 )
 from codesign.mmu.tcache import TransCache
-from hwmodels.cache import MEMORY, CacheModel, CacheParams
-from hwmodels.cache.model import HEADER
+from hwmodels.cache import ABSENT, MEMORY, CacheModel, CacheParams
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
@@ -435,7 +434,7 @@ class Replay:
         self.dcache = CacheModel(setup.cache) if setup.cache is not None else None
         """The data-cache hierarchy (None: none)."""
         self._cstate = (self.dcache.state if self.dcache is not None
-                        else np.zeros(HEADER, dtype=np.int64))
+                        else CacheModel(CacheParams(l1=ABSENT, l2=ABSENT, llc=ABSENT)).state)
         self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""

@@ -12,7 +12,9 @@ passes one array descriptor, not several. Its layout:
 - a header of ``HEADER`` words: per level its set mask, ways and first word (``3 * level +
   C_MASK / C_WAYS / C_BASE``), the inclusion flag, ``line_bits`` and the first present level
   (``C_*``), then the run state and counters (``S_*``): the use clock, the last line looked
-  up, references served per level, evictions per level, back-invalidations;
+  up, references served per level, evictions per level, back-invalidations; then the
+  placement's key (``C_PLACE``: -1 for ordered) and the bits of a line's offset in its page
+  (``C_PAGE_BITS``);
 - then, level by level and set by set, a block of ``2 * ways`` words: the line number held
   by each way (``-1``: invalid) and then when each way was last used (true LRU; 0 when
   invalid). Full line numbers, not tags: a probe is one compare per way and an invalidation
@@ -23,6 +25,8 @@ these kernels are judged against):
 
 - **Index.** ``line = addr >> line_bits``; a level's set is ``line % sets`` (sets are a
   power of two). Addresses are physical byte addresses below 2**63 (52 bits on x86-64).
+  With the ``scattered`` placement a line is renamed first (:func:`placed`), and every level
+  holds and reports renamed lines.
 - **Lookup.** Levels are probed innermost first; the first that holds the line serves the
   reference and returns its number (0 = L1, 1 = L2, 2 = LLC, 3 = memory). Only the serving
   level's LRU order is touched: an L1 hit does not refresh the line in L2 or the LLC, as in
@@ -61,6 +65,7 @@ S_EVICT = 18
 """``state[S_EVICT + level]``: valid lines evicted from L1, L2, LLC by fills."""
 S_BACKINV = 21
 """Lines removed from L1 or L2 by an inclusive LLC's evictions (one per level holding it)."""
+C_PLACE, C_PAGE_BITS = 22, 23
 HEADER = 24
 """Header words (3 host cache lines: the set blocks after it stay 64-byte aligned)."""
 
@@ -135,6 +140,32 @@ def _drop(state, lv, line):
 
 
 @numba.njit(cache=True, inline="always")
+def placed(line, page_bits, key):
+    """The scattered placement's name for ``line`` (a line number; ``page_bits``: bits of a
+    line's index in its 4 KiB frame; ``key``: the placement seed): the frame keeps its 2 MiB
+    block and takes the block's keyed permutation of its index in the block (9 bits; every
+    step below is a bijection of them), so distinct lines keep distinct names.
+
+    >>> hex(placed(0x40000, 6, 0)), hex(placed(0x40001, 6, 0)), hex(placed(0x40000, 6, 1))
+    ('0x40140', '0x40141', '0x47240')
+    """
+    frame = line >> page_bits
+    block = frame >> 9
+    h = (block ^ key) & 0x7FFFFFFF  # block < 2**31: physical addresses below 2**52
+    h = (h * 0x5BD1E995) & 0x7FFFFFFF
+    h ^= h >> 15
+    h = (h * 0x27D4EB2F) & 0x7FFFFFFF
+    h ^= h >> 13
+    x = (frame & 511) ^ (h & 511)
+    x = (x * (((h >> 9) & 255) * 2 + 1)) & 511
+    x ^= x >> 5
+    x = (x * 469) & 511
+    x ^= x >> 4
+    x = (x + (h >> 18)) & 511
+    return ((block << 9 | x) << page_bits) | (line & ((1 << page_bits) - 1))
+
+
+@numba.njit(cache=True, inline="always")
 def _access(state, line):
     # The lookup behind every entry point below (inlined into each, never into a caller).
     if line == state[S_LAST]:
@@ -142,6 +173,8 @@ def _access(state, line):
         state[S_SERVED + hit] += 1
         return hit
     state[S_LAST] = line
+    if state[C_PLACE] >= 0:
+        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
     clock = state[S_CLOCK] + 1
     state[S_CLOCK] = clock
     # L1 on its own: the hit-heavy path must not pay for a victim search.
@@ -227,6 +260,8 @@ def invalidate_line(state, line):
     """
     if state[S_LAST] == line:
         state[S_LAST] = -1
+    if state[C_PLACE] >= 0:
+        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
     return _drop(state, 0, line) + _drop(state, 1, line) + _drop(state, 2, line)
 
 
@@ -280,7 +315,9 @@ class CacheModel:
         header[C_INCLUSIVE] = int(params.inclusion == "inclusive")
         header[C_LINE_BITS] = params.line_bits
         header[C_FIRST] = first
-        self._config = header[:S_CLOCK].copy()
+        header[C_PLACE] = params.placement_seed if params.placement == "scattered" else -1
+        header[C_PAGE_BITS] = 12 - params.line_bits
+        self._config = header.copy()
         # Allocated once: reset and flush work in place, so a caller holding ``state`` keeps
         # a valid array. Started on a 64-byte boundary so that no set block straddles more
         # host cache lines than it must.
@@ -299,8 +336,7 @@ class CacheModel:
 
     def reset(self) -> None:
         """Power-on: every line invalid, counters at zero."""
-        self.state[:S_CLOCK] = self._config
-        self.state[S_CLOCK:HEADER] = 0
+        self.state[:HEADER] = self._config  # the configuration, and zero run state
         self.flush()
 
     def flush(self) -> None:

@@ -28,6 +28,19 @@ Defaults: a Nehalem-generation core (the ``kvm-nehalem`` platform's machine). Al
   private caches; ``"inclusive"`` models that (an LLC eviction back-invalidates the line
   from L1 and L2).
 
+**Placement** (``placement``, an *assumption* for sensitivity studies): physically indexed
+caches see where the operating system put each page, and Linux does no page colouring, so
+after some uptime a program's frames fall at no particular colour -- Kessler and Hill's
+"arbitrary" placement ("Page placement algorithms for large real-indexed caches", ACM TOCS
+10(4), 1992), which costs more conflict misses than the careful placements (page colouring,
+bin hopping) they propose. The models' allocators hand frames out in order, which is
+the opposite, a perfect colouring. ``"scattered"`` approximates an uncoloured allocator by
+renaming each line before it is looked up: the frame keeps its 2 MiB block (so a 2 MiB page
+covers every colour of its block, as a contiguous one does) and takes the block's keyed
+permutation of its index in it; ``placement_seed`` keys the permutations, so several seeds
+are several layouts. Where a working set is near a cache's capacity, results can move with
+the layout; ``"ordered"`` (the default) keeps every result as before.
+
 Latencies are load-to-use cycles of a reference *served* by that level (not increments over
 the level above). The block itself only says which level served each reference; the cost
 model prices it with :meth:`CacheParams.latencies` and the platform's ``memory.latency``.
@@ -52,6 +65,15 @@ MEMORY = 3
 
 INCLUSIONS: tuple[str, ...] = ("nine", "inclusive")
 """``nine``: non-inclusive non-exclusive; ``inclusive``: the LLC holds every line of L1 and L2."""
+
+PLACEMENTS: tuple[str, ...] = ("ordered", "scattered")
+"""Where the frames the models hand out fall in the caches' sets: ``ordered``, as numbered
+(the models' frame allocators count up, so consecutive pages take consecutive cache colours:
+a perfect page colouring); ``scattered``, each 4 KiB frame at a colour drawn from its 2 MiB
+block by a keyed permutation (:data:`PLACEMENT_SEED_MAX`; see the module docstring)."""
+
+PLACEMENT_SEED_MAX = (1 << 31) - 1
+"""Largest ``cache.placement_seed``: the key of the scattered placement's permutations."""
 
 LINE_RANGE: tuple[int, int] = (8, 4096)
 """Line sizes allowed: from one page-table entry to one 4 KiB page (a power of two)."""
@@ -155,8 +177,16 @@ class CacheParams:
     llc: CacheLevelParams = field(default_factory=lambda: CacheLevelParams(8 << 20, 16, 40))
     line: int = 64
     inclusion: str = "nine"
+    placement: str = "ordered"
+    placement_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"cache.placement: expected one of {PLACEMENTS}, "
+                             f"got {self.placement!r}")
+        if not _is_int(self.placement_seed) or not 0 <= self.placement_seed <= PLACEMENT_SEED_MAX:
+            raise ValueError(f"cache.placement_seed: expected 0 .. {PLACEMENT_SEED_MAX}, "
+                             f"got {self.placement_seed!r}")
         lo, hi = LINE_RANGE
         if not _is_int(self.line) or not lo <= self.line <= hi or not _is_pow2(self.line):
             raise ValueError(f"cache.line: expected a power of two from {lo} to {hi} bytes, "
@@ -220,7 +250,8 @@ class CacheParams:
         """Build from flat dotted keys; keys outside ``cache.`` are ignored.
 
         ``cache.<level>.{size,ways,latency}`` for level ``l1``, ``l2``, ``llc`` (size in bytes,
-        latency in cycles), ``cache.line`` (bytes) and ``cache.inclusion``. Unset keys keep
+        latency in cycles), ``cache.line`` (bytes), ``cache.inclusion``, ``cache.placement`` and
+        ``cache.placement_seed``. Unset keys keep
         ``base`` (default: ``CacheParams()``); a level given a new size keeps its ways and latency
         unless it was absent (then both are required).
 
@@ -243,7 +274,8 @@ class CacheParams:
             if not key.startswith("cache."):
                 continue
             parts = key.split(".")
-            if len(parts) == 2 and parts[1] in ("line", "inclusion"):
+            if len(parts) == 2 and parts[1] in ("line", "inclusion", "placement",
+                                                "placement_seed"):
                 top[parts[1]] = value
             elif (len(parts) == 3 and parts[1] in LEVEL_NAMES
                   and parts[2] in ("size", "ways", "latency")):
@@ -274,6 +306,8 @@ __all__ = [
     "INCLUSIONS",
     "LEVEL_NAMES",
     "MEMORY",
+    "PLACEMENTS",
+    "PLACEMENT_SEED_MAX",
     "SERVED_NAMES",
     "CacheLevelParams",
     "CacheParams",

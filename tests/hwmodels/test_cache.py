@@ -44,6 +44,8 @@ class GoldenHierarchy:
 
     def __init__(self, p: CacheParams) -> None:
         self.line_bits = p.line_bits
+        self.page_bits = 12 - p.line_bits
+        self.key = p.placement_seed if p.placement == "scattered" else None
         self.ways = [lv.ways for lv in p.levels]
         self.sets: list[list[OrderedDict[int, None]]] = [
             [OrderedDict() for _ in range(n)] for n in p.sets]
@@ -56,8 +58,28 @@ class GoldenHierarchy:
         sets = self.sets[level]
         return sets[line % len(sets)] if sets else None
 
+    def name(self, line: int) -> int:
+        """The line as placed: itself, or (scattered) its frame's index in its 2 MiB block
+        through the block's keyed permutation, written out here step by step."""
+        if self.key is None:
+            return line
+        frame, offset = divmod(line, 1 << self.page_bits)
+        block, index = divmod(frame, 512)
+        h = (block ^ self.key) % 2**31
+        h = (h * 0x5BD1E995) % 2**31
+        h ^= h >> 15
+        h = (h * 0x27D4EB2F) % 2**31
+        h ^= h >> 13
+        x = index ^ (h % 512)
+        x = (x * ((h >> 9) % 256 * 2 + 1)) % 512
+        x ^= x >> 5
+        x = (x * 469) % 512
+        x ^= x >> 4
+        x = (x + (h >> 18)) % 512
+        return ((block * 512 + x) << self.page_bits) + offset
+
     def access(self, addr: int) -> int:
-        line = addr >> self.line_bits
+        line = self.name(addr >> self.line_bits)
         served = MEMORY
         for level in range(3):
             s = self._set(level, line)
@@ -83,7 +105,7 @@ class GoldenHierarchy:
         return served
 
     def invalidate(self, addr: int) -> int:
-        line = addr >> self.line_bits
+        line = self.name(addr >> self.line_bits)
         held = 0
         for level in range(3):
             s = self._set(level, line)
@@ -415,3 +437,68 @@ def test_generated_streams_match_golden(params: CacheParams,
         llc = set(model.contents(LLC))
         assert set(model.contents(L1)) <= llc
         assert set(model.contents(L2)) <= llc
+
+
+# -- placement -------------------------------------------------------------------------------
+
+
+def test_placement_parameters() -> None:
+    assert CacheParams().placement == "ordered"
+    with pytest.raises(ValueError, match=r"cache\.placement: expected one of"):
+        CacheParams(placement="random")
+    with pytest.raises(ValueError, match=r"cache\.placement_seed: expected 0 \.\. 2147483647"):
+        CacheParams(placement_seed=-1)
+    p = CacheParams.from_flat({"cache.placement": "scattered", "cache.placement_seed": 7})
+    assert (p.placement, p.placement_seed) == ("scattered", 7)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 99])
+def test_scattered_placement_permutes_frames_within_their_2m_block(seed: int) -> None:
+    """Distinct lines keep distinct names, a frame stays in its 2 MiB block and its lines in
+    it, so a 2 MiB page covers every cache colour of its block exactly as often; runs of
+    consecutive frames no longer take consecutive colours."""
+    golden = GoldenHierarchy(CacheParams(placement="scattered", placement_seed=seed))
+    frames = range(3 * 512)
+    names = [golden.name(f << 6) >> 6 for f in frames]
+    assert len(set(names)) == len(names)
+    assert all(n >> 9 == f >> 9 for f, n in zip(frames, names, strict=True))
+    assert [golden.name((5 << 6) + k) - golden.name(5 << 6) for k in range(64)] == list(range(64))
+    colours = [n % 128 for n in names]  # an 8 MiB 16-way LLC has 128 page colours
+    assert all(colours[b:b + 512].count(c) == 4 for b in (0, 512, 1024) for c in range(128))
+    runs = [len(set(colours[i:i + 128])) for i in range(0, len(colours), 128)]
+    assert max(runs) < 110  # ordered: all 128 in every run; at random about 81
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(params=hierarchies(), seed=st.integers(0, 2**31 - 1),
+       refs=st.lists(st.tuples(st.integers(0, 1100), st.integers(0, 511), st.booleans()),
+                     min_size=1, max_size=300))
+def test_scattered_streams_match_golden(params: CacheParams, seed: int,
+                                        refs: list[tuple[int, int, bool]]) -> None:
+    """References over 1,101 frames (two 2 MiB blocks and a bit); an invalidation names the
+    line referenced last, so that it is held somewhere."""
+    params = dataclasses.replace(params, placement="scattered", placement_seed=seed)
+    model, golden = CacheModel(params), GoldenHierarchy(params)
+    run: list[int] = []
+    last = 0
+    for frame, word, invalidate in refs:
+        addr = (frame << 12) + word * 8
+        if invalidate:
+            assert_same(model, golden, np.array(run, dtype=np.uint64))
+            run = []
+            assert model.invalidate(last) == golden.invalidate(last)
+        else:
+            run.append(addr)
+            last = addr
+    assert_same(model, golden, np.array(run, dtype=np.uint64))
+
+
+def test_recorded_stream_matches_golden_scattered() -> None:
+    # an LLC of 32 KiB ways (8 page colours): where the frames fall matters to it
+    colours = dataclasses.replace(SMALL, llc=CacheLevelParams(64 * KIB, 2, 40))
+    p = dataclasses.replace(colours, placement="scattered", placement_seed=3)
+    addrs = np.tile(lackey_addresses(), 2)
+    levels = assert_same(CacheModel(p), GoldenHierarchy(p), addrs)
+    assert all((levels == lv).any() for lv in range(4))
+    ordered = CacheModel(colours).access(addrs)
+    assert not np.array_equal(levels, ordered)  # the placement changed which lines conflict
