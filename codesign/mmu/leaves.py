@@ -77,7 +77,7 @@ def _unpack(word: int) -> Leaf:
 def _put_4k(keys, vals, shift, vas, gpas, prots):
     added = 0
     for i in range(len(vas)):
-        added += mem_put(keys, vals, shift, vas[i], gpas[i] | 1 | (prots[i] << 4))
+        added += mem_put(keys, vals, shift, vas[i], gpas[i] | _ONE | (prots[i] << _PROT_SHIFT))
     return added
 
 
@@ -86,9 +86,9 @@ def _covering(keys, vals, shift, pages, words):
     for i in range(len(pages)):
         va = pages[i] << 12
         w = mem_get(keys, vals, shift, va)
-        if w == 0 or w & 2:  # not a 4 KiB leaf: the 2 MiB page around it, if it has one
+        if w == 0 or w & _HUGE:  # not a 4 KiB leaf: the 2 MiB page around it, if any
             w = mem_get(keys, vals, shift, va & ~((1 << 21) - 1))
-            if not w & 2:
+            if not w & _HUGE:
                 w = 0
         words[i] = w
 
