@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -162,19 +163,9 @@ def _hashed(path: Path, stamp: Stamp) -> str:
         return digest  # it changed while being read: no claim on when these bytes were
     _HASHED_AT[stamp] = start
     if _settled(stamp, start):
-        target = _memo_file(stamp)
-        temporary = None
-        try:  # a memo that cannot be written is only a digest computed again next time
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=target.parent, suffix=".tmp",
-                                             delete=False) as f:
-                temporary = f.name
-                f.write(f"{digest} {start}\n")
-            os.replace(temporary, target)
-        except OSError:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    Path(temporary).unlink(missing_ok=True)
+        # a memo that cannot be written is only a digest computed again next time
+        with contextlib.suppress(OSError):
+            _replace(_memo_file(stamp), lambda f: f.write(f"{digest} {start}\n".encode()))
     return digest
 
 
@@ -314,19 +305,29 @@ def store(target: Path, material: str, arrays: Mapping[str, np.ndarray]) -> None
     """
     if CHECKSUM in arrays:
         raise ValueError(f"a parse may not name an array {CHECKSUM!r}")
+    try:
+        _replace(target, lambda f: np.savez(f, **arrays, **{CHECKSUM: checksum(arrays,
+                                                                               material)}))
+    except OSError as exc:
+        warnings.warn(f"{target}: cannot write the cache entry ({exc.strerror or exc}); the "
+                      "parse is not kept", RuntimeWarning, stacklevel=3)
+
+
+def _replace(target: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write ``target`` through a temporary file beside it and rename it into place, so that
+    readers never see half a file; OSError (the temporary file removed) when that fails."""
     temporary = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
             temporary = f.name
-            np.savez(f, **arrays, **{CHECKSUM: checksum(arrays, material)})
+            write(f)
         os.replace(temporary, target)
-    except OSError as exc:
-        warnings.warn(f"{target}: cannot write the cache entry ({exc.strerror or exc}); the "
-                      "parse is not kept", RuntimeWarning, stacklevel=3)
+    except OSError:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _one_line(text: str) -> str:

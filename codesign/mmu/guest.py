@@ -781,8 +781,7 @@ class GuestModel:
         if not words.all():
             self.translate(vm, pid, int(pages[np.argmin(words != 0)]) << 12)  # raises
         gpa, size, prot, cow = Leaves.fields(words)
-        perms = (_PERM_RU | ((prot & _WRITE) != 0) * ~cow * _PERM_W
-                 | ((prot & _EXEC) != 0) * _PERM_X)
+        perms = tlb_perms(prot) & ~(cow * _PERM_W)
         return gpa + (pages << 12) % size, size, perms
 
     def host_addresses(self, vm: int, gpa: np.ndarray) -> tuple[np.ndarray, int]:

@@ -186,8 +186,8 @@ class KernelWork:
         self.p = params
         self.guest = guest
         self.instructions = 0
-        # per VM, pieces in order (ints from one event's Python path, arrays from a run of
-        # compiled faults), joined when taken
+        # per VM, non-empty pieces in order (ints from one event's Python path, arrays from
+        # a run of compiled faults), joined when taken
         self.priced: dict[int, list[list[int] | np.ndarray]] = {}
         self.stream: dict[int, list[list[int] | np.ndarray]] = {}
         self.child: dict[tuple[int, int], int] = {}
@@ -242,7 +242,8 @@ class KernelWork:
             self.instructions += p.switch
             refs += _lines(slot, SWITCH_LINES) + _lines(slot + TASK_LINES * LINE, 2)
         self.instructions += p.pte_zap * fx.leaves_zapped
-        self.priced.setdefault(vm, []).append(refs)
+        if refs:
+            self.priced.setdefault(vm, []).append(refs)
         self._streams(vm, fx)
 
     def fault(self, vm: int, pid: int, fx: Effects) -> None:
@@ -266,6 +267,8 @@ class KernelWork:
         >>> _, priced, stream = k.take(0); len(priced), len(stream), hex(int(stream[-1]))
         (4, 64, '0x5fc0')
         """
+        if not len(frames):
+            return
         slot = self._slot(vm, pid)
         base = self._base(vm)
         page = base + MEMMAP + ((frames >> 12) % MEMMAP_PAGES) * 64
@@ -274,8 +277,6 @@ class KernelWork:
         priced[:, 1] = slot + LINE
         priced[:, 2] = entries & ~(LINE - 1)
         priced[:, 3] = page
-        if not len(frames):
-            return
         self.priced.setdefault(vm, []).append(priced.ravel())
         lines = frames[:, None] + np.arange(0, PAGE_4K, LINE, dtype=np.int64)
         self.stream.setdefault(vm, []).append(lines.ravel())
@@ -288,9 +289,8 @@ class KernelWork:
 
     def pending(self) -> bool:
         """Work collected and not taken."""
-        return bool(self.instructions
-                    or any(len(x) for pieces in self.priced.values() for x in pieces)
-                    or any(len(x) for pieces in self.stream.values() for x in pieces))
+        return bool(self.instructions or any(self.priced.values())
+                    or any(self.stream.values()))
 
 
 def _joined(pieces: list[list[int] | np.ndarray]) -> np.ndarray:

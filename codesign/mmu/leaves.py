@@ -192,9 +192,6 @@ class Leaves:
     def __iter__(self) -> Iterator[int]:
         return iter(self.arrays()[0].tolist())
 
-    def keys(self) -> Iterator[int]:
-        return iter(self)
-
     def values(self) -> list[Leaf]:
         return [_unpack(w) for w in self.arrays()[1].tolist()]
 
