@@ -36,7 +36,8 @@ TEXT_LIMIT = 16 * 2**20
 DATA_LIMIT_ENV = "CODESIGN_MAX_INPUT_BYTES"
 DATA_LIMIT = 16 * 2**30
 """Largest trace or capture read, decompressed (16 GiB, or ``$CODESIGN_MAX_INPUT_BYTES``):
-traces are parsed in memory, so the cap bounds memory, not correctness."""
+captures and traces below :func:`stream_limit` are parsed in memory, so the cap bounds
+memory, not correctness."""
 
 
 class TooLarge(InputError):
@@ -49,17 +50,37 @@ def data_limit() -> int:
     >>> data_limit() == DATA_LIMIT or DATA_LIMIT_ENV in os.environ
     True
     """
-    text = os.environ.get(DATA_LIMIT_ENV, "").strip()
+    return _env_bytes(DATA_LIMIT_ENV, DATA_LIMIT, least=1)
+
+
+def _env_bytes(name: str, default: int, least: int) -> int:
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DATA_LIMIT
+        return default
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"${DATA_LIMIT_ENV}: expected a whole number of bytes, "
-                         f"got {text!r}") from None
-    if value < 1:
-        raise InputError(f"${DATA_LIMIT_ENV}: expected at least 1 byte, got {value}")
+        raise InputError(f"${name}: expected a whole number of bytes, got {text!r}") from None
+    if value < least:
+        raise InputError(f"${name}: expected at least {least} byte{'s' if least != 1 else ''}"
+                         f", got {value}")
     return value
+
+
+STREAM_ENV = "CODESIGN_STREAM_BYTES"
+STREAM_ABOVE = 256 * 2**20
+"""Traces whose text is larger than this (256 MiB, or ``$CODESIGN_STREAM_BYTES``) are read
+a block at a time on every pass rather than parsed into memory once (see
+:mod:`workloads.memory.chunked`): the results are the same either way."""
+
+
+def stream_limit() -> int:
+    """Text size above which a trace is streamed: ``$CODESIGN_STREAM_BYTES`` or 256 MiB.
+
+    >>> stream_limit() == STREAM_ABOVE or STREAM_ENV in os.environ
+    True
+    """
+    return _env_bytes(STREAM_ENV, STREAM_ABOVE, least=0)
 
 
 _KINDS = (
@@ -102,7 +123,7 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
     ``label`` replaces the path at the start of messages (e.g. ``"workload.path: ... "``).
     The file is opened without blocking, so a FIFO swapped in after the check cannot hang.
     """
-    return b"".join(_chunks(path, limit, label, 1 << 24))
+    return b"".join(read_pieces(path, limit=limit, label=label))
 
 
 def sha256_of(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
@@ -118,14 +139,22 @@ def sha256_of(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
     True
     """
     h = hashlib.sha256()
-    for chunk in _chunks(path, limit, label, 1 << 22):
+    for chunk in read_pieces(path, limit=limit, label=label, size=1 << 22):
         h.update(chunk)
     return h.hexdigest()
 
 
-def _chunks(path: str | os.PathLike[str], limit: int, label: str | None,
-            size: int) -> Iterator[bytes]:
-    """A regular file's bytes in pieces of at most ``size`` (see :func:`read_bytes`)."""
+def read_pieces(path: str | os.PathLike[str], *, limit: int = TEXT_LIMIT,
+                label: str | None = None, size: int = 1 << 24) -> Iterator[bytes]:
+    """A regular file's bytes in pieces of at most ``size``, with :func:`read_bytes`'s checks
+    and errors: a file of any size (up to ``limit``) in bounded memory.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"abcde"); f.flush()
+    ...     list(read_pieces(f.name, size=2))
+    [b'ab', b'cd', b'e']
+    """
     name = label or str(path)
     check_regular(path, label)
     try:

@@ -43,10 +43,10 @@ import tempfile
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -58,6 +58,7 @@ from codesign.inputfile import (
     gunzip,
     is_gzip,
     read_bytes,
+    read_pieces,
     sha256_of,
 )
 
@@ -375,6 +376,58 @@ class Readable:
     why: str
 
 
+class _Damage(Exception):
+    """Where gzip data stops inflating: everything before was yielded; ``why`` it stops."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _inflated(raw: Iterator[bytes]) -> Iterator[bytes]:
+    """Gzip data given in pieces, inflated piece by piece, one member after another as gunzip
+    reads them; at the first damage, :class:`_Damage` after every byte inflated before it
+    (to the byte: a chunk that fails is inflated again one byte at a time)."""
+    rest = next(raw, b"")
+    while rest:
+        member = zlib.decompressobj(wbits=31)
+        at, step = 0, 1 << 16
+        while not member.eof:
+            if at >= len(rest):
+                more = next(raw, b"")
+                if not more:
+                    break
+                rest, at = rest[at:] + more, 0
+            saved = member.copy()
+            try:
+                piece = member.decompress(rest[at:at + step])
+            except zlib.error as exc:
+                if step == 1:
+                    raise _Damage(str(exc)) from None
+                member, step = saved, 1  # replay the damaged chunk byte by byte
+                continue
+            at += step
+            if piece:
+                yield piece
+        if not member.eof:
+            yield member.flush()
+            raise _Damage("cut short")
+        rest = member.unused_data + rest[at:]
+        while len(rest) < 2:  # enough to tell a next member's magic number
+            more = next(raw, b"")
+            if not more:
+                break
+            rest += more
+        if rest and not is_gzip(rest):
+            size, nonzero = len(rest), bool(rest.strip(b"\x00"))
+            for more in raw:
+                size += len(more)
+                nonzero = nonzero or bool(more.strip(b"\x00"))
+            if nonzero:  # zero padding is allowed, as gzip.decompress does
+                raise _Damage(f"{size:,} bytes of trailing data after the last gzip member")
+            break
+
+
 def readable_prefix(raw: bytes, limit: int | None = None) -> Readable | None:
     """How much of gzip data inflates before the damage, to the byte; None when there is no
     damage within ``limit`` bytes (default: :func:`~codesign.inputfile.data_limit`).
@@ -390,33 +443,14 @@ def readable_prefix(raw: bytes, limit: int | None = None) -> Readable | None:
     """
     cap = data_limit() if limit is None else limit
     size = newlines = 0
-    rest = raw
-    while rest:  # one gzip member after another, as gunzip reads them
-        member = zlib.decompressobj(wbits=31)
-        at, step = 0, 1 << 16
-        while at < len(rest) and not member.eof:
-            saved = member.copy()
-            try:
-                piece = member.decompress(rest[at:at + step])
-            except zlib.error as exc:
-                if step == 1:
-                    return Readable(size, newlines, str(exc))
-                member, step = saved, 1  # replay the damaged chunk byte by byte
-                continue
-            at += step
+    try:
+        for piece in _inflated(iter([raw])):
             size += len(piece)
             newlines += piece.count(b"\n")
             if size > cap:
                 return None
-        if not member.eof:
-            piece = member.flush()
-            return Readable(size + len(piece), newlines + piece.count(b"\n"), "cut short")
-        rest = member.unused_data + rest[at:]
-        if rest and not is_gzip(rest):
-            if rest.strip(b"\x00"):
-                return Readable(size, newlines, f"{len(rest):,} bytes of trailing data after "
-                                                "the last gzip member")
-            break
+    except _Damage as damage:
+        return Readable(size, newlines, damage.why)
     return None
 
 
@@ -449,6 +483,65 @@ def inflate(raw: bytes, name: str, damaged: Damaged | None = None) -> bytes:
     if readable is None:  # gunzip saw damage that a replay does not: keep its words
         raise error
     raise damaged(name, readable)
+
+
+def text_pieces(path: str | os.PathLike[str], damaged: Damaged | None = None, *,
+                size: int = 1 << 24, raw_hash: Any = None) -> Iterator[bytes]:
+    """A file's text in pieces, inflated when it is gzip data: what :func:`read` and
+    :func:`inflate` give, in bounded memory whatever the file's size, with the same checks,
+    caps and errors (the damage located to the byte, ``damaged`` wording it). ``size``: the
+    pieces read from the file; ``raw_hash`` (a ``hashlib`` object) is updated with the
+    file's bytes as they are read.
+
+    >>> import gzip, tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".gz") as f:
+    ...     _ = f.write(gzip.compress(b"one\\ntwo\\n")[:-6]); f.flush()
+    ...     b"".join(text_pieces(f.name, size=4))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    codesign.errors.InputError: /...gz: corrupt gzip data (cut short) after 8 bytes; expected a complete gzip file
+    """  # noqa: E501
+    p = Path(path)
+    limit = data_limit()
+    pieces = read_pieces(p, limit=limit, label=_label(p), size=size)
+    if raw_hash is not None:
+        pieces = _hashing(pieces, raw_hash)
+    first = b""
+    for piece in pieces:
+        first += piece
+        if len(first) >= 2:
+            break
+    if not is_gzip(first):
+        if first:
+            yield first
+        yield from pieces
+        return
+    name, total, newlines = str(p), 0, 0
+    try:
+        for piece in _inflated(_chain(first, pieces)):
+            total += len(piece)
+            if total > limit:
+                raise TooLarge(f"{name}: inflates to more than the {limit:,} bytes this input "
+                               "may have")
+            newlines += piece.count(b"\n")
+            yield piece
+    except _Damage as damage:
+        if damaged is not None:
+            raise damaged(name, Readable(total, newlines, damage.why)) from None
+        if damage.why.endswith("gzip member"):
+            raise InputError(f"{name}: {damage.why}; expected a complete gzip file") from None
+        raise InputError(f"{name}: corrupt gzip data ({damage.why}) after {total:,} bytes; "
+                         "expected a complete gzip file") from None
+
+
+def _hashing(pieces: Iterator[bytes], h: Any) -> Iterator[bytes]:
+    for piece in pieces:
+        h.update(piece)
+        yield piece
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
 
 
 def _material(tag: str, version: int, digest: str) -> str:

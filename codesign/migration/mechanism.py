@@ -100,7 +100,8 @@ from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 from hwmodels.pml.params import PMLParams
-from workloads.memory.events import Access, Ev
+from workloads.memory.chunked import Stream, accesses_of
+from workloads.memory.events import Access
 
 MMUS = ("nested", "shadow", "pv-direct")
 DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
@@ -247,7 +248,7 @@ def numbered_by_first(keys: np.ndarray) -> tuple[np.ndarray, int]:
     return rank[inv.ravel()], len(uniq)
 
 
-def dirty_stream(events: np.ndarray) -> Dirty:
+def dirty_stream(events: Stream) -> Dirty:
     """The dirty stream of a memory workload, repeated period after period: in the first, a
     write or the first touch of a page (the guest kernel zeroes it) dirties the page; in the
     later ones, writes (the pages exist). Pages are (VM, process, virtual page).
@@ -262,7 +263,7 @@ def dirty_stream(events: np.ndarray) -> Dirty:
     >>> d.accesses, d.written, d.touched
     (4, 2, 2)
     """
-    acc = events[events["op"] == Ev.ACCESS]
+    acc = accesses_of(events)  # per access: memory grows with the stream
     uniq, first, inv = np.unique(page_keys(acc), return_index=True, return_inverse=True)
     write = acc["arg"] == Access.WRITE
     dirty = write.copy()
@@ -324,7 +325,7 @@ def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray,
     return allpos[order], np.concatenate([tpage, page])[order]
 
 
-def guest_run(events: np.ndarray, p: TransferParams, platform: Platform,
+def guest_run(events: Stream, p: TransferParams, platform: Platform,
               reads: TableReads | None = None) -> Metrics:
     """The MMU mechanism's metrics of the guest running ``events`` without migration (its
     cycles per access); ``reads``: a walk tap, nested paging only."""
@@ -334,7 +335,7 @@ def guest_run(events: np.ndarray, p: TransferParams, platform: Platform,
         events, p.mmu_params(), platform)
 
 
-def run(events: np.ndarray, p: MigrationParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     """Metrics of migrating a VM that runs ``events``."""
     reads = TableReads() if p.mmu == "nested" and p.ept_ad and p.logging != "none" else None
     mmu = guest_run(events, p, platform, reads)

@@ -79,7 +79,7 @@ from codesign.migration.precopy import PAGE_BYTES, RECORD_BYTES
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from workloads.memory.events import Ev
+from workloads.memory.chunked import Stream, accesses_of
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class PostcopyParams(TransferParams):
                                  "before the switch-over")
 
 
-def pages_in_order(events: np.ndarray) -> tuple[np.ndarray, int]:
+def pages_in_order(events: Stream) -> tuple[np.ndarray, int]:
     """Per access of a memory workload its page, numbered ``0 ..`` in order of first touch
     (address space and virtual page), and how many there are.
 
@@ -112,7 +112,7 @@ def pages_in_order(events: np.ndarray) -> tuple[np.ndarray, int]:
     >>> page, n = pages_in_order(b.build()); page.tolist(), n
     ([0, 1, 0, 2], 3)
     """
-    return numbered_by_first(page_keys(events[events["op"] == Ev.ACCESS]))
+    return numbered_by_first(page_keys(accesses_of(events)))
 
 
 REASONS = {"nested": "vmexit.ept_violation", "shadow": "vmexit.page_fault",
@@ -120,7 +120,7 @@ REASONS = {"nested": "vmexit.ept_violation", "shadow": "vmexit.page_fault",
 """The trap a fault on a missing page is, by ``migration.mmu``."""
 
 
-def run(events: np.ndarray, p: PostcopyParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: PostcopyParams, platform: Platform) -> Metrics:
     """Metrics of migrating, post-copy, a VM that runs ``events``."""
     mmu = guest_run(events, p, platform)
     refs = mmu["refs"]

@@ -102,6 +102,7 @@ from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 from hwmodels.pagewalk import WalkOp
+from workloads.memory.chunked import Stream
 from workloads.memory.events import Ev
 
 THRESHOLD_DEFAULT = 2
@@ -423,7 +424,7 @@ def trap_costs(t: AgileCounts, backings: int, ipis: int, exit_cost: float,
     return counts, cycles
 
 
-def run(events: np.ndarray, p: AgileParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: AgileParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` in VMs with agile paging."""
     r = AgileReplay(p.setup(nested=True), p.threshold, p.window)
     drive(r, events)

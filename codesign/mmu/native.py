@@ -37,11 +37,8 @@ allocates from.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
-
-import numpy as np
 
 from codesign.hardware import CacheKeys, STLBKeys, TLBKeys, WalkerKeys
 from codesign.metrics import Metrics
@@ -54,6 +51,7 @@ from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
 from codesign.resultcache import cached
+from workloads.memory.chunked import Stream, stream_digest
 
 NESTED_ONLY = ("host.levels", "pwc.nested.entries", "ntlb.entries", "ntlb.ways")
 """Walker keys of the nested dimension, which a mechanism that walks in one dimension
@@ -108,11 +106,11 @@ def native_setup(p: NativeParams) -> Setup:
 _NATIVE_MEMO: OrderedDict[tuple[str, Setup, Costs], float] = OrderedDict()
 
 
-def native_total(events: np.ndarray, p: NativeParams, costs: Costs) -> float:
+def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
     """``cycles.total`` of the native mechanism on ``events`` with ``p``'s hardware,
     computed once per installation (and a few recent results kept in memory)."""
     setup = native_setup(p)
-    digest = hashlib.sha256(events.tobytes()).hexdigest()
+    digest = stream_digest(events)
     key = (digest, setup, costs)
     if key not in _NATIVE_MEMO:
         def total() -> float:
@@ -122,14 +120,14 @@ def native_total(events: np.ndarray, p: NativeParams, costs: Costs) -> float:
 
         # Once per workload, setup and costs on this installation: every mechanism of a
         # sweep, in any worker, and every later run share it (codesign.resultcache).
-        inputs = [digest, repr(events.dtype), events.shape, repr(setup), repr(costs)]
+        inputs = [digest, len(events), repr(setup), repr(costs)]
         _NATIVE_MEMO[key] = float(cached("native", inputs, total))
         while len(_NATIVE_MEMO) > 8:
             _NATIVE_MEMO.popitem(last=False)
     return _NATIVE_MEMO[key]
 
 
-def run(events: np.ndarray, p: NativeParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: NativeParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` natively."""
     c = replay(events, native_setup(p))
     return cost.metrics(c, Costs.of(platform), trap_counts={}, trap_cycles={},

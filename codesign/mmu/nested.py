@@ -44,8 +44,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from codesign.metrics import Metrics
 from codesign.mmu import cost
 from codesign.mmu.cost import Costs
@@ -55,6 +53,7 @@ from codesign.mmu.replay import replay
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from workloads.memory.chunked import Stream
 
 PREALLOC_DOC = ("the host allocates and zeroes guest memory before the run (QEMU "
                 "-mem-prealloc, or hugetlbfs pages reserved at boot), as Xen populates a "
@@ -78,7 +77,7 @@ class NestedParams(NativeParams):
                            host_page=self.host_page, huge=self.huge)
 
 
-def run(events: np.ndarray, p: NestedParams, platform: Platform,
+def run(events: Stream, p: NestedParams, platform: Platform,
         walk_monitor: Callable[..., None] | None = None) -> Metrics:
     """Metrics of replaying ``events`` in VMs with nested paging (``walk_monitor``: a tap on
     the walks, :attr:`codesign.mmu.replay.Replay.walk_monitor`)."""

@@ -81,6 +81,7 @@ from codesign.platforms import Platform
 from codesign.registry import Mechanism
 from hwmodels.pagewalk import WalkRequest
 from hwmodels.tlb import TLBOp
+from workloads.memory.chunked import Stream
 from workloads.memory.events import Ev
 
 PV_BATCH_DEFAULT = 32
@@ -243,7 +244,7 @@ class PVReplay(Replay):
                 t.mmuext_op + sum(hypercalls(k, self.batch) for k in self.call_ops.values()))
 
 
-def run(events: np.ndarray, p: PVParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: PVParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` in Xen PV guests with direct paging."""
     null = platform.value("hypercall.null")
     update = platform.value("pv.update")

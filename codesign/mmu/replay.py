@@ -138,6 +138,7 @@ from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, Wa
 from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
+from workloads.memory.chunked import EventChunks, Stream
 from workloads.memory.events import Access, Ev
 
 WRITABLE = int(Perm.W)
@@ -1074,7 +1075,7 @@ def stlb_2m_key(va: np.ndarray) -> np.ndarray:
     return STLB_2M_TAG | ((np.asarray(va, dtype=np.int64) >> 21) << 12)
 
 
-def replay(events: np.ndarray, setup: Setup,
+def replay(events: Stream, setup: Setup,
            walk_monitor: Callable[..., None] | None = None) -> Counts:
     """Replay a whole OS-event stream; its counts (``walk_monitor``: see
     :attr:`Replay.walk_monitor`)."""
@@ -1084,7 +1085,7 @@ def replay(events: np.ndarray, setup: Setup,
     return r.c
 
 
-def drive(r: Replay, events: np.ndarray) -> None:
+def drive(r: Replay, events: Stream) -> None:
     """Replay a whole OS-event stream through ``r`` (a :class:`Replay` or a mechanism's
     subclass of it): runs of ACCESS events batched, every other event on its own.
 
@@ -1099,17 +1100,64 @@ def drive(r: Replay, events: np.ndarray) -> None:
     With ``Setup.warmup`` a fraction ``w``, the first ``w`` of the accesses (rounded down to
     whole :data:`FAULT_CHUNK` chunks, so that the mark moves no fault) and the events among
     them are replayed, then :meth:`Replay.mark` restarts the counts, then the rest.
+
+    A stream in pieces (:class:`~workloads.memory.chunked.EventChunks`: a trace too large
+    to hold) is replayed a piece at a time, each cut where the whole stream's replay cuts
+    anyway -- before an event that is not an ACCESS, or at a multiple of
+    :data:`ACCESS_SLICE` accesses -- and the rest carried into the next piece: the same
+    calls on the same state as for the whole array, so the same counts (tested), in memory
+    bounded by a piece.
+
+    >>> from workloads.memory.chunked import split
+    >>> r2 = Replay(Setup(GuestConfig(), TLBParams(), WalkerParams(), nested=False))
+    >>> drive(r2, split(b.build(), [1, 4])); r2.c == r.c
+    True
     """
+    if isinstance(events, EventChunks):
+        _drive_pieces(r, events)
+        return
     if r.s.warmup > 0:
         accesses = np.flatnonzero(events["op"] == Ev.ACCESS)
-        k = int(r.s.warmup * len(accesses)) // FAULT_CHUNK * FAULT_CHUNK
-        if 0 < k < len(accesses):
+        k = _warm_accesses(r, len(accesses))
+        if k:
             at = int(accesses[k])
             _drive(r, events[:at])
             r.mark()
             _drive(r, events[at:])
             return
     _drive(r, events)
+
+
+def _warm_accesses(r: Replay, accesses: int) -> int:
+    """The accesses before the warm-up mark (0: no mark)."""
+    k = int(r.s.warmup * accesses) // FAULT_CHUNK * FAULT_CHUNK if r.s.warmup > 0 else 0
+    return k if 0 < k < accesses else 0
+
+
+def _drive_pieces(r: Replay, events: EventChunks) -> None:
+    mark = _warm_accesses(r, events.accesses) or -1
+    fed = 0  # accesses replayed: the stream index of the next one
+    carry = None
+    for piece in events:
+        buf = piece if carry is None else np.concatenate([carry, piece])
+        acc = buf["op"] == Ev.ACCESS
+        if mark >= 0 and fed + int(np.count_nonzero(acc)) > mark:
+            at = int(np.flatnonzero(acc)[mark - fed])
+            _drive(r, buf[:at])
+            r.mark()
+            fed, mark = fed + int(np.count_nonzero(acc[:at])), -1
+            buf, acc = buf[at:], acc[at:]
+        # The stream index of each access; a cut may fall before any non-ACCESS event and
+        # before an access that starts a slice.
+        index = fed + np.cumsum(acc) - acc
+        cuts = np.flatnonzero(~acc[1:] | (index[1:] % ACCESS_SLICE == 0))
+        cut = int(cuts[-1]) + 1 if len(cuts) else 0
+        if cut:
+            _drive(r, buf[:cut])
+            fed += int(np.count_nonzero(acc[:cut]))
+        carry = buf[cut:]
+    if carry is not None and len(carry):
+        _drive(r, carry)
 
 
 def _drive(r: Replay, events: np.ndarray) -> None:

@@ -124,6 +124,7 @@ from codesign.mmu.shadow import (
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from workloads.memory.chunked import Stream
 from workloads.memory.events import Ev
 
 
@@ -543,7 +544,7 @@ class SelectiveReplay(ShadowReplay):
                 self.mmu(self.guest.vm).load_root(running, flushing=True)
 
 
-def run(events: np.ndarray, p: SelectiveParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: SelectiveParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` with per-window shadow / nested selection."""
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")

@@ -146,6 +146,7 @@ from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from workloads.memory.chunked import Stream
 from workloads.memory.events import Ev
 
 KVM_MMU_NUM_PREV_ROOTS = 3
@@ -795,7 +796,7 @@ class ShadowReplay(Replay):
         self._hypervisor_flushes()
 
 
-def run(events: np.ndarray, p: ShadowParams, platform: Platform) -> Metrics:
+def run(events: Stream, p: ShadowParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` in VMs with KVM's shadow paging."""
     r = ShadowReplay(p.setup(nested=False), p.cache, p.pool)
     drive(r, events)

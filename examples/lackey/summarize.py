@@ -2,7 +2,9 @@
 
 Usage: ``python examples/lackey/summarize.py TRACE [KINDS]`` (KINDS: letters of ILSM in that
 order, default LSM). The first run parses the trace and caches it (``$CODESIGN_CACHE`` or
-``~/.cache/codesign``); later runs of the same content read the cache.
+``~/.cache/codesign``); later runs of the same content read the cache. A trace above the
+streaming threshold (``$CODESIGN_STREAM_BYTES``, 256 MiB of text) is surveyed, not held:
+its head and counts are printed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from codesign.errors import InputError
 from codesign.params import build
 from workloads.memory import format_events, lackey, summarize
+from workloads.memory.chunked import EventChunks
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +33,11 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
+    if isinstance(events, EventChunks):  # above the streaming threshold: never held whole
+        print(format_events(next(iter(events)), limit=8))
+        print(f"surveyed in {elapsed:.3f} s; streamed: {events.events:,} events, "
+              f"{events.accesses:,} references")
+        return 0
     print(format_events(events, limit=8))
     print(f"loaded in {elapsed:.3f} s")
     for name, value in summarize(events).as_dict().items():

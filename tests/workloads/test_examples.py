@@ -42,3 +42,14 @@ def test_summarize_reports_bad_input_in_one_line(tmp_path: Path, cache: Path) ->
                                   "'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a "
                                   "==PID== banner (workload.skip_bad_lines = true skips "
                                   "bad lines)")
+
+
+def test_summarize_surveys_a_streamed_trace(trace: Path, cache: Path) -> None:
+    run = subprocess.run([sys.executable, str(EXAMPLE / "summarize.py"), str(trace)],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "CODESIGN_CACHE": str(cache),
+                              "CODESIGN_STREAM_BYTES": "0"})
+    assert run.returncode == 0, run.stderr
+    assert "SYSCALL    execve #1" in run.stdout
+    assert "streamed: 6," in run.stdout and " 6,000 references" in run.stdout
+    assert not list(cache.glob("lackey-*.npz"))  # surveyed, not parsed into the cache

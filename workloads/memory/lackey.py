@@ -32,6 +32,18 @@ warning. The design-point key uses the same digest in place of ``workload.path``
 (:func:`identity`), and :func:`generate` refuses a file whose bytes changed after its key was
 computed.
 
+**Traces larger than memory.** A trace whose text exceeds
+:func:`~codesign.inputfile.stream_limit` (256 MiB, ``$CODESIGN_STREAM_BYTES``; a ``.gz``
+file counted at :data:`GZIP_RATIO` times its size) is not parsed into memory:
+:func:`generate` returns its stream as pieces (:class:`~workloads.memory.chunked.EventChunks`),
+and every pass over them reads, inflates and parses the file a :data:`BLOCK` of text at a
+time (:func:`scan_pieces`), so that a 10 GB trace runs in the memory of one block. A first
+pass (:func:`streamed`) parses all of it -- the same errors, line numbers and skipped-line
+warnings as :func:`load` -- and finds the regions the references touch, for the stream's
+head; its counts are kept per content (:mod:`codesign.resultcache`), not its records. A pass
+refuses a file whose stamp changed since. The events, and every result computed from them,
+are those of the whole path (tested).
+
 **Stream.** ``workload.kinds`` selects record kinds (default ``LSM``: data references). Each
 selected record is one ACCESS of the page holding its first byte: ``I`` a fetch, ``L`` a read,
 ``S`` and ``M`` a write (an ``M``'s load translates the same page, so it is one access).
@@ -62,17 +74,31 @@ selected references touch. Frames and tables then come from demand paging in the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 
 from codesign.errors import InputError, where
+from codesign.inputfile import check_regular, stream_limit
 from codesign.params import param
 from codesign.registry import Workload
-from workloads.filecache import Readable, cached_parse, confirm_digest, key_digest, layout_problem
+from codesign.resultcache import cached
+from workloads.filecache import (
+    Readable,
+    cached_parse,
+    confirm_digest,
+    file_digest,
+    key_digest,
+    layout_problem,
+    text_pieces,
+)
+from workloads.memory.chunked import EventChunks, Stream
 from workloads.memory.events import (
     RWX,
     USER_TOP,
@@ -239,18 +265,88 @@ def scan(data: bytes | np.ndarray, name: str = "<bytes>",
     codesign.errors.InputError: t.lackey:2: truncated last line ' L 7ff0'; expected 'I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', ' M ...' or a ==PID== banner (workload.skip_bad_lines = true skips bad lines)
     """  # noqa: E501
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
-    lines = int(np.count_nonzero(buf == 10)) + 1
-    addr = np.empty(lines, dtype=np.uint64)
-    size = np.empty(lines, dtype=np.uint32)
-    kind = np.empty(lines, dtype=np.uint8)
+    totals = Totals()
+    addr, size, kind = _scan_block(buf, name, skip_bad_lines, totals)
+    return Trace(addr, size, kind, "", totals.lines, totals.skipped, totals.first_bad)
+
+
+@dataclass
+class Totals:
+    """What a parse in blocks has seen so far: lines, bad lines skipped and the first of
+    them, records, and the text's bytes."""
+
+    lines: int = 0
+    skipped: int = 0
+    first_bad: int = 0
+    records: int = 0
+    size: int = 0
+
+
+def _scan_block(buf: np.ndarray, name: str, skip_bad_lines: bool,
+                totals: Totals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(addr, size, kind) of the records of whole lines of a text, which starts at line
+    ``totals.lines + 1`` of the file (only its last block may end without a newline);
+    ``totals`` brought up to date. InputError at a bad line unless skipping."""
+    slots = int(np.count_nonzero(buf == 10)) + 1
+    addr = np.empty(slots, dtype=np.uint64)
+    size = np.empty(slots, dtype=np.uint32)
+    kind = np.empty(slots, dtype=np.uint8)
     count, seen, first_bad, bad = _parse(buf, addr, size, kind, skip_bad_lines)
     if bad and not skip_bad_lines:
-        truncated = first_bad == lines and buf[-1] != 10
+        truncated = first_bad == slots and buf[-1] != 10
         what = "truncated last line" if truncated else "malformed lackey line"
-        raise InputError(f"{where(name, first_bad)}: {what} {_line_text(buf, first_bad)!r}; "
-                         f"{EXPECTED} (workload.skip_bad_lines = true skips bad lines)")
-    return Trace(addr[:count].copy(), size[:count].copy(), kind[:count].copy(), "",
-                 int(seen), int(bad), int(first_bad))
+        raise InputError(f"{where(name, totals.lines + first_bad)}: {what} "
+                         f"{_line_text(buf, first_bad)!r}; {EXPECTED} "
+                         "(workload.skip_bad_lines = true skips bad lines)")
+    if bad and not totals.skipped:
+        totals.first_bad = totals.lines + int(first_bad)
+    totals.skipped += int(bad)
+    totals.lines += int(seen)
+    totals.records += int(count)
+    return addr[:count].copy(), size[:count].copy(), kind[:count].copy()
+
+
+BLOCK = 1 << 24
+"""Text parsed at a time when a trace is streamed (16 MiB: about a million references)."""
+
+
+def scan_pieces(pieces: Iterable[bytes], name: str, skip_bad_lines: bool, totals: Totals,
+                block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(addr, kind) of the records of lackey text given in pieces, about ``block`` bytes of
+    text at a time; ``totals`` counts as it goes. The same records, counts and errors as
+    :func:`scan` of the joined text (tested); memory bounded by a block and the longest
+    line. An empty text is an error.
+
+    >>> totals = Totals()
+    >>> parts = scan_pieces([b" L 10,8\\nI  2", b"0,4\\n\\n S 30,1"], "t", False, totals, block=4)
+    >>> [a.tolist() for a, _ in parts], totals.lines, totals.records
+    ([[16], [32], [48]], 4, 3)
+    """
+    carry = b""
+    held: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        totals.size += len(piece)
+        held.append(piece)
+        size += len(piece)
+        if size < block:
+            continue
+        text = carry + b"".join(held)
+        held, size = [], 0
+        cut = text.rfind(b"\n") + 1
+        if cut:
+            buf = np.frombuffer(text, dtype=np.uint8, count=cut)
+            addr, _, kind = _scan_block(buf, name, skip_bad_lines, totals)
+            yield addr, kind
+        carry = text[cut:]
+    if not totals.size:
+        raise InputError(f"{where(name, 1)}: empty lackey trace; expected Valgrind lackey "
+                         "output (valgrind --tool=lackey --trace-mem=yes)")
+    text = carry + b"".join(held)
+    if text:
+        addr, _, kind = _scan_block(np.frombuffer(text, dtype=np.uint8), name, skip_bad_lines,
+                                    totals)
+        yield addr, kind
 
 
 def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> tuple[np.ndarray, ...]:
@@ -336,10 +432,7 @@ def load(path: str | os.PathLike[str], skip_bad_lines: bool = False) -> Trace:
     arrays, digest = cached_parse(path, "lackey", FORMAT, parse, check_arrays, usable,
                                   _gunzip_error)
     lines, skipped, first_bad = (int(v) for v in arrays["meta"])
-    if skipped:
-        warnings.warn(f"{path}: skipped {skipped} bad lackey line{'s' if skipped > 1 else ''} "
-                      f"(first: line {first_bad}) because workload.skip_bad_lines is true",
-                      RuntimeWarning, stacklevel=2)
+    _warn_skipped(str(path), skipped, first_bad)
     return Trace(arrays["addr"], arrays["size"], arrays["kind"], digest, lines, skipped,
                  first_bad)
 
@@ -388,17 +481,32 @@ def stream(trace: Trace, kinds: str = "LSM", max_refs: int = 0) -> np.ndarray:
     >>> [(hex(int(e["va"])), int(e["pages"])) for e in ev[ev["op"] == 2]]   # MAPs
     [('0x600000', 512), ('0xa00000', 512)]
     """
-    wanted = np.array([c in kinds for c in KINDS])
-    keep = wanted[trace.kind] & (trace.addr < np.uint64(USER_TOP))
-    va, kind = trace.addr[keep], trace.kind[keep]
+    va, kind = _selected(trace.addr, trace.kind, kinds)
     if max_refs:
         va, kind = va[:max_refs], kind[:max_refs]
+    return access_block(va, _ACCESS_OF_KIND[kind], pid=1, head=_head(_regions(va)))
+
+
+def _selected(addr: np.ndarray, kind: np.ndarray, kinds: str) -> tuple[np.ndarray, np.ndarray]:
+    """The references of the selected kinds that user space can make (below 2**47)."""
+    wanted = np.array([c in kinds for c in KINDS])
+    keep = wanted[kind] & (addr < np.uint64(USER_TOP))
+    return addr[keep], kind[keep]
+
+
+def _regions(va: np.ndarray) -> np.ndarray:
+    """The 2 MiB regions the references touch, sorted."""
     regions = va >> np.uint64(REGION_SHIFT)
     if len(regions):
         # Neighbouring references mostly share a region: dropping repeats first makes the
         # sort inside unique several times shorter.
         regions = regions[np.concatenate(([True], regions[1:] != regions[:-1]))]
-    regions = np.unique(regions)
+    return np.unique(regions)
+
+
+def _head(regions: np.ndarray) -> np.ndarray:
+    """What the loader set up before the first reference: the process, and one MAP per run
+    of consecutive regions, in one ``execve``."""
     breaks = np.flatnonzero(np.diff(regions) != 1) + 1
     b = StreamBuilder()
     b.spawn(1)
@@ -407,25 +515,128 @@ def stream(trace: Trace, kinds: str = "LSM", max_refs: int = 0) -> np.ndarray:
         with b.syscall(Syscall.EXECVE):
             for run in np.split(regions, breaks):
                 b.map(int(run[0]) << REGION_SHIFT, len(run) << (REGION_SHIFT - 12), RWX)
-    return access_block(va, _ACCESS_OF_KIND[kind], pid=1, head=b.build())
+    return b.build()
 
 
-def generate(p: LackeyParams) -> np.ndarray:
+def _no_reference(path: str, p: LackeyParams, lines: int, records: int,
+                  skipped: int) -> InputError:
+    kept = f", {skipped} bad lines skipped" if skipped else ""
+    return InputError(
+        f"{where(path, lines)}: no reference of kinds {p.kinds!r} below 2**47 in "
+        f"{lines} lines ({records} records{kept}); expected at least one "
+        + " or ".join(repr(_SHAPE[c]) for c in p.kinds) + " line (workload.kinds selects "
+        "the kinds)")
+
+
+def _warn_skipped(path: str, skipped: int, first_bad: int) -> None:
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} bad lackey line{'s' if skipped > 1 else ''} "
+                      f"(first: line {first_bad}) because workload.skip_bad_lines is true",
+                      RuntimeWarning, stacklevel=3)
+
+
+def generate(p: LackeyParams) -> Stream:
     """The stream of the trace at ``workload.path``; InputError when it has no reference of
     the selected kinds (a log of another tool, only fetches, only banners...), or when the
-    file's bytes are not those its design-point key was computed from (it changed since)."""
+    file's bytes are not those its design-point key was computed from (it changed since).
+
+    A trace whose text is larger than :func:`~codesign.inputfile.stream_limit` (a ``.gz``
+    file counted at :data:`GZIP_RATIO` times its size) comes as pieces
+    (:class:`~workloads.memory.chunked.EventChunks`), read and parsed a block at a time on
+    every pass: the same events, in memory bounded by a block.
+    """
     path = _required(p)
+    st = check_regular(path, f"workload.path: {path}")
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    if st.st_size * (GZIP_RATIO if gz else 1) > stream_limit():
+        return streamed(p)
     trace = load(path, p.skip_bad_lines)
     confirm_digest(path, trace.digest)
     events = stream(trace, p.kinds, p.max_refs)
     if not np.any(events["op"] == Ev.ACCESS):
-        kept = f", {trace.skipped} bad lines skipped" if trace.skipped else ""
-        raise InputError(
-            f"{where(path, trace.lines)}: no reference of kinds {p.kinds!r} below 2**47 in "
-            f"{trace.lines} lines ({len(trace.addr)} records{kept}); expected at least one "
-            + " or ".join(repr(_SHAPE[c]) for c in p.kinds) + " line (workload.kinds selects "
-            "the kinds)")
+        raise _no_reference(path, p, trace.lines, len(trace.addr), trace.skipped)
     return events
+
+
+GZIP_RATIO = 16
+"""How much larger than its ``.gz`` file a trace's text is reckoned when choosing whether to
+stream it: lackey text compresses 12x (``gzip -1``) to 23x (``gzip -6``) on a recorded trace
+(``ls``, 70 MB)."""
+
+
+def streamed(p: LackeyParams, block: int = BLOCK) -> EventChunks:
+    """The stream of the trace at ``workload.path`` in pieces of about ``block`` bytes of
+    text each (see :func:`generate`). A first pass parses the whole file (its errors are
+    :func:`load`'s) and finds the regions the references touch, for the stream's head; its
+    result is kept per content (:mod:`codesign.resultcache`). Every later pass reads the
+    file again, and refuses it if it changed."""
+    path = _required(p)
+    where_ = f"workload.path: {path}"
+    stamp = _stamp_of(path, where_)
+    digest = file_digest(path)
+    survey = cached("lackey-survey", {"digest": digest, "kinds": p.kinds,
+                                      "max_refs": p.max_refs, "skip": p.skip_bad_lines,
+                                      "format": FORMAT},
+                    lambda: _survey(path, p, digest, block))
+    confirm_digest(path, digest)
+    _warn_skipped(path, survey["skipped"], survey["first_bad"])
+    if not survey["accesses"]:
+        raise _no_reference(path, p, survey["lines"], survey["records"], survey["skipped"])
+    head = _head(np.array(survey["regions"], dtype=np.uint64))
+
+    def passes() -> Iterator[np.ndarray]:
+        if _stamp_of(path, where_) != stamp:
+            raise _changed(path)
+        yield head
+        left = p.max_refs or -1
+        totals = Totals()
+        for addr, kind in scan_pieces(text_pieces(path, _gunzip_error, size=block), path,
+                                      p.skip_bad_lines, totals, block):
+            va, kind = _selected(addr, kind, p.kinds)
+            if left >= 0:
+                va, kind = va[:left], kind[:left]
+                left -= len(va)
+            if len(va):
+                yield access_block(va, _ACCESS_OF_KIND[kind], pid=1)
+            if left == 0:
+                break
+        if _stamp_of(path, where_) != stamp:
+            raise _changed(path)
+
+    identity = f"lackey/{FORMAT}/{digest}/{p.kinds}/{p.max_refs}/{int(p.skip_bad_lines)}"
+    return EventChunks(passes, len(head) + survey["accesses"], survey["accesses"], identity)
+
+
+def _survey(path: str, p: LackeyParams, digest: str, block: int) -> dict[str, Any]:
+    """Counts and touched regions of the trace, in one pass that parses all of it."""
+    totals = Totals()
+    raw = hashlib.sha256()
+    selected = 0
+    regions = np.zeros(0, dtype=np.uint64)
+    for addr, kind in scan_pieces(text_pieces(path, _gunzip_error, size=block, raw_hash=raw),
+                                  path, p.skip_bad_lines, totals, block):
+        # parsed to the end even past workload.max_refs: a bad line anywhere is refused
+        va, _ = _selected(addr, kind, p.kinds)
+        if p.max_refs:
+            va = va[:p.max_refs - selected]
+        selected += len(va)
+        regions = np.union1d(regions, _regions(va))
+    if raw.hexdigest() != digest:
+        raise _changed(path)
+    return {"lines": totals.lines, "skipped": totals.skipped, "first_bad": totals.first_bad,
+            "records": totals.records, "accesses": selected,
+            "regions": [int(r) for r in regions]}
+
+
+def _stamp_of(path: str, label: str) -> tuple[int, ...]:
+    st = check_regular(path, label)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _changed(path: str) -> InputError:
+    return InputError(f"workload.path: {path} changed after its design-point key was "
+                      "computed; run again")
 
 
 WORKLOADS = (
