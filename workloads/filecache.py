@@ -8,6 +8,8 @@ does not. ``.gz`` inputs are decompressed before parsing.
 **Bounded reads.** Files are read through :func:`codesign.inputfile.read_bytes`: only
 regular files (``/dev/zero``, a FIFO or a directory is refused before it is opened), at most
 :func:`~codesign.inputfile.data_limit` bytes, and gzip data inflates to no more than that.
+A trace too large to hold is read by :func:`text_pieces` instead: the same checks, caps and
+errors, a piece at a time.
 
 **A cache entry is checked before it is used**, as it is a file anyone can edit or damage:
 beside the arrays it holds ``checksum``, the SHA-256 of the entry's name parts (tag, version,

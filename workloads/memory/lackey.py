@@ -85,7 +85,7 @@ import numba
 import numpy as np
 
 from codesign.errors import InputError, where
-from codesign.inputfile import check_regular, stream_limit
+from codesign.inputfile import check_regular, data_limit, is_gzip, read_pieces, stream_limit
 from codesign.params import param
 from codesign.registry import Workload
 from codesign.resultcache import cached
@@ -546,10 +546,10 @@ def generate(p: LackeyParams) -> Stream:
     every pass: the same events, in memory bounded by a block.
     """
     path = _required(p)
-    st = check_regular(path, f"workload.path: {path}")
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    if st.st_size * (GZIP_RATIO if gz else 1) > stream_limit():
+    label = f"workload.path: {path}"
+    size = check_regular(path, label).st_size
+    gz = is_gzip(next(read_pieces(path, limit=data_limit(), label=label, size=2), b""))
+    if size * (GZIP_RATIO if gz else 1) > stream_limit():
         return streamed(p)
     trace = load(path, p.skip_bad_lines)
     confirm_digest(path, trace.digest)
