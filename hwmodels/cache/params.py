@@ -39,7 +39,13 @@ renaming each line before it is looked up: the frame keeps its 2 MiB block (so a
 covers every colour of its block, as a contiguous one does) and takes the block's keyed
 permutation of its index in it; ``placement_seed`` keys the permutations, so several seeds
 are several layouts. Where a working set is near a cache's capacity, results can move with
-the layout; ``"ordered"`` (the default) keeps every result as before.
+the layout; ``"ordered"`` (the default) keeps every result as before. Its limit: renaming
+within a block cannot unbalance a block whose 512 frames are all in use, so only blocks
+used in part get their colours at random. A real uncoloured allocator puts every 4 KiB page
+at an independent colour, which conflicts more than either; and two layouts that fill their
+blocks differently get different amounts of conflict under ``"scattered"`` for that reason
+alone (the validation report's VM-switching mix: each VM's memory natively in two
+half-used blocks, its host backing in nearly full ones).
 
 Latencies are load-to-use cycles of a reference *served* by that level (not increments over
 the level above). The block itself only says which level served each reference; the cost
