@@ -14,25 +14,25 @@ and caches the trace, and the streamed path surveys it, in the time shown), meas
 outside: wall time and the process's peak resident memory (``wait4``'s ``ru_maxrss``).
 *whole*: ``$CODESIGN_STREAM_BYTES`` above the trace's size; *streamed*: 0.
 
-Issue 15 item 4 asks for a 10 GB lackey trace in bounded memory. Measured (2026-12-05,
-2-CPU container, nested; ``--mib 40,160,640,6398`` in one run, then ``--mib 10240
---whole-up-to 0`` with another single-process job on the second CPU)::
+Issue 15 item 4 asks for a 10 GB lackey trace in bounded memory. Measured (2026-12-06,
+2-CPU container, nested, ``--mib 40,160,640,10240 --whole-up-to 1024``)::
 
          text     refs   whole: s  peak MiB   streamed: s  peak MiB
-       40 MiB    1.5 M        1.6       287           1.7       319
-      160 MiB    5.9 M        4.0       597           4.0       345
-      640 MiB   23.5 M       17.2     1,955          11.7       357
-    6,398 MiB  235.4 M          -         -         112.6       357
-   10,154 MiB  373.6 M          -         -         159.8       361
+       40 MiB    1.5 M        2.3       286           1.6       254
+      159 MiB    5.8 M        3.6       593           3.3       293
+      635 MiB   23.3 M       13.3     1,940           6.9       293
+   10,154 MiB  373.6 M          -         -          99.8       293
 
-The streamed peak stays at 320-360 MiB whatever the trace (the interpreter, numba and the
+The streamed peak stays under 300 MiB whatever the trace (the interpreter, numba and the
 kernels, the models' tables, one 16 MiB block of text with its records and events), so a
 10 GB trace runs in the memory of a small one; the whole path holds the text, its parse
 (cached to disk on the way) and 32 bytes per event at once, about 3 bytes of memory per byte
-of text, and is not run above 2 GiB here. A streamed run reads and parses the file three
-times (the survey, the native reference, the mechanism's replay), about 4 s per GiB each on
-this machine, and still beats the whole path at 640 MiB, which writes the parse to its
-cache. In a sweep the survey and the native reference are computed once per trace.
+of text, and is not run above 1 GiB here. A streamed run parses the text once (the survey,
+which keeps the selected references on disk, 9 bytes each: 3.4 GB for the largest) and
+reads those for the native reference and the mechanism's replay. Before the selection was
+kept, every pass parsed the text again (about 4 s per GiB here): 1.7, 4.0, 11.7 s and 159.8 s
+for 40 MiB to 10 GiB (peak 319-361 MiB), the whole path 1.6, 4.0 and 17.2 s (one run on
+2026-12-05; another single-process job shared the machine during the 10 GiB row).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from codesign.params import build
 from codesign.registry import default_registry
 from tests.workloads.test_lackey import MALFORMED, lines
 from workloads.filecache import inflate, text_pieces
-from workloads.memory import lackey
+from workloads.memory import lackey, records
 from workloads.memory.chunked import EventChunks, split, whole
 from workloads.memory.events import Ev
 
@@ -164,13 +164,19 @@ def test_streamed_trace_is_the_whole_stream(trace: Path, cache: Path, packed: bo
     expected = lackey.generate(p)
     assert isinstance(expected, np.ndarray)
     for block in (97, 4096, lackey.BLOCK):
-        chunks = lackey.streamed(p, block=block)
-        first, again = whole(chunks), whole(chunks)  # every pass reads the file again
-        assert np.array_equal(first, expected) and np.array_equal(again, expected)
+        chunks = lackey.streamed(p, block=block)  # the survey keeps the selection on disk
+        kept = whole(chunks)
+        for entry in (cache / "streams").iterdir():
+            entry.unlink()
+        parsed = list(chunks)  # no kept selection: the text parsed again, and kept
+        again = whole(chunks)
+        assert len(list((cache / "streams").iterdir())) == 3
+        for got in (kept, np.concatenate(parsed), again):
+            assert np.array_equal(got, expected)
         assert (chunks.events, chunks.accesses) == (
             len(expected), int(np.count_nonzero(expected["op"] == Ev.ACCESS)))
         if block == 97 and not packed:  # (inflated text comes in larger pieces)
-            assert len(list(chunks)) > 10
+            assert len(parsed) > 10
 
 
 def test_streaming_starts_above_the_limit(trace: Path, cache: Path,
@@ -236,15 +242,20 @@ def test_a_trace_changed_between_passes_is_refused(trace: Path, cache: Path) -> 
         whole(chunks)
 
 
-def test_a_streamed_pass_holds_a_block_not_the_trace(tmp_path: Path, cache: Path) -> None:
-    """Peak traced memory of a pass (parse, events, native replay) does not grow with the
-    trace: four times the references over the same pages, the same peak within 25%."""
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_streamed_pass_holds_a_block_not_the_trace(tmp_path: Path, cache: Path, kept: bool,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peak traced memory of a pass (its selection read from disk, or the text parsed; the
+    events; a native replay) does not grow with the trace: four times the references over
+    the same pages, the same peak within 25%."""
+    if not kept:
+        monkeypatch.setattr(records, "find", lambda identity, count: None)
     body = b"".join(b" L %08x,8\n" % (0x601000 + (i * 4104) % (64 << 12)) for i in range(20000))
     peaks = []
     for copies in (2, 8):
         path = tmp_path / f"t{copies}.lackey"
         path.write_bytes(body * copies)
-        chunks = lackey.streamed(_params(path), block=1 << 16)
+        chunks = lackey.streamed(_params(path), block=1 << 16, piece=1 << 13)
         r = resolve(Point("lackey", "native", params={"workload.path": str(path),
                                                       "hw.cost": False}))
         run_resolved(r, chunks)  # compiled kernels loaded, caches warm

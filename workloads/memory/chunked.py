@@ -1,13 +1,14 @@
 """OS-event streams too large to hold: the same stream, read again piece by piece.
 
 A memory workload's stream is one array (:mod:`workloads.memory.events`), 32 bytes per event:
-a 10 GB Valgrind trace holds some 650 million references, 21 GB of events. Such a workload
-returns an :class:`EventChunks` instead: every iteration is a new pass over the source (the
-trace file, read and parsed a block at a time), yielding consecutive pieces of the one
-stream. The pieces of a pass, joined, are exactly the array the workload would otherwise
-return (tested), so whether a stream arrives whole or in pieces changes no result: the MMU
-replay (:func:`codesign.mmu.replay.drive`) feeds pieces to the same calls it would make on
-the whole array.
+a 10 GB Valgrind trace holds some 700 million lines, hundreds of millions of references, up
+to 20 GB of events. Such a workload returns an :class:`EventChunks` instead: every
+iteration is a new pass over the source (the trace file read and parsed a block at a time,
+or the references a first pass kept on disk), yielding consecutive pieces of the one stream.
+The pieces of a pass, joined, are exactly the array the workload would otherwise return
+(tested), so whether a stream arrives whole or in pieces changes no result: the MMU replay
+(:func:`codesign.mmu.replay.drive`) feeds pieces to the same calls it would make on the
+whole array.
 
 What a consumer needs before the first pass is carried along: the number of events and of
 ACCESS events (a warm-up mark is a fraction of the accesses), and ``identity``, a string the

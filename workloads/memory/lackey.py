@@ -40,9 +40,10 @@ and every pass over them reads, inflates and parses the file a :data:`BLOCK` of 
 time (:func:`scan_pieces`), so that a 10 GB trace runs in the memory of one block. A first
 pass (:func:`streamed`) parses all of it -- the same errors, line numbers and skipped-line
 warnings as :func:`load` -- and finds the regions the references touch, for the stream's
-head; its counts are kept per content (:mod:`codesign.resultcache`), not its records. A pass
-refuses a file whose stamp changed since. The events, and every result computed from them,
-are those of the whole path (tested).
+head; its counts are kept per content (:mod:`codesign.resultcache`), and the references it
+selects are kept on disk (:mod:`workloads.memory.records`, 9 bytes each), which later
+passes read instead of the text. A pass refuses a file whose stamp changed since. The
+events, and every result computed from them, are those of the whole path (tested).
 
 **Stream.** ``workload.kinds`` selects record kinds (default ``LSM``: data references). Each
 selected record is one ACCESS of the page holding its first byte: ``I`` a fetch, ``L`` a read,
@@ -98,6 +99,7 @@ from workloads.filecache import (
     layout_problem,
     text_pieces,
 )
+from workloads.memory import records
 from workloads.memory.chunked import EventChunks, Stream
 from workloads.memory.events import (
     RWX,
@@ -565,65 +567,110 @@ stream it: lackey text compresses 12x (``gzip -1``) to 23x (``gzip -6``) on a re
 (``ls``, 70 MB)."""
 
 
-def streamed(p: LackeyParams, block: int = BLOCK) -> EventChunks:
+def streamed(p: LackeyParams, block: int = BLOCK, piece: int = 0) -> EventChunks:
     """The stream of the trace at ``workload.path`` in pieces of about ``block`` bytes of
-    text each (see :func:`generate`). A first pass parses the whole file (its errors are
+    text each, or ``piece`` references (:data:`RECORD_PIECE` when 0) where they are read
+    from disk (see :func:`generate`). A first pass parses the whole file (its errors are
     :func:`load`'s) and finds the regions the references touch, for the stream's head; its
-    result is kept per content (:mod:`codesign.resultcache`). Every later pass reads the
-    file again, and refuses it if it changed."""
+    result is kept per content (:mod:`codesign.resultcache`), and the references it selects
+    are kept on disk (:mod:`workloads.memory.records`), where every later pass reads them a
+    piece at a time (or parses the text again, when they could not be kept). A pass refuses
+    the file if it changed."""
     path = _required(p)
     where_ = f"workload.path: {path}"
     stamp = _stamp_of(path, where_)
     digest = file_digest(path)
+    identity = f"lackey/{FORMAT}/{digest}/{p.kinds}/{p.max_refs}/{int(p.skip_bad_lines)}"
     survey = cached("lackey-survey", {"digest": digest, "kinds": p.kinds,
                                       "max_refs": p.max_refs, "skip": p.skip_bad_lines,
                                       "format": FORMAT},
-                    lambda: _survey(path, p, digest, block))
+                    lambda: _survey(path, p, digest, block, identity))
     confirm_digest(path, digest)
     _warn_skipped(path, survey["skipped"], survey["first_bad"])
     if not survey["accesses"]:
         raise _no_reference(path, p, survey["lines"], survey["records"], survey["skipped"])
     head = _head(np.array(survey["regions"], dtype=np.uint64))
 
+    accesses = int(survey["accesses"])
+
     def passes() -> Iterator[np.ndarray]:
         if _stamp_of(path, where_) != stamp:
             raise _changed(path)
         yield head
-        left = p.max_refs or -1
-        totals = Totals()
-        for addr, kind in scan_pieces(text_pieces(path, _gunzip_error, size=block), path,
-                                      p.skip_bad_lines, totals, block):
-            va, kind = _selected(addr, kind, p.kinds)
-            if left >= 0:
-                va, kind = va[:left], kind[:left]
-                left -= len(va)
-            if len(va):
-                yield access_block(va, _ACCESS_OF_KIND[kind], pid=1)
-            if left == 0:
-                break
+        kept = records.find(identity, accesses)
+        if kept is not None:
+            try:
+                for va, kind in kept.pieces(piece or RECORD_PIECE):
+                    yield access_block(va, kind, pid=1)
+            except records.Damaged as exc:
+                raise InputError(f"{exc}: damaged cache entry, discarded while the trace "
+                                 "was replayed; run again") from None
+        else:
+            yield from _parsed(path, p, block, identity)
         if _stamp_of(path, where_) != stamp:
             raise _changed(path)
 
-    identity = f"lackey/{FORMAT}/{digest}/{p.kinds}/{p.max_refs}/{int(p.skip_bad_lines)}"
-    return EventChunks(passes, len(head) + survey["accesses"], survey["accesses"], identity)
+    return EventChunks(passes, len(head) + accesses, accesses, identity)
 
 
-def _survey(path: str, p: LackeyParams, digest: str, block: int) -> dict[str, Any]:
-    """Counts and touched regions of the trace, in one pass that parses all of it."""
+RECORD_PIECE = 1 << 19
+"""References read at a time from a kept selection (:mod:`workloads.memory.records`): 16 MiB
+of events, a block the allocator reuses from one piece to the next."""
+
+
+def _selections(path: str, p: LackeyParams, block: int, totals: Totals,
+                raw_hash: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(addresses, :class:`Access` kinds) of the references the trace's text selects, block
+    by block, up to ``workload.max_refs``; with ``raw_hash`` (the survey) parsed to the end
+    all the same, as a bad line anywhere is refused (``totals`` counts it all)."""
+    left = p.max_refs or -1
+    for addr, kind in scan_pieces(text_pieces(path, _gunzip_error, size=block,
+                                              raw_hash=raw_hash),
+                                  path, p.skip_bad_lines, totals, block):
+        if left == 0:
+            if raw_hash is None:
+                break
+            continue
+        va, kind = _selected(addr, kind, p.kinds)
+        if left > 0:
+            va, kind = va[:left], kind[:left]
+            left -= len(va)
+        yield va, _ACCESS_OF_KIND[kind].astype(np.uint8)
+
+
+def _parsed(path: str, p: LackeyParams, block: int, identity: str) -> Iterator[np.ndarray]:
+    """The ACCESS events of a pass that parses the text, keeping the selection on disk for
+    the next passes when it gets to the end."""
+    writer = records.Writer(identity)
+    try:
+        for va, access in _selections(path, p, block, Totals()):
+            writer.add(va, access)
+            if len(va):
+                yield access_block(va, access, pid=1)
+        writer.commit()
+    finally:
+        writer.abort()  # (nothing left to forget once committed)
+
+
+def _survey(path: str, p: LackeyParams, digest: str, block: int, identity: str) -> dict[str, Any]:
+    """Counts and touched regions of the trace, in one pass that parses all of it (and keeps
+    its selection on disk for the passes that follow)."""
     totals = Totals()
     raw = hashlib.sha256()
     selected = 0
     regions = np.zeros(0, dtype=np.uint64)
-    for addr, kind in scan_pieces(text_pieces(path, _gunzip_error, size=block, raw_hash=raw),
-                                  path, p.skip_bad_lines, totals, block):
-        # parsed to the end even past workload.max_refs: a bad line anywhere is refused
-        va, _ = _selected(addr, kind, p.kinds)
-        if p.max_refs:
-            va = va[:p.max_refs - selected]
-        selected += len(va)
-        regions = np.union1d(regions, _regions(va))
-    if raw.hexdigest() != digest:
-        raise _changed(path)
+    writer = records.Writer(identity)
+    try:
+        for va, access in _selections(path, p, block, totals, raw):
+            writer.add(va, access)
+            selected += len(va)
+            regions = np.union1d(regions, _regions(va))
+        if raw.hexdigest() != digest:
+            raise _changed(path)
+        if selected:
+            writer.commit()
+    finally:
+        writer.abort()
     return {"lines": totals.lines, "skipped": totals.skipped, "first_bad": totals.first_bad,
             "records": totals.records, "accesses": selected,
             "regions": [int(r) for r in regions]}
