@@ -106,3 +106,16 @@ def test_a_cache_that_cannot_be_written_is_a_warning(trace: Path, cache: Path) -
     with pytest.warns(RuntimeWarning, match="cannot write the cache entry"):
         chunks = _chunks(trace)
         assert np.array_equal(whole(chunks), expected)
+
+
+def test_an_entry_removed_under_a_pass_stops_it_with_one_line(trace: Path, cache: Path) -> None:
+    chunks = _chunks(trace)
+    kept = records.find(chunks.identity, chunks.accesses)
+    assert kept is not None
+    _entry(cache)["va"].unlink()  # another process discarded it after the check
+    with pytest.warns(RuntimeWarning, match=r"damaged cache entry \(unreadable: No such"), \
+            pytest.raises(records.Damaged):
+        list(kept.pieces(1000))
+    assert not list((cache / "streams").iterdir())  # the rest discarded too
+    expected = lackey.generate(build(lackey.LackeyParams, {"workload.path": str(trace)}))
+    assert np.array_equal(whole(chunks), expected)  # run again: the text parsed, and kept

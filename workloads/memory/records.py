@@ -77,15 +77,24 @@ class Records:
 
     def pieces(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(addresses, kinds) of the references, ``size`` at a time, in order; a piece whose
-        values are impossible discards the entry and raises :class:`Damaged`."""
+        values are impossible discards the entry and raises :class:`Damaged`, as does a
+        file that cannot be read (another process discarded the entry meanwhile)."""
         with contextlib.ExitStack() as stack:
-            files = [stack.enter_context(open(f"{self.base}.{suffix}", "rb"))
-                     for suffix, _ in PARTS]
+            try:
+                files = [stack.enter_context(open(f"{self.base}.{suffix}", "rb"))
+                         for suffix, _ in PARTS]
+            except OSError as exc:
+                _discard(self.base, f"unreadable: {exc.strerror or exc}")
+                raise Damaged(str(self.base)) from None
             done = 0
             while done < self.count:
                 n = min(size, self.count - done)
-                va, kind = (np.fromfile(f, dtype=dtype, count=n)
-                            for f, (_, dtype) in zip(files, PARTS, strict=True))
+                try:
+                    va, kind = (np.fromfile(f, dtype=dtype, count=n)
+                                for f, (_, dtype) in zip(files, PARTS, strict=True))
+                except OSError as exc:
+                    _discard(self.base, f"unreadable: {exc.strerror or exc}")
+                    raise Damaged(str(self.base)) from None
                 if len(va) != n or len(kind) != n or (
                         n and (int(kind.max()) > Access.FETCH or int(va.max()) >= USER_TOP)):
                     _discard(self.base, f"impossible values after reference {done:,}")
@@ -146,6 +155,8 @@ def _problem(base: Path, description: dict, count: int) -> str | None:
 
 
 def _discard(base: Path, why: str) -> None:
+    for memo in [m for m in _VERIFIED if m[0] == str(base)]:
+        _VERIFIED.discard(memo)
     for suffix in (".json", *(f".{s}" for s, _ in PARTS)):
         with contextlib.suppress(OSError):
             Path(f"{base}{suffix}").unlink(missing_ok=True)
