@@ -9,6 +9,11 @@ to the cluster with the work. A worker writes each file it is sent into its own 
 back before it evaluates. Keys do not change: a file's key part is its content's digest,
 never its path, and the worker checks the key it computes against the driver's as always.
 
+A file larger than :func:`~codesign.inputfile.stream_limit` (256 MiB: a trace the toolkit
+streams rather than holds) is not shipped: its path is made absolute and the workers read
+it there, so it must be on a filesystem they share with the driver (a worker that does not
+see the same bytes fails the point: its key differs, or the file is missing).
+
 >>> import os, tempfile
 >>> from codesign.harness import Point
 >>> os.environ["CODESIGN_CACHE"] = tempfile.mkdtemp()
@@ -35,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from codesign.harness import Point, _path_keys
-from codesign.inputfile import data_limit, read_bytes
+from codesign.inputfile import check_regular, data_limit, read_bytes, stream_limit
 from codesign.platforms import is_path
 from codesign.registry import HardwareOptions, Registry, default_registry
 from workloads.filecache import cache_dir
@@ -58,13 +63,18 @@ def ship(chunks: Sequence[Chunk], registry: Registry | None = None
     def reference(path: Path, label: str) -> str:
         text = str(path)
         if text not in by_path:
-            data = read_bytes(path, limit=data_limit(), label=label)
-            suffix = "".join(path.suffixes[-3:])
-            name = hashlib.sha256(data).hexdigest() + (suffix if _SUFFIXES.match(suffix)
-                                                        else "")
-            files[name] = data
-            by_path[text] = name
-        return REFERENCE + by_path[text]
+            if check_regular(path, label).st_size > stream_limit():
+                # A trace the toolkit streams is not held in memory to be sent either: the
+                # workers read it where the driver does (a filesystem they share).
+                by_path[text] = str(path.absolute())
+            else:
+                data = read_bytes(path, limit=data_limit(), label=label)
+                suffix = "".join(path.suffixes[-3:])
+                name = hashlib.sha256(data).hexdigest() + (suffix if _SUFFIXES.match(suffix)
+                                                            else "")
+                files[name] = data
+                by_path[text] = REFERENCE + name
+        return by_path[text]
 
     out = []
     for chunk in chunks:
