@@ -305,7 +305,8 @@ def _scan_block(buf: np.ndarray, name: str, skip_bad_lines: bool,
     totals.skipped += int(bad)
     totals.lines += int(seen)
     totals.records += int(count)
-    return addr[:count].copy(), size[:count].copy(), kind[:count].copy()
+    # Views, not copies: the slots left over are the text's banners and blank lines.
+    return addr[:count], size[:count], kind[:count]
 
 
 BLOCK = 1 << 24
