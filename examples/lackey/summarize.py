@@ -3,8 +3,8 @@
 Usage: ``python examples/lackey/summarize.py TRACE [KINDS]`` (KINDS: letters of ILSM in that
 order, default LSM). The first run parses the trace and caches it (``$CODESIGN_CACHE`` or
 ``~/.cache/codesign``); later runs of the same content read the cache. A trace above the
-streaming threshold (``$CODESIGN_STREAM_BYTES``, 256 MiB of text) is surveyed, not held:
-its head and counts are printed.
+streaming threshold (``$CODESIGN_STREAM_BYTES``, 256 MiB of text) is surveyed, not held,
+and summarized in one more pass over its pieces.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def main(argv: list[str]) -> int:
         print(format_events(next(iter(events)), limit=8))
         print(f"surveyed in {elapsed:.3f} s; streamed: {events.events:,} events, "
               f"{events.accesses:,} references")
-        return 0
-    print(format_events(events, limit=8))
-    print(f"loaded in {elapsed:.3f} s")
+    else:
+        print(format_events(events, limit=8))
+        print(f"loaded in {elapsed:.3f} s")
     for name, value in summarize(events).as_dict().items():
         if value:
             print(f"{name:>16s}  {value:,}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,3 +54,10 @@ def test_summarize_surveys_a_streamed_trace(trace: Path, cache: Path) -> None:
     assert "SYSCALL    execve #1" in run.stdout
     assert "streamed: 6," in run.stdout and " 6,000 references" in run.stdout
     assert not list(cache.glob("lackey-*.npz"))  # surveyed, not parsed into the cache
+    whole = subprocess.run([sys.executable, str(EXAMPLE / "summarize.py"), str(trace)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "CODESIGN_CACHE": str(cache)})
+    def counts(text: str) -> list[str]:
+        return [line for line in text.splitlines() if re.fullmatch(r" *[a-z_]+  [\d,]+", line)]
+
+    assert counts(run.stdout) and counts(run.stdout) == counts(whole.stdout)  # same summary

@@ -30,7 +30,7 @@ from tests.workloads.test_lackey import MALFORMED, lines
 from workloads.filecache import inflate, text_pieces
 from workloads.memory import lackey, records
 from workloads.memory.chunked import EventChunks, split, whole
-from workloads.memory.events import Ev
+from workloads.memory.events import Ev, summarize
 
 DERANDOMIZED = settings(derandomize=True, deadline=None, max_examples=60,
                         suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -316,3 +316,12 @@ def test_zlib_is_what_gunzip_reads(tmp_path: Path) -> None:
     path = tmp_path / "t.lackey"
     path.write_bytes(zlib.compress(b" L 1000,8\n"))
     assert b"".join(text_pieces(path, size=3)) == path.read_bytes()
+
+
+@settings(derandomize=True, deadline=None, max_examples=20)
+@given(workload=st.sampled_from(sorted(STREAMS)),
+       cuts=st.lists(st.integers(1, 10**6), max_size=12))
+def test_summary_of_pieces_is_the_summary_of_the_whole(workload: str, cuts: list[int]) -> None:
+    r = _point(workload, "native", 0.0)
+    events = r.workload.generate(r.workload_params)
+    assert summarize(split(events, [c % len(events) for c in cuts])) == summarize(events)

@@ -89,7 +89,7 @@ something (no switch to what already runs).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import IntEnum, IntFlag
@@ -367,36 +367,50 @@ class Counts:
         return asdict(self)
 
 
-def summarize(events: np.ndarray) -> Counts:
-    """Counts of a stream, computed with array operations.
+def summarize(events: np.ndarray | Iterable[np.ndarray]) -> Counts:
+    """Counts of a stream, computed with array operations; the stream whole or in pieces
+    (any iterable of consecutive pieces, such as a
+    :class:`~workloads.memory.chunked.EventChunks`: one pass, memory for its distinct pages).
 
     >>> b = StreamBuilder(); b.spawn(1); b.switch(1); b.map(0, 4); b.access(0); b.access(8)
     >>> c = summarize(b.build())
     >>> c.accesses, c.reads, c.touched_pages, c.syscalls, c.updates
     (2, 2, 1, 1, 1)
+    >>> ev = b.build()
+    >>> summarize([ev[:4], ev[4:5], ev[5:]]) == c
+    True
     """
-    op = events["op"]
-    by = np.bincount(op, minlength=len(Ev) + 1)
-    acc = events[op == Ev.ACCESS]
-    kinds = np.bincount(acc["arg"], minlength=3)
-    pages = events["pages"]
+    pieces = [events] if isinstance(events, np.ndarray) else events
+    by = np.zeros(len(Ev) + 1, dtype=np.int64)
+    kinds = np.zeros(3, dtype=np.int64)
+    paged = np.zeros(len(Ev) + 1, dtype=np.uint64)
+    n = 0
+    touched: list[tuple[np.ndarray, np.ndarray]] = []
+    processes: list[tuple[np.ndarray, np.ndarray]] = []
+    vms: list[np.ndarray] = []
+    for piece in pieces:
+        op = piece["op"]
+        n += len(piece)
+        by += np.bincount(op, minlength=len(Ev) + 1)
+        for kind in (Ev.MAP, Ev.UNMAP, Ev.PROTECT):
+            paged[kind] += piece["pages"][op == kind].sum(dtype=np.uint64)
+        acc = piece[op == Ev.ACCESS]
+        kinds += np.bincount(acc["arg"], minlength=3)
+        touched.append(_distinct(_space(acc["vm"], acc["pid"]),
+                                 (acc["va"] >> np.uint64(PAGE_SHIFT)).astype(np.int64)))
+        named = piece["pid"] != 0
+        processes.append(_distinct(_space(piece["vm"][named], piece["pid"][named]),
+                                   np.zeros(int(named.sum()), dtype=np.int64)))
+        vms.append(np.unique(piece["vm"]))
 
-    def pages_of(kind: Ev) -> int:
-        return int(pages[op == kind].sum())
-
-    def distinct(*columns: np.ndarray) -> int:
-        # lexsort and count changes: np.unique(axis=1) is ~30x slower on big streams.
-        if len(columns[0]) == 0:
+    def distinct(parts: list[tuple[np.ndarray, np.ndarray]]) -> int:
+        if not parts:
             return 0
-        order = np.lexsort(columns[::-1])
-        changed = np.zeros(len(order) - 1, dtype=bool)
-        for c in columns:
-            ordered = c[order]
-            changed |= ordered[1:] != ordered[:-1]
-        return 1 + int(changed.sum())
+        return len(_distinct(np.concatenate([a for a, _ in parts]),
+                             np.concatenate([b for _, b in parts]))[0])
 
     return Counts(
-        events=len(events), accesses=int(by[Ev.ACCESS]),
+        events=n, accesses=int(by[Ev.ACCESS]),
         reads=int(kinds[Access.READ]), writes=int(kinds[Access.WRITE]),
         fetches=int(kinds[Access.FETCH]),
         maps=int(by[Ev.MAP]), unmaps=int(by[Ev.UNMAP]), protects=int(by[Ev.PROTECT]),
@@ -404,12 +418,28 @@ def summarize(events: np.ndarray) -> Counts:
         switches=int(by[Ev.SWITCH]), vm_switches=int(by[Ev.VM_SWITCH]),
         shootdowns=int(by[Ev.SHOOTDOWN]), syscalls=int(by[Ev.SYSCALL]),
         updates=int(sum(by[k] for k in (Ev.MAP, Ev.UNMAP, Ev.PROTECT, Ev.FORK, Ev.EXIT))),
-        mapped_pages=pages_of(Ev.MAP), unmapped_pages=pages_of(Ev.UNMAP),
-        protected_pages=pages_of(Ev.PROTECT),
-        touched_pages=distinct(acc["vm"], acc["pid"], acc["va"] >> np.uint64(PAGE_SHIFT)),
-        processes=distinct(events["vm"][events["pid"] != 0], events["pid"][events["pid"] != 0]),
-        vms=len(np.unique(events["vm"])),
+        mapped_pages=int(paged[Ev.MAP]), unmapped_pages=int(paged[Ev.UNMAP]),
+        protected_pages=int(paged[Ev.PROTECT]),
+        touched_pages=distinct(touched), processes=distinct(processes),
+        vms=len(np.unique(np.concatenate(vms))) if vms else 0,
     )
+
+
+def _space(vm: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """One int64 per (vm, pid): a 16-bit VM above a 32-bit pid."""
+    return (vm.astype(np.int64) << 32) | pid.astype(np.int64)
+
+
+def _distinct(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (a, b) pairs, sorted: lexsort and keep changes (``np.unique(axis=0)`` is
+    ~30x slower on big streams)."""
+    if len(a) == 0:
+        return a, b
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[keep], b[keep]
 
 
 def _prot_text(prot: int) -> str:
