@@ -1137,27 +1137,72 @@ def _warm_accesses(r: Replay, accesses: int) -> int:
 def _drive_pieces(r: Replay, events: EventChunks) -> None:
     mark = _warm_accesses(r, events.accesses) or -1
     fed = 0  # accesses replayed: the stream index of the next one
-    carry = None
+    carry = events_empty = None
     for piece in events:
-        buf = piece if carry is None else np.concatenate([carry, piece])
-        acc = buf["op"] == Ev.ACCESS
-        if mark >= 0 and fed + int(np.count_nonzero(acc)) > mark:
-            at = int(np.flatnonzero(acc)[mark - fed])
-            _drive(r, buf[:at])
+        if events_empty is None:
+            events_empty = piece[:0]
+            carry = events_empty
+        while True:
+            fed, carry, at = _feed(r, carry, piece, fed, mark)
+            if at is None:
+                break
+            # the warm-up mark falls at ``at`` of carry + piece: counting starts there
             r.mark()
-            fed, mark = fed + int(np.count_nonzero(acc[:at])), -1
-            buf, acc = buf[at:], acc[at:]
-        # The stream index of each access; a cut may fall before any non-ACCESS event and
-        # before an access that starts a slice.
-        index = fed + np.cumsum(acc) - acc
-        cuts = np.flatnonzero(~acc[1:] | (index[1:] % ACCESS_SLICE == 0))
-        cut = int(cuts[-1]) + 1 if len(cuts) else 0
-        if cut:
-            _drive(r, buf[:cut])
-            fed += int(np.count_nonzero(acc[:cut]))
-        carry = buf[cut:]
+            mark = -1
+            if at < len(carry):
+                carry = carry[at:]
+            else:
+                carry, piece = events_empty, piece[at - len(carry):]
     if carry is not None and len(carry):
         _drive(r, carry)
+
+
+def _feed(r: Replay, carry: np.ndarray, piece: np.ndarray, fed: int,
+          mark: int) -> tuple[int, np.ndarray, int | None]:
+    """Replay ``carry + piece`` (the events after the last cut, then a new piece) up to its
+    last cut: (accesses replayed so far, the new carry, None). With the warm-up ``mark`` (a
+    stream index of an access) in it, up to the mark only: (the mark, ``carry``, the mark's
+    position in ``carry + piece``). The piece is joined to the carry only up to its first
+    cut, never copied whole (joining a 16 MiB piece cost more than replaying it)."""
+    lc = len(carry)
+    carried = int(np.count_nonzero(carry["op"] == Ev.ACCESS)) if lc else 0
+    acc = piece["op"] == Ev.ACCESS
+    others = np.flatnonzero(~acc)
+    n = len(acc) - len(others)
+    positions = np.flatnonzero(acc) if len(others) else None
+
+    def position(ordinal: int) -> int:  # of the piece's ordinal-th access
+        return ordinal if positions is None else int(positions[ordinal])
+
+    def joined(a: int, b: int) -> np.ndarray:  # carry + piece, from a to b
+        if b <= lc:
+            return carry[a:b]
+        if a >= lc:
+            return piece[a - lc:b - lc]
+        return np.concatenate([carry[a:], piece[:b - lc]])
+
+    if 0 <= mark < fed + carried + n:
+        if mark < fed + carried:
+            at = int(np.flatnonzero(carry["op"] == Ev.ACCESS)[mark - fed])
+        else:
+            at = lc + position(mark - fed - carried)
+        _drive(r, joined(0, at))
+        return mark, carry, at
+    # Where the whole stream's replay cuts: before an event that is not an ACCESS, and before
+    # an access whose stream index starts a slice. Nothing in the carry but its start is one.
+    first_index = fed + carried
+    ordinals = np.arange((-first_index) % ACCESS_SLICE, n, ACCESS_SLICE)
+    starts = ordinals if positions is None else positions[ordinals]
+    cuts = np.concatenate([others, starts]) + lc
+    cuts = cuts[cuts >= 1]
+    if not len(cuts):
+        return fed, joined(0, lc + len(piece)), None
+    first, last = int(cuts.min()), int(cuts.max())
+    _drive(r, joined(0, first))
+    if last > first:
+        _drive(r, joined(first, last))
+    done = carried + (int(np.count_nonzero(acc[:last - lc])) if last > lc else 0)
+    return fed + done, joined(last, lc + len(piece)), None
 
 
 def _drive(r: Replay, events: np.ndarray) -> None:

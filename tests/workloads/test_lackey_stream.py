@@ -325,3 +325,15 @@ def test_summary_of_pieces_is_the_summary_of_the_whole(workload: str, cuts: list
     r = _point(workload, "native", 0.0)
     events = r.workload.generate(r.workload_params)
     assert summarize(split(events, [c % len(events) for c in cuts])) == summarize(events)
+
+
+@pytest.mark.parametrize("step", [97, 4099])
+def test_replay_of_small_pieces_is_replay_of_the_whole(step: int) -> None:
+    """Pieces far smaller than a slice: most have no cut of their own, and the warm-up mark
+    falls inside a carried remainder."""
+    r = _point("mmap-churn", "nested", 0.5)
+    events = r.workload.generate(r.workload_params)
+    key = ("mmap-churn", "nested", 0.5)
+    if key not in _WHOLE:
+        _WHOLE[key] = dict(run_resolved(r, events))
+    assert dict(run_resolved(r, split(events, range(step, len(events), step)))) == _WHOLE[key]
