@@ -18,10 +18,10 @@ Issue 15 item 4 asks for a 10 GB lackey trace in bounded memory. Measured (2026-
 2-CPU container, nested, ``--mib 40,160,640,10240 --whole-up-to 1024``)::
 
          text     refs   whole: s  peak MiB   streamed: s  peak MiB
-       40 MiB    1.5 M        2.3       286           1.6       254
-      159 MiB    5.8 M        3.6       593           3.3       293
-      635 MiB   23.3 M       13.3     1,940           6.9       293
-   10,154 MiB  373.6 M          -         -          99.8       293
+       40 MiB    1.5 M        1.8       286           1.3       238
+      159 MiB    5.8 M        4.3       568           2.0       293
+      635 MiB   23.3 M       12.9     1,743           4.7       293
+   10,154 MiB  373.6 M          -         -          65.6       293
 
 The streamed peak stays under 300 MiB whatever the trace (the interpreter, numba and the
 kernels, the models' tables, one 16 MiB block of text with its records and events), so a
@@ -29,13 +29,13 @@ kernels, the models' tables, one 16 MiB block of text with its records and event
 (cached to disk on the way) and 32 bytes per event at once, about 3 bytes of memory per byte
 of text, and is not run above 1 GiB here. A streamed run parses the text once (the survey,
 which keeps the selected references on disk, 9 bytes each: 3.4 GB for the largest) and
-reads those for the native reference and the mechanism's replay. Before the selection was
-kept, every pass parsed the text again (about 4 s per GiB here): 1.7, 4.0, 11.7 s and 159.8 s
-for 40 MiB to 10 GiB (peak 319-361 MiB), the whole path 1.6, 4.0 and 17.2 s (one run on
-2026-12-05; another single-process job shared the machine during the 10 GiB row). With the
-parser 1.8x faster (1,180 MB/s), ``--mib 640,10240``: streamed 6.8 s and 98.5 s (peak 292
-and 293 MiB), whole 13.6 s at 640 MiB (1,743 MiB): the streamed run is bound by its two
-replays of 374 M references and the survey's reading and hashing, not by parsing.
+reads those for the native reference and the mechanism's replay.
+
+How it got there, the 10 GiB row (same machine): every pass parsing the text again, 159.8 s
+(peak 361 MiB; another single-process job shared the machine); the selection kept on disk,
+99.8 s; the parser 1.8x faster, 98.5 s; the replay joining a piece to the carried remainder
+only up to the piece's first cut instead of copying it whole (14 ms per 16 MiB piece, more
+than replaying it), and no second check of a selection the same process just wrote, 65.6 s.
 """
 
 from __future__ import annotations
