@@ -115,7 +115,9 @@ KINDS = "ILSM"
 """Record kinds, by code 0..3 (the ``kind`` array)."""
 FORMAT = 3
 """Version of the cached form; part of its file name (2: with ``meta``: lines, skipped
-and first bad line; 3: with a checksum)."""
+and first bad line; 3: with a checksum). It is part of a streamed trace's identity too, which
+names its kept selection (:mod:`workloads.memory.records`): bump it when what a parse gives,
+or which references a workload selects, changes."""
 MAX_SIZE = 10**9 - 1
 """Largest reference size a line can give (nine decimal digits)."""
 REGION_SHIFT = 21
