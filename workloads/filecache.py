@@ -241,8 +241,25 @@ def confirm_digest(path: str | os.PathLike[str], digest: str) -> None:
     keyed = _KEYED.get(name)
     if keyed is not None and keyed != digest:
         _KEYED[name] = digest
-        raise InputError(f"workload.path: {path} changed after its design-point key was "
-                         "computed; run again")
+        raise changed(path)
+
+
+def changed(path: str | os.PathLike[str]) -> InputError:
+    """The error for a file whose bytes are not those its design-point key was computed from.
+
+    >>> str(changed("t.lackey"))
+    'workload.path: t.lackey changed after its design-point key was computed; run again'
+    """
+    return InputError(f"workload.path: {path} changed after its design-point key was "
+                      "computed; run again")
+
+
+def file_stamp(path: str | os.PathLike[str]) -> Stamp:
+    """A regular file's stamp (path, device, inode, size, times, mode: what the digest memo
+    is keyed by); InputError naming ``workload.path`` when it is not one. A file whose stamp
+    is unchanged has not been written since."""
+    p = Path(path)
+    return _stamp(p, check_regular(p, _label(p)))
 
 
 def checksum(arrays: Mapping[str, np.ndarray], material: str) -> np.ndarray:

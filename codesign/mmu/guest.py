@@ -102,7 +102,7 @@ from hwmodels.pagewalk.tables import (
     PageTable,
 )
 from hwmodels.tlb import Perm
-from workloads.memory.events import Access, Ev, Prot
+from workloads.memory.events import Access, Ev, Prot, sorted_distinct
 
 from .frames import FrameMap, FrameStack, RefCounts
 from .guestkernel import F_BACKED, F_GPA, F_HBASE, F_HPA, F_PROT, F_VA, GROW, N_COLS, demand_faults
@@ -159,18 +159,6 @@ def tlb_perms(prot: IntArray, cow: bool = False) -> IntArray:
     """
     return (_PERM_RU | ((prot & _WRITE) != 0) * (not cow) * _PERM_W
             | ((prot & _EXEC) != 0) * _PERM_X)
-
-
-def _distinct(keys: np.ndarray) -> np.ndarray:
-    """The distinct values of ``keys`` ascending (``np.unique``), runs of equal neighbours
-    dropped first: the kernel's address streams repeat a page or region in long runs.
-
-    >>> _distinct(np.array([5, 5, 5, 2, 2, 5])).tolist()
-    [2, 5]
-    """
-    if len(keys) > 256:
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    return np.unique(keys)
 
 
 FLUSH_CEILING = 33
@@ -844,12 +832,14 @@ class GuestModel:
         if len(own):
             # the kernel's own memory, backed by the host where the kernel first uses it
             # (boot-time work: not reported)
-            unbacked = [p for p in _distinct(own >> 12).tolist() if st.hpa(p << 12) is None]
+            unbacked = [p for p in sorted_distinct(own >> 12).tolist()
+                        if st.hpa(p << 12) is None]
             if unbacked:
                 with self._booting():
                     for p in unbacked:
                         self._back(st, p << 12, PAGE_4K)
-        new = [r for r in _distinct(gpa >> 21).tolist() if base + (r << 21) not in sp.leaves]
+        new = [r for r in sorted_distinct(gpa >> 21).tolist()
+               if base + (r << 21) not in sp.leaves]
         if new:
             with self._booting():
                 for r in new:

@@ -139,7 +139,7 @@ from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
 from hwmodels.tlb.ops import Op
 from workloads.memory.chunked import EventChunks, Stream
-from workloads.memory.events import Access, Ev
+from workloads.memory.events import Access, Ev, empty
 
 WRITABLE = int(Perm.W)
 
@@ -1137,11 +1137,8 @@ def _warm_accesses(r: Replay, accesses: int) -> int:
 def _drive_pieces(r: Replay, events: EventChunks) -> None:
     mark = _warm_accesses(r, events.accesses) or -1
     fed = 0  # accesses replayed: the stream index of the next one
-    carry = events_empty = None
+    carry = empty()
     for piece in events:
-        if events_empty is None:
-            events_empty = piece[:0]
-            carry = events_empty
         while True:
             fed, carry, at = _feed(r, carry, piece, fed, mark)
             if at is None:
@@ -1152,8 +1149,8 @@ def _drive_pieces(r: Replay, events: EventChunks) -> None:
             if at < len(carry):
                 carry = carry[at:]
             else:
-                carry, piece = events_empty, piece[at - len(carry):]
-    if carry is not None and len(carry):
+                carry, piece = empty(), piece[at - len(carry):]
+    if len(carry):
         _drive(r, carry)
 
 

@@ -425,6 +425,19 @@ def summarize(events: np.ndarray | Iterable[np.ndarray]) -> Counts:
     )
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values ascending (``np.unique``), runs of equal neighbours dropped first:
+    addresses from a stream (pages, regions) repeat in long runs, and the sort inside
+    ``unique`` is then several times shorter.
+
+    >>> sorted_distinct(np.array([5, 5, 5, 2, 2, 5])).tolist()
+    [2, 5]
+    """
+    if len(values) > 1:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return np.unique(values)
+
+
 def _space(vm: np.ndarray, pid: np.ndarray) -> np.ndarray:
     """One int64 per (vm, pid): a 16-bit VM above a 32-bit pid."""
     return (vm.astype(np.int64) << 32) | pid.astype(np.int64)

@@ -93,8 +93,10 @@ from codesign.resultcache import cached
 from workloads.filecache import (
     Readable,
     cached_parse,
+    changed,
     confirm_digest,
     file_digest,
+    file_stamp,
     key_digest,
     layout_problem,
     text_pieces,
@@ -109,6 +111,7 @@ from workloads.memory.events import (
     StreamBuilder,
     Syscall,
     access_block,
+    sorted_distinct,
 )
 
 KINDS = "ILSM"
@@ -499,12 +502,7 @@ def _selected(addr: np.ndarray, kind: np.ndarray, kinds: str) -> tuple[np.ndarra
 
 def _regions(va: np.ndarray) -> np.ndarray:
     """The 2 MiB regions the references touch, sorted."""
-    regions = va >> np.uint64(REGION_SHIFT)
-    if len(regions):
-        # Neighbouring references mostly share a region: dropping repeats first makes the
-        # sort inside unique several times shorter.
-        regions = regions[np.concatenate(([True], regions[1:] != regions[:-1]))]
-    return np.unique(regions)
+    return sorted_distinct(va >> np.uint64(REGION_SHIFT))
 
 
 def _head(regions: np.ndarray) -> np.ndarray:
@@ -578,8 +576,7 @@ def streamed(p: LackeyParams, block: int = BLOCK, piece: int = 0) -> EventChunks
     piece at a time (or parses the text again, when they could not be kept). A pass refuses
     the file if it changed."""
     path = _required(p)
-    where_ = f"workload.path: {path}"
-    stamp = _stamp_of(path, where_)
+    stamp = file_stamp(path)
     digest = file_digest(path)
     identity = f"lackey/{FORMAT}/{digest}/{p.kinds}/{p.max_refs}/{int(p.skip_bad_lines)}"
     survey = cached("lackey-survey", {"digest": digest, "kinds": p.kinds,
@@ -591,12 +588,11 @@ def streamed(p: LackeyParams, block: int = BLOCK, piece: int = 0) -> EventChunks
     if not survey["accesses"]:
         raise _no_reference(path, p, survey["lines"], survey["records"], survey["skipped"])
     head = _head(np.array(survey["regions"], dtype=np.uint64))
-
     accesses = int(survey["accesses"])
 
     def passes() -> Iterator[np.ndarray]:
-        if _stamp_of(path, where_) != stamp:
-            raise _changed(path)
+        if file_stamp(path) != stamp:
+            raise changed(path)
         yield head
         kept = records.find(identity, accesses)
         if kept is not None:
@@ -608,8 +604,8 @@ def streamed(p: LackeyParams, block: int = BLOCK, piece: int = 0) -> EventChunks
                                  "was replayed; run again") from None
         else:
             yield from _parsed(path, p, block, identity)
-        if _stamp_of(path, where_) != stamp:
-            raise _changed(path)
+        if file_stamp(path) != stamp:
+            raise changed(path)
 
     return EventChunks(passes, len(head) + accesses, accesses, identity)
 
@@ -667,7 +663,7 @@ def _survey(path: str, p: LackeyParams, digest: str, block: int, identity: str) 
             selected += len(va)
             regions = np.union1d(regions, _regions(va))
         if raw.hexdigest() != digest:
-            raise _changed(path)
+            raise changed(path)
         if selected:
             writer.commit()
     finally:
@@ -675,16 +671,6 @@ def _survey(path: str, p: LackeyParams, digest: str, block: int, identity: str) 
     return {"lines": totals.lines, "skipped": totals.skipped, "first_bad": totals.first_bad,
             "records": totals.records, "accesses": selected,
             "regions": [int(r) for r in regions]}
-
-
-def _stamp_of(path: str, label: str) -> tuple[int, ...]:
-    st = check_regular(path, label)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _changed(path: str) -> InputError:
-    return InputError(f"workload.path: {path} changed after its design-point key was "
-                      "computed; run again")
 
 
 WORKLOADS = (
