@@ -52,10 +52,11 @@ caches before the guest runs again (as ``shadow``'s hypervisor flushes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numba
 import numpy as np
 
+import hwmodels.pagewalk.tables as _tables
 from hwmodels.pagewalk.tables import (
     FRAME_MASK,
     PAGE_4K,
@@ -69,6 +70,9 @@ from hwmodels.pagewalk.tables import (
 )
 
 from .guest import _EXEC, _WRITE, GuestModel
+from .jitcache import compiled_after, digest
+
+_compiled = compiled_after(digest([Path(_tables.__file__)]))
 
 SHADOW_BASE = 1 << 45
 """Host-physical base of the shadow pages (VM ``v``'s from ``SHADOW_BASE + v <<
@@ -82,8 +86,8 @@ build."""
 _UPPER = PRESENT | 0b110  # present, writable, user: the leaf decides (tables.py)
 
 
-@numba.njit(cache=True)
-def _gaps(keys, vals, shift, root, pages, levels):  # pragma: no cover (compiled)
+@_compiled
+def _gaps(slots, cells, meta, root, pages, levels):  # pragma: no cover (compiled)
     """Which of ``pages`` a walk of the shadow at ``root`` finds no complete path for: an
     entry not present before the leaf or a switch (the 2D part below a switch is the
     guest's own table)."""
@@ -92,7 +96,7 @@ def _gaps(keys, vals, shift, root, pages, levels):  # pragma: no cover (compiled
         va = pages[i] << 12
         table = root
         for level in range(levels, 0, -1):
-            e = mem_get(keys, vals, shift, table + 8 * ((va >> (12 + 9 * (level - 1))) & 511))
+            e = mem_get(slots, cells, meta, table + 8 * ((va >> (12 + 9 * (level - 1))) & 511))
             if e & 1 == 0:
                 out[i] = True
                 break
@@ -284,8 +288,7 @@ class AgileTables:
         root = self.root(pid)
         if root is None or not len(pages):
             return pages[:0]
-        keys, vals, shift = self.mem.table()
-        return pages[_gaps(keys, vals, shift, root, pages, self.levels)]
+        return pages[_gaps(*self.mem.table(), root, pages, self.levels)]
 
     def guest_write(self, gpa: int) -> bool:
         """The guest wrote the table entry at ``gpa``: drop the shadow entries it changes;

@@ -658,11 +658,11 @@ class GuestModel:
         done = 0
         free = st.free[PAGE_4K]
         while True:
-            nk, nv, nshift = self.native.table()
-            hk, hv, hshift = self.host.table()
+            nk, nv, nm = self.native.table()
+            hk, hv, hm = self.host.table()
             nn, hn = len(self.native), len(self.host)
             why, lo, count, nn2, hn2, free.n, st.alloc.next, self.host_alloc.next = \
-                demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, st.offset,
+                demand_faults(va, lo, nk, nv, nm, nn, hk, hv, hm, hn, st.offset,
                               sp.pt.root, cfg.guest_levels, st.ept.root, cfg.host_levels,
                               self.host_page, *regions, free.arr, free.n, st.alloc.next,
                               st.alloc.limit, self.host_alloc.next, self.host_alloc.limit,

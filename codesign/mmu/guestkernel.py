@@ -16,10 +16,10 @@ tables), the free-frame stack and the bump allocators' positions -- with exactly
   its limit;
 - backing it, when its host page is not backed yet, needs no new host table page.
 
-Anything else -- a table page to allocate, a host table page, an unmapped address, an
-exhausted allocator -- stops the run at that access *before* changing anything for it, and
-the caller handles it in Python, then resumes. A run also stops before an access whose writes
-might fill an image past half its slots, so the caller grows it first (:meth:`Memory.reserve`).
+Anything else -- a table page to allocate, a host table page, an unmapped address, an exhausted
+allocator -- stops the run at that access *before* changing anything for it, and the caller
+handles it in Python, then resumes. A run also stops before an access whose writes might not
+fit an image (:func:`mem_room`), so the caller grows it first (:meth:`Memory.reserve`).
 
 >>> from codesign.mmu.guest import GuestConfig, GuestModel
 >>> from workloads.memory.events import StreamBuilder
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 import hwmodels.pagewalk.tables as _tables
-from hwmodels.pagewalk.tables import FRAME_MASK, PRESENT, PS, mem_get, mem_put
+from hwmodels.pagewalk.tables import FRAME_MASK, PRESENT, PS, mem_get, mem_put, mem_room
 
 from .jitcache import compiled_after, digest
 
@@ -63,12 +63,12 @@ _compiled = compiled_after(digest(DEPENDS))
 
 
 @_compiled
-def _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, addr):
+def _ept_slot(hk, hv, hm, eptp, hlevels, hleaf, addr):
     """Host address of the level-``hleaf`` EPT entry mapping guest-physical ``addr``; -1 when
     a table on the way is missing (or a larger page maps it)."""
     h = eptp
     for level in range(hlevels, hleaf, -1):
-        e = mem_get(hk, hv, hshift, h + 8 * ((addr >> (3 + 9 * level)) & 511))
+        e = mem_get(hk, hv, hm, h + 8 * ((addr >> (3 + 9 * level)) & 511))
         if e & PRESENT == 0 or e & PS:
             return -1
         h = e & FRAME_MASK
@@ -76,16 +76,16 @@ def _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, addr):
 
 
 @_compiled
-def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, levels, eptp,
+def demand_faults(va, lo, nk, nv, nm, nn, hk, hv, hm, hn, offset, root, levels, eptp,
                   hlevels, hpage, vstart, vend, vprot, free, nfree, gnext, glimit, hnext,
                   hlimit, rows):
     """Demand-fault ``va[lo:]`` in order (see the module) over the native image (``nk``,
-    ``nv``, ``nshift``, ``nn`` words) and the host image (``hk`` .. ``hn``), the VM's
-    native-image ``offset``, the process's table ``root`` (guest-physical) of ``levels``, the
-    EPT root ``eptp`` of ``hlevels``, host pages of ``hpage`` bytes, the regions
-    (``vstart``, ``vend``, ``vprot``: sorted by start), the free stack ``free[:nfree]``, the
-    guest and host bump allocators (next, limit). Each fault is a row of ``rows`` (columns
-    ``F_*``); skipped accesses (already mapped) have none.
+    ``nv``, ``nm``: its :meth:`Memory.table`; ``nn`` words) and the host image (``hk`` ..
+    ``hn``), the VM's native-image ``offset``, the process's table ``root`` (guest-physical) of
+    ``levels``, the EPT root ``eptp`` of ``hlevels``, host pages of ``hpage`` bytes, the
+    regions (``vstart``, ``vend``, ``vprot``: sorted by start), the free stack
+    ``free[:nfree]``, the guest and host bump allocators (next, limit). Each fault is a row of
+    ``rows`` (columns ``F_*``); skipped accesses (already mapped) have none.
 
     Returns (why it stopped, the access it stopped at, rows written, the images' word counts,
     the free stack's size, the allocators' next addresses)."""
@@ -99,7 +99,7 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
         t = root
         state = 0  # 0: found, 1: missing, 2: a large leaf maps the page
         for level in range(levels, 1, -1):
-            e = mem_get(nk, nv, nshift, offset | (t + 8 * ((a >> (3 + 9 * level)) & 511)))
+            e = mem_get(nk, nv, nm, offset | (t + 8 * ((a >> (3 + 9 * level)) & 511)))
             if e & PRESENT == 0:
                 state = 1
                 break
@@ -110,12 +110,12 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
         if state == 2:
             continue
         entry = t + 8 * ((a >> 12) & 511)
-        if state == 0 and mem_get(nk, nv, nshift, offset | entry) & PRESENT:
+        if state == 0 and mem_get(nk, nv, nm, offset | entry) & PRESENT:
             continue
         r = np.searchsorted(vstart, a, side="right") - 1
         if state == 1 or r < 0 or vend[r] <= a:
             return SLOW, i, count, nn, hn, nfree, gnext, hnext
-        if 2 * (nn + 1) > len(nk) or 2 * (hn + 2) > len(hk):
+        if not mem_room(nk, nv, nm, 1) or not mem_room(hk, hv, hm, 2):
             return GROW, i, count, nn, hn, nfree, gnext, hnext
         prot = vprot[r]
         if nfree:
@@ -126,10 +126,10 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
                 return SLOW, i, count, nn, hn, nfree, gnext, hnext
         # the frame's host page: backed already, or newly (its EPT slot must exist)
         hbase = gpa - gpa % hpage
-        slot = _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, hbase)
+        slot = _ept_slot(hk, hv, hm, eptp, hlevels, hleaf, hbase)
         if slot < 0:
             return SLOW, i, count, nn, hn, nfree, gnext, hnext
-        hentry = mem_get(hk, hv, hshift, slot)
+        hentry = mem_get(hk, hv, hm, slot)
         fresh = hentry & PRESENT == 0
         hpa = 0
         if fresh:
@@ -137,8 +137,8 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
             if hpa + hpage > hlimit:
                 return SLOW, i, count, nn, hn, nfree, gnext, hnext
         # the leaf table's host address (tables are backed when allocated)
-        tslot = _ept_slot(hk, hv, hshift, eptp, hlevels, hleaf, t)
-        thpa = (mem_get(hk, hv, hshift, tslot) & FRAME_MASK & ~(hpage - 1)) + t % hpage
+        tslot = _ept_slot(hk, hv, hm, eptp, hlevels, hleaf, t)
+        thpa = (mem_get(hk, hv, hm, tslot) & FRAME_MASK & ~(hpage - 1)) + t % hpage
         # commit: allocate, back, write the leaf (GuestModel._alloc, _back, _write_leaf)
         if nfree:
             nfree -= 1
@@ -146,12 +146,12 @@ def demand_faults(va, lo, nk, nv, nshift, nn, hk, hv, hshift, hn, offset, root, 
             gnext = gpa + 4096
         if fresh:
             hnext = hpa + hpage
-            hn += mem_put(hk, hv, hshift, slot, hpa | _USER_RW | (PS if hleaf > 1 else 0))
+            hn += mem_put(hk, hv, hm, slot, hpa | _USER_RW | (PS if hleaf > 1 else 0))
         word = gpa | PRESENT | 4 | (2 if prot & _WRITE else 0)
         if prot & _EXEC == 0:
             word |= _NX
-        nn += mem_put(nk, nv, nshift, offset | entry, word | offset)
-        hn += mem_put(hk, hv, hshift, thpa + (entry - t), word)
+        nn += mem_put(nk, nv, nm, offset | entry, word | offset)
+        hn += mem_put(hk, hv, hm, thpa + (entry - t), word)
         row = rows[count]
         row[F_POS] = i
         row[F_VA] = a & ~np.int64(4095)

@@ -3,13 +3,13 @@
 :class:`codesign.mmu.guest.GuestModel` keeps, per address space, every populated leaf: its
 frame, page size, protection, copy-on-write state and the allocation whose reference it holds.
 As a dict of :class:`Leaf` objects that is a key, an object and its boxed fields per page --
-about 200 bytes, and a Python object built for every demand fault. Here a leaf is one word
-of a :class:`~hwmodels.pagewalk.tables.Memory` table, at key ``va`` (the page's address,
-4 KiB-aligned). A run of 4 KiB demand faults is stored in one compiled call
-(:meth:`Leaves.put_4k`), and which pages of a run have a leaf, and which of those are
-copy-on-write, is one compiled lookup (:meth:`Leaves.state`). Leaves are listed in address
-order (:meth:`Leaves.items` and friends): the order in which Linux's ``zap_pte_range``
-clears them, and so releases their frames, at an exit.
+about 200 bytes, and a Python object built for every demand fault. Here a leaf is one word of a
+:class:`~hwmodels.pagewalk.tables.Memory` image, at word address ``va >> 9`` (the page's number
+times 8: a dense run of pages is a dense run of words, 8 bytes a leaf). A run of 4 KiB demand
+faults is stored in one compiled call (:meth:`Leaves.put_4k`), and which pages of a run have a
+leaf, and which of those are copy-on-write, is one compiled lookup (:meth:`Leaves.state`).
+Leaves are listed in address order (:meth:`Leaves.items` and friends): the order in which
+Linux's ``zap_pte_range`` clears them, and so releases their frames, at an exit.
 
 The packed word (never 0): the frame's guest-physical address (bits 51:12) and flags: bit 0
 set always, bit 1 a 2 MiB leaf, bit 2 the leaf holds a reference to the 2 MiB allocation
@@ -34,7 +34,15 @@ from pathlib import Path
 import numpy as np
 
 import hwmodels.pagewalk.tables as _tables
-from hwmodels.pagewalk.tables import FRAME_MASK, PAGE_2M, PAGE_4K, Memory, mem_get, mem_put
+from hwmodels.pagewalk.tables import (
+    FRAME_MASK,
+    PAGE_2M,
+    PAGE_4K,
+    Memory,
+    mem_get,
+    mem_put,
+    mem_room,
+)
 
 from .jitcache import compiled_after, digest
 
@@ -42,6 +50,9 @@ _compiled = compiled_after(digest([Path(_tables.__file__)]))
 
 _ONE, _HUGE, _ALLOC_2M, _COW = 1, 2, 4, 8
 _PROT_SHIFT = 4
+_KEY_SHIFT = 9
+"""A leaf's key in the image is its page number times 8 (``va >> 9``): the leaves of
+consecutive pages are consecutive words, sixteen to a row."""
 
 
 @dataclass(slots=True)
@@ -74,20 +85,23 @@ def _unpack(word: int) -> Leaf:
 
 
 @_compiled
-def _put_4k(keys, vals, shift, vas, gpas, prots):
+def _put_4k(slots, cells, meta, lo, vas, gpas, prots):
+    """Store leaves ``lo ..`` until the image is full; (where it stopped, words added)."""
     added = 0
-    for i in range(len(vas)):
-        added += mem_put(keys, vals, shift, vas[i], gpas[i] | _ONE | (prots[i] << _PROT_SHIFT))
-    return added
+    for i in range(lo, len(vas)):
+        if not mem_room(slots, cells, meta, 1):
+            return i, added
+        added += mem_put(slots, cells, meta, vas[i] >> _KEY_SHIFT,
+                         gpas[i] | _ONE | (prots[i] << _PROT_SHIFT))
+    return len(vas), added
 
 
 @_compiled
-def _covering(keys, vals, shift, pages, words):
+def _covering(slots, cells, meta, pages, words):
     for i in range(len(pages)):
-        va = pages[i] << 12
-        w = mem_get(keys, vals, shift, va)
+        w = mem_get(slots, cells, meta, pages[i] << 3)
         if w == 0 or w & _HUGE:  # not a 4 KiB leaf: the 2 MiB page around it, if any
-            w = mem_get(keys, vals, shift, va & ~((1 << 21) - 1))
+            w = mem_get(slots, cells, meta, (pages[i] & ~np.int64(511)) << 3)
             if not w & _HUGE:
                 w = 0
         words[i] = w
@@ -103,20 +117,20 @@ class Leaves:
         return len(self.mem)
 
     def __contains__(self, va: int) -> bool:
-        return self.mem.read(va) != 0
+        return not va & (PAGE_4K - 1) and self.mem.read(va >> _KEY_SHIFT) != 0
 
     def get(self, va: int) -> Leaf | None:
         """The leaf at ``va`` (its page's address), or None."""
-        word = self.mem.read(va)
+        word = 0 if va & (PAGE_4K - 1) else self.mem.read(va >> _KEY_SHIFT)
         return _unpack(word) if word else None
 
     def word_at(self, va: int) -> int:
         """The packed word of the leaf covering address ``va`` (a 4 KiB leaf at its page or a
         2 MiB leaf around it), 0 when none does: :meth:`covering` of one address."""
         read = self.mem.read
-        word = read(va & ~(PAGE_4K - 1))
+        word = read((va & ~(PAGE_4K - 1)) >> _KEY_SHIFT)
         if word == 0 or word & _HUGE:
-            word = read(va & ~(PAGE_2M - 1))
+            word = read((va & ~(PAGE_2M - 1)) >> _KEY_SHIFT)
             if not word & _HUGE:
                 return 0
         return word
@@ -132,17 +146,19 @@ class Leaves:
         return bool(word & _COW)
 
     def __getitem__(self, va: int) -> Leaf:
-        word = self.mem.read(va)
+        word = 0 if va & (PAGE_4K - 1) else self.mem.read(va >> _KEY_SHIFT)
         if not word:
             raise KeyError(va)
         return _unpack(word)
 
     def __setitem__(self, va: int, leaf: Leaf) -> None:
-        self.mem.write(va, _pack(leaf))
+        if va & (PAGE_4K - 1):
+            raise ValueError(f"va: expected a page address, got {va:#x}")
+        self.mem.write(va >> _KEY_SHIFT, _pack(leaf))
 
     def pop(self, va: int) -> Leaf:
         leaf = self[va]
-        self.mem.write(va, 0)
+        self.mem.write(va >> _KEY_SHIFT, 0)
         return leaf
 
     def put_4k(self, vas: np.ndarray, gpas: np.ndarray, prots: np.ndarray) -> None:
@@ -151,9 +167,14 @@ class Leaves:
         n = len(vas)
         if not n:
             return
-        self.mem.reserve(n)
         vas, gpas, prots = (np.ascontiguousarray(x, dtype=np.int64) for x in (vas, gpas, prots))
-        added = _put_4k(*self.mem.table(), vas, gpas, prots)
+        lo = added = 0
+        while True:  # the image grows as it fills (a row per 16 pages)
+            lo, more = _put_4k(*self.mem.table(), lo, vas, gpas, prots)
+            added += more
+            if lo == n:
+                break
+            self.mem.reserve(1)
         self.mem.added(added)
         if added != n:
             raise AssertionError("put_4k: a page already had a leaf")
@@ -187,7 +208,7 @@ class Leaves:
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(addresses ascending, packed words) of every leaf."""
         keys, vals = self.mem.arrays()
-        return keys.astype(np.int64), vals
+        return keys.astype(np.int64) << _KEY_SHIFT, vals
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.arrays()[0].tolist())
@@ -201,8 +222,8 @@ class Leaves:
 
     def in_range(self, start: int, end: int) -> list[int]:
         """Addresses of the leaves in [start, end), ascending."""
-        keys = self.mem.keys
-        return np.sort(keys[(keys >= start) & (keys < end)]).tolist()
+        keys = self.mem.arrays(start >> _KEY_SHIFT, -(-end >> _KEY_SHIFT))[0]
+        return (keys.astype(np.int64) << _KEY_SHIFT).tolist()
 
 
 __all__ = ["Leaf", "Leaves"]

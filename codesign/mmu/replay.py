@@ -1026,8 +1026,7 @@ class Replay:
 
     def _walker_args(self) -> tuple:
         w = self.walker
-        keys, vals, shift = w.memory.table()
-        return w.cfg, w.pwc, w.ent, w.ntlb, keys, vals, shift
+        return (w.cfg, w.pwc, w.ent, w.ntlb, *w.memory.table())
 
     def _check_walks(self, va: np.ndarray, cr3: int, eptp: int, vm: int, asid: int) -> None:
         """Raise ``ValueError`` unless the walks' operands fit the walker's ports (what

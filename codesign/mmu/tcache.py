@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import hwmodels.pagewalk.tables as _tables
-from hwmodels.pagewalk.tables import Memory, mem_get, mem_put
+from hwmodels.pagewalk.tables import Memory, mem_get, mem_put, mem_room
 
 from .jitcache import compiled_after, digest
 
@@ -35,9 +35,9 @@ _compiled = compiled_after(digest([Path(_tables.__file__)]))
 
 
 @_compiled
-def _lookup(keys, vals, shift, pages, frame, klass, perms, found):
+def _lookup(slots, cells, meta, pages, frame, klass, perms, found):
     for i in range(len(pages)):
-        w = mem_get(keys, vals, shift, pages[i] << 3)
+        w = mem_get(slots, cells, meta, pages[i] << 3)
         if w != 0:
             found[i] = True
             frame[i] = w >> 8
@@ -46,12 +46,16 @@ def _lookup(keys, vals, shift, pages, frame, klass, perms, found):
 
 
 @_compiled
-def _store(keys, vals, shift, pages, frame, klass, perms):
+def _store(slots, cells, meta, lo, pages, frame, klass, perms):
+    """Store translations ``lo ..`` until the image is full; (where it stopped, words
+    added)."""
     added = 0
-    for i in range(len(pages)):
-        added += mem_put(keys, vals, shift, pages[i] << 3,
+    for i in range(lo, len(pages)):
+        if not mem_room(slots, cells, meta, 1):
+            return i, added
+        added += mem_put(slots, cells, meta, pages[i] << 3,
                          (frame[i] << 8) | (klass[i] << 4) | perms[i])
-    return added
+    return len(pages), added
 
 
 class TransCache:
@@ -76,10 +80,15 @@ class TransCache:
         n = len(pages)
         if not n:
             return
-        self.mem.reserve(n)
         if not isinstance(klass, np.ndarray):
             klass = np.full(n, klass, dtype=np.int64)
-        self.mem.added(_store(*self.mem.table(), pages, frame, klass, perms))
+        lo = 0
+        while True:  # the image grows as it fills (a row per 16 pages)
+            lo, added = _store(*self.mem.table(), lo, pages, frame, klass, perms)
+            self.mem.added(added)
+            if lo == n:
+                return
+            self.mem.reserve(1)
 
     def get(self, page: int) -> tuple[int, int, int] | None:
         w = self.mem.read(page << 3)

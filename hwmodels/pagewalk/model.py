@@ -84,7 +84,7 @@ from hwmodels.pagewalk.ops import (
     WalkRequest,
 )
 from hwmodels.pagewalk.params import WalkerParams
-from hwmodels.pagewalk.tables import FRAME_MASK, HASH_MUL, Memory
+from hwmodels.pagewalk.tables import FRAME_MASK, HASH_MUL, M_SHIFT, ROW_SHIFT, ROW_WORDS, Memory
 
 # Fields of a cache entry (last axis of the state arrays).
 F_VALID, F_VM, F_ASID, F_TAG, F_BASE, F_PERM, F_RANK = range(7)
@@ -106,18 +106,21 @@ _FALL, _FVM, _FASID = int(WalkOp.FLUSH_ALL), int(WalkOp.FLUSH_VM), int(WalkOp.FL
 _GPF, _EPTV = int(Fault.GUEST_PF), int(Fault.EPT_VIOLATION)
 _GRSVD, _EPTM = int(Fault.GUEST_RSVD), int(Fault.EPT_MISCONFIG)
 _FRAME_MASK = FRAME_MASK
+_ROW_SHIFT, _ROW_WORDS, _M_SHIFT = ROW_SHIFT, ROW_WORDS, M_SHIFT
 
 
 @numba.njit(cache=True)
-def _read(mem_keys, mem_vals, mem_shift, addr):
-    """The word at ``addr`` in a :class:`Memory` table (``Memory.table``; 0 when absent):
-    from the home slot, linear probing to the key or an empty slot."""
-    mask = len(mem_keys) - 1
-    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(mem_shift))
+def _read(mem_slots, mem_cells, mem_meta, addr):
+    """The word at ``addr`` in a :class:`Memory` image (``Memory.table``; 0 when absent): the
+    row key's home slot, linear probing to the key or an empty slot, then the word in its row
+    (``tables.mem_get``, copied here: numba's disk cache keys this module on its own source)."""
+    mask = (len(mem_slots) >> 1) - 1
+    key = addr >> _ROW_SHIFT
+    i = np.int64((np.uint64(key) * np.uint64(HASH_MUL)) >> np.uint64(mem_meta[_M_SHIFT]))
     while True:
-        k = mem_keys[i]
-        if k == addr:
-            return mem_vals[i]
+        k = mem_slots[2 * i]
+        if k == key:
+            return mem_cells[mem_slots[2 * i + 1] * _ROW_WORDS + ((addr >> 3) & (_ROW_WORDS - 1))]
         if k < 0:
             return np.int64(0)
         i = (i + 1) & mask
@@ -246,7 +249,7 @@ def _ntlb_flush(ntlb, kind, vm):
 
 
 @numba.njit(cache=True)
-def _host_translate(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, gpa, eptp, vm, step,
+def _host_translate(cfg, pwc, ent, ntlb, mem_slots, mem_cells, mem_meta, gpa, eptp, vm, step,
                     ref_addr, ref_dim, nref, counts):
     """Translate ``gpa``, the base of the level-``step`` guest table (0: the data page):
     (fault, fault level, hPA, host size class, host perms, nref)."""
@@ -275,7 +278,7 @@ def _host_translate(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, gpa, ept
         ref_addr[nref] = addr
         ref_dim[nref] = NESTED
         nref += 1
-        e = _read(mem_keys, mem_vals, mem_shift, addr)
+        e = _read(mem_slots, mem_cells, mem_meta, addr)
         if (e & 1) == 0:
             return _EPTV, L, 0, 0, 0, nref
         huge = (e >> 7) & 1
@@ -340,7 +343,7 @@ def _ntlb_kernel(ntlb, sets, ways, set_bits, op, page, vm, base, size, perm, out
 
 
 @numba.njit(cache=True)
-def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3, eptp, vm, asid,
+def _run_kernel(cfg, pwc, ent, ntlb, mem_slots, mem_cells, mem_meta, op, va, cr3, eptp, vm, asid,
                 out, ref_addr, ref_dim):
     ng = cfg[C_NG]
     pa_mask = cfg[C_PAMASK]
@@ -379,7 +382,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
         while True:
             if nested:
                 f, fl, hpa, hsz, hperm, nref = _host_translate(
-                    cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, base, ept, v_m, L,
+                    cfg, pwc, ent, ntlb, mem_slots, mem_cells, mem_meta, base, ept, v_m, L,
                     ref_addr, ref_dim, nref, counts)
                 if f:
                     fault, flevel, fstep = f, fl, L
@@ -389,7 +392,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
             ref_addr[nref] = addr
             ref_dim[nref] = GUEST
             nref += 1
-            e = _read(mem_keys, mem_vals, mem_shift, addr)
+            e = _read(mem_slots, mem_cells, mem_meta, addr)
             if (e & 1) == 0:
                 fault, flevel = _GPF, L
                 break
@@ -414,7 +417,7 @@ def _run_kernel(cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, op, va, cr3,
         size, perm, pa = gsize, gperm, gpa
         if fault == 0 and nested:
             f, fl, hpa, hsz, hperm, nref = _host_translate(
-                cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift, gpa, ept, v_m, 0,
+                cfg, pwc, ent, ntlb, mem_slots, mem_cells, mem_meta, gpa, ept, v_m, 0,
                 ref_addr, ref_dim, nref, counts)
             if f:
                 fault, flevel, fstep = f, fl, 0
@@ -478,8 +481,8 @@ class PageWalkModel:
         ref_addr = np.zeros(cap, dtype=np.int64)
         ref_dim = np.zeros(cap, dtype=np.int64)
         # The table's current arrays: a write since the last run may have regrown them.
-        keys, vals, shift = self.memory.table()
-        total = _run_kernel(self.cfg, self.pwc, self.ent, self.ntlb, keys, vals, shift,
+        slots, cells, meta = self.memory.table()
+        total = _run_kernel(self.cfg, self.pwc, self.ent, self.ntlb, slots, cells, meta,
                             reqs.op, reqs.va.astype(np.int64),
                             reqs.cr3.astype(np.int64), reqs.eptp.astype(np.int64),
                             reqs.vm, reqs.asid, out, ref_addr, ref_dim)

@@ -87,146 +87,244 @@ HASH_MUL = 0x9E3779B97F4A7C15
 hashing). The walker kernel (``model._read``) probes the same way; numba's disk cache freezes
 it there, keyed on ``model.py``'s source only, so a change here must touch ``model.py`` too."""
 
+ROW_WORDS = 16
+"""Words per row of a :class:`Memory` image: 128 bytes, two cache lines of eight entries."""
+ROW_SHIFT = 7
+"""log2 of a row's bytes: a word's row key is its address shifted right by this."""
+_ROW_MASK = ROW_WORDS - 1
+
+# Cells of a Memory's ``meta`` array.
+M_SHIFT, M_LIVE, M_HIGH, M_HEAD, M_FREE = range(5)
+"""``meta``: the hash shift (64 - log2 of the slots), live rows (keys in the slots), rows
+handed out so far (the next fresh row), the head of the freed-row list (-1: none) and its
+length."""
+
 _M64 = (1 << 64) - 1
 _EMPTY = -1
-"""Key of an empty slot (addresses are >= 0)."""
-_MIN_BITS = 6
+"""Key of an empty slot (row keys are >= 0)."""
+_MIN_BITS = 4
+_MIN_ROWS = 4
 
 
 @numba.njit(cache=True)
-def _rehash(keys, vals, new_keys, new_vals, shift):
-    """Insert every occupied slot of (``keys``, ``vals``) into the empty larger table."""
-    mask = len(new_keys) - 1
-    for j in range(len(keys)):
-        a = keys[j]
-        if a >= 0:
-            i = np.int64((np.uint64(a >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
-            while new_keys[i] >= 0:
+def _home(key, shift):
+    return np.int64((np.uint64(key) * np.uint64(HASH_MUL)) >> np.uint64(shift))
+
+
+@numba.njit(cache=True)
+def _rehash(slots, new_slots, shift):
+    """Insert every occupied slot of ``slots`` into the empty larger ``new_slots``."""
+    mask = (len(new_slots) >> 1) - 1
+    for j in range(len(slots) >> 1):
+        key = slots[2 * j]
+        if key >= 0:
+            i = _home(key, shift)
+            while new_slots[2 * i] >= 0:
                 i = (i + 1) & mask
-            new_keys[i] = a
-            new_vals[i] = vals[j]
+            new_slots[2 * i] = key
+            new_slots[2 * i + 1] = slots[2 * j + 1]
 
 
 @numba.njit(cache=True)
-def _clear(keys, vals, shift, addr, n):
-    """Delete the words present at ``addr``, ``addr + 8``, ... (``n`` words); how many were.
+def _drop_row(slots, words, meta, i):
+    """Delete the row key at slot ``i`` (its row is all zero) and free its row.
 
-    Backward-shift deletion: after emptying a slot, later entries of its probe run move back
-    into the hole unless their home slot lies cyclically in (hole, entry], where a probe for
-    them never passes the hole; so every entry stays reachable and no tombstone is left."""
-    mask = len(keys) - 1
+    Backward-shift deletion: after emptying a slot, later keys of its probe run move back into
+    the hole unless their home slot lies cyclically in (hole, key], where a probe for them
+    never passes the hole; so every key stays reachable and no tombstone is left."""
+    mask = (len(slots) >> 1) - 1
+    shift = meta[M_SHIFT]
+    row = slots[2 * i + 1]
+    j = i
+    while True:
+        j = (j + 1) & mask
+        k = slots[2 * j]
+        if k < 0:
+            break
+        h = _home(k, shift)
+        stays = (i < h and h <= j) if i <= j else (h > i or h <= j)
+        if not stays:
+            slots[2 * i] = k
+            slots[2 * i + 1] = slots[2 * j + 1]
+            i = j
+    slots[2 * i] = _EMPTY
+    slots[2 * i + 1] = 0
+    words[row * ROW_WORDS] = meta[M_HEAD]  # the freed list runs through the rows' first words
+    meta[M_HEAD] = row
+    meta[M_FREE] += 1
+    meta[M_LIVE] -= 1
+
+
+@numba.njit(cache=True)
+def _clear(slots, words, meta, addr, n):
+    """Delete the words present at ``addr``, ``addr + 8``, ... (``n`` words); how many were.
+    A row left all zero is freed."""
+    mask = (len(slots) >> 1) - 1
     removed = 0
-    for w in range(n):
+    w = 0
+    while w < n:
         a = addr + 8 * w
-        i = np.int64((np.uint64(a >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
-        while keys[i] != a and keys[i] >= 0:
+        key = a >> ROW_SHIFT
+        first = (a >> 3) & _ROW_MASK
+        last = min(ROW_WORDS, first + n - w)
+        w += last - first
+        i = _home(key, meta[M_SHIFT])
+        while slots[2 * i] != key and slots[2 * i] >= 0:
             i = (i + 1) & mask
-        if keys[i] != a:
+        if slots[2 * i] != key:
             continue
-        j = i
-        while True:
-            j = (j + 1) & mask
-            k = keys[j]
-            if k < 0:
+        base = slots[2 * i + 1] * ROW_WORDS
+        for k in range(first, last):
+            if words[base + k] != 0:
+                words[base + k] = 0
+                removed += 1
+        empty = True
+        for k in range(ROW_WORDS):
+            if words[base + k] != 0:
+                empty = False
                 break
-            h = np.int64((np.uint64(k >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
-            stays = (i < h and h <= j) if i <= j else (h > i or h <= j)
-            if not stays:
-                keys[i] = k
-                vals[i] = vals[j]
-                i = j
-        keys[i] = _EMPTY
-        vals[i] = 0
-        removed += 1
+        if empty:
+            _drop_row(slots, words, meta, i)
     return removed
 
 
 @numba.njit(cache=True)
-def mem_get(keys, vals, shift, addr):
-    """The word at ``addr`` of a :class:`Memory` table (0: absent), as an int64 bit pattern:
+def mem_get(slots, words, meta, addr):
+    """The word at ``addr`` of a :class:`Memory` image (0: absent), as an int64 bit pattern:
     :meth:`Memory.read` for compiled code."""
-    mask = len(keys) - 1
-    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
-    while keys[i] != addr:
-        if keys[i] < 0:
+    mask = (len(slots) >> 1) - 1
+    key = addr >> ROW_SHIFT
+    i = _home(key, meta[M_SHIFT])
+    while slots[2 * i] != key:
+        if slots[2 * i] < 0:
             return np.int64(0)
         i = (i + 1) & mask
-    return vals[i]
+    return words[slots[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)]
 
 
 @numba.njit(cache=True)
-def mem_put(keys, vals, shift, addr, word):
-    """Store a non-zero ``word`` (int64 bit pattern) at ``addr`` of a :class:`Memory` table
-    that has an empty slot; 1 when the word is new (the caller counts it and grows the table
-    as :meth:`Memory.write` would: :meth:`Memory.added`, :meth:`Memory.reserve`), 0 when it
-    replaced one."""
-    mask = len(keys) - 1
-    i = np.int64((np.uint64(addr >> 3) * np.uint64(HASH_MUL)) >> np.uint64(shift))
-    while keys[i] != addr:
-        if keys[i] < 0:
-            keys[i] = addr
-            vals[i] = word
+def mem_room(slots, words, meta, n):
+    """Whether ``n`` more :func:`mem_put` calls fit without growing the image, even if each
+    opens a row of its own (else the caller stops, grows it -- :meth:`Memory.reserve` -- and
+    fetches :meth:`Memory.table` again)."""
+    return (2 * (meta[M_LIVE] + n) <= (len(slots) >> 1)
+            and meta[M_FREE] + len(words) // ROW_WORDS - meta[M_HIGH] >= n)
+
+
+@numba.njit(cache=True)
+def mem_put(slots, words, meta, addr, word):
+    """Store a non-zero ``word`` (int64 bit pattern) at ``addr`` of a :class:`Memory` image
+    that has room (:func:`mem_room`); 1 when the word is new (the caller counts it:
+    :meth:`Memory.added`), 0 when it replaced one."""
+    mask = (len(slots) >> 1) - 1
+    key = addr >> ROW_SHIFT
+    i = _home(key, meta[M_SHIFT])
+    while slots[2 * i] != key:
+        if slots[2 * i] < 0:
+            row = meta[M_HEAD]
+            if row >= 0:
+                meta[M_HEAD] = words[row * ROW_WORDS]
+                words[row * ROW_WORDS] = 0
+                meta[M_FREE] -= 1
+            else:
+                row = meta[M_HIGH]
+                meta[M_HIGH] = row + 1
+            slots[2 * i] = key
+            slots[2 * i + 1] = row
+            meta[M_LIVE] += 1
+            words[row * ROW_WORDS + ((addr >> 3) & _ROW_MASK)] = word
             return 1
         i = (i + 1) & mask
-    vals[i] = word
-    return 0
+    j = slots[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)
+    new = 1 if words[j] == 0 else 0
+    words[j] = word
+    return new
 
 
 class Memory:
     """Sparse physical memory of aligned 64-bit words; an absent word reads 0.
 
-    The image is an open-addressing hash table in two numpy arrays that compiled kernels read
-    directly (:meth:`table`) and writes update in place, so a walker never rebuilds it: ``keys``
-    holds word addresses (-1: empty slot), ``vals`` the words as int64 bit patterns. A word's
-    home slot is the top ``64 - shift`` bits of ``(addr >> 3) * HASH_MUL mod 2**64``; linear
-    probing; at most half the slots are used (the table doubles past that), so a probe ends at
-    an empty slot; writing 0 deletes by backward shift, so no tombstones lengthen probes.
+    The image is stored as rows of :data:`ROW_WORDS` consecutive words (128 bytes) in one
+    dense array, found through an open-addressing hash table of row keys (a word's address
+    shifted right by :data:`ROW_SHIFT`), so that compiled kernels read it directly
+    (:meth:`table`) and writes update it in place: a walker never rebuilds it. A page-table
+    page is eight rows, and the tables of a large footprint are nearly full, so a mapped page
+    costs its entry's 8 bytes plus a share of its row's slot -- not a slot of its own, as a
+    table of single words would (16 bytes at most half full: 32 to 64).
+
+    ``table()`` is (``slots``, ``words``, ``meta``): ``slots`` holds (row key, row number)
+    pairs (key -1: empty), ``words`` the rows, ``meta`` the bookkeeping (:data:`M_SHIFT`
+    ..). A row key's home slot is the top bits of ``key * HASH_MUL mod 2**64`` (``64 -
+    meta[M_SHIFT]`` of them); linear probing; at most half the slots are used (the slots
+    double past that), so a probe ends at an empty slot. A row whose words are all cleared is
+    freed (its key deleted by backward shift, so no tombstones lengthen probes; the row kept
+    on a free list for the next new one).
 
     >>> m = Memory(); m.write(0x1008, 7); m.read(0x1008), m.read(0x2000), len(m)
     (7, 0, 1)
     >>> m.arrays()[0].tolist()
     [4104]
-    >>> m.write(0x1008, 0); len(m)
-    0
+    >>> m.write(0x1008, 0); len(m), m.rows()
+    (0, 0)
     """
 
     def __init__(self) -> None:
         self._n = 0
-        self._alloc(_MIN_BITS)
+        self.meta = np.zeros(5, dtype=np.int64)
+        self.meta[M_HEAD] = -1
+        self._slots(_MIN_BITS)
+        self._rows(_MIN_ROWS)
 
-    def _alloc(self, bits: int) -> None:
-        """Empty arrays of ``2**bits`` slots (and the views the Python paths index)."""
-        self.keys = np.full(1 << bits, _EMPTY, dtype=np.int64)
-        self.vals = np.zeros(1 << bits, dtype=np.int64)
-        self.shift = 64 - bits
+    def _slots(self, bits: int) -> None:
+        """Empty slots, ``2**bits`` of them (and the view the Python paths index)."""
+        self.slots = np.full(2 << bits, _EMPTY, dtype=np.int64)
+        self.slots[1::2] = 0
+        self.meta[M_SHIFT] = 64 - bits
+        self._shift = 64 - bits
         self._mask = (1 << bits) - 1
         # Indexing a memoryview gives and takes Python ints, several times faster than numpy
-        # scalars; the unsigned view of ``vals`` reads words back as 0 .. 2**64 - 1.
-        self._kv = memoryview(self.keys)
-        self._vv = memoryview(self.vals.view(np.uint64))
+        # scalars.
+        self._sv = memoryview(self.slots)
 
-    def table(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """(keys, vals, shift): the live hash table for compiled readers (see the class).
+    def _rows(self, rows: int) -> None:
+        """Room for ``rows`` rows, the rows handed out so far kept."""
+        old = getattr(self, "cells", None)
+        self.cells = np.zeros(rows * ROW_WORDS, dtype=np.int64)
+        if old is not None:
+            used = int(self.meta[M_HIGH]) * ROW_WORDS
+            self.cells[:used] = old[:used]
+        # the unsigned view reads words back as 0 .. 2**64 - 1
+        self._wv = memoryview(self.cells.view(np.uint64))
 
-        Valid until the next write that grows the table (it reallocates): fetch it again.
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slots, words, meta): the live image for compiled readers and writers (see the
+        class; :func:`mem_get`, :func:`mem_put`, :func:`mem_room`).
 
-        >>> m = Memory(); m.write(0x40, 9); keys, vals, shift = m.table()
-        >>> int(vals[keys == 0x40][0]), len(keys), shift
-        (9, 64, 58)
+        Valid until the next write that grows the image (it reallocates): fetch it again.
+
+        >>> m = Memory(); m.write(0x40, 9); slots, words, meta = m.table()
+        >>> int(mem_get(slots, words, meta, 0x40)), len(slots) // 2, int(meta[M_SHIFT])
+        (9, 16, 60)
         """
-        return self.keys, self.vals, self.shift
+        return self.slots, self.cells, self.meta
+
+    def _find(self, key: int) -> int:
+        """Slot of row ``key``, or of the empty slot that ends its probe (key absent)."""
+        sv, mask = self._sv, self._mask
+        i = ((key * HASH_MUL) & _M64) >> self._shift
+        k = sv[2 * i]
+        while k != key and k >= 0:
+            i = (i + 1) & mask
+            k = sv[2 * i]
+        return i
 
     def read(self, addr: int) -> int:
         """The word at ``addr`` (8-byte aligned)."""
-        kv, mask = self._kv, self._mask
-        i = ((addr >> 3) * HASH_MUL & _M64) >> self.shift
-        k = kv[i]
-        while k != addr:
-            if k < 0:
-                return 0
-            i = (i + 1) & mask
-            k = kv[i]
-        return self._vv[i]
+        sv = self._sv
+        i = self._find(addr >> ROW_SHIFT)
+        if sv[2 * i] < 0:
+            return 0
+        return self._wv[sv[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)]
 
     def write(self, addr: int, word: int) -> None:
         """Store ``word`` at ``addr``; writing 0 removes the word."""
@@ -234,24 +332,19 @@ class Memory:
             raise ValueError(f"addr: expected an 8-byte aligned address, got {addr:#x}")
         if not 0 <= word < 1 << 64:
             raise ValueError(f"word: expected a 64-bit value, got {word:#x}")
-        kv, mask = self._kv, self._mask
-        i = ((addr >> 3) * HASH_MUL & _M64) >> self.shift
-        k = kv[i]
-        while k != addr:
-            if k < 0:  # absent
-                if word:
-                    kv[i] = addr
-                    self._vv[i] = word
-                    self._n += 1
-                    if 2 * self._n > len(kv):
-                        self._grow()
-                return
-            i = (i + 1) & mask
-            k = kv[i]
-        if word:
-            self._vv[i] = word
-        else:
-            self._n -= _clear(self.keys, self.vals, self.shift, addr, 1)
+        if not word:
+            self._n -= _clear(self.slots, self.cells, self.meta, addr, 1)
+            return
+        key = addr >> ROW_SHIFT
+        i = self._find(key)
+        if self._sv[2 * i] < 0:  # a new row
+            self.reserve(1)
+            self._n += mem_put(self.slots, self.cells, self.meta, addr,
+                               np.uint64(word).view(np.int64))
+            return
+        j = self._sv[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)
+        self._n += self._wv[j] == 0
+        self._wv[j] = word
 
     def clear(self, addr: int, size: int) -> None:
         """Remove every word in ``[addr, addr + size)`` (both multiples of 8): one compiled
@@ -263,37 +356,53 @@ class Memory:
         """
         if addr & 7 or size & 7 or addr < 0 or size < 0 or addr + size > 1 << 63:
             raise ValueError(f"addr, size: expected 8-byte aligned, got {addr:#x}, {size:#x}")
-        self._n -= _clear(self.keys, self.vals, self.shift, addr, size >> 3)
-
-    def _grow(self) -> None:
-        keys, vals = self.keys, self.vals
-        self._alloc(64 - self.shift + 1)
-        _rehash(keys, vals, self.keys, self.vals, self.shift)
+        self._n -= _clear(self.slots, self.cells, self.meta, addr, size >> 3)
 
     def __len__(self) -> int:
+        """Words present (non-zero)."""
         return self._n
 
-    def reserve(self, words: int) -> None:
-        """Grow the table now, as writes would, so that ``words`` more words fit: compiled
-        writers insert with :func:`mem_put` into :meth:`table` and report how many they added
-        (:meth:`added`).
+    def rows(self) -> int:
+        """Rows in use."""
+        return int(self.meta[M_LIVE])
 
-        >>> m = Memory(); m.reserve(40); len(m.table()[0])
+    def reserve(self, words: int) -> None:
+        """Grow the image now, as writes would, so that ``words`` more words fit even if each
+        opens a row (:func:`mem_room`): compiled writers insert with :func:`mem_put` into
+        :meth:`table` and report how many words they added (:meth:`added`).
+
+        >>> m = Memory(); m.reserve(40); len(m.table()[0]) // 2
         128
         """
-        while 2 * (self._n + words) > len(self.keys):
-            self._grow()
+        meta = self.meta
+        while 2 * (int(meta[M_LIVE]) + words) > self._mask + 1:
+            old = self.slots
+            self._slots(64 - self._shift + 1)
+            _rehash(old, self.slots, self._shift)
+        spare = int(meta[M_FREE]) + len(self.cells) // ROW_WORDS - int(meta[M_HIGH])
+        if spare < words:
+            have = len(self.cells) // ROW_WORDS
+            self._rows(max(2 * have, have + words - spare))
 
     def added(self, words: int) -> None:
         """Count ``words`` new words a compiled writer stored (see :meth:`reserve`)."""
         self._n += words
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(addresses ascending as uint64, words as int64 bit patterns): a sorted copy."""
-        used = self.keys >= 0
-        addrs = self.keys[used]
-        order = np.argsort(addrs)
-        return addrs[order].astype(np.uint64), self.vals[used][order]
+    def arrays(self, start: int = 0, end: int = 1 << 63) -> tuple[np.ndarray, np.ndarray]:
+        """(addresses ascending as uint64, words as int64 bit patterns) of the words present
+        in ``[start, end)`` (default: all): a sorted copy."""
+        keys = self.slots[0::2]
+        used = keys >= 0
+        if start > 0 or end < 1 << 63:
+            used &= (keys >= start >> ROW_SHIFT) & (keys <= (end - 1) >> ROW_SHIFT)
+        keys, rows = keys[used], self.slots[1::2][used]
+        order = np.argsort(keys)
+        keys, rows = keys[order], rows[order]
+        cells = (rows[:, None] * ROW_WORDS + np.arange(ROW_WORDS)).ravel()
+        addrs = ((keys[:, None] << ROW_SHIFT) + 8 * np.arange(ROW_WORDS)).ravel()
+        words = self.cells[cells]
+        keep = (words != 0) & (addrs >= start) & (addrs < end)
+        return addrs[keep].astype(np.uint64), words[keep]
 
     @property
     def words(self) -> MappingProxyType[int, int]:
@@ -304,13 +413,17 @@ class Memory:
 
     def __getstate__(self) -> dict[str, object]:
         # memoryviews do not pickle or copy: rebuild them from the arrays
-        return {"keys": self.keys, "vals": self.vals, "n": self._n}
+        return {"slots": self.slots, "cells": self.cells, "meta": self.meta, "n": self._n}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        keys, vals = state["keys"], state["vals"]
         self._n = state["n"]
-        self._alloc(len(keys).bit_length() - 1)
-        self.keys[:], self.vals[:] = keys, vals
+        self.meta = state["meta"].copy()
+        slots, words = state["slots"], state["cells"]
+        self._slots((len(slots) >> 1).bit_length() - 1)
+        self.slots[:] = slots
+        self.meta[M_SHIFT] = self._shift
+        self.cells = words.copy()
+        self._wv = memoryview(self.cells.view(np.uint64))
 
 
 class FrameAllocator:

@@ -1,16 +1,18 @@
-"""The hash-table memory image: it reads back like a dict, and the walker kernel probes it alike.
+"""The row-hashed memory image: it reads back like a dict, and the walker kernel probes it alike.
 
 Golden model: a plain ``dict`` of address -> word (absent reads 0, writing 0 deletes). The
 driver applies random interleaved writes, overwrites, deletes and range clears to both, over
-address pools
-chosen to collide (shared home slots, probe runs that wrap past the table's end) and to grow
-the table; the scoreboard compares every read, ``len``, ``arrays()`` and the compiled probe.
+address pools chosen to collide (rows sharing home slots, probe runs that wrap past the
+table's end), to share rows and to grow the image; the scoreboard compares every read,
+``len``, ``arrays()``, the compiled probes and the image's bookkeeping (one live row per row
+of words present, every row handed out either live or on the free list).
 """
 
 from __future__ import annotations
 
 import copy
 
+import numba
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,31 +21,46 @@ from hwmodels.pagewalk import PageWalkModel, WalkerParams, WalkRequest
 from hwmodels.pagewalk.model import _read
 from hwmodels.pagewalk.tables import (
     HASH_MUL,
+    M_FREE,
+    M_HIGH,
+    M_LIVE,
+    M_SHIFT,
+    ROW_SHIFT,
+    ROW_WORDS,
     FrameAllocator,
     Memory,
     PageTable,
+    mem_get,
+    mem_put,
+    mem_room,
 )
 
 M64 = (1 << 64) - 1
 
 
+BITS = (len(Memory().table()[0]) // 2).bit_length() - 1
+"""log2 of a new image's slots."""
+
+
 def home(addr: int, bits: int) -> int:
-    """Home slot of ``addr`` in a table of ``2**bits`` slots (the documented hash)."""
-    return ((addr >> 3) * HASH_MUL & M64) >> (64 - bits)
+    """Home slot of ``addr``'s row in a table of ``2**bits`` slots (the documented hash)."""
+    return ((addr >> ROW_SHIFT) * HASH_MUL & M64) >> (64 - bits)
 
 
-def _colliding(bits: int, slots: tuple[int, ...], n: int) -> list[int]:
-    """``n`` small aligned addresses whose home slots (in ``2**bits`` slots) are in ``slots``."""
+def _colliding(bits: int, slots: tuple[int, ...], n: int, per_row: int = 1) -> list[int]:
+    """Small aligned addresses in ``n`` rows whose home slots (in ``2**bits`` slots) are in
+    ``slots``: ``per_row`` words of each row, spread over it."""
     out, addr = [], 0
-    while len(out) < n:
+    step = 8 * (ROW_WORDS // per_row)
+    while len(out) < n * per_row:
         if home(addr, bits) in slots:
-            out.append(addr)
-        addr += 8
+            out.extend(addr + step * k for k in range(per_row))
+        addr += 8 * ROW_WORDS
     return out
 
 
-# Homes at the end of the initial 64-slot table (probe runs wrap to slot 0) and at slot 0.
-WRAP = _colliding(6, (62, 63, 0), 24)
+# Homes at the end of a new image's slots (probe runs wrap to slot 0) and at slot 0.
+WRAP = _colliding(BITS, (2**BITS - 2, 2**BITS - 1, 0), 12, per_row=2)
 POOL = st.one_of(
     st.sampled_from(WRAP),
     st.integers(0, 255).map(lambda k: 0x10000 + 8 * k),  # one table page: dense keys
@@ -66,13 +83,18 @@ def check(mem: Memory, golden: dict[int, int], probe: list[int]) -> None:
     assert addrs.tolist() == sorted(golden)
     assert words.view(np.uint64).tolist() == [golden[a] for a in sorted(golden)]
     assert dict(mem.words) == golden
-    keys, vals, shift = mem.table()
-    assert 2 * len(golden) <= len(keys) == 1 << (64 - shift)
+    slots, cells, meta = mem.table()
+    live = int(meta[M_LIVE])
+    assert live == mem.rows() == len({a >> ROW_SHIFT for a in golden})
+    assert 2 * live <= len(slots) // 2 == 1 << (64 - int(meta[M_SHIFT]))
+    assert int((slots[0::2] >= 0).sum()) == live
+    assert live + int(meta[M_FREE]) == int(meta[M_HIGH]) <= len(cells) // ROW_WORDS
     for a in probe:
         want = golden.get(a, 0)
         assert mem.read(a) == want
-        # the walker kernel's probe of the same table: the word as an int64 bit pattern
-        assert int(_read(keys, vals, shift, np.int64(a))) & M64 == want
+        # the compiled probes of the same image: the word as an int64 bit pattern
+        assert int(mem_get(slots, cells, meta, np.int64(a))) & M64 == want
+        assert int(_read(slots, cells, meta, np.int64(a))) & M64 == want
 
 
 @settings(max_examples=300, deadline=None)
@@ -97,9 +119,11 @@ def test_memory_reads_back_like_a_dict(ops: list[tuple[str, int, int]],
     check(mem, golden, [a for _, a, _ in ops] + WRAP + absent)
 
 
-# 30 addresses homing in the last and first slots of the 64-slot table, which never grows
-# with at most 30 words: every probe run crosses the end, so deletes shift entries across it.
-CROWD = _colliding(6, (60, 61, 62, 63, 0, 1), 30)
+# Seven rows homing in the last and first slots of a new image, which never grows with at
+# most seven rows live: every probe run crosses the end, so freeing a row shifts keys across
+# it; four words a row, so rows empty and fill again.
+CROWD = _colliding(BITS, (2**BITS - 4, 2**BITS - 3, 2**BITS - 2, 2**BITS - 1, 0, 1), 7,
+                   per_row=4)
 
 
 @settings(max_examples=300, deadline=None)
@@ -114,7 +138,7 @@ def test_deletes_across_the_table_end(ops: list[tuple[int, int]]) -> None:
         else:
             golden.pop(addr, None)
         assert mem.read(addr) == word
-    assert len(mem.table()[0]) == 64
+    assert len(mem.table()[0]) // 2 == 2**BITS
     check(mem, golden, CROWD)
 
 
@@ -131,7 +155,7 @@ def test_growth_then_deleting_everything_leaves_an_empty_table() -> None:
         del golden[a]
         if len(golden) % 997 == 0:
             check(mem, golden, addrs[:300] + WRAP)
-    assert len(mem) == 0 and (mem.table()[0] == -1).all() and not mem.table()[1].any()
+    assert len(mem) == 0 and mem.rows() == 0 and (mem.table()[0][0::2] == -1).all()
 
 
 def test_invalid_writes_are_rejected() -> None:
@@ -177,3 +201,54 @@ def test_walker_reads_the_live_image_through_growth() -> None:
         assert (ev.fault, ev.frame) == (0, (0x80000000 >> 12) + k)
     pt.unmap(0x400000)
     assert walker.walk(WalkRequest.native(0x400000, pt.root)).fault != 0
+
+
+@numba.njit(cache=False)
+def _put_all(slots, cells, meta, lo, addrs, words):  # pragma: no cover (compiled)
+    """Store ``addrs[lo:]`` as a compiled writer does; (where it stopped, words added)."""
+    added = 0
+    for i in range(lo, len(addrs)):
+        if not mem_room(slots, cells, meta, 1):
+            return i, added
+        added += mem_put(slots, cells, meta, addrs[i], words[i])
+    return len(addrs), added
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(st.tuples(POOL, st.integers(1, M64)), max_size=200),
+       clears=st.lists(POOL, max_size=20))
+def test_compiled_writers_grow_the_image_between_calls(ops: list[tuple[int, int]],
+                                                       clears: list[int]) -> None:
+    """A compiled writer stops when the image is full (mem_room), the caller grows it
+    (reserve) and resumes: the image then holds what writes one by one would."""
+    mem, golden = Memory(), {}
+    for a in clears:  # rows freed before the writes: reused first
+        mem.write(a, 1)
+        mem.write(a, 0)
+    addrs = np.array([a for a, _ in ops], dtype=np.int64)
+    words = np.array([w for _, w in ops], dtype=np.uint64).view(np.int64)
+    lo = 0
+    while True:
+        lo, added = _put_all(*mem.table(), lo, addrs, words)
+        mem.added(added)
+        if lo == len(addrs):
+            break
+        mem.reserve(1)
+    for a, w in ops:
+        golden[a] = w
+    check(mem, golden, list(golden) + WRAP)
+
+
+def test_a_dense_image_costs_its_words_not_a_slot_each() -> None:
+    """A fully written run of table pages: 8 bytes a word in the rows, and the slots a small
+    share on top (one per 16 words, at most half full)."""
+    mem = Memory()
+    n = 512 * 64  # 64 table pages
+    for a in range(0x200000, 0x200000 + 8 * n, 8):
+        mem.write(a, a | 1)
+    slots, cells, meta = mem.table()
+    assert mem.rows() == n // ROW_WORDS and len(mem) == n
+    assert len(cells) <= 2 * n
+    assert slots.nbytes <= 4 * 16 * n // ROW_WORDS
+    mem.clear(0x200000, 8 * n)
+    assert len(mem) == 0 and mem.rows() == 0 and int(meta[M_FREE]) == n // ROW_WORDS
