@@ -124,7 +124,8 @@ class FrameMap:
                 for a in addrs.tolist():
                     self[a] = values
             return
-        values = np.broadcast_to(values, addrs.shape)
+        if not isinstance(values, np.ndarray):
+            values = np.full(len(addrs), values, dtype=np.int64)
         up = addrs >= self.top
         if up.any():
             self.high[(addrs[up] - self.top) >> self.shift] = values[up]

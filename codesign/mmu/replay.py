@@ -294,8 +294,12 @@ class Counts:
             for row in rows[wide].tolist():
                 self._add(tuple(row), 1)
             rows = rows[~wide]
-        keys, counts = np.unique(_pack(*rows.T), return_counts=True)
-        for k, m in zip(keys.tolist(), counts.tolist(), strict=True):
+        # np.unique's sort of every row costs more than the replay of the run; the rows take
+        # few distinct values: count them by hash, sort those
+        keys, _, inverse = index(_pack(*rows.T))
+        counts = np.bincount(inverse, minlength=len(keys))
+        order = np.argsort(keys)
+        for k, m in zip(keys[order].tolist(), counts[order].tolist(), strict=True):
             self._add(_unpack(k), m)
 
     def _add_rows_small(self, rows: list[list[int]]) -> None:
@@ -389,8 +393,8 @@ class Faulted:
 
     def __init__(self) -> None:
         self.one: dict[int, tuple[int, int]] = {}
-        self.pos: list[int] = []
-        self.units: list[int] = []
+        self.pos: list[np.ndarray] = []
+        self.units: list[np.ndarray] = []
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __bool__(self) -> bool:
@@ -403,19 +407,30 @@ class Faulted:
 
     def add_rows(self, pos: np.ndarray, units: np.ndarray) -> None:
         """One fault each at ``pos`` (no position already given), with trap ``units``."""
-        self.pos.extend(pos.tolist())
-        self.units.extend(units.tolist())
-        self._arrays = None
+        if len(pos):
+            # copies: a view would keep the caller's whole fault-row buffer alive
+            self.pos.append(np.array(pos, dtype=np.int64))
+            self.units.append(np.array(units, dtype=np.int64))
+            self._arrays = None
 
     def between(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """(the positions in [a, b), in no particular order, and their (faults, units))."""
         if self._arrays is None:
-            k = len(self.pos)
-            at = np.array(self.pos + list(self.one), dtype=np.int64)
+            # kept as arrays (one per run of compiled faults), joined when read: a block's
+            # positions are read once per run, and a list of ints would be converted whole
+            # each time
+            if len(self.pos) > 1:
+                self.pos = [np.concatenate(self.pos)]
+                self.units = [np.concatenate(self.units)]
+            k = len(self.pos[0]) if self.pos else 0
+            at = np.empty(k + len(self.one), dtype=np.int64)
             fu = np.empty((len(at), 2), dtype=np.int64)
-            fu[:k, 0] = 1
-            fu[:k, 1] = self.units
+            if k:
+                at[:k] = self.pos[0]
+                fu[:k, 0] = 1
+                fu[:k, 1] = self.units[0]
             if self.one:
+                at[k:] = list(self.one)
                 fu[k:] = list(self.one.values())
             self._arrays = at, fu
         at, fu = self._arrays

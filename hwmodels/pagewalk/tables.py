@@ -272,6 +272,7 @@ class Memory:
         self._n = 0
         self.meta = np.zeros(5, dtype=np.int64)
         self.meta[M_HEAD] = -1
+        self._mv = memoryview(self.meta)
         self._slots(_MIN_BITS)
         self._rows(_MIN_ROWS)
 
@@ -337,12 +338,29 @@ class Memory:
             return
         key = addr >> ROW_SHIFT
         i = self._find(key)
-        if self._sv[2 * i] < 0:  # a new row
-            self.reserve(1)
-            self._n += mem_put(self.slots, self.cells, self.meta, addr,
-                               np.uint64(word).view(np.int64))
+        sv = self._sv
+        if sv[2 * i] < 0:  # a new row (mem_put's, in Python: a compiled call costs more)
+            meta = self._mv
+            if not (2 * (meta[M_LIVE] + 1) <= self._mask + 1
+                    and (meta[M_FREE] or meta[M_HIGH] < len(self.cells) // ROW_WORDS)):
+                self.reserve(1)
+                sv, meta = self._sv, self._mv
+                i = self._find(key)
+            row = meta[M_HEAD]
+            if row >= 0:
+                meta[M_HEAD] = self.cells[row * ROW_WORDS]
+                self._wv[row * ROW_WORDS] = 0
+                meta[M_FREE] -= 1
+            else:
+                row = meta[M_HIGH]
+                meta[M_HIGH] = row + 1
+            sv[2 * i] = key
+            sv[2 * i + 1] = row
+            meta[M_LIVE] += 1
+            self._wv[row * ROW_WORDS + ((addr >> 3) & _ROW_MASK)] = word
+            self._n += 1
             return
-        j = self._sv[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)
+        j = sv[2 * i + 1] * ROW_WORDS + ((addr >> 3) & _ROW_MASK)
         self._n += self._wv[j] == 0
         self._wv[j] = word
 
@@ -418,6 +436,7 @@ class Memory:
     def __setstate__(self, state: dict[str, object]) -> None:
         self._n = state["n"]
         self.meta = state["meta"].copy()
+        self._mv = memoryview(self.meta)
         slots, words = state["slots"], state["cells"]
         self._slots((len(slots) >> 1).bit_length() - 1)
         self.slots[:] = slots
