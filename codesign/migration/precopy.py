@@ -14,22 +14,25 @@ page a 4 KiB frame plus an 8-byte record of its frame number and type, as Xen's
 ``xc_domain_save`` writes ``pfn_type[]`` ahead of each batch's pages). A page written several
 times in a round is sent once in the next.
 
-**When to stop** (Xen's ``xc_domain_save``, the implementation Clark et al. measured): after a
-live round, the stop-and-copy round starts when the round sent more pages than the one before
-it (the link is at full rate: the dirty rate is outrunning it), when ``max_rounds - 1`` live
-rounds are done (``DEF_MAX_ITERS`` 29: "limit us to 30 times round loop"), when fewer than
-``stop_pages`` pages (50) were dirtied during the round, or when more than ``max_factor``
-(``DEF_MAX_FACTOR`` 3) times the VM's memory has been sent. The stop-and-copy round sends
-what the last live round dirtied with the guest paused: the downtime is its transfer time
-plus ``resume_s`` (CPU and device state, the switch-over; not modelled by default). Xen also
-skips, within a round, pages dirtied again since the round began ("to_skip"); the engine
-does not by default (QEMU, KVM's migration, sends each round's synced bitmap as it is);
-with ``skip`` it does as ``xc_domain_save`` does: it goes through the pages in pfn order (here
-the dirty stream's page numbering stands in for pfns) in batches of :data:`XEN_BATCH`, peeks
-the dirty log (``XEN_DOMCTL_SHADOW_OP_PEEK``) before each batch, and skips a page to send that
-was dirtied again since the round began -- the next round sends it; the stop-and-copy round
-skips nothing. A skipped page costs no link time, so the round ends sooner and the stop rule
-sees the pages actually sent (``sent_this_iter``).
+**When to stop** (Xen's ``xc_linux_save`` / ``xc_domain_save``, the implementation Clark et al.
+measured): after a live round, the stop-and-copy round starts when the round sent more pages
+than the one before it while the link ran at its top rate (the dirty rate is outrunning it:
+2005's ``mbit_rate == MAX_MBIT_RATE``; this model has no rate limiting, so its link always runs
+at ``link_bps``), when ``max_rounds - 1`` live rounds are done (``DEF_MAX_ITERS`` 29: "limit us
+to 30 times round loop"), when the round sent (or skipped) fewer than ``stop_pages`` pages (50:
+``sent_this_iter+skip_this_iter < 50``), or when more than ``max_factor`` (``DEF_MAX_FACTOR``
+3) times the VM's memory has been sent. Xen decides before it reads the dirty log
+(``XEN_DOMCTL_SHADOW_OP_CLEAN`` follows the test), so the stop-and-copy round sends what the
+last live round dirtied, with the guest paused: the downtime is its transfer time plus
+``resume_s`` (CPU and device state, the switch-over; not modelled by default). Xen also skips,
+within a round, pages dirtied again since the round began ("to_skip"); the engine does not by
+default (QEMU, KVM's migration, sends each round's synced bitmap as it is); with ``skip`` it
+does as ``xc_domain_save`` does: it goes through the pages in pfn order (here the dirty
+stream's page numbering stands in for pfns) in batches of :data:`XEN_BATCH`, peeks the dirty
+log (``XEN_DOMCTL_SHADOW_OP_PEEK``) before each batch, and skips a page to send that was
+dirtied again since the round began -- the next round sends it; the stop-and-copy round skips
+nothing. A skipped page costs no link time, so the round ends sooner and the stop rule sees the
+pages actually sent (``sent_this_iter``).
 
 The first period's writes may differ from the later ones' (``first``): a stream that starts
 by populating its memory (each page zeroed by the guest kernel on its first touch: a write)
@@ -65,8 +68,8 @@ dirty flags, and the TLB flush that makes it visible).
 >>> import numpy as np
 >>> r = precopy(np.arange(4) * 100, np.arange(4), 1000, 4, 256, 10.0, 1e9, 1e9, WRITE_PROTECT,
 ...             2000.0, 512, 0.0, 0.0)
->>> r.rounds, r.pages_sent, round(r.downtime_s * 1e6, 3)   # 256 pages, then the 4 dirtied
-(2, 260, 131.328)
+>>> r.rounds, r.pages_sent, round(r.downtime_s * 1e6, 3)  # 256, the 4 dirtied, them again
+(3, 264, 131.328)
 """
 
 from __future__ import annotations
@@ -200,6 +203,7 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
     xen_skip = skip and logging != NONE
     while True:
         k += 1
+        skipped_now = 0
         if logging != NONE:
             extra[0] += round_cycles
         cur[C_DIRTY] = 0
@@ -218,9 +222,10 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
                 for p in range(b0, min(b0 + batch, n_pages)):
                     if listed[p]:
                         if stamp[p] == k:
-                            skipped += 1
+                            skipped_now += 1
                         else:
                             n_sent += 1
+            skipped += skipped_now
             rest = memory_pages - n_pages if k == 1 or dev_all else carried
             to_send = n_sent + rest
             end = start + to_send * page_s
@@ -243,7 +248,10 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
         if dev_all:
             dirty = memory_pages  # every page pinned for the device counts as dirty
         dirtied[k - 1] = dirty
-        last = (k >= max_rounds - 1 or dirty < stop_pages or total > max_factor * memory_pages
+        # decided on what this round sent, before the dirty log is read (Xen: the test, then
+        # XEN_DOMCTL_SHADOW_OP_CLEAN), so the stop-and-copy sends what this round dirtied
+        last = (k >= max_rounds - 1 or to_send + skipped_now < stop_pages
+                or total > max_factor * memory_pages
                 or (k > 1 and sent[k - 1] > sent[k - 2]) or logging == NONE)
         if last:
             sent[k] = dirty

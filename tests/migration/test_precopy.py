@@ -33,18 +33,20 @@ def _run(wpos, wpage, period, n_pages, memory, logging=SCAN, **kw):
 def test_rounds_shrink_geometrically_with_the_dirty_to_link_ratio() -> None:
     """A guest dirtying a fresh page every ``gap`` accesses (1 ns each) against a link
     sending one page per us: each round dirties 1000/gap pages per us of the round before,
-    so the rounds shrink by that ratio until fewer than 50 pages are dirty."""
+    so the rounds shrink by that ratio until one sends fewer than 50 pages; the
+    stop-and-copy then sends what that round dirtied (Xen decides before reading the log)."""
     gap, pages = 4000, 100_000  # ratio 1/4: 100,000 -> 25,000 -> 6,250 -> ...
     period = gap * pages
     r = _run(np.arange(pages) * gap, np.arange(pages), period, pages, pages)
     expected, start = [pages], 0
     while True:  # the writes at multiples of gap in the round's [start, end) accesses
         end = start + expected[-1] * 1000
+        small = expected[-1] < 50  # the round just sent is the last live one
         expected.append(-(-end // gap) - -(-start // gap))
         start = end
-        if expected[-1] < 50:
+        if small:
             break
-    assert expected[:4] == [100_000, 25_000, 6_250, 1_563]
+    assert expected == [100_000, 25_000, 6_250, 1_563, 391, 97, 25, 6]
     assert r.sent.tolist() == expected
     assert r.dirtied.tolist() == expected[1:]
     assert r.downtime_s == pytest.approx(expected[-1] * 1e-6)
@@ -162,22 +164,24 @@ def test_the_pml_twin_helper_counts_what_the_sdm_says() -> None:
 
 def test_start_up_writes_count_once() -> None:
     """A guest that populates 1,000 pages as it starts and then rewrites 10 of them: with
-    the start-up as the first period only, round 2 sends the 1,000 pages round 1 saw dirtied
-    and the 10 rewritten during it go in the stop-and-copy; repeated every period, the
-    start-up dirties all 1,000 in every round and the migration never converges."""
+    the start-up as the first period only, round 2 sends the 1,000 pages round 1 saw dirtied,
+    round 3 the 10 rewritten during it -- fewer than 50 sent: the stop-and-copy sends the 10
+    rewritten during round 3; repeated every period, the start-up dirties all 1,000 in every
+    round and the migration never converges."""
     hot_pos, hot_page = np.arange(10) * 100, np.arange(10)
     start = (np.arange(1000), np.arange(1000))
     once = _run(hot_pos, hot_page, 1000, 1000, 100_000, first=start)
-    assert once.sent.tolist() == [100_000, 1000, 10]
+    assert once.sent.tolist() == [100_000, 1000, 10, 10]
     always = _run(*start, 1000, 1000, 100_000)
     assert always.rounds == 30 and always.sent[-1] == 1000
 
 
 def test_a_device_ring_is_dirtied_as_fast_as_it_is_written() -> None:
     """A NIC writing 0.101 pages/us into a ring of 50 pages: round 1 (1,000 us) fills the whole
-    ring; round 2 (the 50 ring pages, 50 us) dirties 5 of them -- fewer than 50: stop."""
+    ring; round 2 (the 50 ring pages, 50 us) dirties 5 of them; round 3 sends those 5 --
+    fewer than 50: stop -- and dirties none in its 5 us."""
     r = _run(np.zeros(0), np.zeros(0), 1000, 1, 1000, dev_pages=50, dev_rate=1.01e5)
-    assert r.sent.tolist() == [1000, 50, 5] and r.device_pages == 55
+    assert r.sent.tolist() == [1000, 50, 5, 0] and r.device_pages == 55
 
 
 def test_a_pass_through_device_without_dirty_tracking_dirties_everything() -> None:
@@ -192,21 +196,24 @@ def test_xen_skips_a_page_dirtied_again_before_its_batch() -> None:
     """3,000 pages at one per microsecond, in batches of 1,024, the log peeked before each:
     a write at 0.5 ms to page 2,500 (batch 3, peeked at 2.048 ms) makes round 1 skip it; a
     write at the same time to page 100 (batch 1, peeked at 0) comes after page 100 was sent.
-    Both go in the stop-and-copy. Without skipping, round 1 sends all 3,000."""
+    Both go in round 2 (fewer than 50: the last live one; nothing is written after the
+    start-up, so the stop-and-copy sends nothing). Without skipping, round 1 sends all
+    3,000."""
     first = (np.array([500_000, 500_001]), np.array([100, 2500]))
     plain = _run(np.zeros(0), np.zeros(0), 1_000_000, 3000, 3000, first=first)
     xen = _run(np.zeros(0), np.zeros(0), 1_000_000, 3000, 3000, first=first, skip=True)
-    assert plain.sent.tolist() == [3000, 2] and plain.skipped == 0
-    assert xen.sent.tolist() == [2999, 2] and xen.skipped == 1
+    assert plain.sent.tolist() == [3000, 2, 0] and plain.skipped == 0
+    assert xen.sent.tolist() == [2999, 2, 0] and xen.skipped == 1
     assert xen.total_s == pytest.approx(plain.total_s - 1e-6)
 
 
 def test_xen_skipping_defers_a_hot_set_to_the_stop_and_copy() -> None:
     """2,000 pages written once as the guest starts (in its first 2 us), ten hot pages
     (numbers 2,000-2,009) written every microsecond, 990 pages never written; one page per
-    microsecond. Without skipping: 3,000, then the 2,010 dirtied, then the 10 hot ones. With
-    it, round 1 skips what its second batch (peeked at 1.024 ms) finds dirtied again -- 976
-    start-up pages and the hot ten -- and round 2 skips the hot ten again: 2,014, 2,000, 10."""
+    microsecond. Without skipping: 3,000, then the 2,010 dirtied, then the 10 hot ones (fewer
+    than 50: the last live round), then the 9 of them rewritten in its 10 us. With it, round
+    1 skips what its second batch (peeked at 1.024 ms) finds dirtied again -- 976 start-up
+    pages and the hot ten -- and round 2 skips the hot ten again: 2,014, 2,000, 10, 10."""
     hot = (np.arange(0, 1_000_000, 1000), 2000 + np.arange(1000) % 10)
     start = (np.arange(2000), np.arange(2000))
     pos = np.concatenate([start[0], hot[0][2:]])
@@ -215,8 +222,8 @@ def test_xen_skipping_defers_a_hot_set_to_the_stop_and_copy() -> None:
     first = (pos[order], page[order])
     plain = _run(*hot, 1_000_000, 2010, 3000, first=first)
     xen = _run(*hot, 1_000_000, 2010, 3000, first=first, skip=True)
-    assert plain.sent.tolist() == [3000, 2010, 10] and plain.skipped == 0
-    assert xen.sent.tolist() == [2014, 2000, 10] and xen.skipped == 986 + 10
+    assert plain.sent.tolist() == [3000, 2010, 10, 9] and plain.skipped == 0
+    assert xen.sent.tolist() == [2014, 2000, 10, 10] and xen.skipped == 986 + 10
     assert xen.pages_sent < plain.pages_sent
 
 
