@@ -251,7 +251,7 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     longer on it.
     """
     # A capture of an offloading host holds super-frames: on the wire they are MTU frames.
-    stream, cut = segment(stream, p.mtu, p.link_gbps)
+    stream, cut = segment(stream, p.mtu, p.link_gbps, copy=False)  # only read from here on
     t = stream["time_ns"].astype(np.float64)
     size = stream["frame_bytes"].astype(np.int64)
     is_rx = stream["direction"] == Dir.RX

@@ -474,6 +474,17 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
             busy[r] += total
             nh = _push(ht, hs, hp, hk, nh, t + total, seq, q, 0)
             seq += 1
+    return nlog
+
+
+@numba.njit(cache=True)
+def _decreases(values):  # pragma: no cover (compiled)
+    # np.any(np.diff(values) < 0) without its two temporaries of the stream's length (a
+    # loop: numba compiles no generator into any())
+    for i in range(1, len(values)):  # noqa: SIM110
+        if values[i] < values[i - 1]:
+            return True
+    return False
 
 
 @numba.njit(cache=True)
@@ -614,7 +625,7 @@ def simulate(
     """
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
     n = len(arrival)
-    if n and np.any(np.diff(arrival) < 0):
+    if n and _decreases(arrival):
         raise ValueError("arrival times must be non-decreasing")
     which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
     if n and (which.min() < 0 or which.max() >= len(paths)):
@@ -703,12 +714,13 @@ def simulate(
     # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
     logged = any(si[:, _HOLD] == _HOLD_DEVICE)
     room = 2 * n + 2 if logged else 0
-    log = (np.zeros(room), np.zeros(room, np.int64), np.full(room, -1, np.int64))
-    _kernel(arrival, which, np.ascontiguousarray(frame_bytes, dtype=np.int64), extra,
-            extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
-            seglen, sf, si, release, len(resources), wait_off, depart, drop, busy, st_busy,
-            *counters, *log)
+    # written in order from the start: the kernel says how far (no need to clear them)
+    log = (np.empty(room), np.empty(room, np.int64), np.empty(room, np.int64))
+    nlog = _kernel(arrival, which, np.ascontiguousarray(frame_bytes, dtype=np.int64), extra,
+                   extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
+                   seglen, sf, si, release, len(resources), wait_off, depart, drop, busy,
+                   st_busy, *counters, *log)
     served, batches, irqs, raised, joined = counters
-    used = log[2] >= 0
     return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
-                  batches, irqs, raised, log[0][used], log[1][used], log[2][used], joined)
+                  batches, irqs, raised, log[0][:nlog].copy(), log[1][:nlog].copy(),
+                  log[2][:nlog].copy(), joined)

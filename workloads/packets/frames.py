@@ -389,8 +389,8 @@ def wire_frames(packets: np.ndarray, mtu: int = 1500) -> np.ndarray:
     return out
 
 
-def segment(packets: np.ndarray, mtu: int = 1500,
-            link_gbps: float = 10.0) -> tuple[np.ndarray, int]:
+def segment(packets: np.ndarray, mtu: int = 1500, link_gbps: float = 10.0, *,
+            copy: bool = True) -> tuple[np.ndarray, int]:
     """(the stream with every super-frame cut into MTU-sized frames, number of super-frames
     cut): what a host with TSO/GSO puts on the wire for the super-frames its capture shows.
 
@@ -413,7 +413,8 @@ def segment(packets: np.ndarray, mtu: int = 1500,
     ``link_gbps``, the start times rounded up to the ns (``ceil`` of the exact sums: never
     early, no drift). Segments are not serialized against the stream's other frames, which
     keep their times: the result is a stable merge by time (a segment before a later frame of
-    the same time). Ordinary frames are unchanged. The result is a new array.
+    the same time). Ordinary frames are unchanged. The result is a new array (``copy=False``:
+    the input itself when it holds no super-frame, for a reader that does not change it).
 
     >>> s = empty(2); s["direction"] = Dir.RX; s["frame_bytes"] = [3000, 64]
     >>> s["time_ns"] = [0, 1000]; s["xid"] = [1, 0]; s["role"] = [Role.REQUEST, 0]
@@ -429,7 +430,7 @@ def segment(packets: np.ndarray, mtu: int = 1500,
     _check_link(mtu, link_gbps)
     sup, size, head, count = _super_frames(packets, mtu)
     if not len(sup):
-        return packets.copy(), 0
+        return (packets.copy() if copy else packets), 0
     # The first segment takes its super-frame's place (same time, xid, role): only the
     # others (the "extras") are new records, merged in. Every segment but the last is full,
     # so segment j starts j full segments' wire time after the first: no running sum.

@@ -194,6 +194,12 @@ def test_segment_keeps_an_ordinary_stream_and_a_tagged_limit() -> None:
     assert out["time_ns"].tolist() == [0, 5, 9, 9 + math.ceil(8 * (1518 + OVERHEAD) / 10)]
     same, none = segment(s[:2])
     assert none == 0 and same.tobytes() == s[:2].tobytes() and same is not s
+    # copy=False: the stream itself when nothing is cut, a new one otherwise
+    ordinary = s[:2]
+    kept, n_kept = segment(ordinary, copy=False)
+    assert kept is ordinary and n_kept == 0
+    cut_again, n_cut = segment(s, copy=False)
+    assert n_cut == 1 and cut_again is not s and cut_again.tobytes() == out.tobytes()
 
 
 def golden(s: np.ndarray, mtu: int, gbps: float) -> tuple[np.ndarray, int]:
