@@ -212,6 +212,24 @@ def mem_room(slots, words, meta, n):
 
 
 @numba.njit(cache=True)
+def _open_row(slots, words, meta, i, key):
+    """Give row ``key`` a row (a freed one first, else the next fresh one) at the empty
+    slot ``i`` that ends its probe; the row's number (its words all 0)."""
+    row = meta[M_HEAD]
+    if row >= 0:
+        meta[M_HEAD] = words[row * ROW_WORDS]
+        words[row * ROW_WORDS] = 0
+        meta[M_FREE] -= 1
+    else:
+        row = meta[M_HIGH]
+        meta[M_HIGH] = row + 1
+    slots[2 * i] = key
+    slots[2 * i + 1] = row
+    meta[M_LIVE] += 1
+    return row
+
+
+@numba.njit(cache=True)
 def mem_put(slots, words, meta, addr, word):
     """Store a non-zero ``word`` (int64 bit pattern) at ``addr`` of a :class:`Memory` image
     that has room (:func:`mem_room`); 1 when the word is new (the caller counts it:
@@ -221,17 +239,7 @@ def mem_put(slots, words, meta, addr, word):
     i = _home(key, meta[M_SHIFT])
     while slots[2 * i] != key:
         if slots[2 * i] < 0:
-            row = meta[M_HEAD]
-            if row >= 0:
-                meta[M_HEAD] = words[row * ROW_WORDS]
-                words[row * ROW_WORDS] = 0
-                meta[M_FREE] -= 1
-            else:
-                row = meta[M_HIGH]
-                meta[M_HIGH] = row + 1
-            slots[2 * i] = key
-            slots[2 * i + 1] = row
-            meta[M_LIVE] += 1
+            row = _open_row(slots, words, meta, i, key)
             words[row * ROW_WORDS + ((addr >> 3) & _ROW_MASK)] = word
             return 1
         i = (i + 1) & mask
@@ -339,24 +347,13 @@ class Memory:
         key = addr >> ROW_SHIFT
         i = self._find(key)
         sv = self._sv
-        if sv[2 * i] < 0:  # a new row (mem_put's, in Python: a compiled call costs more)
+        if sv[2 * i] < 0:  # a new row
             meta = self._mv
             if not (2 * (meta[M_LIVE] + 1) <= self._mask + 1
                     and (meta[M_FREE] or meta[M_HIGH] < len(self.cells) // ROW_WORDS)):
                 self.reserve(1)
-                sv, meta = self._sv, self._mv
                 i = self._find(key)
-            row = meta[M_HEAD]
-            if row >= 0:
-                meta[M_HEAD] = self.cells[row * ROW_WORDS]
-                self._wv[row * ROW_WORDS] = 0
-                meta[M_FREE] -= 1
-            else:
-                row = meta[M_HIGH]
-                meta[M_HIGH] = row + 1
-            sv[2 * i] = key
-            sv[2 * i + 1] = row
-            meta[M_LIVE] += 1
+            row = _open_row(self.slots, self.cells, self.meta, i, key)
             self._wv[row * ROW_WORDS + ((addr >> 3) & _ROW_MASK)] = word
             self._n += 1
             return
