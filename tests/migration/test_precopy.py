@@ -236,3 +236,17 @@ def test_skipping_with_no_rewrites_changes_nothing() -> None:
     assert xen.skipped == 0
     assert xen.sent.tolist() == plain.sent.tolist()
     assert xen.total_s == pytest.approx(plain.total_s)
+
+
+def test_the_stop_rule_counts_a_rounds_skipped_pages_as_xen_does() -> None:
+    """Xen's test is ``sent_this_iter + skip_this_iter < 50`` (here ``stop_pages``): round 1
+    of the skipping migration above sends 2,999 pages and skips 1, so with a bound of 3,000
+    it goes on (2,999 + 1 is not below it) and with 3,001 it stops, its stop-and-copy
+    sending the 2 pages it dirtied."""
+    first = (np.array([500_000, 500_001]), np.array([100, 2500]))
+    go_on = _run(np.zeros(0), np.zeros(0), 1_000_000, 3000, 3000, first=first, skip=True,
+                 stop_pages=3000)
+    stop = _run(np.zeros(0), np.zeros(0), 1_000_000, 3000, 3000, first=first, skip=True,
+                stop_pages=3001)
+    assert go_on.sent.tolist() == [2999, 2, 0] and go_on.skipped == 1
+    assert stop.sent.tolist() == [2999, 2] and stop.skipped == 1
