@@ -168,15 +168,7 @@ class Leaves:
         if not n:
             return
         vas, gpas, prots = (np.ascontiguousarray(x, dtype=np.int64) for x in (vas, gpas, prots))
-        lo = added = 0
-        while True:  # the image grows as it fills (a row per 16 pages)
-            lo, more = _put_4k(*self.mem.table(), lo, vas, gpas, prots)
-            added += more
-            if lo == n:
-                break
-            self.mem.reserve(1)
-        self.mem.added(added)
-        if added != n:
+        if self.mem.fill(_put_4k, n, vas, gpas, prots) != n:
             raise AssertionError("put_4k: a page already had a leaf")
 
     def state(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

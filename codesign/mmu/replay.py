@@ -422,15 +422,14 @@ class Faulted:
             if len(self.pos) > 1:
                 self.pos = [np.concatenate(self.pos)]
                 self.units = [np.concatenate(self.units)]
-            k = len(self.pos[0]) if self.pos else 0
-            at = np.empty(k + len(self.one), dtype=np.int64)
+            pos, units = (x[0] if x else np.zeros(0, dtype=np.int64)
+                          for x in (self.pos, self.units))
+            k = len(pos)
+            at = np.concatenate([pos, np.array(list(self.one), dtype=np.int64)])
             fu = np.empty((len(at), 2), dtype=np.int64)
-            if k:
-                at[:k] = self.pos[0]
-                fu[:k, 0] = 1
-                fu[:k, 1] = self.units[0]
+            fu[:k, 0] = 1
+            fu[:k, 1] = units
             if self.one:
-                at[k:] = list(self.one)
                 fu[k:] = list(self.one.values())
             self._arrays = at, fu
         at, fu = self._arrays

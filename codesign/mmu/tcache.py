@@ -82,13 +82,7 @@ class TransCache:
             return
         if not isinstance(klass, np.ndarray):
             klass = np.full(n, klass, dtype=np.int64)
-        lo = 0
-        while True:  # the image grows as it fills (a row per 16 pages)
-            lo, added = _store(*self.mem.table(), lo, pages, frame, klass, perms)
-            self.mem.added(added)
-            if lo == n:
-                return
-            self.mem.reserve(1)
+        self.mem.fill(_store, n, pages, frame, klass, perms)
 
     def get(self, page: int) -> tuple[int, int, int] | None:
         w = self.mem.read(page << 3)

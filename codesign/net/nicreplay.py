@@ -292,9 +292,8 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
                "strict": (Op.RX, Op.MAP, Op.INV_PAGE, Op.MAP, Op.DOORBELL),
                "deferred": (Op.RX, Op.MAP, Op.MAP, Op.NOP, Op.DOORBELL)}[layout.strategy]
     k = len(pattern)
-    flush = np.zeros(n, dtype=bool)
-    if layout.strategy == "deferred":
-        flush = (before + 1) % layout.flush_batch == 0
+    flush = ((before + 1) % layout.flush_batch == 0 if layout.strategy == "deferred"
+             else np.zeros(n, dtype=bool))
     cyc, closest = _cycles(np.ascontiguousarray(wire_done_ns, dtype=np.float64), ns_per_cycle,
                            n_setup)
     if n > 1 and closest < k:

@@ -348,10 +348,9 @@ class Memory:
         i = self._find(key)
         sv = self._sv
         if sv[2 * i] < 0:  # a new row
-            meta = self._mv
-            if not (2 * (meta[M_LIVE] + 1) <= self._mask + 1
-                    and (meta[M_FREE] or meta[M_HIGH] < len(self.cells) // ROW_WORDS)):
-                self.reserve(1)
+            mask = self._mask
+            self.reserve(1)
+            if self._mask != mask:  # the slots doubled: the key's empty slot moved
                 i = self._find(key)
             row = _open_row(self.slots, self.cells, self.meta, i, key)
             self._wv[row * ROW_WORDS + ((addr >> 3) & _ROW_MASK)] = word
@@ -403,6 +402,32 @@ class Memory:
         """Count ``words`` new words a compiled writer stored (see :meth:`reserve`)."""
         self._n += words
 
+    def fill(self, writer: Callable[..., tuple[int, int]], n: int, *args: object) -> int:
+        """Run a compiled ``writer(slots, cells, meta, lo, *args)`` over items ``0 .. n - 1``:
+        it stores from ``lo`` until :func:`mem_room` says the image is full and returns (where
+        it stopped, words added); the image grows between calls. The words added (counted).
+
+        >>> @numba.njit
+        ... def put(slots, cells, meta, lo, addrs):
+        ...     added = 0
+        ...     for i in range(lo, len(addrs)):
+        ...         if not mem_room(slots, cells, meta, 1):
+        ...             return i, added
+        ...         added += mem_put(slots, cells, meta, addrs[i], 1)
+        ...     return len(addrs), added
+        >>> m = Memory(); m.fill(put, 100, np.arange(100) * 4096), len(m), m.rows()
+        (100, 100, 100)
+        """
+        lo = added = 0
+        while True:  # the image grows as it fills
+            lo, more = writer(*self.table(), lo, *args)
+            added += more
+            if lo >= n:
+                break
+            self.reserve(1)
+        self._n += added
+        return added
+
     def arrays(self, start: int = 0, end: int = 1 << 63) -> tuple[np.ndarray, np.ndarray]:
         """(addresses ascending as uint64, words as int64 bit patterns) of the words present
         in ``[start, end)`` (default: all): a sorted copy."""
@@ -437,7 +462,6 @@ class Memory:
         slots, words = state["slots"], state["cells"]
         self._slots((len(slots) >> 1).bit_length() - 1)
         self.slots[:] = slots
-        self.meta[M_SHIFT] = self._shift
         self.cells = words.copy()
         self._wv = memoryview(self.cells.view(np.uint64))
 
