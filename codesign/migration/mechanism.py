@@ -148,7 +148,8 @@ class MigrationParams(TransferParams):
                             doc="rounds at most, the stop-and-copy round included (Xen's "
                                 "xc_domain_save: 30)")
     stop_pages: int = param(STOP_PAGES, key="migration.stop_pages", min=0, max=1 << 40,
-                            doc="a round dirtying fewer pages than this is the last live one "
+                            doc="a round that sent (or skipped) fewer pages than this is the "
+                                "last live one; the stop-and-copy sends what it dirtied "
                                 "(Xen: 50)")
     max_factor: float = param(float(MAX_FACTOR), key="migration.max_factor", min=1.0,
                               max=1000.0, doc="stop once this many times the VM's memory "
