@@ -221,6 +221,70 @@ def _cycles(done_ns: np.ndarray, ns_per_cycle: float,
     return out, closest
 
 
+@numba.njit(cache=True)
+def _fill(a, b, k, cyc, dst_mac, vlan, src_ip, dst_ip, queue, domain, slot,
+          cycle, mac, vl, flow, q_col, fn_col, slot_col):  # pragma: no cover
+    """Write frames ``a`` .. ``b``'s operation columns (``k`` rows a frame, from row 0): the
+    cycles from each frame's ``cyc``; the RX row's address and flow; the doorbell's queue,
+    function and slot. The other columns keep what the pattern put there."""
+    for i in range(a, b):
+        r = (i - a) * k
+        for j in range(k):
+            cycle[r + j] = cyc[i] + j
+        mac[r] = dst_mac[i]
+        vl[r] = vlan[i]
+        flow[r] = (np.uint64(src_ip[i]) << np.uint64(32)) | np.uint64(dst_ip[i])
+        q = queue[i]
+        q_col[r + k - 1] = q
+        fn_col[r + k - 1] = domain[q]
+        slot_col[r + k - 1] = slot[i]
+
+
+@numba.njit(cache=True)
+def _take(a, k, ev_status, ev_queue, ev_walk, status, got_queue,
+          walk_refs):  # pragma: no cover
+    """Frame ``a + i``'s RX events (row ``i * k`` of a chunk) into the per-frame arrays."""
+    for i in range(len(ev_status) // k):
+        status[a + i] = ev_status[i * k]
+        got_queue[a + i] = ev_queue[i * k]
+        walk_refs[a + i] = ev_walk[i * k]
+
+
+@numba.njit(cache=True)
+def _tally(op, status, hit, walk, out):  # pragma: no cover
+    """Add a batch's counters into ``out``, in :data:`COUNTERS`' order: exactly
+    :func:`hwmodels.nic.count_events` but the interrupts, in one pass."""
+    for i in range(len(op)):
+        o = op[i]
+        s = status[i]
+        if o == 1:  # Op.RX
+            out[0] += 1
+            if s == 1:
+                out[1] += 1
+        elif o == 2 and s == 1:  # Op.TX sent
+            out[2] += 1
+        if s == 2:
+            out[3] += 1
+        elif s == 3:
+            out[4] += 1
+        elif s == 4:
+            out[5] += 1
+        elif s == 5:
+            out[6] += 1
+        if s == 1 or s == 4:  # translated (delivered or faulted)
+            if hit[i] == 1:
+                out[7] += 1
+            else:
+                out[8] += 1
+        out[9] += walk[i]
+
+
+COUNTERS = ("nic.rx.frames", "nic.rx.delivered", "nic.tx.sent", "nic.drops.vlan",
+            "nic.drops.no_descriptor", "nic.faults.dma", "nic.denied", "nic.iotlb.hits",
+            "nic.iotlb.misses", "nic.iommu.walk_refs")
+"""The counters :func:`_tally` adds, in its order (``nic.irq.raised`` is counted apart)."""
+
+
 def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICParams,
            layout: Layout) -> Replay:
     """Replay received ``frames`` (in time order; a packet stream, or its ``dst_mac``,
@@ -301,11 +365,10 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
     status = np.zeros(n, dtype=np.int64)
     got_queue = np.zeros(n, dtype=np.int64)
     walk_refs = np.zeros(n, dtype=np.int64)
-    totals: dict[str, int] = dict.fromkeys(count_events(OpBatch(cols), res0), 0)
+    totals = count_events(OpBatch(cols), res0)
+    tally = np.zeros(len(COUNTERS), dtype=np.int64)
     irq_c = [res0.irq_cycle]
     irq_v = [res0.irq_vector]
-    fl = (frames["src_ip"].astype(np.uint64) << np.uint64(32)) | frames["dst_ip"].astype(
-        np.uint64)
     domain = np.array([fn.get(int(q), 0) for q in range(nic.queues)], dtype=np.int64)
     rows = min(n, CHUNK)
     buf = {name: np.zeros((rows, k), dtype=np.int64) for name in OP_FIELDS}
@@ -314,39 +377,34 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
     buf["arg"][:, 1:-1] = Perm.R | Perm.W
     if layout.strategy != "persistent":
         buf["enable"][:, k - 2 if layout.strategy == "strict" else 2] = 1  # the re-map
-    offset = np.arange(k)
+    dst_mac, vlan = frames["dst_mac"], frames["vlan"]
+    src_ip, dst_ip = frames["src_ip"], frames["dst_ip"]
     for a in range(0, n, CHUNK):
         b = min(n, a + CHUNK)
         m = b - a
         c = {name: col[:m] for name, col in buf.items()}
-        q = queue[a:b]
-        d = domain[q]
-        c["cycle"][:] = cyc[a:b, None] + offset
-        c["mac"][:, 0] = frames["dst_mac"][a:b]
-        c["vlan"][:, 0] = frames["vlan"][a:b]
-        c["flow"][:, 0] = fl[a:b]
-        c["queue"][:, -1] = q
-        c["fn"][:, -1] = d
-        c["slot"][:, -1] = slot[a:b]
+        flat = {name: col.reshape(-1) for name, col in c.items()}
+        _fill(a, b, k, cyc, dst_mac, vlan, src_ip, dst_ip, queue, domain, slot,
+              flat["cycle"], flat["mac"], flat["vlan"], flat["flow"], flat["queue"],
+              flat["fn"], flat["slot"])
         if layout.strategy != "persistent":
+            d = domain[queue[a:b]]
             page = np.asarray(buffer(0, slot[a:b]))  # SR-IOV: each VF's ring from page 0
             c["addr"][:, 1:-1] = page[:, None]
             c["domain"][:, 1:-1] = d[:, None]
             c["pfn"][:, 1:-1] = ((d << nic.page_bits) + (page >> 12))[:, None]
             if layout.strategy == "deferred":
                 c["op"][:, 3] = np.where(flush[a:b], Op.INV_DOMAIN, Op.NOP)
-        ops = OpBatch({name: col.reshape(-1) for name, col in c.items()})
         until = int(cyc[b]) if b < n else int(cyc[-1]) + k + nic.itr_cycles + 2
-        res = model.run(ops, until=until, check=False)
-        status[a:b] = res.events["status"][::k]
-        got_queue[a:b] = res.events["queue"][::k]
-        walk_refs[a:b] = res.events["walk_refs"][::k]
-        for key, value in count_events(ops, res).items():
-            totals[key] += value
+        res = model.run(OpBatch(flat), until=until, check=False)
+        ev = res.events
+        _take(a, k, ev["status"], ev["queue"], ev["walk_refs"], status, got_queue, walk_refs)
+        _tally(flat["op"], ev["status"], ev["iotlb_hit"], ev["walk_refs"], tally)
         irq_c.append(res.irq_cycle)
         irq_v.append(res.irq_vector)
-    for key, value in count_events(OpBatch(cols), res0).items():
+    for key, value in zip(COUNTERS, tally.tolist(), strict=True):
         totals[key] += value
+    totals["nic.irq.raised"] += sum(len(c) for c in irq_c[1:])
     ok = status == 1
     if np.any((got_queue != queue) & ok):
         raise AssertionError("the NIC model classified a frame to another queue than planned")
