@@ -97,7 +97,7 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -133,7 +133,8 @@ from codesign.mmu.runkernel import (
     stlb_lookup_fill,
 )
 from codesign.mmu.tcache import TransCache
-from hwmodels.cache import ABSENT, MEMORY, CacheModel, CacheParams
+from hwmodels.cache import ABSENT, MEMORY, CacheLevelParams, CacheModel, CacheParams
+from hwmodels.cache.model import V_HEADER, LLCVariants
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
@@ -255,6 +256,32 @@ class Counts:
     units, second-level TLB hit) per access: translation latency. Trap units are backings
     (EPT violations) unless a subclass's :meth:`Replay.fault_traps` and
     :meth:`Replay.walk_traps` say otherwise."""
+
+    variants: list[Counts] = field(default_factory=list)
+    """With other LLCs run beside the data cache's (:meth:`Replay.vary_llc`), per LLC
+    variant what differs: its LLC hits by kind (``served[4 * kind + 2]``; the rest of
+    ``served`` unused) and its histogram (``per_access``); see :meth:`variant`."""
+
+    def variant(self, k: int) -> Counts:
+        """The counts a replay with LLC variant ``k`` as its data cache's LLC gives: these,
+        with the references that reached the LLC split between it and memory by the
+        variant's hits, and the variant's histogram (the guest kernel's counts likewise).
+
+        >>> c = Counts(served=[1, 0, 2, 3, 0, 0, 0, 0, 5, 1, 1, 1])
+        >>> c.variants = [Counts(served=[0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])]
+        >>> c.variant(0).served
+        [1, 0, 4, 1, 0, 0, 0, 0, 5, 1, 0, 2]
+        """
+        v = self.variants[k]
+        served = list(self.served)
+        for kind in range(3):
+            at = 4 * kind + 2
+            reached = served[at] + served[at + 1]
+            served[at], served[at + 1] = v.served[at], reached - v.served[at]
+        return replace(self, served=served, per_access=dict(v.per_access), variants=[],
+                       kernel=self.kernel.variant(k) if self.kernel is not None else None,
+                       kernel_stream=(self.kernel_stream.variant(k)
+                                      if self.kernel_stream is not None else None))
 
     def walk_served(self, dim: int | None = None) -> list[int]:
         """Walk references by serving level (L1, L2, LLC, memory): of dimension ``dim`` (0
@@ -450,6 +477,9 @@ class Replay:
         """The data-cache hierarchy (None: none)."""
         self._cstate = (self.dcache.state if self.dcache is not None
                         else CacheModel(CacheParams(l1=ABSENT, l2=ABSENT, llc=ABSENT)).state)
+        self.llc_variants: LLCVariants | None = None
+        """Other LLCs run beside the data cache's (:meth:`vary_llc`; None: none)."""
+        self._vstate = np.zeros(V_HEADER, dtype=np.int64)
         self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
@@ -465,8 +495,7 @@ class Replay:
         """First touches go through the compiled demand-fault path
         (:meth:`GuestModel.demand_faults`) and are counted in bulk: only where the fault
         hooks are these (a mechanism that overrides one sees every fault's ``Effects``)."""
-        if self.kw is not None:
-            self.c.kernel, self.c.kernel_stream = Counts(), Counts()
+        self.c = self._fresh_counts()
         self.host_frames: dict[int, int] = {}
         """Native-image frame -> host frame, for the data references of a guest under a
         hypervisor walking in one dimension (see :meth:`_run`)."""
@@ -709,10 +738,35 @@ class Replay:
         """Counting starts here (``measure.warmup``): every count restarts from 0, while the
         state -- TLBs, walker caches, data cache, the guest's tables, host backing -- stays
         as the warm-up left it. Mechanisms with counts of their own restart them too."""
-        kernel = self.c.kernel is not None
-        self.c = Counts()
-        if kernel:
-            self.c.kernel, self.c.kernel_stream = Counts(), Counts()
+        self.c = self._fresh_counts()
+
+    def _fresh_counts(self) -> Counts:
+        """Zero counts, with the guest kernel's and the LLC variants' where there are."""
+        nv = len(self.llc_variants) if self.llc_variants is not None else 0
+
+        def zero() -> Counts:
+            return Counts(variants=[Counts() for _ in range(nv)])
+
+        c = zero()
+        if self.kw is not None:
+            c.kernel, c.kernel_stream = zero(), zero()
+        return c
+
+    def vary_llc(self, llcs: list[CacheLevelParams] | tuple[CacheLevelParams, ...]) -> None:
+        """Run other LLCs beside the data cache's, on the references that reach it, before
+        anything is replayed: :attr:`Counts.variants` then holds what each changes, and
+        ``c.variant(k)`` is exactly the counts of this replay with ``llcs[k]`` as the data
+        cache's LLC (:class:`hwmodels.cache.LLCVariants`: the LLC changes nothing before it
+        under ``"nine"``; every other count is the LLC's to change only through cycles,
+        which the counts do not hold). ValueError without a data cache or with an
+        inclusive one."""
+        if self.s.cache is None:
+            raise ValueError("LLC variants need a data cache")
+        if self.c.refs or self.accessed:
+            raise ValueError("LLC variants are set before the replay starts")
+        self.llc_variants = LLCVariants(self.s.cache, llcs)
+        self._vstate = self.llc_variants.state
+        self.c = self._fresh_counts()
 
     def kernel_run(self, vm: int, pid: int) -> None:
         """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
@@ -933,11 +987,13 @@ class Replay:
         else:
             w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
         counts = np.zeros(N_COUNTS, dtype=np.int64)
-        l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim = self._pipeline(
+        vcounts = np.zeros((len(self.c.variants), 3), dtype=np.int64)
+        l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim, vrows = self._pipeline(
             va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
             *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),
             int(w_op), cr3, eptp, w_vm, pcid, self.walker.params.max_refs,
-            *self._walker_args(), self.dcache is not None, self._cstate, counts)
+            *self._walker_args(), self.dcache is not None, self._cstate, self._vstate, vcounts,
+            counts)
         bad = int(counts[K_BAD])
         if bad >= 0:
             raise AssertionError(
@@ -992,6 +1048,15 @@ class Replay:
                     rows[:, 4:6] = fu[hit]
                     table = np.concatenate([table, rows])
         c.add_accesses(n, table)
+        for v, vc in enumerate(c.variants):
+            for kind in range(3):
+                vc.served[4 * kind + 2] += int(vcounts[v, kind])
+            # the histogram's rows with this LLC: each miss's walk references that reached
+            # the LLC split by its hits (the rows after the misses walked nothing)
+            mine = table.copy()
+            mine[:k, 2] = vrows[:, v]
+            mine[:k, 3] = table[:k, 2] + table[:k, 3] - vrows[:, v]
+            vc.add_accesses(n, mine)
 
     def _translate(self, vm: int, pid: int, pages: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1089,11 +1154,15 @@ def stlb_2m_key(va: np.ndarray) -> np.ndarray:
 
 
 def replay(events: Stream, setup: Setup,
-           walk_monitor: Callable[..., None] | None = None) -> Counts:
+           walk_monitor: Callable[..., None] | None = None,
+           llcs: tuple[CacheLevelParams, ...] = ()) -> Counts:
     """Replay a whole OS-event stream; its counts (``walk_monitor``: see
-    :attr:`Replay.walk_monitor`)."""
+    :attr:`Replay.walk_monitor`; ``llcs``: other LLCs run beside the data cache's,
+    :meth:`Replay.vary_llc`)."""
     r = Replay(setup)
     r.walk_monitor = walk_monitor
+    if llcs:
+        r.vary_llc(llcs)
     drive(r, events)
     return r.c
 

@@ -31,7 +31,7 @@ import numpy as np
 import hwmodels.cache.model as _cache_model
 import hwmodels.pagewalk.model as _walk_model
 import hwmodels.tlb.model as _tlb_model
-from hwmodels.cache.model import access_addr
+from hwmodels.cache.model import V_COUNT, access_addr, access_reach, variants_batch
 from hwmodels.pagewalk.model import _run_kernel as _walk_kernel
 from hwmodels.tlb.model import _lookup_fill_kernel
 
@@ -132,6 +132,15 @@ def set_repeats(pages, fill, mask):
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _low_bit(mask):
+    """Index of the lowest set bit of a non-zero mask."""
+    v = 0
+    while not (mask >> v) & 1:
+        v += 1
+    return v
+
+
 def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
               t_cfg, t_vp, t_pc, t_gl, t_valid, t_glob, t_vpid, t_pcid, t_tag, t_pfn, t_perms,
               t_repl, t_lfsr, t_clock,
@@ -140,7 +149,7 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
               s_repl, s_lfsr, s_clock,
               w_op, w_cr3, w_eptp, w_vm, w_asid, max_refs,
               w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift,
-              has_cache, cstate, counts):
+              has_cache, cstate, vstate, vcounts, counts):
     n = len(va)
     # -- the first-level TLB: only the lookups that can change or miss it --------------------
     # An access to the page the previous access just looked up (and filled) hits, and a hit on
@@ -199,7 +208,8 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
                 counts[K_BAD] = x
                 counts[K_BAD_FAULT] = out[x, 0]
                 counts[K_BAD_FRAME] = out[x, 3]
-                return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:0], ref_dim[:0]
+                return (l1_miss, miss, walked, rows, out[:, 6], ref_addr[:0], ref_dim[:0],
+                        np.zeros((k, 0), dtype=np.int64))
             if out[x, 7] > 0:
                 counts[K_GPWC] += 1
             counts[K_NPWC] += out[x, 8]
@@ -208,7 +218,50 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     # -- the data cache: per access its walk's references, then its data reference ---------
     w = 0
     x = 0
-    if has_cache:
+    nv = vstate[V_COUNT]
+    vrows = np.zeros((k, nv), dtype=np.int64)
+    if has_cache and nv:
+        # The same, and the references that reach the LLC kept (its name for the line, the
+        # miss whose walk made it or -1 for a data reference, the kind), then run through
+        # the other LLCs (hwmodels.cache.LLCVariants) in one batch: per LLC its hits by kind
+        # and per first-level miss the walk references it served.
+        total = n
+        for y in range(m):
+            total += out[y, 6]
+        reach = np.empty(total, dtype=np.int64)
+        reach_row = np.empty(total, dtype=np.int64)
+        reach_kind = np.empty(total, dtype=np.int64)
+        nr = 0
+        for i in range(n):
+            if x < m and miss[x] == i:
+                j = walked[x]
+                for _ in range(out[x, 6]):
+                    lv, line = access_reach(cstate, ref_addr[w])
+                    dim = ref_dim[w]
+                    counts[K_SERVED + 4 * dim + lv] += 1
+                    counts[K_REFS_NESTED] += dim
+                    rows[j, lv] += 1
+                    if line >= 0:
+                        reach[nr], reach_row[nr], reach_kind[nr] = line, j, dim
+                        nr += 1
+                    w += 1
+                x += 1
+            lv, line = access_reach(cstate, (dframe[inv[i]] << 12) | (va[i] & 0xFFF))
+            counts[K_SERVED + 8 + lv] += 1
+            if line >= 0:
+                reach[nr], reach_row[nr], reach_kind[nr] = line, -1, 2
+                nr += 1
+        hits = np.zeros(nr, dtype=np.int64)
+        variants_batch(vstate, reach[:nr], hits)
+        for r in range(nr):
+            mask = hits[r]
+            while mask:
+                v = _low_bit(mask)
+                vcounts[v, reach_kind[r]] += 1
+                if reach_row[r] >= 0:
+                    vrows[reach_row[r], v] += 1
+                mask &= mask - 1
+    elif has_cache:
         for i in range(n):
             if x < m and miss[x] == i:
                 j = walked[x]
@@ -229,20 +282,23 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
                 counts[K_REFS_NESTED] += ref_dim[w]
                 w += 1
     counts[K_REFS_GUEST] = w - counts[K_REFS_NESTED]
-    return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:w], ref_dim[:w]
+    return l1_miss, miss, walked, rows, out[:, 6], ref_addr[:w], ref_dim[:w], vrows
 
 
 run_pipeline = _compiled(_pipeline)
 """Translate a run of accesses through the first-level TLB, the second-level TLB (when
-``has_stlb``), the walker and the data cache (when ``has_cache``), updating the models'
-state arrays in place. Per access: ``va``, ``page`` and ``inv`` (its distinct page's
-number); per distinct page: ``frame``, ``klass`` (TLB size class), ``perms`` and ``dframe``
-(the frame its data reference addresses). Adds into ``counts`` (see the ``K_*`` slots) and
-returns ``(l1_miss, miss, walked, rows, wrefs, ref_addr, ref_dim)``: the positions of the
-first-level misses, of the walked accesses, the walked accesses' numbers among the misses,
-per miss its histogram row (walk references by serving level, -, -, second-level hit), and
-per walk its number of references, and the walks' references (addresses, dimensions) in
-order. ``counts[K_BAD]`` is the first walk whose result disagrees with ``frame`` (-1: none),
+``has_stlb``), the walker and the data cache (when ``has_cache``; ``vstate``: LLC variants
+run beside its LLC, :attr:`hwmodels.cache.LLCVariants.state`, none when their count is 0),
+updating the models' state arrays in place. Per access: ``va``, ``page`` and ``inv`` (its
+distinct page's number); per distinct page: ``frame``, ``klass`` (TLB size class),
+``perms`` and ``dframe`` (the frame its data reference addresses). Adds into ``counts``
+(see the ``K_*`` slots) and into ``vcounts[v, kind]`` the references of each kind that LLC
+variant ``v`` served; returns ``(l1_miss, miss, walked, rows, wrefs, ref_addr, ref_dim,
+vrows)``: the positions of the first-level misses, of the walked accesses, the walked
+accesses' numbers among the misses, per miss its histogram row (walk references by serving
+level, -, -, second-level hit), per walk its number of references, the walks' references
+(addresses, dimensions) in order, and per miss the walk references each LLC variant served.
+``counts[K_BAD]`` is the first walk whose result disagrees with ``frame`` (-1: none),
 which stops the run there.
 Called by :meth:`codesign.mmu.replay.Replay._run`, whose doctests and the mechanisms' tests
 exercise it."""

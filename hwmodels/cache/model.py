@@ -50,10 +50,19 @@ The kernel answers it from ``state[S_LAST]`` without a probe; the effect is iden
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numba
 import numpy as np
 
-from hwmodels.cache.params import LEVEL_NAMES, MEMORY, SERVED_NAMES, CacheParams
+from hwmodels.cache.params import (
+    LEVEL_NAMES,
+    MEMORY,
+    SERVED_NAMES,
+    CacheLevelParams,
+    CacheParams,
+)
 
 # Header words: three per level (level lv at 3 * lv + C_*), then the scalars.
 C_MASK, C_WAYS, C_BASE = range(3)
@@ -280,6 +289,180 @@ def access_batch(state, addrs, out):
         out[i] = _access(state, addrs[i] >> shift)
 
 
+# --- other last-level caches beside the hierarchy, on the same stream ------------------------
+#
+# Under ``"nine"`` the LLC changes nothing in L1 or L2: the references that reach it (those
+# L1 and L2 did not serve) are the same whatever its size or associativity, and it serves
+# each of them or not by its own state alone. So several LLC configurations can be run on
+# one pass of the hierarchy (:class:`LLCVariants`), each serving exactly what it would as
+# the hierarchy's own LLC. Variants with the same number of sets share one LRU stack per set
+# (Mattson et al., 1970): a set keeps its most recent lines in order, most recent first, as
+# deep as the most associative of them; a reference found at depth ``d`` hits every variant
+# of more than ``d`` ways. A set of W ways holds exactly the W most recent distinct lines
+# mapped to it -- the lines the model's LRU sets hold, invalid ways filled first and nothing
+# invalidated -- so each variant serves what its own hierarchy would.
+#
+# State: a header (``V_COUNT`` variants, ``V_GROUPS`` set counts), per variant its group and
+# ways (two words), per group its set mask, depth, first word of its stacks, and first and
+# number of its members in the member list (five words), the member list (variant numbers by
+# group), then each group's stacks: ``depth`` words a set, lines most recent first, -1 past
+# the last.
+
+V_COUNT, V_GROUPS = 0, 1
+V_HEADER = 2
+"""Words before the per-variant configuration."""
+G_MASK, G_DEPTH, G_BASE, G_FIRST, G_SIZE = range(5)
+MAX_VARIANTS = 62
+"""Variants one pass runs: one bit each in :func:`variants_batch`'s mask."""
+
+
+@numba.njit(cache=True, _nrt=False)
+def access_reach(state, addr):
+    """:func:`access_addr`, and the line as the LLC names it (renamed by the placement) when
+    the reference reaches the LLC: ``(level, line)``, ``line`` -1 for a reference that L1
+    or L2 served. What :func:`variants_batch` takes.
+
+    >>> m = CacheModel(CacheParams())
+    >>> access_reach(m.state, 0x1040), access_reach(m.state, 0x1048)
+    ((3, 65), (0, -1))
+    """
+    line = addr >> state[C_LINE_BITS]
+    lv = _access(state, line)
+    if lv < 2:
+        return lv, -1
+    if state[C_PLACE] >= 0:
+        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
+    return lv, line
+
+
+@numba.njit(cache=True, _nrt=False)
+def variants_batch(vstate, lines, mask):
+    """Run the lines that reached the LLC (in order; :func:`access_reach`'s) through the LLC
+    variants ``vstate`` (:attr:`LLCVariants.state`): bit ``k`` of ``mask[i]`` is set when
+    variant ``k`` served ``lines[i]`` (``mask`` starts at 0). A group of variants at a time
+    over the whole batch: its stacks stay in the host's caches and the misses of successive
+    references overlap, several times faster than every group per reference.
+
+    >>> v = LLCVariants(CacheParams(), [CacheLevelParams(0, 0), CacheLevelParams(64 << 10, 1)])
+    >>> mask = np.zeros(3, np.int64)
+    >>> variants_batch(v.state, np.array([0, 64, 0]), mask); mask.tolist()
+    [0, 0, 2]
+    """
+    nv = vstate[V_COUNT]
+    groups = V_HEADER + 2 * nv
+    members = groups + 5 * vstate[V_GROUPS]
+    for g in range(vstate[V_GROUPS]):
+        h = groups + 5 * g
+        depth = vstate[h + G_DEPTH]
+        set_mask = vstate[h + G_MASK]
+        base = vstate[h + G_BASE]
+        first = members + vstate[h + G_FIRST]
+        last = first + vstate[h + G_SIZE]
+        for i in range(lines.shape[0]):
+            line = lines[i]
+            b = base + (line & set_mask) * depth
+            d = 0
+            while d < depth and vstate[b + d] != line and vstate[b + d] >= 0:
+                d += 1
+            at = d
+            if d == depth:  # a miss in a full stack: its least recent line goes
+                at = depth - 1
+            elif vstate[b + d] != line:  # a miss in a stack with room
+                d = depth
+            for s in range(b + at, b, -1):  # the line to the top, those above it down one
+                vstate[s] = vstate[s - 1]
+            vstate[b] = line
+            for j in range(first, last):
+                k = vstate[j]
+                if d < vstate[V_HEADER + 2 * k + 1]:
+                    mask[i] |= 1 << k
+
+
+@numba.njit(cache=True)
+def access_variants_batch(state, vstate, addrs, level, mask):
+    """Byte addresses ``addrs`` (int64) through the hierarchy ``state`` in order, the levels
+    into ``level``, and those that reached the LLC through the variants ``vstate`` too:
+    ``mask[i]`` as :func:`variants_batch` sets it (0 where L1 or L2 served).
+
+    >>> m = CacheModel(CacheParams())
+    >>> v = LLCVariants(m.params, [CacheLevelParams(0, 0), CacheLevelParams(64 << 10, 1)])
+    >>> level, mask = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    >>> access_variants_batch(m.state, v.state, np.array([0, 0x1000, 0]), level, mask)
+    >>> level.tolist(), mask.tolist()
+    ([3, 3, 0], [0, 0, 0])
+    >>> m.flush(); access_variants_batch(m.state, v.state, np.array([0]), level, mask)
+    >>> int(level[0]), int(mask[0])   # only the 64 KiB LLC still holds it
+    (3, 2)
+    """
+    lines = np.empty(addrs.shape[0], dtype=np.int64)
+    where = np.empty(addrs.shape[0], dtype=np.int64)
+    n = 0
+    for i in range(addrs.shape[0]):
+        level[i], line = access_reach(state, addrs[i])
+        mask[i] = 0
+        if line >= 0:
+            lines[n] = line
+            where[n] = i
+            n += 1
+    got = np.zeros(n, dtype=np.int64)
+    variants_batch(vstate, lines[:n], got)
+    for x in range(n):
+        mask[where[x]] = got[x]
+
+
+class LLCVariants:
+    """Other last-level caches run beside a hierarchy's own, on the references that reach
+    its LLC (see above): ``llcs[k]`` is variant ``k`` (an absent level: no LLC, memory
+    serves). Exact only under ``"nine"``, where the LLC changes nothing in L1 and L2.
+
+    >>> v = LLCVariants(CacheParams(), [CacheLevelParams(2 << 20, 16, 30),
+    ...                                 CacheLevelParams(1 << 20, 8, 30)])
+    >>> len(v), v.groups        # 2048 sets both: one stack a set, 16 deep
+    (2, [(2048, 16)])
+    >>> LLCVariants(CacheParams(inclusion="inclusive"), [])
+    Traceback (most recent call last):
+    ValueError: LLC variants need cache.inclusion = 'nine' (an inclusive LLC back-invalidates L1 and L2)
+    """  # noqa: E501
+
+    def __init__(self, base: CacheParams, llcs: Sequence[CacheLevelParams]) -> None:
+        if base.inclusion != "nine":
+            raise ValueError("LLC variants need cache.inclusion = 'nine' (an inclusive LLC "
+                             "back-invalidates L1 and L2)")
+        if len(llcs) > MAX_VARIANTS:
+            raise ValueError(f"at most {MAX_VARIANTS} LLC variants, got {len(llcs)}")
+        self.llcs = tuple(llcs)
+        self.params = [replace(base, llc=llc) for llc in self.llcs]  # each checked as a whole
+        depth: dict[int, int] = {}
+        for p in self.params:
+            if p.llc.enabled:
+                depth[p.sets[2]] = max(depth.get(p.sets[2], 0), p.llc.ways)
+        self.groups = sorted(depth.items())
+        """(sets, stack depth) of each group of variants with the same number of sets."""
+        group = {sets: g for g, (sets, _) in enumerate(self.groups)}
+        nv, ng = len(llcs), len(self.groups)
+        members = [k for sets, _ in self.groups for k, p in enumerate(self.params)
+                   if p.llc.enabled and p.sets[2] == sets]
+        header = V_HEADER + 2 * nv + 5 * ng + len(members)
+        size = header + sum(sets * d for sets, d in self.groups)
+        self.state = np.full(size, -1, dtype=np.int64)
+        st = self.state
+        st[V_COUNT], st[V_GROUPS] = nv, ng
+        for k, p in enumerate(self.params):
+            st[V_HEADER + 2 * k] = group[p.sets[2]] if p.llc.enabled else -1
+            st[V_HEADER + 2 * k + 1] = p.llc.ways  # 0: never a hit
+        at, first = header, 0
+        for g, (sets, d) in enumerate(self.groups):
+            h = V_HEADER + 2 * nv + 5 * g
+            n = sum(1 for k in members if self.params[k].sets[2] == sets)
+            st[h:h + 5] = (sets - 1, d, at, first, n)
+            at += sets * d
+            first += n
+        st[V_HEADER + 2 * nv + 5 * ng:header] = members
+
+    def __len__(self) -> int:
+        return len(self.llcs)
+
+
 def _as_int64(addrs: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(addrs)
     if a.dtype == np.uint64:
@@ -393,12 +576,17 @@ class CacheModel:
 
 __all__ = [
     "HEADER",
+    "MAX_VARIANTS",
     "S_BACKINV",
     "S_EVICT",
     "S_SERVED",
     "CacheModel",
+    "LLCVariants",
     "access_addr",
     "access_batch",
     "access_line",
+    "access_reach",
+    "access_variants_batch",
     "invalidate_line",
+    "variants_batch",
 ]

@@ -33,7 +33,7 @@ def metrics(mechanism: str, **values: Any) -> Metrics:
 
 
 ADDITIVE = [f.name for f in fields(Counts)
-            if f.name not in ("kernel", "kernel_stream", "served", "per_access")]
+            if f.name not in ("kernel", "kernel_stream", "served", "per_access", "variants")]
 
 
 @pytest.mark.parametrize("workload, params", [
