@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,6 +324,31 @@ def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
         data = resolved.workload.generate(resolved.workload_params)
     metrics = resolved.mechanism.run(data, resolved.mechanism_params,
                                      resolved.platform.only(resolved.mechanism.costs))
+    return _with_hardware(resolved, metrics)
+
+
+def run_resolved_many(group: Sequence[Resolved], data: Any) -> list[Metrics]:
+    """Evaluate resolved points of one workload (``data``: its arrays) and mechanism that
+    differ only in the parameters its ``one_pass`` names, through its ``run_many``: the
+    metrics of each, exactly :func:`run_resolved`'s. ValueError when the mechanism cannot
+    take them together (the caller then evaluates them one by one)."""
+    first = group[0]
+    mechanism = first.mechanism
+    if mechanism.run_many is None or any(
+            r.mechanism is not mechanism or r.workload_key != first.workload_key
+            or r.platform != first.platform or r.hardware_options != first.hardware_options
+            for r in group):
+        raise ValueError("not one workload, mechanism, platform and hardware options")
+    results = mechanism.run_many(data, [r.mechanism_params for r in group],
+                                 first.platform.only(mechanism.costs))
+    if len(results) != len(group):
+        raise TypeError(f"mechanism {mechanism.name!r} gave {len(results)} results for "
+                        f"{len(group)} points")
+    return [_with_hardware(r, m) for r, m in zip(group, results, strict=True)]
+
+
+def _with_hardware(resolved: Resolved, metrics: Metrics) -> Metrics:
+    """A mechanism's metrics checked, with its hardware's cost metrics when asked for."""
     if not isinstance(metrics, Metrics):
         raise TypeError(f"mechanism {resolved.mechanism.name!r} returned "
                         f"{type(metrics).__name__}, not Metrics")

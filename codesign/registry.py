@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -98,7 +98,11 @@ class Mechanism:
     its (shared) parameter class that it does not read -- a 1D mechanism and the nested
     dimension's walk caches: they are not listed for it. (They stay in its points' keys and
     stored parameters, so that reports line its points up with those of mechanisms that do
-    read them.) Bump ``version`` whenever the model's results change.
+    read them.) ``run_many(data, [params, ...], platform) -> [Metrics, ...]``, when given,
+    evaluates in one pass several points that differ only in the parameters it names in
+    ``one_pass`` (each result exactly its ``run``'s; it raises ``ValueError`` for a set it
+    cannot take together): a sweep groups such points for it. Bump ``version`` whenever the
+    model's results change.
     """
 
     name: str
@@ -112,6 +116,8 @@ class Mechanism:
     check: Callable[[Any, Any], None] | None = None
     hardware: tuple[str, ...] = ()
     ignores: tuple[str, ...] = ()
+    run_many: Callable[[Any, Sequence[Any], Platform], list[Metrics]] | None = None
+    one_pass: tuple[str, ...] = ()
 
     def specs(self) -> tuple[ParamSpec, ...]:
         """Declared parameters (with the ``hw.*`` options when it contains hardware)."""

@@ -99,6 +99,43 @@ def cached(kind: str, inputs: Any, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def cached_many(kind: str, inputs: list[Any],
+                compute: Callable[[list[int]], list[Any]]) -> list[Any]:
+    """:func:`cached` of several entries at once: ``compute(missing)`` gives the values of
+    the inputs (by index) that no cache holds, in one call (a pass that computes several
+    entries together), and each is stored as :func:`cached` would.
+
+    >>> import os, tempfile
+    >>> os.environ["CODESIGN_CACHE"] = tempfile.mkdtemp()
+    >>> asked = []
+    >>> def squares(xs):
+    ...     def compute(missing):
+    ...         asked.append([xs[i] for i in missing]); return [xs[i] ** 2 for i in missing]
+    ...     return cached_many("demo-sq", xs, compute)
+    >>> squares([0, 1, 2]), squares([2, 3]), asked
+    ([0, 1, 4], [4, 9], [[0, 1, 2], [3]])
+    >>> del os.environ["CODESIGN_CACHE"]; _MEMORY.clear()
+    """
+    if os.environ.get(OFF_ENV):
+        return compute(list(range(len(inputs))))
+    keys = [entry_key(kind, x) for x in inputs]
+    paths = [cache_dir() / "results" / kind / f"{key}.json" for key in keys]
+    out: list[Any] = []
+    missing = []
+    for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
+        value = _MEMORY[key] if key in _MEMORY else _load(path, key)
+        if value is None:
+            missing.append(i)
+        out.append(value)
+    if missing:
+        for i, value in zip(missing, compute(missing), strict=True):
+            _store(paths[i], keys[i], value)
+            out[i] = json.loads(json.dumps(value))
+    for key, value in zip(keys, out, strict=True):
+        _MEMORY[key] = value
+    return out
+
+
 def _load(path: Path, key: str) -> Any:
     try:
         entry = json.loads(path.read_text())

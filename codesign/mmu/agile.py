@@ -97,6 +97,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, KERNEL_PID, PAGE_4K, Effects
 from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
+from codesign.mmu.onepass import LLC_KEYS, one_pass
 from codesign.mmu.replay import Faulted, Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -424,10 +425,11 @@ def trap_costs(t: AgileCounts, backings: int, ipis: int, exit_cost: float,
     return counts, cycles
 
 
-def run(events: Stream, p: AgileParams, platform: Platform) -> Metrics:
-    """Metrics of replaying ``events`` in VMs with agile paging."""
-    r = AgileReplay(p.setup(nested=True), p.threshold, p.window)
-    drive(r, events)
+def _make(p: AgileParams, platform: Platform) -> AgileReplay:
+    return AgileReplay(p.setup(nested=True), p.threshold, p.window)
+
+
+def _finish(r: AgileReplay, events: Stream, p: AgileParams, platform: Platform) -> Metrics:
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     backing = 0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page])
@@ -436,6 +438,13 @@ def run(events: Stream, p: AgileParams, platform: Platform) -> Metrics:
                         unit_cycles=exit_cost,
                         extra={**r.t.metrics(), "agile.backings": r.c.backings},
                         native_total=native_total(events, p, costs))
+
+
+def run(events: Stream, p: AgileParams, platform: Platform) -> Metrics:
+    """Metrics of replaying ``events`` in VMs with agile paging."""
+    r = _make(p, platform)
+    drive(r, events)
+    return _finish(r, events, p, platform)
 
 
 MECHANISM = Mechanism(
@@ -450,4 +459,6 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     version="5",
+    run_many=one_pass(_make, _finish),
+    one_pass=LLC_KEYS,
 )

@@ -38,7 +38,8 @@ allocates from.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from codesign.hardware import CacheKeys, STLBKeys, TLBKeys, WalkerKeys
 from codesign.metrics import Metrics
@@ -46,11 +47,12 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
 from codesign.mmu.kernel import KernelKeys
-from codesign.mmu.replay import Setup, replay
+from codesign.mmu.onepass import LLC_KEYS, one_pass
+from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from codesign.resultcache import cached
+from codesign.resultcache import cached, cached_many
 from workloads.memory.chunked import Stream, stream_digest
 
 NESTED_ONLY = ("host.levels", "pwc.nested.entries", "ntlb.entries", "ntlb.ways")
@@ -114,9 +116,7 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
     key = (digest, setup, costs)
     if key not in _NATIVE_MEMO:
         def total() -> float:
-            c = replay(events, setup)
-            return float(cost.metrics(c, costs, trap_counts={}, trap_cycles={},
-                                      unit_cycles=0.0, extra={})["cycles.total"])
+            return _total(replay(events, setup), costs)
 
         # Once per workload, setup and costs on this installation: every mechanism of a
         # sweep, in any worker, and every later run share it (codesign.resultcache).
@@ -127,11 +127,51 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
     return _NATIVE_MEMO[key]
 
 
+def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:
+    """:func:`native_total` of each of ``ps``, parameters that differ only in the LLC
+    (:func:`codesign.mmu.onepass.same_but_llc`): those not computed before come from one
+    native replay with their LLCs side by side."""
+    setups = [native_setup(p) for p in ps]
+    digest = stream_digest(events)
+    keys = [(digest, s, costs) for s in setups]
+    if all(k in _NATIVE_MEMO for k in keys):
+        return [_NATIVE_MEMO[k] for k in keys]
+
+    def compute(missing: list[int]) -> list[float]:
+        first = setups[missing[0]]
+        assert all(replace(setups[i], cache=first.cache) == first for i in missing)
+        c = replay(events, first, llcs=tuple(setups[i].cache.llc for i in missing[1:]))
+        return [_total(c if k == 0 else c.variant(k - 1), costs)
+                for k in range(len(missing))]
+
+    inputs = [[digest, len(events), repr(s), repr(costs)] for s in setups]
+    totals = [float(t) for t in cached_many("native", inputs, compute)]
+    for k, t in zip(keys, totals, strict=True):
+        _NATIVE_MEMO[k] = t
+    while len(_NATIVE_MEMO) > max(8, len(keys)):
+        _NATIVE_MEMO.popitem(last=False)
+    return totals
+
+
+def _total(c: Counts, costs: Costs) -> float:
+    return float(cost.metrics(c, costs, trap_counts={}, trap_cycles={}, unit_cycles=0.0,
+                              extra={})["cycles.total"])
+
+
+def _make(p: NativeParams, platform: Platform) -> Replay:
+    return Replay(native_setup(p))
+
+
+def _finish(r: Replay, events: Stream, p: NativeParams, platform: Platform) -> Metrics:
+    return cost.metrics(r.c, Costs.of(platform), trap_counts={}, trap_cycles={},
+                        unit_cycles=0.0, extra={})
+
+
 def run(events: Stream, p: NativeParams, platform: Platform) -> Metrics:
     """Metrics of replaying ``events`` natively."""
-    c = replay(events, native_setup(p))
-    return cost.metrics(c, Costs.of(platform), trap_counts={}, trap_cycles={},
-                        unit_cycles=0.0, extra={})
+    r = _make(p, platform)
+    drive(r, events)
+    return _finish(r, events, p, platform)
 
 
 HEADLINE = ("cycles_per_ref", "slowdown_vs_native", "walk.refs_per_walk", "tlb.l1.misses",
@@ -149,4 +189,6 @@ MECHANISM = Mechanism(
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
     version="10",
+    run_many=one_pass(_make, _finish),
+    one_pass=LLC_KEYS,
 )

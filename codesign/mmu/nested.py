@@ -49,7 +49,8 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, GuestConfig
 from codesign.mmu.native import HEADLINE, NativeParams, native_total
-from codesign.mmu.replay import replay
+from codesign.mmu.onepass import LLC_KEYS, one_pass
+from codesign.mmu.replay import Replay, drive
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
@@ -77,11 +78,12 @@ class NestedParams(NativeParams):
                            host_page=self.host_page, huge=self.huge)
 
 
-def run(events: Stream, p: NestedParams, platform: Platform,
-        walk_monitor: Callable[..., None] | None = None) -> Metrics:
-    """Metrics of replaying ``events`` in VMs with nested paging (``walk_monitor``: a tap on
-    the walks, :attr:`codesign.mmu.replay.Replay.walk_monitor`)."""
-    c = replay(events, p.setup(nested=True), walk_monitor)
+def _make(p: NestedParams, platform: Platform) -> Replay:
+    return Replay(p.setup(nested=True))
+
+
+def _finish(r: Replay, events: Stream, p: NestedParams, platform: Platform) -> Metrics:
+    c = r.c
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     backing = exit_cost + (0.0 if p.prealloc else costs.host_fault(HOST_PAGES[p.host_page]))
@@ -91,6 +93,16 @@ def run(events: Stream, p: NestedParams, platform: Platform,
                                      "vmexit.ipi": c.ipis * exit_cost},
                         unit_cycles=backing, extra={},
                         native_total=native_total(events, p, costs))
+
+
+def run(events: Stream, p: NestedParams, platform: Platform,
+        walk_monitor: Callable[..., None] | None = None) -> Metrics:
+    """Metrics of replaying ``events`` in VMs with nested paging (``walk_monitor``: a tap on
+    the walks, :attr:`codesign.mmu.replay.Replay.walk_monitor`)."""
+    r = _make(p, platform)
+    r.walk_monitor = walk_monitor
+    drive(r, events)
+    return _finish(r, events, p, platform)
 
 
 MECHANISM = Mechanism(
@@ -104,4 +116,6 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker"),
     version="12",
+    run_many=one_pass(_make, _finish),
+    one_pass=LLC_KEYS,
 )

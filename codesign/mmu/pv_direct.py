@@ -75,6 +75,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import Effects
 from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
+from codesign.mmu.onepass import LLC_KEYS, one_pass
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -244,14 +245,17 @@ class PVReplay(Replay):
                 t.mmuext_op + sum(hypercalls(k, self.batch) for k in self.call_ops.values()))
 
 
-def run(events: Stream, p: PVParams, platform: Platform) -> Metrics:
-    """Metrics of replaying ``events`` in Xen PV guests with direct paging."""
+def _make(p: PVParams, platform: Platform) -> PVReplay:
+    r = PVReplay(p.setup(nested=False), p.batch, platform.value("hypercall.null"),
+                 platform.value("pv.update"), platform.value("pv.validate_page"))
+    r.x86_64 = p.x86_64
+    return r
+
+
+def _finish(r: PVReplay, events: Stream, p: PVParams, platform: Platform) -> Metrics:
     null = platform.value("hypercall.null")
     update = platform.value("pv.update")
     validate = platform.value("pv.validate_page")
-    r = PVReplay(p.setup(nested=False), p.batch, null, update, validate)
-    r.x86_64 = p.x86_64
-    drive(r, events)
     t = r.t
     mmu_update, mmuext_op = r.totals()
     counts = {"hypercall.mmu_update": mmu_update, "hypercall.mmuext_op": mmuext_op,
@@ -271,6 +275,13 @@ def run(events: Stream, p: PVParams, platform: Platform) -> Metrics:
                         native_total=native_total(events, p, costs))
 
 
+def run(events: Stream, p: PVParams, platform: Platform) -> Metrics:
+    """Metrics of replaying ``events`` in Xen PV guests with direct paging."""
+    r = _make(p, platform)
+    drive(r, events)
+    return _finish(r, events, p, platform)
+
+
 MECHANISM = Mechanism(
     name="pv-direct",
     accepts=("memory",),
@@ -284,4 +295,6 @@ MECHANISM = Mechanism(
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
     version="13",
+    run_many=one_pass(_make, _finish),
+    one_pass=LLC_KEYS,
 )

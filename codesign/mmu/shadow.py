@@ -142,6 +142,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import PAGE_4K, Effects, GuestModel
 from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
 from codesign.mmu.nested import PREALLOC_DOC
+from codesign.mmu.onepass import LLC_KEYS, one_pass
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -796,10 +797,11 @@ class ShadowReplay(Replay):
         self._hypervisor_flushes()
 
 
-def run(events: Stream, p: ShadowParams, platform: Platform) -> Metrics:
-    """Metrics of replaying ``events`` in VMs with KVM's shadow paging."""
-    r = ShadowReplay(p.setup(nested=False), p.cache, p.pool)
-    drive(r, events)
+def _make(p: ShadowParams, platform: Platform) -> ShadowReplay:
+    return ShadowReplay(p.setup(nested=False), p.cache, p.pool)
+
+
+def _finish(r: ShadowReplay, events: Stream, p: ShadowParams, platform: Platform) -> Metrics:
     costs = Costs.of(platform)
     exit_cost = platform.value("vmexit.kernel")
     counts, cycles = trap_costs(r.t, r.c.ipis, exit_cost, costs.memory)
@@ -811,6 +813,13 @@ def run(events: Stream, p: ShadowParams, platform: Platform) -> Metrics:
                         unit_cycles=exit_cost,
                         extra={**r.t.metrics(), "shadow.backings": r.c.backings},
                         native_total=native_total(events, p, costs))
+
+
+def run(events: Stream, p: ShadowParams, platform: Platform) -> Metrics:
+    """Metrics of replaying ``events`` in VMs with KVM's shadow paging."""
+    r = _make(p, platform)
+    drive(r, events)
+    return _finish(r, events, p, platform)
 
 
 MECHANISM = Mechanism(
@@ -826,4 +835,6 @@ MECHANISM = Mechanism(
     hardware=("tlb", "stlb", "walker"),
     ignores=NESTED_ONLY,
     version="14",
+    run_many=one_pass(_make, _finish),
+    one_pass=LLC_KEYS,
 )

@@ -32,8 +32,9 @@ from typing import Any
 
 from codesign.errors import InputError
 from codesign.hardware import CostEstimateWarning
-from codesign.harness import Point, resolve, run_resolved
+from codesign.harness import Point, Resolved, resolve, run_resolved, run_resolved_many
 from codesign.platforms import Platform
+from codesign.registry import default_registry
 from codesign.sweep.shipping import materialize, references, ship, unship
 from codesign.sweep.store import Result
 
@@ -107,10 +108,67 @@ def evaluate_shipped_chunk(chunk: Chunk, files: dict[str, bytes]) -> list[Result
     return evaluate_chunk(unship(chunk, local))
 
 
+ONE_PASS_OFF_ENV = "CODESIGN_NO_ONE_PASS"
+"""Set (to anything but empty) to evaluate every point on its own, never several in one
+pass: the same results, for measuring what one pass saves."""
+
+
+def one_pass_key(point: Point, keys: Sequence[str]) -> tuple[Any, ...]:
+    """What the points evaluated together share: everything but the parameters ``keys`` (a
+    mechanism's ``one_pass``). Only a grouping: the mechanism checks the resolved
+    parameters.
+
+    >>> a = Point("random", "nested", params={"cache.llc.size": 1 << 20, "tlb.l1.entries": 64})
+    >>> b = Point("random", "nested", params={"cache.llc.size": 4 << 20, "tlb.l1.entries": 64})
+    >>> one_pass_key(a, ["cache.llc.size"]) == one_pass_key(b, ["cache.llc.size"])
+    True
+    """
+    rest = sorted((k, repr(v)) for k, v in point.params.items() if k not in keys)
+    return (point.workload, point.mechanism, point.platform, point.base, tuple(rest))
+
+
 def _evaluate_chunk(chunk: Chunk) -> list[Result]:
     platforms: dict[tuple[str, str | None], Platform] = {}
     cached_key, cached_data = None, None
-    out = []
+    out: list[Result] = []
+    pending: list[tuple[str, Resolved, float]] = []
+    together = not os.environ.get(ONE_PASS_OFF_ENV)
+
+    def data_of(resolved: Resolved) -> Any:
+        nonlocal cached_key, cached_data
+        if resolved.workload_key != cached_key:
+            # Forget the old data first: if generating fails, no later point reuses it.
+            cached_key, cached_data = None, None
+            cached_data = resolved.workload.generate(resolved.workload_params)
+            cached_key = resolved.workload_key
+        return cached_data
+
+    def one(key: str, resolved: Resolved, start: float) -> Result:
+        try:
+            metrics = run_resolved(resolved, data_of(resolved))
+            return Result(key, "done", dict(metrics), None, None, time.perf_counter() - start)
+        except Exception as exc:  # a failing point is a result, not the end of the sweep
+            return _failed(key, exc, start)
+
+    def flush() -> None:
+        # Points that one pass can take together, or one point on its own.
+        if len(pending) > 1:
+            start = time.perf_counter()
+            try:
+                group = [r for _, r, _ in pending]
+                metrics = run_resolved_many(group, data_of(group[0]))
+            except Exception:  # each point then fails (or not) on its own
+                pass
+            else:
+                share = (time.perf_counter() - start) / len(pending)
+                out.extend(Result(key, "done", dict(m), None, None, share)
+                           for (key, _, _), m in zip(pending, metrics, strict=True))
+                pending.clear()
+                return
+        out.extend(one(key, r, time.perf_counter()) for key, r, _ in pending)
+        pending.clear()
+
+    group_key = None
     for key, point in chunk:
         start = time.perf_counter()
         try:
@@ -120,30 +178,79 @@ def _evaluate_chunk(chunk: Chunk) -> list[Result]:
                                    "input file (trace, capture, profile) changed since the "
                                    "sweep started, or the worker's toolkit version or "
                                    "plugins differ from the driver's")
-            if resolved.workload_key != cached_key:
-                # Forget the old data first: if generating fails, no later point reuses it.
-                cached_key, cached_data = None, None
-                cached_data = resolved.workload.generate(resolved.workload_params)
-                cached_key = resolved.workload_key
-            metrics = run_resolved(resolved, cached_data)
-            out.append(Result(key, "done", dict(metrics), None, None,
-                              time.perf_counter() - start))
-        except Exception as exc:  # a failing point is a result, not the end of the sweep
-            message = " ".join(f"{type(exc).__name__}: {exc}".split())
-            out.append(Result(key, "failed", None, message, traceback.format_exc(),
-                              time.perf_counter() - start))
+        except Exception as exc:
+            out.append(_failed(key, exc, start))
+            continue
+        m = resolved.mechanism
+        mine = (one_pass_key(point, m.one_pass)
+                if together and m.run_many is not None else ("alone", key))
+        if pending and mine != group_key:
+            flush()
+        group_key = mine
+        pending.append((key, resolved, start))
+    flush()
+    order = {key: i for i, (key, _) in enumerate(chunk)}
+    out.sort(key=lambda r: order[r.key])
     return out
 
 
+def _failed(key: str, exc: Exception, start: float) -> Result:
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return Result(key, "failed", None, message, traceback.format_exc(),
+                  time.perf_counter() - start)
+
+
+GROUP_MAX = 64
+"""Most points one chunk keeps together for one pass (``hwmodels.cache.MAX_VARIANTS`` + 1)."""
+
+
 def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tuple[str, Point]]]:
-    """Chunks of (key, point), grouped by workload so a worker generates each workload once.
+    """Chunks of (key, point), grouped by workload so a worker generates each workload once,
+    and the points a mechanism evaluates in one pass (:func:`one_pass_key`) side by side
+    and in one chunk (up to :data:`GROUP_MAX`).
 
     Small enough that every worker gets several (load balance, frequent commits), large
     enough that per-task overhead stays small for microsecond points.
+
+    >>> pts = [(f"k{i}", Point("random", "nested", params={"cache.llc.size": s,
+    ...         "tlb.l1.entries": e}), "w") for i, (e, s) in enumerate(
+    ...         (e, s) for s in (1 << 20, 2 << 20) for e in (32, 64))]
+    >>> [[k for k, _ in c] for c in chunked(pts, 2)]
+    [['k0', 'k2'], ['k1', 'k3']]
     """
-    ordered = sorted(items, key=lambda item: item[2])
-    size = max(1, min(16, math.ceil(len(ordered) / (max(jobs, 1) * 8))))
-    return [[(k, p) for k, p, _ in ordered[i:i + size]] for i in range(0, len(ordered), size)]
+    registry = default_registry()
+
+    def group(point: Point) -> tuple[Any, ...]:
+        try:
+            keys = registry.mechanism(point.mechanism).one_pass
+        except InputError:
+            keys = ()
+        return one_pass_key(point, keys) if keys else ("alone",)
+
+    keyed = [(wkey, group(p), i, k, p) for i, (k, p, wkey) in enumerate(items)]
+    # By workload, then by group (a group's points in their order), groups in order of
+    # their first point; a point of no group stays where it was.
+    first: dict[tuple[Any, ...], int] = {}
+    for wkey, g, i, _, _ in keyed:
+        if g != ("alone",):
+            first.setdefault((wkey, *g), i)
+    keyed.sort(key=lambda t: (t[0], first.get((t[0], *t[1]), t[2]), t[2]))
+    runs: list[list[tuple[str, Point]]] = []
+    last = None
+    for wkey, g, _, k, p in keyed:
+        this = (wkey, *g) if g != ("alone",) else None
+        if this is None or this != last or len(runs[-1]) >= GROUP_MAX:
+            runs.append([])
+        runs[-1].append((k, p))
+        last = this
+    size = max(1, min(16, math.ceil(len(items) / (max(jobs, 1) * 8))))
+    chunks: list[list[tuple[str, Point]]] = []
+    for run in runs:
+        if chunks and len(chunks[-1]) + len(run) <= size:
+            chunks[-1].extend(run)
+        else:
+            chunks.append(list(run))
+    return chunks
 
 
 DIED = "worker process died (killed or out of memory)"

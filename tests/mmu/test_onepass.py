@@ -1,0 +1,134 @@
+"""Sweep points that differ only in the LLC, evaluated in one pass
+(:mod:`codesign.mmu.onepass`): every point's metrics are exactly those it has alone, for
+every mechanism that offers it, native references and hardware costs included; a sweep
+groups such points by itself, and a group it cannot take together is evaluated point by
+point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from codesign.harness import Point, evaluate, resolve
+from codesign.registry import default_registry
+from codesign.sweep import executors
+from codesign.sweep.executors import ONE_PASS_OFF_ENV, _evaluate_chunk, chunked
+
+KIB, MIB = 1 << 10, 1 << 20
+LLCS = [{"cache.llc.size": 0}, {"cache.llc.size": 256 * KIB, "cache.llc.ways": 16},
+        {"cache.llc.size": MIB, "cache.llc.ways": 16}, {"cache.llc.size": MIB, "cache.llc.ways": 4},
+        {"cache.llc.size": 4 * MIB, "cache.llc.ways": 16}]
+ONE_PASS = ("native", "nested", "shadow", "pv-direct", "agile")
+PLATFORM = "modern-x86"
+"""A platform with a non-inclusive LLC (kvm-nehalem's is inclusive: no one pass there)."""
+
+
+def points(mechanism: str, workload: str = "random", **extra: Any) -> list[Point]:
+    base = {"hw.cost": False, "workload.refs": 8_000, "workload.footprint_mb": 4, **extra}
+    if workload != "random":
+        base = {"hw.cost": False, **extra}
+    return [Point(workload, mechanism, PLATFORM, params={**base, **llc}) for llc in LLCS]
+
+
+def chunk(pts: list[Point]) -> list[tuple[str, Point]]:
+    return [(resolve(p).key, p) for p in pts]
+
+
+def test_the_mechanisms_that_offer_one_pass() -> None:
+    reg = default_registry()
+    offer = {name for name, m in reg.mechanisms.items() if m.run_many is not None}
+    assert offer == set(ONE_PASS)
+    assert all(reg.mechanism(n).one_pass == ("cache.llc.size", "cache.llc.ways")
+               for n in ONE_PASS)
+
+
+@pytest.mark.parametrize("mechanism", ONE_PASS)
+def test_each_point_of_one_pass_is_the_point_alone(mechanism: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = executors.run_resolved_many
+
+    def spy(group: Any, data: Any) -> Any:
+        calls.append(len(group))
+        return real(group, data)
+
+    monkeypatch.setattr(executors, "run_resolved_many", spy)
+    pts = points(mechanism)
+    results = _evaluate_chunk(chunk(pts))
+    assert calls == [len(pts)]
+    assert [r.status for r in results] == ["done"] * len(pts)
+    alone = [dict(evaluate(p)) for p in pts]
+    assert [r.metrics for r in results] == alone
+    assert len({m["cycles.total"] for m in alone}) >= len(pts) - 1  # the LLCs mattered
+
+
+def test_kernel_work_warmup_and_hardware_costs() -> None:
+    pts = [Point("forkwait", "nested", PLATFORM, params={"workload.iterations": 40,
+                                               "measure.warmup": 0.3, **llc}) for llc in LLCS]
+    results = _evaluate_chunk(chunk(pts))
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
+    assert all("hw.area_mm2" in (r.metrics or {}) for r in results)
+
+
+def test_points_that_differ_elsewhere_are_not_taken_together(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = executors.run_resolved_many
+    monkeypatch.setattr(executors, "run_resolved_many",
+                        lambda g, d: calls.append(len(g)) or real(g, d))
+    pts = points("native") + points("native", **{"tlb.l1.entries": 32})
+    pts = [pts[i // 2 + (i % 2) * len(LLCS)] for i in range(2 * len(LLCS))]  # interleaved
+    chunks = chunked([(k, p, resolve(p).workload_key) for k, p in chunk(pts)], jobs=1)
+    # the interleaved points in two chunks, one a group
+    assert [len({p.params.get("tlb.l1.entries") for _, p in c}) for c in chunks] == [1, 1]
+    results = [r for c in chunks for r in _evaluate_chunk(c)]
+    assert calls == [len(LLCS), len(LLCS)]
+    by_key = {r.key: r.metrics for r in results}
+    assert [by_key[k] for k, _ in chunk(pts)] == [dict(evaluate(p)) for p in pts]
+
+
+def test_a_group_one_pass_refuses_is_evaluated_point_by_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(group: Any, data: Any) -> Any:
+        raise ValueError("not together")
+
+    monkeypatch.setattr(executors, "run_resolved_many", refuse)
+    pts = points("shadow")
+    results = _evaluate_chunk(chunk(pts))
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
+
+
+def test_one_pass_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(executors, "run_resolved_many", lambda g, d: calls.append(g))
+    monkeypatch.setenv(ONE_PASS_OFF_ENV, "1")
+    pts = points("native")[:2]
+    results = _evaluate_chunk(chunk(pts))
+    assert not calls and [r.status for r in results] == ["done", "done"]
+
+
+def test_an_inclusive_llc_is_evaluated_point_by_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = executors.run_resolved_many
+
+    def spy(group: Any, data: Any) -> Any:
+        calls.append(len(group))
+        return real(group, data)
+
+    monkeypatch.setattr(executors, "run_resolved_many", spy)
+    pts = [Point("random", "native", params={"hw.cost": False, "workload.refs": 2_000,
+                                             **llc}) for llc in LLCS[1:3]]  # kvm-nehalem
+    results = _evaluate_chunk(chunk(pts))
+    assert calls == [2]  # tried, refused, then each alone
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
+
+
+def test_an_inclusive_llc_is_not_run_in_one_pass() -> None:
+    from codesign.mmu.native import MECHANISM, NativeParams
+    from codesign.platforms import load_platform
+    from tests.mmu.conftest import stream
+
+    ps = [NativeParams(cache_inclusion="inclusive", cache_llc_size=s) for s in (MIB, 4 * MIB)]
+    with pytest.raises(ValueError, match=r"cache\.inclusion = 'nine'"):
+        MECHANISM.run_many(stream("random", refs=100), ps, load_platform("kvm-nehalem"))
