@@ -464,6 +464,10 @@ class Faulted:
         return at[mine], fu[mine]
 
 
+_NO_VARIANTS = np.zeros((0, 3), dtype=np.int64)
+"""The pipeline's per-variant counts when there are none (it writes nothing into them)."""
+
+
 class Replay:
     """State of one replay; :func:`replay` runs it."""
 
@@ -729,6 +733,9 @@ class Replay:
     _at = 0
     """Stream position of the access the guest kernel's work being replayed precedes."""
 
+    cost_blind = True
+    """Nothing this replay does depends on which cache level served a reference (so
+    :meth:`vary_llc` may run other LLCs beside its own)."""
     user_global = False
     """The process's TLB entries are global (Xen x86-64 PV without PCIDs)."""
     kernel_global = True
@@ -756,10 +763,14 @@ class Replay:
         """Run other LLCs beside the data cache's, on the references that reach it, before
         anything is replayed: :attr:`Counts.variants` then holds what each changes, and
         ``c.variant(k)`` is exactly the counts of this replay with ``llcs[k]`` as the data
-        cache's LLC (:class:`hwmodels.cache.LLCVariants`: the LLC changes nothing before it
-        under ``"nine"``; every other count is the LLC's to change only through cycles,
-        which the counts do not hold). ValueError without a data cache or with an
-        inclusive one."""
+        cache's LLC (:class:`hwmodels.cache.LLCVariants`: under ``"nine"`` the LLC changes
+        nothing before it, and no other count depends on which level served a reference --
+        unless the replay decides by what references cost, :attr:`cost_blind`).
+        ValueError without a data cache, with an inclusive one, or for a replay that is
+        not cost-blind."""
+        if not self.cost_blind:
+            raise ValueError(f"{type(self).__name__} decides by what references cost: its "
+                             "LLC variants would take the first LLC's decisions")
         if self.s.cache is None:
             raise ValueError("LLC variants need a data cache")
         if self.c.refs or self.accessed:
@@ -987,7 +998,8 @@ class Replay:
         else:
             w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
         counts = np.zeros(N_COUNTS, dtype=np.int64)
-        vcounts = np.zeros((len(self.c.variants), 3), dtype=np.int64)
+        nv = len(self.c.variants)
+        vcounts = np.zeros((nv, 3), dtype=np.int64) if nv else _NO_VARIANTS
         l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim, vrows = self._pipeline(
             va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
             *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),

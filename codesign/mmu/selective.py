@@ -206,6 +206,7 @@ class SelectiveReplay(ShadowReplay):
     """One replay whose setup (1D shadow or 2D nested) changes between windows."""
 
     data_on_host = True  # both modes find the guest's data at the same host frames
+    cost_blind = False  # its switches weigh measured walk cycles, which the LLC changes
 
     def __init__(self, shadow: Setup, nested: Setup, p: SelectiveParams, exit_cost: float,
                  mem: float, latencies: tuple[float, float, float, float] | None = None

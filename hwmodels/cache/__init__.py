@@ -10,6 +10,7 @@ serves each reference. It caches lines, not translations (compare ``hwmodels.pag
 
 from hwmodels.cache.model import (
     CacheModel,
+    LLCVariants,
     access_addr,
     access_batch,
     access_line,
@@ -34,6 +35,7 @@ __all__ = [
     "CacheLevelParams",
     "CacheModel",
     "CacheParams",
+    "LLCVariants",
     "access_addr",
     "access_batch",
     "access_line",

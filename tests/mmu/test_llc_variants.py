@@ -101,3 +101,12 @@ def test_variants_are_set_before_the_replay_with_a_non_inclusive_data_cache() ->
     bare = replace(p.setup(nested=True), cache=None)
     with pytest.raises(ValueError, match="need a data cache"):
         Replay(bare).vary_llc([p.setup(nested=True).cache.llc])
+
+
+def test_a_replay_that_decides_by_cost_takes_no_variants() -> None:
+    from codesign.mmu.selective import SelectiveParams, SelectiveReplay
+
+    p = build(SelectiveParams, {})
+    r = SelectiveReplay(p.setup(nested=False), p.setup(nested=True), p, 1000.0, 200.0)
+    with pytest.raises(ValueError, match="decides by what references cost"):
+        r.vary_llc([p.setup(nested=True).cache.llc])
