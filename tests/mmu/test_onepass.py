@@ -35,6 +35,20 @@ def chunk(pts: list[Point]) -> list[tuple[str, Point]]:
     return [(resolve(p).key, p) for p in pts]
 
 
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the groups the sweep engine evaluates in one pass, as it goes."""
+    seen: list[int] = []
+    real = executors.run_resolved_many
+
+    def spy(group: Any, data: Any) -> Any:
+        seen.append(len(group))
+        return real(group, data)
+
+    monkeypatch.setattr(executors, "run_resolved_many", spy)
+    return seen
+
+
 def test_the_mechanisms_that_offer_one_pass() -> None:
     reg = default_registry()
     offer = {name for name, m in reg.mechanisms.items() if m.run_many is not None}
@@ -45,15 +59,7 @@ def test_the_mechanisms_that_offer_one_pass() -> None:
 
 @pytest.mark.parametrize("mechanism", ONE_PASS)
 def test_each_point_of_one_pass_is_the_point_alone(mechanism: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = executors.run_resolved_many
-
-    def spy(group: Any, data: Any) -> Any:
-        calls.append(len(group))
-        return real(group, data)
-
-    monkeypatch.setattr(executors, "run_resolved_many", spy)
+                                                   calls: list[int]) -> None:
     pts = points(mechanism)
     results = _evaluate_chunk(chunk(pts))
     assert calls == [len(pts)]
@@ -71,12 +77,7 @@ def test_kernel_work_warmup_and_hardware_costs() -> None:
     assert all("hw.area_mm2" in (r.metrics or {}) for r in results)
 
 
-def test_points_that_differ_elsewhere_are_not_taken_together(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = executors.run_resolved_many
-    monkeypatch.setattr(executors, "run_resolved_many",
-                        lambda g, d: calls.append(len(g)) or real(g, d))
+def test_points_that_differ_elsewhere_are_not_taken_together(calls: list[int]) -> None:
     pts = points("native") + points("native", **{"tlb.l1.entries": 32})
     pts = [pts[i // 2 + (i % 2) * len(LLCS)] for i in range(2 * len(LLCS))]  # interleaved
     chunks = chunked([(k, p, resolve(p).workload_key) for k, p in chunk(pts)], jobs=1)
@@ -108,15 +109,7 @@ def test_one_pass_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not calls and [r.status for r in results] == ["done", "done"]
 
 
-def test_an_inclusive_llc_is_evaluated_point_by_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = executors.run_resolved_many
-
-    def spy(group: Any, data: Any) -> Any:
-        calls.append(len(group))
-        return real(group, data)
-
-    monkeypatch.setattr(executors, "run_resolved_many", spy)
+def test_an_inclusive_llc_is_evaluated_point_by_point(calls: list[int]) -> None:
     pts = [Point("random", "native", params={"hw.cost": False, "workload.refs": 2_000,
                                              **llc}) for llc in LLCS[1:3]]  # kvm-nehalem
     results = _evaluate_chunk(chunk(pts))
