@@ -488,13 +488,17 @@ def _decreases(values):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True)
-def _fifo_bytes(arrival, service, size, cap, depart, drop_stage):
-    # One FIFO server with room for ``cap`` bytes: a packet is dropped unless the bytes of
+def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, ring, depart,
+          drop_stage):
+    # One FIFO server with room for ``cap`` units: a packet is dropped unless the units of
     # the accepted packets not yet departed by its arrival (a departure at the same time
-    # goes first), plus its own, fit. Returns the busy time.
+    # goes first), plus its own, fit; a packet takes one unit (``unit_room``) or its bytes.
+    # Its service is the stage's (``Stage.seconds`` in ns, in the same operations) plus its
+    # ``extra`` (when given). The accepted packets not yet gone are kept in a ring of
+    # ``ring`` slots, more than can be inside at once. Returns (busy time, packets served).
     n = len(arrival)
-    done = np.empty(n)
-    held = np.empty(n, dtype=np.int64)
+    done = np.empty(ring)
+    held = np.empty(ring, dtype=np.int64)
     accepted = 0
     left = 0
     inside = 0
@@ -502,21 +506,30 @@ def _fifo_bytes(arrival, service, size, cap, depart, drop_stage):
     busy = 0.0
     for i in range(n):
         t = arrival[i]
-        while left < accepted and done[left] <= t:
-            inside -= held[left]
+        size = frame[i]
+        room = 1 if unit_room else size
+        while left < accepted and done[left % ring] <= t:
+            inside -= held[left % ring]
             left += 1
-        if inside + size[i] > cap:
+        if inside + room > cap:
             drop_stage[i] = 0
             continue
+        used = min(float(size), upto) if upto else float(size)
+        work = pp + pb * used
+        if above and not size > above:
+            work = 0.0
+        service = work / hz * 1e9
+        if len(extra):
+            service = service + extra[i]
         start = t if t > last else last
-        last = start + service[i]
-        busy += service[i]
-        done[accepted] = last
-        held[accepted] = size[i]
-        inside += size[i]
+        last = start + service
+        busy += service
+        done[accepted % ring] = last
+        held[accepted % ring] = room
+        inside += room
         accepted += 1
         depart[i] = last
-    return busy
+    return busy, accepted
 
 
 def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
@@ -532,23 +545,26 @@ def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
     ([100.0, 200.0, nan], 1)
     """
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
-    n = len(arrival)
-    size = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
-    return _fifo_result(stage, arrival, size, size, int(capacity_bytes), extra_ns)
+    return _fifo_result(stage, arrival, frame_bytes, False, int(capacity_bytes), extra_ns)
 
 
-def _fifo_result(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray, room: np.ndarray,
+def _fifo_result(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray, unit_room: bool,
                  capacity: int, extra_ns: np.ndarray | None = None) -> Result:
-    """One FIFO stage by the recurrence: each packet takes ``room`` of ``capacity``."""
+    """One FIFO stage by the recurrence: each packet takes one unit of ``capacity``
+    (``unit_room``) or its bytes."""
     n = len(arrival)
-    service = stage.seconds(np.asarray(frame_bytes, dtype=np.float64)) * 1e9
-    if extra_ns is not None:
-        service = service + np.asarray(extra_ns, dtype=np.float64).reshape(n)
-    service = np.ascontiguousarray(service, dtype=np.float64).reshape(n)
+    frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
+    extra = (np.zeros(0) if extra_ns is None
+             else np.ascontiguousarray(extra_ns, dtype=np.float64).reshape(n))
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
-    busy = _fifo_bytes(arrival, service, room, capacity, depart, drop)
-    served = np.array([int((drop < 0).sum())], dtype=np.int64)
+    # At most ``capacity`` packets inside when each takes a unit or a byte or more.
+    ring = n + 1 if not unit_room and n and frame.min() < 1 else min(n, capacity) + 1
+    busy, accepted = _fifo(arrival, frame, unit_room, float(stage.per_packet),
+                           float(stage.per_byte), float(stage.bytes_upto or 0),
+                           int(stage.only_above or 0), float(stage.resource.hz), extra,
+                           capacity, ring, depart, drop)
+    served = np.array([accepted], dtype=np.int64)
     zero = np.zeros(1, dtype=np.int64)
     return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
                   np.array([busy]), served, zero, zero.copy(), zero.copy())
@@ -579,8 +595,7 @@ def _segment_starts(path: DataPath, notified: set[str]) -> list[int]:
 def _single(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray) -> Result:
     """One FIFO stage (a wire): the same result as the kernel, by the FIFO recurrence."""
     # Room for ``capacity`` packets: each packet takes one unit of it.
-    return _fifo_result(stage, arrival, np.asarray(frame_bytes).reshape(len(arrival)),
-                        np.ones(len(arrival), dtype=np.int64),
+    return _fifo_result(stage, arrival, frame_bytes, True,
                         stage.capacity if stage.capacity else 1 << 62)
 
 

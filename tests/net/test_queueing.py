@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codesign.net.graph import (
     DataPath,
@@ -16,7 +18,7 @@ from codesign.net.graph import (
     saturation_pps,
     wire_stage,
 )
-from codesign.net.queueing import simulate
+from codesign.net.queueing import buffered_fifo, simulate
 from workloads.packets.frames import line_rate_pps
 
 CPU = Resource("cpu0", "core", 2.9e9, domain="host")
@@ -262,3 +264,44 @@ def test_the_fifo_fast_path_is_the_kernel() -> None:
     np.testing.assert_array_equal(fast.drop_stage, slow.drop_stage)
     np.testing.assert_allclose(fast.depart_ns, slow.depart_ns)
     np.testing.assert_allclose(fast.busy_ns, slow.busy_ns)
+
+
+def _fifo_reference(arrival: list[float], sizes: list[int], service: list[float],
+                    cap: int, unit: bool) -> tuple[list[float], float]:
+    """A FIFO with room for ``cap`` units, written plainly: every accepted packet kept."""
+    inside: list[tuple[float, int]] = []  # (departure, units) of the accepted packets
+    depart, last, busy = [], -np.inf, 0.0
+    for t, size, s in zip(arrival, sizes, service, strict=True):
+        inside = [(d, u) for d, u in inside if d > t]  # a departure at t goes first
+        room = 1 if unit else size
+        if sum(u for _, u in inside) + room > cap:
+            depart.append(np.nan)
+            continue
+        last = max(t, last) + s
+        busy += s
+        inside.append((last, room))
+        depart.append(last)
+    return depart, busy
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 120), seed=st.integers(0, 2**31), unit=st.booleans(),
+       cap=st.integers(1, 4000))
+def test_the_fifo_keeps_its_queue_in_a_ring_of_its_capacity(n: int, seed: int, unit: bool,
+                                                            cap: int) -> None:
+    rng = np.random.default_rng(seed)
+    arrival = np.cumsum(rng.choice([0.0, 5.0, 30.0, 200.0], n))
+    sizes = rng.integers(64, 1519, n)
+    extra = rng.choice([0.0, 0.0, 50.0], n)
+    nic = Stage("nic", Resource("nic", "nic", 1e9), 20, per_byte=0.1)
+    if unit:
+        cap = cap % 9 + 1
+        res = simulate([DataPath((replace(nic, capacity=cap),))], arrival, sizes)
+        extra = np.zeros(n)
+    else:
+        res = buffered_fifo(nic, arrival, sizes, cap, extra)
+    service = (nic.seconds(sizes.astype(np.float64)) * 1e9 + extra).tolist()
+    depart, busy = _fifo_reference(arrival.tolist(), sizes.tolist(), service, cap, unit)
+    np.testing.assert_array_equal(res.depart_ns, np.array(depart, dtype=np.float64))
+    assert res.busy_ns[0] == busy
+    assert res.drops == int(np.isnan(depart).sum()) if n else res.drops == 0
