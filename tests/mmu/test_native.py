@@ -165,3 +165,29 @@ def test_cli_run_prints_hardware_metrics() -> None:
     for name in ("hw.tlb.area_mm2", "hw.stlb.area_mm2", "hw.walker.area_mm2", "hw.area_mm2",
                  "walk.refs_per_walk", "tlb.l1.misses"):
         assert name in r.stdout
+
+
+def test_a_points_native_reference_is_keyed_by_its_workload_not_by_hashing_the_stream(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness vouches for the stream it generated (its workload key): the native
+    reference's memo is keyed by that, without hashing the events; the same events given
+    directly are hashed, and the reference is the same number either way."""
+    import hashlib
+
+    from codesign.harness import resolve
+    from codesign.mmu import native
+    from codesign.mmu.nested import run as nested_run
+    from codesign.platforms import load_platform
+
+    seen: list[str] = []
+    real = native.stream_digest
+    monkeypatch.setattr(native, "stream_digest", lambda ev: seen.append(real(ev)) or seen[-1])
+    point = Point("random", "nested", params={"hw.cost": False, "workload.refs": 3_000})
+    m = evaluate(point)
+    key = resolve(point).workload_key
+    assert seen == [hashlib.sha256(b"vouched\0" + key.encode()).hexdigest()]
+    events = stream("random", refs=3_000)
+    resolved = resolve(point)
+    direct = nested_run(events, resolved.mechanism_params, load_platform("kvm-nehalem"))
+    assert seen[-1] == hashlib.sha256(events.tobytes()).hexdigest()
+    assert direct["slowdown_vs_native"] == m["slowdown_vs_native"]

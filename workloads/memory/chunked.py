@@ -30,9 +30,11 @@ whole stream do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +87,39 @@ def accesses_of(events: Stream) -> np.ndarray:
     return np.concatenate(parts) if parts else empty()
 
 
+_VOUCHED: ContextVar[tuple[int, str] | None] = ContextVar("stream_identity", default=None)
+"""The whole stream (by ``id``) whose identity a caller vouches for, and that identity."""
+
+
+@contextlib.contextmanager
+def identified(events: Stream, identity: str) -> Iterator[None]:
+    """Within the block, :func:`stream_digest` of ``events`` -- this very object, which must
+    not change meanwhile -- names ``identity`` (what the stream is a function of: a
+    workload's key) instead of hashing its bytes (a 1.6 M-reference trace's 54 MB: 60 ms).
+
+    >>> from workloads.memory.events import StreamBuilder
+    >>> b = StreamBuilder(); b.spawn(1); ev = b.build()
+    >>> with identified(ev, "workload-key"):
+    ...     vouched = stream_digest(ev)
+    >>> vouched != stream_digest(ev), vouched == stream_digest(b.build())
+    (True, False)
+    """
+    token = _VOUCHED.set((id(events), identity))
+    try:
+        yield
+    finally:
+        _VOUCHED.reset(token)
+
+
 def stream_digest(events: Stream) -> str:
     """SHA-256 (hex) naming a stream's content: of its bytes when whole, of its identity when
-    in pieces (the two never collide: an identity is hashed with a prefix)."""
+    in pieces or vouched for (:func:`identified`); the three never collide (an identity is
+    hashed with a prefix)."""
     if isinstance(events, EventChunks):
         return hashlib.sha256(b"chunks\0" + events.identity.encode()).hexdigest()
+    vouched = _VOUCHED.get()
+    if vouched is not None and vouched[0] == id(events):
+        return hashlib.sha256(b"vouched\0" + vouched[1].encode()).hexdigest()
     return hashlib.sha256(events.tobytes()).hexdigest()
 
 
@@ -105,4 +135,5 @@ def split(events: np.ndarray, at: Sequence[int], identity: str = "") -> EventChu
     return EventChunks(passes, len(events), acc, identity or stream_digest(events))
 
 
-__all__ = ["EventChunks", "Stream", "accesses_of", "pieces", "split", "stream_digest", "whole"]
+__all__ = ["EventChunks", "Stream", "accesses_of", "identified", "pieces", "split",
+           "stream_digest", "whole"]
