@@ -31,7 +31,7 @@ reference's memo 0.06 s.
 Again (2026-12-06, later; the harness vouching for the stream it generated, so the native
 reference's memo no longer hashes the events): installed 29.1 s, cold 4.32 s, warm 1.09 s
 best of 7 (1.09-1.50; this container was noisier than in the morning: the same build timed
-by hand in alternation with the previous one, 1.11-1.37 s against 1.12-1.34 s).
+by hand in alternation with the morning's, 15bf594: 1.11-1.37 s against 1.12-1.34 s).
 What a warm run was made of, profiled earlier: imports 0.43 s (numba 0.15, numpy 0.06, the toolkit
 0.11), numba's loading of cached kernels 0.3 s (its compiler's registries initialise on the
 first load, ~0.15 s, then each kernel), the cached parse 0.05 s, building the event stream
