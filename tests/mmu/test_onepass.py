@@ -6,6 +6,8 @@ point."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from codesign.harness import Point, evaluate, resolve
 from codesign.registry import default_registry
 from codesign.sweep import executors
 from codesign.sweep.executors import ONE_PASS_OFF_ENV, _evaluate_chunk, chunked
+from codesign.sweep.runner import run_sweep
+from codesign.sweep.spec import parse_spec
 
 KIB, MIB = 1 << 10, 1 << 20
 LLCS = [{"cache.llc.size": 0}, {"cache.llc.size": 256 * KIB, "cache.llc.ways": 16},
@@ -125,3 +129,26 @@ def test_an_inclusive_llc_is_not_run_in_one_pass() -> None:
     ps = [NativeParams(cache_inclusion="inclusive", cache_llc_size=s) for s in (MIB, 4 * MIB)]
     with pytest.raises(ValueError, match=r"cache\.inclusion = 'nine'"):
         MECHANISM.run_many(stream("random", refs=100), ps, load_platform("kvm-nehalem"))
+
+
+def test_a_sweep_stores_the_same_in_one_pass_on_every_executor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec over LLC sizes and first-level TLB sizes for two mechanisms: serial with one
+    pass off, serial, and two local workers store the same points and metrics."""
+    from tests.sweep.test_runner import content
+
+    spec = parse_spec({"version": 1, "name": "llc",
+                       "workload": {"name": "random", "refs": 6_000, "footprint_mb": 4},
+                       "mechanism": {"name": ["nested", "shadow"]},
+                       "platform": {"name": PLATFORM},
+                       "hardware": {"cache.llc.size": [256 * KIB, MIB, 4 * MIB],
+                                    "tlb.l1.entries": [32, 64], "hw.cost": False}})
+    stores = []
+    for label, executor, jobs, off in (("off", "serial", 1, "1"), ("serial", "serial", 1, ""),
+                                       ("local", "local", 2, "")):
+        monkeypatch.setenv(ONE_PASS_OFF_ENV, off)
+        store = tmp_path / f"{label}.sqlite"
+        outcome = run_sweep(spec, store, executor=executor, jobs=jobs, stream=io.StringIO())
+        assert outcome.failed == 0 and outcome.computed == 12
+        stores.append(content(store))
+    assert stores[1] == stores[0] and stores[2] == stores[0]
