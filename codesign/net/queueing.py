@@ -238,44 +238,18 @@ _PP, _PB, _BATCH_NS, _IRQ_NS, _ITR = range(5)
 @numba.njit(cache=True)
 def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, si, release,
             n_res, wait_off, depart, drop_stage, busy, st_busy, served, batches, irqs, raised,
-            joined, log_t, log_s, log_k):
+            joined, log_t, log_s, log_k, horizon, run, ht, hs, hp, hk, pos, flag, hnext, wait,
+            nwait, idle, went_idle, period, occ, active, drained, seen, bcount, bperiod, hhead,
+            htail, pending, last_rel, last_irq, due, abytes, aperiod, nheld):
     # Events: kind 0 a packet completes its segment, 1 a NIC interrupt at a hold stage,
     # 2 a device interrupt at a moderated stage; arrivals come from ``arrival`` (kind 3).
+    # The state from ``run`` on (:class:`_State`) is the simulation's between calls: the
+    # packets from ``run[2]`` on arrive in this call, the ones before it came in earlier
+    # calls; events after ``horizon`` (the next call's first arrival) wait for that call.
     n = len(arrival)
-    ns = si.shape[0]
-    cap_h = n_res + 2 * ns + 2  # one completion per resource, one interrupt per hold stage
-    ht = np.empty(cap_h)
-    hs = np.empty(cap_h, dtype=np.int64)
-    hp = np.empty(cap_h, dtype=np.int64)
-    hk = np.empty(cap_h, dtype=np.int64)
-    nh = 0
-    seq = 0
-    pos = np.zeros(n, dtype=np.int64)
-    flag = np.zeros(n, dtype=np.bool_)
-    hnext = np.full(n, -1, dtype=np.int64)
-    wait = np.empty(max(wait_off[n_res], 1), dtype=np.int64)
-    nwait = np.zeros(n_res, dtype=np.int64)
-    idle = np.ones(n_res, dtype=np.bool_)
-    went_idle = np.ones(n_res, dtype=np.bool_)
-    period = np.zeros(n_res, dtype=np.int64)
-    occ = np.zeros(ns, dtype=np.int64)
-    active = np.zeros(ns, dtype=np.int64)
-    drained = np.zeros(ns, dtype=np.int64)
-    seen = np.full(ns, -1, dtype=np.int64)
-    bcount = np.zeros(ns, dtype=np.int64)
-    bperiod = np.zeros(ns, dtype=np.int64)
-    hhead = np.full(ns, -1, dtype=np.int64)
-    htail = np.full(ns, -1, dtype=np.int64)
-    pending = np.zeros(ns, dtype=np.bool_)
-    last_rel = np.full(ns, -1.0)
-    last_irq = np.full(ns, -np.inf)
-    due = np.full(ns, -1.0)
-    abytes = np.zeros(ns, dtype=np.int64)
-    aperiod = np.zeros(ns, dtype=np.int64)
-    nheld = np.zeros(ns, dtype=np.int64)
+    nh, seq, nxt = run[0], run[1], run[2]
     nlog = 0
-    nxt = 0
-    while nxt < n or nh > 0:
+    while nxt < n or (nh > 0 and ht[0] <= horizon):
         if nh > 0 and (nxt >= n or ht[0] <= arrival[nxt]):
             t, ident, kind = ht[0], hp[0], hk[0]
             nh = _pop(ht, hs, hp, hk, nh)
@@ -474,6 +448,7 @@ def _kernel(arrival, path_of, frame, extra, has_extra, ptab, plen, seglen, sf, s
             busy[r] += total
             nh = _push(ht, hs, hp, hk, nh, t + total, seq, q, 0)
             seq += 1
+    run[0], run[1], run[2] = nh, seq, nxt
     return nlog
 
 
@@ -629,6 +604,7 @@ def simulate(
     irq_extra_ns: float = 0.0,
     extra_ns: np.ndarray | None = None,
     napi: Mapping[str, Napi] | None = None,
+    chunk: int = 0,
 ) -> Result:
     """Run packets (arrival times non-decreasing, sizes, path index) through their paths.
 
@@ -636,7 +612,9 @@ def simulate(
     a mapping from a hold stage's name to its own (no hold without them); ``irq_extra_ns``:
     added at a hold stage for the packet carrying the interrupt; ``extra_ns``: added service,
     ``(n, max stages)`` like :func:`service_ns`; ``napi``: hold stages whose NIC vector is
-    masked while their poll runs (:class:`Napi`), decided here rather than by ``release_ns``.
+    masked while their poll runs (:class:`Napi`), decided here rather than by ``release_ns``;
+    ``chunk``: the packets handed to the simulation that many at a time, each call carrying
+    only the packets still inside to the next (the same result as all at once).
     """
     arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
     n = len(arrival)
@@ -715,10 +693,7 @@ def simulate(
     uses = np.zeros((len(paths), len(resources)), dtype=bool)
     for i, p in enumerate(paths):
         uses[i, [res_index[r] for r in p.resources()]] = True
-    per_path = np.bincount(which, minlength=len(paths)) if n else np.zeros(len(paths), int)
-    room = (per_path[:, None] * uses).sum(axis=0)
-    wait_off = np.zeros(len(resources) + 1, dtype=np.int64)
-    np.cumsum(room, out=wait_off[1:])
+    frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
     extra = (np.zeros((1, 1)) if extra_ns is None
              else np.ascontiguousarray(extra_ns, dtype=np.float64))
     depart = np.full(n, np.nan)
@@ -726,16 +701,125 @@ def simulate(
     busy = np.zeros(len(resources))
     counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(5)]
     st_busy = np.zeros(len(stages))
-    # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
     logged = any(si[:, _HOLD] == _HOLD_DEVICE)
-    room = 2 * n + 2 if logged else 0
-    # written in order from the start: the kernel says how far (no need to clear them)
-    log = (np.empty(room), np.empty(room, np.int64), np.empty(room, np.int64))
-    nlog = _kernel(arrival, which, np.ascontiguousarray(frame_bytes, dtype=np.int64), extra,
-                   extra_ns is not None, ptab, np.array([len(p.stages) for p in paths], np.int64),
-                   seglen, sf, si, release, len(resources), wait_off, depart, drop, busy,
-                   st_busy, *counters, *log)
+    plen = np.array([len(p.stages) for p in paths], np.int64)
+    state = _State.fresh(len(resources), len(stages))
+    logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    # The packets in the simulation (carried from the previous call, by their number in
+    # the stream) and those a call adds: every packet at once, or ``chunk`` at a time.
+    inside = np.zeros(0, dtype=np.int64)
+    step = chunk if chunk > 0 else max(n, 1)
+    for lo in range(0, max(n, 1), step):
+        hi = min(n, lo + step)
+        m = len(inside) + hi - lo
+        whole = m == n  # every packet in this call: the stream's own arrays, no gather
+        ids = None if whole else np.concatenate([inside, np.arange(lo, hi)])
+        mine = which if ids is None else which[ids]
+        per_path = np.bincount(mine, minlength=len(paths)) if m else np.zeros(len(paths), int)
+        room = (per_path[:, None] * uses).sum(axis=0)
+        wait_off = np.zeros(len(resources) + 1, dtype=np.int64)
+        np.cumsum(room, out=wait_off[1:])
+        state = state.carried(len(inside), m, wait_off)
+        sub_depart = depart if ids is None else np.full(m, np.nan)
+        sub_drop = drop if ids is None else np.full(m, -1, dtype=np.int64)
+        # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
+        room_log = 2 * m + 2 if logged else 0
+        # written in order from the start: the kernel says how far (no need to clear them)
+        log = (np.empty(room_log), np.empty(room_log, np.int64), np.empty(room_log, np.int64))
+        horizon = arrival[hi] if hi < n else np.inf
+        nlog = _kernel(arrival if ids is None else arrival[ids], mine,
+                       frame if ids is None else frame[ids],
+                       extra if ids is None or extra_ns is None else extra[ids],
+                       extra_ns is not None,
+                       ptab, plen, seglen, sf, si, release, len(resources), wait_off,
+                       sub_depart, sub_drop, busy, st_busy, *counters, *log, horizon,
+                       *state.arrays())
+        logs.append((log[0][:nlog], log[1][:nlog], log[2][:nlog]))
+        if ids is not None:
+            depart[ids] = sub_depart
+            drop[ids] = sub_drop
+        if ids is not None and hi < n:
+            left = np.isnan(sub_depart) & (sub_drop < 0)
+            state = state.keeping(left, wait_off)
+            inside = ids[left]
     served, batches, irqs, raised, joined = counters
+    log_t, log_s, log_k = (np.concatenate([x[i] for x in logs]) if logs else np.zeros(0)
+                           for i in range(3))
     return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
-                  batches, irqs, raised, log[0][:nlog].copy(), log[1][:nlog].copy(),
-                  log[2][:nlog].copy(), joined)
+                  batches, irqs, raised, log_t.astype(np.float64), log_s.astype(np.int64),
+                  log_k.astype(np.int64), joined)
+
+
+class _State:
+    """The simulation between two calls of the kernel: its run state (events on the heap,
+    the next sequence number, the first packet the next call adds), the packets inside it
+    (numbered as in the call that holds them: their stage, interrupt flag, hold list), each
+    resource's waiting packets (a heap each, laid out by the call's ``wait_off``) and its
+    state, each stage's state. :meth:`keeping` renumbers the packets still inside for the
+    next call, which puts them first: numbers keep their order, so every heap stays one."""
+
+    RES = ("nwait", "idle", "went_idle", "period")
+    STAGE = ("occ", "active", "drained", "seen", "bcount", "bperiod", "hhead", "htail",
+             "pending", "last_rel", "last_irq", "due", "abytes", "aperiod", "nheld")
+
+    def __init__(self, **arrays: np.ndarray) -> None:
+        self.__dict__.update(arrays)
+
+    @classmethod
+    def fresh(cls, n_res: int, ns: int) -> _State:
+        """Nothing inside: every resource idle, no stage holding a packet."""
+        cap = n_res + 2 * ns + 2  # one completion per resource, one interrupt per hold stage
+        i64 = np.int64
+        return cls(run=np.zeros(3, i64), ht=np.empty(cap), hs=np.empty(cap, i64),
+                   hp=np.empty(cap, i64), hk=np.empty(cap, i64), pos=np.zeros(0, i64),
+                   flag=np.zeros(0, np.bool_), hnext=np.zeros(0, i64), wait=np.zeros(1, i64),
+                   nwait=np.zeros(n_res, i64), idle=np.ones(n_res, np.bool_),
+                   went_idle=np.ones(n_res, np.bool_), period=np.zeros(n_res, i64),
+                   occ=np.zeros(ns, i64), active=np.zeros(ns, i64), drained=np.zeros(ns, i64),
+                   seen=np.full(ns, -1, i64), bcount=np.zeros(ns, i64),
+                   bperiod=np.zeros(ns, i64), hhead=np.full(ns, -1, i64),
+                   htail=np.full(ns, -1, i64), pending=np.zeros(ns, np.bool_),
+                   last_rel=np.full(ns, -1.0), last_irq=np.full(ns, -np.inf),
+                   due=np.full(ns, -1.0), abytes=np.zeros(ns, i64), aperiod=np.zeros(ns, i64),
+                   nheld=np.zeros(ns, i64), wait_off=np.zeros(n_res + 1, i64))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The kernel's state arguments, in its order."""
+        return (self.run, self.ht, self.hs, self.hp, self.hk, self.pos, self.flag, self.hnext,
+                self.wait, *(getattr(self, k) for k in self.RES + self.STAGE))
+
+    def carried(self, inside: int, m: int, wait_off: np.ndarray) -> _State:
+        """This state for a call of ``m`` packets, the first ``inside`` of them the ones
+        already inside (as :meth:`keeping` numbered them), each resource's waiting room
+        laid out by ``wait_off``."""
+        pos = np.zeros(m, np.int64)
+        flag = np.zeros(m, np.bool_)
+        hnext = np.full(m, -1, np.int64)
+        pos[:inside], flag[:inside], hnext[:inside] = self.pos, self.flag, self.hnext
+        wait = np.empty(max(int(wait_off[-1]), 1), np.int64)
+        for r in range(len(self.nwait)):
+            k = int(self.nwait[r])
+            old = int(self.wait_off[r])
+            wait[wait_off[r]:wait_off[r] + k] = self.wait[old:old + k]
+        self.pos, self.flag, self.hnext, self.wait = pos, flag, hnext, wait
+        self.wait_off = wait_off
+        self.run[2] = inside  # the next arrival: the call's first new packet
+        return self
+
+    def keeping(self, keep: np.ndarray, wait_off: np.ndarray) -> _State:
+        """Only the packets ``keep`` says are still inside, renumbered in order."""
+        new = np.cumsum(keep) - 1  # a kept packet's number in the next call
+
+        def renumber(ids: np.ndarray) -> np.ndarray:
+            return np.where(ids >= 0, new[np.maximum(ids, 0)], ids)
+
+        nh = int(self.run[0])
+        done = self.hk[:nh] == 0  # completions name packets; interrupts name stages
+        self.hp[:nh][done] = new[self.hp[:nh][done]]
+        self.pos, self.flag = self.pos[keep], self.flag[keep]
+        self.hnext = renumber(self.hnext[keep])
+        self.hhead, self.htail = renumber(self.hhead), renumber(self.htail)
+        for r in range(len(self.nwait)):
+            w = self.wait[wait_off[r]:wait_off[r] + int(self.nwait[r])]
+            w[:] = new[w]
+        return self
