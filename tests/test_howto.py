@@ -22,8 +22,8 @@ BLOCK = re.compile(r"<!-- howto:([a-z0-9-]+) -->\s*```(sh|python)\n(.+?)\n```", 
 RECIPES = [(name, lang, body) for name, lang, body in BLOCK.findall(README)]
 
 
-def test_the_readme_has_the_six_recipes() -> None:
-    assert [name for name, _, _ in RECIPES] == ["trace", "tlb", "pandas", "migrate",
+def test_the_readme_has_the_seven_recipes() -> None:
+    assert [name for name, _, _ in RECIPES] == ["trace", "tlb", "llc", "pandas", "migrate",
                                                "platform", "verilog"]
     assert "## How do I…" in README
 
@@ -47,6 +47,7 @@ def test_every_recipe_runs_and_reaches_its_result(tmp_path: Path) -> None:
     assert "computed 4 / reused 0 / failed 0" in outputs["trace"]
     assert (mytrace / "compare-report" / "report.md").exists()
     assert "computed 6 / reused 0 / failed 0" in outputs["tlb"]
+    assert "computed 6 / reused 0 / failed 0" in outputs["llc"]
     for mechanism in ("native", "shadow", "pv-direct", "nested"):
         assert mechanism in outputs["pandas"]
     assert "tlb.l2.misses" in outputs["pandas"]
