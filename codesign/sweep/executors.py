@@ -150,22 +150,24 @@ def _evaluate_chunk(chunk: Chunk) -> list[Result]:
         except Exception as exc:  # a failing point is a result, not the end of the sweep
             return _failed(key, exc, start)
 
-    def flush() -> None:
-        # Points that one pass can take together, or one point on its own.
-        if len(pending) > 1:
+    def together_or_alone(group: list[tuple[str, Resolved, float]]) -> None:
+        # Points that one pass can take together, or each on its own.
+        if len(group) > 1:
             start = time.perf_counter()
             try:
-                group = [r for _, r, _ in pending]
-                metrics = run_resolved_many(group, data_of(group[0]))
+                metrics = run_resolved_many([r for _, r, _ in group], data_of(group[0][1]))
             except Exception:  # each point then fails (or not) on its own
                 pass
             else:
-                share = (time.perf_counter() - start) / len(pending)
+                share = (time.perf_counter() - start) / len(group)
                 out.extend(Result(key, "done", dict(m), None, None, share)
-                           for (key, _, _), m in zip(pending, metrics, strict=True))
-                pending.clear()
+                           for (key, _, _), m in zip(group, metrics, strict=True))
                 return
-        out.extend(one(key, r, time.perf_counter()) for key, r, _ in pending)
+        out.extend(one(key, r, start) for key, r, start in group)
+
+    def flush() -> None:
+        for i in range(0, len(pending), GROUP_MAX):
+            together_or_alone(pending[i:i + GROUP_MAX])
         pending.clear()
 
     group_key = None
@@ -200,8 +202,9 @@ def _failed(key: str, exc: Exception, start: float) -> Result:
                   time.perf_counter() - start)
 
 
-GROUP_MAX = 64
-"""Most points one chunk keeps together for one pass (``hwmodels.cache.MAX_VARIANTS`` + 1)."""
+GROUP_MAX = 63
+"""Most points evaluated in one pass, and kept together in one chunk: a replay and the 62
+other LLCs it runs beside its own (``hwmodels.cache.model.MAX_VARIANTS``)."""
 
 
 def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tuple[str, Point]]]:

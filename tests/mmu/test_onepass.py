@@ -152,3 +152,13 @@ def test_a_sweep_stores_the_same_in_one_pass_on_every_executor(
         assert outcome.failed == 0 and outcome.computed == 12
         stores.append(content(store))
     assert stores[1] == stores[0] and stores[2] == stores[0]
+
+
+def test_a_group_is_at_most_what_one_pass_runs() -> None:
+    from hwmodels.cache.model import MAX_VARIANTS
+
+    assert executors.GROUP_MAX == MAX_VARIANTS + 1
+    # one group (the engine groups by the points as written; it resolves nothing here)
+    pts = [(f"k{i}", Point("random", "native", PLATFORM, params={"cache.llc.size": i}), "w")
+           for i in range(2 * executors.GROUP_MAX + 1)]
+    assert [len(c) for c in chunked(pts, 1)] == [executors.GROUP_MAX] * 2 + [1]
