@@ -56,6 +56,12 @@ still goes on alone, so latencies are those of segments.
 Several paths (receive and transmit, one per VM) can share resources: each packet names its
 path.
 
+**A stream fed in chunks** (:class:`Simulation`): the simulation's state lives outside its
+kernel, and a call runs until the next chunk's first arrival, so a stream can be handed over
+a chunk at a time -- keeping only the packets still inside, renumbered -- and each call
+reports the packets that finished. The result is exactly that of one call
+(``simulate(..., chunk=k)`` runs it so; ``tests/net/test_queueing_chunks.py``).
+
 >>> from codesign.net.graph import DataPath, Resource, Stage
 >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
 >>> path = DataPath((Stage("driver", cpu, 100), Stage("stack", cpu, 200)))
@@ -70,6 +76,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -595,42 +602,11 @@ def service_ns(paths: Sequence[DataPath], path_of: np.ndarray,
     return out
 
 
-def simulate(
-    paths: Sequence[DataPath],
-    arrival_ns: np.ndarray,
-    frame_bytes: np.ndarray,
-    path_of: np.ndarray | None = None,
-    release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
-    irq_extra_ns: float = 0.0,
-    extra_ns: np.ndarray | None = None,
-    napi: Mapping[str, Napi] | None = None,
-    chunk: int = 0,
-) -> Result:
-    """Run packets (arrival times non-decreasing, sizes, path index) through their paths.
-
-    ``release_ns``: sorted interrupt times for the paths' holds, one array for every hold, or
-    a mapping from a hold stage's name to its own (no hold without them); ``irq_extra_ns``:
-    added at a hold stage for the packet carrying the interrupt; ``extra_ns``: added service,
-    ``(n, max stages)`` like :func:`service_ns`; ``napi``: hold stages whose NIC vector is
-    masked while their poll runs (:class:`Napi`), decided here rather than by ``release_ns``;
-    ``chunk``: the packets handed to the simulation that many at a time, each call carrying
-    only the packets still inside to the next (the same result as all at once).
-    """
-    arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
-    n = len(arrival)
-    if n and _decreases(arrival):
-        raise ValueError("arrival times must be non-decreasing")
-    which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
-    if n and (which.min() < 0 or which.max() >= len(paths)):
-        raise ValueError("path_of names a path that was not given")
-    napi = dict(napi or {})
-    if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
-        only = paths[0].stages[0]
-        if (only.per_batch == 0 and only.notify is None and only.per_irq == 0
-                and not only.aggregate_from
-                and only.moderation_ns is None and not only.traps and not only.only_above
-                and (paths[0].hold_before is None or release_ns is None)):
-            return _single(only, arrival, frame_bytes)
+def _tables(paths: Sequence[DataPath],
+            release_ns: np.ndarray | Mapping[str, np.ndarray] | None, irq_extra_ns: float,
+            napi: Mapping[str, Napi]) -> tuple[Any, ...]:
+    """What the kernel reads of the paths: (stages, resources, ptab, seglen, sf, si,
+    release, uses), checked."""
     stages, index = _stage_table(paths)
     resources = tuple(dict.fromkeys(r for p in paths for r in p.resources()))
     res_index = {r: i for i, r in enumerate(resources)}
@@ -693,61 +669,201 @@ def simulate(
     uses = np.zeros((len(paths), len(resources)), dtype=bool)
     for i, p in enumerate(paths):
         uses[i, [res_index[r] for r in p.resources()]] = True
+    return stages, resources, ptab, seglen, sf, si, release, uses
+
+
+def simulate(
+    paths: Sequence[DataPath],
+    arrival_ns: np.ndarray,
+    frame_bytes: np.ndarray,
+    path_of: np.ndarray | None = None,
+    release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    irq_extra_ns: float = 0.0,
+    extra_ns: np.ndarray | None = None,
+    napi: Mapping[str, Napi] | None = None,
+    chunk: int = 0,
+) -> Result:
+    """Run packets (arrival times non-decreasing, sizes, path index) through their paths.
+
+    ``release_ns``: sorted interrupt times for the paths' holds, one array for every hold, or
+    a mapping from a hold stage's name to its own (no hold without them); ``irq_extra_ns``:
+    added at a hold stage for the packet carrying the interrupt; ``extra_ns``: added service,
+    ``(n, max stages)`` like :func:`service_ns`; ``napi``: hold stages whose NIC vector is
+    masked while their poll runs (:class:`Napi`), decided here rather than by ``release_ns``;
+    ``chunk``: the packets handed to the simulation that many at a time, each call carrying
+    only the packets still inside to the next (the same result as all at once).
+    """
+    arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
+    n = len(arrival)
+    if n and _decreases(arrival):
+        raise ValueError("arrival times must be non-decreasing")
+    which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
+    if n and (which.min() < 0 or which.max() >= len(paths)):
+        raise ValueError("path_of names a path that was not given")
+    napi = dict(napi or {})
+    if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
+        only = paths[0].stages[0]
+        if (only.per_batch == 0 and only.notify is None and only.per_irq == 0
+                and not only.aggregate_from
+                and only.moderation_ns is None and not only.traps and not only.only_above
+                and (paths[0].hold_before is None or release_ns is None)):
+            return _single(only, arrival, frame_bytes)
+    stages, resources, ptab, seglen, sf, si, release, uses = _tables(
+        paths, release_ns, irq_extra_ns, napi)
     frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
-    extra = (np.zeros((1, 1)) if extra_ns is None
-             else np.ascontiguousarray(extra_ns, dtype=np.float64))
+    sim = Simulation._from_tables(paths, stages, resources, ptab, seglen, sf, si, release,
+                                  uses, extra_ns is not None)
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
-    busy = np.zeros(len(resources))
-    counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(5)]
-    st_busy = np.zeros(len(stages))
-    logged = any(si[:, _HOLD] == _HOLD_DEVICE)
-    plen = np.array([len(p.stages) for p in paths], np.int64)
-    state = _State.fresh(len(resources), len(stages))
-    logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    # The packets in the simulation (carried from the previous call, by their number in
-    # the stream) and those a call adds: every packet at once, or ``chunk`` at a time.
-    inside = np.zeros(0, dtype=np.int64)
+    extra = (None if extra_ns is None
+             else np.ascontiguousarray(extra_ns, dtype=np.float64))
     step = chunk if chunk > 0 else max(n, 1)
     for lo in range(0, max(n, 1), step):
         hi = min(n, lo + step)
-        m = len(inside) + hi - lo
-        whole = m == n  # every packet in this call: the stream's own arrays, no gather
-        ids = None if whole else np.concatenate([inside, np.arange(lo, hi)])
-        mine = which if ids is None else which[ids]
-        per_path = np.bincount(mine, minlength=len(paths)) if m else np.zeros(len(paths), int)
-        room = (per_path[:, None] * uses).sum(axis=0)
-        wait_off = np.zeros(len(resources) + 1, dtype=np.int64)
+        sim.feed(arrival[lo:hi], frame[lo:hi], which[lo:hi],
+                 None if extra is None else extra[lo:hi],
+                 horizon=arrival[hi] if hi < n else np.inf, depart=depart, drop=drop)
+    return sim.result(arrival, depart, drop)
+
+
+class Simulation:
+    """:func:`simulate` fed its packets a chunk at a time, for a stream that does not have
+    to be held at once: ``feed`` the packets of each chunk in arrival order with the next
+    chunk's first arrival as ``horizon`` (infinity for the last); it writes the departure
+    and drop of every packet that finished (numbered in feeding order) into the given
+    arrays -- which the caller may map onto a window of the stream -- and keeps only the
+    packets still inside. The result is exactly that of one call with every packet.
+
+    >>> from codesign.net.graph import Resource, Stage
+    >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
+    >>> path = DataPath((Stage("driver", cpu, 100), Stage("stack", cpu, 200)))
+    >>> sim = Simulation([path])
+    >>> depart = np.full(3, np.nan); drop = np.full(3, -1)
+    >>> sim.feed(np.array([0.0, 50.0]), np.full(2, 64), np.zeros(2, int), horizon=1000.0,
+    ...          depart=depart, drop=drop)
+    >>> sim.feed(np.array([1000.0]), np.full(1, 64), np.zeros(1, int), depart=depart,
+    ...          drop=drop)
+    >>> depart.tolist()          # as the module's example, all at once
+    [300.0, 600.0, 1300.0]
+    """
+
+    def __init__(self, paths: Sequence[DataPath],
+                 release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
+                 irq_extra_ns: float = 0.0, napi: Mapping[str, Napi] | None = None,
+                 extra: bool = False) -> None:
+        self._setup(paths, *_tables(paths, release_ns, irq_extra_ns, dict(napi or {})), extra)
+
+    @classmethod
+    def _from_tables(cls, paths: Sequence[DataPath], stages: list[Stage],
+                     resources: tuple[Resource, ...], ptab: np.ndarray, seglen: np.ndarray,
+                     sf: np.ndarray, si: np.ndarray, release: np.ndarray, uses: np.ndarray,
+                     extra: bool) -> Simulation:
+        sim = cls.__new__(cls)
+        sim._setup(paths, stages, resources, ptab, seglen, sf, si, release, uses, extra)
+        return sim
+
+    def _setup(self, paths: Sequence[DataPath], stages: list[Stage],
+               resources: tuple[Resource, ...], ptab: np.ndarray, seglen: np.ndarray,
+               sf: np.ndarray, si: np.ndarray, release: np.ndarray, uses: np.ndarray,
+               extra: bool) -> None:
+        self.paths, self.stages, self.resources = tuple(paths), stages, resources
+        self._tables = (ptab, np.array([len(p.stages) for p in paths], np.int64), seglen,
+                        sf, si, release, len(resources))
+        self._uses = uses
+        self._extra = extra
+        self.busy = np.zeros(len(resources))
+        self.counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(5)]
+        self.st_busy = np.zeros(len(stages))
+        self._logged = bool(any(si[:, _HOLD] == _HOLD_DEVICE))
+        self._logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._state = _State.fresh(len(resources), len(stages))
+        # The packets inside (carried from the previous call): their numbers in feeding
+        # order and what the kernel reads of them.
+        self._inside = np.zeros(0, dtype=np.int64)
+        self._held: tuple[np.ndarray, ...] = ()
+        self.fed = 0
+
+    def feed(self, arrival: np.ndarray, frame: np.ndarray, path_of: np.ndarray,
+             extra: np.ndarray | None = None, *, horizon: float = np.inf,
+             depart: np.ndarray | None = None, drop: np.ndarray | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Add packets (arrival ns, non-decreasing and not before the previous ``horizon``;
+        frame bytes; path index; the extra service ``(n, max stages)`` when the simulation
+        has it) and run until ``horizon``. The packets that finished -- numbered in feeding
+        order from 0 -- are written into ``depart`` and ``drop`` (arrays for every packet)
+        when given; otherwise returned as ``(numbers, departures, drop stages)``."""
+        arrival = np.ascontiguousarray(arrival, dtype=np.float64)
+        k = len(self._inside)
+        new = len(arrival)
+        base = self.fed
+        self.fed += new
+        if k:
+            a, f, w, x = self._held
+            arrival = np.concatenate([a, arrival])
+            frame = np.concatenate([f, frame])
+            path_of = np.concatenate([w, path_of])
+            if self._extra and extra is not None:
+                extra = np.concatenate([x, extra])
+        m = k + new
+        n_paths = len(self.paths)
+        per_path = (np.bincount(path_of, minlength=n_paths) if m
+                    else np.zeros(n_paths, int))
+        room = (per_path[:, None] * self._uses).sum(axis=0)
+        wait_off = np.zeros(len(self.resources) + 1, dtype=np.int64)
         np.cumsum(room, out=wait_off[1:])
-        state = state.carried(len(inside), m, wait_off)
-        sub_depart = depart if ids is None else np.full(m, np.nan)
-        sub_drop = drop if ids is None else np.full(m, -1, dtype=np.int64)
+        state = self._state.carried(k, m, wait_off)
+        direct = depart is not None and drop is not None and not k
+        if direct:  # nothing carried: the caller's arrays, no copy
+            sub_depart = depart[base:base + m]
+            sub_drop = drop[base:base + m]
+        else:
+            sub_depart = np.full(m, np.nan)
+            sub_drop = np.full(m, -1, dtype=np.int64)
         # Every interrupt and re-arm of a moderated or NAPI hold: at most two per packet.
-        room_log = 2 * m + 2 if logged else 0
+        room_log = 2 * m + 2 if self._logged else 0
         # written in order from the start: the kernel says how far (no need to clear them)
         log = (np.empty(room_log), np.empty(room_log, np.int64), np.empty(room_log, np.int64))
-        horizon = arrival[hi] if hi < n else np.inf
-        nlog = _kernel(arrival if ids is None else arrival[ids], mine,
-                       frame if ids is None else frame[ids],
-                       extra if ids is None or extra_ns is None else extra[ids],
-                       extra_ns is not None,
-                       ptab, plen, seglen, sf, si, release, len(resources), wait_off,
-                       sub_depart, sub_drop, busy, st_busy, *counters, *log, horizon,
+        ptab, plen, seglen, sf, si, release, n_res = self._tables
+        x = (np.ascontiguousarray(extra, dtype=np.float64) if self._extra and extra is not None
+             else np.zeros((1, 1)))
+        nlog = _kernel(arrival, np.ascontiguousarray(path_of, dtype=np.int64),
+                       np.ascontiguousarray(frame, dtype=np.int64), x, self._extra, ptab,
+                       plen, seglen, sf, si, release, n_res, wait_off, sub_depart, sub_drop,
+                       self.busy, self.st_busy, *self.counters, *log, horizon,
                        *state.arrays())
-        logs.append((log[0][:nlog], log[1][:nlog], log[2][:nlog]))
-        if ids is not None:
-            depart[ids] = sub_depart
-            drop[ids] = sub_drop
-        if ids is not None and hi < n:
+        self._logs.append((log[0][:nlog], log[1][:nlog], log[2][:nlog]))
+        if direct and horizon == np.inf:  # one call with every packet: all written
+            self._state, self._held = state, ()
+            self._inside = np.zeros(0, dtype=np.int64)
+            return None
+        numbers = (np.concatenate([self._inside, np.arange(base, base + new)]) if k
+                   else np.arange(base, base + new))
+        if horizon == np.inf:  # the last call: every packet has finished
+            left = np.zeros(m, dtype=bool)
+            self._state, self._held = state, ()
+        else:
             left = np.isnan(sub_depart) & (sub_drop < 0)
-            state = state.keeping(left, wait_off)
-            inside = ids[left]
-    served, batches, irqs, raised, joined = counters
-    log_t, log_s, log_k = (np.concatenate([x[i] for x in logs]) if logs else np.zeros(0)
-                           for i in range(3))
-    return Result(arrival, depart, drop, resources, busy, tuple(stages), st_busy, served,
-                  batches, irqs, raised, log_t.astype(np.float64), log_s.astype(np.int64),
-                  log_k.astype(np.int64), joined)
+            self._state = state.keeping(left, wait_off)
+            self._held = (arrival[left], np.asarray(frame)[left], np.asarray(path_of)[left],
+                          x[left] if self._extra and extra is not None else np.zeros((0, 1)))
+        self._inside = numbers[left]
+        done = ~left
+        if depart is not None and drop is not None:
+            if not direct:
+                depart[numbers[done]] = sub_depart[done]
+                drop[numbers[done]] = sub_drop[done]
+            return None
+        return numbers[done], sub_depart[done], sub_drop[done]
+
+    def result(self, arrival: np.ndarray, depart: np.ndarray, drop: np.ndarray) -> Result:
+        """The :class:`Result` of the packets fed (``arrival``, ``depart``, ``drop``: all
+        of them, in feeding order)."""
+        served, batches, irqs, raised, joined = self.counters
+        log_t, log_s, log_k = (np.concatenate([x[i] for x in self._logs]) if self._logs
+                               else np.zeros(0) for i in range(3))
+        return Result(arrival, depart, drop, self.resources, self.busy, tuple(self.stages),
+                      self.st_busy, served, batches, irqs, raised, log_t.astype(np.float64),
+                      log_s.astype(np.int64), log_k.astype(np.int64), joined)
 
 
 class _State:

@@ -73,3 +73,39 @@ def test_a_run_that_drops_and_holds_across_every_boundary() -> None:
     assert whole.drops > 0 and whole.raised is not None and int(whole.raised.sum()) > 10
     for chunk in (1, 2, 33):
         same(queueing.simulate([path], arrival, size, napi=napi, chunk=chunk), whole)
+
+
+def test_a_stream_fed_a_chunk_at_a_time_reports_each_packet_once() -> None:
+    """What a consumer that holds no per-packet array of the stream sees: each call returns
+    the packets that finished (numbers, departures, drop stages); together they are the
+    whole run's, every packet exactly once, and only the packets still inside are held."""
+    from codesign.net.graph import DataPath, Resource, Stage
+
+    cpu = Resource("cpu", "core", 1e9, domain="host")
+    path = DataPath((Stage("ring", cpu, 50, capacity=6), Stage("stack", cpu, 140)),
+                    hold_before="ring")
+    rng = np.random.default_rng(8)
+    n = 3_000
+    arrival = np.cumsum(rng.choice([0.0, 10.0, 60.0, 500.0], n))
+    size = rng.integers(64, 1519, n)
+    napi = {"ring": queueing.Napi(250.0, 4)}
+    whole = queueing.simulate([path], arrival, size, napi=napi)
+    sim = queueing.Simulation([path], napi=napi)
+    seen = np.zeros(n, dtype=np.int64)
+    depart = np.full(n, np.nan)
+    drop = np.full(n, -1, dtype=np.int64)
+    most_inside = 0
+    for lo in range(0, n, 250):
+        hi = min(n, lo + 250)
+        out = sim.feed(arrival[lo:hi], size[lo:hi], np.zeros(hi - lo, dtype=np.int64),
+                       horizon=arrival[hi] if hi < n else np.inf)
+        assert out is not None
+        numbers, dep, drp = out
+        seen[numbers] += 1
+        depart[numbers], drop[numbers] = dep, drp
+        most_inside = max(most_inside, len(sim._inside))
+    assert (seen == 1).all() and sim.fed == n
+    np.testing.assert_array_equal(depart, whole.depart_ns)
+    np.testing.assert_array_equal(drop, whole.drop_stage)
+    same(sim.result(arrival, depart, drop), whole)
+    assert 0 < most_inside <= 6  # the ring's packets, never the stream
