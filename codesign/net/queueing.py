@@ -470,23 +470,20 @@ def _decreases(values):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True)
-def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, ring, depart,
-          drop_stage):
+def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, done, held, st, fl,
+          depart, drop_stage):
     # One FIFO server with room for ``cap`` units: a packet is dropped unless the units of
     # the accepted packets not yet departed by its arrival (a departure at the same time
     # goes first), plus its own, fit; a packet takes one unit (``unit_room``) or its bytes.
     # Its service is the stage's (``Stage.seconds`` in ns, in the same operations) plus its
-    # ``extra`` (when given). The accepted packets not yet gone are kept in a ring of
-    # ``ring`` slots, more than can be inside at once. Returns (busy time, packets served).
-    n = len(arrival)
-    done = np.empty(ring)
-    held = np.empty(ring, dtype=np.int64)
-    accepted = 0
-    left = 0
-    inside = 0
-    last = -np.inf
-    busy = 0.0
-    for i in range(n):
+    # ``extra`` (when given). The accepted packets not yet gone are kept in the ring
+    # ``done``/``held`` (by their acceptance count modulo its size, more than can be inside
+    # at once); ``st`` (first not gone, accepted, units inside) and ``fl`` (last departure,
+    # busy time) carry the rest from one call to the next.
+    ring = len(done)
+    left, accepted, inside = st[0], st[1], st[2]
+    last, busy = fl[0], fl[1]
+    for i in range(len(arrival)):
         t = arrival[i]
         size = frame[i]
         room = 1 if unit_room else size
@@ -511,7 +508,83 @@ def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, ring, 
         inside += room
         accepted += 1
         depart[i] = last
-    return busy, accepted
+    st[0], st[1], st[2] = left, accepted, inside
+    fl[0], fl[1] = last, busy
+
+
+class Fifo:
+    """One FIFO stage with room for ``capacity`` units -- a unit a packet (``unit_room``, a
+    wire's frames) or a byte (a NIC's receive buffer) -- fed a chunk at a time: a packet's
+    departure is known when it arrives, and only the accepted packets not yet gone are kept
+    (in a ring that grows to what is inside, never to the stream).
+
+    >>> from codesign.net.graph import Resource, Stage
+    >>> f = Fifo(Stage("nic", Resource("nic", "nic", 1e9), 100), 128, unit_room=False)
+    >>> [d.tolist() for d in f.feed(np.zeros(2), np.array([64, 64]))]
+    [[100.0, 200.0], [-1, -1]]
+    >>> [d.tolist() for d in f.feed(np.zeros(1), np.array([64]))]  # the buffer is full
+    [[nan], [0]]
+    """
+
+    def __init__(self, stage: Stage, capacity: int, unit_room: bool) -> None:
+        self.stage, self.capacity, self.unit_room = stage, int(capacity), unit_room
+        self._consts = (float(stage.per_packet), float(stage.per_byte),
+                        float(stage.bytes_upto or 0), int(stage.only_above or 0),
+                        float(stage.resource.hz))
+        self._done = np.empty(1)
+        self._held = np.empty(1, dtype=np.int64)
+        self._st = np.zeros(3, dtype=np.int64)
+        self._fl = np.array([-np.inf, 0.0])
+
+    @property
+    def busy(self) -> float:
+        """Service time so far."""
+        return float(self._fl[1])
+
+    @property
+    def served(self) -> int:
+        """Packets accepted so far."""
+        return int(self._st[1])
+
+    def _room_for(self, new: int, frames: np.ndarray) -> None:
+        left, accepted = int(self._st[0]), int(self._st[1])
+        inside = accepted - left
+        # At most ``capacity`` packets inside when each takes a unit, or a byte or more.
+        bounded = self.unit_room or not len(frames) or frames.min() >= 1
+        need = (min(inside + new, self.capacity) if bounded else inside + new) + 1
+        ring = len(self._done)
+        if need <= ring:
+            return
+        size = max(need, 2 * ring)
+        done = np.empty(size)
+        held = np.empty(size, dtype=np.int64)
+        for c in range(left, accepted):  # in order, at their counts modulo the new size
+            done[c % size], held[c % size] = self._done[c % ring], self._held[c % ring]
+        self._done, self._held = done, held
+
+    def feed(self, arrival: np.ndarray, frame_bytes: np.ndarray,
+             extra_ns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(departure ns -- NaN if dropped --, drop stage -- 0 if dropped, else -1 --) of
+        packets arriving at ``arrival`` (non-decreasing, not before the previous call's)."""
+        n = len(arrival)
+        arrival = np.ascontiguousarray(arrival, dtype=np.float64)
+        frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
+        extra = (np.zeros(0) if extra_ns is None
+                 else np.ascontiguousarray(extra_ns, dtype=np.float64).reshape(n))
+        self._room_for(n, frame)
+        depart = np.full(n, np.nan)
+        drop = np.full(n, -1, dtype=np.int64)
+        _fifo(arrival, frame, self.unit_room, *self._consts, extra, self.capacity, self._done,
+              self._held, self._st, self._fl, depart, drop)
+        return depart, drop
+
+    def result(self, arrival: np.ndarray, depart: np.ndarray, drop: np.ndarray) -> Result:
+        """The :class:`Result` of every packet fed (in order)."""
+        served = np.array([self.served], dtype=np.int64)
+        zero = np.zeros(1, dtype=np.int64)
+        busy = np.array([self.busy])
+        return Result(arrival, depart, drop, (self.stage.resource,), busy, (self.stage,),
+                      busy.copy(), served, zero, zero.copy(), zero.copy())
 
 
 def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
@@ -532,24 +605,10 @@ def buffered_fifo(stage: Stage, arrival_ns: np.ndarray, frame_bytes: np.ndarray,
 
 def _fifo_result(stage: Stage, arrival: np.ndarray, frame_bytes: np.ndarray, unit_room: bool,
                  capacity: int, extra_ns: np.ndarray | None = None) -> Result:
-    """One FIFO stage by the recurrence: each packet takes one unit of ``capacity``
-    (``unit_room``) or its bytes."""
-    n = len(arrival)
-    frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
-    extra = (np.zeros(0) if extra_ns is None
-             else np.ascontiguousarray(extra_ns, dtype=np.float64).reshape(n))
-    depart = np.full(n, np.nan)
-    drop = np.full(n, -1, dtype=np.int64)
-    # At most ``capacity`` packets inside when each takes a unit or a byte or more.
-    ring = n + 1 if not unit_room and n and frame.min() < 1 else min(n, capacity) + 1
-    busy, accepted = _fifo(arrival, frame, unit_room, float(stage.per_packet),
-                           float(stage.per_byte), float(stage.bytes_upto or 0),
-                           int(stage.only_above or 0), float(stage.resource.hz), extra,
-                           capacity, ring, depart, drop)
-    served = np.array([accepted], dtype=np.int64)
-    zero = np.zeros(1, dtype=np.int64)
-    return Result(arrival, depart, drop, (stage.resource,), np.array([busy]), (stage,),
-                  np.array([busy]), served, zero, zero.copy(), zero.copy())
+    """One FIFO stage by the recurrence, every packet in one call."""
+    fifo = Fifo(stage, capacity, unit_room)
+    depart, drop = fifo.feed(arrival, frame_bytes, extra_ns)
+    return fifo.result(arrival, depart, drop)
 
 
 # --- the Python side --------------------------------------------------------------------------

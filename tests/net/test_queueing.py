@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -305,3 +306,29 @@ def test_the_fifo_keeps_its_queue_in_a_ring_of_its_capacity(n: int, seed: int, u
     np.testing.assert_array_equal(res.depart_ns, np.array(depart, dtype=np.float64))
     assert res.busy_ns[0] == busy
     assert res.drops == int(np.isnan(depart).sum()) if n else res.drops == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), unit=st.booleans(), cap=st.sampled_from([3, 2000, 1 << 62]),
+       cuts=st.lists(st.integers(0, 300), max_size=8))
+def test_a_fifo_fed_in_chunks_is_the_fifo_fed_at_once(seed: int, unit: bool, cap: int,
+                                                      cuts: list[int]) -> None:
+    """Whatever the chunks -- the ring growing as an unbounded queue fills under overload."""
+    from codesign.net.queueing import Fifo
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    arrival = np.cumsum(rng.choice([0.0, 1.0, 30.0, 300.0], n))
+    sizes = rng.integers(64, 1519, n)
+    extra = rng.choice([0.0, 20.0], n)
+    nic = Stage("nic", Resource("nic", "nic", 1e9), 20, per_byte=0.1)
+    whole = Fifo(nic, cap, unit)
+    want = whole.feed(arrival, sizes, extra)
+    parts = Fifo(nic, cap, unit)
+    got: list[tuple[np.ndarray, np.ndarray]] = []
+    bounds = [0, *sorted(set(cuts)), n]
+    for lo, hi in itertools.pairwise(bounds):
+        got.append(parts.feed(arrival[lo:hi], sizes[lo:hi], extra[lo:hi]))
+    np.testing.assert_array_equal(np.concatenate([d for d, _ in got]), want[0])
+    np.testing.assert_array_equal(np.concatenate([d for _, d in got]), want[1])
+    assert (parts.busy, parts.served) == (whole.busy, whole.served)
