@@ -196,9 +196,9 @@ def owners(frames: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
 
 
 @numba.njit(cache=True)
-def _running_count(queue: np.ndarray, queues: int) -> np.ndarray:  # pragma: no cover
-    """Per frame, how many frames of its queue came before it."""
-    seen = np.zeros(queues, dtype=np.int64)
+def _running_count(queue: np.ndarray, seen: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Per frame, how many frames of its queue came before it (``seen``: per queue, those
+    of earlier calls; updated)."""
     out = np.empty(len(queue), dtype=np.int64)
     for i in range(len(queue)):
         q = queue[i]
@@ -290,127 +290,188 @@ def replay(frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray, nic: NICP
     """Replay received ``frames`` (in time order; a packet stream, or its ``dst_mac``,
     ``vlan``, ``vm``, ``src_ip`` and ``dst_ip`` fields) through the NIC model at the cycle
     each leaves the wire (see the module docstring)."""
-    n = len(wire_done_ns)
-    ns_per_cycle = 1e3 / nic.clock_mhz
-    r = nic.ring_size
-    one_per_page = layout.strategy != "persistent"
-    top_vlan = int(frames["vlan"].max()) if n else 0
-    if layout.kind == "shared":
-        check_fit(layout, nic, 0, top_vlan)
-        queue = np.zeros(n, dtype=np.int64)
-        vm = frames["vm"].astype(np.int64)
-        used = [0]
-    else:
-        macs, vlans_of_addr, vm_of_addr, addr_of = owners(frames)
-        vms = int(vm_of_addr.max()) + 1 if n else 0
-        check_fit(layout, nic, vms, top_vlan, len(macs))
-        q_of_addr = np.array([layout.queue(int(v), nic) for v in vm_of_addr], dtype=np.int64)
-        queue = q_of_addr[addr_of] if n else np.zeros(0, np.int64)
-        vm = vm_of_addr[addr_of] if n else np.zeros(0, np.int64)
-        used = sorted({0} | set(q_of_addr.tolist()))
-    fn = {q: layout.function(q, nic) for q in used}
-    region = {q: (0 if layout.kind == "sriov" else k) for k, q in enumerate(used)}
-    pages_per_ring = r // (1 if one_per_page else 2) + 1
+    nr = NICReplayer(frames, nic, layout)
+    status, queue, vm, walk_refs = nr.feed(frames, wire_done_ns)
+    counters, irq_ns = nr.finish()
+    return Replay(status, queue, vm, counters, irq_ns, walk_refs)
 
-    def buffer(q: int, slot: np.ndarray | int) -> np.ndarray | int:
-        base = region[q] * pages_per_ring
-        if one_per_page:
+
+class NICReplayer:
+    """:func:`replay` fed a chunk of frames at a time: the NIC model, each queue's running
+    count and the interrupts so far carry from one chunk to the next, so the frames of every
+    chunk get exactly what one replay of all of them gives. ``survey`` is every frame's
+    ``dst_mac``, ``vlan`` and ``vm`` (or a stream): the VLANs, filters and queues are set up
+    for all of them before the first frame, as a driver configures the NIC before traffic."""
+
+    def __init__(self, survey: Mapping[str, np.ndarray], nic: NICParams, layout: Layout) -> None:
+        self.nic, self.layout = nic, layout
+        n = len(survey["vlan"])
+        r = nic.ring_size
+        self._one_per_page = one_per_page = layout.strategy != "persistent"
+        top_vlan = int(survey["vlan"].max()) if n else 0
+        self._keys: np.ndarray | None = None
+        if layout.kind == "shared":
+            check_fit(layout, nic, 0, top_vlan)
+            used = [0]
+        else:
+            macs, vlans_of_addr, vm_of_addr, _ = owners(survey)
+            vms = int(vm_of_addr.max()) + 1 if n else 0
+            check_fit(layout, nic, vms, top_vlan, len(macs))
+            q_of_addr = np.array([layout.queue(int(v), nic) for v in vm_of_addr],
+                                 dtype=np.int64)
+            self._keys = (macs << np.uint64(12)) | vlans_of_addr.astype(np.uint64)
+            self._q_of_addr, self._vm_of_addr = q_of_addr, vm_of_addr
+            used = sorted({0} | set(q_of_addr.tolist()))
+        fn = {q: layout.function(q, nic) for q in used}
+        self._region = region = {q: (0 if layout.kind == "sriov" else k)
+                                 for k, q in enumerate(used)}
+        self._pages_per_ring = pages_per_ring = r // (1 if one_per_page else 2) + 1
+        buffer = self._buffer
+        # Set-up: VLANs, filters, buffer pages, full rings.
+        setup: list[tuple[int, ...]] = []  # (op, fn, queue, ring, slot, addr, mac, vlan,
+        #                                     index, enable, arg, pfn, domain)
+        vlans = ({0} if top_vlan == 0 else
+                 {0} | set(np.flatnonzero(np.bincount(survey["vlan"], minlength=1)).tolist()))
+        for v in sorted(vlans):
+            setup.append((Op.VLAN, 0, 0, 0, 0, 0, 0, v, 0, 1, 0, 0, 0))
+        if layout.kind != "shared":
+            for i, (m, v) in enumerate(zip(macs.tolist(), vlans_of_addr.tolist(),
+                                           strict=True)):
+                setup.append((Op.FILTER, 0, int(q_of_addr[i]), 0, 0, 0, m, v, i, 1, 0, 0, 0))
+        for q in used:
+            d = fn[q]
+            for pg in range(pages_per_ring):
+                page = region[q] * pages_per_ring + pg
+                setup.append((Op.MAP, 0, 0, 0, 0, page << 12, 0, 0, 0, 1, Perm.R | Perm.W,
+                              (d << nic.page_bits) + page, d))
+            for s in range(r):  # every slot's buffer (the last one is posted by a doorbell)
+                setup.append((Op.DESC, d, q, 0, s, int(buffer(q, s)), 0, 0, 0, 0, 0, 0, 0))
+            setup.append((Op.DOORBELL, d, q, 0, r - 1, 0, 0, 0, 0, 0, 0, 0, 0))
+        names = ("op", "fn", "queue", "ring", "slot", "addr", "mac", "vlan", "index", "enable",
+                 "arg", "pfn", "domain")
+        cols = {name: np.zeros(len(setup), dtype=np.int64) for name in OP_FIELDS}
+        cols["flow"] = np.zeros(len(setup), dtype=np.uint64)
+        for j, name in enumerate(names):
+            cols[name][:] = [row[j] for row in setup]
+        self._n_setup = n_setup = len(setup)
+        cols["cycle"][:] = np.arange(n_setup)
+        self.model = NICModel(nic)
+        res0 = self.model.run(OpBatch(cols), check=True)
+        self._totals = count_events(OpBatch(cols), res0)
+        self._tally = np.zeros(len(COUNTERS), dtype=np.int64)
+        self._irq_c = [res0.irq_cycle]
+        self._irq_v = [res0.irq_vector]
+        # Per frame, a fixed number of operations: RX, the driver's IOMMU work (strict:
+        # unmap, invalidate, map; deferred: unmap, map, and an INV_DOMAIN after every
+        # flush_batch-th unmap of a domain, else an idle cycle), the doorbell.
+        self._pattern = {"persistent": (Op.RX, Op.DOORBELL),
+                         "strict": (Op.RX, Op.MAP, Op.INV_PAGE, Op.MAP, Op.DOORBELL),
+                         "deferred": (Op.RX, Op.MAP, Op.MAP, Op.NOP, Op.DOORBELL)
+                         }[layout.strategy]
+        self._domain = np.array([fn.get(int(q), 0) for q in range(nic.queues)],
+                                dtype=np.int64)
+        self._seen = np.zeros(nic.queues, dtype=np.int64)  # frames per queue so far
+        self._last_cycle = -1  # the previous chunk's last frame's cycle
+        self._done = False
+
+    def _buffer(self, q: int, slot: np.ndarray | int) -> np.ndarray | int:
+        base = self._region[q] * self._pages_per_ring
+        if self._one_per_page:
             return (base + slot) << 12
         return (base + (slot >> 1)) << 12 | (slot & 1) << 11
 
-    # Set-up: VLANs, filters, buffer pages, full rings.
-    setup: list[tuple[int, ...]] = []  # (op, fn, queue, ring, slot, addr, mac, vlan, index,
-    #                                     enable, arg, pfn, domain)
-    seen = np.bincount(frames["vlan"], minlength=1) if n else np.zeros(1, np.int64)
-    for v in sorted({0} | set(np.flatnonzero(seen).tolist())):
-        setup.append((Op.VLAN, 0, 0, 0, 0, 0, 0, v, 0, 1, 0, 0, 0))
-    if layout.kind != "shared":
-        for i, (m, v) in enumerate(zip(macs.tolist(), vlans_of_addr.tolist(), strict=True)):
-            setup.append((Op.FILTER, 0, int(q_of_addr[i]), 0, 0, 0, m, v, i, 1, 0, 0, 0))
-    for q in used:
-        d = fn[q]
-        for pg in range(pages_per_ring):
-            page = region[q] * pages_per_ring + pg
-            setup.append((Op.MAP, 0, 0, 0, 0, page << 12, 0, 0, 0, 1, Perm.R | Perm.W,
-                          (d << nic.page_bits) + page, d))
-        for s in range(r):  # every slot's buffer (the last one is posted by a doorbell)
-            setup.append((Op.DESC, d, q, 0, s, int(buffer(q, s)), 0, 0, 0, 0, 0, 0, 0))
-        setup.append((Op.DOORBELL, d, q, 0, r - 1, 0, 0, 0, 0, 0, 0, 0, 0))
-    names = ("op", "fn", "queue", "ring", "slot", "addr", "mac", "vlan", "index", "enable",
-             "arg", "pfn", "domain")
-    cols = {name: np.zeros(len(setup), dtype=np.int64) for name in OP_FIELDS}
-    cols["flow"] = np.zeros(len(setup), dtype=np.uint64)
-    for j, name in enumerate(names):
-        cols[name][:] = [row[j] for row in setup]
-    n_setup = len(setup)
-    cols["cycle"][:] = np.arange(n_setup)
-    model = NICModel(nic)
-    res0 = model.run(OpBatch(cols), check=True)
-    # Frames: the slot each consumes (its queue's running count), then the driver's ops.
-    before = _running_count(queue, int(queue.max()) + 1 if n else 0)
-    slot = before % r
-    # Per frame, a fixed number of operations: RX, the driver's IOMMU work (strict: unmap,
-    # invalidate, map; deferred: unmap, map, and an INV_DOMAIN after every flush_batch-th
-    # unmap of a domain, else an idle cycle), the doorbell.
-    pattern = {"persistent": (Op.RX, Op.DOORBELL),
-               "strict": (Op.RX, Op.MAP, Op.INV_PAGE, Op.MAP, Op.DOORBELL),
-               "deferred": (Op.RX, Op.MAP, Op.MAP, Op.NOP, Op.DOORBELL)}[layout.strategy]
-    k = len(pattern)
-    flush = ((before + 1) % layout.flush_batch == 0 if layout.strategy == "deferred"
-             else np.zeros(n, dtype=bool))
-    cyc, closest = _cycles(np.ascontiguousarray(wire_done_ns, dtype=np.float64), ns_per_cycle,
-                           n_setup)
-    if n > 1 and closest < k:
-        raise ValueError(f"frames closer than {k} NIC cycles: lower link.gbps")
-    status = np.zeros(n, dtype=np.int64)
-    got_queue = np.zeros(n, dtype=np.int64)
-    walk_refs = np.zeros(n, dtype=np.int64)
-    totals = count_events(OpBatch(cols), res0)
-    tally = np.zeros(len(COUNTERS), dtype=np.int64)
-    irq_c = [res0.irq_cycle]
-    irq_v = [res0.irq_vector]
-    domain = np.array([fn.get(int(q), 0) for q in range(nic.queues)], dtype=np.int64)
-    rows = min(n, CHUNK)
-    buf = {name: np.zeros((rows, k), dtype=np.int64) for name in OP_FIELDS}
-    buf["flow"] = np.zeros((rows, k), dtype=np.uint64)
-    buf["op"][:] = pattern
-    buf["arg"][:, 1:-1] = Perm.R | Perm.W
-    if layout.strategy != "persistent":
-        buf["enable"][:, k - 2 if layout.strategy == "strict" else 2] = 1  # the re-map
-    dst_mac, vlan = frames["dst_mac"], frames["vlan"]
-    src_ip, dst_ip = frames["src_ip"], frames["dst_ip"]
-    for a in range(0, n, CHUNK):
-        b = min(n, a + CHUNK)
-        m = b - a
-        c = {name: col[:m] for name, col in buf.items()}
-        flat = {name: col.reshape(-1) for name, col in c.items()}
-        _fill(a, b, k, cyc, dst_mac, vlan, src_ip, dst_ip, queue, domain, slot,
-              flat["cycle"], flat["mac"], flat["vlan"], flat["flow"], flat["queue"],
-              flat["fn"], flat["slot"])
+    def feed(self, frames: Mapping[str, np.ndarray], wire_done_ns: np.ndarray,
+             next_done_ns: float | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(status, queue, vm, IOMMU walk references) of each of ``frames`` (the next ones
+        of the stream, leaving the wire at ``wire_done_ns``); ``next_done_ns``: when the
+        next chunk's first frame leaves the wire (None: this is the last chunk)."""
+        if self._done:
+            raise ValueError("the replay was finished")
+        nic, layout = self.nic, self.layout
+        n = len(wire_done_ns)
+        ns_per_cycle = 1e3 / nic.clock_mhz
+        r = nic.ring_size
+        if self._keys is None:
+            queue = np.zeros(n, dtype=np.int64)
+            vm = frames["vm"].astype(np.int64)
+        else:
+            key = (frames["dst_mac"].astype(np.uint64) << np.uint64(12)) | frames["vlan"]
+            addr = np.searchsorted(self._keys, key)
+            queue = self._q_of_addr[addr] if n else np.zeros(0, np.int64)
+            vm = self._vm_of_addr[addr] if n else np.zeros(0, np.int64)
+        # Frames: the slot each consumes (its queue's running count), then the driver's ops.
+        before = _running_count(queue, self._seen)
+        slot = before % r
+        pattern = self._pattern
+        k = len(pattern)
+        flush = ((before + 1) % layout.flush_batch == 0 if layout.strategy == "deferred"
+                 else np.zeros(n, dtype=bool))
+        cyc, closest = _cycles(np.ascontiguousarray(wire_done_ns, dtype=np.float64),
+                               ns_per_cycle, self._n_setup)
+        if n and self._last_cycle >= 0:
+            closest = min(closest, int(cyc[0]) - self._last_cycle)
+        if (n > 1 or (n and self._last_cycle >= 0)) and closest < k:
+            raise ValueError(f"frames closer than {k} NIC cycles: lower link.gbps")
+        if n:
+            self._last_cycle = int(cyc[-1])
+        status = np.zeros(n, dtype=np.int64)
+        got_queue = np.zeros(n, dtype=np.int64)
+        walk_refs = np.zeros(n, dtype=np.int64)
+        rows = min(n, CHUNK)
+        buf = {name: np.zeros((rows, k), dtype=np.int64) for name in OP_FIELDS}
+        buf["flow"] = np.zeros((rows, k), dtype=np.uint64)
+        buf["op"][:] = pattern
+        buf["arg"][:, 1:-1] = Perm.R | Perm.W
         if layout.strategy != "persistent":
-            d = domain[queue[a:b]]
-            page = np.asarray(buffer(0, slot[a:b]))  # SR-IOV: each VF's ring from page 0
-            c["addr"][:, 1:-1] = page[:, None]
-            c["domain"][:, 1:-1] = d[:, None]
-            c["pfn"][:, 1:-1] = ((d << nic.page_bits) + (page >> 12))[:, None]
-            if layout.strategy == "deferred":
-                c["op"][:, 3] = np.where(flush[a:b], Op.INV_DOMAIN, Op.NOP)
-        until = int(cyc[b]) if b < n else int(cyc[-1]) + k + nic.itr_cycles + 2
-        res = model.run(OpBatch(flat), until=until, check=False)
-        ev = res.events
-        _take(a, k, ev["status"], ev["queue"], ev["walk_refs"], status, got_queue, walk_refs)
-        _tally(flat["op"], ev["status"], ev["iotlb_hit"], ev["walk_refs"], tally)
-        irq_c.append(res.irq_cycle)
-        irq_v.append(res.irq_vector)
-    for key, value in zip(COUNTERS, tally.tolist(), strict=True):
-        totals[key] += value
-    totals["nic.irq.raised"] += sum(len(c) for c in irq_c[1:])
-    ok = status == 1
-    if np.any((got_queue != queue) & ok):
-        raise AssertionError("the NIC model classified a frame to another queue than planned")
-    cycles = np.concatenate(irq_c)
-    vectors = np.concatenate(irq_v)
-    irq_ns = {int(v): (cycles[vectors == v] - n_setup) * ns_per_cycle
-              for v in np.unique(vectors)}
-    irq_ns = {v: t[t >= 0] for v, t in irq_ns.items()}
-    return Replay(status, queue, vm, totals, irq_ns, walk_refs)
+            buf["enable"][:, k - 2 if layout.strategy == "strict" else 2] = 1  # the re-map
+        dst_mac, vlan = frames["dst_mac"], frames["vlan"]
+        src_ip, dst_ip = frames["src_ip"], frames["dst_ip"]
+        domain = self._domain
+        if next_done_ns is None:
+            self._done = True
+            end = (int(cyc[-1]) if n else self._last_cycle) + k + nic.itr_cycles + 2
+        else:
+            end = int(np.ceil(next_done_ns / ns_per_cycle - 1e-9)) + self._n_setup
+        for a in range(0, n, CHUNK):
+            b = min(n, a + CHUNK)
+            m = b - a
+            c = {name: col[:m] for name, col in buf.items()}
+            flat = {name: col.reshape(-1) for name, col in c.items()}
+            _fill(a, b, k, cyc, dst_mac, vlan, src_ip, dst_ip, queue, domain, slot,
+                  flat["cycle"], flat["mac"], flat["vlan"], flat["flow"], flat["queue"],
+                  flat["fn"], flat["slot"])
+            if layout.strategy != "persistent":
+                d = domain[queue[a:b]]
+                page = np.asarray(self._buffer(0, slot[a:b]))  # SR-IOV: rings from page 0
+                c["addr"][:, 1:-1] = page[:, None]
+                c["domain"][:, 1:-1] = d[:, None]
+                c["pfn"][:, 1:-1] = ((d << nic.page_bits) + (page >> 12))[:, None]
+                if layout.strategy == "deferred":
+                    c["op"][:, 3] = np.where(flush[a:b], Op.INV_DOMAIN, Op.NOP)
+            until = int(cyc[b]) if b < n else end
+            res = self.model.run(OpBatch(flat), until=until, check=False)
+            ev = res.events
+            _take(a, k, ev["status"], ev["queue"], ev["walk_refs"], status, got_queue,
+                  walk_refs)
+            _tally(flat["op"], ev["status"], ev["iotlb_hit"], ev["walk_refs"], self._tally)
+            self._irq_c.append(res.irq_cycle)
+            self._irq_v.append(res.irq_vector)
+        ok = status == 1
+        if np.any((got_queue != queue) & ok):
+            raise AssertionError("the NIC model classified a frame to another queue than "
+                                 "planned")
+        return status, queue, vm, walk_refs
+
+    def finish(self) -> tuple[dict[str, int], dict[int, np.ndarray]]:
+        """(the model's counters, each vector's interrupt times in ns) over every frame."""
+        totals = dict(self._totals)
+        for key, value in zip(COUNTERS, self._tally.tolist(), strict=True):
+            totals[key] += value
+        totals["nic.irq.raised"] += sum(len(c) for c in self._irq_c[1:])
+        cycles = np.concatenate(self._irq_c)
+        vectors = np.concatenate(self._irq_v)
+        ns_per_cycle = 1e3 / self.nic.clock_mhz
+        irq_ns = {int(v): (cycles[vectors == v] - self._n_setup) * ns_per_cycle
+                  for v in np.unique(vectors)}
+        return totals, {v: t[t >= 0] for v, t in irq_ns.items()}

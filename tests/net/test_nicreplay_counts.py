@@ -1,9 +1,13 @@
-"""The NIC replay counts what the NIC did in one compiled pass per batch: exactly what
-:func:`hwmodels.nic.count_events` counts, on random batches run through the model."""
+"""The NIC replay counts what the NIC did in one compiled pass per batch -- exactly what
+:func:`hwmodels.nic.count_events` counts, on random batches run through the model -- and
+gives the same a chunk of frames at a time as all at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,3 +32,42 @@ def test_the_compiled_tally_is_count_events(seed: int, n: int) -> None:
     # the batch's statuses are not all alike: the tally is tested on every branch it has
     if n >= 200:
         assert len(np.unique(ev["status"])) >= 3
+
+
+@pytest.mark.parametrize("mechanism,extra", [
+    ("native-net", {}), ("multiqueue", {}), ("sriov", {}),
+    ("sriov", {"iommu.strategy": "strict"}), ("sriov", {"iommu.strategy": "deferred"})])
+def test_the_nic_replayed_a_chunk_at_a_time_is_the_nic_replayed_at_once(
+        mechanism: str, extra: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every layout and IOMMU strategy: the frames of each chunk get the status, queue, VM
+    and walk references of one replay of all, and the counters and interrupts are equal."""
+    import codesign.net.common as common
+    from codesign.net.nicreplay import NICReplayer, replay
+    from tests.net.helpers import run, stream
+
+    checked = []
+
+    def both(frames: Any, done: np.ndarray, nic: Any, layout: Any) -> Any:
+        whole = replay(frames, done, nic, layout)
+        n = len(done)
+        for size in (1, 97, 4096):
+            nr = NICReplayer(frames, nic, layout)
+            parts = []
+            for lo in range(0, n, size):
+                hi = min(n, lo + size)
+                part = {f: v[lo:hi] for f, v in frames.items()}
+                parts.append(nr.feed(part, done[lo:hi], done[hi] if hi < n else None))
+            counters, irq_ns = nr.finish()
+            for i, name in enumerate(("status", "queue", "vm", "walk_refs")):
+                np.testing.assert_array_equal(np.concatenate([p[i] for p in parts]),
+                                              getattr(whole, name), err_msg=name)
+            assert counters == whole.counters
+            assert irq_ns.keys() == whole.irq_ns.keys()
+            for v, t in irq_ns.items():
+                np.testing.assert_array_equal(t, whole.irq_ns[v])
+        checked.append(n)
+        return whole
+
+    monkeypatch.setattr(common, "replay", both)
+    run(mechanism, stream("imix", packets=4_000, offered_gbps=6.0, vms=3), **extra)
+    assert checked and checked[0] > 1000
