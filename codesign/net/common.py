@@ -52,7 +52,8 @@ workload whose VMs do not fit it before any work.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,8 @@ import numpy as np
 from codesign.hardware import NICKeys
 from codesign.metrics import Metrics, traps
 from codesign.net.graph import DOMAINS, DataPath, Resource, Stage, wire_stage
-from codesign.net.nicreplay import Layout, Replay, check_fit, replay
-from codesign.net.queueing import Napi, Result, buffered_fifo, simulate
+from codesign.net.nicreplay import Layout, NICReplayer, Replay, check_fit, replay
+from codesign.net.queueing import Fifo, Napi, Result, Simulation, buffered_fifo, simulate
 from codesign.params import param
 from codesign.platforms import Platform
 from hwmodels.nic import NICParams
@@ -308,6 +309,165 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     host = simulate(paths, arrival, size[who], path_of=path_of, napi=napi)
     drops = wire.drops + int((~ok).sum()) + host.drops
     return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops, cut)
+
+
+def run_paths_chunked(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPath],
+                      tx_path: Callable[[int], DataPath], walk_ref_ns: float = 0.0,
+                      chunk: int = 1 << 16) -> Run:
+    """:func:`run_paths` with the frames handed to every stage ``chunk`` at a time -- the
+    wire (:class:`~codesign.net.queueing.Fifo`), the NIC model
+    (:class:`~codesign.net.nicreplay.NICReplayer`), its receive buffer, the host paths
+    (:class:`~codesign.net.queueing.Simulation`) -- each keeping only what is inside it:
+    the same :class:`Run`. Two survey passes come first, as a driver's configuration does:
+    the addresses the wire delivers (the NIC's filters and queues are set up for them),
+    then the VMs whose frames reach the host (their paths, in :func:`run_paths`' order).
+    The result still holds every frame's outcome; what it is for is a stream that does not
+    have to be held at once (issue 15 item 4)."""
+    stream, cut = segment(stream, p.mtu, p.link_gbps, copy=False)  # only read from here on
+    n = len(stream)
+    t = stream["time_ns"].astype(np.float64)
+    size = stream["frame_bytes"].astype(np.int64)
+    is_rx = stream["direction"] == Dir.RX
+    layout, nicp = p.layout(), p.nic()
+    wire_st = p.wire().stages[0]
+    wire_cap = wire_st.capacity if wire_st.capacity else 1 << 62
+    bounds = [*range(0, n, max(chunk, 1)), n] if n else [0, 0]
+    fields = ("dst_mac", "vlan", "vm", "src_ip", "dst_ip")
+
+    def wire_pass() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Fifo]]:
+        wire = Fifo(wire_st, wire_cap, unit_room=True)
+        for lo, hi in itertools.pairwise(bounds):
+            rx = lo + np.flatnonzero(is_rx[lo:hi])
+            depart, drop = wire.feed(t[rx], size[rx])
+            yield rx, depart, drop, wire
+
+    # Survey 1: the addresses the wire delivers, each with its first frame's VM.
+    first_vm: dict[int, int] = {}
+    for rx, _, drop, _ in wire_pass():
+        on = rx[drop < 0]
+        key = (stream["dst_mac"][on].astype(np.uint64) << np.uint64(12)) | stream["vlan"][on]
+        keys, first = np.unique(key, return_index=True)
+        for k, i in zip(keys.tolist(), first.tolist(), strict=True):
+            first_vm.setdefault(k, int(stream["vm"][on[i]]))
+    addr = np.array(sorted(first_vm), dtype=np.uint64)
+    survey = {"dst_mac": addr >> np.uint64(12), "vlan": (addr & np.uint64(0xFFF)).astype(
+        np.uint16), "vm": np.array([first_vm[k] for k in addr.tolist()], dtype=np.int64)}
+
+    def nic_pass() -> Iterator[tuple[Any, ...]]:
+        # The wire's chunks, each given to the NIC with the next delivered frame's time.
+        nic = NICReplayer(survey, nicp, layout)
+        engine = Fifo(p.nic_stage(), p.rx_buffer_kib << 10, unit_room=False)
+        waiting: list[tuple[Any, ...]] = []
+        wires = wire_pass()
+        done_all = False
+        while True:
+            while not done_all and (len(waiting) < 2 or not any(
+                    (w[2] < 0).any() for w in waiting[1:])):
+                nxt = next(wires, None)
+                if nxt is None:
+                    done_all = True
+                else:
+                    waiting.append(nxt)
+            if not waiting:
+                return
+            rx, depart, drop, wire = waiting.pop(0)
+            ok_w = drop < 0
+            on_nic, done = rx[ok_w], depart[ok_w]
+            later = [w[1][w[2] < 0] for w in waiting if (w[2] < 0).any()]
+            next_done = float(later[0][0]) if later else None
+            frames = {f: stream[f][on_nic] for f in fields}
+            status, queue, vm, walk_refs = nic.feed(frames, done, next_done)
+            walk = walk_refs * walk_ref_ns if walk_ref_ns else None
+            e_dep, e_drop = engine.feed(done, size[on_nic], walk)
+            yield (rx, depart, drop, on_nic, done, status, queue, vm, walk_refs, e_dep, e_drop,
+                   wire, nic, engine)
+
+    # Survey 2: the VMs whose frames reach the host, and those that send.
+    rx_vms: set[int] = set()
+    for part in nic_pass():
+        status, vm, e_drop = part[5], part[7], part[10]
+        rx_vms.update(np.unique(vm[(status == 1) & (e_drop < 0)]).tolist())
+    tx_vms = sorted(set(np.unique(stream["vm"][~is_rx]).tolist()))
+    paths: list[DataPath] = []
+    index: dict[DataPath, int] = {}
+    napi: dict[str, Napi] = {}
+    itr_ns = nicp.itr_cycles * 1e3 / nicp.clock_mhz
+    path_of_vm: dict[tuple[bool, int], int] = {}
+    for rx, vms, make in ((True, sorted(rx_vms), rx_path), (False, tx_vms, tx_path)):
+        for v in vms:
+            path = p.offloaded(make(v))
+            if path not in index:
+                index[path] = len(paths)
+                paths.append(path)
+                if rx and path.hold_before is not None:
+                    napi[path.hold_before] = Napi(itr_ns, nicp.irq_threshold)
+            path_of_vm[(rx, v)] = index[path]
+    if not paths:  # nothing reaches a host path; the simulation wants one, and none takes it
+        paths.append(p.offloaded(tx_path(0)))
+    sim = Simulation(paths, napi=napi)
+    # The run itself, the host fed what the chunk delivered and sent, in time order, up to
+    # the next chunk's first frame (nothing of a later chunk reaches the host before it).
+    keep: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "rx", "w_dep", "w_drop", "on_nic", "done", "status", "queue", "vm", "walk", "e_dep",
+        "e_drop", "arr", "who")}
+    held = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    host_dep: list[np.ndarray] = []
+    host_drop: list[np.ndarray] = []
+    host_num: list[np.ndarray] = []
+    wire = nic = engine = None
+    top = int(stream["vm"].max()) + 1 if n else 1
+    rx_map = np.zeros(top, dtype=np.int64)
+    tx_map = np.zeros(top, dtype=np.int64)
+    for (rx_side, v), i in path_of_vm.items():
+        (rx_map if rx_side else tx_map)[v] = i
+    for c, part in enumerate(nic_pass()):
+        (rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk_refs, e_dep, e_drop,
+         wire, nic, engine) = part
+        lo, hi = bounds[c], bounds[c + 1]
+        for k, v in zip(("rx", "w_dep", "w_drop", "on_nic", "done", "status", "queue", "vm",
+                         "walk", "e_dep", "e_drop"),
+                        (rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk_refs, e_dep,
+                         e_drop), strict=True):
+            keep[k].append(v)
+        ok = (status == 1) & (e_drop < 0)
+        tx = lo + np.flatnonzero(~is_rx[lo:hi])
+        arr = np.concatenate([held[0], e_dep[ok], t[tx]])
+        who = np.concatenate([held[1], on_nic[ok], tx])
+        via = np.concatenate([held[2], rx_map[vm[ok]], tx_map[stream["vm"][tx]]])
+        order = np.lexsort((who, arr))
+        arr, who, via = arr[order], who[order], via[order]
+        last = hi >= n
+        horizon = np.inf if last else t[hi]
+        now = np.ones(len(arr), dtype=bool) if last else arr <= horizon
+        held = (arr[~now], who[~now], via[~now])
+        keep["arr"].append(arr[now])
+        keep["who"].append(who[now])
+        out = sim.feed(arr[now], size[who[now]], via[now], horizon=horizon)
+        assert out is not None
+        host_num.append(out[0])
+        host_dep.append(out[1])
+        host_drop.append(out[2])
+    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in keep.items()}
+    m = sim.fed
+    depart = np.full(m, np.nan)
+    drop = np.full(m, -1, dtype=np.int64)
+    if host_num:
+        nums = np.concatenate(host_num)
+        depart[nums] = np.concatenate(host_dep)
+        drop[nums] = np.concatenate(host_drop)
+    arrival = cat["arr"].astype(np.float64)
+    host = sim.result(arrival, depart, drop)
+    assert wire is not None and nic is not None and engine is not None
+    wire_res = wire.result(t[cat["rx"].astype(np.int64)], cat["w_dep"],
+                           cat["w_drop"].astype(np.int64))
+    engine_res = engine.result(cat["done"], cat["e_dep"], cat["e_drop"].astype(np.int64))
+    counters, irq_ns = nic.finish()
+    rep = Replay(cat["status"].astype(np.int64), cat["queue"].astype(np.int64),
+                 cat["vm"].astype(np.int64), counters, irq_ns, cat["walk"].astype(np.int64))
+    ok_all = (rep.status == 1) & engine_res.delivered
+    drops = wire_res.drops + int((~ok_all).sum()) + host.drops
+    return Run(stream, (wire_res, engine_res), rep, host, cat["who"].astype(np.int64),
+               tuple(paths), drops, cut)
 
 
 def latency_us(values: np.ndarray) -> Metrics:

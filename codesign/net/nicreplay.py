@@ -385,11 +385,15 @@ class NICReplayer:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(status, queue, vm, IOMMU walk references) of each of ``frames`` (the next ones
         of the stream, leaving the wire at ``wire_done_ns``); ``next_done_ns``: when the
-        next chunk's first frame leaves the wire (None: this is the last chunk)."""
-        if self._done:
-            raise ValueError("the replay was finished")
-        nic, layout = self.nic, self.layout
+        next chunk's first frame leaves the wire (None: no frame comes after these; chunks
+        without frames may still be fed)."""
         n = len(wire_done_ns)
+        if self._done:  # the last frame was fed: only chunks without frames may follow
+            if n:
+                raise ValueError("frames after the replay's last frame")
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), empty.copy(), empty.copy()
+        nic, layout = self.nic, self.layout
         ns_per_cycle = 1e3 / nic.clock_mhz
         r = nic.ring_size
         if self._keys is None:

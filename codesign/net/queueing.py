@@ -986,7 +986,10 @@ class _State:
         new = np.cumsum(keep) - 1  # a kept packet's number in the next call
 
         def renumber(ids: np.ndarray) -> np.ndarray:
-            return np.where(ids >= 0, new[np.maximum(ids, 0)], ids)
+            out = ids.copy()
+            live = ids >= 0
+            out[live] = new[ids[live]]
+            return out
 
         nh = int(self.run[0])
         done = self.hk[:nh] == 0  # completions name packets; interrupts name stages
