@@ -239,6 +239,43 @@ class Run:
     superframes: int = 0
 
 
+def _distinct(vms: np.ndarray) -> list[int]:
+    """The distinct VM numbers of ``vms``, ascending (VM numbers are small: a count each).
+
+    >>> _distinct(np.array([3, 1, 3]))
+    [1, 3]
+    """
+    return np.flatnonzero(np.bincount(vms)).tolist() if len(vms) else []
+
+
+def _host_paths(p: PortParams, nicp: NICParams, rx_vms: list[int], tx_vms: list[int],
+                rx_path: Callable[[int], DataPath], tx_path: Callable[[int], DataPath],
+                ) -> tuple[list[DataPath], np.ndarray, np.ndarray, dict[str, Napi]]:
+    """The host paths -- receive VMs' (ascending), then transmit VMs' (ascending), VMs with
+    equal paths sharing one -- and per VM its receive and its transmit path's number, and
+    the NAPI holds of the receive paths. A run with no path gets the first VM's transmit
+    path, which no packet takes (the simulation wants one)."""
+    paths: list[DataPath] = []
+    index: dict[DataPath, int] = {}
+    napi: dict[str, Napi] = {}
+    itr_ns = nicp.itr_cycles * 1e3 / nicp.clock_mhz  # the ITR in whole NIC cycles
+    top = max([0, *rx_vms, *tx_vms]) + 1
+    maps = (np.zeros(top, dtype=np.int64), np.zeros(top, dtype=np.int64))
+    for rx, vms, make, where in ((True, rx_vms, rx_path, maps[0]),
+                                 (False, tx_vms, tx_path, maps[1])):
+        for v in vms:
+            path = p.offloaded(make(v))
+            if path not in index:
+                index[path] = len(paths)
+                paths.append(path)
+                if rx and path.hold_before is not None:
+                    napi[path.hold_before] = Napi(itr_ns, nicp.irq_threshold)
+            where[v] = index[path]
+    if not paths:
+        paths.append(p.offloaded(tx_path(0)))
+    return paths, maps[0], maps[1], napi
+
+
 def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPath],
               tx_path: Callable[[int], DataPath], walk_ref_ns: float = 0.0) -> Run:
     """Carry ``stream`` through a mechanism's paths (see the module docstring), on the NIC
@@ -271,41 +308,17 @@ def run_paths(stream: np.ndarray, p: PortParams, rx_path: Callable[[int], DataPa
     # Frames the buffer could not hold never reach the host (their DMA was never made; the
     # model's IOTLB saw them all, a small overcount only when the buffer overflows).
     ok = (rep.status == 1) & nic.delivered
-    paths: list[DataPath] = []
-    index: dict[DataPath, int] = {}
-    napi: dict[str, Napi] = {}
-    # The ITR in whole NIC cycles, as the NIC's throttle counts it.
-    itr_ns = nicp.itr_cycles * 1e3 / nicp.clock_mhz
-
-    def route(vm_of: np.ndarray, make: Callable[[int], DataPath], rx: bool) -> np.ndarray:
-        out = np.zeros(len(vm_of), dtype=np.int64)
-        if not len(vm_of):
-            return out
-        lo, hi = int(vm_of.min()), int(vm_of.max())
-        for v in [lo] if lo == hi else np.unique(vm_of).tolist():
-            path = p.offloaded(make(v))
-            if path not in index:
-                index[path] = len(paths)
-                paths.append(path)
-                if rx and path.hold_before is not None:
-                    napi[path.hold_before] = Napi(itr_ns, nicp.irq_threshold)
-            if lo == hi:
-                out[:] = index[path]
-            else:
-                out[vm_of == v] = index[path]
-        return out
-
     rx_who = on_nic[ok]
-    rx_route = route(rep.vm[ok], rx_path, True)
-    tx_route = route(stream["vm"][tx_idx].astype(np.int64), tx_path, False)
+    rx_vm = rep.vm[ok]
+    tx_vm = stream["vm"][tx_idx].astype(np.int64)
+    paths, rx_map, tx_map, napi = _host_paths(p, nicp, _distinct(rx_vm), _distinct(tx_vm),
+                                              rx_path, tx_path)
     arrival = np.concatenate([nic.depart_ns[ok], t[tx_idx]])
     who = np.concatenate([rx_who, tx_idx])
-    path_of = np.concatenate([rx_route, tx_route])
+    path_of = np.concatenate([rx_map[rx_vm], tx_map[tx_vm]])
     if len(rx_who) and len(tx_idx):
         order = np.lexsort((who, arrival))
         arrival, who, path_of = arrival[order], who[order], path_of[order]
-    if not paths:  # nothing reaches a host path; simulate() wants one, and no packet takes it
-        paths.append(p.offloaded(tx_path(0)))
     host = simulate(paths, arrival, size[who], path_of=path_of, napi=napi)
     drops = wire.drops + int((~ok).sum()) + host.drops
     return Run(stream, (wire, nic), rep, host, who, tuple(paths), drops, cut)
@@ -386,24 +399,10 @@ def run_paths_chunked(stream: np.ndarray, p: PortParams, rx_path: Callable[[int]
     rx_vms: set[int] = set()
     for part in nic_pass():
         status, vm, e_drop = part[5], part[7], part[10]
-        rx_vms.update(np.unique(vm[(status == 1) & (e_drop < 0)]).tolist())
-    tx_vms = sorted(set(np.unique(stream["vm"][~is_rx]).tolist()))
-    paths: list[DataPath] = []
-    index: dict[DataPath, int] = {}
-    napi: dict[str, Napi] = {}
-    itr_ns = nicp.itr_cycles * 1e3 / nicp.clock_mhz
-    path_of_vm: dict[tuple[bool, int], int] = {}
-    for rx, vms, make in ((True, sorted(rx_vms), rx_path), (False, tx_vms, tx_path)):
-        for v in vms:
-            path = p.offloaded(make(v))
-            if path not in index:
-                index[path] = len(paths)
-                paths.append(path)
-                if rx and path.hold_before is not None:
-                    napi[path.hold_before] = Napi(itr_ns, nicp.irq_threshold)
-            path_of_vm[(rx, v)] = index[path]
-    if not paths:  # nothing reaches a host path; the simulation wants one, and none takes it
-        paths.append(p.offloaded(tx_path(0)))
+        rx_vms.update(_distinct(vm[(status == 1) & (e_drop < 0)]))
+    tx_vms = _distinct(stream["vm"][~is_rx])
+    paths, rx_map, tx_map, napi = _host_paths(p, nicp, sorted(rx_vms), tx_vms, rx_path,
+                                              tx_path)
     sim = Simulation(paths, napi=napi)
     # The run itself, the host fed what the chunk delivered and sent, in time order, up to
     # the next chunk's first frame (nothing of a later chunk reaches the host before it).
@@ -415,11 +414,6 @@ def run_paths_chunked(stream: np.ndarray, p: PortParams, rx_path: Callable[[int]
     host_drop: list[np.ndarray] = []
     host_num: list[np.ndarray] = []
     wire = nic = engine = None
-    top = int(stream["vm"].max()) + 1 if n else 1
-    rx_map = np.zeros(top, dtype=np.int64)
-    tx_map = np.zeros(top, dtype=np.int64)
-    for (rx_side, v), i in path_of_vm.items():
-        (rx_map if rx_side else tx_map)[v] = i
     for c, part in enumerate(nic_pass()):
         (rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk_refs, e_dep, e_drop,
          wire, nic, engine) = part
