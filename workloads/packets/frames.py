@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 
@@ -464,3 +465,44 @@ def segment(packets: np.ndarray, mtu: int = 1500, link_gbps: float = 10.0, *,
     out["xid"][at] = 0
     out["role"][at] = Role.DATA
     return out, len(sup)
+
+
+def segment_pieces(pieces: Iterable[np.ndarray], mtu: int = 1500, link_gbps: float = 10.0,
+                   ) -> Iterator[tuple[np.ndarray, int]]:
+    """:func:`segment` of a stream given in consecutive pieces (each in time order, none
+    before the previous one's last frame): the segmented stream in pieces, each with the
+    number of super-frames its input cut. Joined, they are exactly ``segment`` of the whole
+    stream: the segments a piece's super-frames put after the next piece's first frame are
+    held back and merged into the next piece, before its frames of the same time (as
+    ``segment`` puts a segment before any frame of its time), earlier super-frames first.
+
+    >>> s = empty(3); s["direction"] = Dir.RX; s["frame_bytes"] = [3000, 64, 64]
+    >>> s["time_ns"] = [0, 1000, 2000]
+    >>> whole, _ = segment(s)
+    >>> parts = list(segment_pieces([s[:1], s[1:2], s[2:]]))
+    >>> [len(p) for p, _ in parts], sum(c for _, c in parts)
+    ([1, 2, 2], 1)
+    >>> bool((np.concatenate([p for p, _ in parts]) == whole).all())
+    True
+    """
+    held = empty(0)
+    pending: tuple[np.ndarray, int] | None = None
+    for piece in pieces:
+        if pending is not None and len(piece):
+            out, cut = pending
+            now = out["time_ns"] <= piece["time_ns"][0]
+            held = out[~now]  # segments only: the piece's frames are all before it
+            yield out[now], cut
+            pending = None
+        if pending is not None:  # an empty piece: nothing decides yet
+            continue
+        out, cut = segment(piece, mtu, link_gbps)
+        if len(held):
+            # Held segments go before the piece's records of their time.
+            at = np.searchsorted(out["time_ns"], held["time_ns"], side="left")
+            out = np.insert(out, at, held)
+            held = empty(0)
+        pending = (out, cut)
+    if pending is not None:
+        yield pending
+

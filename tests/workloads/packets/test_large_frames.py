@@ -5,6 +5,7 @@ the limits, and :func:`~workloads.packets.frames.segment` against a golden model
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import struct
 from fractions import Fraction
@@ -27,6 +28,7 @@ from workloads.packets.frames import (
     Role,
     empty,
     segment,
+    segment_pieces,
     validate,
     wire_frames,
 )
@@ -304,3 +306,26 @@ def test_segment_properties(case: tuple[np.ndarray, int, float]) -> None:
         for field in ("dst_mac", "src_ip", "dst_ip", "src_port", "dst_port", "vlan", "vm",
                       "direction"):
             assert np.all(pieces[field] == s[field][i]), field
+
+
+@DERANDOMIZED
+@given(seed=st.integers(0, 2**31), cuts=st.lists(st.integers(0, 200), max_size=10),
+       mtu=st.sampled_from([576, 1500, 9000]))
+def test_a_stream_segmented_in_pieces_is_the_stream_segmented_whole(
+        seed: int, cuts: list[int], mtu: int) -> None:
+    """Super-frames close together, so that their segments overtake later frames and later
+    pieces; pieces of any length, empty ones included."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    s = empty(n)
+    s["direction"] = Dir.RX
+    s["time_ns"] = np.cumsum(rng.choice([0, 0, 50, 400, 5000], n)).astype(np.uint64)
+    s["frame_bytes"] = np.where(rng.random(n) < 0.3, rng.integers(mtu + 19, 64_000, n),
+                                rng.integers(64, mtu + 18, n))
+    s["xid"] = np.arange(n)
+    whole, cut = segment(s, mtu)
+    bounds = [0, *sorted(cuts), n]
+    parts = list(segment_pieces([s[a:b] for a, b in itertools.pairwise(bounds)], mtu))
+    joined = np.concatenate([p for p, _ in parts])
+    assert joined.tobytes() == whole.tobytes()
+    assert sum(c for _, c in parts) == cut
