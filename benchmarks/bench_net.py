@@ -31,6 +31,12 @@ sortedness checked without temporaries; same metrics on 56 NIC design points::
     multiqueue                 2.19    2.65
     sriov                      2.58    3.13
 
+Again (2026-12-06, later, same container, noisier): with the NIC replay's columns, events and
+counters in compiled passes (92 to 62 ms per million frames) and the FIFOs computing their
+service in their recurrence, in the quietest run: queueing kernel 5.40 (an A/B against the
+earlier build in alternation: 6.2-6.7 both), native-net 3.66, emulated 3.18, pv-split 2.90,
+multiqueue 2.64, sriov 3.31 M packets/s.
+
 The kernel meets the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s per core) does
 not: the queueing kernel alone takes ~150 ms of a mechanism's 290-380 ms per million
 frames, and the rest is numpy over million-element arrays (the wire's FIFO, the NIC model's
