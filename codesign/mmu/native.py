@@ -52,7 +52,7 @@ from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from codesign.resultcache import cached, cached_many
+from codesign.resultcache import cached_many
 from workloads.memory.chunked import Stream, stream_digest
 
 NESTED_ONLY = ("host.levels", "pwc.nested.entries", "ntlb.entries", "ntlb.ways")
@@ -110,21 +110,10 @@ _NATIVE_MEMO: OrderedDict[tuple[str, Setup, Costs], float] = OrderedDict()
 
 def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
     """``cycles.total`` of the native mechanism on ``events`` with ``p``'s hardware,
-    computed once per installation (and a few recent results kept in memory)."""
-    setup = native_setup(p)
-    digest = stream_digest(events)
-    key = (digest, setup, costs)
-    if key not in _NATIVE_MEMO:
-        def total() -> float:
-            return _total(replay(events, setup), costs)
-
-        # Once per workload, setup and costs on this installation: every mechanism of a
-        # sweep, in any worker, and every later run share it (codesign.resultcache).
-        inputs = [digest, len(events), repr(setup), repr(costs)]
-        _NATIVE_MEMO[key] = float(cached("native", inputs, total))
-        while len(_NATIVE_MEMO) > 8:
-            _NATIVE_MEMO.popitem(last=False)
-    return _NATIVE_MEMO[key]
+    computed once per installation (and a few recent results kept in memory): every
+    mechanism of a sweep, in any worker, and every later run share it
+    (:mod:`codesign.resultcache`)."""
+    return native_totals(events, [p], costs)[0]
 
 
 def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:

@@ -52,10 +52,11 @@ workload whose VMs do not fit it before any work.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -347,16 +348,15 @@ def run_paths_chunked(stream: np.ndarray, p: PortParams, rx_path: Callable[[int]
     bounds = [*range(0, n, max(chunk, 1)), n] if n else [0, 0]
     fields = ("dst_mac", "vlan", "vm", "src_ip", "dst_ip")
 
-    def wire_pass() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Fifo]]:
-        wire = Fifo(wire_st, wire_cap, unit_room=True)
+    def wire_pass(wire: Fifo) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for lo, hi in itertools.pairwise(bounds):
             rx = lo + np.flatnonzero(is_rx[lo:hi])
             depart, drop = wire.feed(t[rx], size[rx])
-            yield rx, depart, drop, wire
+            yield rx, depart, drop
 
     # Survey 1: the addresses the wire delivers, each with its first frame's VM.
     first_vm: dict[int, int] = {}
-    for rx, _, drop, _ in wire_pass():
+    for rx, _, drop in wire_pass(Fifo(wire_st, wire_cap, unit_room=True)):
         on = rx[drop < 0]
         key = (stream["dst_mac"][on].astype(np.uint64) << np.uint64(12)) | stream["vlan"][on]
         keys, first = np.unique(key, return_index=True)
@@ -366,103 +366,103 @@ def run_paths_chunked(stream: np.ndarray, p: PortParams, rx_path: Callable[[int]
     survey = {"dst_mac": addr >> np.uint64(12), "vlan": (addr & np.uint64(0xFFF)).astype(
         np.uint16), "vm": np.array([first_vm[k] for k in addr.tolist()], dtype=np.int64)}
 
-    def nic_pass() -> Iterator[tuple[Any, ...]]:
-        # The wire's chunks, each given to the NIC with the next delivered frame's time.
-        nic = NICReplayer(survey, nicp, layout)
-        engine = Fifo(p.nic_stage(), p.rx_buffer_kib << 10, unit_room=False)
-        waiting: list[tuple[Any, ...]] = []
-        wires = wire_pass()
-        done_all = False
-        while True:
-            while not done_all and (len(waiting) < 2 or not any(
-                    (w[2] < 0).any() for w in waiting[1:])):
-                nxt = next(wires, None)
-                if nxt is None:
-                    done_all = True
-                else:
-                    waiting.append(nxt)
-            if not waiting:
-                return
-            rx, depart, drop, wire = waiting.pop(0)
-            ok_w = drop < 0
-            on_nic, done = rx[ok_w], depart[ok_w]
-            later = [w[1][w[2] < 0] for w in waiting if (w[2] < 0).any()]
-            next_done = float(later[0][0]) if later else None
+    def nic_pass(wire: Fifo, nic: NICReplayer, engine: Fifo) -> Iterator[_Front]:
+        # The wire's chunks, each given to the NIC with the next delivered frame's time:
+        # the wire runs ahead until a later chunk has delivered one, or the stream ends.
+        waiting: collections.deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            collections.deque())
+
+        def delivered_later() -> list[np.ndarray]:
+            return [w[1][w[2] < 0] for w in itertools.islice(waiting, 1, None)
+                    if (w[2] < 0).any()]
+
+        def front() -> _Front:
+            later = delivered_later()
+            w_rx, w_dep, w_drop = waiting.popleft()
+            ok_w = w_drop < 0
+            on_nic, done = w_rx[ok_w], w_dep[ok_w]
             frames = {f: stream[f][on_nic] for f in fields}
-            status, queue, vm, walk_refs = nic.feed(frames, done, next_done)
-            walk = walk_refs * walk_ref_ns if walk_ref_ns else None
-            e_dep, e_drop = engine.feed(done, size[on_nic], walk)
-            yield (rx, depart, drop, on_nic, done, status, queue, vm, walk_refs, e_dep, e_drop,
-                   wire, nic, engine)
+            status, queue, vm, walk = nic.feed(frames, done,
+                                               float(later[0][0]) if later else None)
+            e_dep, e_drop = engine.feed(done, size[on_nic],
+                                        walk * walk_ref_ns if walk_ref_ns else None)
+            return _Front(w_rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk, e_dep,
+                          e_drop)
+
+        for item in wire_pass(wire):
+            waiting.append(item)
+            while len(waiting) > 1 and delivered_later():
+                yield front()
+        while waiting:
+            yield front()
+
+    def stages() -> tuple[Fifo, NICReplayer, Fifo]:
+        return (Fifo(wire_st, wire_cap, unit_room=True), NICReplayer(survey, nicp, layout),
+                Fifo(p.nic_stage(), p.rx_buffer_kib << 10, unit_room=False))
 
     # Survey 2: the VMs whose frames reach the host, and those that send.
     rx_vms: set[int] = set()
-    for part in nic_pass():
-        status, vm, e_drop = part[5], part[7], part[10]
-        rx_vms.update(_distinct(vm[(status == 1) & (e_drop < 0)]))
-    tx_vms = _distinct(stream["vm"][~is_rx])
-    paths, rx_map, tx_map, napi = _host_paths(p, nicp, sorted(rx_vms), tx_vms, rx_path,
+    for f in nic_pass(*stages()):
+        rx_vms.update(_distinct(f.vm[(f.status == 1) & (f.e_drop < 0)]))
+    paths, rx_map, tx_map, napi = _host_paths(p, nicp, sorted(rx_vms),
+                                              _distinct(stream["vm"][~is_rx]), rx_path,
                                               tx_path)
     sim = Simulation(paths, napi=napi)
     # The run itself, the host fed what the chunk delivered and sent, in time order, up to
     # the next chunk's first frame (nothing of a later chunk reaches the host before it).
-    keep: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "rx", "w_dep", "w_drop", "on_nic", "done", "status", "queue", "vm", "walk", "e_dep",
-        "e_drop", "arr", "who")}
+    wire, nic, engine = stages()
+    fronts: list[_Front] = []
+    arrivals: list[np.ndarray] = []
+    whos: list[np.ndarray] = []
     held = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    host_dep: list[np.ndarray] = []
-    host_drop: list[np.ndarray] = []
-    host_num: list[np.ndarray] = []
-    wire = nic = engine = None
-    for c, part in enumerate(nic_pass()):
-        (rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk_refs, e_dep, e_drop,
-         wire, nic, engine) = part
+    depart = np.full(n, np.nan)  # per host packet, in the order fed (at most one a frame)
+    drop = np.full(n, -1, dtype=np.int64)
+    for c, f in enumerate(nic_pass(wire, nic, engine)):
+        fronts.append(f)
         lo, hi = bounds[c], bounds[c + 1]
-        for k, v in zip(("rx", "w_dep", "w_drop", "on_nic", "done", "status", "queue", "vm",
-                         "walk", "e_dep", "e_drop"),
-                        (rx, w_dep, w_drop, on_nic, done, status, queue, vm, walk_refs, e_dep,
-                         e_drop), strict=True):
-            keep[k].append(v)
-        ok = (status == 1) & (e_drop < 0)
+        ok = (f.status == 1) & (f.e_drop < 0)
         tx = lo + np.flatnonzero(~is_rx[lo:hi])
-        arr = np.concatenate([held[0], e_dep[ok], t[tx]])
-        who = np.concatenate([held[1], on_nic[ok], tx])
-        via = np.concatenate([held[2], rx_map[vm[ok]], tx_map[stream["vm"][tx]]])
+        arr = np.concatenate([held[0], f.e_dep[ok], t[tx]])
+        who = np.concatenate([held[1], f.on_nic[ok], tx])
+        via = np.concatenate([held[2], rx_map[f.vm[ok]], tx_map[stream["vm"][tx]]])
         order = np.lexsort((who, arr))
         arr, who, via = arr[order], who[order], via[order]
-        last = hi >= n
-        horizon = np.inf if last else t[hi]
-        now = np.ones(len(arr), dtype=bool) if last else arr <= horizon
+        horizon = np.inf if hi >= n else t[hi]
+        now = arr <= horizon
         held = (arr[~now], who[~now], via[~now])
-        keep["arr"].append(arr[now])
-        keep["who"].append(who[now])
-        out = sim.feed(arr[now], size[who[now]], via[now], horizon=horizon)
-        assert out is not None
-        host_num.append(out[0])
-        host_dep.append(out[1])
-        host_drop.append(out[2])
-    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in keep.items()}
-    m = sim.fed
-    depart = np.full(m, np.nan)
-    drop = np.full(m, -1, dtype=np.int64)
-    if host_num:
-        nums = np.concatenate(host_num)
-        depart[nums] = np.concatenate(host_dep)
-        drop[nums] = np.concatenate(host_drop)
-    arrival = cat["arr"].astype(np.float64)
-    host = sim.result(arrival, depart, drop)
-    assert wire is not None and nic is not None and engine is not None
-    wire_res = wire.result(t[cat["rx"].astype(np.int64)], cat["w_dep"],
-                           cat["w_drop"].astype(np.int64))
-    engine_res = engine.result(cat["done"], cat["e_dep"], cat["e_drop"].astype(np.int64))
+        arrivals.append(arr[now])
+        whos.append(who[now])
+        sim.feed(arr[now], size[who[now]], via[now], horizon=horizon, depart=depart,
+                 drop=drop)
+    cat = _Front(*(np.concatenate(col) for col in zip(*fronts, strict=True)))
+    host = sim.result(np.concatenate(arrivals), depart[:sim.fed], drop[:sim.fed])
+    wire_res = wire.result(t[cat.rx], cat.w_dep, cat.w_drop)
+    engine_res = engine.result(cat.done, cat.e_dep, cat.e_drop)
     counters, irq_ns = nic.finish()
-    rep = Replay(cat["status"].astype(np.int64), cat["queue"].astype(np.int64),
-                 cat["vm"].astype(np.int64), counters, irq_ns, cat["walk"].astype(np.int64))
+    rep = Replay(cat.status, cat.queue, cat.vm, counters, irq_ns, cat.walk)
     ok_all = (rep.status == 1) & engine_res.delivered
     drops = wire_res.drops + int((~ok_all).sum()) + host.drops
-    return Run(stream, (wire_res, engine_res), rep, host, cat["who"].astype(np.int64),
-               tuple(paths), drops, cut)
+    return Run(stream, (wire_res, engine_res), rep, host, np.concatenate(whos), tuple(paths),
+               drops, cut)
 
+
+class _Front(NamedTuple):
+    """One chunk through the wire, the NIC and its receive buffer (``run_paths_chunked``):
+    the receive frames, their wire departures and drops; those on the NIC, when they left
+    the wire, the NIC's status, queue, VM and walk references of each, and the buffer's
+    departures and drops."""
+
+    rx: np.ndarray
+    w_dep: np.ndarray
+    w_drop: np.ndarray
+    on_nic: np.ndarray
+    done: np.ndarray
+    status: np.ndarray
+    queue: np.ndarray
+    vm: np.ndarray
+    walk: np.ndarray
+    e_dep: np.ndarray
+    e_drop: np.ndarray
 
 def latency_us(values: np.ndarray) -> Metrics:
     """``latency.mean_us``, ``.p50_us`` and ``.p99_us`` (nearest rank, as

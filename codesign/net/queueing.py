@@ -558,8 +558,9 @@ class Fifo:
         size = max(need, 2 * ring)
         done = np.empty(size)
         held = np.empty(size, dtype=np.int64)
-        for c in range(left, accepted):  # in order, at their counts modulo the new size
-            done[c % size], held[c % size] = self._done[c % ring], self._held[c % ring]
+        count = np.arange(left, accepted)  # the packets inside, at their counts mod the size
+        done[count % size], held[count % size] = self._done[count % ring], self._held[
+            count % ring]
         self._done, self._held = done, held
 
     def feed(self, arrival: np.ndarray, frame_bytes: np.ndarray,
@@ -767,11 +768,8 @@ def simulate(
                 and only.moderation_ns is None and not only.traps and not only.only_above
                 and (paths[0].hold_before is None or release_ns is None)):
             return _single(only, arrival, frame_bytes)
-    stages, resources, ptab, seglen, sf, si, release, uses = _tables(
-        paths, release_ns, irq_extra_ns, napi)
     frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
-    sim = Simulation._from_tables(paths, stages, resources, ptab, seglen, sf, si, release,
-                                  uses, extra_ns is not None)
+    sim = Simulation(paths, release_ns, irq_extra_ns, napi, extra_ns is not None)
     depart = np.full(n, np.nan)
     drop = np.full(n, -1, dtype=np.int64)
     extra = (None if extra_ns is None
@@ -788,9 +786,8 @@ def simulate(
 class Simulation:
     """:func:`simulate` fed its packets a chunk at a time, for a stream that does not have
     to be held at once: ``feed`` the packets of each chunk in arrival order with the next
-    chunk's first arrival as ``horizon`` (infinity for the last); it writes the departure
-    and drop of every packet that finished (numbered in feeding order) into the given
-    arrays -- which the caller may map onto a window of the stream -- and keeps only the
+    chunk's first arrival as ``horizon`` (infinity for the last); it reports the departure
+    and drop of every packet that finished (numbered in feeding order) and keeps only the
     packets still inside. The result is exactly that of one call with every packet.
 
     >>> from codesign.net.graph import Resource, Stage
@@ -810,21 +807,8 @@ class Simulation:
                  release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
                  irq_extra_ns: float = 0.0, napi: Mapping[str, Napi] | None = None,
                  extra: bool = False) -> None:
-        self._setup(paths, *_tables(paths, release_ns, irq_extra_ns, dict(napi or {})), extra)
-
-    @classmethod
-    def _from_tables(cls, paths: Sequence[DataPath], stages: list[Stage],
-                     resources: tuple[Resource, ...], ptab: np.ndarray, seglen: np.ndarray,
-                     sf: np.ndarray, si: np.ndarray, release: np.ndarray, uses: np.ndarray,
-                     extra: bool) -> Simulation:
-        sim = cls.__new__(cls)
-        sim._setup(paths, stages, resources, ptab, seglen, sf, si, release, uses, extra)
-        return sim
-
-    def _setup(self, paths: Sequence[DataPath], stages: list[Stage],
-               resources: tuple[Resource, ...], ptab: np.ndarray, seglen: np.ndarray,
-               sf: np.ndarray, si: np.ndarray, release: np.ndarray, uses: np.ndarray,
-               extra: bool) -> None:
+        stages, resources, ptab, seglen, sf, si, release, uses = _tables(
+            paths, release_ns, irq_extra_ns, dict(napi or {}))
         self.paths, self.stages, self.resources = tuple(paths), stages, resources
         self._tables = (ptab, np.array([len(p.stages) for p in paths], np.int64), seglen,
                         sf, si, release, len(resources))
