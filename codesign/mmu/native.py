@@ -129,7 +129,8 @@ def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> l
     def compute(missing: list[int]) -> list[float]:
         first = setups[missing[0]]
         assert all(replace(setups[i], cache=first.cache) == first for i in missing)
-        c = replay(events, first, llcs=tuple(setups[i].cache.llc for i in missing[1:]))
+        others = tuple(setups[i].cache.llc for i in missing[1:])
+        c = replay(events, first, None, others) if others else replay(events, first)
         return [_total(c if k == 0 else c.variant(k - 1), costs)
                 for k in range(len(missing))]
 
