@@ -163,5 +163,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="3",
+    version="4",
 )

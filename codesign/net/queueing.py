@@ -788,7 +788,8 @@ class Simulation:
     to be held at once: ``feed`` the packets of each chunk in arrival order with the next
     chunk's first arrival as ``horizon`` (infinity for the last); it reports the departure
     and drop of every packet that finished (numbered in feeding order) and keeps only the
-    packets still inside. The result is exactly that of one call with every packet.
+    packets still inside. The result is exactly that of one call with every packet (its
+    interrupt log empty with ``log=False``, for a stream whose log need not be kept).
 
     >>> from codesign.net.graph import Resource, Stage
     >>> cpu = Resource("cpu0", "core", 1e9, domain="host")
@@ -806,7 +807,7 @@ class Simulation:
     def __init__(self, paths: Sequence[DataPath],
                  release_ns: np.ndarray | Mapping[str, np.ndarray] | None = None,
                  irq_extra_ns: float = 0.0, napi: Mapping[str, Napi] | None = None,
-                 extra: bool = False) -> None:
+                 extra: bool = False, log: bool = True) -> None:
         stages, resources, ptab, seglen, sf, si, release, uses = _tables(
             paths, release_ns, irq_extra_ns, dict(napi or {}))
         self.paths, self.stages, self.resources = tuple(paths), stages, resources
@@ -818,6 +819,7 @@ class Simulation:
         self.counters = [np.zeros(len(stages), dtype=np.int64) for _ in range(5)]
         self.st_busy = np.zeros(len(stages))
         self._logged = bool(any(si[:, _HOLD] == _HOLD_DEVICE))
+        self._keep_log = log
         self._logs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._state = _State.fresh(len(resources), len(stages))
         # The packets inside (carried from the previous call): their numbers in feeding
@@ -874,7 +876,8 @@ class Simulation:
                        plen, seglen, sf, si, release, n_res, wait_off, sub_depart, sub_drop,
                        self.busy, self.st_busy, *self.counters, *log, horizon,
                        *state.arrays())
-        self._logs.append((log[0][:nlog], log[1][:nlog], log[2][:nlog]))
+        if self._keep_log:
+            self._logs.append((log[0][:nlog], log[1][:nlog], log[2][:nlog]))
         if direct and horizon == np.inf:  # one call with every packet: all written
             self._state, self._held = state, ()
             self._inside = np.zeros(0, dtype=np.int64)

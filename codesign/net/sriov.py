@@ -158,5 +158,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="3",
+    version="4",
 )

@@ -200,5 +200,5 @@ MECHANISM = Mechanism(
     headline=HEADLINE,
     check=check_workload,
     hardware=("nic",),
-    version="1",
+    version="2",
 )

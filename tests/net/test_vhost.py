@@ -60,7 +60,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 def test_registered_with_the_fixed_metric_names() -> None:
     mech = default_registry().mechanism("vhost")
-    assert (mech.accepts, mech.hardware, mech.version) == (("packets",), ("nic",), "1")
+    assert (mech.accepts, mech.hardware, mech.version) == (("packets",), ("nic",), "2")
     assert mech.costs == COSTS and mech.headline[0].startswith("throughput")
     PLATFORM.require(mech.costs, "vhost")
     m = run("vhost", stream(packets=3000, offered_gbps=0.2, direction="both"))

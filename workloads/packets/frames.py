@@ -475,6 +475,7 @@ def segment_pieces(pieces: Iterable[np.ndarray], mtu: int = 1500, link_gbps: flo
     stream: the segments a piece's super-frames put after the next piece's first frame are
     held back and merged into the next piece, before its frames of the same time (as
     ``segment`` puts a segment before any frame of its time), earlier super-frames first.
+    A piece without super-frames comes out as a view of itself, not a copy: for readers.
 
     >>> s = empty(3); s["direction"] = Dir.RX; s["frame_bytes"] = [3000, 64, 64]
     >>> s["time_ns"] = [0, 1000, 2000]
@@ -490,13 +491,15 @@ def segment_pieces(pieces: Iterable[np.ndarray], mtu: int = 1500, link_gbps: flo
     for piece in pieces:
         if pending is not None and len(piece):
             out, cut = pending
-            now = out["time_ns"] <= piece["time_ns"][0]
-            held = out[~now]  # segments only: the piece's frames are all before it
-            yield out[now], cut
+            # A prefix (the piece is in time order): only segments come after the next
+            # piece's first frame.
+            split = int(np.searchsorted(out["time_ns"], piece["time_ns"][0], side="right"))
+            held = out[split:]
+            yield out[:split], cut
             pending = None
         if pending is not None:  # an empty piece: nothing decides yet
             continue
-        out, cut = segment(piece, mtu, link_gbps)
+        out, cut = segment(piece, mtu, link_gbps, copy=False)
         if len(held):
             # Held segments go before the piece's records of their time.
             at = np.searchsorted(out["time_ns"], held["time_ns"], side="left")

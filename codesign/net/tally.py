@@ -1,0 +1,288 @@
+"""Delivery metrics of a packet stream in bounded memory, exactly whatever the pieces.
+
+A NIC run's latency and throughput metrics (:func:`codesign.net.common.metrics`) are
+functions of every delivered frame: its departure, its first byte on the port, its size and
+direction. A stream of 1e8 frames cannot keep those (800 MB a column), so the run adds the
+frames it delivers a piece at a time to a :class:`Deliveries`, which keeps counts, sums,
+extremes, and the latencies for their order statistics -- in memory up to a limit, in an
+unnamed temporary file beyond it. Every figure is a function of the multiset of deliveries,
+not of their order or of how they were cut into pieces, so a run fed whole and one fed a
+frame at a time give the same bits (``tests/net/test_tally.py``):
+
+- sums of integers (frame bytes) are exact integers;
+- the mean latency is the *exact* mean, rounded once (:class:`ExactSum`): a running
+  floating-point sum would depend on the order and the cuts;
+- percentiles are exact nearest-rank order statistics (:class:`Ranks`), the spilled ones
+  found by radix selection over the file (16 bits of the value's order key a pass).
+
+>>> d = Deliveries()
+>>> d.add(np.array([300.0, 600.0]), np.array([0.0, 50.0]), np.array([64, 64]),
+...       np.array([1, 1]))
+>>> d.add(np.array([1300.0]), np.array([1000.0]), np.array([1518]), np.array([2]))
+>>> d.count, d.latency_us()
+(3, {'latency.mean_us': 0.38333333333333336, 'latency.p50_us': 0.3, 'latency.p99_us': 0.55})
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import IO
+
+import numpy as np
+
+_SCALE = 1074 + 53
+"""An ExactSum's total is an integer times 2**-_SCALE: a float64's mantissa of 53 bits times
+2**(e - 53) with e >= -1073 (frexp's exponent of the smallest subnormal) is then an integer."""
+_HALF = 26
+
+
+class ExactSum:
+    """The exact sum of float64 values added in pieces, rounded once when read: the same
+    bits whatever the order of the values and however they were cut.
+
+    Each value is split by :func:`numpy.frexp` into a 53-bit integer mantissa and an
+    exponent; per exponent the mantissas' two halves (27 and 26 bits) are summed as float64
+    weights of :func:`numpy.bincount`, exact below 2**53 (pieces of up to 2**26 values), and
+    folded into one Python integer.
+
+    >>> s = ExactSum(); s.add(np.array([1e16, 1.0, -1e16])); s.add(np.array([1.0]))
+    >>> s.value(), s.mean(4), float(np.sum([1e16, 1.0, -1e16, 1.0]))
+    (2.0, 0.5, 1.0)
+    """
+
+    PIECE = 1 << 26
+
+    def __init__(self) -> None:
+        self._total = 0  # times 2**-_SCALE
+
+    def add(self, values: np.ndarray) -> None:
+        """Add ``values`` (finite; ValueError otherwise)."""
+        values = np.asarray(values, dtype=np.float64).ravel()
+        for lo in range(0, len(values), self.PIECE):
+            self._add(values[lo:lo + self.PIECE])
+
+    def _add(self, values: np.ndarray) -> None:
+        if not len(values):
+            return
+        if not np.isfinite(values).all():
+            raise ValueError("ExactSum: a value is not finite")
+        mant, exp = np.frexp(values)
+        m = (mant * float(1 << 53)).astype(np.int64)  # exact: mant has at most 53 bits
+        e = exp.astype(np.int64)
+        low = int(e.min())
+        idx = e - low
+        top = np.bincount(idx, weights=(m >> _HALF).astype(np.float64))
+        bottom = np.bincount(idx, weights=(m & ((1 << _HALF) - 1)).astype(np.float64))
+        for i in np.flatnonzero((top != 0) | (bottom != 0)).tolist():
+            part = (int(top[i]) << _HALF) + int(bottom[i])
+            self._total += part << (i + low - 53 + _SCALE)
+
+    def value(self) -> float:
+        """The sum, correctly rounded (infinite beyond the largest float)."""
+        return _rounded(Fraction(self._total, 1 << _SCALE))
+
+    def mean(self, n: int) -> float:
+        """The sum over ``n``, correctly rounded (0.0 for ``n`` 0)."""
+        return _rounded(Fraction(self._total, n << _SCALE)) if n else 0.0
+
+
+def _rounded(x: Fraction) -> float:
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def order_keys(values: np.ndarray) -> np.ndarray:
+    """uint64 keys in the order of the float64 ``values`` (negative ones included).
+
+    >>> v = np.array([2.0, -1.0, 0.5, -3.0])
+    >>> v[np.argsort(order_keys(v))].tolist()
+    [-3.0, -1.0, 0.5, 2.0]
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    neg = (bits >> np.uint64(63)).astype(bool)
+    return np.where(neg, ~bits, bits | np.uint64(1 << 63))
+
+
+class Ranks:
+    """Values added in pieces, for exact order statistics: kept in memory up to
+    ``in_memory`` values, then in an unnamed temporary file, read a block at a time.
+
+    >>> r = Ranks(in_memory=3)
+    >>> for v in ([5.0, 1.0], [4.0, 2.0], [3.0]):
+    ...     r.add(np.array(v))
+    >>> r.spilled, r.select([0, 2, 4])
+    (True, [1.0, 3.0, 5.0])
+    """
+
+    BLOCK = 1 << 22
+    """Values read from the file at a time (32 MiB)."""
+
+    def __init__(self, in_memory: int = 1 << 23) -> None:
+        self.in_memory = in_memory
+        self.count = 0
+        self._kept: list[np.ndarray] = []
+        self._file: IO[bytes] | None = None
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the values went to the file."""
+        return self._file is not None
+
+    def add(self, values: np.ndarray) -> None:
+        """Add ``values`` (float64)."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if not len(values):
+            return
+        self.count += len(values)
+        if self._file is None and self.count > self.in_memory:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the object
+            for kept in self._kept:
+                kept.tofile(self._file)
+            self._kept = []
+        if self._file is not None:
+            values.tofile(self._file)
+        else:
+            self._kept.append(values.copy())
+
+    def close(self) -> None:
+        """Drop the values (and the file)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._kept = []
+
+    def _blocks(self) -> list[np.ndarray] | _FileBlocks:
+        if self._file is None:
+            return self._kept
+        return _FileBlocks(self._file, self.count, self.BLOCK)
+
+    def select(self, ranks: Sequence[int]) -> list[float]:
+        """The values of the given 0-based ranks in ascending order (each ``< count``)."""
+        if any(not 0 <= r < self.count for r in ranks):
+            raise ValueError(f"ranks {list(ranks)} outside 0..{self.count - 1}")
+        if self._file is None:
+            values = np.concatenate(self._kept) if len(self._kept) != 1 else self._kept[0]
+            part = np.partition(values, list(ranks))
+            return [float(part[r]) for r in ranks]
+        return [self._radix_select(r) for r in ranks]
+
+    def _radix_select(self, rank: int) -> float:
+        # 16 bits of the order key a pass over the file, until the values sharing the
+        # prefix found so far fit in memory; then one more pass gathers them.
+        prefix, shift, below = 0, 64, 0
+        while True:
+            if shift < 64:
+                among = sum(int(np.count_nonzero(order_keys(b) >> np.uint64(shift) == prefix))
+                            for b in self._blocks())
+                if among <= self.in_memory or shift == 0:
+                    break
+            hist = np.zeros(1 << 16, dtype=np.int64)
+            for b in self._blocks():
+                k = order_keys(b)
+                if shift < 64:
+                    k = k[k >> np.uint64(shift) == prefix]
+                hist += np.bincount((k >> np.uint64(shift - 16)).astype(np.int64)
+                                    & 0xFFFF, minlength=1 << 16)
+            cum = np.cumsum(hist)
+            digit = int(np.searchsorted(cum, rank - below, side="right"))
+            below += int(cum[digit - 1]) if digit else 0
+            prefix = (prefix << 16) | digit
+            shift -= 16
+        parts = []
+        for b in self._blocks():
+            parts.append(b[order_keys(b) >> np.uint64(shift) == prefix] if shift < 64 else b)
+        values = np.concatenate(parts)
+        return float(np.partition(values, rank - below)[rank - below])
+
+
+class _FileBlocks:
+    """The values of a :class:`Ranks` file, a block at a time (a new pass each iteration)."""
+
+    def __init__(self, file: IO[bytes], count: int, block: int) -> None:
+        self.file, self.count, self.block = file, count, block
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.file.flush()
+        self.file.seek(0)
+        left = self.count
+        while left:
+            b = np.fromfile(self.file, dtype=np.float64, count=min(self.block, left))
+            if not len(b):
+                raise OSError("a Ranks spill file is shorter than what was written to it")
+            left -= len(b)
+            yield b
+
+
+class Deliveries:
+    """What :func:`codesign.net.common.metrics` reads of the delivered frames, added a piece
+    at a time: the count and the first and last departure (all and per direction), the
+    frame bytes per direction, and the latencies (mean and nearest-rank percentiles)."""
+
+    def __init__(self, in_memory: int = 1 << 23) -> None:
+        self.count = 0
+        self.first = math.inf
+        self.last = -math.inf
+        # per direction code (1 RX, 2 TX): [count, frame bytes, first, last departure]
+        self.per_dir: dict[int, list[float]] = {1: [0, 0, math.inf, -math.inf],
+                                                2: [0, 0, math.inf, -math.inf]}
+        self._sum = ExactSum()
+        self._ranks = Ranks(in_memory)
+
+    def add(self, depart_ns: np.ndarray, port_ns: np.ndarray, frame_bytes: np.ndarray,
+            direction: np.ndarray) -> None:
+        """Add delivered frames: departure and first byte on the port (ns), size, direction."""
+        n = len(depart_ns)
+        if not n:
+            return
+        self.count += n
+        self.first = min(self.first, float(depart_ns.min()))
+        self.last = max(self.last, float(depart_ns.max()))
+        for code, acc in self.per_dir.items():
+            mine = direction == code
+            if not mine.any():
+                continue
+            dep = depart_ns[mine]
+            acc[0] += len(dep)
+            acc[1] += int(frame_bytes[mine].astype(np.int64).sum())
+            acc[2] = min(acc[2], float(dep.min()))
+            acc[3] = max(acc[3], float(dep.max()))
+        lat = (depart_ns - port_ns) / 1e3
+        self._sum.add(lat)
+        self._ranks.add(lat)
+
+    def throughput_pps(self) -> float:
+        """``(n - 1)`` departures over the first to the last (as ``Result.throughput_pps``)."""
+        if self.count < 2 or self.last <= self.first:
+            return 0.0
+        return (self.count - 1) * 1e9 / (self.last - self.first)
+
+    def goodput(self, code: int, overhead: int) -> tuple[float, float]:
+        """(goodput, wire rate) in Gb/s of one direction: ``n - 1`` departures over its span
+        times the mean frame, without and with ``overhead`` bytes a frame."""
+        n, size, first, last = self.per_dir[code]
+        span = last - first if n > 1 else 0.0
+        if span <= 0:
+            return 0.0, 0.0
+        pps = (n - 1) * 1e9 / span
+        mean = float(size) / n
+        return pps * 8 * mean / 1e9, pps * 8 * (mean + overhead) / 1e9
+
+    def latency_us(self) -> dict[str, float]:
+        """``latency.mean_us`` (the exact mean, rounded once), ``.p50_us`` and ``.p99_us``
+        (nearest rank, as :func:`codesign.metrics.percentile`); zeros for no delivery."""
+        n = self.count
+        if not n:
+            return {"latency.mean_us": 0.0, "latency.p50_us": 0.0, "latency.p99_us": 0.0}
+        ranks = [max(math.ceil(q * n / 100.0) - 1, 0) for q in (50, 99)]
+        p50, p99 = self._ranks.select(ranks)
+        return {"latency.mean_us": self._sum.mean(n), "latency.p50_us": p50,
+                "latency.p99_us": p99}
+
+    def close(self) -> None:
+        """Drop the kept latencies."""
+        self._ranks.close()
