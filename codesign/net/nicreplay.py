@@ -301,10 +301,15 @@ class NICReplayer:
     count and the interrupts so far carry from one chunk to the next, so the frames of every
     chunk get exactly what one replay of all of them gives. ``survey`` is every frame's
     ``dst_mac``, ``vlan`` and ``vm`` (or a stream): the VLANs, filters and queues are set up
-    for all of them before the first frame, as a driver configures the NIC before traffic."""
+    for all of them before the first frame, as a driver configures the NIC before traffic.
+    With ``keep_irqs=False`` the interrupts are counted, not kept (``finish`` then gives no
+    interrupt times): for a stream of any length."""
 
-    def __init__(self, survey: Mapping[str, np.ndarray], nic: NICParams, layout: Layout) -> None:
+    def __init__(self, survey: Mapping[str, np.ndarray], nic: NICParams, layout: Layout,
+                 keep_irqs: bool = True) -> None:
         self.nic, self.layout = nic, layout
+        self._keep_irqs = keep_irqs
+        self._raised = 0
         n = len(survey["vlan"])
         r = nic.ring_size
         self._one_per_page = one_per_page = layout.strategy != "persistent"
@@ -459,8 +464,10 @@ class NICReplayer:
             _take(a, k, ev["status"], ev["queue"], ev["walk_refs"], status, got_queue,
                   walk_refs)
             _tally(flat["op"], ev["status"], ev["iotlb_hit"], ev["walk_refs"], self._tally)
-            self._irq_c.append(res.irq_cycle)
-            self._irq_v.append(res.irq_vector)
+            self._raised += len(res.irq_cycle)
+            if self._keep_irqs:  # copies: the model's arrays are as long as the batch
+                self._irq_c.append(res.irq_cycle.copy())
+                self._irq_v.append(res.irq_vector.copy())
         ok = status == 1
         if np.any((got_queue != queue) & ok):
             raise AssertionError("the NIC model classified a frame to another queue than "
@@ -472,7 +479,7 @@ class NICReplayer:
         totals = dict(self._totals)
         for key, value in zip(COUNTERS, self._tally.tolist(), strict=True):
             totals[key] += value
-        totals["nic.irq.raised"] += sum(len(c) for c in self._irq_c[1:])
+        totals["nic.irq.raised"] += self._raised
         cycles = np.concatenate(self._irq_c)
         vectors = np.concatenate(self._irq_v)
         ns_per_cycle = 1e3 / self.nic.clock_mhz

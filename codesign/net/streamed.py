@@ -133,7 +133,7 @@ def run_stream(stream: Stream, p: PortParams, rx_path: Callable[[int], DataPath]
         np.uint16), "vm": np.array([first_vm[k] for k in addr.tolist()], dtype=np.int64)}
 
     def stages() -> tuple[Fifo, NICReplayer, Fifo]:
-        return (new_wire(), NICReplayer(survey, nicp, layout),
+        return (new_wire(), NICReplayer(survey, nicp, layout, keep_irqs=False),
                 Fifo(p.nic_stage(), p.rx_buffer_kib << 10, unit_room=False))
 
     def nic_pass(wire: Fifo, nic: NICReplayer, engine: Fifo) -> Iterator[_Front]:

@@ -46,6 +46,11 @@ in ``$CODESIGN_CACHE`` (``~/.cache/codesign``), checked before use (its checksum
 digest in place of ``workload.path`` (:func:`identity`), and :func:`generate` refuses a file
 whose bytes changed after its key was computed.
 
+**Large captures.** A capture larger than :func:`~codesign.inputfile.stream_limit` (256 MiB;
+a ``.gz`` file counted at :data:`GZIP_RATIO` times its size) is not parsed into memory:
+:func:`generate` returns it in pieces (:func:`streamed`), parsed a block at a time on every
+pass and put in time order with a bounded look-ahead; the same frames, the same errors.
+
 >>> import os, tempfile
 >>> from workloads.packets.synthetic import FixedParams, generate_fixed
 >>> s = generate_fixed(FixedParams(packets=3, offered_gbps=1.0, vlan_base=7))
@@ -62,22 +67,31 @@ whose bytes changed after its key was computed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
 
 from codesign.errors import InputError
+from codesign.inputfile import check_regular, data_limit, is_gzip, read_pieces, stream_limit
 from codesign.params import param
 from codesign.registry import Workload
+from codesign.resultcache import cached
 from workloads.filecache import (
     Readable,
     cached_parse,
+    changed,
     confirm_digest,
+    file_digest,
+    file_stamp,
     key_digest,
     layout_problem,
+    text_pieces,
 )
+from workloads.packets.chunked import FrameChunks, Stream
 from workloads.packets.frames import (
     MAX_FRAME_BYTES,
     MAX_SNAPLEN,
@@ -233,10 +247,31 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
     codesign.errors.InputError: <bytes>: bad record: incl_len 65 is more than the snaplen 64 of the global header at byte offset 24 (record 1)
     """  # noqa: E501
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
-    if len(buf) < 24:
+    big, nano, fcs, snaplen = _header(bytes(buf[:24]), name)
+    out = np.zeros((len(buf) - 24) // 16, dtype=PACKET_DTYPE)
+    ts = np.zeros(len(out), dtype=np.int64)
+    count, err, offset, a, b = _parse(buf, big, nano, fcs, snaplen, out, ts)
+    if err:
+        raise _record_error(name, err, offset, a, b, count)
+    out, ts = out[:count], ts[:count]
+    if count and (ts[1:] < ts[:-1]).any():
+        order_ = np.argsort(ts, kind="stable")
+        out, ts = out[order_], ts[order_]
+    if count:
+        out["time_ns"] = ts - ts[0]
+    return out
+
+
+def _record_error(name: str, err: int, offset: int, a: int, b: int, count: int) -> InputError:
+    return InputError(f"{name}: {_ERRORS[err].format(a=a, b=b)} at byte offset {offset} "
+                      f"(record {count + 1})")
+
+
+def _header(head: bytes, name: str) -> tuple[bool, bool, int, int]:
+    """(big-endian, ns timestamps, FCS bytes per record, snaplen) of a global header."""
+    if len(head) < 24:
         raise InputError(f"{name}: truncated pcap global header at byte offset 0: "
-                         f"{len(buf)} of 24 bytes")
-    head = bytes(buf[:24])
+                         f"{len(head)} of 24 bytes")
     little, bigm = int.from_bytes(head[:4], "little"), int.from_bytes(head[:4], "big")
     if little in (MAGIC_US, MAGIC_NS):
         big, magic = False, little
@@ -260,19 +295,46 @@ def parse_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
     snaplen = int.from_bytes(head[16:20], order)
     if snaplen == 0 or snaplen >= 2**31:  # libpcap reads these as "no limit given"
         snaplen = MAX_RECORD
-    out = np.zeros((len(buf) - 24) // 16, dtype=PACKET_DTYPE)
-    ts = np.zeros(len(out), dtype=np.int64)
-    count, err, offset, a, b = _parse(buf, big, magic == MAGIC_NS, fcs, snaplen, out, ts)
-    if err:
-        raise InputError(f"{name}: {_ERRORS[err].format(a=a, b=b)} at byte offset {offset} "
-                         f"(record {count + 1})")
-    out, ts = out[:count], ts[:count]
-    if count and (ts[1:] < ts[:-1]).any():
-        order_ = np.argsort(ts, kind="stable")
-        out, ts = out[order_], ts[order_]
-    if count:
-        out["time_ns"] = ts - ts[0]
-    return out
+    return big, magic == MAGIC_NS, fcs, snaplen
+
+
+def record_blocks(path: str, name: str, block: int = 1 << 24,
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(records, timestamps in ns) of the capture at ``path`` in file order, about ``block``
+    bytes of it at a time (inflated when it is gzip data): :func:`parse_bytes`' records
+    before their ordering in time, with its errors at the same offsets. A record cut by a
+    block's end is parsed with the next."""
+    fmt: tuple[bool, bool, int, int] | None = None
+    carry = b""
+    at = 0  # the byte offset in the capture of carry's first byte
+    count = 0
+    head = b""
+    for piece in text_pieces(path, _gunzip_error, size=block):
+        data = carry + piece
+        if fmt is None:
+            if len(data) < 24:
+                carry = data
+                continue
+            head, data, at = data[:24], data[24:], 24
+            fmt = _header(head, name)
+        buf = np.frombuffer(head + data, dtype=np.uint8)
+        out = np.zeros(len(data) // 16, dtype=PACKET_DTYPE)
+        ts = np.zeros(len(out), dtype=np.int64)
+        k, err, offset, a, b = _parse(buf, *fmt, out, ts)
+        if err and err not in (1, 2):  # 1, 2: cut off by the block's end, not the file's
+            raise _record_error(name, err, at + offset - 24, a, b, count + k)
+        used = offset - 24 if err else len(data)
+        carry = data[used:]
+        at += used
+        count += k
+        yield out[:k], ts[:k]
+    if fmt is None:
+        _header(carry, name)  # raises: the file ends inside its global header
+    elif carry:  # the file ends inside a record: its error, where the whole parse gives it
+        assert fmt is not None
+        k, err, offset, a, b = _parse(np.frombuffer(head + carry, dtype=np.uint8), *fmt,
+                                      np.zeros(1, dtype=PACKET_DTYPE), np.zeros(1, np.int64))
+        raise _record_error(name, err, at + offset - 24, a, b, count + k)
 
 
 @numba.njit(cache=True)
@@ -446,8 +508,7 @@ def _gunzip_error(name: str, readable: Readable) -> InputError:
 def _parse_capture(data: bytes, name: str) -> dict[str, np.ndarray]:
     packets = parse_bytes(data, name)
     if not len(packets):
-        raise InputError(f"{name}: no Ethernet frames in the capture; expected at least one "
-                         "packet record after the 24-byte global header")
+        raise _no_frames(name)
     return {"packets": packets}
 
 
@@ -491,10 +552,19 @@ def identity(p: PcapParams) -> dict[str, str]:
     return {"workload.path": "sha256:" + key_digest(_required(p))}
 
 
-def generate(p: PcapParams) -> np.ndarray:
+def generate(p: PcapParams) -> Stream:
     """The stream of the capture at ``workload.path``; InputError when the file's bytes are
-    not those its design-point key was computed from (it changed since)."""
+    not those its design-point key was computed from (it changed since).
+
+    A capture larger than :func:`~codesign.inputfile.stream_limit` (a ``.gz`` file counted
+    at :data:`GZIP_RATIO` times its size) comes in pieces (:func:`streamed`): the same
+    frames, read a block at a time on every pass."""
     path = _required(p)
+    size = check_regular(path, f"workload.path: {path}").st_size
+    head = next(read_pieces(path, limit=data_limit(), label=f"workload.path: {path}", size=2),
+                b"")
+    if size * (GZIP_RATIO if is_gzip(head) else 1) > stream_limit():
+        return streamed(p)
     records, digest = load(path)
     confirm_digest(path, digest)
     if p.max_packets:
@@ -503,6 +573,82 @@ def generate(p: PcapParams) -> np.ndarray:
     unmarked = records["direction"] == 0
     records["direction"][unmarked] = Dir.RX if p.direction == "rx" else Dir.TX
     return records
+
+
+GZIP_RATIO = 3
+"""How much larger than its ``.gz`` file a capture is reckoned when choosing whether to
+stream it. An assumption, not a measurement: full-payload captures of today's traffic
+(mostly encrypted or already compressed) shrink little under gzip, header-only (snaplen)
+captures several times; 3 errs towards streaming. It changes only the memory a run takes,
+never its frames."""
+
+
+def streamed(p: PcapParams, block: int = 1 << 24) -> FrameChunks:
+    """The stream of the capture at ``workload.path`` in pieces, from about ``block`` bytes
+    of the capture each (see :func:`generate`). A first pass parses it all (its errors are
+    :func:`parse_bytes`'), counting the records and finding each block's earliest timestamp;
+    it is kept per content (:mod:`codesign.resultcache`). Every pass then parses the capture
+    again and puts it in time order as :func:`parse_bytes` does (a stable sort), in bounded
+    memory as long as the timestamps step back by no more than a block or so: a block's
+    records go out once no later block has an earlier timestamp. A pass refuses the file if
+    it changed."""
+    path = _required(p)
+    stamp = file_stamp(path)
+    digest = file_digest(path)
+    survey = cached("pcap-survey", {"digest": digest, "block": block, "format": FORMAT},
+                    lambda: _survey(path, block))
+    confirm_digest(path, digest)
+    if not survey["records"]:
+        raise _no_frames(path)
+    frames = min(survey["records"], p.max_packets or survey["records"])
+    mins = [np.inf if m is None else float(m) for m in survey["mins"]]
+    # the earliest timestamp of the blocks after each one
+    after = np.minimum.accumulate(np.array([*mins[1:], np.inf])[::-1])[::-1]
+    first = int(survey["first"])
+    unmarked_as = Dir.RX if p.direction == "rx" else Dir.TX
+
+    def passes() -> Iterator[np.ndarray]:
+        if file_stamp(path) != stamp:
+            raise changed(path)
+        held = np.zeros(0, dtype=PACKET_DTYPE)
+        held_ts = np.zeros(0, dtype=np.int64)
+        left = frames
+        for i, (rec, ts) in enumerate(record_blocks(path, path, block)):
+            if len(held):
+                rec, ts = np.concatenate([held, rec]), np.concatenate([held_ts, ts])
+            now = ts <= after[i]
+            held, held_ts = rec[~now], ts[~now]
+            out, t = rec[now], ts[now]
+            if len(t) > 1 and (t[1:] < t[:-1]).any():
+                order = np.argsort(t, kind="stable")
+                out, t = out[order], t[order]
+            out = out[:left]
+            out["time_ns"] = t[:left] - first
+            out["direction"][out["direction"] == 0] = unmarked_as
+            left -= len(out)
+            if len(out):
+                yield out
+            if not left:
+                break
+        if file_stamp(path) != stamp:
+            raise changed(path)
+
+    return FrameChunks(passes, frames, f"pcap/{FORMAT}/{digest}/{p.direction}/{frames}")
+
+
+def _no_frames(name: str) -> InputError:
+    return InputError(f"{name}: no Ethernet frames in the capture; expected at least one "
+                      "packet record after the 24-byte global header")
+
+
+def _survey(path: str, block: int) -> dict[str, Any]:
+    """The records of the capture, its earliest timestamp and each block's (None: none)."""
+    records, mins = 0, []
+    for _, ts in record_blocks(path, path, block):
+        records += len(ts)
+        mins.append(int(ts.min()) if len(ts) else None)
+    known = [m for m in mins if m is not None]
+    return {"records": records, "first": min(known) if known else 0, "mins": mins}
 
 
 WORKLOADS = (

@@ -41,6 +41,16 @@ offered rate the link cannot carry for the mix's largest frame (``m < w``) is an
 TX frame VM to remote. With ``workload.vlan_base`` > 0, VM ``v``'s frames carry VLAN
 ``vlan_base + v``.
 
+**Long streams.** A stream of at most :data:`BLOCK` frames a direction is drawn whole. A
+longer one is drawn a block at a time (:func:`rate_pieces`, :func:`bulk_pieces`): the same
+definitions -- exact mixes stay exact (each block's counts a multivariate hypergeometric draw
+from those left), sequences and bursts continue, ideal start times are one running sum --
+but its random draws come in another order than a whole draw's. Above
+:func:`~codesign.inputfile.stream_limit` bytes of records (256 MiB: 4.8 M frames) it is
+returned in pieces (:class:`~workloads.packets.chunked.FrameChunks`), drawn again on every
+pass, so 1e8 frames never have to be held; joined, the pieces are the stream returned whole
+at any limit. ``rpc`` is always drawn whole.
+
 >>> from workloads.packets.frames import summarize
 >>> s = generate_imix(MixParams(packets=12, offered_gbps=10.0))
 >>> sorted(s["frame_bytes"].tolist())
@@ -51,20 +61,24 @@ TX frame VM to remote. With ``workload.vlan_base`` > 0, VM ``v``'s frames carry 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
 
+from codesign.inputfile import stream_limit
 from codesign.params import param
 from codesign.registry import Workload
+from workloads.packets.chunked import FrameChunks, Stream, whole
 from workloads.packets.frames import (
     MAX_VLAN,
     MIN_FRAME,
     OVERHEAD,
+    PACKET_DTYPE,
     Dir,
     Role,
     empty,
@@ -177,26 +191,39 @@ def _fill(dst_mac, src_mac, dst_ip, src_ip, dst_port, src_port, vm_out, dir_out,
 
 
 def constant_times(size: np.ndarray, *, gbps: float | None = None, pps: int | None = None,
-                   share: int = 1) -> np.ndarray:
+                   share: int = 1, first: int = 0) -> np.ndarray:
     """``ceil`` of the exact constant-rate start times at ``gbps`` (1 kb/s resolution) or
-    ``pps``, of a direction carrying ``1/share`` of the rate.
+    ``pps``, of a direction carrying ``1/share`` of the rate; ``first`` is what went
+    before the frames (wire bits at ``gbps``, frames at ``pps``: see :func:`sent_before`).
 
     >>> constant_times(np.array([64, 64, 64, 64]), gbps=10.0).tolist()    # 67.2 ns apart
     [0, 68, 135, 202]
     >>> constant_times(np.array([64, 64, 64]), pps=3, share=2).tolist()   # 1.5 pps
     [0, 666666667, 1333333334]
+    >>> constant_times(np.array([64, 64]), gbps=10.0, first=2 * 672).tolist()  # the last two
+    [135, 202]
     """
     n = len(size)
     if gbps is not None:
         kbps = round(gbps * 1e6)
-        bits = np.zeros(n, dtype=np.int64)
-        np.cumsum(8 * (size[:-1].astype(np.int64) + OVERHEAD), out=bits[1:])
+        bits = np.full(n, first, dtype=np.int64)
+        if n > 1:
+            np.cumsum(8 * (size[:-1].astype(np.int64) + OVERHEAD), out=bits[1:])
+            bits[1:] += first
         if n and int(bits[-1]) * 1_000_000 * share >= 2**63:
             raise ValueError("stream too long for exact constant-rate times")
         return ((bits * (1_000_000 * share) + kbps - 1) // kbps).astype(np.uint64)
     assert pps is not None
-    i = np.arange(n, dtype=np.int64)
+    i = np.arange(first, first + n, dtype=np.int64)
     return ((i * (1_000_000_000 * share) + pps - 1) // pps).astype(np.uint64)
+
+
+def sent_before(size: np.ndarray, gbps: float | None, first: int) -> int:
+    """:func:`constant_times`' ``first`` for the frames after ``size``: ``first`` plus
+    their wire bits (at ``gbps``) or their count."""
+    if gbps is None:
+        return first + len(size)
+    return first + 8 * (int(size.astype(np.int64).sum()) + OVERHEAD * len(size))
 
 
 def arrival_times(size: np.ndarray, rng: np.random.Generator, *, arrival: str,
@@ -211,6 +238,17 @@ def arrival_times(size: np.ndarray, rng: np.random.Generator, *, arrival: str,
     """
     if arrival == "constant":
         return constant_times(size, gbps=gbps, pps=pps, share=share)
+    start = np.zeros(len(size), dtype=np.float64)
+    gaps = _gaps(size, rng, arrival=arrival, link_gbps=link_gbps, gbps=gbps, pps=pps,
+                 share=share, burst=burst)
+    np.cumsum(gaps[:-1], out=start[1:])
+    return np.ceil(start).astype(np.uint64)
+
+
+def _gaps(size: np.ndarray, rng: np.random.Generator, *, arrival: str, link_gbps: float,
+          gbps: float | None, pps: int | None, share: int, burst: int) -> np.ndarray:
+    """The gaps after each frame of a ``poisson`` or ``onoff`` stream (bursts from the
+    first frame)."""
     f = size.astype(np.float64)
     w = 8.0 * (f + OVERHEAD) / link_gbps
     m = 8.0 * (f + OVERHEAD) * share / gbps if gbps is not None \
@@ -223,9 +261,7 @@ def arrival_times(size: np.ndarray, rng: np.random.Generator, *, arrival: str,
         ends = np.arange(burst - 1, len(f), burst)
         per_burst = np.add.reduceat(slack, np.arange(0, len(f), burst))[: len(ends)]
         gaps[ends] += rng.exponential(1.0, len(ends)) * per_burst
-    start = np.zeros(len(f), dtype=np.float64)
-    np.cumsum(gaps[:-1], out=start[1:])
-    return np.ceil(start).astype(np.uint64)
+    return gaps
 
 
 def seed_param() -> Any:
@@ -323,8 +359,16 @@ def _directions(direction: str, n: int) -> list[tuple[Dir, int]]:
     return [(Dir.RX if direction == "rx" else Dir.TX, n)]
 
 
-def rate_stream(p: Rate, sizes: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
-    """The stream of a :class:`Rate` workload whose sizes are drawn by ``sizes(rng, n)``."""
+Draw = Callable[[np.random.Generator, int], np.ndarray]
+"""Sizes of the next ``k`` frames of a direction, drawn with ``rng``."""
+
+
+def rate_stream(p: Rate, sizes: Draw, blocks: Callable[[int], Draw]) -> Stream:
+    """The stream of a :class:`Rate` workload whose sizes are drawn by ``sizes(rng, n)``, or,
+    above :data:`BLOCK` frames, a block at a time by ``blocks(n)`` (a direction's ``n``
+    frames: a new drawer, called for each block in turn; see :func:`rate_pieces`)."""
+    if p.packets > BLOCK:
+        return as_stream(p.packets, lambda: rate_pieces(p, blocks), repr(p))
     parts = _directions(p.direction, p.packets)
     seeds = np.random.SeedSequence(p.seed).spawn(len(parts))
     cols: list[tuple[np.ndarray, ...]] = []
@@ -352,10 +396,10 @@ def rate_stream(p: Rate, sizes: Callable[[np.random.Generator, int], np.ndarray]
     return stream
 
 
-def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """``n`` sizes in the mix's proportions (largest-remainder counts), in random order.
+def mix_counts(n: int, mix: tuple[tuple[int, int], ...]) -> list[int]:
+    """How many of ``n`` frames have each size of the mix (largest-remainder counts).
 
-    >>> np.unique(exact_mix(np.random.default_rng(0), 24, IMIX), return_counts=True)[1].tolist()
+    >>> mix_counts(24, IMIX)
     [14, 8, 2]
     """
     total = sum(w for _, w in mix)
@@ -364,8 +408,157 @@ def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]
     by_remainder = sorted(range(len(mix)), key=lambda i: (counts[i] - quota[i], i))
     for i in by_remainder[: n - sum(counts)]:
         counts[i] += 1
-    sizes = np.repeat(np.array([s for s, _ in mix], dtype=np.uint32), counts)
+    return counts
+
+
+BLOCK = 1 << 20
+"""Frames of a direction drawn at a time in a stream longer than this (a stream of at most
+``BLOCK`` frames is drawn whole: its frames are what they always were). A stream drawn in
+blocks is the same whether it is returned whole or in pieces (:func:`as_stream`)."""
+
+
+def as_stream(frames: int, passes: Callable[[], Iterator[np.ndarray]], identity: str) -> Stream:
+    """The stream whose pieces each call of ``passes`` yields: in pieces
+    (:class:`~workloads.packets.chunked.FrameChunks`) when its records take more than
+    :func:`~codesign.inputfile.stream_limit` bytes, else joined."""
+    if frames * PACKET_DTYPE.itemsize > stream_limit():
+        return FrameChunks(passes, frames, identity)
+    return whole(FrameChunks(passes, frames, identity))
+
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""A block of frames before their records exist: direction, size, time, VM, flow."""
+
+
+def rate_pieces(p: Rate, blocks: Callable[[int], Draw]) -> Iterator[np.ndarray]:
+    """A :class:`Rate` stream a block at a time: each direction's frames :data:`BLOCK` at a
+    time (whole bursts of ``onoff``), each block's sizes, gaps, VMs and flows drawn in turn
+    with the direction's generator, times carried from block to block (the ideal start
+    times are one running sum, as drawn whole); both directions merged by time (RX first at
+    a tie)."""
+    parts = _directions(p.direction, p.packets)
+    seeds = np.random.SeedSequence(p.seed).spawn(len(parts))
+    sources = [_direction_blocks(p, d, n, seed, blocks(n), len(parts))
+               for (d, n), seed in zip(parts, seeds, strict=True)]
+    merged = sources[0] if len(sources) == 1 else merge_by_time(*sources)
+    for direction, size, time, vm, flow in merged:
+        stream = empty(len(time))
+        stream["frame_bytes"] = size
+        stream["time_ns"] = time
+        fill(stream, direction, vm, flow, p.vlan_base)
+        yield stream
+
+
+def _direction_blocks(p: Rate, direction: Dir, n: int, seed: np.random.SeedSequence,
+                      draw: Draw, share: int) -> Iterator[Columns]:
+    rng = np.random.default_rng(seed)
+    block = BLOCK if p.arrival != "onoff" else p.burst * -(-BLOCK // p.burst)
+    first = 0  # constant: bits (or frames) before the block
+    carry = 0.0  # poisson, onoff: the ideal start of the block's first frame
+    for lo in range(0, n, block):
+        k = min(block, n - lo)
+        size = draw(rng, k).astype(np.uint32)
+        if p.arrival == "constant":
+            time = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps, share=share,
+                                  first=first)
+            first = sent_before(size, p.offered_gbps, first)
+        else:
+            gaps = _gaps(size, rng, arrival=p.arrival, link_gbps=p.link_gbps,
+                         gbps=p.offered_gbps, pps=p.offered_pps, share=share, burst=p.burst)
+            start = np.cumsum(np.concatenate([[carry], gaps[:-1]]))
+            carry = float(start[-1] + gaps[-1])
+            time = np.ceil(start).astype(np.uint64)
+        vm = rng.integers(0, p.vms, k).astype(np.uint16)
+        flow = rng.integers(0, p.flows, k)
+        yield np.full(k, direction, dtype=np.uint8), size, time, vm, flow
+
+
+def merge_by_time(first: Iterable[Columns], second: Iterable[Columns]) -> Iterator[Columns]:
+    """Two sources of blocks, each in time order, merged by time, ``first``'s frames before
+    ``second``'s at a tie: the pieces of one stable merge of the two whole streams. A frame
+    goes out once both sources are past its time (or done), so each source is held for at
+    most a block or so.
+
+    >>> def blocks(times, d):
+    ...     for t in times:
+    ...         t = np.array(t, dtype=np.uint64); z = np.zeros(len(t))
+    ...         yield np.full(len(t), d), z, t, z, z
+    >>> out = merge_by_time(blocks([[0, 5], [5, 9]], 1), blocks([[5], [6, 20]], 2))
+    >>> [(b[2].tolist(), b[0].tolist()) for b in out]
+    [([0], [1]), ([5, 5, 5, 6], [1, 1, 2, 2]), ([9], [1]), ([20], [2])]
+    """
+    its = [iter(first), iter(second)]
+    bufs: list[Columns | None] = [None, None]
+    live = [True, True]
+
+    def pull(i: int) -> None:
+        nxt = next(its[i], None)
+        if nxt is None:
+            live[i] = False
+        elif bufs[i] is None:
+            bufs[i] = nxt
+        else:
+            bufs[i] = tuple(np.concatenate([a, b]) for a, b in zip(bufs[i], nxt, strict=True))
+
+    for i in (0, 1):
+        while live[i] and (bufs[i] is None or not len(bufs[i][2])):
+            pull(i)
+    while True:
+        lasts = [bufs[i][2][-1] for i in (0, 1) if live[i]]
+        bound = min(lasts) if lasts else None
+        out = []
+        for i in (0, 1):
+            b = bufs[i]
+            if b is None:
+                continue
+            cut = len(b[2]) if bound is None else int(np.searchsorted(b[2], bound, "left"))
+            out.append(tuple(c[:cut] for c in b))
+            bufs[i] = tuple(c[cut:] for c in b)
+        if out:
+            cols = tuple(np.concatenate(c) for c in zip(*out, strict=True))
+            if len(cols[2]):
+                order = np.argsort(cols[2], kind="stable")
+                yield tuple(c[order] for c in cols)
+        if bound is None:
+            return
+        for i in (0, 1):  # the sources at the bound go on (at least one)
+            if live[i] and bufs[i][2][-1] == bound:
+                pull(i)
+                while live[i] and not len(bufs[i][2]):
+                    pull(i)
+
+
+def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``n`` sizes in the mix's proportions (largest-remainder counts), in random order.
+
+    >>> np.unique(exact_mix(np.random.default_rng(0), 24, IMIX), return_counts=True)[1].tolist()
+    [14, 8, 2]
+    """
+    sizes = np.repeat(np.array([s for s, _ in mix], dtype=np.uint32), mix_counts(n, mix))
     return rng.permutation(sizes)
+
+
+def exact_blocks(sizes: tuple[int, ...], counts: list[int]) -> Draw:
+    """A drawer of exactly ``counts[i]`` frames of ``sizes[i]`` in a uniformly random order,
+    a block at a time: each block's counts are a multivariate hypergeometric draw from
+    those left (so every order of the whole is as likely as with :func:`exact_mix`),
+    shuffled.
+
+    >>> draw = exact_blocks((64, 1518), [5, 3])
+    >>> rng = np.random.default_rng(0)
+    >>> parts = [draw(rng, 3), draw(rng, 3), draw(rng, 2)]
+    >>> np.unique(np.concatenate(parts), return_counts=True)[1].tolist()
+    [5, 3]
+    """
+    values = np.array(sizes, dtype=np.uint32)
+    left = np.array(counts, dtype=np.int64)
+
+    def draw(rng: np.random.Generator, k: int) -> np.ndarray:
+        drawn = rng.multivariate_hypergeometric(left, k)
+        left[:] -= drawn
+        return rng.permutation(np.repeat(values, drawn))
+
+    return draw
 
 
 @dataclass(frozen=True)
@@ -380,14 +573,17 @@ class FixedParams(Rate):
         return self.frame_bytes
 
 
-def generate_fixed(p: FixedParams) -> np.ndarray:
+def generate_fixed(p: FixedParams) -> Stream:
     """Frames of one size.
 
     >>> s = generate_fixed(FixedParams(packets=3, offered_gbps=10.0, frame_bytes=1518))
     >>> s["time_ns"].tolist()                 # 1230.4 ns apart, rounded up
     [0, 1231, 2461]
     """
-    return rate_stream(p, lambda rng, n: np.full(n, p.frame_bytes, dtype=np.uint32))
+    def sizes(rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, p.frame_bytes, dtype=np.uint32)
+
+    return rate_stream(p, sizes, lambda n: sizes)
 
 
 @dataclass(frozen=True)
@@ -399,14 +595,15 @@ class MixParams(Rate):
         return max(s for s, _ in IMIX)
 
 
-def generate_imix(p: MixParams) -> np.ndarray:
+def generate_imix(p: MixParams) -> Stream:
     """The simple IMIX, 64/594/1518 B at 7:4:1.
 
     >>> s = generate_imix(MixParams(packets=1200, offered_pps=1000))
     >>> np.unique(s["frame_bytes"], return_counts=True)[1].tolist()
     [700, 400, 100]
     """
-    return rate_stream(p, lambda rng, n: exact_mix(rng, n, IMIX))
+    return rate_stream(p, lambda rng, n: exact_mix(rng, n, IMIX),
+                       lambda n: exact_blocks(tuple(s for s, _ in IMIX), mix_counts(n, IMIX)))
 
 
 @dataclass(frozen=True)
@@ -423,7 +620,7 @@ class BimodalParams(Rate):
         return max(self.small_bytes, self.large_bytes)
 
 
-def generate_bimodal(p: BimodalParams) -> np.ndarray:
+def generate_bimodal(p: BimodalParams) -> Stream:
     """Small and large frames, exactly ``round(n x large_fraction)`` large per direction.
 
     >>> s = generate_bimodal(BimodalParams(packets=10, offered_gbps=1, large_fraction=0.3))
@@ -435,7 +632,11 @@ def generate_bimodal(p: BimodalParams) -> np.ndarray:
         out[rng.permutation(n)[: round(n * p.large_fraction)]] = p.large_bytes
         return out
 
-    return rate_stream(p, sizes)
+    def blocks(n: int) -> Draw:
+        large = round(n * p.large_fraction)
+        return exact_blocks((p.small_bytes, p.large_bytes), [n - large, large])
+
+    return rate_stream(p, sizes, blocks)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -475,14 +676,26 @@ class SequenceParams(Rate):
         return max(parse_sizes(self.sizes))
 
 
-def generate_sequence(p: SequenceParams) -> np.ndarray:
+def generate_sequence(p: SequenceParams) -> Stream:
     """The size sequence, repeated.
 
     >>> generate_sequence(SequenceParams(packets=5, offered_gbps=1, sizes="ag"))["frame_bytes"]
     array([  64, 1518,   64, 1518,   64], dtype=uint32)
     """
     seq = np.array(parse_sizes(p.sizes), dtype=np.uint32)
-    return rate_stream(p, lambda rng, n: np.resize(seq, n))
+
+    def blocks(n: int) -> Draw:
+        done = [0]  # frames of the direction drawn so far: where the sequence is
+
+        def draw(rng: np.random.Generator, k: int) -> np.ndarray:
+            at = done[0] % len(seq)
+            out = np.resize(seq, at + k)[at:]
+            done[0] += k
+            return out
+
+        return draw
+
+    return rate_stream(p, lambda rng, n: np.resize(seq, n), blocks)
 
 
 @dataclass(frozen=True)
@@ -605,7 +818,7 @@ class BulkParams:
                              f"VLAN {MAX_VLAN}")
 
 
-def generate_bulk(p: BulkParams) -> np.ndarray:
+def generate_bulk(p: BulkParams) -> Stream:
     """Throughput-bound transfer: MTU frames at a constant rate, flows served round robin.
 
     Data frame ``i`` belongs to flow ``i mod (vms x flows)`` (VM ``flow // flows``); after every
@@ -618,33 +831,49 @@ def generate_bulk(p: BulkParams) -> np.ndarray:
     [(0, 1, 1518), (1231, 1, 1518), (2461, 1, 1518), (2462, 2, 64), (3692, 1, 1518),
      (4923, 2, 64)]
     """
-    size = np.full(p.packets, p.frame_bytes, dtype=np.uint32)
-    time = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps).astype(np.uint64)
     n_flows = p.vms * p.flows
-    idx = np.arange(p.packets)
-    flow_id = idx % n_flows
-    vm = (flow_id // p.flows).astype(np.uint16)
-    flow = flow_id % p.flows
+    acks = 0
+    if p.ack_every:  # flows' rounds q with q % ack_every == ack_every - 1 end in an ack
+        rounds = p.packets // n_flows
+        acks = n_flows * (rounds // p.ack_every) + (
+            p.packets % n_flows if rounds % p.ack_every == p.ack_every - 1 else 0)
+    return as_stream(p.packets + acks, lambda: bulk_pieces(p), repr(p))
+
+
+def bulk_pieces(p: BulkParams) -> Iterator[np.ndarray]:
+    """:func:`generate_bulk`'s stream a piece at a time: its data frames :data:`BLOCK` at a
+    time, and the acknowledgements of each block, merged by time (data first at a tie)."""
+    n_flows = p.vms * p.flows
     forward = Dir.RX if p.direction == "rx" else Dir.TX
-    direction = np.full(p.packets, forward, dtype=np.uint8)
-    if p.ack_every:
-        acked = np.flatnonzero((idx // n_flows) % p.ack_every == p.ack_every - 1)
-        wire = math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps)
-        back = Dir.TX if forward == Dir.RX else Dir.RX
-        # data then acknowledgements, merged in time order (stable: data first at a tie),
-        # column by column before any record exists
-        time = np.concatenate([time, time[acked] + np.uint64(wire)])
-        order = np.argsort(time, kind="stable")
-        time = time[order]
-        size = np.concatenate([size, np.full(len(acked), MIN_FRAME, dtype=np.uint32)])[order]
-        direction = np.concatenate([direction, np.full(len(acked), back, dtype=np.uint8)])[order]
-        vm = np.concatenate([vm, vm[acked]])[order]
-        flow = np.concatenate([flow, flow[acked]])[order]
-    out = empty(len(time))
-    out["frame_bytes"] = size
-    out["time_ns"] = time
-    fill(out, direction, vm, flow, p.vlan_base)
-    return out
+    back = Dir.TX if forward == Dir.RX else Dir.RX
+    wire = np.uint64(math.ceil(8 * (p.frame_bytes + OVERHEAD) / p.link_gbps))
+
+    def data() -> Iterator[Columns]:
+        first = 0
+        for lo in range(0, p.packets, BLOCK):
+            idx = np.arange(lo, min(lo + BLOCK, p.packets))
+            size = np.full(len(idx), p.frame_bytes, dtype=np.uint32)
+            time = constant_times(size, gbps=p.offered_gbps, pps=p.offered_pps, first=first)
+            first = sent_before(size, p.offered_gbps, first)
+            flow_id = idx % n_flows
+            yield (np.full(len(idx), forward, dtype=np.uint8), size, time.astype(np.uint64),
+                   (flow_id // p.flows).astype(np.uint16), flow_id % p.flows)
+
+    def acks() -> Iterator[Columns]:
+        for lo, (_, _, time, vm, flow) in zip(itertools.count(0, BLOCK), data()):
+            acked = np.flatnonzero(((lo + np.arange(len(time))) // n_flows) % p.ack_every
+                                   == p.ack_every - 1)
+            yield (np.full(len(acked), back, dtype=np.uint8),
+                   np.full(len(acked), MIN_FRAME, dtype=np.uint32), time[acked] + wire,
+                   vm[acked], flow[acked])
+
+    for direction, size, time, vm, flow in (merge_by_time(data(), acks()) if p.ack_every
+                                            else data()):
+        out = empty(len(time))
+        out["frame_bytes"] = size
+        out["time_ns"] = time
+        fill(out, direction, vm, flow, p.vlan_base)
+        yield out
 
 
 WORKLOADS = (

@@ -179,7 +179,7 @@ GOOD = capture([(1, 0, ether(A, B, bytes(46)), 60), (1, 10, ether(A, B, bytes(46
 SECOND = 24 + 16 + 60
 
 
-@pytest.mark.parametrize(("data", "message"), [
+MALFORMED = [
     (b"", "truncated pcap global header at byte offset 0: 0 of 24 bytes"),
     (GOOD[:23], "truncated pcap global header at byte offset 0: 23 of 24 bytes"),
     (b"\x0a\x0d\x0d\x0a" + GOOD[4:], "not a pcap file at byte offset 0: magic 0x0a0d0d0a is "
@@ -203,9 +203,13 @@ SECOND = 24 + 16 + 60
                                                "below 1000000 at byte offset 24"),
     (capture([(1, 0, ether(A, B, bytes(46), tags=((0x8100, 4095),)), 64)]),
      "bad record: VLAN id 4095 is reserved at byte offset 24"),
-], ids=["empty", "short-header", "pcapng", "gif", "version", "linktype", "cut-record-header",
-        "cut-record-data", "incl-above-orig", "runt-orig", "huge-orig", "huge-incl", "frac",
-        "vlan-4095"])
+]
+MALFORMED_IDS = ["empty", "short-header", "pcapng", "gif", "version", "linktype",
+                 "cut-record-header", "cut-record-data", "incl-above-orig", "runt-orig",
+                 "huge-orig", "huge-incl", "frac", "vlan-4095"]
+
+
+@pytest.mark.parametrize(("data", "message"), MALFORMED, ids=MALFORMED_IDS)
 def test_malformed_files_are_named_with_the_byte_offset(tmp_path: Path, cache: Path,
                                                         data: bytes, message: str) -> None:
     path = tmp_path / "bad.pcap"
