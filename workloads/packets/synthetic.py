@@ -49,7 +49,7 @@ but its random draws come in another order than a whole draw's. Above
 :func:`~codesign.inputfile.stream_limit` bytes of records (256 MiB: 4.8 M frames) it is
 returned in pieces (:class:`~workloads.packets.chunked.FrameChunks`), drawn again on every
 pass, so 1e8 frames never have to be held; joined, the pieces are the stream returned whole
-at any limit. ``rpc`` is always drawn whole.
+at any limit. ``rpc`` likewise above :data:`BLOCK` requests (:func:`rpc_pieces`).
 
 >>> from workloads.packets.frames import summarize
 >>> s = generate_imix(MixParams(packets=12, offered_gbps=10.0))
@@ -426,8 +426,9 @@ def as_stream(frames: int, passes: Callable[[], Iterator[np.ndarray]], identity:
     return whole(FrameChunks(passes, frames, identity))
 
 
-Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""A block of frames before their records exist: direction, size, time, VM, flow."""
+Columns = tuple[np.ndarray, ...]
+"""A block of frames before their records exist: direction, size, time, VM, flow (and
+what else a workload carries along)."""
 
 
 def rate_pieces(p: Rate, blocks: Callable[[int], Draw]) -> Iterator[np.ndarray]:
@@ -727,7 +728,7 @@ class RpcParams:
                              f"VLAN {MAX_VLAN}")
 
 
-def generate_rpc(p: RpcParams) -> np.ndarray:
+def generate_rpc(p: RpcParams) -> Stream:
     """Closed-loop request/response exchanges (latency-bound).
 
     Client ``c`` (VM ``c // clients``, flow ``c % clients``) starts at a uniform time in
@@ -744,6 +745,8 @@ def generate_rpc(p: RpcParams) -> np.ndarray:
     >>> s[["time_ns", "direction", "role", "xid", "frame_bytes"]].tolist()
     [(0, 1, 1, 1, 128), (2119, 2, 2, 1, 1024), (2955, 1, 1, 2, 128), (5074, 2, 2, 2, 1024)]
     """
+    if p.requests > BLOCK:
+        return as_stream(2 * p.requests, lambda: rpc_pieces(p), repr(p))
     rng = np.random.default_rng(p.seed)
     n_clients = p.vms * p.clients
     per = -(-p.requests // n_clients)
@@ -781,6 +784,74 @@ def generate_rpc(p: RpcParams) -> np.ndarray:
     fill(out, np.where(response, answer, ask).astype(np.uint8), vm[exchange], flow[exchange],
          p.vlan_base)
     return out
+
+
+def rpc_pieces(p: RpcParams) -> Iterator[np.ndarray]:
+    """:func:`generate_rpc`'s schedule a piece at a time, for more than :data:`BLOCK`
+    requests: the clients' think times drawn for about :data:`BLOCK` requests at a time
+    (rounds of every client), a request going out once every client's next one is later,
+    and the responses merged in by time (a request first at a tie)."""
+    n_clients = p.vms * p.clients
+    req_w = math.ceil(8 * (p.request_bytes + OVERHEAD) / p.link_gbps)
+    rsp_w = math.ceil(8 * (p.response_bytes + OVERHEAD) / p.link_gbps)
+    ask = Dir.RX if p.direction == "rx" else Dir.TX
+    answer = Dir.TX if ask == Dir.RX else Dir.RX
+
+    def requests() -> Iterator[tuple[np.ndarray, ...]]:
+        rng = np.random.default_rng(p.seed)
+        per = -(-p.requests // n_clients)
+        rounds = max(1, BLOCK // n_clients)
+        clients = np.arange(n_clients)
+        nxt = np.floor(rng.random(n_clients) * p.think_ns).astype(np.int64)
+        held_t, held_c = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        xid = 1
+        for j0 in range(0, per, rounds):
+            r = min(rounds, per - j0)
+            think = np.ceil(rng.exponential(p.think_ns, (n_clients, r))).astype(np.int64)
+            cycle = req_w + p.service_ns + rsp_w + think
+            req = np.empty((n_clients, r), dtype=np.int64)
+            req[:, 0] = nxt
+            np.cumsum(cycle[:, :-1], axis=1, out=req[:, 1:])
+            req[:, 1:] += nxt[:, None]
+            nxt = req[:, -1] + cycle[:, -1]
+            keep = (j0 + np.arange(r))[None, :] * n_clients + clients[:, None] < p.requests
+            t = np.concatenate([held_t, req[keep]])
+            c = np.concatenate([held_c, np.broadcast_to(clients[:, None], req.shape)[keep]])
+            order = np.lexsort((c, t))
+            t, c = t[order], c[order]
+            # the clients with exchanges left: none of their requests comes before this
+            more = (j0 + r) * n_clients + clients < p.requests
+            cut = int(np.searchsorted(t, nxt[more].min(), "left")) if more.any() else len(t)
+            held_t, held_c = t[cut:], c[cut:]
+            yield _rpc_columns(t[:cut], c[:cut], xid, ask, p.request_bytes, p.clients)
+            xid += cut
+
+    def responses() -> Iterator[tuple[np.ndarray, ...]]:
+        for _, _, t, vm, flow, x in requests():
+            yield (np.full(len(t), answer, dtype=np.uint8),
+                   np.full(len(t), p.response_bytes, dtype=np.uint32),
+                   t + np.int64(req_w + p.service_ns), vm, flow, x)
+
+    first: int | None = None
+    for direction, size, time, vm, flow, xid in merge_by_time(requests(), responses()):
+        if first is None:
+            first = int(time[0])  # the earliest request
+        out = empty(len(time))
+        out["time_ns"] = (time - first).astype(np.uint64)
+        out["frame_bytes"] = size
+        out["role"] = np.where(direction == ask, Role.REQUEST, Role.RESPONSE)
+        out["xid"] = xid
+        fill(out, direction, vm, flow, p.vlan_base)
+        yield out
+
+
+def _rpc_columns(t: np.ndarray, client: np.ndarray, xid: int, ask: Dir, size: int,
+                 per_vm: int) -> tuple[np.ndarray, ...]:
+    """Requests at times ``t`` of ``client`` s, numbered from ``xid``, as columns."""
+    n = len(t)
+    return (np.full(n, ask, dtype=np.uint8), np.full(n, size, dtype=np.uint32), t,
+            (client // per_vm).astype(np.uint16), client % per_vm,
+            np.arange(xid, xid + n, dtype=np.uint32))
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,42 @@ def test_block_rates_are_the_offered_rates(small_blocks: None) -> None:
     # to back at link speed
     assert (gaps[np.arange(len(gaps)) % 64 != 63] <= 68).all()
     assert summarize(on).gbps == pytest.approx(2.0, rel=0.1)
+
+
+@pytest.mark.parametrize("params", [dict(requests=3_000, clients=4, vms=2),
+                                    dict(requests=2_500, clients=600, think_ns=500,
+                                         direction="tx"),
+                                    dict(requests=1_001, clients=1, think_ns=0)])
+def test_rpc_in_blocks_keeps_its_schedule(params: dict[str, Any], small_blocks: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    s = gen("rpc", **params)
+    validate(s)  # one request then one response per exchange, of the same VM
+    n = params["requests"]
+    assert len(s) == 2 * n
+    req = s[s["role"] == 1]
+    assert req["xid"].tolist() == list(range(1, n + 1))  # numbered in time order
+    rsp = s[s["role"] == 2]
+    back = rsp[np.argsort(rsp["xid"])]
+    gap = (back["time_ns"].astype(np.int64) - req["time_ns"].astype(np.int64))
+    assert (gap == gap[0]).all()  # every response the request's wire time + service after
+    # each client's exchanges are at least a whole exchange apart (request, service,
+    # response), and every client has one
+    port = req["dst_port"] if params.get("direction") == "tx" else req["src_port"]
+    client = req["vm"].astype(np.int64) * params["clients"] + port.astype(np.int64) - 10_000
+    assert len(np.unique(client)) == min(n, params["clients"] * params.get("vms", 1))
+    order = np.lexsort((req["time_ns"], client))
+    t, c = req["time_ns"][order].astype(np.int64), client[order]
+    same = c[1:] == c[:-1]
+    assert (np.diff(t)[same] >= gap[0]).all()
+    monkeypatch.setenv("CODESIGN_STREAM_BYTES", "1000")
+    parts = gen("rpc", **params)
+    assert isinstance(parts, FrameChunks)
+    assert (whole(parts) == s).all()
+
+
+def test_rpc_in_one_block_is_rpc_drawn_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # think time 0 draws nothing that matters: the schedules agree exactly
+    params = dict(requests=2_000, clients=3, think_ns=0)
+    drawn_whole = gen("rpc", **params)
+    monkeypatch.setattr(synthetic, "BLOCK", 100)
+    assert (gen("rpc", **params) == drawn_whole).all()
