@@ -42,14 +42,14 @@ TX frame VM to remote. With ``workload.vlan_base`` > 0, VM ``v``'s frames carry 
 ``vlan_base + v``.
 
 **Long streams.** A stream of at most :data:`BLOCK` frames a direction is drawn whole. A
-longer one is drawn a block at a time (:func:`rate_pieces`, :func:`bulk_pieces`): the same
+longer one is drawn a block at a time (:func:`rate_columns`, :func:`bulk_columns`): the same
 definitions -- exact mixes stay exact (each block's counts a multivariate hypergeometric draw
 from those left), sequences and bursts continue, ideal start times are one running sum --
 but its random draws come in another order than a whole draw's. Above
 :func:`~codesign.inputfile.stream_limit` bytes of records (256 MiB: 4.8 M frames) it is
 returned in pieces (:class:`~workloads.packets.chunked.FrameChunks`), drawn again on every
 pass, so 1e8 frames never have to be held; joined, the pieces are the stream returned whole
-at any limit. ``rpc`` likewise above :data:`BLOCK` requests (:func:`rpc_pieces`).
+at any limit. ``rpc`` likewise above :data:`BLOCK` requests (:func:`rpc_columns`).
 
 >>> from workloads.packets.frames import summarize
 >>> s = generate_imix(MixParams(packets=12, offered_gbps=10.0))
@@ -73,7 +73,7 @@ import numpy as np
 from codesign.inputfile import stream_limit
 from codesign.params import param
 from codesign.registry import Workload
-from workloads.packets.chunked import FrameChunks, Stream, whole
+from workloads.packets.chunked import FrameChunks, Stream
 from workloads.packets.frames import (
     MAX_VLAN,
     MIN_FRAME,
@@ -366,9 +366,10 @@ Draw = Callable[[np.random.Generator, int], np.ndarray]
 def rate_stream(p: Rate, sizes: Draw, blocks: Callable[[int], Draw]) -> Stream:
     """The stream of a :class:`Rate` workload whose sizes are drawn by ``sizes(rng, n)``, or,
     above :data:`BLOCK` frames, a block at a time by ``blocks(n)`` (a direction's ``n``
-    frames: a new drawer, called for each block in turn; see :func:`rate_pieces`)."""
+    frames: a new drawer, called for each block in turn; see :func:`rate_columns`)."""
     if p.packets > BLOCK:
-        return as_stream(p.packets, lambda: rate_pieces(p, blocks), repr(p))
+        return as_stream(p.packets, lambda: rate_columns(p, blocks),
+                         plain_records(p.vlan_base), repr(p))
     parts = _directions(p.direction, p.packets)
     seeds = np.random.SeedSequence(p.seed).spawn(len(parts))
     cols: list[tuple[np.ndarray, ...]] = []
@@ -417,21 +418,40 @@ BLOCK = 1 << 20
 blocks is the same whether it is returned whole or in pieces (:func:`as_stream`)."""
 
 
-def as_stream(frames: int, passes: Callable[[], Iterator[np.ndarray]], identity: str) -> Stream:
-    """The stream whose pieces each call of ``passes`` yields: in pieces
-    (:class:`~workloads.packets.chunked.FrameChunks`) when its records take more than
-    :func:`~codesign.inputfile.stream_limit` bytes, else joined."""
-    if frames * PACKET_DTYPE.itemsize > stream_limit():
-        return FrameChunks(passes, frames, identity)
-    return whole(FrameChunks(passes, frames, identity))
-
-
 Columns = tuple[np.ndarray, ...]
 """A block of frames before their records exist: direction, size, time, VM, flow (and
 what else a workload carries along)."""
 
 
-def rate_pieces(p: Rate, blocks: Callable[[int], Draw]) -> Iterator[np.ndarray]:
+def as_stream(frames: int, columns: Callable[[], Iterator[Columns]],
+              records: Callable[[Columns], np.ndarray], identity: str) -> Stream:
+    """The stream of ``records`` of the blocks each call of ``columns`` yields: in pieces
+    (:class:`~workloads.packets.chunked.FrameChunks`) when its records take more than
+    :func:`~codesign.inputfile.stream_limit` bytes, else whole (the blocks' columns joined
+    first: records are made once)."""
+    if frames * PACKET_DTYPE.itemsize > stream_limit():
+        return FrameChunks(lambda: map(records, columns()), frames, identity)
+    parts = list(columns())
+    if not parts:
+        return empty()
+    return records(parts[0] if len(parts) == 1 else tuple(
+        np.concatenate(c) for c in zip(*parts, strict=True)))
+
+
+def plain_records(vlan_base: int) -> Callable[[Columns], np.ndarray]:
+    """Records of direction, size, time, VM and flow columns (see :func:`fill`)."""
+    def records(cols: Columns) -> np.ndarray:
+        direction, size, time, vm, flow = cols
+        stream = empty(len(time))
+        stream["frame_bytes"] = size
+        stream["time_ns"] = time
+        fill(stream, direction, vm, flow, vlan_base)
+        return stream
+
+    return records
+
+
+def rate_columns(p: Rate, blocks: Callable[[int], Draw]) -> Iterator[Columns]:
     """A :class:`Rate` stream a block at a time: each direction's frames :data:`BLOCK` at a
     time (whole bursts of ``onoff``), each block's sizes, gaps, VMs and flows drawn in turn
     with the direction's generator, times carried from block to block (the ideal start
@@ -441,13 +461,7 @@ def rate_pieces(p: Rate, blocks: Callable[[int], Draw]) -> Iterator[np.ndarray]:
     seeds = np.random.SeedSequence(p.seed).spawn(len(parts))
     sources = [_direction_blocks(p, d, n, seed, blocks(n), len(parts))
                for (d, n), seed in zip(parts, seeds, strict=True)]
-    merged = sources[0] if len(sources) == 1 else merge_by_time(*sources)
-    for direction, size, time, vm, flow in merged:
-        stream = empty(len(time))
-        stream["frame_bytes"] = size
-        stream["time_ns"] = time
-        fill(stream, direction, vm, flow, p.vlan_base)
-        yield stream
+    yield from sources[0] if len(sources) == 1 else merge_by_time(*sources)
 
 
 def _direction_blocks(p: Rate, direction: Dir, n: int, seed: np.random.SeedSequence,
@@ -746,7 +760,7 @@ def generate_rpc(p: RpcParams) -> Stream:
     [(0, 1, 1, 1, 128), (2119, 2, 2, 1, 1024), (2955, 1, 1, 2, 128), (5074, 2, 2, 2, 1024)]
     """
     if p.requests > BLOCK:
-        return as_stream(2 * p.requests, lambda: rpc_pieces(p), repr(p))
+        return as_stream(2 * p.requests, lambda: rpc_columns(p), rpc_records(p), repr(p))
     rng = np.random.default_rng(p.seed)
     n_clients = p.vms * p.clients
     per = -(-p.requests // n_clients)
@@ -786,11 +800,12 @@ def generate_rpc(p: RpcParams) -> Stream:
     return out
 
 
-def rpc_pieces(p: RpcParams) -> Iterator[np.ndarray]:
-    """:func:`generate_rpc`'s schedule a piece at a time, for more than :data:`BLOCK`
+def rpc_columns(p: RpcParams) -> Iterator[Columns]:
+    """:func:`generate_rpc`'s schedule a block at a time, for more than :data:`BLOCK`
     requests: the clients' think times drawn for about :data:`BLOCK` requests at a time
     (rounds of every client), a request going out once every client's next one is later,
-    and the responses merged in by time (a request first at a tie)."""
+    and the responses merged in by time (a request first at a tie). Columns: direction,
+    size, time (from the clients' clock), VM, flow, xid."""
     n_clients = p.vms * p.clients
     req_w = math.ceil(8 * (p.request_bytes + OVERHEAD) / p.link_gbps)
     rsp_w = math.ceil(8 * (p.response_bytes + OVERHEAD) / p.link_gbps)
@@ -832,17 +847,28 @@ def rpc_pieces(p: RpcParams) -> Iterator[np.ndarray]:
                    np.full(len(t), p.response_bytes, dtype=np.uint32),
                    t + np.int64(req_w + p.service_ns), vm, flow, x)
 
-    first: int | None = None
-    for direction, size, time, vm, flow, xid in merge_by_time(requests(), responses()):
-        if first is None:
-            first = int(time[0])  # the earliest request
+    yield from merge_by_time(requests(), responses())
+
+
+def rpc_records(p: RpcParams) -> Callable[[Columns], np.ndarray]:
+    """Records of :func:`rpc_columns`' columns, timed from the earliest request (the
+    earliest start of a client with an exchange)."""
+    n_clients = p.vms * p.clients
+    start = np.floor(np.random.default_rng(p.seed).random(n_clients) * p.think_ns)
+    first = np.int64(start[:min(p.requests, n_clients)].min())
+    ask = Dir.RX if p.direction == "rx" else Dir.TX
+
+    def records(cols: Columns) -> np.ndarray:
+        direction, size, time, vm, flow, xid = cols
         out = empty(len(time))
         out["time_ns"] = (time - first).astype(np.uint64)
         out["frame_bytes"] = size
         out["role"] = np.where(direction == ask, Role.REQUEST, Role.RESPONSE)
         out["xid"] = xid
         fill(out, direction, vm, flow, p.vlan_base)
-        yield out
+        return out
+
+    return records
 
 
 def _rpc_columns(t: np.ndarray, client: np.ndarray, xid: int, ask: Dir, size: int,
@@ -908,11 +934,12 @@ def generate_bulk(p: BulkParams) -> Stream:
         rounds = p.packets // n_flows
         acks = n_flows * (rounds // p.ack_every) + (
             p.packets % n_flows if rounds % p.ack_every == p.ack_every - 1 else 0)
-    return as_stream(p.packets + acks, lambda: bulk_pieces(p), repr(p))
+    return as_stream(p.packets + acks, lambda: bulk_columns(p), plain_records(p.vlan_base),
+                     repr(p))
 
 
-def bulk_pieces(p: BulkParams) -> Iterator[np.ndarray]:
-    """:func:`generate_bulk`'s stream a piece at a time: its data frames :data:`BLOCK` at a
+def bulk_columns(p: BulkParams) -> Iterator[Columns]:
+    """:func:`generate_bulk`'s stream a block at a time: its data frames :data:`BLOCK` at a
     time, and the acknowledgements of each block, merged by time (data first at a tie)."""
     n_flows = p.vms * p.flows
     forward = Dir.RX if p.direction == "rx" else Dir.TX
@@ -938,13 +965,7 @@ def bulk_pieces(p: BulkParams) -> Iterator[np.ndarray]:
                    np.full(len(acked), MIN_FRAME, dtype=np.uint32), time[acked] + wire,
                    vm[acked], flow[acked])
 
-    for direction, size, time, vm, flow in (merge_by_time(data(), acks()) if p.ack_every
-                                            else data()):
-        out = empty(len(time))
-        out["frame_bytes"] = size
-        out["time_ns"] = time
-        fill(out, direction, vm, flow, p.vlan_base)
-        yield out
+    yield from merge_by_time(data(), acks()) if p.ack_every else data()
 
 
 WORKLOADS = (
