@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -34,26 +34,31 @@ from codesign.metrics import Metrics
 from codesign.params import ParamSpec, param, specs
 from codesign.platforms import Platform
 
-BUILTINS = (
-    "workloads.walks:WORKLOAD",
-    "workloads.memory:WORKLOADS",
-    "workloads.packets:WORKLOADS",
-    "codesign.mmu.analytic_walk:MECHANISM",
-    "codesign.mmu.native:MECHANISM",
-    "codesign.mmu.nested:MECHANISM",
-    "codesign.mmu.shadow:MECHANISM",
-    "codesign.mmu.pv_direct:MECHANISM",
-    "codesign.mmu.selective:MECHANISM",
-    "codesign.mmu.agile:MECHANISM",
-    "codesign.migration.mechanism:MECHANISM",
-    "codesign.migration.postcopy_mechanism:MECHANISM",
-    "codesign.net.native:MECHANISM",
-    "codesign.net.pv_split:MECHANISM",
-    "codesign.net.emulated:MECHANISM",
-    "codesign.net.multiqueue:MECHANISM",
-    "codesign.net.sriov:MECHANISM",
-    "codesign.net.vhost:MECHANISM",
-)
+BUILTINS: dict[str, tuple[str, ...]] = {
+    # where each built-in entry is, and the names it registers (tests/test_registry.py holds
+    # this index to what the modules define): a run imports only what it names
+    "workloads.walks:WORKLOAD": ("walks",),
+    "workloads.memory:WORKLOADS": ("context-switch", "forkwait", "lackey", "mmap-churn",
+                                   "multi-vm", "pointer-chase", "random", "sequential",
+                                   "strided", "zipf"),
+    "workloads.packets:WORKLOADS": ("bimodal", "bulk", "fixed", "imix", "pcap", "rpc",
+                                    "sequence"),
+    "codesign.mmu.analytic_walk:MECHANISM": ("analytic-walk",),
+    "codesign.mmu.native:MECHANISM": ("native",),
+    "codesign.mmu.nested:MECHANISM": ("nested",),
+    "codesign.mmu.shadow:MECHANISM": ("shadow",),
+    "codesign.mmu.pv_direct:MECHANISM": ("pv-direct",),
+    "codesign.mmu.selective:MECHANISM": ("selective",),
+    "codesign.mmu.agile:MECHANISM": ("agile",),
+    "codesign.migration.mechanism:MECHANISM": ("precopy",),
+    "codesign.migration.postcopy_mechanism:MECHANISM": ("postcopy",),
+    "codesign.net.native:MECHANISM": ("native-net",),
+    "codesign.net.pv_split:MECHANISM": ("pv-split",),
+    "codesign.net.emulated:MECHANISM": ("emulated",),
+    "codesign.net.multiqueue:MECHANISM": ("multiqueue",),
+    "codesign.net.sriov:MECHANISM": ("sriov",),
+    "codesign.net.vhost:MECHANISM": ("vhost",),
+}
 GROUPS = {"workload": "codesign.workloads", "mechanism": "codesign.mechanisms"}
 
 
@@ -209,21 +214,61 @@ def _builtin(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+class _Builtins(Mapping[str, Any]):
+    """The built-in entries of one kind, each imported when it is first looked up (the
+    names come from :data:`BUILTINS`, so listing them imports nothing), and checked as
+    :meth:`Registry.of` checks entries."""
+
+    def __init__(self, kind: type) -> None:
+        self._kind = kind
+        self._where = {name: target for target, names in BUILTINS.items() for name in names
+                       if (target.rsplit(":", 1)[1] == "MECHANISM") == (kind is Mechanism)}
+        self._names = sorted(self._where)
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            target = self._where[name]
+            for entry in _entries(_builtin(target)):
+                if not isinstance(entry, self._kind) or entry.name not in self._where:
+                    raise InputError(f"{target} defines {entry!r}, which BUILTINS does not "
+                                     "list there")
+                entry.specs()
+                if isinstance(entry, Mechanism):
+                    _check_hardware(entry)
+                self._loaded[entry.name] = entry
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+
 @functools.lru_cache(maxsize=1)
 def default_registry() -> Registry:
     """Built-ins plus everything installed packages register through entry points.
 
-    Cached per process: the set of installed packages does not change while it runs.
+    Without any such package a built-in is imported when it is first looked up (a run
+    imports the modules of its workload and mechanism, not every one). Cached per process:
+    the set of installed packages does not change while it runs.
     """
+    plugins = [(group, ep) for group in GROUPS.values()
+               for ep in metadata.entry_points(group=group)]
+    if not plugins:
+        return Registry(_Builtins(Workload), _Builtins(Mechanism))
     entries = [entry for target in BUILTINS for entry in _entries(_builtin(target))]
-    for group in GROUPS.values():
-        for ep in metadata.entry_points(group=group):
-            try:
-                loaded = ep.load()
-            except Exception as exc:  # a plugin's own bug: name it rather than crash
-                raise InputError(
-                    f"entry point {ep.name!r} in group {group!r} ({ep.value}) failed to load: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
-            entries.extend(_entries(loaded))
+    for group, ep in plugins:
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # a plugin's own bug: name it rather than crash
+            raise InputError(
+                f"entry point {ep.name!r} in group {group!r} ({ep.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        entries.extend(_entries(loaded))
     return Registry.of(entries)

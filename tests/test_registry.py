@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +13,15 @@ import pytest
 from codesign.errors import InputError
 from codesign.harness import Point, evaluate
 from codesign.params import param
-from codesign.registry import Mechanism, Registry, Workload, default_registry
+from codesign.registry import (
+    BUILTINS,
+    Mechanism,
+    Registry,
+    Workload,
+    _builtin,
+    _entries,
+    default_registry,
+)
 from workloads.walks import WORKLOAD as WALKS
 
 
@@ -18,6 +29,32 @@ def test_builtins_are_registered() -> None:
     registry = default_registry()
     assert "walks" in registry.workloads and "analytic-walk" in registry.mechanisms
     assert "noise" not in registry.workloads  # the test plugin is not installed by default
+
+
+def test_the_builtin_index_is_what_the_modules_define() -> None:
+    # the lazy built-ins name every entry where it is, and only there
+    eager = Registry.of([e for t in BUILTINS for e in _entries(_builtin(t))])
+    lazy = default_registry()
+    assert list(lazy.workloads) == list(eager.workloads)
+    assert list(lazy.mechanisms) == list(eager.mechanisms)
+    for target, names in BUILTINS.items():
+        assert tuple(sorted(e.name for e in _entries(_builtin(target)))) == names, target
+    assert all(lazy.workload(n) is eager.workloads[n] for n in eager.workloads)
+    assert all(lazy.mechanism(n) is eager.mechanisms[n] for n in eager.mechanisms)
+    assert len(lazy.mechanisms) == len(eager.mechanisms) and "nested" in lazy.mechanisms
+
+
+def test_a_run_imports_only_its_own_workload_and_mechanism(tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "from codesign.harness import Point, evaluate\n"
+            "evaluate(Point('random', 'nested', params={'workload.refs': 200, "
+            "'hw.cost': False}))\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('codesign.net', "
+            "'codesign.migration', 'workloads.packets', 'hwmodels.nic.model', "
+            "'hwmodels.nic.ops'))))\n")  # (the NIC's parameters are in every hardware table)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "CODESIGN_CACHE": str(tmp_path)})
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_entry_point_plugin_registers_and_runs(plugin: Path) -> None:

@@ -8,22 +8,26 @@ interrupts, SR-IOV functions -- a behavioural model and a PyRTL model that agree
 True
 """
 
-from hwmodels.nic.model import NICModel, toeplitz
-from hwmodels.nic.ops import (
-    COUNTER_NAMES,
-    NEXT,
-    NICEvent,
-    NICFrontend,
-    NICOp,
-    NICResult,
-    Op,
-    OpBatch,
-    Perm,
-    Ring,
-    Status,
-    count_events,
-)
-from hwmodels.nic.params import NICParams
+import importlib
+from typing import Any
+
+_WHERE = {
+    "NICModel": "model", "toeplitz": "model", "NICParams": "params",
+    **dict.fromkeys(("COUNTER_NAMES", "NEXT", "NICEvent", "NICFrontend", "NICOp", "NICResult",
+                     "Op", "OpBatch", "Perm", "Ring", "Status", "count_events"), "ops"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The package's names are imported when first used: a run that needs only the NIC's
+    # parameters (every design point's hardware table) does not load its model.
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hwmodels.nic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hwmodels.nic.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "COUNTER_NAMES",
