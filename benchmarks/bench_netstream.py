@@ -36,24 +36,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import time
+
+from timing import codesign_process
 
 
 def one_run(frames: int, mechanism: str, env: dict[str, str]) -> tuple[float, float]:
     """(seconds, peak resident MiB) of one ``codesign run`` process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "codesign", "run", "--workload", "imix",
-                             "--mechanism", mechanism, "--set", f"workload.packets={frames}",
-                             "--set", "workload.offered_gbps=5", "--set", "workload.vms=4",
-                             "--set", "hw.cost=false"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"codesign run failed: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return codesign_process(["run", "--workload", "imix", "--mechanism", mechanism, "--set",
+                             f"workload.packets={frames}", "--set", "workload.offered_gbps=5",
+                             "--set", "workload.vms=4", "--set", "hw.cost=false"], env)
 
 
 def main() -> None:

@@ -42,29 +42,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench_memory import synthetic_trace
+from timing import codesign_process
 
 LINES_PER_MIB = 73_000
 
 
 def one_run(trace: Path, mechanism: str, env: dict[str, str]) -> tuple[float, float]:
     """(seconds, peak resident MiB) of one ``codesign run`` process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "codesign", "run", "--workload", "lackey",
-                             "--mechanism", mechanism, "--set", f"workload.path={trace}",
-                             "--set", "hw.cost=false"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"codesign run failed: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return codesign_process(["run", "--workload", "lackey", "--mechanism", mechanism,
+                             "--set", f"workload.path={trace}", "--set", "hw.cost=false"], env)
 
 
 def main() -> None:
