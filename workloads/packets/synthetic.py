@@ -970,15 +970,15 @@ def bulk_columns(p: BulkParams) -> Iterator[Columns]:
 
 WORKLOADS = (
     Workload("fixed", "packets", "frames of one size at a constant, Poisson or on/off rate",
-             FixedParams, generate_fixed),
+             FixedParams, generate_fixed, version="2"),
     Workload("imix", "packets", "simple IMIX (64/594/1518 B at 7:4:1) at an offered rate",
-             MixParams, generate_imix),
+             MixParams, generate_imix, version="2"),
     Workload("bimodal", "packets", "small and large frames in a set proportion",
-             BimodalParams, generate_bimodal),
+             BimodalParams, generate_bimodal, version="2"),
     Workload("sequence", "packets", "a repeatable frame-size sequence (RFC 6985 style)",
-             SequenceParams, generate_sequence),
+             SequenceParams, generate_sequence, version="2"),
     Workload("rpc", "packets", "closed-loop request/response with think time (latency-bound)",
-             RpcParams, generate_rpc),
+             RpcParams, generate_rpc, version="2"),
     Workload("bulk", "packets", "MTU-sized transfer with acknowledgements (throughput-bound)",
              BulkParams, generate_bulk),
 )
