@@ -6,7 +6,7 @@ mechanism (microseconds per point), which measures the engine's own overhead: ke
 hashing, process hand-off, SQLite commits.
 
 Scaling: ``python benchmarks/bench_sweep.py --scaling --jobs 1,2,4,8,16 [--points 384]
-[--refs 60000]`` runs a sweep of real points (nested paging on GUPS streams, ~0.35 s each:
+[--refs 60000]`` runs a sweep of real points (nested paging on GUPS streams, 0.48 s each here:
 :func:`scaling_spec`) once per number of jobs (1: the serial executor), each from an empty
 result cache, and prints seconds, points/s, the speedup over the first and whether every
 stored metric equals the first run's.
