@@ -33,6 +33,7 @@ from codesign.sweep.executors import (
 )
 from codesign.sweep.expand import Expansion, describe, expand
 from codesign.sweep.progress import Progress
+from codesign.sweep.schedule import longest_first, work
 from codesign.sweep.spec import SweepSpec
 from codesign.sweep.store import Result, Store, store_error
 
@@ -155,7 +156,8 @@ def run_sweep(
                     outcome.kept += result.key in previous
                 progress.update(failed=result.status != "done")
 
-        chunks = chunked(todo, jobs)
+        estimate = {key: work(by_key[key].workload_params) for key, _, _ in todo}
+        chunks = longest_first(chunked(todo, jobs), lambda item: estimate[item[0]])
         workers = max(1, min(jobs, len(chunks)))
         try:
             if chunks and executor == "serial":
