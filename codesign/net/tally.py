@@ -26,12 +26,12 @@ frame at a time give the same bits (``tests/net/test_tally.py``):
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import IO
 
 import numpy as np
+
+from codesign.spill import Spill
 
 _SCALE = 1074 + 53
 """An ExactSum's total is an integer times 2**-_SCALE: a float64's mantissa of 53 bits times
@@ -110,7 +110,8 @@ def order_keys(values: np.ndarray) -> np.ndarray:
 
 class Ranks:
     """Values added in pieces, for exact order statistics: kept in memory up to
-    ``in_memory`` values, then in an unnamed temporary file, read a block at a time.
+    ``in_memory`` values, then in an unnamed temporary file (a
+    :class:`~codesign.spill.Spill`), read a block at a time.
 
     >>> r = Ranks(in_memory=3)
     >>> for v in ([5.0, 1.0], [4.0, 2.0], [3.0]):
@@ -124,50 +125,32 @@ class Ranks:
 
     def __init__(self, in_memory: int = 1 << 23) -> None:
         self.in_memory = in_memory
-        self.count = 0
-        self._kept: list[np.ndarray] = []
-        self._file: IO[bytes] | None = None
+        self._values = Spill(np.float64, in_memory)
+
+    @property
+    def count(self) -> int:
+        """Values added."""
+        return len(self._values)
 
     @property
     def spilled(self) -> bool:
         """Whether the values went to the file."""
-        return self._file is not None
+        return self._values.spilled
 
     def add(self, values: np.ndarray) -> None:
         """Add ``values`` (float64)."""
-        values = np.ascontiguousarray(values, dtype=np.float64)
-        if not len(values):
-            return
-        self.count += len(values)
-        if self._file is None and self.count > self.in_memory:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the object
-            for kept in self._kept:
-                kept.tofile(self._file)
-            self._kept = []
-        if self._file is not None:
-            values.tofile(self._file)
-        else:
-            self._kept.append(values.copy())
+        self._values.add(values)
 
     def close(self) -> None:
         """Drop the values (and the file)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._kept = []
-
-    def _blocks(self) -> list[np.ndarray] | _FileBlocks:
-        if self._file is None:
-            return self._kept
-        return _FileBlocks(self._file, self.count, self.BLOCK)
+        self._values.close()
 
     def select(self, ranks: Sequence[int]) -> list[float]:
         """The values of the given 0-based ranks in ascending order (each ``< count``)."""
         if any(not 0 <= r < self.count for r in ranks):
             raise ValueError(f"ranks {list(ranks)} outside 0..{self.count - 1}")
-        if self._file is None:
-            values = np.concatenate(self._kept) if len(self._kept) != 1 else self._kept[0]
-            part = np.partition(values, list(ranks))
+        if not self.spilled:
+            part = np.partition(self._values.array(), list(ranks))
             return [float(part[r]) for r in ranks]
         return [self._radix_select(r) for r in ranks]
 
@@ -178,11 +161,11 @@ class Ranks:
         while True:
             if shift < 64:
                 among = sum(int(np.count_nonzero(order_keys(b) >> np.uint64(shift) == prefix))
-                            for b in self._blocks())
+                            for b in self._values.blocks(self.BLOCK))
                 if among <= self.in_memory or shift == 0:
                     break
             hist = np.zeros(1 << 16, dtype=np.int64)
-            for b in self._blocks():
+            for b in self._values.blocks(self.BLOCK):
                 k = order_keys(b)
                 if shift < 64:
                     k = k[k >> np.uint64(shift) == prefix]
@@ -193,29 +176,10 @@ class Ranks:
             below += int(cum[digit - 1]) if digit else 0
             prefix = (prefix << 16) | digit
             shift -= 16
-        parts = []
-        for b in self._blocks():
-            parts.append(b[order_keys(b) >> np.uint64(shift) == prefix] if shift < 64 else b)
+        parts = [b[order_keys(b) >> np.uint64(shift) == prefix] if shift < 64 else b
+                 for b in self._values.blocks(self.BLOCK)]
         values = np.concatenate(parts)
         return float(np.partition(values, rank - below)[rank - below])
-
-
-class _FileBlocks:
-    """The values of a :class:`Ranks` file, a block at a time (a new pass each iteration)."""
-
-    def __init__(self, file: IO[bytes], count: int, block: int) -> None:
-        self.file, self.count, self.block = file, count, block
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        self.file.flush()
-        self.file.seek(0)
-        left = self.count
-        while left:
-            b = np.fromfile(self.file, dtype=np.float64, count=min(self.block, left))
-            if not len(b):
-                raise OSError("a Ranks spill file is shorter than what was written to it")
-            left -= len(b)
-            yield b
 
 
 class Deliveries:
