@@ -17,10 +17,13 @@ bounded whatever the count).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import numpy as np
+
+Columns = tuple[np.ndarray, ...]
+"""A block of items, column by column."""
 
 
 class Spill:
@@ -90,3 +93,58 @@ class Spill:
             self._file = None
         self._kept = []
         self._count = 0
+
+
+def merge_sorted(first: Iterable[Columns], second: Iterable[Columns], key: int = 0,
+                 ) -> Iterator[Columns]:
+    """Two sources of blocks of columns, each source sorted by its ``key`` column, merged by
+    it, ``first``'s items before ``second``'s at a tie: the pieces of one stable merge of
+    the two whole sources. An item goes out once both sources are past its key (or done),
+    so each source is held for at most a block or so.
+
+    >>> def blocks(keys, tag):
+    ...     for k in keys:
+    ...         yield np.array(k), np.full(len(k), tag)
+    >>> out = merge_sorted(blocks([[0, 5], [5, 9]], 1), blocks([[5], [6, 20]], 2))
+    >>> [(k.tolist(), t.tolist()) for k, t in out]
+    [([0], [1]), ([5, 5, 5, 6], [1, 1, 2, 2]), ([9], [1]), ([20], [2])]
+    """
+    its = [iter(first), iter(second)]
+    bufs: list[Columns | None] = [None, None]
+    live = [True, True]
+
+    def pull(i: int) -> None:
+        nxt = next(its[i], None)
+        if nxt is None:
+            live[i] = False
+        elif bufs[i] is None:
+            bufs[i] = nxt
+        else:
+            bufs[i] = tuple(np.concatenate([a, b]) for a, b in zip(bufs[i], nxt, strict=True))
+
+    for i in (0, 1):
+        while live[i] and (bufs[i] is None or not len(bufs[i][key])):
+            pull(i)
+    while True:
+        lasts = [bufs[i][key][-1] for i in (0, 1) if live[i]]
+        bound = min(lasts) if lasts else None
+        out = []
+        for i in (0, 1):
+            b = bufs[i]
+            if b is None:
+                continue
+            cut = len(b[key]) if bound is None else int(np.searchsorted(b[key], bound, "left"))
+            out.append(tuple(c[:cut] for c in b))
+            bufs[i] = tuple(c[cut:] for c in b)
+        if out:
+            cols = tuple(np.concatenate(c) for c in zip(*out, strict=True))
+            if len(cols[key]):
+                order = np.argsort(cols[key], kind="stable")
+                yield tuple(c[order] for c in cols)
+        if bound is None:
+            return
+        for i in (0, 1):  # the sources at the bound go on (at least one)
+            if live[i] and bufs[i][key][-1] == bound:
+                pull(i)
+                while live[i] and not len(bufs[i][key]):
+                    pull(i)

@@ -84,6 +84,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -99,9 +100,10 @@ from codesign.mmu.shadow import ShadowParams
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
+from codesign.spill import Spill, merge_sorted
 from hwmodels.pml.params import PMLParams
-from workloads.memory.chunked import Stream, accesses_of
-from workloads.memory.events import Access
+from workloads.memory.chunked import Stream, pieces
+from workloads.memory.events import Access, Ev
 
 MMUS = ("nested", "shadow", "pv-direct")
 DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
@@ -243,10 +245,43 @@ def numbered_by_first(keys: np.ndarray) -> tuple[np.ndarray, int]:
     >>> n, k = numbered_by_first(np.array([7, 3, 7, 9])); n.tolist(), k
     ([0, 1, 0, 2], 3)
     """
-    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-    return rank[inv.ravel()], len(uniq)
+    numbers = FirstSeen()
+    return numbers.number(keys)[0], numbers.count
+
+
+class FirstSeen:
+    """Keys given a piece at a time, numbered ``0 ..`` in order of first appearance across
+    the pieces: memory grows with the distinct keys (a stream's pages), not the pieces.
+
+    >>> f = FirstSeen()
+    >>> [a.tolist() for a in f.number(np.array([7, 3, 7]))], f.count
+    ([[0, 1, 0], [True, True, False]], 2)
+    >>> [a.tolist() for a in f.number(np.array([9, 3]))], f.count
+    ([[2, 1], [True, False]], 3)
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.int64)  # sorted
+        self._numbers = np.zeros(0, dtype=np.int64)
+        self.count = 0
+
+    def number(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(each key's number, whether it is the key's first appearance)."""
+        uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        at = np.searchsorted(self._keys, uniq)
+        known = np.zeros(len(uniq), dtype=bool)
+        inside = at < len(self._keys)
+        known[inside] = self._keys[at[inside]] == uniq[inside]
+        numbers = np.empty(len(uniq), dtype=np.int64)
+        numbers[known] = self._numbers[at[known]]
+        new = np.flatnonzero(~known)
+        numbers[new[np.argsort(first[new], kind="stable")]] = self.count + np.arange(len(new))
+        self.count += len(new)
+        self._keys = np.insert(self._keys, at[new], uniq[new])
+        self._numbers = np.insert(self._numbers, at[new], numbers[new])
+        fresh = np.zeros(len(keys), dtype=bool)
+        fresh[first[new]] = True
+        return numbers[inv.ravel()], fresh
 
 
 def dirty_stream(events: Stream) -> Dirty:
@@ -264,37 +299,63 @@ def dirty_stream(events: Stream) -> Dirty:
     >>> d.accesses, d.written, d.touched
     (4, 2, 2)
     """
-    acc = accesses_of(events)  # per access: memory grows with the stream
-    uniq, first, inv = np.unique(page_keys(acc), return_index=True, return_inverse=True)
-    write = acc["arg"] == Access.WRITE
-    dirty = write.copy()
-    dirty[first] = True
-    first_pos = np.flatnonzero(dirty)
-    # the dirtied pages numbered 0.. in order of first dirtying
-    order = np.full(len(uniq), -1, dtype=np.int64)
-    seen = inv[first_pos]
-    firsts = seen[np.sort(np.unique(seen, return_index=True)[1])]
-    order[firsts] = np.arange(len(firsts))
-    pos = np.flatnonzero(write)
-    return Dirty(first_pos, order[seen], pos, order[inv[pos]], len(acc), len(firsts),
-                 len(uniq))
+    numbers = FirstSeen()
+    cols = [Spill(np.int64, SPILL_ABOVE) for _ in range(4)]  # first_pos/page, pos/page
+    base = 0
+    for piece in pieces(events):
+        acc = piece[piece["op"] == Ev.ACCESS]
+        # A page's first touch is its first dirtying: the pages are numbered by both.
+        page, fresh = numbers.number(page_keys(acc))
+        write = acc["arg"] == Access.WRITE
+        for (at, on), mask in zip(((cols[0], cols[1]), (cols[2], cols[3])),
+                                  (write | fresh, write), strict=True):
+            idx = np.flatnonzero(mask)
+            at.add(base + idx)
+            on.add(page[idx])
+        base += len(acc)
+    first_pos, first_page, pos, page = (c.array() for c in cols)
+    return Dirty(first_pos, first_page, pos, page, base, numbers.count, numbers.count)
+
+
+SPILL_ABOVE = 1 << 24
+"""Positions and pages of a dirty stream (or a post-copy page stream) kept in memory, per
+column, before they go to a temporary file (:class:`~codesign.spill.Spill`): 128 MiB."""
 
 
 class TableReads:
     """A replay's walk tap (:attr:`codesign.mmu.replay.Replay.walk_monitor`) that keeps, per
     walk, the guest page-table pages it read: its guest-dimension references, whose
     addresses are the host-physical addresses of guest entries in a 2D walk (a page-walk
-    cache hit reads none above it, as in hardware)."""
+    cache hit reads none above it, as in hardware). The calls come in stream order, several
+    at one position (a fault's kernel work): the pairs are kept sorted and once each (a
+    :class:`~codesign.spill.Spill` beyond memory), those of the last position held until a
+    call goes past it; calls out of order would be sorted at the end."""
 
     def __init__(self) -> None:
-        self.pos: list[np.ndarray] = []
-        self.page: list[np.ndarray] = []
+        self.pos = Spill(np.int64, SPILL_ABOVE)
+        self.page = Spill(np.int64, SPILL_ABOVE)
+        self._open = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # at the last position
+        self._ordered = True
 
     def __call__(self, pos: np.ndarray, va: np.ndarray, refs: np.ndarray, addrs: np.ndarray,
                  dims: np.ndarray) -> None:
         guest = dims == 0
-        self.pos.append(np.repeat(pos, refs)[guest])
-        self.page.append(addrs[guest] >> 12)
+        p, g = np.repeat(pos, refs)[guest], addrs[guest] >> 12
+        if not len(p):
+            return
+        held, held_g = self._open
+        if len(held) and p.min() < held[0]:
+            self._ordered = False
+        p, g = np.concatenate([held, p]), np.concatenate([held_g, g])
+        order = np.lexsort((g, p))
+        p, g = p[order], g[order]
+        keep = np.ones(len(p), dtype=np.bool_)
+        keep[1:] = (p[1:] != p[:-1]) | (g[1:] != g[:-1])
+        p, g = p[keep], g[keep]
+        last = p == p[-1]
+        self._open = (p[last], g[last])
+        self.pos.add(p[~last])
+        self.page.add(g[~last])
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray, int]:
         """(stream positions, pages numbered 0 .. n - 1 in order of first read, n): each
@@ -306,24 +367,41 @@ class TableReads:
         >>> [a.tolist() if hasattr(a, "tolist") else a for a in t.pairs()]
         [[5, 5], [0, 1], 2]
         """
-        if not self.pos:
+        self.pos.add(self._open[0])
+        self.page.add(self._open[1])
+        self._open = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if not len(self.pos):
             return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-        pos, page = np.concatenate(self.pos), np.concatenate(self.page)
-        order = np.lexsort((page, pos))
-        pos, page = pos[order], page[order]
-        keep = np.ones(len(pos), dtype=np.bool_)
-        keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
-        pos, page = pos[keep], page[keep]
-        return pos, *numbered_by_first(page)
+        if not self._ordered:  # every pair at once: sorted, each once
+            pos, page = self.pos.array(), self.page.array()
+            order = np.lexsort((page, pos))
+            pos, page = pos[order], page[order]
+            keep = np.ones(len(pos), dtype=np.bool_)
+            keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
+            return pos[keep], *numbered_by_first(page[keep])
+        numbers = FirstSeen()
+        pages = Spill(np.int64, SPILL_ABOVE)
+        for block in self.page.blocks():
+            pages.add(numbers.number(block)[0])
+        return self.pos.array(), pages.array(), numbers.count
 
 
-def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray,
-            tpage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray, tpage: np.ndarray,
+            offset: int) -> tuple[np.ndarray, np.ndarray]:
     """Two (position, page) streams as one in position order, at one position the walk's
-    reads before the access's write (the walk comes first)."""
-    allpos = np.concatenate([tpos, pos])
-    order = np.argsort(allpos, kind="stable")
-    return allpos[order], np.concatenate([tpage, page])[order]
+    reads before the access's write (the walk comes first), the walk's pages numbered from
+    ``offset``; a block at a time, beyond memory in a :class:`~codesign.spill.Spill`."""
+    block = 1 << 22
+
+    def blocks(a: np.ndarray, b: np.ndarray, add: int) -> Iterator[tuple[np.ndarray, ...]]:
+        for lo in range(0, len(a), block):
+            yield np.asarray(a[lo:lo + block]), np.asarray(b[lo:lo + block]) + add
+
+    out = (Spill(np.int64, SPILL_ABOVE), Spill(np.int64, SPILL_ABOVE))
+    for p, g in merge_sorted(blocks(tpos, tpage, offset), blocks(pos, page, 0)):
+        out[0].add(p)
+        out[1].add(g)
+    return out[0].array(), out[1].array()
 
 
 def guest_run(events: Stream, p: TransferParams, platform: Platform,
@@ -355,8 +433,8 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     tables = 0
     if reads is not None:  # guest page-table pages the walks dirtied, in both periods
         tpos, tpage, tables = reads.pairs()
-        first = _merged(*first, tpos, tpage + d.written)
-        later = _merged(*later, tpos, tpage + d.written)
+        first = _merged(*first, tpos, tpage, d.written)
+        later = _merged(*later, tpos, tpage, d.written)
     dma = p.device != "none" and p.rx_gbps > 0
     ring = p.rx_ring_pages if dma else 0  # receive buffers: guest pages the stream does not touch
     memory = max(p.memory_mb * (1 << 20) // PAGE_BYTES, d.touched + ring + tables)

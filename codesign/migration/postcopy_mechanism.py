@@ -69,9 +69,10 @@ import numpy as np
 from codesign.metrics import Metrics
 from codesign.migration import mechanism as precopy_mechanism
 from codesign.migration.mechanism import (
+    SPILL_ABOVE,
+    FirstSeen,
     TransferParams,
     guest_run,
-    numbered_by_first,
     page_keys,
 )
 from codesign.migration.postcopy import PREPAGING, postcopy
@@ -79,7 +80,9 @@ from codesign.migration.precopy import PAGE_BYTES, RECORD_BYTES
 from codesign.params import param
 from codesign.platforms import Platform
 from codesign.registry import Mechanism
-from workloads.memory.chunked import Stream, accesses_of
+from codesign.spill import Spill
+from workloads.memory.chunked import Stream, pieces
+from workloads.memory.events import Ev
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,11 @@ def pages_in_order(events: Stream) -> tuple[np.ndarray, int]:
     >>> page, n = pages_in_order(b.build()); page.tolist(), n
     ([0, 1, 0, 2], 3)
     """
-    return numbered_by_first(page_keys(accesses_of(events)))
+    numbers = FirstSeen()
+    pages = Spill(np.int64, SPILL_ABOVE)
+    for piece in pieces(events):
+        pages.add(numbers.number(page_keys(piece[piece["op"] == Ev.ACCESS]))[0])
+    return pages.array(), numbers.count
 
 
 REASONS = {"nested": "vmexit.ept_violation", "shadow": "vmexit.page_fault",

@@ -275,7 +275,10 @@ def _writes(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int, wher
     wpage = np.ascontiguousarray(wpage, dtype=np.int64)
     if len(wpos) != len(wpage):
         raise ValueError(f"{where}wpos, wpage: expected arrays of one length")
-    if len(wpos) and (wpos.min() < 0 or wpos.max() >= period or np.any(np.diff(wpos) < 0)):
+    # checked a block at a time: the columns may be maps of files larger than memory
+    block = 1 << 22
+    if len(wpos) and (wpos.min() < 0 or wpos.max() >= period or any(
+            np.any(np.diff(wpos[lo:lo + block + 1]) < 0) for lo in range(0, len(wpos), block))):
         raise ValueError(f"{where}wpos: expected ascending access indices below the period "
                          f"{period}")
     if len(wpage) and (wpage.min() < 0 or wpage.max() >= n_pages):

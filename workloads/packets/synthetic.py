@@ -73,6 +73,7 @@ import numpy as np
 from codesign.inputfile import stream_limit
 from codesign.params import param
 from codesign.registry import Workload
+from codesign.spill import merge_sorted
 from workloads.packets.chunked import FrameChunks, Stream
 from workloads.packets.frames import (
     MAX_VLAN,
@@ -489,10 +490,8 @@ def _direction_blocks(p: Rate, direction: Dir, n: int, seed: np.random.SeedSeque
 
 
 def merge_by_time(first: Iterable[Columns], second: Iterable[Columns]) -> Iterator[Columns]:
-    """Two sources of blocks, each in time order, merged by time, ``first``'s frames before
-    ``second``'s at a tie: the pieces of one stable merge of the two whole streams. A frame
-    goes out once both sources are past its time (or done), so each source is held for at
-    most a block or so.
+    """Two sources of blocks, each in time order (their third column), merged by time,
+    ``first``'s frames before ``second``'s at a tie (:func:`codesign.spill.merge_sorted`).
 
     >>> def blocks(times, d):
     ...     for t in times:
@@ -502,45 +501,7 @@ def merge_by_time(first: Iterable[Columns], second: Iterable[Columns]) -> Iterat
     >>> [(b[2].tolist(), b[0].tolist()) for b in out]
     [([0], [1]), ([5, 5, 5, 6], [1, 1, 2, 2]), ([9], [1]), ([20], [2])]
     """
-    its = [iter(first), iter(second)]
-    bufs: list[Columns | None] = [None, None]
-    live = [True, True]
-
-    def pull(i: int) -> None:
-        nxt = next(its[i], None)
-        if nxt is None:
-            live[i] = False
-        elif bufs[i] is None:
-            bufs[i] = nxt
-        else:
-            bufs[i] = tuple(np.concatenate([a, b]) for a, b in zip(bufs[i], nxt, strict=True))
-
-    for i in (0, 1):
-        while live[i] and (bufs[i] is None or not len(bufs[i][2])):
-            pull(i)
-    while True:
-        lasts = [bufs[i][2][-1] for i in (0, 1) if live[i]]
-        bound = min(lasts) if lasts else None
-        out = []
-        for i in (0, 1):
-            b = bufs[i]
-            if b is None:
-                continue
-            cut = len(b[2]) if bound is None else int(np.searchsorted(b[2], bound, "left"))
-            out.append(tuple(c[:cut] for c in b))
-            bufs[i] = tuple(c[cut:] for c in b)
-        if out:
-            cols = tuple(np.concatenate(c) for c in zip(*out, strict=True))
-            if len(cols[2]):
-                order = np.argsort(cols[2], kind="stable")
-                yield tuple(c[order] for c in cols)
-        if bound is None:
-            return
-        for i in (0, 1):  # the sources at the bound go on (at least one)
-            if live[i] and bufs[i][2][-1] == bound:
-                pull(i)
-                while live[i] and not len(bufs[i][2]):
-                    pull(i)
+    return merge_sorted(first, second, key=2)
 
 
 def exact_mix(rng: np.random.Generator, n: int, mix: tuple[tuple[int, int], ...]) -> np.ndarray:
