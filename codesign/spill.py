@@ -1,12 +1,13 @@
 """Values appended in pieces that may not fit in memory: kept in memory up to a limit, then in
-an unnamed temporary file.
+an unnamed temporary file; and sorted sources merged a block at a time.
 
 A stream of hundreds of millions of references or frames yields per-item results (a
 latency, a dirtied page) that a consumer needs again later, whole or in order. A
 :class:`Spill` holds them: appended a piece at a time, read back a block at a time
 (:meth:`Spill.blocks`) or as one array (:meth:`Spill.array`: in memory, or a read-only
 memory map of the file, whose pages the kernel may drop, so the process's own memory stays
-bounded whatever the count).
+bounded whatever the count). :func:`merge_sorted` merges two such sources, sorted, a block
+at a time.
 
 >>> s = Spill(np.int64, in_memory=3)
 >>> s.add(np.array([1, 2])); s.add(np.array([3, 4, 5]))

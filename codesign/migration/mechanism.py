@@ -317,9 +317,10 @@ def dirty_stream(events: Stream) -> Dirty:
     return Dirty(first_pos, first_page, pos, page, base, numbers.count, numbers.count)
 
 
-SPILL_ABOVE = 1 << 24
-"""Positions and pages of a dirty stream (or a post-copy page stream) kept in memory, per
-column, before they go to a temporary file (:class:`~codesign.spill.Spill`): 128 MiB."""
+SPILL_ABOVE = 1 << 21
+"""Positions and pages of a dirty stream (or a post-copy page stream, or the walks' table
+reads) kept in memory, per column, before they go to a temporary file
+(:class:`~codesign.spill.Spill`): 16 MiB, about 2 M writes (a stream of some 7 M references)."""
 
 
 class TableReads:
@@ -391,7 +392,7 @@ def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray, tpage: np.ndarr
     """Two (position, page) streams as one in position order, at one position the walk's
     reads before the access's write (the walk comes first), the walk's pages numbered from
     ``offset``; a block at a time, beyond memory in a :class:`~codesign.spill.Spill`."""
-    block = 1 << 22
+    block = 1 << 20  # a few tens of MiB held at once, whatever the streams
 
     def blocks(a: np.ndarray, b: np.ndarray, add: int) -> Iterator[tuple[np.ndarray, ...]]:
         for lo in range(0, len(a), block):
