@@ -32,8 +32,8 @@ which keeps the selected references on disk, 9 bytes each: 3.4 GB for the larges
 reads those for the native reference and the mechanism's replay.
 
 The migration mechanisms, measured the same day (``--mib 160,640 --mechanism precopy
---whole-up-to 160``): 159 MiB whole 4.1 s / 812 MiB, streamed 2.7 s / 330 MiB; 635 MiB
-streamed 8.3 s / 736 MiB. The streamed peak here includes the file pages of the
+--whole-up-to 160``): 159 MiB whole 4.8 s / 812 MiB, streamed 3.0 s / 337 MiB; 635 MiB
+streamed 8.2 s / 737 MiB. The streamed peak here includes the file pages of the
 per-write columns the engine reads through a memory map (a temporary file beyond 2 M values
 a column): the process's anonymous memory, sampled, peaked at 210 MiB for both traces
 (before the columns were spilled and merged a block at a time, the dirty stream alone held
