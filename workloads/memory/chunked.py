@@ -81,12 +81,6 @@ def whole(events: Stream) -> np.ndarray:
     return np.concatenate(parts) if parts else empty()
 
 
-def accesses_of(events: Stream) -> np.ndarray:
-    """The ACCESS events of a stream, in order (one array: 32 bytes per reference)."""
-    parts = [p[p["op"] == Ev.ACCESS] for p in pieces(events)]
-    return np.concatenate(parts) if parts else empty()
-
-
 _VOUCHED: ContextVar[tuple[int, str] | None] = ContextVar("stream_identity", default=None)
 """The whole stream (by ``id``) whose identity a caller vouches for, and that identity."""
 
@@ -135,5 +129,5 @@ def split(events: np.ndarray, at: Sequence[int], identity: str = "") -> EventChu
     return EventChunks(passes, len(events), acc, identity or stream_digest(events))
 
 
-__all__ = ["EventChunks", "Stream", "accesses_of", "identified", "pieces", "split",
+__all__ = ["EventChunks", "Stream", "identified", "pieces", "split",
            "stream_digest", "whole"]
