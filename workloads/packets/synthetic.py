@@ -221,7 +221,11 @@ def constant_times(size: np.ndarray, *, gbps: float | None = None, pps: int | No
 
 def sent_before(size: np.ndarray, gbps: float | None, first: int) -> int:
     """:func:`constant_times`' ``first`` for the frames after ``size``: ``first`` plus
-    their wire bits (at ``gbps``) or their count."""
+    their wire bits (at ``gbps``) or their count.
+
+    >>> sent_before(np.array([64, 64]), 10.0, 0), sent_before(np.array([64, 64]), None, 5)
+    (1344, 7)
+    """
     if gbps is None:
         return first + len(size)
     return first + 8 * (int(size.astype(np.int64).sum()) + OVERHEAD * len(size))
@@ -429,7 +433,17 @@ def as_stream(frames: int, columns: Callable[[], Iterator[Columns]],
     """The stream of ``records`` of the blocks each call of ``columns`` yields: in pieces
     (:class:`~workloads.packets.chunked.FrameChunks`) when its records take more than
     :func:`~codesign.inputfile.stream_limit` bytes, else whole (the blocks' columns joined
-    first: records are made once)."""
+    first: records are made once).
+
+    >>> cols = lambda: iter([(np.array([1], np.uint8), np.array([64], np.uint32),
+    ...                       np.array([0], np.uint64), np.zeros(1, np.uint16), np.zeros(1)),
+    ...                      (np.array([2], np.uint8), np.array([128], np.uint32),
+    ...                       np.array([70], np.uint64), np.zeros(1, np.uint16), np.zeros(1))])
+    >>> from workloads.packets.chunked import whole   # a stream whole or in pieces
+    >>> s = whole(as_stream(2, cols, plain_records(0), "example"))
+    >>> s["frame_bytes"].tolist(), s["direction"].tolist()
+    ([64, 128], [1, 2])
+    """
     if frames * PACKET_DTYPE.itemsize > stream_limit():
         return FrameChunks(lambda: map(records, columns()), frames, identity)
     parts = list(columns())
