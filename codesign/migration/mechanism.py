@@ -347,12 +347,7 @@ class TableReads:
         held, held_g = self._open
         if len(held) and p.min() < held[0]:
             self._ordered = False
-        p, g = np.concatenate([held, p]), np.concatenate([held_g, g])
-        order = np.lexsort((g, p))
-        p, g = p[order], g[order]
-        keep = np.ones(len(p), dtype=np.bool_)
-        keep[1:] = (p[1:] != p[:-1]) | (g[1:] != g[:-1])
-        p, g = p[keep], g[keep]
+        p, g = _sorted_once(np.concatenate([held, p]), np.concatenate([held_g, g]))
         last = p == p[-1]
         self._open = (p[last], g[last])
         self.pos.add(p[~last])
@@ -373,18 +368,27 @@ class TableReads:
         self._open = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if not len(self.pos):
             return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-        if not self._ordered:  # every pair at once: sorted, each once
-            pos, page = self.pos.array(), self.page.array()
-            order = np.lexsort((page, pos))
-            pos, page = pos[order], page[order]
-            keep = np.ones(len(pos), dtype=np.bool_)
-            keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
-            return pos[keep], *numbered_by_first(page[keep])
+        if not self._ordered:  # every pair at once
+            pos, page = _sorted_once(self.pos.array(), self.page.array())
+            return pos, *numbered_by_first(page)
         numbers = FirstSeen()
         pages = Spill(np.int64, SPILL_ABOVE)
         for block in self.page.blocks():
             pages.add(numbers.number(block)[0])
         return self.pos.array(), pages.array(), numbers.count
+
+
+def _sorted_once(pos: np.ndarray, page: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position, page) pairs sorted by position, then page, each pair once.
+
+    >>> [a.tolist() for a in _sorted_once(np.array([3, 1, 3]), np.array([7, 9, 7]))]
+    [[1, 3], [9, 7]]
+    """
+    order = np.lexsort((page, pos))
+    pos, page = pos[order], page[order]
+    keep = np.ones(len(pos), dtype=np.bool_)
+    keep[1:] = (pos[1:] != pos[:-1]) | (page[1:] != page[:-1])
+    return pos[keep], page[keep]
 
 
 def _merged(pos: np.ndarray, page: np.ndarray, tpos: np.ndarray, tpage: np.ndarray,

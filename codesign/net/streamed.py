@@ -90,9 +90,10 @@ def chunks(stream: Stream, p: PortParams, chunk: int) -> Iterator[_Chunk]:
     """One pass over the stream cut to the wire's MTU, in non-empty chunks of at most
     ``chunk`` frames."""
     base = 0
+    step = max(chunk, 1)
     for seg, cut in segment_pieces(pieces(stream), p.mtu, p.link_gbps):
-        for lo in range(0, len(seg), max(chunk, 1)):
-            part = seg[lo:lo + chunk]
+        for lo in range(0, len(seg), step):
+            part = seg[lo:lo + step]
             yield _Chunk(base, part["time_ns"].astype(np.float64),
                          part["frame_bytes"].astype(np.int64), part["direction"] == Dir.RX,
                          part, cut if lo == 0 else 0)

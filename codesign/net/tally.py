@@ -246,7 +246,3 @@ class Deliveries:
         p50, p99 = self._ranks.select(ranks)
         return {"latency.mean_us": self._sum.mean(n), "latency.p50_us": p50,
                 "latency.p99_us": p99}
-
-    def close(self) -> None:
-        """Drop the kept latencies."""
-        self._ranks.close()

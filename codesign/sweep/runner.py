@@ -156,8 +156,13 @@ def run_sweep(
                     outcome.kept += result.key in previous
                 progress.update(failed=result.status != "done")
 
-        estimate = {key: work(by_key[key].workload_params) for key, _, _ in todo}
-        chunks = longest_first(chunked(todo, jobs), lambda item: estimate[item[0]])
+        # One estimate per workload (an input file's size is read once, not per point).
+        per_workload: dict[str, float] = {}
+        for key, _, wkey in todo:
+            if wkey not in per_workload:
+                per_workload[wkey] = work(by_key[key].workload_params)
+        chunks = longest_first(chunked(todo, jobs),
+                               lambda item: per_workload[by_key[item[0]].workload_key])
         workers = max(1, min(jobs, len(chunks)))
         try:
             if chunks and executor == "serial":

@@ -392,14 +392,11 @@ def rate_stream(p: Rate, sizes: Draw, blocks: Callable[[int], Draw]) -> Stream:
     # Both directions: merged in time order (stable: RX first at a tie) column by column,
     # before any record exists -- gathering 56-byte records would be most of the cost. One
     # direction's times are in order already.
+    columns = (direction, size, time, vm, flow)
     if len(time) > 1 and not bool(np.all(time[1:] >= time[:-1])):
         order = np.argsort(time, kind="stable")
-        direction, size, time, vm, flow = (a[order] for a in (direction, size, time, vm, flow))
-    stream = empty(len(time))
-    stream["frame_bytes"] = size
-    stream["time_ns"] = time
-    fill(stream, direction, vm, flow, p.vlan_base)
-    return stream
+        columns = tuple(a[order] for a in columns)
+    return plain_records(p.vlan_base)(columns)
 
 
 def mix_counts(n: int, mix: tuple[tuple[int, int], ...]) -> list[int]:
