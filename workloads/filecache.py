@@ -62,6 +62,7 @@ from codesign.inputfile import (
     read_bytes,
     read_pieces,
     sha256_of,
+    stream_limit,
 )
 
 Arrays = dict[str, np.ndarray]
@@ -252,6 +253,22 @@ def changed(path: str | os.PathLike[str]) -> InputError:
     """
     return InputError(f"workload.path: {path} changed after its design-point key was "
                       "computed; run again")
+
+
+def too_large_to_hold(path: str | os.PathLike[str], gzip_ratio: float) -> bool:
+    """Whether the input at ``path`` is read a block at a time on every pass rather than
+    parsed into memory: its size, counted ``gzip_ratio`` times for gzip data (what it
+    inflates to, reckoned), above :func:`~codesign.inputfile.stream_limit`; InputError
+    naming ``workload.path`` when it is not a readable regular file.
+
+    >>> too_large_to_hold("/nonexistent/trace", 16)
+    Traceback (most recent call last):
+    codesign.errors.InputError: workload.path: /nonexistent/trace: no such file
+    """
+    label = f"workload.path: {path}"
+    size = check_regular(path, label).st_size
+    gz = is_gzip(next(read_pieces(path, limit=data_limit(), label=label, size=2), b""))
+    return size * (gzip_ratio if gz else 1) > stream_limit()
 
 
 def file_stamp(path: str | os.PathLike[str]) -> Stamp:

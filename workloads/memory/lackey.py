@@ -86,7 +86,6 @@ import numba
 import numpy as np
 
 from codesign.errors import InputError, where
-from codesign.inputfile import check_regular, data_limit, is_gzip, read_pieces, stream_limit
 from codesign.params import param
 from codesign.registry import Workload
 from codesign.resultcache import cached
@@ -100,6 +99,7 @@ from workloads.filecache import (
     key_digest,
     layout_problem,
     text_pieces,
+    too_large_to_hold,
 )
 from workloads.memory import records
 from workloads.memory.chunked import EventChunks, Stream
@@ -547,10 +547,7 @@ def generate(p: LackeyParams) -> Stream:
     every pass: the same events, in memory bounded by a block.
     """
     path = _required(p)
-    label = f"workload.path: {path}"
-    size = check_regular(path, label).st_size
-    gz = is_gzip(next(read_pieces(path, limit=data_limit(), label=label, size=2), b""))
-    if size * (GZIP_RATIO if gz else 1) > stream_limit():
+    if too_large_to_hold(path, GZIP_RATIO):
         return streamed(p)
     trace = load(path, p.skip_bad_lines)
     confirm_digest(path, trace.digest)

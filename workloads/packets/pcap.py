@@ -76,7 +76,6 @@ import numba
 import numpy as np
 
 from codesign.errors import InputError
-from codesign.inputfile import check_regular, data_limit, is_gzip, read_pieces, stream_limit
 from codesign.params import param
 from codesign.registry import Workload
 from codesign.resultcache import cached
@@ -90,6 +89,7 @@ from workloads.filecache import (
     key_digest,
     layout_problem,
     text_pieces,
+    too_large_to_hold,
 )
 from workloads.packets.chunked import FrameChunks, Stream
 from workloads.packets.frames import (
@@ -560,10 +560,7 @@ def generate(p: PcapParams) -> Stream:
     at :data:`GZIP_RATIO` times its size) comes in pieces (:func:`streamed`): the same
     frames, read a block at a time on every pass."""
     path = _required(p)
-    size = check_regular(path, f"workload.path: {path}").st_size
-    head = next(read_pieces(path, limit=data_limit(), label=f"workload.path: {path}", size=2),
-                b"")
-    if size * (GZIP_RATIO if is_gzip(head) else 1) > stream_limit():
+    if too_large_to_hold(path, GZIP_RATIO):
         return streamed(p)
     records, digest = load(path)
     confirm_digest(path, digest)
