@@ -159,11 +159,6 @@ class Ranks:
         # prefix found so far fit in memory; then one more pass gathers them.
         prefix, shift, below = 0, 64, 0
         while True:
-            if shift < 64:
-                among = sum(int(np.count_nonzero(order_keys(b) >> np.uint64(shift) == prefix))
-                            for b in self._values.blocks(self.BLOCK))
-                if among <= self.in_memory or shift == 0:
-                    break
             hist = np.zeros(1 << 16, dtype=np.int64)
             for b in self._values.blocks(self.BLOCK):
                 k = order_keys(b)
@@ -176,7 +171,9 @@ class Ranks:
             below += int(cum[digit - 1]) if digit else 0
             prefix = (prefix << 16) | digit
             shift -= 16
-        parts = [b[order_keys(b) >> np.uint64(shift) == prefix] if shift < 64 else b
+            if hist[digit] <= self.in_memory or shift == 0:  # the values sharing the prefix
+                break
+        parts = [b[order_keys(b) >> np.uint64(shift) == prefix]
                  for b in self._values.blocks(self.BLOCK)]
         values = np.concatenate(parts)
         return float(np.partition(values, rank - below)[rank - below])
