@@ -348,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="sweep spec file (.toml)")
     p.add_argument("--store", help="result store (default: ./<sweep name>.sqlite)")
     p.add_argument("--executor", choices=("serial", "local", "dask"), default="local")
-    p.add_argument("--jobs", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--jobs", type=_positive,
+                   help="processes evaluating points, this one among them (default: CPU count)")
     p.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT "
                    "(default: a local cluster)")
     p.add_argument("--force", action="store_true", help="recompute points already done")
@@ -398,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the bundled quickstart sweeps (MMU, then NIC) and "
                        "write their reports")
     p.add_argument("--out", default="codesign-demo", help="output folder (default: codesign-demo)")
-    p.add_argument("--jobs", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--jobs", type=_positive,
+                   help="processes evaluating points, this one among them (default: CPU count)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_demo, executor="local", scheduler=None, force=False)
     return parser

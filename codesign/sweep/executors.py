@@ -7,9 +7,11 @@ evaluates it, and returns :class:`~codesign.sweep.store.Result` s. A point that 
 becomes a failed result; it never stops the sweep. Evaluation is a pure function of the
 point, so every executor and job count gives bit-identical metrics.
 
-Processes, not threads: PyRTL keeps per-process globals, and numba kernels run without the
-GIL anyway. Workers ignore SIGINT so that Ctrl-C reaches only the driver, which stops them,
-and exit by themselves when the driver dies without stopping them (SIGKILL).
+Processes, not threads: PyRTL keeps per-process globals, so no process evaluates two points
+at once. The local executor's driver is one of its processes: it evaluates too, one chunk at
+a time in a thread of its own, its main thread left to store results and take Ctrl-C.
+Workers ignore SIGINT so that Ctrl-C reaches only the driver, which stops them, and exit by
+themselves when the driver dies without stopping them (SIGKILL).
 """
 
 from __future__ import annotations
@@ -289,66 +291,114 @@ def run_serial(chunks: list[list[tuple[str, Point]]], on_results: OnResults) -> 
         on_results(evaluate_chunk(chunk))
 
 
-def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int) -> None:
-    """Evaluate on a pool of ``jobs`` worker processes on this machine.
+class _Helper:
+    """The driver's own evaluation of a chunk, in a thread of its own, so that the main
+    thread stays free to store the workers' results as they come and to take Ctrl-C. A daemon
+    thread: an interrupted sweep does not wait for the chunk it had under way. One chunk at
+    a time; its :class:`~concurrent.futures.Future` is waited on with the workers'."""
 
-    A worker needs a second or two to start (an interpreter, the imports, the compiled
-    kernels from numba's cache). Until one has returned a result, the driver works too:
-    from the back of the queue, then on chunks the workers hold but have not returned (their
-    copies are then dropped: evaluation is a pure function of the point). A sweep shorter
-    than the start-up is then done by the driver alone, as fast as serially, and its
-    still-starting workers are stopped; a long one loses nothing.
+    @staticmethod
+    def run(fn: Callable[..., list[Result]], *args: Any) -> Future[list[Result]]:
+        future: Future[list[Result]] = Future()
+        future.set_running_or_notify_cancel()
+
+        def body() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # the main thread raises it
+                future.set_exception(exc)
+
+        threading.Thread(target=body, name="codesign-driver-eval", daemon=True).start()
+        return future
+
+
+def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int) -> None:
+    """Evaluate with ``jobs`` processes on this machine: the driver itself and ``jobs - 1``
+    worker processes.
+
+    The driver starts at once, from the back of the queue (the smallest chunks, in
+    longest-first order), and works to the end; the workers take the queue from the front as
+    they come up. A worker needs a second or two to start (an interpreter, the imports, the
+    compiled kernels from numba's cache), on a core of its own: the driver is never slowed
+    by it, so a sweep shorter than the start-up is done as fast as serially (the workers,
+    still starting, are then stopped), and a long one has ``jobs`` processes on it. When
+    the queue is empty the driver takes back a chunk a worker holds but has not started;
+    until a worker has returned a result, also one it may be starting on (its copy is then
+    dropped: evaluation is a pure function of the point).
     """
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(os.getpid(),))
     todo = collections.deque(enumerate(chunks))
     pending: dict[Future[list[Result]], tuple[int, Chunk]] = {}
     stored: set[int] = set()
-    started = False
+    returned = False  # a worker has returned a result
+    mine: Future[list[Result]] | None = None  # the driver's chunk under way
+    mine_n = -1
+    helpers = max(0, min(jobs, len(chunks)) - 1)
+    pool = (ProcessPoolExecutor(max_workers=helpers, mp_context=get_context("spawn"),
+                                initializer=_init_worker, initargs=(os.getpid(),))
+            if helpers else None)
 
-    def submit() -> None:
-        n, chunk = todo.popleft()
-        try:
-            pending[pool.submit(evaluate_chunk, chunk)] = (n, chunk)
-        except BrokenProcessPool:  # a worker died: the chunks not yet sent fail as theirs
-            store(n, _failed_chunk(chunk, DIED))
+    def refill() -> None:
+        # A backlog: workers never wait for work.
+        while pool is not None and todo and len(pending) < 2 * helpers:
+            n, chunk = todo.popleft()
+            try:
+                pending[pool.submit(evaluate_chunk, chunk)] = (n, chunk)
+            except BrokenProcessPool:  # a worker died: the chunks not yet sent fail as theirs
+                store(n, _failed_chunk(chunk, DIED))
 
     def store(n: int, results: list[Result]) -> None:
         if n not in stored:
             stored.add(n)
             on_results(results)
 
+    def take_back() -> tuple[int, Chunk] | None:
+        for future in reversed(list(pending)):  # the newest first: the least likely started
+            n, chunk = pending[future]
+            if n not in stored and future.cancel():
+                del pending[future]
+                return n, chunk
+        if returned:
+            return None
+        return next(((n, c) for n, c in pending.values() if n not in stored), None)
+
     try:
-        # A backlog: workers never wait for work. Submitting starts the workers, with SIGINT
-        # ignored: a worker still importing when Ctrl-C reaches the process group would
-        # print a KeyboardInterrupt traceback before its initializer ignores the signal (an
-        # ignored signal stays ignored across exec; see run_dask).
+        # Submitting starts the workers, with SIGINT ignored: a worker still importing when
+        # Ctrl-C reaches the process group would print a KeyboardInterrupt traceback before
+        # its initializer ignores the signal (an ignored signal stays ignored across exec;
+        # see run_dask).
         with _sigint_ignored():
-            for _ in range(min(2 * jobs, len(todo))):
-                submit()
-        while pending:
-            if started:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            else:
-                spare = todo.pop() if todo else next(
-                    ((n, c) for n, c in pending.values() if n not in stored), None)
-                if spare is None:  # the driver stored everything: the workers' copies go
-                    break
-                store(spare[0], evaluate_chunk(spare[1]))
-                finished = {f for f in pending if f.done()}
+            refill()
+        while True:
+            if mine is None:
+                picked = todo.pop() if todo else take_back()
+                if picked is not None:
+                    mine_n, chunk = picked
+                    mine = _Helper.run(evaluate_chunk, chunk)
+            if mine is None and all(n in stored for n, _ in pending.values()):
+                break  # everything is stored (the workers' copies, if any, go)
+            finished, _ = wait({*pending, *([mine] if mine is not None else [])},
+                               return_when=FIRST_COMPLETED)
             for future in finished:
+                if future is mine:
+                    mine = None
+                    store(mine_n, future.result())
+                    continue
                 n, chunk = pending.pop(future)
                 try:
                     results = future.result()
                 except BrokenProcessPool:
                     results = _failed_chunk(chunk, DIED)
-                started = True
+                returned = True
                 store(n, results)
-                if todo:
-                    submit()
-    except BaseException:
-        _stop_pool(pool)
+            refill()
+    except BaseException as exc:
+        if pool is not None:
+            _stop_pool(pool)
+        if mine is not None and not isinstance(exc, KeyboardInterrupt):
+            wait([mine])  # no evaluation left running behind the caller's back
         raise
+    if pool is None:
+        return
     if pending:  # workers still starting, holding copies of chunks the driver stored
         _stop_pool(pool)
     else:

@@ -59,14 +59,14 @@ def test_sigkill_of_a_local_sweep_leaves_no_worker(tmp_path: Path) -> None:
     spec = tmp_path / "orphans.toml"
     spec.write_text(SPEC)
     driver = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", str(spec),
-                               "--store", str(tmp_path / "o.sqlite"), "--jobs", "2",
+                               "--store", str(tmp_path / "o.sqlite"), "--jobs", "3",
                                "--quiet"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
         workers: list[int] = []
         deadline = time.monotonic() + 60
-        # The pool's two workers (and multiprocessing's resource tracker) are the
-        # driver's children once it has started them.
+        # The pool's two workers (--jobs 3: the driver is the third process evaluating)
+        # and multiprocessing's resource tracker are the driver's children.
         while len(workers) < 3 and time.monotonic() < deadline and driver.poll() is None:
             time.sleep(0.2)
             workers = _children(driver.pid)

@@ -116,14 +116,15 @@ def test_force_with_a_worker_killed_keeps_every_done_result(plugin: Path,
     with sqlite3.connect(store) as db:
         first_end = db.execute("SELECT max(finished_at) FROM points").fetchone()[0]
     proc = subprocess.Popen([sys.executable, "-m", "codesign.cli", "sweep", str(spec),
-                             "--store", str(store), "--jobs", "2", "--quiet", "--force"],
+                             "--store", str(store), "--jobs", "3", "--quiet", "--force"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         deadline = time.monotonic() + 120
         workers: list[int] = []
         while time.monotonic() < deadline and proc.poll() is None:
-            # the pool's workers: the driver's children that are not its resource tracker
+            # the pool's workers (--jobs 3: two, the driver evaluating too): the driver's
+            # children that are not its resource tracker
             workers = [c for c in _children(proc.pid)
                        if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
             if len(workers) >= 2 and _recomputed(store, first_end) >= 2:

@@ -134,7 +134,7 @@ def default_sigint() -> None:
 
 def _start(spec: Path, store: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "codesign.cli", "sweep", str(spec),
-                             "--store", str(store), "--jobs", "2", "--quiet"], cwd=cwd,
+                             "--store", str(store), "--jobs", "3", "--quiet"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=default_sigint)
 
