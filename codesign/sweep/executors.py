@@ -241,20 +241,38 @@ def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tup
             first.setdefault((wkey, *g), i)
     keyed.sort(key=lambda t: (t[0], first.get((t[0], *t[1]), t[2]), t[2]))
     runs: list[list[tuple[str, Point]]] = []
+    run_workload: list[str] = []
     last = None
     for wkey, g, _, k, p in keyed:
         this = (wkey, *g) if g != ("alone",) else None
         if this is None or this != last or len(runs[-1]) >= GROUP_MAX:
             runs.append([])
+            run_workload.append(wkey)
         runs[-1].append((k, p))
         last = this
     size = max(1, min(16, math.ceil(len(items) / (max(jobs, 1) * 8))))
-    chunks: list[list[tuple[str, Point]]] = []
-    for run in runs:
-        if chunks and len(chunks[-1]) + len(run) <= size:
-            chunks[-1].extend(run)
+    # A workload's runs stay in one chunk when they fit in one: a workload split over two
+    # chunks that workers take at once is generated twice, and so is its native reference.
+    blocks: list[list[list[tuple[str, Point]]]] = []
+    for i, run in enumerate(runs):
+        if i and run_workload[i] == run_workload[i - 1]:
+            blocks[-1].append(run)
         else:
-            chunks.append(list(run))
+            blocks.append([run])
+    chunks: list[list[tuple[str, Point]]] = []
+    for block in blocks:
+        whole = sum(len(run) for run in block)
+        if whole <= size:
+            if chunks and len(chunks[-1]) + whole <= size:
+                chunks[-1].extend(x for run in block for x in run)
+            else:
+                chunks.append([x for run in block for x in run])
+            continue
+        for run in block:
+            if chunks and len(chunks[-1]) + len(run) <= size:
+                chunks[-1].extend(run)
+            else:
+                chunks.append(list(run))
     return chunks
 
 

@@ -96,3 +96,23 @@ def test_a_long_sweep_shares_the_work_with_its_workers(plugin: Path,
     # 16 points of 0.4 s: the workers are up long before the driver could do them all
     by_driver = {k for c in taken for k, _ in c}
     assert 0 < len(by_driver) < len(keys)
+
+
+def test_a_workload_is_not_split_over_chunks_when_it_fits_in_one() -> None:
+    # 192 seeds x 2 TLB sizes (no one-pass key): at 16 jobs a chunk holds up to 3 points,
+    # and a chunk of 3 would cut a seed's pair in two (its stream and native reference
+    # then made by two workers at once).
+    spec = {"version": 1, "name": "pairs",
+            "workload": {"name": "random", "refs": 1000, "seed": {"range": [1, 192]}},
+            "mechanism": {"name": "nested"},
+            "hardware": {"tlb": {"l1": {"entries": [32, 64]}}}}
+    expansion = expand(parse_spec(spec))
+    workload = {p.key: p.workload_key for p in expansion.points}
+    for jobs in (1, 2, 4, 16):
+        chunks = _chunks(spec, jobs)
+        holder: dict[str, set[int]] = {}
+        for i, c in enumerate(chunks):
+            for k, _ in c:
+                holder.setdefault(workload[k], set()).add(i)
+        assert len(holder) == 192 and all(len(h) == 1 for h in holder.values()), jobs
+        assert sorted(k for c in chunks for k, _ in c) == sorted(workload)
