@@ -72,34 +72,118 @@ def _out(text: str = "", stream: TextIO | None = None) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 
+def _mechanisms(given: Sequence[str]) -> list[str]:
+    """The mechanism names of ``--mechanism`` (repeated, or comma-separated), each once, in
+    order.
+
+    >>> _mechanisms(["nested,shadow", "nested", " agile "])
+    ['nested', 'shadow', 'agile']
+    """
+    names = [n.strip() for item in given for n in item.split(",")]
+    if not all(names):
+        raise InputError(f"--mechanism expects names separated by commas, got "
+                         f"{','.join(given)!r}")
+    return list(dict.fromkeys(names))
+
+
+def _own_params(params: dict[str, str], mechanisms: list[Any]) -> list[dict[str, str]]:
+    """Each mechanism's share of ``--set`` values: the workload's and platform's keys, and of
+    the others those it declares (as a sweep applies a key to the points that have it).
+    InputError for a key none of them declares."""
+    from codesign.params import specs
+    from codesign.registry import HardwareOptions
+
+    hardware = {s.key for s in specs(HardwareOptions)}
+    declared = [{s.key for s in specs(m.params)} | (hardware if m.hardware else set())
+                for m in mechanisms]
+    known = set().union(*declared)
+    for key in params:
+        if not key.startswith(("workload.", "platform.")) and key not in known:
+            raise InputError(f"--set {key}: unknown parameter {key!r} for mechanism(s) "
+                             f"{', '.join(m.name for m in mechanisms)}{suggest(key, known)}")
+    return [{k: v for k, v in params.items()
+             if k.startswith(("workload.", "platform.")) or k in mine} for mine in declared]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from codesign.harness import Point, resolve, run_resolved
+    from codesign.registry import default_registry
 
     params = _parse_sets(args.set)
     names = {k: params.pop(k) for k in ("workload", "mechanism", "platform") if k in params}
     if names:
         raise InputError(f"--set {next(iter(names))}=...: use --{next(iter(names))} instead")
-    point = Point(args.workload, args.mechanism, args.platform, params, str(Path.cwd()))
-    resolved = resolve(point, origin="--set")
-    metrics = run_resolved(resolved)
+    mechanisms = _mechanisms(args.mechanism)
+    if len(mechanisms) == 1:
+        shares = [params]
+    else:
+        registry = default_registry()
+        shares = _own_params(params, [registry.mechanism(m) for m in mechanisms])
+    resolved = [resolve(Point(args.workload, m, args.platform, share, str(Path.cwd())),
+                        origin="--set") for m, share in zip(mechanisms, shares, strict=True)]
+    # One stream for all: the workload's parameters are the same at every point, and so the
+    # native reference behind slowdown_vs_native is computed once.
+    data = resolved[0].workload.generate(resolved[0].workload_params)
+    results = [(r, run_resolved(r, data)) for r in resolved]
     if args.json:
-        record = {"key": resolved.key,
-                  "params": {"workload": resolved.workload.name,
-                             "mechanism": resolved.mechanism.name,
-                             "platform": args.platform, **resolved.params},
-                  "metrics": dict(metrics)}
-        _out(json.dumps(record))
+        for r, metrics in results:
+            _out(json.dumps({"key": r.key,
+                             "params": {"workload": r.workload.name,
+                                        "mechanism": r.mechanism.name,
+                                        "platform": args.platform, **r.params},
+                             "metrics": dict(metrics)}))
         return EXIT_OK
-    _out(f"{resolved.workload.name} × {resolved.mechanism.name} @ {args.platform}"
-         f"   (key {resolved.key[:12]})")
-    width = max([len(k) for k in (*resolved.params, *metrics)] + [8])
-    _out("parameters:")
-    for key, value in resolved.params.items():
-        _out(f"  {key:<{width}}  {_show(value)}")
-    _out("metrics:")
-    for key, value in metrics.items():
-        _out(f"  {key:<{width}}  {_show(value)}")
+    if len(results) == 1:
+        r, metrics = results[0]
+        _out(f"{r.workload.name} × {r.mechanism.name} @ {args.platform}"
+             f"   (key {r.key[:12]})")
+        width = max([len(k) for k in (*r.params, *metrics)] + [8])
+        _out("parameters:")
+        for key, value in r.params.items():
+            _out(f"  {key:<{width}}  {_show(value)}")
+        _out("metrics:")
+        for key, value in metrics.items():
+            _out(f"  {key:<{width}}  {_show(value)}")
+        return EXIT_OK
+    _side_by_side(results, args.platform)
     return EXIT_OK
+
+
+def _side_by_side(results: list[tuple[Any, Any]], platform: str) -> None:
+    """Several mechanisms' results in columns, one a mechanism: the parameters they share
+    (the workload's, and the others where every mechanism has the same value) once, then the
+    keys, the parameters that differ ("-": a mechanism without it) and the metrics."""
+    first = results[0][0]
+    mechs = [r.mechanism.name for r, _ in results]
+    _out(f"{first.workload.name} × {', '.join(mechs)} @ {platform}")
+    keys = list(dict.fromkeys(k for r, _ in results for k in r.params))
+    shared = [k for k in keys if all(k in r.params and r.params[k] == first.params[k]
+                                     for r, _ in results)]
+    differ = [k for k in keys if k not in shared]
+    metric_keys = list(dict.fromkeys(k for _, m in results for k in m))
+    width = max([len(k) for k in (*keys, *metric_keys)] + [10])
+    columns = {name: [r.key[:12]]
+               + [_show(r.params[k]) if k in r.params else "-" for k in differ]
+               + [_show(m[k]) if k in m else "-" for k in metric_keys]
+               for name, (r, m) in zip(mechs, results, strict=True)}
+    col = {name: max([len(name), *map(len, columns[name])]) for name in mechs}
+
+    def row(label: str, i: int) -> str:
+        return f"  {label:<{width}}  " + "  ".join(
+            f"{columns[name][i]:>{col[name]}}" for name in mechs)
+
+    def heading(title: str) -> str:
+        return f"{title:<{width + 2}}  " + "  ".join(f"{n:>{col[n]}}" for n in mechs)
+
+    _out("parameters (all):")
+    for key in shared:
+        _out(f"  {key:<{width}}  {_show(first.params[key])}")
+    _out(heading("parameters (each):"))
+    for i, key in enumerate(["key", *differ]):
+        _out(row(key, i))
+    _out(heading("metrics:"))
+    for j, key in enumerate(metric_keys):
+        _out(row(key, 1 + len(differ) + j))
 
 
 def _show(value: Any) -> str:
@@ -337,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="evaluate one design point")
     p.add_argument("--workload", required=True, help="workload name (codesign list workloads)")
-    p.add_argument("--mechanism", required=True, help="mechanism name (codesign list mechanisms)")
+    p.add_argument("--mechanism", required=True, action="append",
+                   help="mechanism name (codesign list mechanisms); several, repeated or "
+                        "separated by commas, run on one stream and print side by side")
     p.add_argument("--platform", default="kvm-nehalem", help="bundled profile or .toml file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter (codesign list params); repeatable")

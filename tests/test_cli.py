@@ -227,3 +227,59 @@ def test_bad_input_through_the_console_script_has_no_traceback(tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr.strip().endswith("nope.toml: no such file")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def _json_lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_run_with_several_mechanisms_equals_each_run_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import codesign.harness as harness
+
+    common = ("--workload", "random", "--set", "workload.refs=3000", "--set", "hw.cost=false",
+              "--json")
+    given: list[object] = []
+    run_resolved = harness.run_resolved
+
+    def spy(resolved: object, data: object = None) -> object:
+        given.append(data)
+        return run_resolved(resolved, data)
+
+    monkeypatch.setattr(harness, "run_resolved", spy)
+    status, out, err = call("run", "--mechanism", "nested,shadow", "--mechanism", "nested",
+                            "--set", "shadow.cache=8", *common)
+    assert status == 0, err
+    both = _json_lines(out)
+    assert [r["params"]["mechanism"] for r in both] == ["nested", "shadow"]
+    assert len(given) == 2 and given[0] is not None and given[0] is given[1]  # one stream
+    # shadow.cache is shadow's: nested, which has no such key, runs without it
+    assert "shadow.cache" not in both[0]["params"] and both[1]["params"]["shadow.cache"] == 8
+    _, alone, _ = call("run", "--mechanism", "nested", *common)
+    assert _json_lines(alone) == both[:1]
+    _, alone, _ = call("run", "--mechanism", "shadow", "--set", "shadow.cache=8", *common)
+    assert _json_lines(alone) == both[1:]
+
+
+def test_run_with_several_mechanisms_prints_them_side_by_side() -> None:
+    status, out, _ = call("run", "--workload", "random", "--mechanism", "native,nested",
+                          "--set", "workload.refs=2000", "--set", "hw.cost=false")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == "random × native, nested @ kvm-nehalem"
+    each = next(i for i, line in enumerate(lines) if line.startswith("parameters (each):"))
+    assert lines[each].split()[-2:] == ["native", "nested"]
+    assert any(re.fullmatch(r"\s+host\.page_size\s+-\s+4K", line) for line in lines[each:])
+    slow = next(line for line in lines if line.split()[:1] == ["slowdown_vs_native"])
+    assert slow.split()[1] == "1" and float(slow.split()[2]) > 1
+
+
+def test_run_key_that_no_mechanism_has_is_one_line() -> None:
+    status, _, err = call("run", "--workload", "random", "--mechanism", "native,nested",
+                          "--set", "shadow.cahce=8")
+    assert status != 0
+    line = err.strip()
+    assert "\n" not in line and "unknown parameter 'shadow.cahce'" in line
+    assert "native, nested" in line
+    status, _, err = call("run", "--workload", "random", "--mechanism", "nested,,shadow")
+    assert status != 0 and "--mechanism expects names separated by commas" in err
