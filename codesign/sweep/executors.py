@@ -340,14 +340,15 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
     compiled kernels from numba's cache), on a core of its own: the driver is never slowed
     by it, so a sweep shorter than the start-up is done as fast as serially (the workers,
     still starting, are then stopped), and a long one has ``jobs`` processes on it. When
-    the queue is empty the driver takes back a chunk a worker holds but has not started;
-    until a worker has returned a result, also one it may be starting on (its copy is then
-    dropped: evaluation is a pure function of the point).
+    the queue is empty the driver takes back a chunk a worker holds but has not started, or
+    else runs a copy of the newest one a worker holds (queued behind the chunk it runs, or
+    held while it starts): the copy that ends first is stored, the other dropped (evaluation
+    is a pure function of the point), and the workers still busy with copies are stopped.
     """
     todo = collections.deque(enumerate(chunks))
     pending: dict[Future[list[Result]], tuple[int, Chunk]] = {}
     stored: set[int] = set()
-    returned = False  # a worker has returned a result
+    copied: set[int] = set()  # the chunks the driver has taken
     mine: Future[list[Result]] | None = None  # the driver's chunk under way
     mine_n = -1
     helpers = max(0, min(jobs, len(chunks)) - 1)
@@ -370,14 +371,15 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
             on_results(results)
 
     def take_back() -> tuple[int, Chunk] | None:
-        for future in reversed(list(pending)):  # the newest first: the least likely started
-            n, chunk = pending[future]
-            if n not in stored and future.cancel():
-                del pending[future]
-                return n, chunk
-        if returned:
-            return None
-        return next(((n, c) for n, c in pending.values() if n not in stored), None)
+        # The newest first: the least likely started (a worker's queue holds one more
+        # than it runs, and what it queues can no longer be cancelled).
+        newest = [f for f in reversed(pending) if pending[f][0] not in stored]
+        for future in newest:
+            if future.cancel():
+                return pending.pop(future)
+        # Else one a worker has queued or runs: whichever copy ends first is stored, and the
+        # driver's core would idle otherwise.
+        return next((pending[f] for f in newest if pending[f][0] not in copied), None)
 
     try:
         # Submitting starts the workers, with SIGINT ignored: a worker still importing when
@@ -391,6 +393,7 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
                 picked = todo.pop() if todo else take_back()
                 if picked is not None:
                     mine_n, chunk = picked
+                    copied.add(mine_n)
                     mine = _Helper.run(evaluate_chunk, chunk)
             if mine is None and all(n in stored for n, _ in pending.values()):
                 break  # everything is stored (the workers' copies, if any, go)
@@ -406,7 +409,6 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
                     results = future.result()
                 except BrokenProcessPool:
                     results = _failed_chunk(chunk, DIED)
-                returned = True
                 store(n, results)
             refill()
     except BaseException as exc:
