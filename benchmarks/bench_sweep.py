@@ -109,13 +109,17 @@ def scaling(points: int, refs: int, jobs: list[int]) -> None:
     (the driver evaluates too, and a process keeps the results it computed in memory: a
     second sweep in one process would reuse the first's) from an empty result cache; the
     stored metrics of every run compared with the first's."""
+    def one(j: int, n: int, r: int) -> list[str]:
+        return subprocess.run([sys.executable, __file__, "--one-run", str(j), "--points",
+                               str(n), "--refs", str(r)], check=True, capture_output=True,
+                              text=True).stdout.split()
+
+    one(1, 2, 2_000)  # numba's cache filled first (a fresh checkout compiles every kernel)
     print(f"{points} points (nested, GUPS of {refs:,} references)")
     print(f"{'jobs':>5s} {'seconds':>9s} {'points/s':>9s} {'speedup':>8s} {'bits':>10s}")
     first = base = None
     for j in jobs:
-        out = subprocess.run([sys.executable, __file__, "--one-run", str(j), "--points",
-                              str(points), "--refs", str(refs)], check=True,
-                             capture_output=True, text=True).stdout.split()
+        out = one(j, points, refs)
         took, digest = float(out[0]), " ".join(out[1:])
         base = base or took
         first = first or digest
