@@ -2,8 +2,8 @@
 
 Workers take chunks from one queue; a sweep whose biggest points come last ends with one
 worker grinding them while the others idle. So chunks go out largest first (Graham's LPT
-rule, within 4/3 of the best makespan for independent jobs), and the driver, which helps
-while its workers start, takes the smallest from the back. Results do not depend on the
+rule, within 4/3 of the best makespan for independent jobs), and the driver, one of the
+local executor's processes, takes the smallest from the back. Results do not depend on the
 order: a point's evaluation is a pure function of it.
 
 A point's work is estimated from its workload's parameters, by convention: the product of
