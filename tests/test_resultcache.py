@@ -112,3 +112,22 @@ def test_the_native_reference_is_shared_and_exact(cache: Path,
     assert run_point("random", "shadow", params=params) == shadow  # computed: the same
     assert calls == [1]
     assert first["slowdown_vs_native"] > 1.0
+
+
+def test_the_native_mechanisms_own_run_is_the_reference_of_the_others(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = {"workload.refs": 20000, "hw.cost": False}
+    calls = []
+    real = native.replay
+    monkeypatch.setattr(native, "replay", lambda *a: calls.append(1) or real(*a))
+    alone = dict(evaluate(Point("random", "native", params=params)))
+    assert len(_entries(cache, "native")) == 1  # its cycles.total, kept as the reference
+    shadow = dict(evaluate(Point("random", "shadow", params=params)))
+    nested = dict(evaluate(Point("random", "nested", params=params)))
+    assert calls == []  # neither replayed natively again
+    monkeypatch.setenv(resultcache.OFF_ENV, "1")
+    native._NATIVE_MEMO.clear()
+    assert dict(evaluate(Point("random", "shadow", params=params))) == shadow
+    native._NATIVE_MEMO.clear()
+    assert dict(evaluate(Point("random", "nested", params=params))) == nested
+    assert calls == [1, 1] and alone["slowdown_vs_native"] == 1.0  # computed: the same
