@@ -46,9 +46,10 @@ OnResults = Callable[[list[Result]], None]
 EXECUTORS = ("serial", "local", "dask")
 
 JOBS_PER_CPU = 4
-"""Most worker processes a sweep starts per CPU it may use: points are CPU-bound, so more
-workers than CPUs buy nothing, and each worker holds its own numba code and workload data
-(hundreds of MB); a few per CPU still cover workers that wait on I/O."""
+"""Most processes (the driver and its workers) a sweep evaluates with per CPU it may use:
+points are CPU-bound, so more processes than CPUs buy nothing, and each worker holds its own
+numba code and workload data (hundreds of MB); a few per CPU still cover workers that wait
+on I/O."""
 
 _SCHEDULER = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?$")
 
@@ -75,18 +76,18 @@ def check_scheduler(address: str) -> str:
 
 
 def cap_jobs(jobs: int, cpus: int) -> tuple[int, str | None]:
-    """Worker processes to start on this machine for ``jobs`` asked, and why fewer than
-    asked (None when as asked).
+    """Processes to evaluate with on this machine (the driver and its workers) for ``jobs``
+    asked, and why fewer than asked (None when as asked).
 
     >>> cap_jobs(1000, 2)
-    (8, '--jobs 1000 is more than 4 workers per CPU (2 CPUs here): using 8')
+    (8, '--jobs 1000 is more than 4 processes per CPU (2 CPUs here): using 8')
     >>> cap_jobs(16, 16)
     (16, None)
     """
     cap = JOBS_PER_CPU * max(cpus, 1)
     if jobs <= cap:
         return jobs, None
-    return cap, (f"--jobs {jobs} is more than {JOBS_PER_CPU} workers per CPU ({cpus} CPUs "
+    return cap, (f"--jobs {jobs} is more than {JOBS_PER_CPU} processes per CPU ({cpus} CPUs "
                  f"here): using {cap}")
 
 

@@ -281,7 +281,7 @@ def test_demo_into_an_unwritable_folder_says_permission_denied(unprivileged: Non
 
 
 def test_jobs_are_capped_per_cpu() -> None:
-    assert cap_jobs(1000, 2) == (8, "--jobs 1000 is more than 4 workers per CPU (2 CPUs "
+    assert cap_jobs(1000, 2) == (8, "--jobs 1000 is more than 4 processes per CPU (2 CPUs "
                                     "here): using 8")
     assert cap_jobs(8, 2) == (8, None)
     assert cap_jobs(3, 0)[0] == 3
@@ -303,7 +303,7 @@ def test_a_thousand_jobs_start_no_more_workers_than_chunks_and_cpus(
                             stream=io.StringIO())
     assert outcome.computed == 4
     assert started and started[0] <= 4
-    assert any("--jobs 1000 is more than 4 workers per CPU" in str(w.message) for w in caught)
+    assert any("--jobs 1000 is more than 4 processes per CPU" in str(w.message) for w in caught)
 
 
 @pytest.mark.parametrize("address", ["notaurl", "http://localhost:8787", "tcp://",
