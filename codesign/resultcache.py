@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,10 @@ from workloads.filecache import cache_dir
 
 ROOTS = ("codesign", "hwmodels", "workloads")
 """The packages whose source decides every result."""
-_MEMORY: dict[str, Any] = {}
+_MEMORY: OrderedDict[str, Any] = OrderedDict()
+"""The entries this process used last, at most :data:`MEMORY_ENTRIES` (a long sweep in one
+process would otherwise keep every one it computed); the others are read from their files."""
+MEMORY_ENTRIES = 4096
 OFF_ENV = "CODESIGN_NO_RESULT_CACHE"
 """Set (to anything but empty) to compute every time: for measuring the computation."""
 
@@ -86,6 +90,7 @@ def cached(kind: str, inputs: Any, compute: Callable[[], Any]) -> Any:
         return compute()
     key = entry_key(kind, inputs)
     if key in _MEMORY:
+        _MEMORY.move_to_end(key)
         return _MEMORY[key]
     path = cache_dir() / "results" / kind / f"{key}.json"
     value = _load(path, key)
@@ -95,7 +100,7 @@ def cached(kind: str, inputs: Any, compute: Callable[[], Any]) -> Any:
         # What is kept is what a later process reads: the JSON round trip (a tuple comes
         # back as a list), so that the first run and a cached one return the same.
         value = json.loads(json.dumps(value))
-    _MEMORY[key] = value
+    _remember(key, value)
     return value
 
 
@@ -132,8 +137,15 @@ def cached_many(kind: str, inputs: list[Any],
             _store(paths[i], keys[i], value)
             out[i] = json.loads(json.dumps(value))
     for key, value in zip(keys, out, strict=True):
-        _MEMORY[key] = value
+        _remember(key, value)
     return out
+
+
+def _remember(key: str, value: Any) -> None:
+    _MEMORY[key] = value
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
 
 
 def _load(path: Path, key: str) -> Any:

@@ -131,3 +131,22 @@ def test_the_native_mechanisms_own_run_is_the_reference_of_the_others(
     native._NATIVE_MEMO.clear()
     assert dict(evaluate(Point("random", "nested", params=params))) == nested
     assert calls == [1, 1] and alone["slowdown_vs_native"] == 1.0  # computed: the same
+
+
+def test_memory_keeps_the_entries_used_last_and_the_files_the_rest(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resultcache, "MEMORY_ENTRIES", 3)
+    calls = []
+
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    assert [resultcache.cached("sq", x, lambda x=x: square(x)) for x in range(6)] == [
+        0, 1, 4, 9, 16, 25]
+    assert len(resultcache._MEMORY) == 3
+    resultcache.cached("sq", 3, lambda: square(3))  # from memory
+    assert resultcache.cached_many("sq", [0, 4, 5], lambda m: [square(i) for i in m]) == [
+        0, 16, 25]
+    assert calls == list(range(6))  # the ones no longer in memory came from their files
+    assert len(resultcache._MEMORY) == 3 and len(_entries(cache, "sq")) == 6
