@@ -90,12 +90,7 @@ def _own_params(params: dict[str, str], mechanisms: list[Any]) -> list[dict[str,
     """Each mechanism's share of ``--set`` values: the workload's and platform's keys, and of
     the others those it declares (as a sweep applies a key to the points that have it).
     InputError for a key none of them declares."""
-    from codesign.params import specs
-    from codesign.registry import HardwareOptions
-
-    hardware = {s.key for s in specs(HardwareOptions)}
-    declared = [{s.key for s in specs(m.params)} | (hardware if m.hardware else set())
-                for m in mechanisms]
+    declared = [{s.key for s in m.specs()} for m in mechanisms]
     known = set().union(*declared)
     for key in params:
         if not key.startswith(("workload.", "platform.")) and key not in known:

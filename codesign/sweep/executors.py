@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -252,28 +253,20 @@ def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tup
         runs[-1].append((k, p))
         last = this
     size = max(1, min(16, math.ceil(len(items) / (max(jobs, 1) * 8))))
-    # A workload's runs stay in one chunk when they fit in one: a workload split over two
-    # chunks that workers take at once is generated twice, and so is its native reference.
-    blocks: list[list[list[tuple[str, Point]]]] = []
-    for i, run in enumerate(runs):
-        if i and run_workload[i] == run_workload[i - 1]:
-            blocks[-1].append(run)
-        else:
-            blocks.append([run])
+    # A workload's runs go into a chunk as one when they fit in one: a workload split over
+    # two chunks that workers take at once is generated twice, and so is its native reference.
+    units: list[list[tuple[str, Point]]] = []
+    for _, group in itertools.groupby(zip(run_workload, runs, strict=True),
+                                      key=lambda pair: pair[0]):
+        block = [run for _, run in group]
+        whole = [x for run in block for x in run]
+        units.extend([whole] if len(whole) <= size else block)
     chunks: list[list[tuple[str, Point]]] = []
-    for block in blocks:
-        whole = sum(len(run) for run in block)
-        if whole <= size:
-            if chunks and len(chunks[-1]) + whole <= size:
-                chunks[-1].extend(x for run in block for x in run)
-            else:
-                chunks.append([x for run in block for x in run])
-            continue
-        for run in block:
-            if chunks and len(chunks[-1]) + len(run) <= size:
-                chunks[-1].extend(run)
-            else:
-                chunks.append(list(run))
+    for unit in units:
+        if chunks and len(chunks[-1]) + len(unit) <= size:
+            chunks[-1].extend(unit)
+        else:
+            chunks.append(list(unit))
     return chunks
 
 
@@ -310,25 +303,22 @@ def run_serial(chunks: list[list[tuple[str, Point]]], on_results: OnResults) -> 
         on_results(evaluate_chunk(chunk))
 
 
-class _Helper:
-    """The driver's own evaluation of a chunk, in a thread of its own, so that the main
-    thread stays free to store the workers' results as they come and to take Ctrl-C. A daemon
-    thread: an interrupted sweep does not wait for the chunk it had under way. One chunk at
-    a time; its :class:`~concurrent.futures.Future` is waited on with the workers'."""
+def _in_thread(fn: Callable[..., list[Result]], *args: Any) -> Future[list[Result]]:
+    """``fn(*args)`` in a thread of its own: the driver's evaluation of a chunk, so that the
+    main thread stays free to store the workers' results as they come and to take Ctrl-C. A
+    daemon thread: an interrupted sweep does not wait for the chunk it had under way. Its
+    :class:`~concurrent.futures.Future` is waited on with the workers'."""
+    future: Future[list[Result]] = Future()
+    future.set_running_or_notify_cancel()
 
-    @staticmethod
-    def run(fn: Callable[..., list[Result]], *args: Any) -> Future[list[Result]]:
-        future: Future[list[Result]] = Future()
-        future.set_running_or_notify_cancel()
+    def body() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # the main thread raises it
+            future.set_exception(exc)
 
-        def body() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # the main thread raises it
-                future.set_exception(exc)
-
-        threading.Thread(target=body, name="codesign-driver-eval", daemon=True).start()
-        return future
+    threading.Thread(target=body, name="codesign-driver-eval", daemon=True).start()
+    return future
 
 
 def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs: int) -> None:
@@ -395,7 +385,7 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
                 if picked is not None:
                     mine_n, chunk = picked
                     copied.add(mine_n)
-                    mine = _Helper.run(evaluate_chunk, chunk)
+                    mine = _in_thread(evaluate_chunk, chunk)
             if mine is None and all(n in stored for n, _ in pending.values()):
                 break  # everything is stored (the workers' copies, if any, go)
             finished, _ = wait({*pending, *([mine] if mine is not None else [])},
@@ -418,11 +408,9 @@ def run_local(chunks: list[list[tuple[str, Point]]], on_results: OnResults, jobs
         if mine is not None and not isinstance(exc, KeyboardInterrupt):
             wait([mine])  # no evaluation left running behind the caller's back
         raise
-    if pool is None:
-        return
-    if pending:  # workers still starting, holding copies of chunks the driver stored
+    if pool is not None and pending:  # workers holding copies of chunks the driver stored
         _stop_pool(pool)
-    else:
+    elif pool is not None:
         pool.shutdown(wait=True)
 
 

@@ -34,13 +34,13 @@ def _metrics(batches: list[list[Result]]) -> dict[str, Any]:
 def _driver_chunks(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, Any]]]:
     """The chunks the driver evaluates itself, recorded as it takes them."""
     taken: list[list[tuple[str, Any]]] = []
-    run = executors._Helper.run
+    run = executors._in_thread
 
     def spy(fn: Any, chunk: list[tuple[str, Any]]) -> Any:
         taken.append(chunk)
         return run(fn, chunk)
 
-    monkeypatch.setattr(executors._Helper, "run", staticmethod(spy))
+    monkeypatch.setattr(executors, "_in_thread", spy)
     return taken
 
 

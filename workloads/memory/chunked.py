@@ -109,20 +109,24 @@ def stream_digest(events: Stream) -> str:
     """SHA-256 (hex) naming a stream's content: of its bytes when whole, of its identity when
     in pieces or vouched for (:func:`identified`); the three never collide (an identity is
     hashed with a prefix)."""
-    if isinstance(events, EventChunks):
-        return hashlib.sha256(b"chunks\0" + events.identity.encode()).hexdigest()
-    vouched = _VOUCHED.get()
-    if vouched is not None and vouched[0] == id(events):
-        return hashlib.sha256(b"vouched\0" + vouched[1].encode()).hexdigest()
-    return hashlib.sha256(events.tobytes()).hexdigest()
+    name = _name(events)
+    return hashlib.sha256(events.tobytes() if name is None else name).hexdigest()
 
 
 def named(events: Stream) -> bool:
     """Whether :func:`stream_digest` names ``events`` without hashing their bytes (a stream
     in pieces, or one vouched for by :func:`identified`)."""
+    return _name(events) is not None
+
+
+def _name(events: Stream) -> bytes | None:
+    """What :func:`stream_digest` hashes in place of the bytes (None: the bytes)."""
+    if isinstance(events, EventChunks):
+        return b"chunks\0" + events.identity.encode()
     vouched = _VOUCHED.get()
-    return isinstance(events, EventChunks) or (vouched is not None
-                                               and vouched[0] == id(events))
+    if vouched is not None and vouched[0] == id(events):
+        return b"vouched\0" + vouched[1].encode()
+    return None
 
 
 def split(events: np.ndarray, at: Sequence[int], identity: str = "") -> EventChunks:
