@@ -346,11 +346,14 @@ class CacheKeys(_Keys):
                                "eviction back-invalidates L1 and L2")
     cache_placement: str = param(_CACHE.placement, key="cache.placement", choices=PLACEMENTS,
                                  doc="where frames fall in the cache sets: ordered (as the "
-                                     "models number them: a perfect page colouring) or "
-                                     "scattered (as an uncoloured allocator after uptime)")
+                                     "models number them: a perfect page colouring), "
+                                     "scattered (each frame's colour drawn within its 2 MiB "
+                                     "block) or uncoloured (each 4 KiB frame at a colour of "
+                                     "its own, as an uncoloured allocator after uptime)")
     cache_placement_seed: int = param(_CACHE.placement_seed, key="cache.placement_seed", min=0,
                                       max=PLACEMENT_SEED_MAX,
-                                      doc="key of the scattered placement: one layout per seed")
+                                      doc="key of the scattered and uncoloured placements: one "
+                                          "layout per seed")
 
     def to_hw(self) -> Any:
         """The ``hwmodels.cache.CacheParams`` these keys describe (latencies 0: the cost

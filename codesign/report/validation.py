@@ -263,26 +263,64 @@ def _scalar(v: Scalar) -> str:
     return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _described(row: Row, chosen: Sequence[Point]) -> str:
+def _setup(point: Point, replicates: Sequence[str]) -> str:
+    """What identifies a point's setup: its names and parameters but the replicate keys."""
+    params = point.get("params", {})
+    return repr([point.get(k) for k in NAMES] + sorted(
+        (k, repr(v)) for k, v in params.items() if k not in replicates))
+
+
+def _replicas(chosen: Sequence[Point], replicates: Sequence[str]) -> str:
+    """How the chosen points replicate their setups, in words ('' when they do not): the
+    count of draws and each replicate key's values.
+
+    >>> _replicas([{"params": {"s": 0}}, {"params": {"s": 1}}], ["s"])
+    '; the mean over 2 replicates (s = 0, 1)'
+    """
+    groups = Counter(_setup(p, replicates) for p in chosen)
+    if max(groups.values(), default=1) <= 1:
+        return ""
+    counts = sorted(set(groups.values()))
+    values = []
+    for k in replicates:
+        seen = {p.get("params", {}).get(k) for p in chosen} - {None}
+        if seen:
+            try:
+                order = sorted(seen)
+            except TypeError:  # values of several types: any fixed order
+                order = sorted(seen, key=repr)
+            values.append(f"{k} = " + ", ".join(_scalar(v) for v in order))
+    many = " or ".join(map(str, counts))
+    each = "each " if len(groups) > 1 else ""
+    return f"; {each}the mean over {many} replicates ({'; '.join(values)})"
+
+
+def _described(row: Row, chosen: Sequence[Point], replicates: Sequence[str] = ()) -> str:
     """The points a value came from, for the table's "workload and parameters used"."""
+    text = _described_points(row, chosen, replicates)
+    return text + _replicas(chosen, replicates)
+
+
+def _described_points(row: Row, chosen: Sequence[Point], replicates: Sequence[str]) -> str:
     text = _text(row.where)
     if row.baseline:
         best = "the best of " if any(len(vs) > 1 for _, vs in row.baseline) else ""
         text += f"; against {best}{_text(row.baseline)}"
-    if len(chosen) == 1:
-        params = chosen[0].get("params", {})
+    setups = list({_setup(p, replicates): p for p in chosen}.values())
+    if len(setups) == 1:
+        params = setups[0].get("params", {})
         shown = [f"{k}={_scalar(v)}" for k, v in params.items()
                  if k.startswith("workload.") and k not in _HIDDEN and k not in dict(row.where)
                  and v is not None]
         return text + (f" ({', '.join(shown)})" if shown else "")
-    if chosen:
+    if setups:
         # Name each point by what tells the chosen apart: the workload, else the mechanism...
-        shown = [k for k in NAMES if len({str(p.get(k)) for p in chosen}) > 1] or ["workload"]
-        counts = Counter(" × ".join(str(p.get(k)) for k in shown) for p in chosen)
+        shown = [k for k in NAMES if len({str(p.get(k)) for p in setups}) > 1] or ["workload"]
+        counts = Counter(" × ".join(str(p.get(k)) for k in shown) for p in setups)
         names = ", ".join(n if c == 1 else f"{n} ×{c}" for n, c in counts.items())
         of = " of the per-point ratios" if row.compare != "value" else ""
         how = f"{_COMBINED[row.combine]}{of} over" if row.combine else "selects"
-        text += f"; {how} {len(chosen)} points ({names})"
+        text += f"; {how} {len(setups)} points ({names})"
     return text
 
 
@@ -311,10 +349,14 @@ def _combine(how: str, values: list[float]) -> float | str:
     return math.exp(math.fsum(map(math.log, values)) / len(values))
 
 
-def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> Outcome:
+def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None,
+             replicates: Sequence[str] = ()) -> Outcome:
     """The row's outcome over ``points`` (done points: ``workload``, ``mechanism``,
     ``platform``, ``params``, ``metrics`` and, for platform costs in ``costs`` by point key,
-    ``key``).
+    ``key``). Points that differ only in the parameters ``replicates`` (``[report]
+    replicates``: draws of one setup, such as memory layouts) are one setup, whose value is
+    the mean of theirs (each a ratio to its own partner, with a baseline: a partner agrees
+    on the replicate keys too).
 
     Each selected point gives one value: its metric (over ``per``), or with a baseline
     its ratio to its partner (the baseline selection's point that agrees with it on every
@@ -349,16 +391,19 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
     'where selects 2 points (they differ in workload); name more parameters, or set combine'
     """  # noqa: E501
     chosen = [p for p in points if _matches(p, row.where, costs)]
-    used = _described(row, chosen)
+    used = _described(row, chosen, replicates)
 
     def missing(reason: str) -> Outcome:
         return Outcome(row, "missing", None, used, reason)
 
     if not chosen:
         return missing(f"no done point has {_text(row.where)}")
-    if len(chosen) > 1 and row.combine is None:
-        differ = ", ".join(_differ(chosen)) or "nothing shown"
-        return missing(f"where selects {len(chosen)} points (they differ in {differ}); name "
+    setups = [_setup(p, replicates) for p in chosen]
+    distinct = list(dict.fromkeys(setups))
+    if len(distinct) > 1 and row.combine is None:
+        firsts = [chosen[setups.index(k)] for k in distinct]
+        differ = ", ".join(_differ(firsts)) or "nothing shown"
+        return missing(f"where selects {len(distinct)} points (they differ in {differ}); name "
                        "more parameters, or set combine")
     values: list[float] = []
     if row.baseline:
@@ -405,6 +450,11 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None) -> O
             if isinstance(got, str):
                 return missing(got)
             values.append(got)
+    if len(distinct) < len(chosen):  # replicates: one value per setup, their mean
+        by_setup: dict[str, list[float]] = {}
+        for k, v in zip(setups, values, strict=True):
+            by_setup.setdefault(k, []).append(v)
+        values = [math.fsum(vs) / len(vs) for vs in by_setup.values()]
     combined = _combine(row.combine or "mean", values) if len(values) > 1 else values[0]
     if isinstance(combined, str):
         return missing(combined)
@@ -429,14 +479,14 @@ def point_costs(platforms: Mapping[str, Mapping[str, Any]],
 
 
 def evaluate_all(rows_: Sequence[Row], points: Sequence[Point],
-                 costs: Costs | None = None) -> list[Outcome]:
-    """Every row's outcome, in the rows' order.
+                 costs: Costs | None = None, replicates: Sequence[str] = ()) -> list[Outcome]:
+    """Every row's outcome, in the rows' order (``replicates``: as :func:`evaluate`).
 
     >>> r = Row("c", "s", "t", (("mechanism", ("x",)),), Expectation("at_most", 1.0))
     >>> [o.status for o in evaluate_all([r], [{"mechanism": "x", "metrics": {"t": 2}}])]
     ['fail']
     """
-    return [evaluate(row, points, costs) for row in rows_]
+    return [evaluate(row, points, costs, replicates) for row in rows_]
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
@@ -480,7 +530,8 @@ def table_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
 def from_report(data: Any) -> list[Outcome]:
     """The outcomes of a report's validation rows (:class:`codesign.report.data.ReportData`):
     its stored spec's rows over its done points, ``per`` and ``where`` reading each point's
-    platform costs from the store's profiles. A malformed stored row is an InputError
+    platform costs from the store's profiles, points that differ only in the spec's
+    ``[report] replicates`` averaged. A malformed stored row is an InputError
     naming the store. (``tests/report/test_validation.py`` runs it on stores.)"""
     try:
         found = rows(data.spec, str(data.sweep.get("spec_path") or "<spec>"),
@@ -489,4 +540,6 @@ def from_report(data: Any) -> list[Outcome]:
         raise InputError(f"{data.store}: {exc}") from None
     if not found:
         return []
-    return evaluate_all(found, data.done, point_costs(data.platforms, data.point_platform))
+    replicates = (data.spec.get("report") or {}).get("replicates") or ()
+    return evaluate_all(found, data.done, point_costs(data.platforms, data.point_platform),
+                        tuple(replicates))

@@ -42,6 +42,8 @@
     group = "mechanism"                # one line / column group per value of this
     objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
                                        # the first ranks the summary, 2-3 give a Pareto front
+    replicates = ["cache.placement_seed"]  # draws of one setup (layouts, seeds): a
+                                       # validation row takes the mean over them
 
     [[validation]]                     # a published result the report checks (any number)
     claim = "24 memory references per uncached 2D walk"
@@ -67,7 +69,8 @@ checked, and that ``where`` and ``baseline`` name parameters of this sweep):
 - ``where`` (required) selects done points: parameter or name = a value or a list of values
   (any of them; ``workload`` names a suite's points by their ``<suite>/<mix>`` label, as the
   report does); ``combine`` (``mean``, ``geomean``, ``min``, ``max``) says how several
-  selected points make one value;
+  selected points make one value (points that differ only in ``[report] replicates``, draws
+  of one setup, count as one: their values' mean);
 - ``baseline``, optional, selects each point's partner: the ``where`` selection with these
   values in place, agreeing with the point on every other parameter both have (a key given a
   list: the best of the points with those values, the one with the lowest metric -- "better
@@ -162,7 +165,8 @@ SPEC_VERSION = 1
 TOP_KEYS = ("version", "name", "description")
 SECTIONS = ("workload", "mechanism", "hardware", "platform", "zip", "sample", "constraints",
             "report", "validation", "claim")
-REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list}
+REPORT_KEYS = {"title": str, "metrics": list, "x": str, "group": str, "objectives": list,
+               "replicates": list}
 VALIDATION_KEYS = ("claim", "source", "metric", "where", "baseline", "compare", "combine", "per",
                    "expect", "tolerance", "tolerance_abs", "tolerance_factor", "range",
                    "at_least", "at_most", "unit", "why", "note")
@@ -539,6 +543,10 @@ def parse_spec(
         if key in report and report[key] not in known:
             raise loc.error("report", key, f"report {key} {report[key]!r} is not a parameter "
                             f"of this sweep{suggest(report[key], known)}")
+    for name_ in report.get("replicates", []):
+        if name_ not in known:
+            raise loc.error("report", "replicates", f"report replicates: {name_!r} is not a "
+                            f"parameter of this sweep{suggest(name_, known)}")
     labels = set(mixes)
     for index, row in enumerate(validation):
         for table in ("where", "baseline"):

@@ -13,8 +13,9 @@ passes one array descriptor, not several. Its layout:
   C_MASK / C_WAYS / C_BASE``), the inclusion flag, ``line_bits`` and the first present level
   (``C_*``), then the run state and counters (``S_*``): the use clock, the last line looked
   up, references served per level, evictions per level, back-invalidations; then the
-  placement's key (``C_PLACE``: -1 for ordered) and the bits of a line's offset in its page
-  (``C_PAGE_BITS``);
+  placement's key (``C_PLACE``: -1 for ordered), the bits of a line's offset in its page
+  (``C_PAGE_BITS``) and which placement renames (``C_PLACE_KIND``: 0 scattered, 1
+  uncoloured);
 - then, level by level and set by set, a block of ``2 * ways`` words: the line number held
   by each way (``-1``: invalid) and then when each way was last used (true LRU; 0 when
   invalid). Full line numbers, not tags: a probe is one compare per way and an invalidation
@@ -25,8 +26,8 @@ these kernels are judged against):
 
 - **Index.** ``line = addr >> line_bits``; a level's set is ``line % sets`` (sets are a
   power of two). Addresses are physical byte addresses below 2**63 (52 bits on x86-64).
-  With the ``scattered`` placement a line is renamed first (:func:`placed`), and every level
-  holds and reports renamed lines.
+  With the ``scattered`` or ``uncoloured`` placement a line is renamed first (:func:`placed`,
+  :func:`uncoloured`), and every level holds and reports renamed lines.
 - **Lookup.** Levels are probed innermost first; the first that holds the line serves the
   reference and returns its number (0 = L1, 1 = L2, 2 = LLC, 3 = memory). Only the serving
   level's LRU order is touched: an L1 hit does not refresh the line in L2 or the LLC, as in
@@ -74,8 +75,8 @@ S_EVICT = 18
 """``state[S_EVICT + level]``: valid lines evicted from L1, L2, LLC by fills."""
 S_BACKINV = 21
 """Lines removed from L1 or L2 by an inclusive LLC's evictions (one per level holding it)."""
-C_PLACE, C_PAGE_BITS = 22, 23
-HEADER = 24
+C_PLACE, C_PAGE_BITS, C_PLACE_KIND = 22, 23, 24
+HEADER = 25
 """Header words (3 host cache lines: the set blocks after it stay 64-byte aligned)."""
 
 _MEMORY = MEMORY
@@ -175,6 +176,38 @@ def placed(line, page_bits, key):
 
 
 @numba.njit(cache=True, inline="always")
+def uncoloured(line, page_bits, key):
+    """The uncoloured placement's name for ``line`` (arguments as :func:`placed`): every 4
+    KiB frame at a colour of its own, drawn by a keyed hash of the frame number, independent
+    of its neighbours' -- the frame becomes the start of a 2 MiB block of its own (its number
+    in the high bits, so distinct lines keep distinct names) at the hash's offset in it. The
+    hash is SplitMix64's finalizer on 62 bits (every product masked, so that the arithmetic
+    is the same in any integer width), in which every bit of the frame number moves the
+    colour: frames that differ in high bits alone (the same guest frame of two VMs) fall
+    at unrelated colours.
+
+    >>> hex(uncoloured(0x40000, 6, 0)), hex(uncoloured(0x40001, 6, 0))
+    ('0x8000400', '0x8000401')
+    """
+    frame = line >> page_bits
+    h = (frame ^ (key * 0x2545F4914F6CDD1D)) & 0x3FFFFFFFFFFFFFFF
+    h ^= h >> 31
+    h = (h * 0x3F58476D1CE4E5B9) & 0x3FFFFFFFFFFFFFFF
+    h ^= h >> 29
+    h = (h * 0x14D049BB133111EB) & 0x3FFFFFFFFFFFFFFF
+    h ^= h >> 32
+    return ((frame << 9 | (h & 511)) << page_bits) | (line & ((1 << page_bits) - 1))
+
+
+@numba.njit(cache=True, inline="always")
+def _renamed(state, line):
+    """``line`` as the placement of ``state`` names it (not ordered: ``C_PLACE`` >= 0)."""
+    if state[C_PLACE_KIND] == 1:
+        return uncoloured(line, state[C_PAGE_BITS], state[C_PLACE])
+    return placed(line, state[C_PAGE_BITS], state[C_PLACE])
+
+
+@numba.njit(cache=True, inline="always")
 def _access(state, line):
     # The lookup behind every entry point below (inlined into each, never into a caller).
     if line == state[S_LAST]:
@@ -183,7 +216,7 @@ def _access(state, line):
         return hit
     state[S_LAST] = line
     if state[C_PLACE] >= 0:
-        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
+        line = _renamed(state, line)
     clock = state[S_CLOCK] + 1
     state[S_CLOCK] = clock
     # L1 on its own: the hit-heavy path must not pay for a victim search.
@@ -270,7 +303,7 @@ def invalidate_line(state, line):
     if state[S_LAST] == line:
         state[S_LAST] = -1
     if state[C_PLACE] >= 0:
-        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
+        line = _renamed(state, line)
     return _drop(state, 0, line) + _drop(state, 1, line) + _drop(state, 2, line)
 
 
@@ -331,7 +364,7 @@ def access_reach(state, addr):
     if lv < 2:
         return lv, -1
     if state[C_PLACE] >= 0:
-        line = placed(line, state[C_PAGE_BITS], state[C_PLACE])
+        line = _renamed(state, line)
     return lv, line
 
 
@@ -498,7 +531,8 @@ class CacheModel:
         header[C_INCLUSIVE] = int(params.inclusion == "inclusive")
         header[C_LINE_BITS] = params.line_bits
         header[C_FIRST] = first
-        header[C_PLACE] = params.placement_seed if params.placement == "scattered" else -1
+        header[C_PLACE] = params.placement_seed if params.placement != "ordered" else -1
+        header[C_PLACE_KIND] = int(params.placement == "uncoloured")
         header[C_PAGE_BITS] = 12 - params.line_bits
         self._config = header.copy()
         # Allocated once: reset and flush work in place, so a caller holding ``state`` keeps

@@ -41,11 +41,17 @@ permutation of its index in it; ``placement_seed`` keys the permutations, so sev
 are several layouts. Where a working set is near a cache's capacity, results can move with
 the layout; ``"ordered"`` (the default) keeps every result as before. Its limit: renaming
 within a block cannot unbalance a block whose 512 frames are all in use, so only blocks
-used in part get their colours at random. A real uncoloured allocator puts every 4 KiB page
-at an independent colour, which conflicts more than either; and two layouts that fill their
-blocks differently get different amounts of conflict under ``"scattered"`` for that reason
-alone (the validation report's VM-switching mix: each VM's memory natively in two
-half-used blocks, its host backing in nearly full ones).
+used in part get their colours at random; and two layouts that fill their blocks differently
+get different amounts of conflict under ``"scattered"`` for that reason alone (the validation
+report's VM-switching mix: each VM's memory natively in two half-used blocks, its host
+backing in nearly full ones). ``"uncoloured"`` is Kessler and Hill's arbitrary placement
+itself: every 4 KiB frame at a colour of its own, a keyed hash of its number, independent of
+its neighbours' (a line keeps its place in its frame, distinct lines keep distinct names), so
+any two layouts of as many frames conflict alike in expectation, and ``placement_seed``
+draws one layout of many: a result is read as a mean over seeds, as a measurement is over
+runs. Its limit is the other way round: a 2 MiB page's frames take independent colours too
+(the model sees lines, not pages), where a contiguous 2 MiB page covers its block's colours
+evenly -- use it where pages are 4 KiB.
 
 Latencies are load-to-use cycles of a reference *served* by that level (not increments over
 the level above). The block itself only says which level served each reference; the cost
@@ -72,14 +78,16 @@ MEMORY = 3
 INCLUSIONS: tuple[str, ...] = ("nine", "inclusive")
 """``nine``: non-inclusive non-exclusive; ``inclusive``: the LLC holds every line of L1 and L2."""
 
-PLACEMENTS: tuple[str, ...] = ("ordered", "scattered")
+PLACEMENTS: tuple[str, ...] = ("ordered", "scattered", "uncoloured")
 """Where the frames the models hand out fall in the caches' sets: ``ordered``, as numbered
 (the models' frame allocators count up, so consecutive pages take consecutive cache colours:
 a perfect page colouring); ``scattered``, each 4 KiB frame at a colour drawn from its 2 MiB
-block by a keyed permutation (:data:`PLACEMENT_SEED_MAX`; see the module docstring)."""
+block by a keyed permutation; ``uncoloured``, each 4 KiB frame at a colour of its own, drawn
+by a keyed hash (:data:`PLACEMENT_SEED_MAX`; see the module docstring)."""
 
 PLACEMENT_SEED_MAX = (1 << 31) - 1
-"""Largest ``cache.placement_seed``: the key of the scattered placement's permutations."""
+"""Largest ``cache.placement_seed``: the key of the scattered placement's permutations and of
+the uncoloured placement's hash."""
 
 LINE_RANGE: tuple[int, int] = (8, 4096)
 """Line sizes allowed: from one page-table entry to one 4 KiB page (a power of two)."""

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hwmodels.cache import ABSENT, CacheLevelParams, CacheModel, CacheParams
 from hwmodels.cache.model import MAX_VARIANTS, LLCVariants, access_variants_batch
+from hwmodels.cache.params import PLACEMENTS
 from tests.hwmodels.test_cache import SMALL, hierarchies, lackey_addresses
 
 KIB = 1 << 10
@@ -51,15 +52,14 @@ def llc_sets(draw: st.DrawFn, line: int) -> list[CacheLevelParams]:
 
 
 @settings(derandomize=True, max_examples=80, deadline=None)
-@given(data=st.data(), params=hierarchies(), scattered=st.booleans(),
+@given(data=st.data(), params=hierarchies(), placement=st.sampled_from(PLACEMENTS),
        seed=st.integers(0, 2**31 - 1),
        refs=st.lists(st.tuples(st.integers(0, 600), st.integers(0, 511)), min_size=1,
                      max_size=400))
 def test_every_variant_is_its_hierarchy_alone(data: st.DataObject, params: CacheParams,
-                                              scattered: bool, seed: int,
+                                              placement: str, seed: int,
                                               refs: list[tuple[int, int]]) -> None:
-    params = dataclasses.replace(params, inclusion="nine",
-                                 placement="scattered" if scattered else "ordered",
+    params = dataclasses.replace(params, inclusion="nine", placement=placement,
                                  placement_seed=seed)
     llcs = data.draw(llc_sets(params.line))
     addrs = np.array([(f << 12) + w * 8 for f, w in refs], dtype=np.uint64)

@@ -82,9 +82,10 @@ def test_the_guest_kernels_work_and_warmup() -> None:
     assert len({c.kernel_stream.served[10] for c in counts if c.kernel_stream}) >= 3
 
 
-def test_scattered_placement_and_context_switches() -> None:
+@pytest.mark.parametrize("placement", ["scattered", "uncoloured"])
+def test_placement_and_context_switches(placement: str) -> None:
     events = stream("context-switch", refs=20_000, working_set_pages=128)
-    check(native, NativeParams, events, **{"cache.placement": "scattered",
+    check(native, NativeParams, events, **{"cache.placement": placement,
                                            "cache.placement_seed": 5})
 
 

@@ -162,6 +162,37 @@ def test_several_points_without_combine_are_missing_and_name_what_differs() -> N
     assert o.reason.startswith("where selects 2 points (they differ in workload)")
 
 
+# Three layouts (seed) of two workloads: native and shadow, t (lower is better).
+DRAWS = [pt(w, m, {"t": t}, n=1, seed=k)
+         for w, m, ts in [("a", "native", (10.0, 12.0, 8.0)), ("a", "shadow", (20.0, 18.0, 16.0)),
+                          ("b", "native", (10.0, 10.0, 10.0)), ("b", "shadow", (11.0, 12.0, 13.0))]
+         for k, t in enumerate(ts)]
+
+
+def test_replicates_are_one_setup_whose_value_is_their_mean() -> None:
+    """Points that differ only in a replicate key are one setup: no ``combine`` is needed for
+    them, and its value is the mean of theirs; a ratio pairs each draw with its partner of
+    the same draw (a: 2.0, 1.5, 2.0) before the mean; ``combine`` then works over setups."""
+    o = evaluate(row(where={"workload": "a", "mechanism": "native"}, expect=10, tolerance=0),
+                 DRAWS, replicates=("seed",))
+    assert (o.status, o.value) == ("pass", 10.0)
+    assert o.used.endswith("; the mean over 3 replicates (seed = 0, 1, 2)")
+    o = evaluate(row(where={"workload": "a", "mechanism": "shadow"},
+                     baseline={"mechanism": "native"}, compare="ratio", at_least=0),
+                 DRAWS, replicates=("seed",))
+    assert o.value == pytest.approx((2.0 + 1.5 + 2.0) / 3)  # not 54 / 30
+    o = evaluate(row(where={"mechanism": "shadow"}, baseline={"mechanism": "native"},
+                     compare="ratio", combine="max", at_least=0), DRAWS, replicates=("seed",))
+    assert o.value == pytest.approx((2.0 + 1.5 + 2.0) / 3)  # b's mean is 1.2
+    assert "maximum of the per-point ratios over 2 points (a, b); each the mean over 3" in o.used
+    # without replicates the draws are points of their own, as before
+    o = evaluate(row(where={"workload": "a", "mechanism": "native"}, at_least=0), DRAWS)
+    assert o.status == "missing" and "they differ in seed" in o.reason
+    o = evaluate(row(where={"mechanism": "native"}, at_least=0), DRAWS, replicates=("seed",))
+    assert o.status == "missing"
+    assert o.reason.startswith("where selects 2 points (they differ in workload)")
+
+
 def test_a_baseline_of_several_mechanisms_is_the_best_of_them_per_point() -> None:
     """"Better than the best of shadow and nested paging": native against the better of the
     two on each workload (a: nested 20, b: shadow 15), whatever parameters of their own the
@@ -260,6 +291,17 @@ def test_a_good_row_loads(tmp_path: Path) -> None:
     spec = load_spec(path)
     assert [r["where"] for r in spec.validation] == [{"virtualized": True}] * 2
     assert spec.validation[1]["at_least"] == 4
+
+
+def test_report_replicates_name_parameters_of_the_sweep(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    path.write_text(HEAD + '[report]\nreplicates = ["virtualized"]\n' + ROW)
+    assert load_spec(path).report["replicates"] == ["virtualized"]
+    _, message = spec_error(tmp_path, HEAD + '[report]\nreplicates = ["cache.placement_sed"]\n')
+    assert "[report]" in message or "report replicates" in message
+    assert "'cache.placement_sed' is not a parameter of this sweep" in message
+    _, message = spec_error(tmp_path, HEAD + '[report]\nreplicates = "virtualized"\n')
+    assert "report replicates must be a list of strings" in message
 
 
 @pytest.mark.parametrize(("edit", "line", "message"), [
