@@ -162,11 +162,16 @@ class ReportData:
         return list(self._once("defining", compute))
 
     def replicates(self) -> list[str]:
-        """Varying parameters that only pick a random stream (``workload.seed``): points that
-        differ in them alone are replicates of one configuration."""
+        """Varying parameters that only pick a random draw: a random stream
+        (``workload.seed``), or what the spec's ``[report] replicates`` names (such as
+        ``cache.placement_seed``, a memory layout). Points that differ in them alone are
+        replicates of one configuration."""
         from codesign.report.stats import replicate_keys
 
-        return replicate_keys(self.varying())
+        varying = self.varying()
+        declared = (self.spec.get("report") or {}).get("replicates") or []
+        return list(dict.fromkeys([*replicate_keys(varying),
+                                   *(k for k in declared if k in varying)]))
 
     def cells(self) -> list[dict[str, Any]]:
         """The done points with replicates reduced to one row each: metrics are means over

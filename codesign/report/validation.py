@@ -530,9 +530,10 @@ def table_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
 def from_report(data: Any) -> list[Outcome]:
     """The outcomes of a report's validation rows (:class:`codesign.report.data.ReportData`):
     its stored spec's rows over its done points, ``per`` and ``where`` reading each point's
-    platform costs from the store's profiles, points that differ only in the spec's
-    ``[report] replicates`` averaged. A malformed stored row is an InputError
-    naming the store. (``tests/report/test_validation.py`` runs it on stores.)"""
+    platform costs from the store's profiles, points that differ only in the report's
+    replicate keys (:meth:`~codesign.report.data.ReportData.replicates`) averaged. A
+    malformed stored row is an InputError naming the store.
+    (``tests/report/test_validation.py`` runs it on stores.)"""
     try:
         found = rows(data.spec, str(data.sweep.get("spec_path") or "<spec>"),
                      str(data.sweep.get("spec_text") or ""))
@@ -540,6 +541,5 @@ def from_report(data: Any) -> list[Outcome]:
         raise InputError(f"{data.store}: {exc}") from None
     if not found:
         return []
-    replicates = (data.spec.get("report") or {}).get("replicates") or ()
     return evaluate_all(found, data.done, point_costs(data.platforms, data.point_platform),
-                        tuple(replicates))
+                        tuple(data.replicates()))

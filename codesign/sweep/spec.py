@@ -42,8 +42,8 @@
     group = "mechanism"                # one line / column group per value of this
     objectives = ["cycles.per_walk", "hw.tlb.area_mm2"]   # "max:metric" to maximize;
                                        # the first ranks the summary, 2-3 give a Pareto front
-    replicates = ["cache.placement_seed"]  # draws of one setup (layouts, seeds): a
-                                       # validation row takes the mean over them
+    replicates = ["cache.placement_seed"]  # draws of one setup (here memory layouts):
+                                       # the report averages over them, as over seeds
 
     [[validation]]                     # a published result the report checks (any number)
     claim = "24 memory references per uncached 2D walk"
@@ -69,8 +69,9 @@ checked, and that ``where`` and ``baseline`` name parameters of this sweep):
 - ``where`` (required) selects done points: parameter or name = a value or a list of values
   (any of them; ``workload`` names a suite's points by their ``<suite>/<mix>`` label, as the
   report does); ``combine`` (``mean``, ``geomean``, ``min``, ``max``) says how several
-  selected points make one value (points that differ only in ``[report] replicates``, draws
-  of one setup, count as one: their values' mean);
+  selected points make one value (points that differ only in a replicate key, draws of one
+  setup -- a ``*.seed`` or a name in ``[report] replicates`` -- count as one: their
+  values' mean);
 - ``baseline``, optional, selects each point's partner: the ``where`` selection with these
   values in place, agreeing with the point on every other parameter both have (a key given a
   list: the best of the points with those values, the one with the lowest metric -- "better

@@ -418,6 +418,26 @@ def test_the_validation_section_comes_first_and_stays_text(tmp_path: Path) -> No
     assert '<table class="prose">' in page
 
 
+def test_declared_replicates_are_averaged_in_the_rows_and_the_summary(tmp_path: Path) -> None:
+    """``[report] replicates`` names draws of one setup (here ``layout``): the validation rows
+    pair each draw with its partner and average, and the summary ranks the means, with
+    their intervals, not each mechanism's luckiest draw."""
+    spec = '[report]\nreplicates = ["layout"]\n' + STORE_SPEC
+    points = [(w, m, {"layout": k}, {"t": t}) for w, m, ts in
+              [("w", "native", (10.0, 10.0)), ("w", "shadow", (30.0, 50.0)),
+               ("w", "nested", (8.0, 14.0))] for k, t in enumerate(ts)]
+    data = load(write_store(tmp_path / "s.sqlite", spec, points))
+    assert data.replicates() == ["layout"]
+    shadow, nested = from_report(data)
+    assert (shadow.status, shadow.value) == ("pass", 4.0)  # (3 + 5) / 2
+    assert nested.status == "fail" and nested.value == pytest.approx(1.1)  # (0.8 + 1.4) / 2
+    assert "the mean over 2 replicates (layout = 0, 1)" in nested.used
+    text = write_report(tmp_path / "s.sqlite", tmp_path / "out")[0].read_text()
+    summary = text.split("## Summary")[1]
+    assert "means over 2 runs differing only in" in summary and "`layout`" in summary
+    assert "at its best over" not in summary.split("\n\n")[1]  # no best layout per mechanism
+
+
 def test_a_malformed_stored_row_names_the_store(tmp_path: Path) -> None:
     store = write_store(tmp_path / "s.sqlite", STORE_SPEC.replace("at_most = 1", "at_most = []"),
                         [("w", "native", {}, {"t": 10.0})])
