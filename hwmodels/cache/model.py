@@ -76,8 +76,9 @@ S_EVICT = 18
 S_BACKINV = 21
 """Lines removed from L1 or L2 by an inclusive LLC's evictions (one per level holding it)."""
 C_PLACE, C_PAGE_BITS, C_PLACE_KIND = 22, 23, 24
-HEADER = 25
-"""Header words (3 host cache lines: the set blocks after it stay 64-byte aligned)."""
+HEADER = 32
+"""Header words (4 host cache lines, the last in part unused: the set blocks after it stay
+64-byte aligned)."""
 
 _MEMORY = MEMORY
 
