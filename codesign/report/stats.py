@@ -17,7 +17,7 @@ being independent draws of the workload's random stream).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -80,8 +80,7 @@ def replicate_means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list
         return list(rows)
     cells: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
-        params = tuple((k, _hashable(v)) for k, v in r["params"].items() if k not in keys)
-        cells.setdefault((r["workload"], r["mechanism"], r["platform"], params), []).append(r)
+        cells.setdefault(configuration(r, keys), []).append(r)
     out = []
     for members in cells.values():
         first = members[0]
@@ -94,6 +93,18 @@ def replicate_means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list
                                         if k not in keys},
                     "metrics": means, "spread": spread, "replicates": len(members)})
     return out
+
+
+def configuration(row: Mapping[str, Any], keys: Sequence[str]) -> tuple[Any, ...]:
+    """What a row's replicates share: its names and its parameters but ``keys``, hashable.
+
+    >>> a = {"workload": "w", "params": {"workload.seed": 1, "x": 2}}
+    >>> configuration(a, ["workload.seed"]) == configuration(
+    ...     {**a, "params": {"workload.seed": 2, "x": 2}}, ["workload.seed"])
+    True
+    """
+    params = tuple((k, _hashable(v)) for k, v in row.get("params", {}).items() if k not in keys)
+    return (row.get("workload"), row.get("mechanism"), row.get("platform"), params)
 
 
 def _hashable(v: Any) -> Any:

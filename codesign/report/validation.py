@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codesign.errors import InputError
+from codesign.report.stats import configuration
 from codesign.sweep.spec import check_validation
 
 NAMES = ("workload", "mechanism", "platform")
@@ -263,13 +264,6 @@ def _scalar(v: Scalar) -> str:
     return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _setup(point: Point, replicates: Sequence[str]) -> str:
-    """What identifies a point's setup: its names and parameters but the replicate keys."""
-    params = point.get("params", {})
-    return repr([point.get(k) for k in NAMES] + sorted(
-        (k, repr(v)) for k, v in params.items() if k not in replicates))
-
-
 def _replicas(chosen: Sequence[Point], replicates: Sequence[str]) -> str:
     """How the chosen points replicate their setups, in words ('' when they do not): the
     count of draws and each replicate key's values.
@@ -277,7 +271,7 @@ def _replicas(chosen: Sequence[Point], replicates: Sequence[str]) -> str:
     >>> _replicas([{"params": {"s": 0}}, {"params": {"s": 1}}], ["s"])
     '; the mean over 2 replicates (s = 0, 1)'
     """
-    groups = Counter(_setup(p, replicates) for p in chosen)
+    groups = Counter(configuration(p, replicates) for p in chosen)
     if max(groups.values(), default=1) <= 1:
         return ""
     counts = sorted(set(groups.values()))
@@ -306,7 +300,7 @@ def _described_points(row: Row, chosen: Sequence[Point], replicates: Sequence[st
     if row.baseline:
         best = "the best of " if any(len(vs) > 1 for _, vs in row.baseline) else ""
         text += f"; against {best}{_text(row.baseline)}"
-    setups = list({_setup(p, replicates): p for p in chosen}.values())
+    setups = list({configuration(p, replicates): p for p in chosen}.values())
     if len(setups) == 1:
         params = setups[0].get("params", {})
         shown = [f"{k}={_scalar(v)}" for k, v in params.items()
@@ -398,7 +392,7 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None,
 
     if not chosen:
         return missing(f"no done point has {_text(row.where)}")
-    setups = [_setup(p, replicates) for p in chosen]
+    setups = [configuration(p, replicates) for p in chosen]
     distinct = list(dict.fromkeys(setups))
     if len(distinct) > 1 and row.combine is None:
         firsts = [chosen[setups.index(k)] for k in distinct]
@@ -451,7 +445,7 @@ def evaluate(row: Row, points: Sequence[Point], costs: Costs | None = None,
                 return missing(got)
             values.append(got)
     if len(distinct) < len(chosen):  # replicates: one value per setup, their mean
-        by_setup: dict[str, list[float]] = {}
+        by_setup: dict[tuple[Any, ...], list[float]] = {}
         for k, v in zip(setups, values, strict=True):
             by_setup.setdefault(k, []).append(v)
         values = [math.fsum(vs) / len(vs) for vs in by_setup.values()]

@@ -540,14 +540,12 @@ def parse_spec(
                 raise loc.error("constraints", "require",
                                 f"constraint {constraint.text!r} names unknown parameter "
                                 f"{name_!r}{suggest(name_, known)}")
-    for key in ("x", "group"):
-        if key in report and report[key] not in known:
-            raise loc.error("report", key, f"report {key} {report[key]!r} is not a parameter "
-                            f"of this sweep{suggest(report[key], known)}")
-    for name_ in report.get("replicates", []):
-        if name_ not in known:
-            raise loc.error("report", "replicates", f"report replicates: {name_!r} is not a "
-                            f"parameter of this sweep{suggest(name_, known)}")
+    for key in ("x", "group", "replicates"):
+        given = report.get(key, [])
+        for name_ in [given] if isinstance(given, str) else given:
+            if name_ not in known:
+                raise loc.error("report", key, f"report {key} {name_!r} is not a parameter "
+                                f"of this sweep{suggest(name_, known)}")
     labels = set(mixes)
     for index, row in enumerate(validation):
         for table in ("where", "baseline"):
