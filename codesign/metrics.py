@@ -246,6 +246,8 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
         (r"migration\.guest_slowdown$", MetricInfo("x without logging")),
         (r"migration\.base_cycles_per_ref$", MetricInfo("cycles/reference")),
         (r"migration\.writes_per_s$", MetricInfo("writes/s", "")),
+        (r"migration\.split_(s|cpu_s)$", MetricInfo("s")),
+        (r"migration\.split_faults$", MetricInfo("traps")),
         (r"traps\.[\w.]+$", MetricInfo("traps")),
         (r"drops$", MetricInfo("frames")),
         (r"packets$", MetricInfo("frames", "")),

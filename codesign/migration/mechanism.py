@@ -47,6 +47,20 @@ that only reads thus still dirties about one page per 2 MiB it walks over, every
 more than 100 MiB that is above Xen's 50-page stop threshold, and pre-copy ends by its other
 rules with those pages in the downtime.
 
+**Huge host pages** (``host.page_size`` 2M or 1G, nested paging): logging works on 4 KiB
+pages, so the hypervisor splits its huge mappings when logging starts (write protection,
+PML, scanning). ``migration.split = "eager"`` (KVM since commit a3fe5dbd): the thread that
+turns logging on rewrites every huge mapping of the VM's memory as 4 KiB entries
+(``migration.split_entry_cycles`` each) before the first round, the guest running meanwhile
+(``migration.split_s``). ``"on-fault"`` (KVM before it): each page's first write faults to
+map that page alone (an EPT violation: ``vmexit.kernel`` and a page fault's work without the
+zeroing, ``fault.page - 4096 * memory.zero_per_byte``), instead of its logging
+(``migration.split_faults``). ``migration.split_cpu_s`` is what splitting cost in CPU either
+way. Every page of the VM is taken as mapped huge when logging starts (a VM that has run).
+After the split the guest's accesses go through 4 KiB EPT entries; the model keeps the
+replay's cycles per access (with huge pages), so the TLB reach a split takes away is not
+charged (a limitation).
+
 Every logging mode also stalls the guest once per round: write protection and clearing dirty
 flags take effect only after a TLB flush, so the guest refills its TLBs
 (``tlb.l1.entries + tlb.l2.entries`` walks at the mechanism's measured cycles per walk --
@@ -63,7 +77,8 @@ pages.
 
 Metrics: ``migration.total_s``, ``migration.downtime_ms``, ``migration.rounds``,
 ``migration.pages_sent``, ``migration.bytes_sent``, ``migration.table_pages`` (guest
-page-table pages walks dirtied), ``migration.pages_skipped`` (with
+page-table pages walks dirtied), ``migration.split_s``, ``migration.split_faults``,
+``migration.split_cpu_s`` (huge host pages, above), ``migration.pages_skipped`` (with
 ``migration.skip_redirtied``: pages a round skipped, dirtied again before their turn),
 ``migration.guest_slowdown`` (the guest's
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
@@ -94,6 +109,8 @@ from codesign.metrics import Metrics
 from codesign.migration.precopy import LOGGING, MAX_FACTOR, MAX_ROUNDS, PAGE_BYTES, STOP_PAGES
 from codesign.migration.precopy import precopy as run_precopy
 from codesign.mmu import nested, pv_direct, shadow
+from codesign.mmu.cost import Costs
+from codesign.mmu.guest import HOST_PAGES, PAGE_4K
 from codesign.mmu.nested import NestedParams
 from codesign.mmu.pv_direct import PVParams
 from codesign.mmu.shadow import ShadowParams
@@ -106,6 +123,7 @@ from workloads.memory.chunked import Stream, pieces
 from workloads.memory.events import Access, Ev
 
 MMUS = ("nested", "shadow", "pv-direct")
+SPLITS = ("eager", "on-fault")
 DEVICES = ("none", "pv", "passthrough", "passthrough-dirty")
 
 
@@ -194,6 +212,18 @@ class MigrationParams(TransferParams):
             "page-table entries writes for EPT (Intel SDM Vol. 3C 28.2.4): each guest "
             "page-table page a walk reads is dirtied -- logged by PML, found by a scan, or, "
             "write-protected, an EPT violation. Nested paging only")
+    split: str = param(
+        "eager", key="migration.split", choices=SPLITS,
+        doc="how huge mappings (host.page_size 2M or 1G, nested paging) become the 4 KiB "
+            "entries dirty logging needs: eager (the thread that turns logging on splits them "
+            "all first: KVM since commit a3fe5dbd) or on-fault (each page's first write "
+            "faults to map it alone: KVM before it)")
+    split_entry_cycles: float = param(
+        193.0, key="migration.split_entry_cycles", min=0.0, max=1e6, unit="cycles",
+        doc="assumption: hypervisor cycles per 4 KiB entry an eager split writes -- taken as "
+            "the guest kernel's budget per leaf entry a fork copies (kernel.pte_copy: TLPI "
+            "Table 28-3 at an assumed 2.4 GHz), the same read-derive-write of one entry; "
+            "not taken from KVM's own figure, which the validation compares it with")
     pml_entries: int = param(512, key="pml.entries", unit="entries", min=1, max=32768,
                              doc="entries of the page-modification log (a power of two; 512 "
                                  "on Intel cores: a 4 KiB page of 8-byte addresses, Intel "
@@ -448,6 +478,7 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     code = LOGGING[p.logging]
     scans = (p.logging == "scan") + (p.device == "passthrough-dirty")  # EPT, IOMMU tables
     scan_s = scans * memory * p.scan_cycles / clock
+    split_s, split_lazy, split_fault = _splitting(p, platform, memory)
     n = max(d.accesses, 1)
     m = run_precopy(*later, n, max(d.written + tables, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, trap, p.pml_entries,
@@ -456,11 +487,20 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
                     first=first,
                     dev_pages=ring,
                     dev_rate=p.rx_gbps * 1e9 / 8 / PAGE_BYTES if dma else 0.0,
-                    dev_all=p.device == "passthrough", skip=p.skip_redirtied)
+                    dev_all=p.device == "passthrough", skip=p.skip_redirtied,
+                    split_s=split_s, split_lazy=split_lazy, split_fault_cycles=split_fault)
     reason = {"write-protect": "vmexit.ept_violation" if p.mmu == "nested"
               else "vmexit.page_fault", "pml": "vmexit.pml_full",
               "pv-logdirty": "fault.log_dirty"}.get(p.logging)
     traps = {f"traps.{reason}": m.traps} if reason else {}
+    if m.split_faults:  # EPT violations, as write protection's
+        traps["traps.vmexit.ept_violation"] = (traps.get("traps.vmexit.ept_violation", 0)
+                                               + m.split_faults)
+    # what splitting cost in CPU: the splitting thread's time (eager), or what the split
+    # faults cost the guest beyond the logging the same first writes would have had
+    # (write protection: a trap each; PML and scanning: none)
+    logged = exit_cost if p.logging == "write-protect" else 0.0
+    split_cpu = split_s + m.split_faults * (split_fault - logged) / clock
     return Metrics({
         "migration.total_s": m.total_s,
         "migration.downtime_ms": m.downtime_s * 1e3,
@@ -475,9 +515,32 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.table_pages": tables,
         "migration.pages_skipped": m.skipped,
         "migration.device_pages": m.device_pages,
-        "traps.total": m.traps,
+        "migration.split_s": split_s,
+        "migration.split_faults": m.split_faults,
+        "migration.split_cpu_s": split_cpu,
+        "traps.total": m.traps + m.split_faults,
         **traps,
     })
+
+
+def _splitting(p: MigrationParams, platform: Platform, memory: int
+               ) -> tuple[float, bool, float]:
+    """(eager splitting's seconds before the first round, whether pages are split on fault,
+    the cycles of a split fault) for a VM of ``memory`` pages: only nested paging on huge
+    host pages, with logging at 4 KiB (write protection, PML, scanning), splits. Every page
+    of the VM is taken as mapped huge when logging starts (a VM that has run: its memory
+    touched, as dirty_log_perf_test populates its memory before it turns logging on).
+    A split fault is an EPT violation that maps one 4 KiB page of memory the host already
+    holds: the exit and a page fault's work without zeroing the page
+    (``fault.page - 4096 * memory.zero_per_byte``, the model's own costs)."""
+    if (p.mmu != "nested" or HOST_PAGES[p.host_page] == PAGE_4K
+            or p.logging not in ("write-protect", "pml", "scan")):
+        return 0.0, False, 0.0
+    costs = Costs.of(platform)
+    fault = platform.value("vmexit.kernel") + max(costs.fault - PAGE_4K * costs.zero, 0.0)
+    if p.split == "eager":
+        return memory * p.split_entry_cycles / (platform.value("cpu.clock_mhz") * 1e6), False, fault
+    return 0.0, True, fault
 
 
 HEADLINE = ("migration.total_s", "migration.downtime_ms", "migration.guest_slowdown",
@@ -495,5 +558,5 @@ MECHANISM = Mechanism(
                         *pv_direct.MECHANISM.costs, "cpu.clock_mhz"})),
     headline=HEADLINE,
     hardware=("tlb", "stlb", "walker", "pml"),
-    version="4",
+    version="5",
 )

@@ -65,6 +65,16 @@ round.
 Each live round also stalls the guest ``round_cycles`` (re-protecting memory or clearing the
 dirty flags, and the TLB flush that makes it visible).
 
+**Huge mappings.** Logging works on 4 KiB pages, so memory the hypervisor maps with huge
+pages is split when logging starts. Eagerly (``split_s``: KVM since commit a3fe5dbd), the
+thread that turns logging on rewrites every huge mapping as 4 KiB entries before the first
+round; the guest runs meanwhile and its writes are logged as usual. On fault (``split_lazy``:
+KVM before it), the huge mappings are write-protected, and a write to one drops it and maps
+the written 4 KiB page alone: each page's first write faults (``split_fault_cycles``) and leaves
+the page writable and already marked dirty -- no trap or log entry of its own; its later
+rounds are logged as usual. (A page's first read, where it comes first, faults too; the
+engine sees writes only, so those faults are not counted.)
+
 >>> import numpy as np
 >>> r = precopy(np.arange(4) * 100, np.arange(4), 1000, 4, 256, 10.0, 1e9, 1e9, WRITE_PROTECT,
 ...             2000.0, 512, 0.0, 0.0)
@@ -126,6 +136,9 @@ class Migration(NamedTuple):
     skipped: int = 0
     """Pages a live round skipped because they were dirtied again before their turn (Xen's
     ``to_skip``; 0 without ``skip``)."""
+    split_faults: int = 0
+    """First writes to a page still under a huge mapping, each a fault that splits it
+    (``split_lazy``; 0 otherwise)."""
 
     @property
     def guest_slowdown(self) -> float:
@@ -136,16 +149,19 @@ class Migration(NamedTuple):
 
 
 # Slots of the engine's write-cursor state (``cur``): period, index in it, traps, pages
-# dirtied this round, log entries since the last drain; ``extra`` holds the logging cycles.
-C_Q, C_J, C_TRAPS, C_DIRTY, C_DRAIN = range(5)
+# dirtied this round, log entries since the last drain, split faults; ``extra`` holds the
+# logging cycles.
+C_Q, C_J, C_TRAPS, C_DIRTY, C_DRAIN, C_SPLIT = range(6)
 
 
 @numba.njit(cache=True)
 def _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz, logging,
-             trap_cycles, pml_entries, full_cycles, stamp, k, until, cur, extra):
+             trap_cycles, pml_entries, full_cycles, huge, split_fault_cycles, stamp, k, until,
+             cur, extra):
     """Apply the guest's writes that happen before ``until`` seconds (in time order, from
     the cursor ``cur``): a page first written in round ``k`` is stamped and counted dirty,
-    and logging charges the guest (``extra[0]``) as the module says."""
+    and logging charges the guest (``extra[0]``) as the module says; a page still under a
+    huge mapping (``huge[p]``) takes a split fault instead."""
     n0 = len(wpos0)
     n1 = len(wpos)
     while True:
@@ -170,7 +186,13 @@ def _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz, lo
         if stamp[p] != k:
             stamp[p] = k
             cur[C_DIRTY] += 1
-            if logging == WRITE_PROTECT:
+            if huge[p]:
+                # the fault maps the page writable and marks it dirty: no trap of its
+                # own, no log entry (KVM's make_spte)
+                huge[p] = False
+                extra[0] += split_fault_cycles
+                cur[C_SPLIT] += 1
+            elif logging == WRITE_PROTECT:
                 extra[0] += trap_cycles
                 cur[C_TRAPS] += 1
             elif logging == PML:
@@ -187,10 +209,12 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
              clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
-             skip, batch, record_bytes, sent, dirtied, out):
+             skip, batch, record_bytes, split_s, split_lazy, split_fault_cycles, sent, dirtied,
+             out):
     stamp = np.full(n_pages, -1, dtype=np.int64)  # the round a page was last dirtied in
+    huge = np.full(n_pages, split_lazy, dtype=np.bool_)  # still under a huge mapping
     page_s = record_bytes * 8.0 / link_bps
-    cur = np.zeros(5, dtype=np.int64)
+    cur = np.zeros(6, dtype=np.int64)
     extra = np.zeros(1, dtype=np.float64)
     total = 0
     t = 0.0
@@ -208,7 +232,7 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
             extra[0] += round_cycles
         cur[C_DIRTY] = 0
         cur[C_DRAIN] = 0
-        start = t + (round_s if k > 1 else 0.0)
+        start = t + (round_s if k > 1 else split_s)
         if xen_skip:
             # Xen: pages in pfn order (the dirty stream's numbering), in batches; before
             # each batch the dirty log is peeked, and a page to send that was dirtied again
@@ -217,8 +241,8 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
             listed = (stamp == k - 1) | (k == 1 or dev_all)  # this round's pages to send
             for b0 in range(0, n_pages, batch):
                 _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz,
-                         logging, trap_cycles, pml_entries, full_cycles, stamp, k,
-                         start + n_sent * page_s, cur, extra)
+                         logging, trap_cycles, pml_entries, full_cycles, huge,
+                         split_fault_cycles, stamp, k, start + n_sent * page_s, cur, extra)
                 for p in range(b0, min(b0 + batch, n_pages)):
                     if listed[p]:
                         if stamp[p] == k:
@@ -234,7 +258,8 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
         sent[k - 1] = to_send
         total += to_send
         _advance(wpos0, wpage0, wpos, wpage, period, cycles_per_access, clock_hz, logging,
-                 trap_cycles, pml_entries, full_cycles, stamp, k, end, cur, extra)
+                 trap_cycles, pml_entries, full_cycles, huge, split_fault_cycles, stamp, k, end,
+                 cur, extra)
         dirty = cur[C_DIRTY]
         # the device's DMA into its ring of buffers during the round, logged by its backend
         by_device = min(dev_pages, int(dev_rate * (end - t)))
@@ -265,6 +290,7 @@ def _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_p
             out[6] = max(guest_pos, 0.0) * cycles_per_access
             out[7] = device
             out[8] = skipped
+            out[9] = cur[C_SPLIT]
             return
         to_send = dirty
 
@@ -292,7 +318,9 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
             round_cycles: float, stop_pages: int = STOP_PAGES, max_rounds: int = MAX_ROUNDS,
             max_factor: float = MAX_FACTOR, resume_s: float = 0.0, round_s: float = 0.0,
             first: tuple[np.ndarray, np.ndarray] | None = None, dev_pages: int = 0,
-            dev_rate: float = 0.0, dev_all: bool = False, skip: bool = False) -> Migration:
+            dev_rate: float = 0.0, dev_all: bool = False, skip: bool = False,
+            split_s: float = 0.0, split_lazy: bool = False, split_fault_cycles: float = 0.0
+            ) -> Migration:
     """Migrate a guest whose writes in one period of ``period`` accesses are at access
     indices ``wpos`` (ascending) to pages ``wpage`` (numbered ``0 .. n_pages - 1``), at
     ``cycles_per_access`` guest cycles per access on a ``clock_hz`` core, over a link of
@@ -304,7 +332,11 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     writing (DMA) ``dev_rate`` pages/s into a ring of ``dev_pages`` buffer pages, logged by its
     backend; ``dev_all``: a pass-through device without dirty tracking, every page pinned
     for it (all the VM's) reported dirty each round; ``skip``: Xen's skipping of pages
-    dirtied again before their turn in a round (:data:`XEN_BATCH`). See the module."""
+    dirtied again before their turn in a round (:data:`XEN_BATCH`); ``split_s``: seconds
+    before the first round in which the hypervisor splits huge mappings (eager splitting,
+    the guest running meanwhile); ``split_lazy``: every page starts under a huge mapping
+    and its first write is a fault of ``split_fault_cycles`` instead of its logging (splitting on
+    fault). See the module."""
     wpos, wpage = _writes(wpos, wpage, period, n_pages, "")
     wpos0, wpage0 = (wpos, wpage) if first is None else _writes(*first, period, n_pages,
                                                                 "first: ")
@@ -315,22 +347,26 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
                     ("link_bps", link_bps)):
         if not v > 0:
             raise ValueError(f"{name}: expected a positive number, got {v}")
+    for name, v in (("split_s", split_s), ("split_fault_cycles", split_fault_cycles)):
+        if not v >= 0:
+            raise ValueError(f"{name}: expected a number >= 0, got {v}")
     if max_rounds < 2:
         raise ValueError(f"max_rounds: expected at least 2 (a live round and the last), "
                          f"got {max_rounds}")
     sent = np.zeros(max_rounds + 1, dtype=np.int64)
     dirtied = np.zeros(max_rounds, dtype=np.int64)
-    out = np.zeros(9, dtype=np.float64)
+    out = np.zeros(10, dtype=np.float64)
     _precopy(wpos0, wpage0, wpos, wpage, period, n_pages, memory_pages, cycles_per_access, clock_hz,
              link_bps, logging, trap_cycles, pml_entries, full_cycles, round_cycles,
              stop_pages, max_rounds, max_factor, round_s, dev_pages, dev_rate, dev_all,
-             skip, XEN_BATCH, RECORD_BYTES, sent, dirtied, out)
+             skip, XEN_BATCH, RECORD_BYTES, float(split_s), bool(split_lazy),
+             float(split_fault_cycles), sent, dirtied, out)
     rounds = int(out[0])
     pages = int(out[1])
     return Migration(rounds, pages, pages * RECORD_BYTES, float(out[2]) + resume_s,
                      float(out[3]) + resume_s, int(out[4]), float(out[5]), float(out[6]),
                      sent[:rounds].copy(), dirtied[:rounds - 1].copy(), int(out[7]),
-                     int(out[8]))
+                     int(out[8]), int(out[9]))
 
 
 __all__ = ["LOGGING", "MAX_FACTOR", "MAX_ROUNDS", "NONE", "PML", "RECORD_BYTES", "SCAN",

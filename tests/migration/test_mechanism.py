@@ -12,6 +12,8 @@ from codesign.harness import Point, evaluate
 from codesign.metrics import Metrics
 from codesign.migration.mechanism import dirty_stream
 from codesign.migration.precopy import RECORD_BYTES
+from codesign.mmu.cost import Costs
+from codesign.platforms import load_platform
 from codesign.registry import default_registry
 from tests.conftest import run_cli
 from tests.mmu.conftest import stream
@@ -200,3 +202,44 @@ def test_xens_skipping_of_pages_dirtied_again() -> None:
     assert plain["migration.pages_skipped"] == 0
     assert xen["migration.pages_skipped"] > 0
     assert xen["migration.pages_sent"] < plain["migration.pages_sent"]
+
+
+def test_huge_host_pages_are_split_when_logging_starts() -> None:
+    """Eagerly: the VM's memory rewritten as 4 KiB entries before the first round, at
+    migration.split_entry_cycles each. On fault: each page's first write an EPT violation
+    (the exit and a page fault's work without zeroing) in place of its logging."""
+    platform = load_platform("kvm-nehalem")
+    clock = platform.value("cpu.clock_mhz") * 1e6
+    wp = {"migration.logging": "write-protect"}
+    eager = migrate(**wp, **{"host.page_size": "2M"})
+    lazy = migrate(**wp, **{"host.page_size": "2M", "migration.split": "on-fault"})
+    assert eager["migration.split_s"] == eager["migration.split_cpu_s"] \
+        == eager["migration.memory_pages"] * 193 / clock
+    assert eager["migration.split_faults"] == 0
+    # every page the guest dirties is first written in the first round, and split then
+    written = lazy["migration.dirty_pages"] + lazy["migration.table_pages"]
+    assert lazy["migration.split_faults"] == written > 0
+    assert lazy["migration.split_s"] == 0
+    assert lazy["traps.vmexit.ept_violation"] == lazy["traps.total"] \
+        == eager["traps.total"]  # a split fault instead of the first round's trap
+    costs = Costs.of(platform)
+    fault = platform.value("vmexit.kernel") + costs.fault - 4096 * costs.zero
+    assert lazy["migration.split_cpu_s"] == pytest.approx(
+        written * (fault - platform.value("vmexit.kernel")) / clock)
+    pml = migrate(**{"migration.logging": "pml", "host.page_size": "2M",
+                     "migration.split": "on-fault"})
+    assert pml["traps.vmexit.ept_violation"] == pml["migration.split_faults"] == written
+    assert pml["traps.total"] == written + pml["traps.vmexit.pml_full"]
+    assert pml["migration.split_cpu_s"] == pytest.approx(written * fault / clock)
+
+
+@pytest.mark.parametrize("params", [
+    {"host.page_size": "4K"},  # nothing to split
+    {"host.page_size": "2M", "migration.mmu": "shadow"},  # shadow entries are 4 KiB
+    {"host.page_size": "2M", "migration.logging": "none"},  # no logging, no split
+])
+def test_no_split_without_huge_mappings_and_logging(params: dict[str, Any]) -> None:
+    eager, lazy = (migrate(**params, **{"migration.split": s}) for s in ("eager", "on-fault"))
+    assert eager == lazy
+    assert eager["migration.split_s"] == eager["migration.split_faults"] \
+        == eager["migration.split_cpu_s"] == 0

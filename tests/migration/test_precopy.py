@@ -250,3 +250,53 @@ def test_the_stop_rule_counts_a_rounds_skipped_pages_as_xen_does() -> None:
                 stop_pages=3001)
     assert go_on.sent.tolist() == [2999, 2, 0] and go_on.skipped == 1
     assert stop.sent.tolist() == [2999, 2] and stop.skipped == 1
+
+
+def test_splitting_on_fault_replaces_each_pages_first_logging_by_a_split_fault() -> None:
+    """On fault: a page's first write in the migration is a split fault (no trap, no log
+    entry of its own); its first writes in later rounds are logged as without huge pages."""
+    gap, pages, memory = 4000, 2000, 20_000  # the first round spans 2.5 periods
+    args = (np.arange(pages) * gap, np.arange(pages), gap * pages, pages, memory)
+    kw = dict(logging=WRITE_PROTECT, trap_cycles=2565.0, round_cycles=1000.0)
+    plain = _run(*args, **kw)
+    # a split fault priced as the trap it replaces: the same timing, the same rounds
+    same = _run(*args, split_lazy=True, split_fault_cycles=2565.0, **kw)
+    assert same.split_faults == pages  # every page written, each split once
+    assert same.traps == plain.traps - pages > 0
+    assert same.dirtied.tolist() == plain.dirtied.tolist()
+    assert same.extra_cycles == plain.extra_cycles
+    dear = _run(*args, split_lazy=True, split_fault_cycles=5000.0, **kw)
+    assert dear.split_faults == pages
+    assert dear.extra_cycles == pytest.approx(dear.traps * 2565.0 + pages * 5000.0
+                                              + (dear.rounds - 1) * 1000.0)
+    # PML: the split pages take no log entries (the first round's 2,000 would fill 31 logs)
+    pml = _run(*args, logging=PML, pml_entries=64, full_cycles=1.0)
+    pml_lazy = _run(*args, logging=PML, pml_entries=64, full_cycles=1.0, split_lazy=True,
+                    split_fault_cycles=1.0)
+    assert pml_lazy.split_faults == pages
+    assert pml_lazy.traps == pml.traps - (pages - 1) // 64
+
+
+def test_an_eager_split_delays_the_first_round_with_the_guest_running() -> None:
+    """Eagerly: the split's seconds come before the first round, the guest's writes during
+    them logged in it; with no writes the migration is longer by exactly the split."""
+    quiet = _run(np.zeros(0, np.int64), np.zeros(0, np.int64), 1000, 1, 500,
+                 logging=WRITE_PROTECT)
+    split = _run(np.zeros(0, np.int64), np.zeros(0, np.int64), 1000, 1, 500,
+                 logging=WRITE_PROTECT, split_s=0.25)
+    assert split.total_s == pytest.approx(quiet.total_s + 0.25)
+    assert split.downtime_s == quiet.downtime_s
+    assert split.split_faults == 0 and split.sent.tolist() == quiet.sent.tolist()
+    # a guest writing during the split dirties its pages in the first round
+    writes = np.arange(100) * 1000
+    busy = _run(writes, np.arange(100), 100_000, 100, 500, logging=WRITE_PROTECT,
+                split_s=0.25)
+    assert busy.dirtied[0] == 100 and busy.traps >= 100
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    (dict(split_s=-1.0), "split_s"), (dict(split_fault_cycles=float("nan")),
+                                      "split_fault_cycles")])
+def test_bad_split_inputs_name_what_is_wrong(kw: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _run([0], [0], 10, 1, 1, **kw)
