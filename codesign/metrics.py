@@ -244,7 +244,7 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
          r"pages_skipped)$",
          MetricInfo("pages", "")),
         (r"migration\.guest_slowdown$", MetricInfo("x without logging")),
-        (r"migration\.base_cycles_per_ref$", MetricInfo("cycles/reference")),
+        (r"migration\.(base|logged)_cycles_per_ref$", MetricInfo("cycles/reference")),
         (r"migration\.writes_per_s$", MetricInfo("writes/s", "")),
         (r"migration\.split_(s|cpu_s)$", MetricInfo("s")),
         (r"migration\.split_faults$", MetricInfo("traps")),

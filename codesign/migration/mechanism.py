@@ -57,9 +57,13 @@ map that page alone (an EPT violation: ``vmexit.kernel`` and a page fault's work
 zeroing, ``fault.page - 4096 * memory.zero_per_byte``), instead of its logging
 (``migration.split_faults``). ``migration.split_cpu_s`` is what splitting cost in CPU either
 way. Every page of the VM is taken as mapped huge when logging starts (a VM that has run).
-After the split the guest's accesses go through 4 KiB EPT entries; the model keeps the
-replay's cycles per access (with huge pages), so the TLB reach a split takes away is not
-charged (a limitation).
+Logged, the guest runs on the split's 4 KiB entries: its cycles per access
+(``migration.logged_cycles_per_ref``) are a second replay's with ``host.page_size = 4K``
+(its walks, second-level TLB hits and the cache lines the walks take) with the huge replay's
+backing exits, and ``migration.guest_slowdown`` is over the huge replay's
+(``migration.base_cycles_per_ref``): the TLB reach a split takes away is part of what
+logging costs. On fault, pages are split as they are first written; the model runs the
+guest on 4 KiB entries from the start (an upper bound on that part of the slowdown).
 
 Every logging mode also stalls the guest once per round: write protection and clearing dirty
 flags take effect only after a TLB flush, so the guest refills its TLBs
@@ -82,7 +86,9 @@ page-table pages walks dirtied), ``migration.split_s``, ``migration.split_faults
 ``migration.skip_redirtied``: pages a round skipped, dirtied again before their turn),
 ``migration.guest_slowdown`` (the guest's
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
-and ``migration.writes_per_s`` (the guest's dirtying writes per second without logging: the
+(without logging), ``migration.logged_cycles_per_ref`` (logged: after a split, on 4 KiB
+entries; otherwise the same) and ``migration.writes_per_s`` (the guest's dirtying writes per
+second without logging: the
 dirty rate the link races), and the logging traps: ``traps.vmexit.ept_violation`` /
 ``traps.vmexit.page_fault`` (write protection) or ``traps.vmexit.pml_full``.
 
@@ -100,13 +106,20 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 import numpy as np
 
 from codesign.metrics import Metrics
-from codesign.migration.precopy import LOGGING, MAX_FACTOR, MAX_ROUNDS, PAGE_BYTES, STOP_PAGES
+from codesign.migration.precopy import (
+    LOGGING,
+    MAX_FACTOR,
+    MAX_ROUNDS,
+    PAGE_BYTES,
+    STOP_PAGES,
+    Migration,
+)
 from codesign.migration.precopy import precopy as run_precopy
 from codesign.mmu import nested, pv_direct, shadow
 from codesign.mmu.cost import Costs
@@ -452,9 +465,18 @@ def guest_run(events: Stream, p: TransferParams, platform: Platform,
 def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     """Metrics of migrating a VM that runs ``events``."""
     reads = TableReads() if p.mmu == "nested" and p.ept_ad and p.logging != "none" else None
-    mmu = guest_run(events, p, platform, reads)
+    split = _splits(p)
+    mmu = guest_run(events, replace(p, host_page="4K") if split else p, platform, reads)
     refs = mmu["refs"]
     cpa = mmu["cycles.total"] / refs if refs else 1.0
+    base = cpa
+    if split and refs:
+        # logged, the guest runs on the 4 KiB entries of the split (its walks, second-level
+        # TLB hits and the cache lines the walks take, as the 4 KiB replay has them), its
+        # memory backed as the huge pages had backed it; without logging, on huge pages
+        huge = guest_run(events, p, platform)
+        base = huge["cycles.total"] / refs
+        cpa = (mmu["cycles.total"] - mmu["cycles.traps"] + huge["cycles.traps"]) / refs
     clock = platform.value("cpu.clock_mhz") * 1e6
     exit_cost = platform.value("vmexit.kernel")
     # A paravirtual guest's write to a page Xen's log-dirty shadows map read-only faults
@@ -478,7 +500,8 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     code = LOGGING[p.logging]
     scans = (p.logging == "scan") + (p.device == "passthrough-dirty")  # EPT, IOMMU tables
     scan_s = scans * memory * p.scan_cycles / clock
-    split_s, split_lazy, split_fault = _splitting(p, platform, memory)
+    split_s, split_lazy, split_fault = _splitting(p, platform, memory) if split \
+        else (0.0, False, 0.0)
     n = max(d.accesses, 1)
     m = run_precopy(*later, n, max(d.written + tables, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, trap, p.pml_entries,
@@ -507,9 +530,10 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.rounds": m.rounds,
         "migration.pages_sent": m.pages_sent,
         "migration.bytes_sent": m.bytes_sent,
-        "migration.guest_slowdown": m.guest_slowdown,
-        "migration.base_cycles_per_ref": cpa,
-        "migration.writes_per_s": len(d.pos) * clock / (n * cpa),
+        "migration.guest_slowdown": _slowdown(m, base / cpa),
+        "migration.base_cycles_per_ref": base,
+        "migration.logged_cycles_per_ref": cpa,
+        "migration.writes_per_s": len(d.pos) * clock / (n * base),
         "migration.memory_pages": memory,
         "migration.dirty_pages": d.written,
         "migration.table_pages": tables,
@@ -523,19 +547,29 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     })
 
 
+def _splits(p: TransferParams) -> bool:
+    """Whether logging splits huge mappings: nested paging on huge host pages, logged at
+    4 KiB (write protection, PML, scanning)."""
+    return (p.mmu == "nested" and HOST_PAGES[p.host_page] != PAGE_4K
+            and getattr(p, "logging", "none") in ("write-protect", "pml", "scan"))
+
+
+def _slowdown(m: Migration, unsplit: float) -> float:
+    """The guest's cycles during the live rounds with logging over without, where without
+    logging each access costs ``unsplit`` times what it costs logged (huge pages unsplit)."""
+    without = m.guest_cycles * unsplit
+    return (m.guest_cycles + m.extra_cycles) / without if without > 0 else 1.0
+
+
 def _splitting(p: MigrationParams, platform: Platform, memory: int
                ) -> tuple[float, bool, float]:
     """(eager splitting's seconds before the first round, whether pages are split on fault,
-    the cycles of a split fault) for a VM of ``memory`` pages: only nested paging on huge
-    host pages, with logging at 4 KiB (write protection, PML, scanning), splits. Every page
-    of the VM is taken as mapped huge when logging starts (a VM that has run: its memory
-    touched, as dirty_log_perf_test populates its memory before it turns logging on).
-    A split fault is an EPT violation that maps one 4 KiB page of memory the host already
-    holds: the exit and a page fault's work without zeroing the page
-    (``fault.page - 4096 * memory.zero_per_byte``, the model's own costs)."""
-    if (p.mmu != "nested" or HOST_PAGES[p.host_page] == PAGE_4K
-            or p.logging not in ("write-protect", "pml", "scan")):
-        return 0.0, False, 0.0
+    the cycles of a split fault) for a VM of ``memory`` pages whose mappings logging splits
+    (:func:`_splits`). Every page of the VM is taken as mapped huge when logging starts (a
+    VM that has run: its memory touched, as dirty_log_perf_test populates its memory before
+    it turns logging on). A split fault is an EPT violation that maps one 4 KiB page of
+    memory the host already holds: the exit and a page fault's work without zeroing the
+    page (``fault.page - 4096 * memory.zero_per_byte``, the model's own costs)."""
     costs = Costs.of(platform)
     fault = platform.value("vmexit.kernel") + max(costs.fault - PAGE_4K * costs.zero, 0.0)
     if p.split == "eager":

@@ -243,3 +243,20 @@ def test_no_split_without_huge_mappings_and_logging(params: dict[str, Any]) -> N
     assert eager == lazy
     assert eager["migration.split_s"] == eager["migration.split_faults"] \
         == eager["migration.split_cpu_s"] == 0
+
+
+def test_a_split_guest_runs_on_4k_entries_while_logged() -> None:
+    """Logged after a split, the guest's accesses cost what they cost on 4 KiB host pages
+    (its backing exits still the huge pages'): GUPS over 64 MiB loses the huge pages' TLB
+    reach, and that loss is part of the guest's slowdown."""
+    gups = {"migration.logging": "pml", "host.prealloc": True, "workload.footprint_mb": 64}
+    huge = migrate(**gups, **{"host.page_size": "2M"})
+    small = migrate(**gups, **{"host.page_size": "4K"})
+    unsplit = migrate(**{**gups, "migration.logging": "none"}, **{"host.page_size": "2M"})
+    assert huge["migration.base_cycles_per_ref"] == unsplit["migration.base_cycles_per_ref"]
+    assert huge["migration.logged_cycles_per_ref"] > huge["migration.base_cycles_per_ref"]
+    assert small["migration.logged_cycles_per_ref"] == small["migration.base_cycles_per_ref"]
+    # the walks are the 4 KiB replay's; the backing exits (one per 4 KiB page there) are not
+    assert huge["migration.logged_cycles_per_ref"] < small["migration.base_cycles_per_ref"]
+    lost = huge["migration.logged_cycles_per_ref"] / huge["migration.base_cycles_per_ref"]
+    assert huge["migration.guest_slowdown"] > lost
