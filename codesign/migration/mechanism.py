@@ -522,7 +522,7 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     # what splitting cost in CPU: the splitting thread's time (eager), or what the split
     # faults cost the guest beyond the logging the same first writes would have had
     # (write protection: a trap each; PML and scanning: none)
-    logged = exit_cost if p.logging == "write-protect" else 0.0
+    logged = trap if p.logging == "write-protect" else 0.0
     split_cpu = split_s + m.split_faults * (split_fault - logged) / clock
     return Metrics({
         "migration.total_s": m.total_s,
@@ -547,11 +547,11 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     })
 
 
-def _splits(p: TransferParams) -> bool:
+def _splits(p: MigrationParams) -> bool:
     """Whether logging splits huge mappings: nested paging on huge host pages, logged at
     4 KiB (write protection, PML, scanning)."""
     return (p.mmu == "nested" and HOST_PAGES[p.host_page] != PAGE_4K
-            and getattr(p, "logging", "none") in ("write-protect", "pml", "scan"))
+            and p.logging in ("write-protect", "pml", "scan"))
 
 
 def _slowdown(m: Migration, unsplit: float) -> float:
