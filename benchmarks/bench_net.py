@@ -43,8 +43,16 @@ added), two runs: native-net 4.03 / 3.70, emulated 2.99 / 3.27, pv-split 3.12 / 
 multiqueue 2.99 / 2.65, sriov 3.48 / 3.42, vhost 2.49 M packets/s; queueing kernel
 6.39-6.92.
 
-The kernel meets the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s per core) does
-not: the queueing kernel alone takes ~150 ms of a mechanism's 290-380 ms per million
+Again (2026-12-06, a later session): the event heap and the resources' wait heaps sift by
+moving entries into a hole and placing the moved one once, where they swapped four arrays at
+each level (same pops: events are ordered by (time, sequence number) and packets by number,
+both unique, so any correct heap gives the same order; 67 NIC check points identical). Two
+runs, best of 5 each: queueing kernel 5.37 -> 10.32-11.02 M packets/s; native-net 4.08 ->
+4.73-5.10, emulated 3.09 -> 4.38-4.65, pv-split 3.18 -> 4.72-4.85, multiqueue 2.76 ->
+3.86-4.16, sriov 3.61 -> 4.52-5.10, vhost 2.63 -> 3.66-3.68 M packets/s.
+
+Before that change, the kernel met the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s
+per core) did not: the queueing kernel alone takes ~150 ms of a mechanism's 290-380 ms per million
 frames, and the rest is numpy over million-element arrays (the wire's FIFO, the NIC model's
 replay in chunks, the metrics), whose fresh temporaries each cost page faults here.
 """

@@ -170,68 +170,69 @@ class Result:
 
 @numba.njit(cache=True, inline="always")
 def _push(ht, hs, hp, hk, n, t, seq, p, k):
+    # sift up by moving parents into the hole, then place the new event once
     i = n
-    ht[i], hs[i], hp[i], hk[i] = t, seq, p, k
     while i > 0:
         j = (i - 1) >> 1
-        if ht[j] < ht[i] or (ht[j] == ht[i] and hs[j] < hs[i]):
+        if ht[j] < t or (ht[j] == t and hs[j] < seq):
             break
-        ht[i], ht[j] = ht[j], ht[i]
-        hs[i], hs[j] = hs[j], hs[i]
-        hp[i], hp[j] = hp[j], hp[i]
-        hk[i], hk[j] = hk[j], hk[i]
+        ht[i], hs[i], hp[i], hk[i] = ht[j], hs[j], hp[j], hk[j]
         i = j
+    ht[i], hs[i], hp[i], hk[i] = t, seq, p, k
     return n + 1
 
 
 @numba.njit(cache=True, inline="always")
 def _pop(ht, hs, hp, hk, n):
+    # the last event sifts down from the root's hole
     n -= 1
-    ht[0], hs[0], hp[0], hk[0] = ht[n], hs[n], hp[n], hk[n]
+    t, s, p, k = ht[n], hs[n], hp[n], hk[n]
     i = 0
     while True:
-        a, b, m = 2 * i + 1, 2 * i + 2, i
-        if a < n and (ht[a] < ht[m] or (ht[a] == ht[m] and hs[a] < hs[m])):
-            m = a
-        if b < n and (ht[b] < ht[m] or (ht[b] == ht[m] and hs[b] < hs[m])):
-            m = b
-        if m == i:
-            return n
-        ht[i], ht[m] = ht[m], ht[i]
-        hs[i], hs[m] = hs[m], hs[i]
-        hp[i], hp[m] = hp[m], hp[i]
-        hk[i], hk[m] = hk[m], hk[i]
-        i = m
+        a = 2 * i + 1
+        if a >= n:
+            break
+        b = a + 1
+        if b < n and (ht[b] < ht[a] or (ht[b] == ht[a] and hs[b] < hs[a])):
+            a = b
+        if t < ht[a] or (t == ht[a] and s < hs[a]):
+            break
+        ht[i], hs[i], hp[i], hk[i] = ht[a], hs[a], hp[a], hk[a]
+        i = a
+    ht[i], hs[i], hp[i], hk[i] = t, s, p, k
+    return n
 
 
 @numba.njit(cache=True, inline="always")
 def _wpush(h, off, n, p):
     i = n
-    h[off + i] = p
     while i > 0:
         j = (i - 1) >> 1
-        if h[off + j] <= h[off + i]:
+        if h[off + j] <= p:
             break
-        h[off + i], h[off + j] = h[off + j], h[off + i]
+        h[off + i] = h[off + j]
         i = j
+    h[off + i] = p
     return n + 1
 
 
 @numba.njit(cache=True, inline="always")
 def _wpop(h, off, n):
     n -= 1
-    h[off] = h[off + n]
+    p = h[off + n]
     i = 0
     while True:
-        a, b, m = 2 * i + 1, 2 * i + 2, i
-        if a < n and h[off + a] < h[off + m]:
-            m = a
-        if b < n and h[off + b] < h[off + m]:
-            m = b
-        if m == i:
-            return n
-        h[off + i], h[off + m] = h[off + m], h[off + i]
-        i = m
+        a = 2 * i + 1
+        if a >= n:
+            break
+        if a + 1 < n and h[off + a + 1] < h[off + a]:
+            a += 1
+        if p <= h[off + a]:
+            break
+        h[off + i] = h[off + a]
+        i = a
+    h[off + i] = p
+    return n
 
 
 # --- the kernel -------------------------------------------------------------------------------
