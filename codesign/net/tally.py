@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
+import numba
 import numpy as np
 
 from codesign.spill import Spill
@@ -37,6 +38,36 @@ _SCALE = 1074 + 53
 """An ExactSum's total is an integer times 2**-_SCALE: a float64's mantissa of 53 bits times
 2**(e - 53) with e >= -1073 (frexp's exponent of the smallest subnormal) is then an integer."""
 _HALF = 26
+_LOW_EXP = -1073
+"""frexp's exponent of the smallest subnormal; 1024 that of the largest float."""
+_EXPONENTS = 1024 - _LOW_EXP + 1
+
+
+@numba.njit(cache=True)
+def _parts(bits, top, bottom):  # pragma: no cover (compiled)
+    # Each float64 (its bits) as m * 2**(e - 53) with m a 53-bit integer (the mantissa with
+    # its hidden bit; a subnormal's without, at the smallest normal exponent), its two halves
+    # summed per exponent: each half is below 2**27 in size, so a piece of up to 2**26 values
+    # sums exactly in int64. False at a value that is not finite.
+    low = (1 << _HALF) - 1
+    for i in range(len(bits)):
+        b = bits[i]
+        field = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF))
+        if field == 0x7FF:
+            return False
+        m = np.int64(b & np.uint64((1 << 52) - 1))
+        if field:
+            m += np.int64(1) << 52
+        else:
+            field = 1
+        if m == 0:
+            continue
+        if b >> np.uint64(63):
+            m = -m
+        k = field - 1022 - _LOW_EXP
+        top[k] += m >> _HALF
+        bottom[k] += m & low
+    return True
 
 
 class ExactSum:
@@ -67,18 +98,13 @@ class ExactSum:
     def _add(self, values: np.ndarray) -> None:
         if not len(values):
             return
-        if not np.isfinite(values).all():
+        top = np.zeros(_EXPONENTS, dtype=np.int64)
+        bottom = np.zeros(_EXPONENTS, dtype=np.int64)
+        if not _parts(np.ascontiguousarray(values).view(np.uint64), top, bottom):
             raise ValueError("ExactSum: a value is not finite")
-        mant, exp = np.frexp(values)
-        m = (mant * float(1 << 53)).astype(np.int64)  # exact: mant has at most 53 bits
-        e = exp.astype(np.int64)
-        low = int(e.min())
-        idx = e - low
-        top = np.bincount(idx, weights=(m >> _HALF).astype(np.float64))
-        bottom = np.bincount(idx, weights=(m & ((1 << _HALF) - 1)).astype(np.float64))
         for i in np.flatnonzero((top != 0) | (bottom != 0)).tolist():
             part = (int(top[i]) << _HALF) + int(bottom[i])
-            self._total += part << (i + low - 53 + _SCALE)
+            self._total += part << (i + _LOW_EXP - 53 + _SCALE)
 
     def value(self) -> float:
         """The sum, correctly rounded (infinite beyond the largest float)."""
