@@ -51,7 +51,16 @@ runs, best of 5 each: queueing kernel 5.37 -> 10.32-11.02 M packets/s; native-ne
 4.73-5.10, emulated 3.09 -> 4.38-4.65, pv-split 3.18 -> 4.72-4.85, multiqueue 2.76 ->
 3.86-4.16, sriov 3.61 -> 4.52-5.10, vhost 2.63 -> 3.66-3.68 M packets/s.
 
-Before that change, the kernel met the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s
+Then, with the NIC's fields read in place (no gather when every frame is received) and the
+exact latency sum compiled (16 -> 1 ms per million), three runs of each mechanism alone
+(process CPU, best of 5; this container's noise is +-10-15% between runs): native-net
+5.25-5.50, emulated 4.63-4.73, pv-split 4.57-4.72, multiqueue 4.05-4.59, sriov 4.80-5.08,
+vhost 3.97-4.02 M packets/s. Where the rest goes (vhost, per million frames): the host's
+queueing simulation ~105 ms, the NIC model's replay ~50 ms (its kernel ~20; VMDq and SR-IOV
+layouts add ~25 ms of address classification: a sort of every frame's (MAC, VLAN) key and a
+search per frame), the wire and the NIC's buffer ~20 ms, the delivery metrics ~20 ms.
+
+Before the heap change, the kernel met the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s
 per core) did not: the queueing kernel alone takes ~150 ms of a mechanism's 290-380 ms per million
 frames, and the rest is numpy over million-element arrays (the wire's FIFO, the NIC model's
 replay in chunks, the metrics), whose fresh temporaries each cost page faults here.
