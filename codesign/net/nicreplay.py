@@ -178,21 +178,63 @@ class Replay:
         return sum(len(v) for v in self.irq_ns.values())
 
 
-def owners(frames: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                       np.ndarray]:
-    """The (MAC, VLAN) addresses the frames are sent to, the VM each belongs to (the VM of
-    the first frame sent to it), and every frame's address index. ``frames`` is a packet
-    stream, or a mapping of its fields.
+def owners(frames: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (MAC, VLAN) addresses the frames are sent to, in ascending order, and the VM each
+    belongs to (the VM of the first frame sent to it). ``frames`` is a packet stream, or a
+    mapping of its fields.
 
     >>> from workloads.packets.frames import empty
     >>> f = empty(3); f["dst_mac"] = [5, 6, 5]; f["vlan"] = [1, 0, 1]; f["vm"] = [0, 1, 1]
     >>> [a.tolist() for a in owners(f)]
-    [[5, 6], [1, 0], [0, 1], [0, 1, 0]]
+    [[5, 6], [1, 0], [0, 1]]
     """
-    key = (frames["dst_mac"].astype(np.uint64) << np.uint64(12)) | frames["vlan"]
-    addr, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    key, first = _first_seen(frames["dst_mac"], frames["vlan"])
+    order = np.argsort(key)
+    addr, first = key[order], first[order]
     return (addr >> np.uint64(12), (addr & np.uint64(0xFFF)).astype(np.int64),
-            frames["vm"][first].astype(np.int64), inverse.ravel())
+            np.asarray(frames["vm"])[first].astype(np.int64))
+
+
+@numba.njit(cache=True)
+def _first_seen(dst_mac, vlan):  # pragma: no cover (compiled)
+    """The distinct (MAC << 12 | VLAN) keys in order of first appearance, and the index of
+    each one's first frame: one pass through an open-addressing table (multiplicative
+    hashing, linear probing), doubled and the pass restarted when it is half full."""
+    bits = 6
+    while True:
+        size = 1 << bits
+        slot = np.full(size, -1, dtype=np.int64)
+        keys = np.empty(size // 2, dtype=np.uint64)
+        first = np.empty(size // 2, dtype=np.int64)
+        m = 0
+        full = False
+        for i in range(len(dst_mac)):
+            k = (np.uint64(dst_mac[i]) << np.uint64(12)) | np.uint64(vlan[i])
+            h = np.int64((k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+            while slot[h] >= 0 and keys[slot[h]] != k:
+                h = (h + 1) & (size - 1)
+            if slot[h] < 0:
+                if m == size // 2:
+                    full = True
+                    break
+                slot[h] = m
+                keys[m] = k
+                first[m] = i
+                m += 1
+        if not full:
+            return keys[:m].copy(), first[:m].copy()
+        bits += 1
+
+
+@numba.njit(cache=True)
+def _classify(dst_mac, vlan, keys, q_of_addr, vm_of_addr, queue, vm):  # pragma: no cover
+    """Each frame's queue and VM, by its (MAC, VLAN) address among ``keys`` (ascending,
+    holding every frame's)."""
+    for i in range(len(dst_mac)):
+        k = (np.uint64(dst_mac[i]) << np.uint64(12)) | np.uint64(vlan[i])
+        a = np.searchsorted(keys, k)
+        queue[i] = q_of_addr[a]
+        vm[i] = vm_of_addr[a]
 
 
 @numba.njit(cache=True)
@@ -319,7 +361,7 @@ class NICReplayer:
             check_fit(layout, nic, 0, top_vlan)
             used = [0]
         else:
-            macs, vlans_of_addr, vm_of_addr, _ = owners(survey)
+            macs, vlans_of_addr, vm_of_addr = owners(survey)
             vms = int(vm_of_addr.max()) + 1 if n else 0
             check_fit(layout, nic, vms, top_vlan, len(macs))
             q_of_addr = np.array([layout.queue(int(v), nic) for v in vm_of_addr],
@@ -405,10 +447,10 @@ class NICReplayer:
             queue = np.zeros(n, dtype=np.int64)
             vm = frames["vm"].astype(np.int64)
         else:
-            key = (frames["dst_mac"].astype(np.uint64) << np.uint64(12)) | frames["vlan"]
-            addr = np.searchsorted(self._keys, key)
-            queue = self._q_of_addr[addr] if n else np.zeros(0, np.int64)
-            vm = self._vm_of_addr[addr] if n else np.zeros(0, np.int64)
+            queue = np.empty(n, dtype=np.int64)
+            vm = np.empty(n, dtype=np.int64)
+            _classify(frames["dst_mac"], frames["vlan"], self._keys, self._q_of_addr,
+                      self._vm_of_addr, queue, vm)
         # Frames: the slot each consumes (its queue's running count), then the driver's ops.
         before = _running_count(queue, self._seen)
         slot = before % r

@@ -478,18 +478,18 @@ def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, done, 
     # goes first), plus its own, fit; a packet takes one unit (``unit_room``) or its bytes.
     # Its service is the stage's (``Stage.seconds`` in ns, in the same operations) plus its
     # ``extra`` (when given). The accepted packets not yet gone are kept in the ring
-    # ``done``/``held`` (by their acceptance count modulo its size, more than can be inside
-    # at once); ``st`` (first not gone, accepted, units inside) and ``fl`` (last departure,
-    # busy time) carry the rest from one call to the next.
-    ring = len(done)
+    # ``done``/``held`` (by their acceptance count modulo its size, a power of two above
+    # what can be inside at once); ``st`` (first not gone, accepted, units inside) and
+    # ``fl`` (last departure, busy time) carry the rest from one call to the next.
+    mask = len(done) - 1  # the ring's size is a power of two
     left, accepted, inside = st[0], st[1], st[2]
     last, busy = fl[0], fl[1]
     for i in range(len(arrival)):
         t = arrival[i]
         size = frame[i]
         room = 1 if unit_room else size
-        while left < accepted and done[left % ring] <= t:
-            inside -= held[left % ring]
+        while left < accepted and done[left & mask] <= t:
+            inside -= held[left & mask]
             left += 1
         if inside + room > cap:
             drop_stage[i] = 0
@@ -504,8 +504,8 @@ def _fifo(arrival, frame, unit_room, pp, pb, upto, above, hz, extra, cap, done, 
         start = t if t > last else last
         last = start + service
         busy += service
-        done[accepted % ring] = last
-        held[accepted % ring] = room
+        done[accepted & mask] = last
+        held[accepted & mask] = room
         inside += room
         accepted += 1
         depart[i] = last
@@ -556,7 +556,7 @@ class Fifo:
         ring = len(self._done)
         if need <= ring:
             return
-        size = max(need, 2 * ring)
+        size = 1 << (max(need, 2 * ring) - 1).bit_length()  # a power of two: the kernel masks
         done = np.empty(size)
         held = np.empty(size, dtype=np.int64)
         count = np.arange(left, accepted)  # the packets inside, at their counts mod the size
