@@ -350,6 +350,8 @@ def precopy(wpos: np.ndarray, wpage: np.ndarray, period: int, n_pages: int,
     for name, v in (("split_s", split_s), ("split_fault_cycles", split_fault_cycles)):
         if not v >= 0:
             raise ValueError(f"{name}: expected a number >= 0, got {v}")
+    if split_lazy and logging == NONE:
+        raise ValueError("split_lazy: pages are split on fault only while logging is on")
     if max_rounds < 2:
         raise ValueError(f"max_rounds: expected at least 2 (a live round and the last), "
                          f"got {max_rounds}")

@@ -296,7 +296,8 @@ def test_an_eager_split_delays_the_first_round_with_the_guest_running() -> None:
 
 @pytest.mark.parametrize(("kw", "message"), [
     (dict(split_s=-1.0), "split_s"), (dict(split_fault_cycles=float("nan")),
-                                      "split_fault_cycles")])
+                                      "split_fault_cycles"),
+    (dict(split_lazy=True, logging=NONE), "split_lazy")])
 def test_bad_split_inputs_name_what_is_wrong(kw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _run([0], [0], 10, 1, 1, **kw)

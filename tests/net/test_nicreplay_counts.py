@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codesign.net.nicreplay import COUNTERS, _tally
+from codesign.net.nicreplay import COUNTERS, _classify, _tally, owners
 from hwmodels.nic import NICModel, NICParams, count_events
 from tests.hwmodels.nic.harness import random_ops
 
@@ -71,3 +71,28 @@ def test_the_nic_replayed_a_chunk_at_a_time_is_the_nic_replayed_at_once(
     monkeypatch.setattr(common, "replay", both)
     run(mechanism, stream("imix", packets=4_000, offered_gbps=6.0, vms=3), **extra)
     assert checked and checked[0] > 1000
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000),
+       distinct=st.sampled_from([1, 3, 40, 700]))
+def test_addresses_are_found_and_classified_as_a_sort_finds_them(seed: int, n: int,
+                                                                 distinct: int) -> None:
+    """The compiled first-seen pass (its table grown past 32, 64 and 512 addresses) and the
+    per-frame search give what np.unique and np.searchsorted give."""
+    rng = np.random.default_rng(seed)
+    macs = rng.integers(0, 1 << 48, distinct, dtype=np.uint64)
+    pick = rng.integers(0, distinct, n)
+    frames = {"dst_mac": macs[pick], "vlan": rng.integers(0, 4096, distinct).astype(
+        np.uint16)[pick], "vm": rng.integers(0, 64, n).astype(np.uint16)}
+    key = (frames["dst_mac"] << np.uint64(12)) | frames["vlan"]
+    addr, first = np.unique(key, return_index=True)
+    got = owners(frames)
+    assert got[0].tolist() == (addr >> np.uint64(12)).tolist()
+    assert got[1].tolist() == (addr & np.uint64(0xFFF)).astype(np.int64).tolist()
+    assert got[2].tolist() == frames["vm"][first].astype(np.int64).tolist()
+    q_of, vm_of = rng.integers(0, 9, len(addr)), rng.integers(0, 9, len(addr))
+    queue, vm = np.empty(n, np.int64), np.empty(n, np.int64)
+    _classify(frames["dst_mac"], frames["vlan"], addr, q_of, vm_of, queue, vm)
+    at = np.searchsorted(addr, key)
+    assert queue.tolist() == q_of[at].tolist() and vm.tolist() == vm_of[at].tolist()
