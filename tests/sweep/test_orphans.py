@@ -1,5 +1,6 @@
 """A sweep driver killed with SIGKILL leaves no worker behind: each worker notices that its
-driver is gone and exits (issue 15: no orphans)."""
+driver is gone and exits (issue 15: no orphans), the local pool's by its watchdog and a local
+Dask cluster's by losing its nanny."""
 
 from __future__ import annotations
 
@@ -55,18 +56,23 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
-def test_sigkill_of_a_local_sweep_leaves_no_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", [["--jobs", "3"], ["--executor", "dask", "--jobs", "2"]],
+                         ids=["local", "dask"])
+def test_sigkill_of_a_sweep_leaves_no_worker(tmp_path: Path, executor: list[str]) -> None:
+    if "dask" in executor:
+        pytest.importorskip("distributed")
     spec = tmp_path / "orphans.toml"
     spec.write_text(SPEC)
     driver = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", str(spec),
-                               "--store", str(tmp_path / "o.sqlite"), "--jobs", "3",
+                               "--store", str(tmp_path / "o.sqlite"), *executor,
                                "--quiet"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
         workers: list[int] = []
         deadline = time.monotonic() + 60
-        # The pool's two workers (--jobs 3: the driver is the third process evaluating)
-        # and multiprocessing's resource tracker are the driver's children.
+        # The driver's children: multiprocessing's resource tracker and two workers (the
+        # local pool's, --jobs 3 counting the driver; or a local Dask cluster's, whose
+        # nannies run in the driver).
         while len(workers) < 3 and time.monotonic() < deadline and driver.poll() is None:
             time.sleep(0.2)
             workers = _children(driver.pid)
