@@ -247,6 +247,7 @@ _INFO: tuple[tuple[re.Pattern[str], MetricInfo], ...] = tuple(
         (r"migration\.(base|logged)_cycles_per_ref$", MetricInfo("cycles/reference")),
         (r"migration\.writes_per_s$", MetricInfo("writes/s", "")),
         (r"migration\.split_(s|cpu_s)$", MetricInfo("s")),
+        (r"migration\.fault_wait_ms$", MetricInfo("ms")),
         (r"migration\.split_faults$", MetricInfo("traps")),
         (r"traps\.[\w.]+$", MetricInfo("traps")),
         (r"drops$", MetricInfo("frames")),

@@ -19,7 +19,7 @@ README = (ROOT / "reports" / "README.md").read_text()
 BLOCK = re.compile(r"<!-- (study|quick):([a-z0-9-]+) -->\s*```sh\n(.+?)\n```", re.S)
 COMMANDS = {(kind, name): command for kind, name, command in BLOCK.findall(README)}
 STUDIES = sorted({name for _, name in COMMANDS})
-UNCLAIMED = {"validation-mmu", "validation-nic", "validation-migration", "validation-split"}
+UNCLAIMED = {"validation-mmu", "validation-nic", "validation-migration", "validation-hugepages"}
 """Studies whose spec states no ``[[claim]]``: their ``[[validation]]`` rows hold the model to
 published results instead (tests/report/test_validation.py)."""
 

@@ -77,9 +77,11 @@ class Postcopy(NamedTuple):
 
     @property
     def guest_slowdown(self) -> float:
-        """The guest's time during the push over the work it did in it (1: no stall)."""
-        work = self.push_s - self.stall_s
-        return self.push_s / work if work > 0 else float("inf")
+        """The guest's time to do a push's length of work over that length (1: no stall):
+        ``1 + stall_s / push_s``. Every stall falls within the push, so the guest that
+        works ``push_s - stall_s`` during it does the rest after it, unstalled. Finite even
+        when the guest waits out the whole push (one host page holding all it touches)."""
+        return 1.0 + self.stall_s / self.push_s if self.push_s > 0 else 1.0
 
 
 # Slots of the engine's state (``st``): the push's cursor, pages sent, the time the link is

@@ -205,3 +205,26 @@ def test_mechanism_refuses_bad_parameters() -> None:
         evaluate(Point("random", "postcopy", params={**PARAMS, "migration.prepaging": "x"}))
     with pytest.raises(InputError, match=r"migration\.switch_at"):
         evaluate(Point("random", "postcopy", params={**PARAMS, "migration.switch_at": 1.0}))
+
+
+def test_on_huge_host_pages_a_fault_waits_for_the_whole_host_page() -> None:
+    """The unit moved is the host page: the same bytes and push time as 4 KiB pages, fewer
+    and longer faults; a VM that is one 1 GiB page waits out the whole push, at a finite
+    slowdown (QEMU: about a second per 1 GiB page over 10 Gb/s)."""
+    fast = {**PARAMS, "migration.link_gbps": 10, "host.prealloc": True}
+    small, two_m = (evaluate(Point("random", "postcopy", params={**fast, "host.page_size": s}))
+                    for s in ("4K", "2M"))
+    assert two_m["migration.pages_sent"] == small["migration.pages_sent"] == 128 * 256
+    assert two_m["migration.bytes_sent"] == small["migration.bytes_sent"]
+    assert two_m["migration.total_s"] == pytest.approx(small["migration.total_s"])
+    held = -(-small["migration.touched_pages"] // 512)  # 2 MiB host pages holding them
+    assert 0 < two_m["migration.remote_faults"] + two_m["migration.waits"] <= held
+    assert two_m["migration.remote_fault_ratio"] == two_m["migration.remote_faults"] / held
+    assert two_m["migration.fault_wait_ms"] > 10 * small["migration.fault_wait_ms"]
+    one = evaluate(Point("random", "postcopy", params={**fast, "host.page_size": "1G",
+                                                       "migration.memory_mb": 1024}))
+    page_s = (1 << 18) * RECORD_BYTES * 8 / 10e9
+    assert one["migration.total_s"] == pytest.approx(page_s + 50e-6)
+    assert one["traps.total"] == 1  # the first access after the switch-over
+    assert one["migration.fault_wait_ms"] == pytest.approx(page_s * 1e3, rel=1e-3)
+    assert one["migration.guest_slowdown"] == pytest.approx(2.0, rel=1e-3)
