@@ -33,7 +33,8 @@ with userfaultfd), so a fault waits for the whole host page: the unit the push a
 faults move is the host page, ``per`` guest pages crossing the link back to back (QEMU's
 postcopy documentation: 2 MiB pages work well, but a 1 GiB page takes about a second over
 10 Gb/s and the faulting thread is blocked until it is all there). Guest pages fill host
-pages in first-touch order, as the frame allocator hands them out;
+pages in first-touch order, as the frame allocator hands them out, and the VM's memory is
+rounded up to whole host pages (a huge page is allocated, and sent, whole);
 ``migration.remote_fault_ratio`` counts network faults per host page of the working set and
 ``migration.fault_wait_ms`` is a fault's mean wait.
 
