@@ -88,9 +88,9 @@ page-table pages walks dirtied), ``migration.split_s``, ``migration.split_faults
 cycles during the live rounds with logging over without), ``migration.base_cycles_per_ref``
 (without logging), ``migration.logged_cycles_per_ref`` (logged: after a split, on 4 KiB
 entries; otherwise the same) and ``migration.writes_per_s`` (the guest's dirtying writes per
-second without logging: the
-dirty rate the link races), and the logging traps: ``traps.vmexit.ept_violation`` /
-``traps.vmexit.page_fault`` (write protection) or ``traps.vmexit.pml_full``.
+second without logging: the dirty rate the link races), and the logging traps:
+``traps.vmexit.ept_violation`` / ``traps.vmexit.page_fault`` (write protection) or
+``traps.vmexit.pml_full``.
 
 >>> from codesign.harness import Point, evaluate
 >>> p = {"workload.refs": 20000, "workload.footprint_mb": 2, "hw.cost": False,
@@ -118,7 +118,6 @@ from codesign.migration.precopy import (
     MAX_ROUNDS,
     PAGE_BYTES,
     STOP_PAGES,
-    Migration,
 )
 from codesign.migration.precopy import precopy as run_precopy
 from codesign.mmu import nested, pv_direct, shadow
@@ -500,8 +499,8 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
     code = LOGGING[p.logging]
     scans = (p.logging == "scan") + (p.device == "passthrough-dirty")  # EPT, IOMMU tables
     scan_s = scans * memory * p.scan_cycles / clock
-    split_s, split_lazy, split_fault = _splitting(p, platform, memory) if split \
-        else (0.0, False, 0.0)
+    split_s, split_lazy, split_fault = (_splitting(p, Costs.of(platform), exit_cost, clock,
+                                                   memory) if split else (0.0, False, 0.0))
     n = max(d.accesses, 1)
     m = run_precopy(*later, n, max(d.written + tables, 1), memory, max(cpa, 1e-9), clock,
                     p.link_gbps * 1e9, code, trap, p.pml_entries,
@@ -530,7 +529,7 @@ def run(events: Stream, p: MigrationParams, platform: Platform) -> Metrics:
         "migration.rounds": m.rounds,
         "migration.pages_sent": m.pages_sent,
         "migration.bytes_sent": m.bytes_sent,
-        "migration.guest_slowdown": _slowdown(m, base / cpa),
+        "migration.guest_slowdown": m.slowdown(base / cpa),
         "migration.base_cycles_per_ref": base,
         "migration.logged_cycles_per_ref": cpa,
         "migration.writes_per_s": len(d.pos) * clock / (n * base),
@@ -554,15 +553,8 @@ def _splits(p: MigrationParams) -> bool:
             and p.logging in ("write-protect", "pml", "scan"))
 
 
-def _slowdown(m: Migration, unsplit: float) -> float:
-    """The guest's cycles during the live rounds with logging over without, where without
-    logging each access costs ``unsplit`` times what it costs logged (huge pages unsplit)."""
-    without = m.guest_cycles * unsplit
-    return (m.guest_cycles + m.extra_cycles) / without if without > 0 else 1.0
-
-
-def _splitting(p: MigrationParams, platform: Platform, memory: int
-               ) -> tuple[float, bool, float]:
+def _splitting(p: MigrationParams, costs: Costs, exit_cost: float, clock: float,
+               memory: int) -> tuple[float, bool, float]:
     """(eager splitting's seconds before the first round, whether pages are split on fault,
     the cycles of a split fault) for a VM of ``memory`` pages whose mappings logging splits
     (:func:`_splits`). Every page of the VM is taken as mapped huge when logging starts (a
@@ -570,10 +562,9 @@ def _splitting(p: MigrationParams, platform: Platform, memory: int
     it turns logging on). A split fault is an EPT violation that maps one 4 KiB page of
     memory the host already holds: the exit and a page fault's work without zeroing the
     page (``fault.page - 4096 * memory.zero_per_byte``, the model's own costs)."""
-    costs = Costs.of(platform)
-    fault = platform.value("vmexit.kernel") + max(costs.fault - PAGE_4K * costs.zero, 0.0)
+    fault = exit_cost + max(costs.fault - PAGE_4K * costs.zero, 0.0)
     if p.split == "eager":
-        return memory * p.split_entry_cycles / (platform.value("cpu.clock_mhz") * 1e6), False, fault
+        return memory * p.split_entry_cycles / clock, False, fault
     return 0.0, True, fault
 
 

@@ -143,9 +143,13 @@ class Migration(NamedTuple):
     @property
     def guest_slowdown(self) -> float:
         """Guest cycles during the live rounds with dirty logging over without (1: none)."""
-        if self.guest_cycles <= 0:
-            return 1.0
-        return (self.guest_cycles + self.extra_cycles) / self.guest_cycles
+        return self.slowdown(1.0)
+
+    def slowdown(self, unlogged: float) -> float:
+        """:attr:`guest_slowdown` where, without logging, each access costs ``unlogged``
+        times what it costs logged (a split's 4 KiB entries cost more than huge pages)."""
+        without = self.guest_cycles * unlogged
+        return (self.guest_cycles + self.extra_cycles) / without if without > 0 else 1.0
 
 
 # Slots of the engine's write-cursor state (``cur``): period, index in it, traps, pages

@@ -74,10 +74,10 @@ class ExactSum:
     """The exact sum of float64 values added in pieces, rounded once when read: the same
     bits whatever the order of the values and however they were cut.
 
-    Each value is split by :func:`numpy.frexp` into a 53-bit integer mantissa and an
-    exponent; per exponent the mantissas' two halves (27 and 26 bits) are summed as float64
-    weights of :func:`numpy.bincount`, exact below 2**53 (pieces of up to 2**26 values), and
-    folded into one Python integer.
+    Each value is read from its bits as a 53-bit integer mantissa and an exponent; per
+    exponent the mantissas' two halves (27 and 26 bits) are summed in int64 by a compiled
+    pass (:func:`_parts`), exact for pieces of up to 2**26 values, and folded into one
+    Python integer.
 
     >>> s = ExactSum(); s.add(np.array([1e16, 1.0, -1e16])); s.add(np.array([1.0]))
     >>> s.value(), s.mean(4), float(np.sum([1e16, 1.0, -1e16, 1.0]))
