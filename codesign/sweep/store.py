@@ -374,14 +374,18 @@ class Store:
         return done.intersection(keys)
 
     def rows(self, spec_key: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every stored point (or those of one spec), oldest first, as plain dicts."""
+        """Every stored point, oldest first, or those of one spec in the spec's own order
+        (the order its sweep listed them, not the order they finished in, which depends on
+        the executor and the number of workers), as plain dicts."""
         query = ("SELECT p.key, p.workload, p.mechanism, p.platform, p.params, p.status, "
                  "p.error, p.metrics, p.wall_s, p.toolkit_version, p.finished_at FROM points p")
         args: tuple[Any, ...] = ()
+        order = " ORDER BY p.rowid"
         if spec_key is not None:
             query += " JOIN sweep_points s ON s.point = p.key WHERE s.spec_key = ?"
             args = (spec_key,)
-        for row in self._db.execute(query + " ORDER BY p.rowid", args):
+            order = " ORDER BY s.rowid"
+        for row in self._db.execute(query + order, args):
             (key, workload, mechanism, platform, params, status, error, metrics, wall_s,
              version, finished) = row
             yield {"key": key, "workload": workload, "mechanism": mechanism,

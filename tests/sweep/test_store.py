@@ -103,3 +103,19 @@ def test_a_batch_is_stored_whole_or_not_at_all(tmp_path: Path,
         monkeypatch.undo()
         assert store.done_keys([f"a{i}" for i in range(3)] + [f"b{i}" for i in range(3)]) \
             == {"a0", "a1", "a2"}
+
+
+def test_a_specs_points_come_in_the_specs_order_whatever_order_they_finished_in(
+        tmp_path: Path) -> None:
+    """Reports read a spec's points in the order its sweep listed them, so a tie between
+    equal values resolves the same whatever the executor or the number of workers."""
+    class Spec:
+        name, path, text = "s", "s.toml", ""
+
+    keys = [f"k{i}" for i in range(6)]
+    with Store.open(tmp_path / "s.sqlite") as store:
+        store.begin_sweep(Spec(), "spec", keys, "local", 2)
+        for k in [keys[i] for i in (4, 1, 5, 0, 3, 2)]:  # finished out of order
+            store.put(Result(k, "done", {"x": 1}, None, None, 0.0), RECORD)
+        assert [r["key"] for r in store.rows("spec")] == keys
+        assert [r["key"] for r in store.rows()] == ["k4", "k1", "k5", "k0", "k3", "k2"]
