@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesign.allocator import keep_freed_memory
 from codesign.errors import InputError
 from codesign.metrics import Metrics
 from codesign.params import Scalar, build, canonical, flat, specs
@@ -320,6 +321,7 @@ class Resolver:
 
 def run_resolved(resolved: Resolved, data: Any = None) -> Metrics:
     """Evaluate a resolved point (``data``: the workload arrays, if already generated)."""
+    keep_freed_memory()  # an evaluation's arrays reuse the last one's pages
     if data is None:
         data = resolved.workload.generate(resolved.workload_params)
     from workloads.memory.chunked import identified  # the registry has imported it
@@ -344,6 +346,7 @@ def run_resolved_many(group: Sequence[Resolved], data: Any) -> list[Metrics]:
             or r.platform != first.platform or r.hardware_options != first.hardware_options
             for r in group):
         raise ValueError("not one workload, mechanism, platform and hardware options")
+    keep_freed_memory()
     from workloads.memory.chunked import identified
 
     with identified(data, first.workload_key):

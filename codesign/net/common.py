@@ -366,14 +366,15 @@ class Totals:
 def totals(run: Run) -> Totals:
     """The :class:`Totals` of a whole run."""
     host, stream = run.host, run.stream
-    t = stream["time_ns"].astype(np.float64)
     who = run.who[host.delivered]
     delivered = Deliveries()
-    delivered.add(host.depart_ns[host.delivered], t[who], stream["frame_bytes"][who],
-                  stream["direction"][who])
+    delivered.add(host.depart_ns[host.delivered], stream["time_ns"][who].astype(np.float64),
+                  stream["frame_bytes"][who], stream["direction"][who])
     before = tuple((r, float(b)) for res in run.before
                    for r, b in zip(res.resources, res.busy_ns, strict=True))
-    return Totals(len(stream), run.superframes, run.drops, float(t.min()) if len(t) else 0.0,
+    # the earliest time as a float: the float of the earliest (the conversion is monotone)
+    first = float(stream["time_ns"].min()) if len(stream) else 0.0
+    return Totals(len(stream), run.superframes, run.drops, first,
                   host, before, dict(run.nic.counters), run.paths, delivered)
 
 

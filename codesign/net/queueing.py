@@ -758,9 +758,10 @@ def simulate(
     n = len(arrival)
     if n and _decreases(arrival):
         raise ValueError("arrival times must be non-decreasing")
-    which = np.zeros(n, dtype=np.int64) if path_of is None else np.asarray(path_of, np.int64)
-    if n and (which.min() < 0 or which.max() >= len(paths)):
-        raise ValueError("path_of names a path that was not given")
+    if path_of is not None:
+        which = np.asarray(path_of, np.int64)
+        if n and (which.min() < 0 or which.max() >= len(paths)):
+            raise ValueError("path_of names a path that was not given")
     napi = dict(napi or {})
     if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
         only = paths[0].stages[0]
@@ -769,6 +770,8 @@ def simulate(
                 and only.moderation_ns is None and not only.traps and not only.only_above
                 and (paths[0].hold_before is None or release_ns is None)):
             return _single(only, arrival, frame_bytes)
+    if path_of is None:
+        which = np.zeros(n, dtype=np.int64)
     frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
     sim = Simulation(paths, release_ns, irq_extra_ns, napi, extra_ns is not None)
     depart = np.full(n, np.nan)
@@ -909,8 +912,9 @@ class Simulation:
         log_t, log_s, log_k = (np.concatenate([x[i] for x in self._logs]) if self._logs
                                else np.zeros(0) for i in range(3))
         return Result(arrival, depart, drop, self.resources, self.busy, tuple(self.stages),
-                      self.st_busy, served, batches, irqs, raised, log_t.astype(np.float64),
-                      log_s.astype(np.int64), log_k.astype(np.int64), joined)
+                      self.st_busy, served, batches, irqs, raised,
+                      log_t.astype(np.float64, copy=False), log_s.astype(np.int64, copy=False),
+                      log_k.astype(np.int64, copy=False), joined)
 
 
 class _State:

@@ -33,6 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
+from codesign.allocator import keep_freed_memory
 from codesign.errors import InputError
 from codesign.hardware import CostEstimateWarning
 from codesign.harness import Point, Resolved, resolve, run_resolved, run_resolved_many
@@ -94,6 +95,7 @@ def cap_jobs(jobs: int, cpus: int) -> tuple[int, str | None]:
 
 def evaluate_chunk(chunk: Chunk) -> list[Result]:
     """Evaluate points; runs in a worker. Consecutive points of one workload share its data."""
+    keep_freed_memory()  # before the workloads' arrays too
     with warnings.catch_warnings():
         # Announced for a single run; a sweep's progress line already shows the time.
         warnings.simplefilter("ignore", CostEstimateWarning)
