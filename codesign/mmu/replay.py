@@ -134,7 +134,7 @@ from codesign.mmu.runkernel import (
 )
 from codesign.mmu.tcache import TransCache
 from hwmodels.cache import ABSENT, MEMORY, CacheLevelParams, CacheModel, CacheParams
-from hwmodels.cache.model import V_HEADER, LLCVariants
+from hwmodels.cache.model import V_HEADER, CacheTails, LLCVariants
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
@@ -258,27 +258,23 @@ class Counts:
     :meth:`Replay.walk_traps` say otherwise."""
 
     variants: list[Counts] = field(default_factory=list)
-    """With other LLCs run beside the data cache's (:meth:`Replay.vary_llc`), per LLC
-    variant what differs: its LLC hits by kind (``served[4 * kind + 2]``; the rest of
-    ``served`` unused) and its histogram (``per_access``); see :meth:`variant`."""
+    """With other LLCs (:meth:`Replay.vary_llc`) or other L2 and LLC pairs
+    (:meth:`Replay.vary_tails`) run beside the data cache's, per variant what differs: its
+    references by kind and serving level (``served``) and its histogram (``per_access``);
+    see :meth:`variant`."""
 
     def variant(self, k: int) -> Counts:
-        """The counts a replay with LLC variant ``k`` as its data cache's LLC gives: these,
-        with the references that reached the LLC split between it and memory by the
-        variant's hits, and the variant's histogram (the guest kernel's counts likewise).
+        """The counts a replay with variant ``k``'s data cache gives: these, with the
+        variant's references by serving level and its histogram (the guest kernel's counts
+        likewise).
 
         >>> c = Counts(served=[1, 0, 2, 3, 0, 0, 0, 0, 5, 1, 1, 1])
-        >>> c.variants = [Counts(served=[0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])]
+        >>> c.variants = [Counts(served=[1, 0, 4, 1, 0, 0, 0, 0, 5, 1, 0, 2])]
         >>> c.variant(0).served
         [1, 0, 4, 1, 0, 0, 0, 0, 5, 1, 0, 2]
         """
         v = self.variants[k]
-        served = list(self.served)
-        for kind in range(3):
-            at = 4 * kind + 2
-            reached = served[at] + served[at + 1]
-            served[at], served[at + 1] = v.served[at], reached - v.served[at]
-        return replace(self, served=served, per_access=dict(v.per_access), variants=[],
+        return replace(self, served=list(v.served), per_access=dict(v.per_access), variants=[],
                        kernel=self.kernel.variant(k) if self.kernel is not None else None,
                        kernel_stream=(self.kernel_stream.variant(k)
                                       if self.kernel_stream is not None else None))
@@ -464,7 +460,7 @@ class Faulted:
         return at[mine], fu[mine]
 
 
-_NO_VARIANTS = np.zeros((0, 3), dtype=np.int64)
+_NO_VARIANTS = np.zeros((0, 3, 3), dtype=np.int64)
 """The pipeline's per-variant counts when there are none (it writes nothing into them)."""
 
 
@@ -484,6 +480,11 @@ class Replay:
         self.llc_variants: LLCVariants | None = None
         """Other LLCs run beside the data cache's (:meth:`vary_llc`; None: none)."""
         self._vstate = np.zeros(V_HEADER, dtype=np.int64)
+        self.cache_tails: CacheTails | None = None
+        """Other L2 and LLC pairs run beside the data cache's (:meth:`vary_tails`; None:
+        none)."""
+        self._tstate = np.zeros(0, dtype=np.int64)
+        self._toff = np.zeros(1, dtype=np.int64)
         self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
@@ -749,7 +750,8 @@ class Replay:
 
     def _fresh_counts(self) -> Counts:
         """Zero counts, with the guest kernel's and the LLC variants' where there are."""
-        nv = len(self.llc_variants) if self.llc_variants is not None else 0
+        nv = (len(self.llc_variants) if self.llc_variants is not None
+              else len(self.cache_tails) if self.cache_tails is not None else 0)
 
         def zero() -> Counts:
             return Counts(variants=[Counts() for _ in range(nv)])
@@ -768,16 +770,38 @@ class Replay:
         unless the replay decides by what references cost, :attr:`cost_blind`).
         ValueError without a data cache, with an inclusive one, or for a replay that is
         not cost-blind."""
-        if not self.cost_blind:
-            raise ValueError(f"{type(self).__name__} decides by what references cost: its "
-                             "LLC variants would take the first LLC's decisions")
-        if self.s.cache is None:
-            raise ValueError("LLC variants need a data cache")
-        if self.c.refs or self.accessed:
-            raise ValueError("LLC variants are set before the replay starts")
+        self._may_vary("LLC variants")
+        assert self.s.cache is not None
         self.llc_variants = LLCVariants(self.s.cache, llcs)
         self._vstate = self.llc_variants.state
         self.c = self._fresh_counts()
+
+    def vary_tails(self, caches: list[CacheParams] | tuple[CacheParams, ...]) -> None:
+        """Run other L2 and LLC pairs beside the data cache's, on the references its L1 does
+        not serve, before anything is replayed: ``c.variant(k)`` is then exactly the counts
+        of this replay with ``caches[k]`` as its data cache, which differs from it only in
+        ``l2`` and ``llc`` (:class:`hwmodels.cache.CacheTails`: under ``"nine"`` neither
+        changes L1, and no other count depends on which level served a reference -- unless
+        the replay decides by what references cost, :attr:`cost_blind`). ValueError as
+        :meth:`vary_llc`'s, and for a cache that differs in more."""
+        self._may_vary("cache tails")
+        assert self.s.cache is not None
+        self.cache_tails = CacheTails(self.s.cache, caches)
+        self._tstate, self._toff = self.cache_tails.state, self.cache_tails.offsets
+        self.c = self._fresh_counts()
+
+    def _may_vary(self, what: str) -> None:
+        """ValueError unless variants of the data cache may be set now (see
+        :meth:`vary_llc`)."""
+        if not self.cost_blind:
+            raise ValueError(f"{type(self).__name__} decides by what references cost: its "
+                             f"{what} would take the first one's decisions")
+        if self.s.cache is None:
+            raise ValueError(f"{what} need a data cache")
+        if self.c.refs or self.accessed:
+            raise ValueError(f"{what} are set before the replay starts")
+        if self.llc_variants is not None or self.cache_tails is not None:
+            raise ValueError("the data cache's variants are already set")
 
     def kernel_run(self, vm: int, pid: int) -> None:
         """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
@@ -999,13 +1023,13 @@ class Replay:
             w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
         counts = np.zeros(N_COUNTS, dtype=np.int64)
         nv = len(self.c.variants)
-        vcounts = np.zeros((nv, 3), dtype=np.int64) if nv else _NO_VARIANTS
+        vcounts = np.zeros((nv, 3, 3), dtype=np.int64) if nv else _NO_VARIANTS
         l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim, vrows = self._pipeline(
             va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
             *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),
             int(w_op), cr3, eptp, w_vm, pcid, self.walker.params.max_refs,
-            *self._walker_args(), self.dcache is not None, self._cstate, self._vstate, vcounts,
-            counts)
+            *self._walker_args(), self.dcache is not None, self._cstate, self._vstate,
+            self._tstate, self._toff, vcounts, counts)
         bad = int(counts[K_BAD])
         if bad >= 0:
             raise AssertionError(
@@ -1060,14 +1084,24 @@ class Replay:
                     rows[:, 4:6] = fu[hit]
                     table = np.concatenate([table, rows])
         c.add_accesses(n, table)
+        if not c.variants:
+            return
+        served = counts[K_SERVED:K_SERVED + 12].reshape(3, 4)  # by kind, level
+        if self.cache_tails is None:  # LLC variants: L2 as the data cache's; past it, hits
+            vcounts[:, :, 0] = served[None, :, 1]
+            vcounts[:, :, 2] = served[None, :, 2] + served[None, :, 3] - vcounts[:, :, 1]
+            vrows[:, :, 0] = table[:k, None, 1]
+            vrows[:, :, 2] = table[:k, None, 2] + table[:k, None, 3] - vrows[:, :, 1]
         for v, vc in enumerate(c.variants):
             for kind in range(3):
-                vc.served[4 * kind + 2] += int(vcounts[v, kind])
-            # the histogram's rows with this LLC: each miss's walk references that reached
-            # the LLC split by its hits (the rows after the misses walked nothing)
+                at = 4 * kind
+                vc.served[at] += int(served[kind, 0])  # L1: the data cache's own
+                for lv in range(3):
+                    vc.served[at + 1 + lv] += int(vcounts[v, kind, lv])
+            # the histogram's rows with this variant: each miss's walk references past L1
+            # as it served them (the rows after the misses walked nothing)
             mine = table.copy()
-            mine[:k, 2] = vrows[:, v]
-            mine[:k, 3] = table[:k, 2] + table[:k, 3] - vrows[:, v]
+            mine[:k, 1:4] = vrows[:, v, :]
             vc.add_accesses(n, mine)
 
     def _translate(self, vm: int, pid: int, pages: np.ndarray
@@ -1167,14 +1201,18 @@ def stlb_2m_key(va: np.ndarray) -> np.ndarray:
 
 def replay(events: Stream, setup: Setup,
            walk_monitor: Callable[..., None] | None = None,
-           llcs: tuple[CacheLevelParams, ...] = ()) -> Counts:
+           llcs: tuple[CacheLevelParams, ...] = (),
+           tails: tuple[CacheParams, ...] = ()) -> Counts:
     """Replay a whole OS-event stream; its counts (``walk_monitor``: see
     :attr:`Replay.walk_monitor`; ``llcs``: other LLCs run beside the data cache's,
-    :meth:`Replay.vary_llc`)."""
+    :meth:`Replay.vary_llc`; ``tails``: other data caches that differ from it in L2 and the
+    LLC, :meth:`Replay.vary_tails`)."""
     r = Replay(setup)
     r.walk_monitor = walk_monitor
     if llcs:
         r.vary_llc(llcs)
+    if tails:
+        r.vary_tails(tails)
     drive(r, events)
     return r.c
 

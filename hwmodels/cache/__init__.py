@@ -10,6 +10,7 @@ serves each reference. It caches lines, not translations (compare ``hwmodels.pag
 
 from hwmodels.cache.model import (
     CacheModel,
+    CacheTails,
     LLCVariants,
     access_addr,
     access_batch,
@@ -35,6 +36,7 @@ __all__ = [
     "CacheLevelParams",
     "CacheModel",
     "CacheParams",
+    "CacheTails",
     "LLCVariants",
     "access_addr",
     "access_batch",

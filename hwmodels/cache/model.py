@@ -58,6 +58,7 @@ import numba
 import numpy as np
 
 from hwmodels.cache.params import (
+    ABSENT,
     LEVEL_NAMES,
     MEMORY,
     SERVED_NAMES,
@@ -497,6 +498,78 @@ class LLCVariants:
         return len(self.llcs)
 
 
+# --- other L2 and LLC pairs beside the hierarchy, on the references its L1 does not serve ----
+#
+# The same argument one level up: under ``"nine"`` nothing after L1 changes L1 (no
+# back-invalidation, and a hit in L2 or the LLC fills L1 the same way as one from memory), so
+# the references L1 does not serve are the same, in the same order, whatever L2 and the LLC
+# are, and those two serve each of them by their own state alone. So other (L2, LLC) pairs
+# can run beside the hierarchy's own (:class:`CacheTails`), each a hierarchy without an L1
+# fed those references: each serves exactly what it would as the hierarchy's own. A different
+# L2 changes what its LLC sees, so unlike :class:`LLCVariants` no two tails share a stack:
+# each is a whole :class:`CacheModel` state of its own (its placement, if any, renames the
+# lines as the hierarchy's does). A tail is never handed the same line twice in a row (L1
+# would have served the second) unless something was invalidated between, which the MMU
+# replay never does: so the model's repeated-line shortcut, which answers from the first
+# present level, is never taken on a reference the hierarchy's L2 would not see.
+
+
+@numba.njit(cache=True)
+def tails_batch(tstate, offsets, lines, levels):
+    """Run line numbers ``lines`` (the references the hierarchy's L1 did not serve, in order,
+    named as before placement) through each tail of ``tstate`` (:attr:`CacheTails.state`,
+    tail ``t`` at ``offsets[t]`` .. ``offsets[t + 1]``): ``levels[i, t]`` gets the level
+    (1 L2, 2 LLC, 3 memory) tail ``t`` served ``lines[i]`` at. A tail at a time over the
+    whole batch (its state stays in the host's caches).
+
+    >>> m = CacheModel(CacheParams())
+    >>> t = CacheTails(m.params, [CacheParams(llc=ABSENT), CacheParams()])
+    >>> levels = np.zeros((3, 2), np.int64)
+    >>> tails_batch(t.state, t.offsets, np.array([5, 6, 5]), levels); levels.tolist()
+    [[3, 3], [3, 3], [1, 1]]
+    """
+    for t in range(offsets.shape[0] - 1):
+        state = tstate[offsets[t]:offsets[t + 1]]
+        for i in range(lines.shape[0]):
+            levels[i, t] = _access(state, lines[i])
+
+
+class CacheTails:
+    """Other L2 and LLC pairs run beside a hierarchy's own, on the references its L1 does
+    not serve (see above): ``caches[k]`` is tail ``k``'s whole configuration, the
+    hierarchy's (``base``) in everything but ``l2`` and ``llc`` (absent levels allowed).
+    Exact only under ``"nine"``, where L2 and the LLC change nothing in L1.
+
+    >>> t = CacheTails(CacheParams(), [CacheParams(l2=CacheLevelParams(512 << 10, 8, 14))])
+    >>> len(t), int(t.offsets[-1]) == len(t.state)
+    (1, True)
+    >>> CacheTails(CacheParams(), [CacheParams(line=128)])
+    Traceback (most recent call last):
+    ValueError: a cache tail differs from the hierarchy only in cache.l2 and cache.llc
+    """
+
+    def __init__(self, base: CacheParams, caches: Sequence[CacheParams]) -> None:
+        if base.inclusion != "nine":
+            raise ValueError("cache tails need cache.inclusion = 'nine' (an inclusive LLC "
+                             "back-invalidates L1)")
+        if len(caches) > MAX_VARIANTS:
+            raise ValueError(f"at most {MAX_VARIANTS} cache tails, got {len(caches)}")
+        for c in caches:
+            if replace(c, l2=base.l2, llc=base.llc) != base:
+                raise ValueError("a cache tail differs from the hierarchy only in cache.l2 "
+                                 "and cache.llc")
+        self.params = tuple(caches)
+        states = [CacheModel(replace(c, l1=ABSENT)).state for c in self.params]
+        self.offsets = np.zeros(len(states) + 1, dtype=np.int64)
+        """Tail ``t``'s state is ``state[offsets[t]:offsets[t + 1]]``."""
+        np.cumsum([len(s) for s in states], out=self.offsets[1:])
+        self.state = (np.concatenate(states) if states else np.zeros(0, dtype=np.int64))
+        """Every tail's :attr:`CacheModel.state`, one after the other."""
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+
 def _as_int64(addrs: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(addrs)
     if a.dtype == np.uint64:
@@ -616,6 +689,7 @@ __all__ = [
     "S_EVICT",
     "S_SERVED",
     "CacheModel",
+    "CacheTails",
     "LLCVariants",
     "access_addr",
     "access_batch",
@@ -623,5 +697,6 @@ __all__ = [
     "access_reach",
     "access_variants_batch",
     "invalidate_line",
+    "tails_batch",
     "variants_batch",
 ]
