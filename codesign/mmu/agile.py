@@ -97,7 +97,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, KERNEL_PID, PAGE_4K, Effects
 from codesign.mmu.native import HEADLINE, native_total
 from codesign.mmu.nested import NestedParams
-from codesign.mmu.onepass import LLC_KEYS, one_pass
+from codesign.mmu.onepass import CACHE_KEYS, one_pass
 from codesign.mmu.replay import Faulted, Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -460,5 +460,5 @@ MECHANISM = Mechanism(
     hardware=("tlb", "stlb", "walker"),
     version="5",
     run_many=one_pass(_make, _finish),
-    one_pass=LLC_KEYS,
+    one_pass=CACHE_KEYS,
 )

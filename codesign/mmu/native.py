@@ -47,7 +47,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
 from codesign.mmu.kernel import KernelKeys
-from codesign.mmu.onepass import LLC_KEYS, one_pass
+from codesign.mmu.onepass import CACHE_KEYS, one_pass
 from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
@@ -117,16 +117,21 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
 
 
 def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:
-    """:func:`native_total` of each of ``ps``, parameters that differ only in the LLC
-    (:func:`codesign.mmu.onepass.same_but_llc`): those not computed before come from one
-    native replay with their LLCs side by side."""
+    """:func:`native_total` of each of ``ps``, parameters that differ only in the data
+    cache's L2 and LLC (:func:`codesign.mmu.onepass.same_but_cache`): those not computed
+    before come from one native replay with their data caches side by side."""
     setups = [native_setup(p) for p in ps]
 
     def compute(missing: list[int]) -> list[float]:
         first = setups[missing[0]]
         assert all(replace(setups[i], cache=first.cache) == first for i in missing)
-        others = tuple(setups[i].cache.llc for i in missing[1:])
-        c = replay(events, first, None, others) if others else replay(events, first)
+        caches = [setups[i].cache for i in missing[1:]]
+        if not caches:
+            c = replay(events, first)
+        elif all(replace(x, llc=first.cache.llc) == first.cache for x in caches):
+            c = replay(events, first, None, tuple(x.llc for x in caches))
+        else:
+            c = replay(events, first, None, tails=tuple(caches))
         return [_total(c if k == 0 else c.variant(k - 1), costs)
                 for k in range(len(missing))]
 
@@ -194,5 +199,5 @@ MECHANISM = Mechanism(
     ignores=NESTED_ONLY,
     version="10",
     run_many=one_pass(_make, _finish),
-    one_pass=LLC_KEYS,
+    one_pass=CACHE_KEYS,
 )

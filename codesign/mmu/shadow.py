@@ -142,7 +142,7 @@ from codesign.mmu.cost import Costs
 from codesign.mmu.guest import PAGE_4K, Effects, GuestModel
 from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
 from codesign.mmu.nested import PREALLOC_DOC
-from codesign.mmu.onepass import LLC_KEYS, one_pass
+from codesign.mmu.onepass import CACHE_KEYS, one_pass
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -836,5 +836,5 @@ MECHANISM = Mechanism(
     ignores=NESTED_ONLY,
     version="14",
     run_many=one_pass(_make, _finish),
-    one_pass=LLC_KEYS,
+    one_pass=CACHE_KEYS,
 )

@@ -1,8 +1,8 @@
-"""Sweep points that differ only in the LLC, evaluated in one pass
-(:mod:`codesign.mmu.onepass`): every point's metrics are exactly those it has alone, for
-every mechanism that offers it, native references and hardware costs included; a sweep
-groups such points by itself, and a group it cannot take together is evaluated point by
-point."""
+"""Sweep points that differ only in the data cache's LLC, or its L2 and LLC, evaluated in
+one pass (:mod:`codesign.mmu.onepass`): every point's metrics are exactly those it has
+alone, for every mechanism that offers it, native references and hardware costs included; a
+sweep groups such points by itself, and a group it cannot take together is evaluated point
+by point."""
 
 from __future__ import annotations
 
@@ -23,16 +23,22 @@ KIB, MIB = 1 << 10, 1 << 20
 LLCS = [{"cache.llc.size": 0}, {"cache.llc.size": 256 * KIB, "cache.llc.ways": 16},
         {"cache.llc.size": MIB, "cache.llc.ways": 16}, {"cache.llc.size": MIB, "cache.llc.ways": 4},
         {"cache.llc.size": 4 * MIB, "cache.llc.ways": 16}]
+L2S = [{"cache.l2.size": 0}, {"cache.l2.size": 64 * KIB, "cache.l2.ways": 4},
+       {"cache.l2.size": 256 * KIB, "cache.l2.ways": 8},
+       {"cache.l2.size": MIB, "cache.l2.ways": 16, "cache.llc.size": 4 * MIB},
+       {"cache.l2.size": 256 * KIB, "cache.l2.ways": 8, "cache.llc.size": 0}]
+"""L2 sizes (one pair with no L2, one with no LLC), two with the LLC changed too."""
 ONE_PASS = ("native", "nested", "shadow", "pv-direct", "agile")
 PLATFORM = "modern-x86"
 """A platform with a non-inclusive LLC (kvm-nehalem's is inclusive: no one pass there)."""
 
 
-def points(mechanism: str, workload: str = "random", **extra: Any) -> list[Point]:
+def points(mechanism: str, workload: str = "random", caches: list[dict[str, int]] = LLCS,
+           **extra: Any) -> list[Point]:
     base = {"hw.cost": False, "workload.refs": 8_000, "workload.footprint_mb": 4, **extra}
     if workload != "random":
         base = {"hw.cost": False, **extra}
-    return [Point(workload, mechanism, PLATFORM, params={**base, **llc}) for llc in LLCS]
+    return [Point(workload, mechanism, PLATFORM, params={**base, **c}) for c in caches]
 
 
 def chunk(pts: list[Point]) -> list[tuple[str, Point]]:
@@ -57,7 +63,8 @@ def test_the_mechanisms_that_offer_one_pass() -> None:
     reg = default_registry()
     offer = {name for name, m in reg.mechanisms.items() if m.run_many is not None}
     assert offer == set(ONE_PASS)
-    assert all(reg.mechanism(n).one_pass == ("cache.llc.size", "cache.llc.ways")
+    assert all(reg.mechanism(n).one_pass == ("cache.l2.size", "cache.l2.ways",
+                                              "cache.llc.size", "cache.llc.ways")
                for n in ONE_PASS)
 
 
@@ -73,12 +80,28 @@ def test_each_point_of_one_pass_is_the_point_alone(mechanism: str,
     assert len({m["cycles.total"] for m in alone}) >= len(pts) - 1  # the LLCs mattered
 
 
+@pytest.mark.parametrize("mechanism", ONE_PASS)
+def test_each_point_of_one_pass_over_l2_is_the_point_alone(mechanism: str,
+                                                           calls: list[int]) -> None:
+    pts = points(mechanism, caches=L2S)
+    results = _evaluate_chunk(chunk(pts))
+    assert calls == [len(pts)]
+    assert [r.status for r in results] == ["done"] * len(pts)
+    alone = [dict(evaluate(p)) for p in pts]
+    assert [r.metrics for r in results] == alone
+    assert len({m["cycles.total"] for m in alone}) == len(pts)  # the caches mattered
+
+
 def test_kernel_work_warmup_and_hardware_costs() -> None:
     pts = [Point("forkwait", "nested", PLATFORM, params={"workload.iterations": 40,
                                                "measure.warmup": 0.3, **llc}) for llc in LLCS]
     results = _evaluate_chunk(chunk(pts))
     assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
     assert all("hw.area_mm2" in (r.metrics or {}) for r in results)
+    pts = [Point("forkwait", "nested", PLATFORM, params={"workload.iterations": 40,
+                                               "measure.warmup": 0.3, **c}) for c in L2S]
+    results = _evaluate_chunk(chunk(pts))
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
 
 
 def test_points_that_differ_elsewhere_are_not_taken_together(calls: list[int]) -> None:
@@ -142,6 +165,7 @@ def test_a_sweep_stores_the_same_in_one_pass_on_every_executor(
                        "mechanism": {"name": ["nested", "shadow"]},
                        "platform": {"name": PLATFORM},
                        "hardware": {"cache.llc.size": [256 * KIB, MIB, 4 * MIB],
+                                    "cache.l2.size": [128 * KIB, 256 * KIB],
                                     "tlb.l1.entries": [32, 64], "hw.cost": False}})
     stores = []
     for label, executor, jobs, off in (("off", "serial", 1, "1"), ("serial", "serial", 1, ""),
@@ -149,7 +173,7 @@ def test_a_sweep_stores_the_same_in_one_pass_on_every_executor(
         monkeypatch.setenv(ONE_PASS_OFF_ENV, off)
         store = tmp_path / f"{label}.sqlite"
         outcome = run_sweep(spec, store, executor=executor, jobs=jobs, stream=io.StringIO())
-        assert outcome.failed == 0 and outcome.computed == 12
+        assert outcome.failed == 0 and outcome.computed == 24
         stores.append(content(store))
     assert stores[1] == stores[0] and stores[2] == stores[0]
 
