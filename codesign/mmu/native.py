@@ -47,7 +47,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
 from codesign.mmu.kernel import KernelKeys
-from codesign.mmu.onepass import CACHE_KEYS, one_pass
+from codesign.mmu.onepass import CACHE_KEYS, one_pass, only_llcs_differ
 from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
@@ -118,8 +118,8 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
 
 def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:
     """:func:`native_total` of each of ``ps``, parameters that differ only in the data
-    cache's L2 and LLC (:func:`codesign.mmu.onepass.same_but_cache`): those not computed
-    before come from one native replay with their data caches side by side."""
+    cache's (:func:`codesign.mmu.onepass.same_but_cache`): those not computed before come
+    from one native replay with their data caches side by side."""
     setups = [native_setup(p) for p in ps]
 
     def compute(missing: list[int]) -> list[float]:
@@ -128,7 +128,7 @@ def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> l
         caches = [setups[i].cache for i in missing[1:]]
         if not caches:
             c = replay(events, first)
-        elif all(replace(x, llc=first.cache.llc) == first.cache for x in caches):
+        elif first.cache is not None and only_llcs_differ(first.cache, caches):
             c = replay(events, first, None, tuple(x.llc for x in caches))
         else:
             c = replay(events, first, None, tails=tuple(caches))

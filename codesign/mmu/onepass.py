@@ -1,21 +1,23 @@
-"""Design points that differ only in the data cache's L2 and LLC, evaluated in one replay.
+"""Design points that differ only in their data cache, evaluated in one replay.
 
-Under a non-inclusive data cache (``cache.inclusion = "nine"``) the last-level cache changes
-nothing upstream of it -- not the TLBs, the walks, L1 or L2 -- and L2 nothing upstream of
-it either; and a mechanism of this package decides nothing by what it costs (only
-``selective`` does, by measured walk cycles). So the points of a sweep whose parameters
-differ only in the sizes and associativities of those levels (:data:`CACHE_KEYS`) replay
-the same events through the same state up to them:
+Which level of the data cache serves a reference changes nothing else a replay counts: not
+the TLBs, the walks, the faults (a mechanism of this package decides nothing by what a
+reference costs; only ``selective`` does, by measured walk cycles, and it is left out). So
+the points of a sweep whose parameters differ only in the data cache's (:data:`CACHE_KEYS`:
+every level's size and ways, the line, the inclusion, the placement) replay the same events
+through the same state up to it, and one replay can run their data caches side by side:
 
 - points that differ only in ``cache.llc.size`` and ``cache.llc.ways`` (:data:`LLC_KEYS`)
-  run their LLCs side by side on the references that reach it
+  under ``cache.inclusion = "nine"`` run their LLCs on the references that reach it
   (:meth:`codesign.mmu.replay.Replay.vary_llc`). Mattson et al. (IBM Systems Journal,
   1970): one LRU stack serves every associativity of a set count (what
   ``hwmodels.cache.LLCVariants`` does within a set count); different set counts are run
   side by side, each on the batch of references of a run;
-- points that differ in L2 too run each L2 and LLC pair as a hierarchy of its own on the
-  references L1 does not serve (:meth:`~codesign.mmu.replay.Replay.vary_tails`,
-  ``hwmodels.cache.CacheTails``): the translation, the walks and L1 are replayed once.
+- points that differ in L2 too, under ``"nine"``, run each L2 and LLC pair as a hierarchy
+  of its own on the references L1 does not serve; any other difference (L1, the line, an
+  inclusive LLC, the placement and its seed) runs each data cache whole on every reference
+  (:meth:`~codesign.mmu.replay.Replay.vary_tails`, ``hwmodels.cache.CacheTails``). Either
+  way the translation -- TLBs, walks, faults, the guest kernel's work -- is replayed once.
 
 :func:`one_pass` turns a mechanism's two halves -- building its replay from parameters, and
 turning a driven replay into metrics -- into the ``Mechanism.run_many`` that does that; each
@@ -23,10 +25,9 @@ point's metrics are exactly those of its own ``run`` (``tests/mmu/test_onepass.p
 native reference included (:func:`codesign.mmu.native.native_totals`: one native replay for
 all).
 
-The other sizes a sweep varies -- the TLBs, the page-walk caches, L1 -- change which
-references reach the levels after them (a TLB miss's walk goes through the data cache; L1
-decides what L2 sees), so no one pass gives every size's counts exactly: their points are
-replayed one by one.
+The other sizes a sweep varies -- the TLBs and the page-walk caches -- change which
+references reach the data cache (a TLB miss's walk goes through it), so no one pass gives
+every size's counts exactly: their points are replayed one by one.
 """
 
 from __future__ import annotations
@@ -38,45 +39,61 @@ from typing import Any
 from codesign.hardware import CacheKeys
 from codesign.metrics import Metrics
 from codesign.mmu.replay import Replay, drive
+from codesign.params import specs
 from codesign.platforms import Platform
+from hwmodels.cache import CacheParams
 from workloads.memory.chunked import Stream
 
 LLC_KEYS = ("cache.llc.size", "cache.llc.ways")
-"""The parameters in which points whose LLCs run side by side differ."""
-CACHE_KEYS = ("cache.l2.size", "cache.l2.ways", *LLC_KEYS)
-"""The parameters the points of one pass may differ in (a mechanism's ``one_pass``)."""
+"""The parameters in which points whose LLCs run side by side in Mattson stacks differ."""
+CACHE_KEYS = tuple(spec.key for spec in specs(CacheKeys))
+"""The parameters the points of one pass may differ in (a mechanism's ``one_pass``): the
+data cache's, every one."""
 _LLC_FIELDS = ("cache_llc_size", "cache_llc_ways")
-_FIELDS = ("cache_l2_size", "cache_l2_ways", *_LLC_FIELDS)
+_FIELDS = tuple(spec.field for spec in specs(CacheKeys))
 
 
 def same_but_cache(ps: Sequence[Any], fields: Sequence[str] = _FIELDS) -> bool:
-    """True when the parameter objects ``ps`` differ only in :data:`CACHE_KEYS` (or the
-    fields ``fields``) and share a non-inclusive data cache: what one pass requires.
+    """True when the parameter objects ``ps`` differ only in their data cache's
+    (:data:`CACHE_KEYS`, or the fields ``fields``): what one pass requires.
 
     >>> from codesign.mmu.native import NativeParams
     >>> a, b = NativeParams(), NativeParams(cache_l2_size=128 << 10)
-    >>> same_but_cache([a, b]), same_but_cache([a, NativeParams(cache_l1_size=16 << 10)])
+    >>> same_but_cache([a, b]), same_but_cache([a, NativeParams(entries=32)])
     (True, False)
-    >>> same_but_cache([NativeParams(cache_inclusion="inclusive")] * 2)
-    False
     """
     first = ps[0]
-    if first.cache_inclusion != "nine":
-        return False
     keep = {f: getattr(first, f) for f in fields}
     return all(type(p) is type(first) and replace(p, **keep) == first for p in ps[1:])
 
 
 def same_but_llc(ps: Sequence[Any]) -> bool:
-    """:func:`same_but_cache` for :data:`LLC_KEYS` alone: points whose LLCs can run side by
-    side in Mattson stacks.
+    """True when the parameter objects ``ps`` differ only in :data:`LLC_KEYS` under a
+    non-inclusive data cache: points whose LLCs run side by side in Mattson stacks.
 
     >>> from codesign.mmu.native import NativeParams
     >>> a, b = NativeParams(), NativeParams(cache_llc_size=4 << 20)
     >>> same_but_llc([a, b]), same_but_llc([a, NativeParams(cache_l2_size=128 << 10)])
     (True, False)
+    >>> same_but_llc([NativeParams(cache_inclusion="inclusive")] * 2)
+    False
     """
-    return same_but_cache(ps, _LLC_FIELDS)
+    return ps[0].cache_inclusion == "nine" and same_but_cache(ps, _LLC_FIELDS)
+
+
+def only_llcs_differ(base: CacheParams, caches: Sequence[CacheParams]) -> bool:
+    """:func:`same_but_llc` of data caches: ``caches`` differ from ``base`` only in the LLC,
+    under ``"nine"``.
+
+    >>> from hwmodels.cache import ABSENT
+    >>> only_llcs_differ(CacheParams(), [CacheParams(llc=ABSENT)])
+    True
+    >>> only_llcs_differ(CacheParams(), [CacheParams(l2=ABSENT)])
+    False
+    """
+    keep = [f for f in CacheParams.__dataclass_fields__ if f != "llc"]
+    return base.inclusion == "nine" and all(
+        getattr(c, f) == getattr(base, f) for c in caches for f in keep)
 
 
 def one_pass(make: Callable[[Any, Platform], Replay],
@@ -85,8 +102,7 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     """``run_many(events, ps, platform)`` of a mechanism whose ``run`` is
     ``finish(r, events, p, platform)`` after ``drive(r, events)`` of ``r = make(p,
     platform)``: the metrics of every parameter object of ``ps`` (:func:`same_but_cache`,
-    else ValueError), from one replay with their data caches side by side (their LLCs, or
-    their L2 and LLC pairs).
+    else ValueError), from one replay with their data caches side by side.
 
     >>> from codesign.mmu import native
     >>> from codesign.platforms import load_platform
@@ -110,8 +126,8 @@ def one_pass(make: Callable[[Any, Platform], Replay],
         if not ps:
             return []
         if not same_but_cache(ps):
-            raise ValueError("one pass takes parameters that differ only in "
-                             f"{', '.join(CACHE_KEYS)}, with cache.inclusion = 'nine'")
+            raise ValueError("one pass takes parameters that differ only in the data "
+                             "cache's (cache.*)")
         from codesign.mmu.cost import Costs
         from codesign.mmu.native import native_totals
 
@@ -134,7 +150,8 @@ def one_pass(make: Callable[[Any, Platform], Replay],
 
 def vary(r: Replay, ps: Sequence[Any], llc_only: bool) -> None:
     """Run the data caches of parameter objects ``ps`` beside ``r``'s own: their LLCs
-    (``llc_only``: they differ from it only there) or their L2 and LLC pairs."""
+    (``llc_only``: they differ from it only there, under ``"nine"``) or the caches
+    themselves."""
     if not ps:
         return
     if llc_only:
@@ -143,4 +160,5 @@ def vary(r: Replay, ps: Sequence[Any], llc_only: bool) -> None:
         r.vary_tails([CacheKeys.to_hw(p) for p in ps])
 
 
-__all__ = ["CACHE_KEYS", "LLC_KEYS", "one_pass", "same_but_cache", "same_but_llc", "vary"]
+__all__ = ["CACHE_KEYS", "LLC_KEYS", "one_pass", "only_llcs_differ", "same_but_cache",
+           "same_but_llc", "vary"]

@@ -460,7 +460,7 @@ class Faulted:
         return at[mine], fu[mine]
 
 
-_NO_VARIANTS = np.zeros((0, 3, 3), dtype=np.int64)
+_NO_VARIANTS = np.zeros((0, 3, 4), dtype=np.int64)
 """The pipeline's per-variant counts when there are none (it writes nothing into them)."""
 
 
@@ -485,6 +485,7 @@ class Replay:
         none)."""
         self._tstate = np.zeros(0, dtype=np.int64)
         self._toff = np.zeros(1, dtype=np.int64)
+        self._tstart = 0
         self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
@@ -777,17 +778,19 @@ class Replay:
         self.c = self._fresh_counts()
 
     def vary_tails(self, caches: list[CacheParams] | tuple[CacheParams, ...]) -> None:
-        """Run other L2 and LLC pairs beside the data cache's, on the references its L1 does
-        not serve, before anything is replayed: ``c.variant(k)`` is then exactly the counts
-        of this replay with ``caches[k]`` as its data cache, which differs from it only in
-        ``l2`` and ``llc`` (:class:`hwmodels.cache.CacheTails`: under ``"nine"`` neither
-        changes L1, and no other count depends on which level served a reference -- unless
-        the replay decides by what references cost, :attr:`cost_blind`). ValueError as
-        :meth:`vary_llc`'s, and for a cache that differs in more."""
+        """Run other data caches beside this replay's, before anything is replayed:
+        ``c.variant(k)`` is then exactly the counts of this replay with ``caches[k]`` as its
+        data cache (:class:`hwmodels.cache.CacheTails`: no count but the data cache's
+        depends on which level served a reference -- unless the replay decides by what
+        references cost, :attr:`cost_blind`). Each is fed every reference, or, when they
+        differ from it only in L2 and the LLC under ``"nine"``, only those its L1 does not
+        serve (:attr:`hwmodels.cache.CacheTails.start`). ValueError as :meth:`vary_llc`'s
+        (an inclusive data cache aside)."""
         self._may_vary("cache tails")
         assert self.s.cache is not None
         self.cache_tails = CacheTails(self.s.cache, caches)
         self._tstate, self._toff = self.cache_tails.state, self.cache_tails.offsets
+        self._tstart = self.cache_tails.start
         self.c = self._fresh_counts()
 
     def _may_vary(self, what: str) -> None:
@@ -1023,13 +1026,13 @@ class Replay:
             w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
         counts = np.zeros(N_COUNTS, dtype=np.int64)
         nv = len(self.c.variants)
-        vcounts = np.zeros((nv, 3, 3), dtype=np.int64) if nv else _NO_VARIANTS
+        vcounts = np.zeros((nv, 3, 4), dtype=np.int64) if nv else _NO_VARIANTS
         l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim, vrows = self._pipeline(
             va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
             *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),
             int(w_op), cr3, eptp, w_vm, pcid, self.walker.params.max_refs,
             *self._walker_args(), self.dcache is not None, self._cstate, self._vstate,
-            self._tstate, self._toff, vcounts, counts)
+            self._tstate, self._toff, self._tstart, vcounts, counts)
         bad = int(counts[K_BAD])
         if bad >= 0:
             raise AssertionError(
@@ -1086,22 +1089,23 @@ class Replay:
         c.add_accesses(n, table)
         if not c.variants:
             return
+        # The levels before the variants' first are the data cache's own: L1 for tails after
+        # it, L1 and L2 for LLC variants, whose misses are what reached the LLC but its hits.
         served = counts[K_SERVED:K_SERVED + 12].reshape(3, 4)  # by kind, level
-        if self.cache_tails is None:  # LLC variants: L2 as the data cache's; past it, hits
-            vcounts[:, :, 0] = served[None, :, 1]
-            vcounts[:, :, 2] = served[None, :, 2] + served[None, :, 3] - vcounts[:, :, 1]
-            vrows[:, :, 0] = table[:k, None, 1]
-            vrows[:, :, 2] = table[:k, None, 2] + table[:k, None, 3] - vrows[:, :, 1]
+        shared = 2 if self.cache_tails is None else self._tstart
+        vcounts[:, :, :shared] = served[None, :, :shared]
+        vrows[:, :, :shared] = table[:k, None, :shared]
+        if self.cache_tails is None:
+            vcounts[:, :, 3] = served[None, :, 2] + served[None, :, 3] - vcounts[:, :, 2]
+            vrows[:, :, 3] = table[:k, None, 2] + table[:k, None, 3] - vrows[:, :, 2]
         for v, vc in enumerate(c.variants):
             for kind in range(3):
-                at = 4 * kind
-                vc.served[at] += int(served[kind, 0])  # L1: the data cache's own
-                for lv in range(3):
-                    vc.served[at + 1 + lv] += int(vcounts[v, kind, lv])
-            # the histogram's rows with this variant: each miss's walk references past L1
-            # as it served them (the rows after the misses walked nothing)
+                for lv in range(4):
+                    vc.served[4 * kind + lv] += int(vcounts[v, kind, lv])
+            # the histogram's rows with this variant: each miss's walk references as its
+            # data cache served them (the rows after the misses walked nothing)
             mine = table.copy()
-            mine[:k, 1:4] = vrows[:, v, :]
+            mine[:k, :4] = vrows[:, v, :]
             vc.add_accesses(n, mine)
 
     def _translate(self, vm: int, pid: int, pages: np.ndarray

@@ -32,7 +32,6 @@ import hwmodels.cache.model as _cache_model
 import hwmodels.pagewalk.model as _walk_model
 import hwmodels.tlb.model as _tlb_model
 from hwmodels.cache.model import (
-    C_LINE_BITS,
     V_COUNT,
     access_addr,
     access_reach,
@@ -156,7 +155,7 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
               s_repl, s_lfsr, s_clock,
               w_op, w_cr3, w_eptp, w_vm, w_asid, max_refs,
               w_cfg, pwc, ent, ntlb, mem_keys, mem_vals, mem_shift,
-              has_cache, cstate, vstate, tstate, toff, vcounts, counts):
+              has_cache, cstate, vstate, tstate, toff, tstart, vcounts, counts):
     n = len(va)
     # -- the first-level TLB: only the lookups that can change or miss it --------------------
     # An access to the page the previous access just looked up (and filled) hits, and a hit on
@@ -216,7 +215,7 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
                 counts[K_BAD_FAULT] = out[x, 0]
                 counts[K_BAD_FRAME] = out[x, 3]
                 return (l1_miss, miss, walked, rows, out[:, 6], ref_addr[:0], ref_dim[:0],
-                        np.zeros((k, 0, 3), dtype=np.int64))
+                        np.zeros((k, 0, 4), dtype=np.int64))
             if out[x, 7] > 0:
                 counts[K_GPWC] += 1
             counts[K_NPWC] += out[x, 8]
@@ -227,14 +226,13 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     x = 0
     nv = vstate[V_COUNT]
     nt = toff.shape[0] - 1
-    vrows = np.zeros((k, max(nv, nt), 3), dtype=np.int64)
+    vrows = np.zeros((k, max(nv, nt), 4), dtype=np.int64)
     if has_cache and nt:
-        # The same, and the references L1 did not serve kept (their line as the hierarchy
-        # names it before placement, the miss whose walk made it or -1 for a data reference,
-        # the kind), then run through the other L2 and LLC pairs (hwmodels.cache.CacheTails)
-        # in one batch: per pair the references of each kind each of its levels served, and
-        # per first-level miss the walk references each served.
-        shift = cstate[C_LINE_BITS]
+        # The same, and the references that reach the level the other hierarchies start at
+        # kept (their address, the miss whose walk made it or -1 for a data reference, the
+        # kind), then run through them (hwmodels.cache.CacheTails) in one batch: per
+        # hierarchy the references of each kind each of its levels served, and per
+        # first-level miss the walk references each served.
         total = n
         for y in range(m):
             total += out[y, 6]
@@ -252,22 +250,22 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
                     counts[K_SERVED + 4 * dim + lv] += 1
                     counts[K_REFS_NESTED] += dim
                     rows[j, lv] += 1
-                    if lv > 0:
-                        reach[nr], reach_row[nr], reach_kind[nr] = addr >> shift, j, dim
+                    if lv >= tstart:
+                        reach[nr], reach_row[nr], reach_kind[nr] = addr, j, dim
                         nr += 1
                     w += 1
                 x += 1
             addr = (dframe[inv[i]] << 12) | (va[i] & 0xFFF)
             lv = access_addr(cstate, addr)
             counts[K_SERVED + 8 + lv] += 1
-            if lv > 0:
-                reach[nr], reach_row[nr], reach_kind[nr] = addr >> shift, -1, 2
+            if lv >= tstart:
+                reach[nr], reach_row[nr], reach_kind[nr] = addr, -1, 2
                 nr += 1
         levels = np.zeros((nr, nt), dtype=np.int64)
         tails_batch(tstate, toff, reach[:nr], levels)
         for r in range(nr):
             for v in range(nt):
-                lv = levels[r, v] - 1
+                lv = levels[r, v]
                 vcounts[v, reach_kind[r], lv] += 1
                 if reach_row[r] >= 0:
                     vrows[reach_row[r], v, lv] += 1
@@ -308,9 +306,9 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
             mask = hits[r]
             while mask:
                 v = _low_bit(mask)
-                vcounts[v, reach_kind[r], 1] += 1
+                vcounts[v, reach_kind[r], 2] += 1
                 if reach_row[r] >= 0:
-                    vrows[reach_row[r], v, 1] += 1
+                    vrows[reach_row[r], v, 2] += 1
                 mask &= mask - 1
     elif has_cache:
         for i in range(n):
@@ -340,19 +338,19 @@ run_pipeline = _compiled(_pipeline)
 """Translate a run of accesses through the first-level TLB, the second-level TLB (when
 ``has_stlb``), the walker and the data cache (when ``has_cache``; ``vstate``: LLC variants
 run beside its LLC, :attr:`hwmodels.cache.LLCVariants.state`, none when their count is 0;
-or ``tstate`` and ``toff``: other L2 and LLC pairs run beside its own,
-:class:`hwmodels.cache.CacheTails`, none when ``toff`` has one entry), updating the models'
-state arrays in place. Per access: ``va``, ``page`` and ``inv`` (its distinct page's
-number); per distinct page: ``frame``, ``klass`` (TLB size class), ``perms`` and ``dframe``
-(the frame its data reference addresses). Adds into ``counts`` (see the ``K_*`` slots) and
-into ``vcounts[v, kind, level - 1]`` the references of each kind that variant ``v``'s L2,
-LLC or memory served (an LLC variant: its LLC's only); returns ``(l1_miss, miss, walked,
-rows, wrefs, ref_addr, ref_dim, vrows)``: the positions of the first-level misses, of the
-walked accesses, the walked accesses' numbers among the misses, per miss its histogram row
-(walk references by serving level, -, -, second-level hit), per walk its number of
-references, the walks' references (addresses, dimensions) in order, and per miss the walk
-references each variant's L2, LLC or memory served (``vrows[miss, v, level - 1]``; an LLC
-variant: its LLC's only).
+or ``tstate``, ``toff`` and ``tstart``: other hierarchies run beside its own from level
+``tstart`` on, :class:`hwmodels.cache.CacheTails`, none when ``toff`` has one entry),
+updating the models' state arrays in place. Per access: ``va``, ``page`` and ``inv`` (its
+distinct page's number); per distinct page: ``frame``, ``klass`` (TLB size class),
+``perms`` and ``dframe`` (the frame its data reference addresses). Adds into ``counts``
+(see the ``K_*`` slots) and into ``vcounts[v, kind, level]`` the references of each kind
+that variant ``v``'s levels served (only from ``tstart`` on; an LLC variant: only its
+LLC's hits); returns ``(l1_miss, miss, walked, rows, wrefs, ref_addr, ref_dim, vrows)``:
+the positions of the first-level misses, of the walked accesses, the walked accesses'
+numbers among the misses, per miss its histogram row (walk references by serving level,
+-, -, second-level hit), per walk its number of references, the walks' references
+(addresses, dimensions) in order, and per miss the walk references each variant's levels
+served (``vrows[miss, v, level]``, likewise).
 ``counts[K_BAD]`` is the first walk whose result disagrees with ``frame`` (-1: none),
 which stops the run there.
 Called by :meth:`codesign.mmu.replay.Replay._run`, whose doctests and the mechanisms' tests

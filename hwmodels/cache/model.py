@@ -52,7 +52,7 @@ The kernel answers it from ``state[S_LAST]`` without a probe; the effect is iden
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numba
 import numpy as np
@@ -498,68 +498,77 @@ class LLCVariants:
         return len(self.llcs)
 
 
-# --- other L2 and LLC pairs beside the hierarchy, on the references its L1 does not serve ----
+# --- other hierarchies beside this one, on the references that reach where they differ -----
 #
-# The same argument one level up: under ``"nine"`` nothing after L1 changes L1 (no
-# back-invalidation, and a hit in L2 or the LLC fills L1 the same way as one from memory), so
-# the references L1 does not serve are the same, in the same order, whatever L2 and the LLC
-# are, and those two serve each of them by their own state alone. So other (L2, LLC) pairs
-# can run beside the hierarchy's own (:class:`CacheTails`), each a hierarchy without an L1
-# fed those references: each serves exactly what it would as the hierarchy's own. A different
-# L2 changes what its LLC sees, so unlike :class:`LLCVariants` no two tails share a stack:
-# each is a whole :class:`CacheModel` state of its own (its placement, if any, renames the
-# lines as the hierarchy's does). A tail is never handed the same line twice in a row (L1
-# would have served the second) unless something was invalidated between, which the MMU
-# replay never does: so the model's repeated-line shortcut, which answers from the first
-# present level, is never taken on a reference the hierarchy's L2 would not see.
+# Any other hierarchy can run beside this one on the same references, each a whole
+# :class:`CacheModel` state of its own (:class:`CacheTails`): exact whatever differs (sizes,
+# ways, inclusion, placement), at the cost of a simulation each. When the others differ
+# from it only in L2 and the LLC under ``"nine"``, L1 is shared: nothing after L1 changes L1
+# there (no back-invalidation, and a hit in L2 or the LLC fills L1 the same way as one from
+# memory), so the references L1 does not serve are the same, in the same order, whatever L2
+# and the LLC are, and those two serve each of them by their own state alone. Each tail is
+# then a hierarchy without an L1 fed only those (``start`` 1). A different L2 changes what
+# its LLC sees, so unlike :class:`LLCVariants` no two tails share a stack. A tail without
+# an L1 is never handed the same line twice in a row (L1 would have served the second)
+# unless something was invalidated between, which the MMU replay never does: so the model's
+# repeated-line shortcut, which answers from the first present level, is never taken on a
+# reference the hierarchy's L2 would not see.
+
+MAX_TAIL_BYTES = 1 << 30
+"""Most memory the tails of one :class:`CacheTails` may hold (their states)."""
 
 
 @numba.njit(cache=True)
-def tails_batch(tstate, offsets, lines, levels):
-    """Run line numbers ``lines`` (the references the hierarchy's L1 did not serve, in order,
-    named as before placement) through each tail of ``tstate`` (:attr:`CacheTails.state`,
+def tails_batch(tstate, offsets, addrs, levels):
+    """Run byte addresses ``addrs`` (int64: the references that reach the tails' first
+    level, in order: every reference, or those the hierarchy's L1 did not serve,
+    :attr:`CacheTails.start`) through each tail of ``tstate`` (:attr:`CacheTails.state`,
     tail ``t`` at ``offsets[t]`` .. ``offsets[t + 1]``): ``levels[i, t]`` gets the level
-    (1 L2, 2 LLC, 3 memory) tail ``t`` served ``lines[i]`` at. A tail at a time over the
-    whole batch (its state stays in the host's caches).
+    (0 L1, 1 L2, 2 LLC, 3 memory) tail ``t`` served ``addrs[i]`` at. A tail at a time over
+    the whole batch (its state stays in the host's caches).
 
     >>> m = CacheModel(CacheParams())
     >>> t = CacheTails(m.params, [CacheParams(llc=ABSENT), CacheParams()])
     >>> levels = np.zeros((3, 2), np.int64)
-    >>> tails_batch(t.state, t.offsets, np.array([5, 6, 5]), levels); levels.tolist()
+    >>> tails_batch(t.state, t.offsets, np.array([320, 384, 320]), levels); levels.tolist()
     [[3, 3], [3, 3], [1, 1]]
     """
     for t in range(offsets.shape[0] - 1):
         state = tstate[offsets[t]:offsets[t + 1]]
-        for i in range(lines.shape[0]):
-            levels[i, t] = _access(state, lines[i])
+        shift = state[C_LINE_BITS]
+        for i in range(addrs.shape[0]):
+            levels[i, t] = _access(state, addrs[i] >> shift)
 
 
 class CacheTails:
-    """Other L2 and LLC pairs run beside a hierarchy's own, on the references its L1 does
-    not serve (see above): ``caches[k]`` is tail ``k``'s whole configuration, the
-    hierarchy's (``base``) in everything but ``l2`` and ``llc`` (absent levels allowed).
-    Exact only under ``"nine"``, where L2 and the LLC change nothing in L1.
+    """Other hierarchies run beside one (``base``), on the references that reach the level
+    where they start to differ (see above): ``caches[k]`` is tail ``k``'s whole
+    configuration. They start after L1 (:attr:`start` 1) when each differs from ``base``
+    only in ``l2`` and ``llc`` (absent levels allowed) under ``"nine"``; else each is a
+    whole hierarchy fed every reference (:attr:`start` 0).
 
     >>> t = CacheTails(CacheParams(), [CacheParams(l2=CacheLevelParams(512 << 10, 8, 14))])
-    >>> len(t), int(t.offsets[-1]) == len(t.state)
-    (1, True)
-    >>> CacheTails(CacheParams(), [CacheParams(line=128)])
-    Traceback (most recent call last):
-    ValueError: a cache tail differs from the hierarchy only in cache.l2 and cache.llc
+    >>> len(t), t.start, int(t.offsets[-1]) == len(t.state)
+    (1, 1, True)
+    >>> CacheTails(CacheParams(), [CacheParams(line=128)]).start
+    0
     """
 
     def __init__(self, base: CacheParams, caches: Sequence[CacheParams]) -> None:
-        if base.inclusion != "nine":
-            raise ValueError("cache tails need cache.inclusion = 'nine' (an inclusive LLC "
-                             "back-invalidates L1)")
         if len(caches) > MAX_VARIANTS:
             raise ValueError(f"at most {MAX_VARIANTS} cache tails, got {len(caches)}")
-        for c in caches:
-            if replace(c, l2=base.l2, llc=base.llc) != base:
-                raise ValueError("a cache tail differs from the hierarchy only in cache.l2 "
-                                 "and cache.llc")
         self.params = tuple(caches)
-        states = [CacheModel(replace(c, l1=ABSENT)).state for c in self.params]
+        self.start = int(base.inclusion == "nine" and all(
+            getattr(c, f.name) == getattr(base, f.name) for c in self.params
+            for f in fields(CacheParams) if f.name not in ("l2", "llc")))
+        """The level the tails start at (0 L1, 1 L2): the references they are fed are those
+        the hierarchy's levels before it did not serve."""
+        words = sum(2 * c.slots for c in self.params)
+        if 8 * words > MAX_TAIL_BYTES:
+            raise ValueError(f"cache tails of {8 * words >> 20} MiB, more than "
+                             f"{MAX_TAIL_BYTES >> 20} MiB")
+        states = [CacheModel(replace(c, l1=ABSENT) if self.start else c).state
+                  for c in self.params]
         self.offsets = np.zeros(len(states) + 1, dtype=np.int64)
         """Tail ``t``'s state is ``state[offsets[t]:offsets[t + 1]]``."""
         np.cumsum([len(s) for s in states], out=self.offsets[1:])

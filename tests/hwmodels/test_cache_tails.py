@@ -1,6 +1,7 @@
-"""Other L2 and LLC pairs on one pass of the hierarchy (:class:`CacheTails`): every
-reference's level in every tail is exactly what a hierarchy with that L2 and LLC gives alone,
-on generated streams (any hierarchy, every placement) and a recorded one."""
+"""Other hierarchies on one pass of a hierarchy (:class:`CacheTails`): every reference's
+level in every tail is exactly what that hierarchy gives alone -- tails after a shared L1
+(other L2 and LLC pairs under "nine") and whole ones (anything else) -- on generated streams
+(any hierarchy, every placement) and a recorded one."""
 
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ def one_pass(params: CacheParams, tails: list[CacheParams], addrs: np.ndarray
              ) -> list[np.ndarray]:
     """Per tail, the level of every reference, from one pass of the hierarchy."""
     lv = CacheModel(params).access(addrs).astype(np.int64)
-    missed = np.flatnonzero(lv > 0)
     t = CacheTails(params, tails)
+    missed = np.flatnonzero(lv >= t.start)
     levels = np.zeros((len(missed), len(tails)), dtype=np.int64)
-    lines = (addrs.astype(np.int64) >> params.line_bits)[missed]
-    tails_batch(t.state, t.offsets, lines, levels)
+    tails_batch(t.state, t.offsets, addrs.astype(np.int64)[missed], levels)
     out = []
     for k in range(len(tails)):
         got = lv.copy()
@@ -66,6 +66,23 @@ def test_every_tail_is_its_hierarchy_alone(data: st.DataObject, params: CachePar
         assert np.array_equal(got, alone(tails[k], addrs)), k
 
 
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(data=st.data(), params=hierarchies(), placement=st.sampled_from(PLACEMENTS),
+       refs=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 47)), min_size=1,
+                     max_size=400))
+def test_every_whole_tail_is_its_hierarchy_alone(data: st.DataObject, params: CacheParams,
+                                                 placement: str,
+                                                 refs: list[tuple[int, int]]) -> None:
+    params = dataclasses.replace(params, placement=placement)
+    tails = [dataclasses.replace(data.draw(hierarchies()),  # any line size too
+                                 placement=data.draw(st.sampled_from(PLACEMENTS)),
+                                 placement_seed=data.draw(st.integers(0, 9)))
+             for _ in range(data.draw(st.integers(1, 4)))]
+    addrs = np.array([(f << 12) + w * 8 for f, w in refs], dtype=np.uint64)
+    for k, got in enumerate(one_pass(params, tails, addrs)):
+        assert np.array_equal(got, alone(tails[k], addrs)), k
+
+
 def test_a_recorded_stream_in_eight_tails() -> None:
     addrs = np.tile(lackey_addresses(), 2)
     pairs = [((32, 4), (256, 8)), ((64, 8), (256, 8)), ((16, 4), (512, 16)), ((0, 0), (128, 8)),
@@ -80,10 +97,16 @@ def test_a_recorded_stream_in_eight_tails() -> None:
     assert len({(int((r == 1).sum()), int((r == 2).sum())) for r in results}) >= 6
 
 
-def test_the_hierarchy_must_allow_it() -> None:
-    with pytest.raises(ValueError, match="nine"):
-        CacheTails(dataclasses.replace(SMALL, inclusion="inclusive"), [])
-    with pytest.raises(ValueError, match=r"only in cache\.l2 and cache\.llc"):
-        CacheTails(SMALL, [dataclasses.replace(SMALL, l1=ABSENT)])
+def test_where_tails_start_and_what_they_may_hold() -> None:
+    l2 = CacheLevelParams(16 * KIB, 8, 10)
+    assert CacheTails(SMALL, [dataclasses.replace(SMALL, l2=l2)]).start == 1
+    inclusive = dataclasses.replace(SMALL, inclusion="inclusive")
+    assert CacheTails(inclusive, [dataclasses.replace(inclusive, l2=l2)]).start == 0
+    assert CacheTails(SMALL, [dataclasses.replace(SMALL, l1=ABSENT)]).start == 0
+    assert CacheTails(SMALL, [dataclasses.replace(SMALL, placement_seed=3,
+                                                  placement="uncoloured")]).start == 0
     with pytest.raises(ValueError, match="at most"):
         CacheTails(SMALL, [SMALL] * (MAX_VARIANTS + 1))
+    big = dataclasses.replace(SMALL, llc=CacheLevelParams(1 << 30, 16, 40))
+    with pytest.raises(ValueError, match="MiB, more than"):
+        CacheTails(SMALL, [big] * 5)  # 256 MiB of state each

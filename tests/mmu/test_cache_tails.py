@@ -1,7 +1,8 @@
-"""Other L2 and LLC pairs in one replay (:meth:`codesign.mmu.replay.Replay.vary_tails`): the
+"""Other data caches in one replay (:meth:`codesign.mmu.replay.Replay.vary_tails`): the
 counts of each are exactly those of a replay with that data cache, for every mechanism's
 replay (native, nested, shadow), with the guest kernel's work, warm-up, the placements, and
-levels that are absent."""
+levels that are absent; after a shared L1 (other L2 and LLC pairs under "nine") and whole
+(other L1s, placements, an inclusive hierarchy)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,21 @@ def params(cls: type, l2: tuple[int, int], llc: tuple[int, int], **extra: Any) -
     return build(cls, {**keys, **extra})
 
 
-def check(make: Any, cls: type, events: np.ndarray, **extra: Any) -> list[Counts]:
-    """Replay once with every pair of :data:`PAIRS` beside the first, and once per pair;
-    the variants' counts must be those of the replays of their own."""
-    ps = [params(cls, l2, llc, **extra) for l2, llc in PAIRS]
+def check(make: Any, cls: type, events: np.ndarray, ps: list[Any] | None = None,
+          start: int = 1, **extra: Any) -> list[Counts]:
+    """Replay once with every pair of :data:`PAIRS` (or the data caches of ``ps``) beside
+    the first, and once per pair; the variants' counts must be those of the replays of
+    their own."""
+    ps = ps or [params(cls, l2, llc, **extra) for l2, llc in PAIRS]
     r = make(ps[0])
     r.vary_tails([p.setup(nested=r.s.nested).cache for p in ps[1:]])
+    assert r.cache_tails is not None and r.cache_tails.start == start
     drive(r, events)
     one = [plain(r.c)] + [plain(r.c.variant(k)) for k in range(len(ps) - 1)]
     for k, p in enumerate(ps):
         alone = make(p)
         drive(alone, events)
-        assert one[k] == alone.c, f"variant {k} ({PAIRS[k]})"
+        assert one[k] == alone.c, f"variant {k}"
     return one
 
 
@@ -76,7 +80,27 @@ def test_placement_and_context_switches(placement: str) -> None:
                                            "cache.placement_seed": 5})
 
 
-def test_tails_are_set_once_before_the_replay_with_a_non_inclusive_data_cache() -> None:
+@pytest.mark.parametrize("make,cls", [(native, NativeParams), (nested, NestedParams),
+                                      (shadow, ShadowParams)], ids=["native", "nested",
+                                                                    "shadow"])
+def test_whole_data_caches_l1_placement_and_inclusion(make: Any, cls: type) -> None:
+    events = stream("random", refs=20_000, footprint_mb=8)
+    ps = [build(cls, x) for x in (
+        {}, {"cache.l1.size": 16 * KIB, "cache.l1.ways": 4}, {"cache.l1.size": 0},
+        {"cache.l1.size": 64 * KIB, "cache.l1.ways": 8, "cache.l2.size": 0},
+        {"cache.placement": "uncoloured", "cache.placement_seed": 1},
+        {"cache.placement": "uncoloured", "cache.placement_seed": 2},
+        {"cache.inclusion": "inclusive", "cache.llc.size": 2 * MIB, "cache.llc.ways": 16},
+        {"cache.line": 128})]
+    counts = check(make, cls, events, ps, start=0)
+    assert len({tuple(c.served) for c in counts}) == len(ps)
+    # an inclusive hierarchy's own LLC sizes: whole tails too
+    inclusive = [build(cls, {"cache.inclusion": "inclusive", "cache.llc.size": s,
+                             "cache.llc.ways": 16}) for s in (MIB, 2 * MIB, 8 * MIB)]
+    check(make, cls, events, inclusive, start=0)
+
+
+def test_tails_are_set_once_before_the_replay() -> None:
     events = stream("random", refs=2_000, footprint_mb=1)
     p = build(NestedParams, {})
     cache = p.setup(nested=True).cache
@@ -84,11 +108,10 @@ def test_tails_are_set_once_before_the_replay_with_a_non_inclusive_data_cache() 
     drive(r, events)
     with pytest.raises(ValueError, match="before the replay starts"):
         r.vary_tails([cache])
-    inclusive = build(NestedParams, {"cache.inclusion": "inclusive"}).setup(nested=True)
-    with pytest.raises(ValueError, match="inclusion = 'nine'"):
-        replay(events, inclusive, tails=(inclusive.cache,))
-    with pytest.raises(ValueError, match=r"only in cache\.l2 and cache\.llc"):
-        Replay(p.setup(nested=True)).vary_tails([replace(cache, l1=cache.l2)])
+    assert replay(events, p.setup(nested=True), tails=(replace(cache, l1=cache.l2),)).refs
+    bare = replace(p.setup(nested=True), cache=None)
+    with pytest.raises(ValueError, match="need a data cache"):
+        Replay(bare).vary_tails([cache])
     twice = Replay(p.setup(nested=True))
     twice.vary_tails([cache])
     with pytest.raises(ValueError, match="already set"):
