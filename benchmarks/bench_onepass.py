@@ -1,9 +1,9 @@
-"""One pass for several LLCs or L2s (issue 15 item 8): a sweep of LLC (or L2) sizes,
-evaluated with the points of one group in one replay, against the same sweep point by point
-and against one of its points alone.
+"""One pass for several data caches (issue 15 item 8): a sweep of LLC sizes (or L2 or L1
+sizes, or placement seeds), evaluated with the points of one group in one replay, against
+the same sweep point by point and against one of its points alone.
 
 Run: ``python benchmarks/bench_onepass.py [--workload random] [--mechanism nested]
-[--level llc|l2] [--sizes 1,2,4,8,16,32,64,128] [--ways 16]``. Not a test: prints
+[--level llc|l2|l1|seed] [--sizes 1,2,4,8,16,32,64,128] [--ways 16]``. Not a test: prints
 figures, asserts nothing.
 
 Each figure is a serial ``codesign sweep`` (the engine, its store, the native references
@@ -47,6 +47,19 @@ Eight L2s cost half of what they cost point by point, and meet the issue's 2x wh
 replay does more than the caches; on nested GUPS (4.0x) most references miss L1, and each
 pair is a whole L2 and LLC simulation of them: no two L2s of different sizes share a stack
 the way LLCs do, since each changes what its LLC sees.
+
+Anything else of the data cache (``--level l1``, ``--level seed``: each data cache run
+whole beside the first on every reference; the translation replayed once). Same sitting::
+
+    sweep                                         one size   separately      one pass
+    nested, random, L1 4-512 KiB x 8 ways (8)       0.39        3.04 7.7x    1.92 4.9x
+    shadow, random, L1 4-512 KiB x 8 ways (8)       2.44       18.16 7.5x    3.87 1.6x
+    nested, random, uncoloured seeds 0-3 (4)        0.41        1.72 4.2x    1.19 2.9x
+    nested, forkwait, uncoloured seeds 0-3 (4)      3.20       12.14 3.8x    3.57 1.1x
+
+Whole data caches gain least where the data cache is most of the replay (nested GUPS); the
+four placement seeds the validation reports replicate every replayed point on
+(``reports/validation/mmu.toml``) are such a group.
 """
 
 from __future__ import annotations
@@ -64,19 +77,30 @@ from codesign.sweep.executors import ONE_PASS_OFF_ENV
 from codesign.sweep.runner import run_sweep
 from codesign.sweep.spec import parse_spec
 
+DEFAULTS = {"llc": "1,2,4,8,16,32,64,128", "l2": "64,128,256,512,1024,2048,4096,8192",
+            "l1": "4,8,16,32,64,128,256,512", "seed": "0,1,2,3"}
+"""The sizes (or seeds) swept by default, per ``--level``."""
+
 
 def spec_for(workload: str, mechanism: str, sizes: list[int], ways: list[int],
              level: str = "llc") -> object:
-    """A sweep of LLCs of ``sizes`` MiB (``level`` "l2": L2s of ``sizes`` KiB) with ``ways``
-    ways (zipped)."""
-    unit = 20 if level == "llc" else 10
+    """A sweep of LLCs of ``sizes`` MiB (``level`` "l2" or "l1": L2s or L1s of ``sizes``
+    KiB) with ``ways`` ways (zipped); ``level`` "seed": of the uncoloured placement's seeds
+    ``sizes``."""
+    if level == "seed":
+        zipped = {"cache.placement_seed": sizes}
+        fixed = {"cache.placement": "uncoloured"}
+    else:
+        unit = 20 if level == "llc" else 10
+        zipped = {f"cache.{level}.size": [s << unit for s in sizes],
+                  f"cache.{level}.ways": ways}
+        fixed = {}
     return parse_spec({"version": 1, "name": "onepass",
                        "workload": {"name": workload},
                        "mechanism": {"name": mechanism},
                        "platform": {"name": "modern-x86"},
-                       "hardware": {"hw.cost": False},
-                       "zip": [{f"cache.{level}.size": [s << unit for s in sizes],
-                                f"cache.{level}.ways": ways}]})
+                       "hardware": {"hw.cost": False, **fixed},
+                       "zip": [zipped]})
 
 
 @contextlib.contextmanager
@@ -113,21 +137,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="random")
     parser.add_argument("--mechanism", default="nested")
-    parser.add_argument("--level", choices=("llc", "l2"), default="llc",
-                        help="the level swept (l2: each L2 and the LLC a hierarchy of its own "
-                             "beside the data cache's)")
+    parser.add_argument("--level", choices=tuple(DEFAULTS), default="llc",
+                        help="what is swept (l2: each L2 and the LLC a hierarchy of its own "
+                             "beside the data cache's; l1, seed: each data cache whole)")
     parser.add_argument("--sizes", default=None,
-                        help="sizes, MiB for the LLC (default 1,2,4,8,16,32,64,128), KiB for "
-                             "L2 (default 64,128,256,512,1024,2048,4096,8192)")
+                        help="sizes, MiB for the LLC, KiB for L2 and L1, or seeds of the "
+                             "uncoloured placement (default: DEFAULTS)")
     parser.add_argument("--ways", type=int, default=16)
     parser.add_argument("--by-ways", type=int, metavar="MIB",
                         help="--sizes are way counts, each way MIB MiB (Intel CAT's way "
                              "masks: the sets stay, one stack serves every size)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    default = ("1,2,4,8,16,32,64,128" if args.level == "llc"
-               else "64,128,256,512,1024,2048,4096,8192")
-    sizes = [int(s) for s in (args.sizes or default).split(",")]
+    sizes = [int(s) for s in (args.sizes or DEFAULTS[args.level]).split(",")]
     ways = [args.ways] * len(sizes)
     if args.by_ways:
         sizes, ways = [w * args.by_ways for w in sizes], sizes
@@ -138,7 +160,7 @@ def main() -> None:
     best = {name: min(sweep_seconds(spec, on) for _ in range(args.repeat))
             for name, (spec, on) in rows.items()}
     llcs = ", ".join(f"{s}/{w}" for s, w in zip(sizes, ways, strict=True))
-    what = "LLC MiB" if args.level == "llc" else "L2 KiB"
+    what = {"llc": "LLC MiB", "l2": "L2 KiB", "l1": "L1 KiB", "seed": "seed"}[args.level]
     print(f"{args.mechanism} on {args.workload}, {what}/ways {llcs} (modern-x86), serial "
           f"sweep, best of {args.repeat}:")
     for name, seconds in best.items():
