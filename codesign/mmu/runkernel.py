@@ -147,6 +147,18 @@ def _low_bit(mask):
     return v
 
 
+@numba.njit(cache=True, inline="always")
+def _reaching(cstate, addr, llc, tstart):
+    """The level serving byte address ``addr`` in the data cache ``cstate``, and the key
+    the variants take it by, or -1 when they do not see it: with LLC variants (``llc``) the
+    LLC's name for the line of a reference that reached it; else the address of a reference
+    that reached level ``tstart``, where other hierarchies start."""
+    if llc:
+        return access_reach(cstate, addr)
+    lv = access_addr(cstate, addr)
+    return lv, (addr if lv >= tstart else -1)
+
+
 def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
               t_cfg, t_vp, t_pc, t_gl, t_valid, t_glob, t_vpid, t_pcid, t_tag, t_pfn, t_perms,
               t_repl, t_lfsr, t_clock,
@@ -227,12 +239,13 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
     nv = vstate[V_COUNT]
     nt = toff.shape[0] - 1
     vrows = np.zeros((k, max(nv, nt), 4), dtype=np.int64)
-    if has_cache and nt:
-        # The same, and the references that reach the level the other hierarchies start at
-        # kept (their address, the miss whose walk made it or -1 for a data reference, the
-        # kind), then run through them (hwmodels.cache.CacheTails) in one batch: per
-        # hierarchy the references of each kind each of its levels served, and per
-        # first-level miss the walk references each served.
+    if has_cache and (nt or nv):
+        # The same, and the references the variants see kept (the key they take -- an
+        # address for other hierarchies, the LLC's name for the line for LLC variants --,
+        # the miss whose walk made it or -1 for a data reference, the kind), then run through
+        # them in one batch: per variant the references of each kind each of its levels
+        # served, and per first-level miss the walk references each served.
+        llc = nt == 0
         total = n
         for y in range(m):
             total += out[y, 6]
@@ -244,72 +257,41 @@ def _pipeline(va, page, inv, frame, klass, perms, dframe, fill_class, l4k_mask,
             if x < m and miss[x] == i:
                 j = walked[x]
                 for _ in range(out[x, 6]):
-                    addr = ref_addr[w]
-                    lv = access_addr(cstate, addr)
+                    lv, key = _reaching(cstate, ref_addr[w], llc, tstart)
                     dim = ref_dim[w]
                     counts[K_SERVED + 4 * dim + lv] += 1
                     counts[K_REFS_NESTED] += dim
                     rows[j, lv] += 1
-                    if lv >= tstart:
-                        reach[nr], reach_row[nr], reach_kind[nr] = addr, j, dim
+                    if key >= 0:
+                        reach[nr], reach_row[nr], reach_kind[nr] = key, j, dim
                         nr += 1
                     w += 1
                 x += 1
-            addr = (dframe[inv[i]] << 12) | (va[i] & 0xFFF)
-            lv = access_addr(cstate, addr)
+            lv, key = _reaching(cstate, (dframe[inv[i]] << 12) | (va[i] & 0xFFF), llc, tstart)
             counts[K_SERVED + 8 + lv] += 1
-            if lv >= tstart:
-                reach[nr], reach_row[nr], reach_kind[nr] = addr, -1, 2
+            if key >= 0:
+                reach[nr], reach_row[nr], reach_kind[nr] = key, -1, 2
                 nr += 1
-        levels = np.zeros((nr, nt), dtype=np.int64)
-        tails_batch(tstate, toff, reach[:nr], levels)
-        for r in range(nr):
-            for v in range(nt):
-                lv = levels[r, v]
-                vcounts[v, reach_kind[r], lv] += 1
-                if reach_row[r] >= 0:
-                    vrows[reach_row[r], v, lv] += 1
-    elif has_cache and nv:
-        # The same, and the references that reach the LLC kept (its name for the line, the
-        # miss whose walk made it or -1 for a data reference, the kind), then run through
-        # the other LLCs (hwmodels.cache.LLCVariants) in one batch: per LLC its hits by kind
-        # and per first-level miss the walk references it served.
-        total = n
-        for y in range(m):
-            total += out[y, 6]
-        reach = np.empty(total, dtype=np.int64)
-        reach_row = np.empty(total, dtype=np.int64)
-        reach_kind = np.empty(total, dtype=np.int64)
-        nr = 0
-        for i in range(n):
-            if x < m and miss[x] == i:
-                j = walked[x]
-                for _ in range(out[x, 6]):
-                    lv, line = access_reach(cstate, ref_addr[w])
-                    dim = ref_dim[w]
-                    counts[K_SERVED + 4 * dim + lv] += 1
-                    counts[K_REFS_NESTED] += dim
-                    rows[j, lv] += 1
-                    if line >= 0:
-                        reach[nr], reach_row[nr], reach_kind[nr] = line, j, dim
-                        nr += 1
-                    w += 1
-                x += 1
-            lv, line = access_reach(cstate, (dframe[inv[i]] << 12) | (va[i] & 0xFFF))
-            counts[K_SERVED + 8 + lv] += 1
-            if line >= 0:
-                reach[nr], reach_row[nr], reach_kind[nr] = line, -1, 2
-                nr += 1
-        hits = np.zeros(nr, dtype=np.int64)
-        variants_batch(vstate, reach[:nr], hits)
-        for r in range(nr):
-            mask = hits[r]
-            while mask:
-                v = _low_bit(mask)
-                vcounts[v, reach_kind[r], 2] += 1
-                if reach_row[r] >= 0:
-                    vrows[reach_row[r], v, 2] += 1
-                mask &= mask - 1
+        if llc:  # hwmodels.cache.LLCVariants: a mask of the LLCs that hit, per reference
+            hits = np.zeros(nr, dtype=np.int64)
+            variants_batch(vstate, reach[:nr], hits)
+            for r in range(nr):
+                mask = hits[r]
+                while mask:
+                    v = _low_bit(mask)
+                    vcounts[v, reach_kind[r], 2] += 1
+                    if reach_row[r] >= 0:
+                        vrows[reach_row[r], v, 2] += 1
+                    mask &= mask - 1
+        else:  # hwmodels.cache.CacheTails: the level each served, per reference
+            levels = np.zeros((nr, nt), dtype=np.int64)
+            tails_batch(tstate, toff, reach[:nr], levels)
+            for r in range(nr):
+                for v in range(nt):
+                    lv = levels[r, v]
+                    vcounts[v, reach_kind[r], lv] += 1
+                    if reach_row[r] >= 0:
+                        vrows[reach_row[r], v, lv] += 1
     elif has_cache:
         for i in range(n):
             if x < m and miss[x] == i:
