@@ -258,8 +258,8 @@ class Counts:
     :meth:`Replay.walk_traps` say otherwise."""
 
     variants: list[Counts] = field(default_factory=list)
-    """With other LLCs (:meth:`Replay.vary_llc`) or other L2 and LLC pairs
-    (:meth:`Replay.vary_tails`) run beside the data cache's, per variant what differs: its
+    """With other LLCs (:meth:`Replay.vary_llc`) or other data caches
+    (:meth:`Replay.vary_tails`) run beside the data cache, per variant what differs: its
     references by kind and serving level (``served``) and its histogram (``per_access``);
     see :meth:`variant`."""
 
@@ -481,8 +481,7 @@ class Replay:
         """Other LLCs run beside the data cache's (:meth:`vary_llc`; None: none)."""
         self._vstate = np.zeros(V_HEADER, dtype=np.int64)
         self.cache_tails: CacheTails | None = None
-        """Other L2 and LLC pairs run beside the data cache's (:meth:`vary_tails`; None:
-        none)."""
+        """Other data caches run beside this one (:meth:`vary_tails`; None: none)."""
         self._tstate = np.zeros(0, dtype=np.int64)
         self._toff = np.zeros(1, dtype=np.int64)
         self._tstart = 0
@@ -750,7 +749,8 @@ class Replay:
         self.c = self._fresh_counts()
 
     def _fresh_counts(self) -> Counts:
-        """Zero counts, with the guest kernel's and the LLC variants' where there are."""
+        """Zero counts, with the guest kernel's and the data cache variants' where there
+        are."""
         nv = (len(self.llc_variants) if self.llc_variants is not None
               else len(self.cache_tails) if self.cache_tails is not None else 0)
 
@@ -1209,8 +1209,7 @@ def replay(events: Stream, setup: Setup,
            tails: tuple[CacheParams, ...] = ()) -> Counts:
     """Replay a whole OS-event stream; its counts (``walk_monitor``: see
     :attr:`Replay.walk_monitor`; ``llcs``: other LLCs run beside the data cache's,
-    :meth:`Replay.vary_llc`; ``tails``: other data caches that differ from it in L2 and the
-    LLC, :meth:`Replay.vary_tails`)."""
+    :meth:`Replay.vary_llc`; ``tails``: other data caches, :meth:`Replay.vary_tails`)."""
     r = Replay(setup)
     r.walk_monitor = walk_monitor
     if llcs:

@@ -508,11 +508,11 @@ class LLCVariants:
 # memory), so the references L1 does not serve are the same, in the same order, whatever L2
 # and the LLC are, and those two serve each of them by their own state alone. Each tail is
 # then a hierarchy without an L1 fed only those (``start`` 1). A different L2 changes what
-# its LLC sees, so unlike :class:`LLCVariants` no two tails share a stack. A tail without
-# an L1 is never handed the same line twice in a row (L1 would have served the second)
-# unless something was invalidated between, which the MMU replay never does: so the model's
-# repeated-line shortcut, which answers from the first present level, is never taken on a
-# reference the hierarchy's L2 would not see.
+# its LLC sees, so unlike :class:`LLCVariants` no two tails share a stack. A tail behind the
+# hierarchy's L1 is never handed the same line twice in a row (L1 would have served the
+# second) unless something was invalidated between, which the MMU replay never does: so the
+# model's repeated-line shortcut, which answers from the first present level, is never taken
+# on a reference the hierarchy's L2 would not see.
 
 MAX_TAIL_BYTES = 1 << 30
 """Most memory the tails of one :class:`CacheTails` may hold (their states)."""
