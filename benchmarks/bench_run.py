@@ -36,6 +36,11 @@ Again (2026-12-06, a later session; the registry importing only the named worklo
 mechanism's modules, and the NIC package its model only when used, so a nested run no longer
 imports the NIC, packet and migration code: ~0.1 s): installed 28.4 s, cold 4.11 s, warm
 0.87 s best of 7 (0.87-1.15, median 0.93). The 1 s budget is met.
+Again (2026-12-06, a later session, with the harness's allocator set-up and the data-cache
+variants in the compiled pipeline): installed 23.1 s, cold 2.59 s, warm 0.58 s best of 5
+(0.58-0.78); with ``CODESIGN_SYSTEM_MALLOC=1`` in the same sitting 23.0 s, 2.59 s and
+0.55 s: the allocator makes no difference at this size, and the container was quieter than
+in the earlier sittings.
 What a warm run was made of, profiled earlier: imports 0.43 s (numba 0.15, numpy 0.06, the toolkit
 0.11), numba's loading of cached kernels 0.3 s (its compiler's registries initialise on the
 first load, ~0.15 s, then each kernel), the cached parse 0.05 s, building the event stream
