@@ -86,6 +86,16 @@ alternating pairs): its arrays are allocated once. With it, each of the six meet
 issue's 5 M packets/s per core end to end; vhost by the least (its host simulation, three
 segments a frame on three cores, is about half of its time).
 
+Then, with the queueing kernel's path and stage numbers unsigned (they only index its tables:
+numba then drops the negative-index test from every lookup; perf showed the ``sar``/``and``
+pairs of that test among the kernel's hottest instructions; 72 NIC check points identical),
+vhost's host simulation went from 107-114 to 93-102 ms per million frames (four alternating
+pairs), and end to end, in five alternating pairs, vhost 5.11-5.26 -> 5.51-5.66 (one run at
+4.87) and multiqueue 5.65-5.87 -> 5.53-6.30 M packets/s. A full run of this benchmark then:
+native-net 7.93, emulated 6.75, pv-split 6.57, multiqueue 6.11, sriov 7.32, vhost 5.59.
+The pv-split kernel alone (0.6 Mpps) was 9.3-12.5 against 8.8-11.8 M packets/s in six
+alternating pairs, this container noisier by then.
+
 Before the heap change, the kernel met the issue's 5 M; end to end (issue 15 item 9: 5 M packets/s
 per core) did not: the queueing kernel alone takes ~150 ms of a mechanism's 290-380 ms per million
 frames, and the rest is numpy over million-element arrays (the wire's FIFO, the NIC model's
