@@ -84,6 +84,11 @@ HEADER = 32
 _MEMORY = MEMORY
 
 
+# Words of ``state`` are indexed through ``np.uint64`` where numba cannot see that an index
+# is not negative: it then drops its negative-index test from the access (measured with
+# bench_cache: 209 -> 279 M lookups/s on the sequential stream, 24 -> 30 on the random one).
+
+
 @numba.njit(cache=True, inline="always")
 def _block(state, lv, line):
     """First word of ``line``'s set block at level ``lv``."""
@@ -96,7 +101,7 @@ def _find(state, lv, line):
     ways = state[3 * lv + C_WAYS]
     b = _block(state, lv, line)
     for s in range(b, b + ways):
-        if state[s] == line:
+        if state[np.uint64(s)] == line:
             return s
     return -1
 
@@ -106,10 +111,11 @@ def _victim(state, b, ways):
     # Invalid ways carry use time 0 and valid ones >= 1: the first minimum is the lowest
     # invalid way if there is one, else the least recently used.
     v = b
-    best = state[b + ways]
+    best = state[np.uint64(b + ways)]
     for s in range(b + 1, b + ways):
-        if state[s + ways] < best:
-            best = state[s + ways]
+        u = np.uint64(s + ways)
+        if state[u] < best:
+            best = state[u]
             v = s
     return v
 
@@ -120,12 +126,13 @@ def _probe(state, lv, line, ways):
     the set, for the outer levels, where a miss needs both."""
     b = _block(state, lv, line)
     v = b
-    best = state[b + ways]
+    best = state[np.uint64(b + ways)]
     for s in range(b, b + ways):
-        if state[s] == line:
+        if state[np.uint64(s)] == line:
             return s, v
-        if state[s + ways] < best:  # invalid ways (time 0) first, as in _victim
-            best = state[s + ways]
+        u = np.uint64(s + ways)
+        if state[u] < best:  # invalid ways (time 0) first, as in _victim
+            best = state[u]
             v = s
     return -1, v
 
@@ -133,11 +140,12 @@ def _probe(state, lv, line, ways):
 @numba.njit(cache=True, inline="always")
 def _fill(state, lv, v, line, clock):
     """Write ``line`` into word ``v`` of level ``lv``, most recently used; the line it held."""
-    old = state[v]
+    u = np.uint64(v)
+    old = state[u]
     if old >= 0:
         state[S_EVICT + lv] += 1
-    state[v] = line
-    state[v + state[3 * lv + C_WAYS]] = clock
+    state[u] = line
+    state[u + np.uint64(state[3 * lv + C_WAYS])] = clock
     return old
 
 
@@ -224,7 +232,7 @@ def _access(state, line):
     # L1 on its own: the hit-heavy path must not pay for a victim search.
     s = _find(state, 0, line)
     if s >= 0:
-        state[s + state[C_WAYS]] = clock
+        state[np.uint64(s + state[C_WAYS])] = clock
         state[S_SERVED] += 1
         return 0
     hit = _MEMORY
@@ -236,7 +244,7 @@ def _access(state, line):
             continue
         s, v = _probe(state, lv, line, ways)
         if s >= 0:
-            state[s + ways] = clock
+            state[np.uint64(s + ways)] = clock
             hit = lv
             break
         if lv == 1:
@@ -397,16 +405,17 @@ def variants_batch(vstate, lines, mask):
             line = lines[i]
             b = base + (line & set_mask) * depth
             d = 0
-            while d < depth and vstate[b + d] != line and vstate[b + d] >= 0:
+            while d < depth and vstate[np.uint64(b + d)] != line \
+                    and vstate[np.uint64(b + d)] >= 0:
                 d += 1
             at = d
             if d == depth:  # a miss in a full stack: its least recent line goes
                 at = depth - 1
-            elif vstate[b + d] != line:  # a miss in a stack with room
+            elif vstate[np.uint64(b + d)] != line:  # a miss in a stack with room
                 d = depth
             for s in range(b + at, b, -1):  # the line to the top, those above it down one
-                vstate[s] = vstate[s - 1]
-            vstate[b] = line
+                vstate[np.uint64(s)] = vstate[np.uint64(s - 1)]
+            vstate[np.uint64(b)] = line
             for j in range(first, last):
                 k = vstate[j]
                 if d < vstate[V_HEADER + 2 * k + 1]:
