@@ -40,6 +40,13 @@ comparison's implementations count the same misses (a correctness cross-check).
   4% of 2x on the other; the replay's own numpy pre-filters (the last two rows) now cost
   more than they save and could be dropped.
 
+  Again (2026-12-06, a later session, ``--only real --repeats 3``, bundled trace; pycachesim
+  could not be installed here, so no ratio to it): the C LRU now runs at 958-1,080 M
+  accesses/s in this quieter container (against 385 M before), and lookup_fill, every
+  access, at 305 M; with the hit path's set number unsigned (no negative-index test on its
+  three lookups) 319-325 M: 0.30-0.34x the C LRU (0.28-0.30x before, same sittings). Making
+  the probe loop's indices unsigned too halved the rate (148 M): not kept.
+
 - Behavioural: hit-heavy batches (a working set of 48 pages resident in the default 64-entry
   4-way 4 KiB array) after JIT warm-up, events included: a new random page every lookup (the
   hitting way is unpredictable: worst case for branch prediction) and 64 lookups per page (a

@@ -241,7 +241,7 @@ def _lookup_fill_kernel(
         v = np.int64(va[i])
         if n_ways[0] > 0:
             vpn0 = v >> shifts[0]
-            s0 = vpn0 & set_mask[0]
+            s0 = np.uint64(vpn0 & set_mask[0])  # an index: unsigned, no negative-index test
             if (size[i] == 0 and last_vpn[s0] == vpn0 and last_pfn[s0] == np.int64(pfn[i])
                     and last_perm[s0] == np.int64(perms[i])):
                 o_hit[i] = 1
