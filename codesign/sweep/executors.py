@@ -210,7 +210,7 @@ def _failed(key: str, exc: Exception, start: float) -> Result:
 
 GROUP_MAX = 63
 """Most points evaluated in one pass, and kept together in one chunk: a replay and the 62
-other LLCs, or L2 and LLC pairs, it runs beside its own
+other LLCs, or data caches, it runs beside its own
 (``hwmodels.cache.model.MAX_VARIANTS``)."""
 
 
