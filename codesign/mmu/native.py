@@ -47,7 +47,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
 from codesign.mmu.kernel import KernelKeys
-from codesign.mmu.onepass import CACHE_KEYS, one_pass, only_llcs_differ
+from codesign.mmu.onepass import CACHE_KEYS, one_pass
 from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
@@ -128,10 +128,11 @@ def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> l
         caches = [setups[i].cache for i in missing[1:]]
         if not caches:
             c = replay(events, first)
-        elif first.cache is not None and only_llcs_differ(first.cache, caches):
-            c = replay(events, first, None, tuple(x.llc for x in caches))
         else:
-            c = replay(events, first, None, tails=tuple(caches))
+            r = Replay(first)
+            r.vary_caches(caches)
+            drive(r, events)
+            c = r.c
         return [_total(c if k == 0 else c.variant(k - 1), costs)
                 for k in range(len(missing))]
 

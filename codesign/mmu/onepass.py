@@ -7,8 +7,8 @@ the points of a sweep whose parameters differ only in the data cache's (:data:`C
 every level's size and ways, the line, the inclusion, the placement) replay the same events
 through the same state up to it, and one replay can run their data caches side by side:
 
-- points that differ only in ``cache.llc.size`` and ``cache.llc.ways`` (:data:`LLC_KEYS`)
-  under ``cache.inclusion = "nine"`` run their LLCs on the references that reach it
+- points that differ only in ``cache.llc.size`` and ``cache.llc.ways`` under
+  ``cache.inclusion = "nine"`` run their LLCs on the references that reach it
   (:meth:`codesign.mmu.replay.Replay.vary_llc`). Mattson et al. (IBM Systems Journal,
   1970): one LRU stack serves every associativity of a set count (what
   ``hwmodels.cache.LLCVariants`` does within a set count); different set counts are run
@@ -17,7 +17,8 @@ through the same state up to it, and one replay can run their data caches side b
   of its own on the references L1 does not serve; any other difference (L1, the line, an
   inclusive LLC, the placement and its seed) runs each data cache whole on every reference
   (:meth:`~codesign.mmu.replay.Replay.vary_tails`, ``hwmodels.cache.CacheTails``). Either
-  way the translation -- TLBs, walks, faults, the guest kernel's work -- is replayed once.
+  way the translation -- TLBs, walks, faults, the guest kernel's work -- is replayed once
+  (:meth:`~codesign.mmu.replay.Replay.vary_caches` picks the way).
 
 :func:`one_pass` turns a mechanism's two halves -- building its replay from parameters, and
 turning a driven replay into metrics -- into the ``Mechanism.run_many`` that does that; each
@@ -41,21 +42,17 @@ from codesign.metrics import Metrics
 from codesign.mmu.replay import Replay, drive
 from codesign.params import specs
 from codesign.platforms import Platform
-from hwmodels.cache import CacheParams
 from workloads.memory.chunked import Stream
 
-LLC_KEYS = ("cache.llc.size", "cache.llc.ways")
-"""The parameters in which points whose LLCs run side by side in Mattson stacks differ."""
 CACHE_KEYS = tuple(spec.key for spec in specs(CacheKeys))
 """The parameters the points of one pass may differ in (a mechanism's ``one_pass``): the
 data cache's, every one."""
-_LLC_FIELDS = ("cache_llc_size", "cache_llc_ways")
 _FIELDS = tuple(spec.field for spec in specs(CacheKeys))
 
 
-def same_but_cache(ps: Sequence[Any], fields: Sequence[str] = _FIELDS) -> bool:
+def same_but_cache(ps: Sequence[Any]) -> bool:
     """True when the parameter objects ``ps`` differ only in their data cache's
-    (:data:`CACHE_KEYS`, or the fields ``fields``): what one pass requires.
+    (:data:`CACHE_KEYS`): what one pass requires.
 
     >>> from codesign.mmu.native import NativeParams
     >>> a, b = NativeParams(), NativeParams(cache_l2_size=128 << 10)
@@ -63,37 +60,8 @@ def same_but_cache(ps: Sequence[Any], fields: Sequence[str] = _FIELDS) -> bool:
     (True, False)
     """
     first = ps[0]
-    keep = {f: getattr(first, f) for f in fields}
+    keep = {f: getattr(first, f) for f in _FIELDS}
     return all(type(p) is type(first) and replace(p, **keep) == first for p in ps[1:])
-
-
-def same_but_llc(ps: Sequence[Any]) -> bool:
-    """True when the parameter objects ``ps`` differ only in :data:`LLC_KEYS` under a
-    non-inclusive data cache: points whose LLCs run side by side in Mattson stacks.
-
-    >>> from codesign.mmu.native import NativeParams
-    >>> a, b = NativeParams(), NativeParams(cache_llc_size=4 << 20)
-    >>> same_but_llc([a, b]), same_but_llc([a, NativeParams(cache_l2_size=128 << 10)])
-    (True, False)
-    >>> same_but_llc([NativeParams(cache_inclusion="inclusive")] * 2)
-    False
-    """
-    return ps[0].cache_inclusion == "nine" and same_but_cache(ps, _LLC_FIELDS)
-
-
-def only_llcs_differ(base: CacheParams, caches: Sequence[CacheParams]) -> bool:
-    """:func:`same_but_llc` of data caches: ``caches`` differ from ``base`` only in the LLC,
-    under ``"nine"``.
-
-    >>> from hwmodels.cache import ABSENT
-    >>> only_llcs_differ(CacheParams(), [CacheParams(llc=ABSENT)])
-    True
-    >>> only_llcs_differ(CacheParams(), [CacheParams(l2=ABSENT)])
-    False
-    """
-    keep = [f for f in CacheParams.__dataclass_fields__ if f != "llc"]
-    return base.inclusion == "nine" and all(
-        getattr(c, f) == getattr(base, f) for c in caches for f in keep)
 
 
 def one_pass(make: Callable[[Any, Platform], Replay],
@@ -132,7 +100,8 @@ def one_pass(make: Callable[[Any, Platform], Replay],
         from codesign.mmu.native import native_totals
 
         r = make(ps[0], platform)
-        vary(r, ps[1:], same_but_llc(ps))
+        if len(ps) > 1:
+            r.vary_caches([CacheKeys.to_hw(p) for p in ps[1:]])
         drive(r, events)
         native_totals(events, ps, Costs.of(platform))  # the native references, one pass
         base = r.c
@@ -148,17 +117,4 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     return run_many
 
 
-def vary(r: Replay, ps: Sequence[Any], llc_only: bool) -> None:
-    """Run the data caches of parameter objects ``ps`` beside ``r``'s own: their LLCs
-    (``llc_only``: they differ from it only there, under ``"nine"``) or the caches
-    themselves."""
-    if not ps:
-        return
-    if llc_only:
-        r.vary_llc([CacheKeys.to_hw(p).llc for p in ps])
-    else:
-        r.vary_tails([CacheKeys.to_hw(p) for p in ps])
-
-
-__all__ = ["CACHE_KEYS", "LLC_KEYS", "one_pass", "only_llcs_differ", "same_but_cache",
-           "same_but_llc", "vary"]
+__all__ = ["CACHE_KEYS", "one_pass", "same_but_cache"]

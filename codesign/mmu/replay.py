@@ -134,7 +134,7 @@ from codesign.mmu.runkernel import (
 )
 from codesign.mmu.tcache import TransCache
 from hwmodels.cache import ABSENT, MEMORY, CacheLevelParams, CacheModel, CacheParams
-from hwmodels.cache.model import V_HEADER, CacheTails, LLCVariants
+from hwmodels.cache.model import V_HEADER, CacheTails, LLCVariants, differ_only_in
 from hwmodels.pagewalk import PageWalkModel, WalkBatch, WalkerParams, WalkOp, WalkRequest
 from hwmodels.pagewalk.ops import port_limits
 from hwmodels.tlb import OpBatch, Perm, TLBModel, TLBOp, TLBParams
@@ -792,6 +792,17 @@ class Replay:
         self._tstate, self._toff = self.cache_tails.state, self.cache_tails.offsets
         self._tstart = self.cache_tails.start
         self.c = self._fresh_counts()
+
+    def vary_caches(self, caches: list[CacheParams] | tuple[CacheParams, ...]) -> None:
+        """Run other data caches beside this replay's, the cheapest way that is exact: their
+        LLCs in Mattson stacks (:meth:`vary_llc`) when they differ from it only in the LLC
+        under ``"nine"``, else as cache tails (:meth:`vary_tails`)."""
+        base = self.s.cache
+        if base is not None and base.inclusion == "nine" and differ_only_in(base, caches,
+                                                                            ("llc",)):
+            self.vary_llc([c.llc for c in caches])
+        else:
+            self.vary_tails(caches)
 
     def _may_vary(self, what: str) -> None:
         """ValueError unless variants of the data cache may be set now (see

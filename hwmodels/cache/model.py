@@ -527,6 +527,19 @@ MAX_TAIL_BYTES = 1 << 30
 """Most memory the tails of one :class:`CacheTails` may hold (their states)."""
 
 
+def differ_only_in(base: CacheParams, caches: Sequence[CacheParams],
+                   names: Sequence[str]) -> bool:
+    """True when every one of ``caches`` equals ``base`` but in the fields ``names``.
+
+    >>> differ_only_in(CacheParams(), [CacheParams(llc=ABSENT)], ("llc",))
+    True
+    >>> differ_only_in(CacheParams(), [CacheParams(l2=ABSENT)], ("llc",))
+    False
+    """
+    keep = [f.name for f in fields(CacheParams) if f.name not in names]
+    return all(getattr(c, f) == getattr(base, f) for c in caches for f in keep)
+
+
 @numba.njit(cache=True)
 def tails_batch(tstate, offsets, addrs, levels):
     """Run byte addresses ``addrs`` (int64: the references that reach the tails' first
@@ -567,9 +580,8 @@ class CacheTails:
         if len(caches) > MAX_VARIANTS:
             raise ValueError(f"at most {MAX_VARIANTS} cache tails, got {len(caches)}")
         self.params = tuple(caches)
-        self.start = int(base.inclusion == "nine" and all(
-            getattr(c, f.name) == getattr(base, f.name) for c in self.params
-            for f in fields(CacheParams) if f.name not in ("l2", "llc")))
+        self.start = int(base.inclusion == "nine"
+                         and differ_only_in(base, self.params, ("l2", "llc")))
         """The level the tails start at (0 L1, 1 L2): the references they are fed are those
         the hierarchy's levels before it did not serve."""
         words = sum(2 * c.slots for c in self.params)
@@ -714,6 +726,7 @@ __all__ = [
     "access_line",
     "access_reach",
     "access_variants_batch",
+    "differ_only_in",
     "invalidate_line",
     "tails_batch",
     "variants_batch",
