@@ -760,10 +760,9 @@ def simulate(
     n = len(arrival)
     if n and _decreases(arrival):
         raise ValueError("arrival times must be non-decreasing")
-    if path_of is not None:
-        which = np.asarray(path_of, np.int64)
-        if n and (which.min() < 0 or which.max() >= len(paths)):
-            raise ValueError("path_of names a path that was not given")
+    which = None if path_of is None else np.asarray(path_of, np.int64)
+    if which is not None and n and (which.min() < 0 or which.max() >= len(paths)):
+        raise ValueError("path_of names a path that was not given")
     napi = dict(napi or {})
     if len(paths) == 1 and len(paths[0].stages) == 1 and extra_ns is None and not napi:
         only = paths[0].stages[0]
@@ -772,7 +771,7 @@ def simulate(
                 and only.moderation_ns is None and not only.traps and not only.only_above
                 and (paths[0].hold_before is None or release_ns is None)):
             return _single(only, arrival, frame_bytes)
-    if path_of is None:
+    if which is None:  # made only here: the single-stage path above needs none
         which = np.zeros(n, dtype=np.int64)
     frame = np.ascontiguousarray(frame_bytes, dtype=np.int64).reshape(n)
     sim = Simulation(paths, release_ns, irq_extra_ns, napi, extra_ns is not None)
