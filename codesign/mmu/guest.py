@@ -134,11 +134,26 @@ KERNEL_PID = 0
 """The guest kernel's own address space in :attr:`GuestModel.spaces` (a stream's pids are
 >= 1)."""
 KERNEL_DIRECT = 0x8880_0000_0000
-"""Base of the guest kernel's direct map of guest-physical memory: Linux x86-64's
-``__PAGE_OFFSET`` (0xffff888000000000 with 4-level paging, PML4 entry 273) without its sign
-extension (the model's addresses are 48-bit). VM ``v``'s kernel maps its memory at
-``KERNEL_DIRECT + (v << VM_SHIFT)`` -- a relocated direct map, as KASLR relocates it -- so that
-kernels of different VMs never share a TLB tag where a mechanism has no VM tags."""
+"""Base of the guest kernel's direct map of guest-physical memory under 4-level tables: Linux
+x86-64's ``__PAGE_OFFSET`` (0xffff888000000000, PML4 entry 273) without its sign extension
+(the model's addresses are 48-bit). VM ``v``'s kernel maps its memory at ``KERNEL_DIRECT +
+(v << VM_SHIFT)`` -- a relocated direct map, as KASLR relocates it -- so that kernels of
+different VMs never share a TLB tag where a mechanism has no VM tags."""
+KERNEL_DIRECT_L5 = 0x0111_0000_0000_0000
+"""The same under 5-level tables: ``__PAGE_OFFSET_BASE_L5`` (0xff11000000000000, PML5 entry
+273) without its sign extension (57-bit). At the 4-level base the direct map would sit under
+PML5 entry 0 with the user half, and the kernel's table (walked from a root of its own, see
+:class:`KernelSpace`) would give that entry another PML4 than the process's: a page-walk
+cache entry of one walk would send the other into the wrong table."""
+
+
+def kernel_direct(guest_levels: int) -> int:
+    """Base of the guest kernel's direct map under tables of ``guest_levels`` levels.
+
+    >>> hex(kernel_direct(4)), hex(kernel_direct(5))
+    ('0x888000000000', '0x111000000000000')
+    """
+    return KERNEL_DIRECT_L5 if guest_levels == 5 else KERNEL_DIRECT
 KERNEL_BYTES = 32 << 20
 """The guest kernel's own memory: the top ``KERNEL_BYTES`` of each VM's guest-physical space
 (its page tables in the first MiB, then task and ``struct page`` slots: see
@@ -825,7 +840,7 @@ class GuestModel:
         Translation(gpa=2101256, size=2097152, perms=11)
         """
         sp = self.kernel(vm)
-        base = KERNEL_DIRECT + (vm << VM_SHIFT)
+        base = kernel_direct(self.cfg.guest_levels) + (vm << VM_SHIFT)
         gpa = np.asarray(gpa, dtype=np.int64)
         st = self.vms[vm]
         own = gpa[(gpa >= st.kbase) & (gpa < st.kbase + KERNEL_BYTES)]

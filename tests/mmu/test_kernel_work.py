@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from codesign.errors import InputError
@@ -139,3 +140,32 @@ def test_a_lackey_trace_gets_the_kernel_work_of_its_faults() -> None:
 def test_a_negative_budget_is_a_keyed_error(key: str) -> None:
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         metrics("forkwait", "native", **{"workload.iterations": 2, key: -1})
+
+
+MMU = ("native", "nested", "shadow", "pv-direct", "agile", "selective")
+
+
+@pytest.mark.parametrize("mechanism", MMU)
+def test_five_level_tables_with_the_kernels_work(mechanism: str) -> None:
+    """Under 5-level tables the kernel's direct map has a PML5 entry of its own (Linux's
+    LA57 ``__PAGE_OFFSET``): a walk of the kernel's table and a walk of the process's
+    share no page-walk cache entry. At the 4-level base both sat under PML5 entry 0 and a
+    process's walk hit the kernel's entry into the wrong table (every mechanism stopped on
+    the replay's own check of each walk's frame). Every walk is one level deeper or cut
+    short by the page-walk caches: never fewer references than under 4 levels."""
+    four = metrics("forkwait", mechanism, **{"workload.iterations": 10})
+    five = metrics("forkwait", mechanism, **{"workload.iterations": 10, "guest.levels": 5})
+    assert five["kernel.walks"] > 0
+    assert five["walk.refs_per_walk"] > four["walk.refs_per_walk"]
+    assert five["cycles.total"] >= four["cycles.total"]
+
+
+def test_the_kernels_direct_map_under_five_levels() -> None:
+    from codesign.mmu.guest import KERNEL_PID, kernel_direct
+
+    for levels, index in ((4, 39), (5, 48)):
+        g = GuestModel(GuestConfig(guest_levels=levels))
+        va = int(g.kernel_va(0, np.array([0x200000], dtype=np.int64))[0])
+        assert va >> index & 511 == 273  # the top level's entry, as Linux's
+        assert g.translate(0, KERNEL_PID, va).gpa == 0x200000
+        assert va - 0x200000 == kernel_direct(levels)
