@@ -47,7 +47,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HUGE_POLICIES, GuestConfig
 from codesign.mmu.kernel import KernelKeys
-from codesign.mmu.onepass import CACHE_KEYS, one_pass
+from codesign.mmu.onepass import LANES, one_pass
 from codesign.mmu.replay import Counts, Replay, Setup, drive, replay
 from codesign.params import param
 from codesign.platforms import Platform
@@ -118,23 +118,27 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
 
 def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:
     """:func:`native_total` of each of ``ps``, parameters that differ only in the data
-    cache's (:func:`codesign.mmu.onepass.same_but_cache`): those not computed before come
-    from one native replay with their data caches side by side."""
+    cache's (:func:`codesign.mmu.onepass.same_but_cache`) or in the sizes of the
+    translation hardware too (:func:`~codesign.mmu.onepass.same_but_hardware`): those not
+    computed before come from one native replay, with their data caches side by side or a
+    lane each (:meth:`Replay.vary_hardware`)."""
     setups = [native_setup(p) for p in ps]
 
     def compute(missing: list[int]) -> list[float]:
         first = setups[missing[0]]
-        assert all(replace(setups[i], cache=first.cache) == first for i in missing)
-        caches = [setups[i].cache for i in missing[1:]]
-        if not caches:
-            c = replay(events, first)
-        else:
-            r = Replay(first)
-            r.vary_caches(caches)
+        others = [setups[i] for i in missing[1:]]
+        if not others:
+            return [_total(replay(events, first), costs)]
+        r = Replay(first)
+        if all(replace(s, cache=first.cache) == first for s in others):
+            r.vary_caches([s.cache for s in others])
             drive(r, events)
-            c = r.c
-        return [_total(c if k == 0 else c.variant(k - 1), costs)
-                for k in range(len(missing))]
+            counts = [r.c.variant(k) for k in range(len(others))]
+        else:
+            r.vary_hardware(others)
+            drive(r, events)
+            counts = [r.lane_counts(k) for k in range(len(others))]
+        return [_total(c, costs) for c in (r.c, *counts)]
 
     return _native_entries(events, setups, costs, compute)
 
@@ -200,5 +204,5 @@ MECHANISM = Mechanism(
     ignores=NESTED_ONLY,
     version="10",
     run_many=one_pass(_make, _finish),
-    one_pass=CACHE_KEYS,
+    one_pass=LANES,
 )

@@ -49,7 +49,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import HOST_PAGES, GuestConfig
 from codesign.mmu.native import HEADLINE, NativeParams, native_total
-from codesign.mmu.onepass import CACHE_KEYS, one_pass
+from codesign.mmu.onepass import LANES, one_pass
 from codesign.mmu.replay import Replay, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -117,5 +117,5 @@ MECHANISM = Mechanism(
     hardware=("tlb", "stlb", "walker"),
     version="12",
     run_many=one_pass(_make, _finish),
-    one_pass=CACHE_KEYS,
+    one_pass=LANES,
 )

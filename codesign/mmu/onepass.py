@@ -26,9 +26,18 @@ point's metrics are exactly those of its own ``run`` (``tests/mmu/test_onepass.p
 native reference included (:func:`codesign.mmu.native.native_totals`: one native replay for
 all).
 
-The other sizes a sweep varies -- the TLBs and the page-walk caches -- change which
-references reach the data cache (a TLB miss's walk goes through it), so no one pass gives
-every size's counts exactly: their points are replayed one by one.
+The other sizes a sweep varies -- the TLBs, the page-walk caches, the nested TLB
+(:data:`TRANSLATION_KEYS`) -- change which references reach the data cache (a TLB miss's
+walk goes through it), so no stack of one data cache gives every size's counts. They still
+change nothing but counts: the guest model's faults and tables, the guest kernel's work, the
+flushes, are the stream's. Where a mechanism decides nothing by what its walks find (``native``,
+``nested``, ``pv-direct``: :data:`LANES`), points that differ in them, and in the data cache
+too, share everything but the translation hardware: one replay runs a lane of TLBs, walker
+and data cache per point on the same translations
+(:meth:`~codesign.mmu.replay.Replay.vary_hardware`), exactly each point's own replay.
+``shadow`` and ``agile`` trap on the walks that reach an entry not yet shadowed, which
+changes the state every later walk sees: their points of other TLB sizes are replayed one by
+one.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from codesign.hardware import CacheKeys
+from codesign.hardware import CacheKeys, STLBKeys, TLBKeys, WalkerKeys
 from codesign.metrics import Metrics
 from codesign.mmu.replay import Replay, drive
 from codesign.params import specs
@@ -49,18 +58,45 @@ CACHE_KEYS = tuple(spec.key for spec in specs(CacheKeys))
 data cache's, every one."""
 _FIELDS = tuple(spec.field for spec in specs(CacheKeys))
 
+_SIZES = {spec.key: spec.field for keys in (TLBKeys, STLBKeys, WalkerKeys) for spec in specs(keys)
+          if spec.key.startswith(("tlb.l1.", "tlb.l2.", "pwc.", "ntlb."))}
+TRANSLATION_KEYS = tuple(_SIZES)
+"""The sizes, ways and policies of the TLBs, the page-walk caches and the nested TLB: what
+lanes (:meth:`~codesign.mmu.replay.Replay.vary_hardware`) may differ in besides the data
+cache."""
+LANES = CACHE_KEYS + TRANSLATION_KEYS
+"""The ``one_pass`` of a mechanism whose replay takes lanes."""
+
 
 def same_but_cache(ps: Sequence[Any]) -> bool:
     """True when the parameter objects ``ps`` differ only in their data cache's
-    (:data:`CACHE_KEYS`): what one pass requires.
+    (:data:`CACHE_KEYS`): what one pass with data cache variants requires.
 
     >>> from codesign.mmu.native import NativeParams
     >>> a, b = NativeParams(), NativeParams(cache_l2_size=128 << 10)
     >>> same_but_cache([a, b]), same_but_cache([a, NativeParams(entries=32)])
     (True, False)
     """
+    return _same_but(ps, _FIELDS)
+
+
+def same_but_hardware(ps: Sequence[Any]) -> bool:
+    """True when the parameter objects ``ps`` differ only in the data cache's and the
+    translation hardware's sizes (:data:`LANES`): what one pass with lanes requires.
+
+    >>> from codesign.mmu.native import NativeParams
+    >>> a = NativeParams()
+    >>> same_but_hardware([a, NativeParams(entries=32, pwc_entries=0)])
+    True
+    >>> same_but_hardware([a, NativeParams(guest_levels=5)])
+    False
+    """
+    return _same_but(ps, _FIELDS + tuple(_SIZES.values()))
+
+
+def _same_but(ps: Sequence[Any], fields: tuple[str, ...]) -> bool:
     first = ps[0]
-    keep = {f: getattr(first, f) for f in _FIELDS}
+    keep = {f: getattr(first, f) for f in fields}
     return all(type(p) is type(first) and replace(p, **keep) == first for p in ps[1:])
 
 
@@ -69,8 +105,10 @@ def one_pass(make: Callable[[Any, Platform], Replay],
              ) -> Callable[[Stream, Sequence[Any], Platform], list[Metrics]]:
     """``run_many(events, ps, platform)`` of a mechanism whose ``run`` is
     ``finish(r, events, p, platform)`` after ``drive(r, events)`` of ``r = make(p,
-    platform)``: the metrics of every parameter object of ``ps`` (:func:`same_but_cache`,
-    else ValueError), from one replay with their data caches side by side.
+    platform)``: the metrics of every parameter object of ``ps``, from one replay with
+    their data caches side by side (:func:`same_but_cache`), or with a lane of translation
+    hardware each (:func:`same_but_hardware`, for a replay that takes lanes), else
+    ValueError.
 
     >>> from codesign.mmu import native
     >>> from codesign.platforms import load_platform
@@ -88,27 +126,38 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     >>> [m["cycles.total"] for m in ms] == [native.run(events, p, load_platform(
     ...     "kvm-nehalem"))["cycles.total"] for p in ps]
     True
+    >>> ps = [native.NativeParams(entries=e, cache_l2_size=s << 10) for e, s in ((64, 256),
+    ...                                                                         (16, 64))]
+    >>> ms = native.MECHANISM.run_many(events, ps, load_platform("kvm-nehalem"))
+    >>> [m["tlb.l1.misses"] for m in ms] == [native.run(events, p, load_platform(
+    ...     "kvm-nehalem"))["tlb.l1.misses"] for p in ps]
+    True
     """
 
     def run_many(events: Stream, ps: Sequence[Any], platform: Platform) -> list[Metrics]:
         if not ps:
             return []
-        if not same_but_cache(ps):
+        caches = same_but_cache(ps)
+        if not caches and not same_but_hardware(ps):
             raise ValueError("one pass takes parameters that differ only in the data "
-                             "cache's (cache.*)")
+                             "cache's (cache.*) or, with lanes, in the sizes of the TLBs "
+                             "and page-walk caches")
         from codesign.mmu.cost import Costs
         from codesign.mmu.native import native_totals
 
         r = make(ps[0], platform)
-        if len(ps) > 1:
+        if len(ps) > 1 and caches:
             r.vary_caches([CacheKeys.to_hw(p) for p in ps[1:]])
+        elif len(ps) > 1:  # ValueError for a replay that takes no lanes
+            r.vary_hardware([p.setup(nested=r.s.nested) for p in ps[1:]])
         drive(r, events)
         native_totals(events, ps, Costs.of(platform))  # the native references, one pass
         base = r.c
         out = []
         try:
             for k, p in enumerate(ps):
-                r.c = base if k == 0 else base.variant(k - 1)
+                r.c = (base if k == 0 else base.variant(k - 1) if caches
+                       else r.lane_counts(k - 1))
                 out.append(finish(r, events, p, platform))
         finally:
             r.c = base
@@ -117,4 +166,5 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     return run_many
 
 
-__all__ = ["CACHE_KEYS", "one_pass", "same_but_cache"]
+__all__ = ["CACHE_KEYS", "LANES", "TRANSLATION_KEYS", "one_pass", "same_but_cache",
+           "same_but_hardware"]

@@ -75,7 +75,7 @@ from codesign.mmu import cost
 from codesign.mmu.cost import Costs
 from codesign.mmu.guest import Effects
 from codesign.mmu.native import HEADLINE, NESTED_ONLY, NativeParams, native_total
-from codesign.mmu.onepass import CACHE_KEYS, one_pass
+from codesign.mmu.onepass import LANES, one_pass
 from codesign.mmu.replay import Replay, Setup, drive
 from codesign.params import param
 from codesign.platforms import Platform
@@ -296,5 +296,5 @@ MECHANISM = Mechanism(
     ignores=NESTED_ONLY,
     version="13",
     run_many=one_pass(_make, _finish),
-    one_pass=CACHE_KEYS,
+    one_pass=LANES,
 )

@@ -75,6 +75,13 @@ valid across UNMAP / PROTECT.
 its array, 2 MiB pages in the same array under :func:`stlb_2m_key` when ``Setup.stlb_2m``,
 1 GiB pages in its 1 GiB array when it has one; a page size it does not hold bypasses it.
 
+**Lanes.** A replay can run other translation hardware beside its own
+(:meth:`Replay.vary_hardware`): each :class:`Lane` has its own TLBs, walker and data cache,
+sized by a setup that differs only in their sizes, and gets every run's translations, every
+flush and invalidation, and the guest kernel's references, as the replay's own hardware does;
+it counts what depends on it (:data:`LANE_FIELDS`). The guest model, its faults and the
+kernel's work are replayed once for all (:mod:`codesign.mmu.onepass`).
+
 >>> from workloads.memory.events import StreamBuilder
 >>> from hwmodels.tlb import TLBParams
 >>> from hwmodels.pagewalk import WalkerParams
@@ -463,13 +470,26 @@ class Faulted:
 _NO_VARIANTS = np.zeros((0, 3, 4), dtype=np.int64)
 """The pipeline's per-variant counts when there are none (it writes nothing into them)."""
 
+LANE_FIELDS = ("refs", "tlb_hits", "tlb_misses", "l2_hits", "l2_misses", "tlb_evictions",
+               "walks", "walk_refs_guest", "walk_refs_nested", "gpwc_hits", "npwc_hits",
+               "ntlb_hits", "ntlb_misses", "served", "per_access")
+"""The counts that depend on the translation hardware a replay runs (what :meth:`Replay._run`
+counts): a :class:`Lane` keeps its own; every other count is the replay's."""
 
-class Replay:
-    """State of one replay; :func:`replay` runs it."""
+MAX_LANE_BYTES = 1 << 30
+"""The most memory the lanes of one replay may hold (their data caches' state, mostly):
+:meth:`Replay.vary_hardware` refuses more."""
 
-    def __init__(self, setup: Setup) -> None:
-        self.s = setup
-        self.guest = GuestModel(setup.guest)
+
+class Hardware:
+    """The translation hardware an access goes through: first- and second-level TLB, page
+    walker, data cache (their models and state), with the setup that sized them and the
+    counts they feed (a :class:`Replay` is one; a :class:`Lane` is one beside it)."""
+
+    s: Setup
+    c: Counts
+
+    def _build(self, setup: Setup) -> None:
         self.tlb = TLBModel(setup.tlb)
         self.stlb = TLBModel(setup.stlb) if setup.stlb is not None else None
         self.walker = PageWalkModel(setup.walker)
@@ -477,6 +497,47 @@ class Replay:
         """The data-cache hierarchy (None: none)."""
         self._cstate = (self.dcache.state if self.dcache is not None
                         else CacheModel(CacheParams(l1=ABSENT, l2=ABSENT, llc=ABSENT)).state)
+        self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
+                               default=-1) for k in range(3)]
+        self.fill_arr = np.array(self.fill_class, dtype=np.int64)
+        l4k = setup.tlb.arrays[0]
+        self.l4k_mask = l4k.sets - 1 if l4k.enabled else -1
+        """Set mask of the first-level TLB's 4 KiB array (-1: no such array)."""
+
+    def _tlbs(self) -> tuple[TLBModel, ...]:
+        return (self.tlb,) if self.stlb is None else (self.tlb, self.stlb)
+
+
+class Lane(Hardware):
+    """Other translation hardware -- TLBs, page-walk caches, nested TLB, data cache -- run
+    beside a replay's own on the same translations (:meth:`Replay.vary_hardware`), with the
+    counts that depend on it (:data:`LANE_FIELDS`; the guest kernel's likewise)."""
+
+    def __init__(self, setup: Setup, counts: Counts) -> None:
+        self.s = setup
+        self._build(setup)
+        self.c = counts
+
+
+def _shared(s: Setup) -> tuple:
+    """What the setups of a replay's lanes must have in common: everything but the sizes of
+    its TLBs, page-walk caches, nested TLB and data cache (tag and address widths decide
+    flushes and the walker's ports, the tables' heights the guest model)."""
+    w = s.walker
+    return (s.guest, s.nested, s.kernel, s.warmup, s.tlb.va_bits, s.tlb.pa_bits,
+            s.tlb.vpid_bits, s.tlb.pcid_bits, w.guest_levels, w.host_levels, w.pa_bits,
+            w.vm_bits, w.asid_bits, w.agile)
+
+
+class Replay(Hardware):
+    """State of one replay; :func:`replay` runs it."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.s = setup
+        self.guest = GuestModel(setup.guest)
+        self._build(setup)
+        self.lanes: list[Lane] = []
+        """Other translation hardware run beside this replay's (:meth:`vary_hardware`)."""
         self.llc_variants: LLCVariants | None = None
         """Other LLCs run beside the data cache's (:meth:`vary_llc`; None: none)."""
         self._vstate = np.zeros(V_HEADER, dtype=np.int64)
@@ -505,12 +566,6 @@ class Replay:
         """Native-image frame -> host frame, for the data references of a guest under a
         hypervisor walking in one dimension (see :meth:`_run`)."""
         self.pcids = _Pcids()
-        self.fill_class = [max((a for a in range(k + 1) if setup.tlb.arrays[a].enabled),
-                               default=-1) for k in range(3)]
-        self.fill_arr = np.array(self.fill_class, dtype=np.int64)
-        l4k = setup.tlb.arrays[0]
-        self.l4k_mask = l4k.sets - 1 if l4k.enabled else -1
-        """Set mask of the first-level TLB's 4 KiB array (-1: no such array)."""
 
     # -- tags --------------------------------------------------------------------------------
 
@@ -533,17 +588,29 @@ class Replay:
 
     # -- hardware operations -----------------------------------------------------------------
 
-    def _tlb(self, ops: list[TLBOp]) -> None:
-        if ops:
-            batch = OpBatch.from_ops(ops)
-            self.tlb.run(batch)
-            if self.stlb is not None:
-                self.stlb.run(batch)
-            self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
+    def _hardware(self) -> list[Hardware]:
+        """This replay's translation hardware and its lanes'."""
+        return [self, *self.lanes]
+
+    def _tlb(self, ops: list[TLBOp], ops_2m: list[TLBOp] | None = None) -> None:
+        """Run ``ops`` on every TLB (``ops_2m``, when given, instead on the TLBs of hardware
+        whose second-level TLB holds 2 MiB entries: the same with their keys)."""
+        if not ops:
+            return
+        batch = OpBatch.from_ops(ops)
+        batch_2m = (OpBatch.from_ops(ops_2m) if ops_2m is not None and ops_2m is not ops
+                    else batch)
+        for hw in self._hardware():
+            b = batch_2m if hw.s.stlb_2m and hw.stlb is not None else batch
+            for tlb in hw._tlbs():
+                tlb.run(b)
+        self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
 
     def _walker(self, reqs: list[WalkRequest]) -> None:
         if reqs:
-            self.walker.run(WalkBatch.from_requests(reqs))
+            batch = WalkBatch.from_requests(reqs)
+            for hw in self._hardware():
+                hw.walker.run(batch)
 
     def _flush_asid(self, vm: int, pcid: int) -> None:
         self._tlb([TLBOp.invalidate_address_space(self.tlb_vpid(vm), pcid)])
@@ -559,9 +626,9 @@ class Replay:
             return
         vpid = self.tlb_vpid(vm)
         batch = OpBatch.from_ops([TLBOp.invalidate_address_space(vpid, p) for p in pcids])
-        self.tlb.run(batch)
-        if self.stlb is not None:
-            self.stlb.run(batch)
+        for hw in self._hardware():
+            for tlb in hw._tlbs():
+                tlb.run(batch)
         self._walker([WalkRequest.flush_asid(self.vm_tag(vm), p) for p in pcids])
 
     traps_to_hypervisor = False
@@ -607,15 +674,11 @@ class Replay:
             self._exit_flush(fx.backings + fx.ipis)
         if fx.invalidate or fx.flush:
             self._forget(vm, fx)
-        ops = []
         vpid = self.tlb_vpid(vm)
-        for va, size in fx.invalidate:
-            ops.extend(TLBOp.invalidate_address(a, vpid) for a in range(va, va + size, PAGE_4K))
-            if self.s.stlb_2m and self.stlb is not None:
-                # the second-level TLB's 2 MiB entries live under their own tags
-                ops.extend(TLBOp.invalidate_address(int(k), vpid) for k in
-                           stlb_2m_key(np.arange(va & ~(PAGE_2M - 1), va + size, PAGE_2M)))
-        self._tlb(ops)
+        two_m = {hw.s.stlb_2m and hw.stlb is not None for hw in self._hardware()}
+        ops = self._invalidations(fx, vpid, False) if False in two_m else None
+        ops_2m = self._invalidations(fx, vpid, True) if True in two_m else None
+        self._tlb(ops if ops is not None else ops_2m, ops_2m)
         # The guest issues one INVLPG per changed leaf, whatever its size: the instruction
         # drops the translation of the whole page holding the address (Intel SDM Vol. 3A,
         # INVLPG). The model also clears every 4 KiB slice of a large leaf, because a TLB
@@ -628,6 +691,19 @@ class Replay:
                     self._flush_asid(space[0], pcid)
             else:
                 self._flush_asid(space[0], 0)
+
+    @staticmethod
+    def _invalidations(fx: Effects, vpid: int, two_m: bool) -> list[TLBOp]:
+        """The INVLPGs of the leaves ``fx`` changed, in order; ``two_m``: with the keys of
+        their 2 MiB pages in a second-level TLB that holds such entries."""
+        ops = []
+        for va, size in fx.invalidate:
+            ops.extend(TLBOp.invalidate_address(a, vpid) for a in range(va, va + size, PAGE_4K))
+            if two_m:
+                # the second-level TLB's 2 MiB entries live under their own tags
+                ops.extend(TLBOp.invalidate_address(int(k), vpid) for k in
+                           stlb_2m_key(np.arange(va & ~(PAGE_2M - 1), va + size, PAGE_2M)))
+        return ops
 
     def _forget(self, vm: int, fx: Effects) -> None:
         """Drop cached translations the guest model changed (in every address space of the
@@ -747,6 +823,8 @@ class Replay:
         state -- TLBs, walker caches, data cache, the guest's tables, host backing -- stays
         as the warm-up left it. Mechanisms with counts of their own restart them too."""
         self.c = self._fresh_counts()
+        for lane in self.lanes:
+            lane.c = self._fresh_counts()
 
     def _fresh_counts(self) -> Counts:
         """Zero counts, with the guest kernel's and the data cache variants' where there
@@ -804,6 +882,47 @@ class Replay:
         else:
             self.vary_tails(caches)
 
+    def vary_hardware(self, setups: list[Setup] | tuple[Setup, ...]) -> None:
+        """Run other translation hardware beside this replay's, before anything is
+        replayed: a :class:`Lane` per setup of ``setups``, which may differ from this
+        replay's only in the sizes, ways and policies of its TLBs, page-walk caches, nested
+        TLB and data cache. :meth:`lane_counts` ``(k)`` is then exactly the counts of a
+        replay of ``setups[k]``.
+
+        Exact because nothing a replay does but count depends on what its translation
+        hardware holds: the guest model's faults and tables, the guest kernel's work, the
+        flushes and the trap units of faults come from the stream alone, so each lane sees
+        the same translations and the same flushes, and runs its own TLBs, walker and data
+        cache on them. Not for a replay that decides by what a walk found or cost: one that
+        traps on walks (:meth:`walk_traps`: ``shadow``'s hidden faults), taps them
+        (:attr:`walk_monitor`), or is not :attr:`cost_blind` (ValueError); nor with data
+        cache variants, nor lanes whose data caches together hold more than
+        :data:`MAX_LANE_BYTES`."""
+        if not self.cost_blind or type(self).walk_traps is not Replay.walk_traps:
+            raise ValueError(f"{type(self).__name__} decides by what its walks find: other "
+                             "translation hardware would take the first one's decisions")
+        if self.walk_monitor is not None or self.data_on_host:
+            raise ValueError("lanes see no walk tap, nor data addressed by host frames")
+        if self.c.refs or self.accessed:
+            raise ValueError("lanes are set before the replay starts")
+        if self.lanes or self.llc_variants is not None or self.cache_tails is not None:
+            raise ValueError("the replay's variants are already set")
+        mine = _shared(self.s)
+        for s in setups:
+            if _shared(s) != mine:
+                raise ValueError("lanes differ only in the sizes of the TLBs, page-walk "
+                                 "caches, nested TLB and data cache")
+        held = sum(16 * s.cache.slots for s in setups if s.cache is not None)  # 2 words a line
+        if held > MAX_LANE_BYTES:
+            raise ValueError(f"lanes would hold {held >> 20} MiB, expected at most "
+                             f"{MAX_LANE_BYTES >> 20} MiB")
+        self.lanes = [Lane(s, self._fresh_counts()) for s in setups]
+
+    def lane_counts(self, k: int) -> Counts:
+        """The counts of a replay with lane ``k``'s hardware (:meth:`vary_hardware`): this
+        replay's, with the lane's :data:`LANE_FIELDS` (the guest kernel's likewise)."""
+        return _with_lane(self.c, self.lanes[k].c)
+
     def _may_vary(self, what: str) -> None:
         """ValueError unless variants of the data cache may be set now (see
         :meth:`vary_llc`)."""
@@ -814,8 +933,8 @@ class Replay:
             raise ValueError(f"{what} need a data cache")
         if self.c.refs or self.accessed:
             raise ValueError(f"{what} are set before the replay starts")
-        if self.llc_variants is not None or self.cache_tails is not None:
-            raise ValueError("the data cache's variants are already set")
+        if self.lanes or self.llc_variants is not None or self.cache_tails is not None:
+            raise ValueError("the replay's variants are already set")
 
     def kernel_run(self, vm: int, pid: int) -> None:
         """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
@@ -825,19 +944,23 @@ class Replay:
         n, priced, stream = self.kw.take(vm)
         self.c.kernel_instructions += n
         pcid = self.pcids.live.get((vm, pid), 0) if self.s.pcid else 0
-        for addrs, counts in ((priced, self.c.kernel), (stream, self.c.kernel_stream)):
+        hws = self._hardware()
+        for addrs, which in ((priced, "kernel"), (stream, "kernel_stream")):
             if not len(addrs):
                 continue
             va = self.guest.kernel_va(vm, addrs)
             pages = va >> 12
-            saved, self.c = self.c, counts
+            saved = [hw.c for hw in hws]
+            for hw in hws:
+                hw.c = getattr(hw.c, which)
             try:
                 for lo in range(0, len(va), ACCESS_SLICE):
                     hi = min(len(va), lo + ACCESS_SLICE)
                     self._run(vm, KERNEL_PID, va[lo:hi], pages[lo:hi], 0, hi - lo, Faulted(),
                               pcid=pcid)
             finally:
-                self.c = saved
+                for hw, c in zip(hws, saved, strict=True):
+                    hw.c = c
 
     def accesses(self, block: np.ndarray) -> None:
         """Replay a run of ACCESS events of one process."""
@@ -1006,7 +1129,6 @@ class Replay:
             return
         va = va_all[a:b]
         page = pages_all[a:b]
-        n = b - a
         guest = self.guest
         uniq, inv = distinct if distinct is not None else index(page)[::2]
         offset = vm << VM_SHIFT
@@ -1027,22 +1149,37 @@ class Replay:
         if self.dcache is not None and self.data_on_host and not self.s.nested:
             dframe = self._host_frames(vm, frame)
         self.before_walks(vm, pid, uniq)
-        # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
-        # switches) decides which one.
-        self.walker.load_memory(guest.host if self.s.nested else guest.native)
         if self.s.nested:
             w_op, cr3 = self.walk_root(vm, pid)
             eptp, w_vm = guest.eptp(vm), self.vm_tag(vm)
         else:
             w_op, cr3, eptp, w_vm = WalkOp.NATIVE, offset | guest.root(vm, pid), 0, 0
+        run = (vm, pid, va, page, inv, frame, klass, perms, dframe, pcid, glob, vpid,
+               int(w_op), cr3, eptp, w_vm, a, b, faulted)
+        self._through(self, run)
+        for lane in self.lanes:
+            self._through(lane, run)
+
+    def _through(self, hw: Hardware, run: tuple) -> None:
+        """The accesses of :meth:`_run`'s ``run`` through the translation hardware ``hw``
+        (this replay's own or a lane's), counted in ``hw.c``."""
+        (vm, pid, va, page, inv, frame, klass, perms, dframe, pcid, glob, vpid, w_op, cr3,
+         eptp, w_vm, a, b, faulted) = run
+        guest = self.guest
+        n = b - a
+        kernel = pid == KERNEL_PID
+        # O(1): the walker reads the live image; only the mode (selective's 1D / 2D
+        # switches) decides which one.
+        hw.walker.load_memory(guest.host if self.s.nested else guest.native)
         counts = np.zeros(N_COUNTS, dtype=np.int64)
-        nv = len(self.c.variants)
+        c = hw.c
+        nv = len(c.variants)
         vcounts = np.zeros((nv, 3, 4), dtype=np.int64) if nv else _NO_VARIANTS
         l1_miss, miss, walked, table, wrefs, ref_addr, ref_dim, vrows = self._pipeline(
-            va, page, inv, frame, klass, perms, dframe, self.fill_arr, self.l4k_mask,
-            *self._tlb_args(self.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid),
-            int(w_op), cr3, eptp, w_vm, pcid, self.walker.params.max_refs,
-            *self._walker_args(), self.dcache is not None, self._cstate, self._vstate,
+            va, page, inv, frame, klass, perms, dframe, hw.fill_arr, hw.l4k_mask,
+            *self._tlb_args(hw.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid, hw),
+            w_op, cr3, eptp, w_vm, pcid, hw.walker.params.max_refs,
+            *self._walker_args(hw), hw.dcache is not None, hw._cstate, self._vstate,
             self._tstate, self._toff, self._tstart, vcounts, counts)
         bad = int(counts[K_BAD])
         if bad >= 0:
@@ -1050,7 +1187,6 @@ class Replay:
                 f"walk of {int(va[miss[bad]]):#x} (vm {vm} pid {pid}) gave fault "
                 f"{int(counts[K_BAD_FAULT])} frame {int(counts[K_BAD_FRAME]):#x}, the guest "
                 f"model says {int(frame[inv[miss[bad]]]):#x}")
-        c = self.c
         c.refs += n
         k = len(l1_miss)
         m = len(miss)
@@ -1061,7 +1197,7 @@ class Replay:
         c.l2_misses += m
         units = table[:, 5]
         if m:
-            self._check_walks(va[miss], cr3, eptp, w_vm, pcid)
+            self._check_walks(va[miss], cr3, eptp, w_vm, pcid, hw)
             c.walks += m
             c.walk_refs_guest += int(counts[K_REFS_GUEST])
             c.walk_refs_nested += int(counts[K_REFS_NESTED])
@@ -1077,7 +1213,7 @@ class Replay:
             extra = None if kernel else self.walk_traps(vm, pid, va[miss])
             if extra is not None:
                 units[walked] += extra
-        if self.dcache is not None:
+        if hw.dcache is not None:
             for i, v in enumerate(counts[K_SERVED:K_SERVED + 12].tolist()):
                 c.served[i] += v
         elif m:
@@ -1153,25 +1289,28 @@ class Replay:
                 tlb.valid, tlb.glob, tlb.vpid, tlb.pcid, tlb.tag, tlb.pfn, tlb.perms, tlb.repl,
                 tlb.lfsr, tlb.clock)
 
-    def _stlb_args(self, vpid: int, pcid: int) -> tuple:
-        """The second-level TLB's part of :func:`run_pipeline`'s arguments: whether there is
-        one, holds 2 MiB entries, has a 1 GiB array, then its configuration, tags and state
-        (the first-level TLB's stand in, unused, when there is none); no global bit, the
-        lookup's is the first level's."""
-        stlb = self.stlb if self.stlb is not None else self.tlb
+    def _stlb_args(self, vpid: int, pcid: int, hw: Hardware | None = None) -> tuple:
+        """The second-level TLB's part of :func:`run_pipeline`'s arguments (of ``hw``, or
+        this replay's own): whether there is one, holds 2 MiB entries, has a 1 GiB array,
+        then its configuration, tags and state (the first-level TLB's stand in, unused,
+        when there is none); no global bit, the lookup's is the first level's."""
+        hw = self if hw is None else hw
+        stlb = hw.stlb if hw.stlb is not None else hw.tlb
         cfg, vp, pc, _, *state = self._tlb_args(stlb, vpid, pcid, False)
-        if self.stlb is None:
+        if hw.stlb is None:
             return (False, False, False, cfg, vp, pc, *state)
-        return (True, self.s.stlb_2m, self.stlb.params.l1g.enabled, cfg, vp, pc, *state)
+        return (True, hw.s.stlb_2m, hw.stlb.params.l1g.enabled, cfg, vp, pc, *state)
 
-    def _walker_args(self) -> tuple:
-        w = self.walker
+    @staticmethod
+    def _walker_args(hw: Hardware) -> tuple:
+        w = hw.walker
         return (w.cfg, w.pwc, w.ent, w.ntlb, *w.memory.table())
 
-    def _check_walks(self, va: np.ndarray, cr3: int, eptp: int, vm: int, asid: int) -> None:
-        """Raise ``ValueError`` unless the walks' operands fit the walker's ports (what
+    def _check_walks(self, va: np.ndarray, cr3: int, eptp: int, vm: int, asid: int,
+                     hw: Hardware) -> None:
+        """Raise ``ValueError`` unless the walks' operands fit ``hw``'s walker's ports (what
         :meth:`WalkBatch.check` says of a batch)."""
-        limits = port_limits(self.walker.params)
+        limits = port_limits(hw.walker.params)
         for name, value in (("va", int(va.max())), ("cr3", cr3), ("eptp", eptp), ("vm", vm),
                             ("asid", asid)):
             limit = limits[name]
@@ -1201,6 +1340,17 @@ class Replay:
         i64 = [np.ascontiguousarray(x, dtype=np.int64) for x in (va, frame, perms, klass)]
         return stlb_lookup_fill(*i64, two_m, one_g, cfg, vp, pc, np.uint8(glob),
                                 *state).astype(bool)
+
+
+def _with_lane(c: Counts, lane: Counts) -> Counts:
+    """``c`` with ``lane``'s :data:`LANE_FIELDS` (and its kernel counts with the lane's)."""
+    own = {f: getattr(lane, f) for f in LANE_FIELDS}
+    own["served"] = list(lane.served)
+    own["per_access"] = dict(lane.per_access)
+    for sub in ("kernel", "kernel_stream"):
+        mine, theirs = getattr(c, sub), getattr(lane, sub)
+        own[sub] = _with_lane(mine, theirs) if mine is not None else None
+    return replace(c, **own)
 
 
 def stlb_2m_key(va: np.ndarray) -> np.ndarray:

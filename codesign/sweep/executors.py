@@ -210,8 +210,9 @@ def _failed(key: str, exc: Exception, start: float) -> Result:
 
 GROUP_MAX = 63
 """Most points evaluated in one pass, and kept together in one chunk: a replay and the 62
-other LLCs, or data caches, it runs beside its own
-(``hwmodels.cache.model.MAX_VARIANTS``)."""
+other LLCs, or data caches, it runs beside its own (``hwmodels.cache.model.MAX_VARIANTS``),
+or as many lanes of other translation hardware
+(:meth:`codesign.mmu.replay.Replay.vary_hardware`)."""
 
 
 def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tuple[str, Point]]]:

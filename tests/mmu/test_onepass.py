@@ -1,8 +1,9 @@
 """Sweep points that differ only in the data cache -- its LLC, its L2 and LLC, or anything
-of it -- evaluated in one pass (:mod:`codesign.mmu.onepass`): every point's metrics are
-exactly those it has alone, for every mechanism that offers it, native references and
-hardware costs included; a sweep groups such points by itself, and a group it cannot take
-together is evaluated point by point."""
+of it -- or, for the mechanisms whose replays take lanes, in the sizes of the TLBs, the
+page-walk caches and the nested TLB too, evaluated in one pass (:mod:`codesign.mmu.onepass`):
+every point's metrics are exactly those it has alone, for every mechanism that offers it,
+native references and hardware costs included; a sweep groups such points by itself, and a
+group it cannot take together is evaluated point by point."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ WHOLE = [{}, {"cache.l1.size": 16 * KIB, "cache.l1.ways": 4},
          {"cache.inclusion": "inclusive"}]
 """Other L1s, placements and an inclusive LLC: each data cache run whole beside the first."""
 ONE_PASS = ("native", "nested", "shadow", "pv-direct", "agile")
+LANES = ("native", "nested", "pv-direct")
+"""The mechanisms whose replays take lanes of other translation hardware."""
+SIZES = [{}, {"tlb.l1.entries": 16, "tlb.l1.ways": 4},
+         {"tlb.l1.entries": 128, "tlb.l1.ways": 8, "cache.llc.size": MIB},
+         {"tlb.l2.entries": 256, "tlb.l2.ways": 4, "tlb.l2.2m": False},
+         {"tlb.l2.entries": 0, "pwc.entries": 0}, {"pwc.nested.entries": 2, "ntlb.entries": 0},
+         {"cache.l2.size": 128 * KIB, "cache.l2.ways": 8}]
+"""TLB, second-level TLB, page-walk cache and nested TLB sizes, two with other data
+caches, one with another data cache alone."""
 PLATFORM = "modern-x86"
 """A platform with a non-inclusive LLC (kvm-nehalem's is inclusive: no one pass there)."""
 
@@ -68,10 +78,43 @@ def test_the_mechanisms_that_offer_one_pass() -> None:
     reg = default_registry()
     offer = {name for name, m in reg.mechanisms.items() if m.run_many is not None}
     assert offer == set(ONE_PASS)
-    assert all(reg.mechanism(n).one_pass == tuple(
-        f"cache.{k}" for k in ("l1.size", "l1.ways", "l2.size", "l2.ways", "llc.size",
-                               "llc.ways", "line", "inclusion", "placement", "placement_seed"))
-        for n in ONE_PASS)
+    cache = tuple(f"cache.{k}" for k in ("l1.size", "l1.ways", "l2.size", "l2.ways",
+                                         "llc.size", "llc.ways", "line", "inclusion",
+                                         "placement", "placement_seed"))
+    sizes = {f"tlb.l1.{k}" for k in ("entries", "ways", "policy", "2m.entries", "2m.ways",
+                                     "1g.entries", "1g.ways")} | {
+        f"tlb.l2.{k}" for k in ("entries", "ways", "policy", "2m", "1g.entries",
+                                "1g.ways")} | {"pwc.entries", "pwc.guest.entries",
+                                              "pwc.nested.entries", "ntlb.entries",
+                                              "ntlb.ways"}
+    for n in ONE_PASS:
+        keys = reg.mechanism(n).one_pass
+        assert keys[:len(cache)] == cache
+        assert set(keys[len(cache):]) == (sizes if n in LANES else set())
+
+
+@pytest.mark.parametrize("mechanism", LANES)
+@pytest.mark.parametrize("workload", ["random", "forkwait"])
+def test_each_point_of_one_pass_over_translation_sizes_is_the_point_alone(
+        mechanism: str, workload: str, calls: list[int]) -> None:
+    extra = {"workload.iterations": 15} if workload == "forkwait" else {}
+    pts = points(mechanism, workload, caches=SIZES, **extra)
+    results = _evaluate_chunk(chunk(pts))
+    assert calls == [len(pts)]
+    assert [r.status for r in results] == ["done"] * len(pts)
+    alone = [dict(evaluate(p)) for p in pts]
+    assert [r.metrics for r in results] == alone
+    assert len({m["cycles.total"] for m in alone}) >= 3  # the sizes mattered
+
+
+def test_points_of_other_tlb_sizes_under_shadow_paging_are_replayed_one_by_one(
+        calls: list[int]) -> None:
+    """Shadow paging's hidden faults depend on which walks reach an unshadowed entry: its
+    points of other TLB sizes are not grouped, and would be refused."""
+    pts = points("shadow", caches=SIZES[:3])
+    results = _evaluate_chunk(chunk(pts))
+    assert calls == []
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
 
 
 @pytest.mark.parametrize("mechanism", ONE_PASS)
@@ -113,11 +156,11 @@ def test_kernel_work_warmup_and_hardware_costs() -> None:
 
 
 def test_points_that_differ_elsewhere_are_not_taken_together(calls: list[int]) -> None:
-    pts = points("native") + points("native", **{"tlb.l1.entries": 32})
+    pts = points("native") + points("native", **{"guest.levels": 5})
     pts = [pts[i // 2 + (i % 2) * len(LLCS)] for i in range(2 * len(LLCS))]  # interleaved
     chunks = chunked([(k, p, resolve(p).workload_key) for k, p in chunk(pts)], jobs=1)
     # the interleaved points in two chunks, one a group
-    assert [len({p.params.get("tlb.l1.entries") for _, p in c}) for c in chunks] == [1, 1]
+    assert [len({p.params.get("guest.levels") for _, p in c}) for c in chunks] == [1, 1]
     results = [r for c in chunks for r in _evaluate_chunk(c)]
     assert calls == [len(LLCS), len(LLCS)]
     by_key = {r.key: r.metrics for r in results}
@@ -157,8 +200,18 @@ def test_points_that_differ_beyond_the_data_cache_are_refused() -> None:
     from codesign.platforms import load_platform
     from tests.mmu.conftest import stream
 
-    ps = [NativeParams(), NativeParams(entries=32)]
+    ps = [NativeParams(), NativeParams(guest_levels=5)]
     with pytest.raises(ValueError, match=r"differ only in the data cache's"):
+        MECHANISM.run_many(stream("random", refs=100), ps, load_platform("kvm-nehalem"))
+
+
+def test_a_replay_that_takes_no_lanes_refuses_other_tlb_sizes() -> None:
+    from codesign.mmu.shadow import MECHANISM, ShadowParams
+    from codesign.platforms import load_platform
+    from tests.mmu.conftest import stream
+
+    ps = [ShadowParams(), ShadowParams(entries=32)]
+    with pytest.raises(ValueError, match=r"decides by what its walks find"):
         MECHANISM.run_many(stream("random", refs=100), ps, load_platform("kvm-nehalem"))
 
 
