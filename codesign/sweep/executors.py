@@ -224,10 +224,17 @@ def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tup
     enough that per-task overhead stays small for microsecond points.
 
     >>> pts = [(f"k{i}", Point("random", "nested", params={"cache.llc.size": s,
-    ...         "tlb.l1.entries": e}), "w") for i, (e, s) in enumerate(
-    ...         (e, s) for s in (1 << 20, 2 << 20) for e in (32, 64))]
+    ...         "guest.levels": e}), "w") for i, (e, s) in enumerate(
+    ...         (e, s) for s in (1 << 20, 2 << 20) for e in (4, 5))]
     >>> [[k for k, _ in c] for c in chunked(pts, 2)]
     [['k0', 'k2'], ['k1', 'k3']]
+
+    A group that is the whole sweep is cut into a run per job:
+
+    >>> pts = [(f"k{e}", Point("random", "nested", params={"tlb.l1.entries": e}), "w")
+    ...        for e in (16, 32, 64, 128)]
+    >>> [[k for k, _ in c] for c in chunked(pts, 2)], len(chunked(pts, 1))
+    ([['k16', 'k32'], ['k64', 'k128']], 1)
     """
     registry = default_registry()
 
@@ -246,12 +253,18 @@ def chunked(items: Sequence[tuple[str, Point, str]], jobs: int) -> list[list[tup
         if g != ("alone",):
             first.setdefault((wkey, *g), i)
     keyed.sort(key=lambda t: (t[0], first.get((t[0], *t[1]), t[2]), t[2]))
+    # A group that is much of the sweep is cut into as many runs as the jobs it is worth: one
+    # pass saves less than the jobs it would leave idle (a lane of nested GUPS costs most of
+    # a point), and each run is still one pass.
+    sizes = collections.Counter((wkey, *g) for wkey, g, _, _, _ in keyed if g != ("alone",))
+    cap = {g: min(GROUP_MAX, math.ceil(n / min(jobs, max(1, round(jobs * n / len(items))))))
+           for g, n in sizes.items()}
     runs: list[list[tuple[str, Point]]] = []
     run_workload: list[str] = []
     last = None
     for wkey, g, _, k, p in keyed:
         this = (wkey, *g) if g != ("alone",) else None
-        if this is None or this != last or len(runs[-1]) >= GROUP_MAX:
+        if this is None or this != last or len(runs[-1]) >= cap[this]:
             runs.append([])
             run_workload.append(wkey)
         runs[-1].append((k, p))

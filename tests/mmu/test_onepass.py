@@ -247,3 +247,18 @@ def test_a_group_is_at_most_what_one_pass_runs() -> None:
     pts = [(f"k{i}", Point("random", "native", PLATFORM, params={"cache.llc.size": i}), "w")
            for i in range(2 * executors.GROUP_MAX + 1)]
     assert [len(c) for c in chunked(pts, 1)] == [executors.GROUP_MAX] * 2 + [1]
+
+
+def test_a_group_that_is_much_of_the_sweep_is_cut_into_a_run_per_job() -> None:
+    """One group of 24 points on 4 jobs: four runs of 6, each one pass; with 8 groups of 3
+    the groups stay whole (each worker already has groups to take)."""
+    def pts(groups: int, each: int) -> list[tuple[str, Point, str]]:
+        return [(f"k{g}-{i}", Point("random", "nested", PLATFORM, params={
+            "guest.levels": 4 + g % 2, "workload.refs": 1000 + g,
+            "tlb.l1.entries": 16 << i}), "w") for g in range(groups) for i in range(each)]
+
+    one = chunked(pts(1, 24), 4)
+    assert sorted(len(c) for c in one) == [6, 6, 6, 6]
+    assert [len(c) for c in chunked(pts(1, 24), 1)] == [24]
+    many = chunked(pts(8, 3), 4)
+    assert all(len({k.split("-")[0] for k, _ in c}) == len(c) // 3 for c in many)
