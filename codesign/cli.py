@@ -101,6 +101,7 @@ def _own_params(params: dict[str, str], mechanisms: list[Any]) -> list[dict[str,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from codesign.allocator import keep_freed_memory
     from codesign.harness import Point, resolve, run_resolved
     from codesign.registry import default_registry
 
@@ -117,7 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = [resolve(Point(args.workload, m, args.platform, share, str(Path.cwd())),
                         origin="--set") for m, share in zip(mechanisms, shares, strict=True)]
     # One stream for all: the workload's parameters are the same at every point, and so the
-    # native reference behind slowdown_vs_native is computed once.
+    # native reference behind slowdown_vs_native is computed once. The allocator keeps freed
+    # memory from the stream's building on (run_resolved would set it only after).
+    keep_freed_memory()
     data = resolved[0].workload.generate(resolved[0].workload_params)
     results = [(r, run_resolved(r, data)) for r in resolved]
     if args.json:
