@@ -44,7 +44,7 @@ from codesign.params import ParamSpec, build, flat, param, specs
 from codesign.resultcache import cached
 from hwmodels.cache.params import INCLUSIONS, PLACEMENT_SEED_MAX, PLACEMENTS, CacheParams
 from hwmodels.cache.params import keyed as keyed_cache
-from hwmodels.nic.params import NICParams
+from hwmodels.nic.params import MAX_LEVELS, MAX_VLANS, NICParams
 from hwmodels.pagewalk.params import WalkerParams
 from hwmodels.tlb.params import TLBParams
 
@@ -388,8 +388,8 @@ class NICKeys(_Keys):
                         doc="receive/transmit queue pairs")
     filters: int = param(_NIC.filters, key="nic.filters", min=1, max=1024,
                          doc="(MAC, VLAN) receive filters")
-    vlans: int = param(_NIC.vlans, key="nic.vlans", min=1, max=4096,
-                       doc="VLAN IDs the VLAN filter table covers")
+    vlans: int = param(_NIC.vlans, key="nic.vlans", min=2, max=MAX_VLANS,
+                       doc="VLAN IDs the VLAN filter table covers (a power of two)")
     ring_size: int = param(_NIC.ring_size, key="nic.ring_size", min=2, max=65536,
                            doc="descriptors per ring (a power of two)")
     itr_us: float = param(_NIC.itr_us, key="nic.itr_us", min=0.0, max=10000.0,
@@ -413,7 +413,7 @@ class NICKeys(_Keys):
                             doc="IOTLB ways")
     iotlb_policy: str = param(_NIC.iotlb_policy, key="iotlb.policy",
                               choices=("lru", "plru", "random"), doc="IOTLB replacement")
-    iommu_levels: int = param(_NIC.iommu_levels, key="iommu.levels", min=1, max=6,
+    iommu_levels: int = param(_NIC.iommu_levels, key="iommu.levels", min=1, max=MAX_LEVELS,
                               doc="IOMMU page-table levels (references per IOTLB miss)")
     link_gbps: float = param(_NIC.link_gbps, key="link.gbps", min=0.001, max=10000.0,
                              doc="link rate")
