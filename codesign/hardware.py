@@ -398,13 +398,13 @@ class NICKeys(_Keys):
                                max=65536, doc="completions that fire an interrupt before the "
                                               "throttle interval ends (0: none, the interval "
                                               "is a hard rate cap, as e1000e / ixgbe ITR)")
-    vfs: int = param(_NIC.vfs, key="nic.vfs", min=0, max=1024,
+    vfs: int = param(_NIC.vfs, key="nic.vfs", min=0, max=1023,
                      doc="SR-IOV virtual functions (the physical function is function 0)")
     clock_mhz: float = param(_NIC.clock_mhz, key="nic.clock_mhz", min=1.0, max=10000.0,
                              doc="NIC clock; interrupt times count its cycles (assumption)")
     iova_bits: int = param(_NIC.iova_bits, key="nic.iova_bits", min=13, max=64,
                            doc="I/O virtual address width")
-    pa_bits: int = param(_NIC.pa_bits, key="nic.pa_bits", min=13, max=64,
+    pa_bits: int = param(_NIC.pa_bits, key="nic.pa_bits", min=32, max=52,
                          doc="physical address width")
     iotlb_entries: int = param(_NIC.iotlb_entries, key="iotlb.entries", min=1, max=4096,
                                unit="entries",
