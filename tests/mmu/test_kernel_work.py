@@ -169,3 +169,16 @@ def test_the_kernels_direct_map_under_five_levels() -> None:
         assert va >> index & 511 == 273  # the top level's entry, as Linux's
         assert g.translate(0, KERNEL_PID, va).gpa == 0x200000
         assert va - 0x200000 == kernel_direct(levels)
+
+
+@pytest.mark.parametrize("guest,host", [(4, 4), (5, 5), (5, 4), (4, 5)])
+def test_replayed_2d_walks_of_any_height_make_the_formulas_references(guest: int,
+                                                                       host: int) -> None:
+    """Without walk caches or a nested TLB every replayed 2D walk of 4 KiB pages makes
+    (g + 1)(h + 1) - 1 references (Bhargava et al., ASPLOS 2008), the guest kernel's work
+    in the stream: 24, 35, 29 and 29."""
+    m = metrics("random", "nested", **{"workload.refs": 3_000, "guest.levels": guest,
+                                       "host.levels": host, "pwc.entries": 0,
+                                       "ntlb.entries": 0})
+    assert m["walks"] > 1_000 and m["kernel.walks"] > 0
+    assert m["walk.refs_per_walk"] == (guest + 1) * (host + 1) - 1
