@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from codesign.hardware import CacheKeys, STLBKeys, TLBKeys, WalkerKeys
 from codesign.metrics import Metrics
@@ -125,20 +125,13 @@ def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> l
     setups = [native_setup(p) for p in ps]
 
     def compute(missing: list[int]) -> list[float]:
-        first = setups[missing[0]]
-        others = [setups[i] for i in missing[1:]]
-        if not others:
-            return [_total(replay(events, first), costs)]
-        r = Replay(first)
-        if all(replace(s, cache=first.cache) == first for s in others):
-            r.vary_caches([s.cache for s in others])
-            drive(r, events)
-            counts = [r.c.variant(k) for k in range(len(others))]
-        else:
-            r.vary_hardware(others)
-            drive(r, events)
-            counts = [r.lane_counts(k) for k in range(len(others))]
-        return [_total(c, costs) for c in (r.c, *counts)]
+        mine = [setups[i] for i in missing]
+        if len(mine) == 1:
+            return [_total(replay(events, mine[0]), costs)]
+        r = Replay(mine[0])
+        r.vary(mine)
+        drive(r, events)
+        return [_total(r.counts_of(k), costs) for k in range(len(mine))]
 
     return _native_entries(events, setups, costs, compute)
 

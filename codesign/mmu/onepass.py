@@ -33,8 +33,10 @@ change nothing but counts: the guest model's faults and tables, the guest kernel
 flushes, are the stream's. Where a mechanism decides nothing by what its walks find (``native``,
 ``nested``, ``pv-direct``: :data:`LANES`), points that differ in them, and in the data cache
 too, share everything but the translation hardware: one replay runs a lane of TLBs, walker
-and data cache per point on the same translations
-(:meth:`~codesign.mmu.replay.Replay.vary_hardware`), exactly each point's own replay.
+and data cache per TLB and walk-cache configuration on the same translations
+(:meth:`~codesign.mmu.replay.Replay.vary_hardware`), and on each lane the other data caches
+of its points side by side (:meth:`~codesign.mmu.replay.Replay.vary` plans it), exactly each
+point's own replay.
 ``shadow`` and ``agile`` trap on the walks that reach an entry not yet shadowed, which
 changes the state every later walk sees: their points of other TLB sizes are replayed one by
 one.
@@ -137,8 +139,7 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     def run_many(events: Stream, ps: Sequence[Any], platform: Platform) -> list[Metrics]:
         if not ps:
             return []
-        caches = same_but_cache(ps)
-        if not caches and not same_but_hardware(ps):
+        if not same_but_hardware(ps):
             raise ValueError("one pass takes parameters that differ only in the data "
                              "cache's (cache.*) or, with lanes, in the sizes of the TLBs "
                              "and page-walk caches")
@@ -146,18 +147,16 @@ def one_pass(make: Callable[[Any, Platform], Replay],
         from codesign.mmu.native import native_totals
 
         r = make(ps[0], platform)
-        if len(ps) > 1 and caches:
-            r.vary_caches([CacheKeys.to_hw(p) for p in ps[1:]])
-        elif len(ps) > 1:  # ValueError for a replay that takes no lanes
-            r.vary_hardware([p.setup(nested=r.s.nested) for p in ps[1:]])
+        if len(ps) > 1:  # ValueError where lanes are needed and the replay takes none
+            r.vary([p.setup(nested=r.s.nested) for p in ps])
         drive(r, events)
         native_totals(events, ps, Costs.of(platform))  # the native references, one pass
         base = r.c
+        counts = [r.counts_of(k) for k in range(len(ps))] if len(ps) > 1 else [base]
         out = []
         try:
-            for k, p in enumerate(ps):
-                r.c = (base if k == 0 else base.variant(k - 1) if caches
-                       else r.lane_counts(k - 1))
+            for p, c in zip(ps, counts, strict=True):
+                r.c = c
                 out.append(finish(r, events, p, platform))
         finally:
             r.c = base

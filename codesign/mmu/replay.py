@@ -103,7 +103,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -503,6 +503,19 @@ class Hardware:
         l4k = setup.tlb.arrays[0]
         self.l4k_mask = l4k.sets - 1 if l4k.enabled else -1
         """Set mask of the first-level TLB's 4 KiB array (-1: no such array)."""
+        self.llc_variants: LLCVariants | None = None
+        """Other LLCs run beside the data cache's (:meth:`Replay.vary_llc`; None: none)."""
+        self._vstate = np.zeros(V_HEADER, dtype=np.int64)
+        self.cache_tails: CacheTails | None = None
+        """Other data caches run beside this one (:meth:`Replay.vary_tails`; None: none)."""
+        self._tstate = np.zeros(0, dtype=np.int64)
+        self._toff = np.zeros(1, dtype=np.int64)
+        self._tstart = 0
+
+    def _variants(self) -> int:
+        """Data caches run beside this hardware's own."""
+        return (len(self.llc_variants) if self.llc_variants is not None
+                else len(self.cache_tails) if self.cache_tails is not None else 0)
 
     def _tlbs(self) -> tuple[TLBModel, ...]:
         return (self.tlb,) if self.stlb is None else (self.tlb, self.stlb)
@@ -513,10 +526,10 @@ class Lane(Hardware):
     beside a replay's own on the same translations (:meth:`Replay.vary_hardware`), with the
     counts that depend on it (:data:`LANE_FIELDS`; the guest kernel's likewise)."""
 
-    def __init__(self, setup: Setup, counts: Counts) -> None:
+    def __init__(self, setup: Setup) -> None:
         self.s = setup
         self._build(setup)
-        self.c = counts
+        self.c = Counts()
 
 
 def _shared(s: Setup) -> tuple:
@@ -538,14 +551,6 @@ class Replay(Hardware):
         self._build(setup)
         self.lanes: list[Lane] = []
         """Other translation hardware run beside this replay's (:meth:`vary_hardware`)."""
-        self.llc_variants: LLCVariants | None = None
-        """Other LLCs run beside the data cache's (:meth:`vary_llc`; None: none)."""
-        self._vstate = np.zeros(V_HEADER, dtype=np.int64)
-        self.cache_tails: CacheTails | None = None
-        """Other data caches run beside this one (:meth:`vary_tails`; None: none)."""
-        self._tstate = np.zeros(0, dtype=np.int64)
-        self._toff = np.zeros(1, dtype=np.int64)
-        self._tstart = 0
         self.tcache: dict[tuple[int, int], TransCache] = {}
         """Per address space: page -> (frame, TLB size class, permissions) as last
         translated; entries go when the guest model invalidates or flushes them."""
@@ -822,15 +827,13 @@ class Replay(Hardware):
         """Counting starts here (``measure.warmup``): every count restarts from 0, while the
         state -- TLBs, walker caches, data cache, the guest's tables, host backing -- stays
         as the warm-up left it. Mechanisms with counts of their own restart them too."""
-        self.c = self._fresh_counts()
-        for lane in self.lanes:
-            lane.c = self._fresh_counts()
+        for hw in self._hardware():
+            hw.c = self._fresh_counts(hw)
 
-    def _fresh_counts(self) -> Counts:
-        """Zero counts, with the guest kernel's and the data cache variants' where there
-        are."""
-        nv = (len(self.llc_variants) if self.llc_variants is not None
-              else len(self.cache_tails) if self.cache_tails is not None else 0)
+    def _fresh_counts(self, hw: Hardware | None = None) -> Counts:
+        """Zero counts of ``hw`` (this replay's own hardware by default), with the guest
+        kernel's and the data cache variants' where there are."""
+        nv = (self if hw is None else hw)._variants()
 
         def zero() -> Counts:
             return Counts(variants=[Counts() for _ in range(nv)])
@@ -849,11 +852,15 @@ class Replay(Hardware):
         unless the replay decides by what references cost, :attr:`cost_blind`).
         ValueError without a data cache, with an inclusive one, or for a replay that is
         not cost-blind."""
-        self._may_vary("LLC variants")
-        assert self.s.cache is not None
-        self.llc_variants = LLCVariants(self.s.cache, llcs)
-        self._vstate = self.llc_variants.state
-        self.c = self._fresh_counts()
+        self._vary_llc(self, llcs)
+
+    def _vary_llc(self, hw: Hardware, llcs: list[CacheLevelParams] | tuple[CacheLevelParams, ...]
+                  ) -> None:
+        self._may_vary("LLC variants", hw)
+        assert hw.s.cache is not None
+        hw.llc_variants = LLCVariants(hw.s.cache, llcs)
+        hw._vstate = hw.llc_variants.state
+        hw.c = self._fresh_counts(hw)
 
     def vary_tails(self, caches: list[CacheParams] | tuple[CacheParams, ...]) -> None:
         """Run other data caches beside this replay's, before anything is replayed:
@@ -864,23 +871,31 @@ class Replay(Hardware):
         differ from it only in L2 and the LLC under ``"nine"``, only those its L1 does not
         serve (:attr:`hwmodels.cache.CacheTails.start`). ValueError as :meth:`vary_llc`'s
         (an inclusive data cache aside)."""
-        self._may_vary("cache tails")
-        assert self.s.cache is not None
-        self.cache_tails = CacheTails(self.s.cache, caches)
-        self._tstate, self._toff = self.cache_tails.state, self.cache_tails.offsets
-        self._tstart = self.cache_tails.start
-        self.c = self._fresh_counts()
+        self._vary_tails(self, caches)
 
-    def vary_caches(self, caches: list[CacheParams] | tuple[CacheParams, ...]) -> None:
-        """Run other data caches beside this replay's, the cheapest way that is exact: their
-        LLCs in Mattson stacks (:meth:`vary_llc`) when they differ from it only in the LLC
-        under ``"nine"``, else as cache tails (:meth:`vary_tails`)."""
-        base = self.s.cache
+    def _vary_tails(self, hw: Hardware, caches: list[CacheParams] | tuple[CacheParams, ...]
+                    ) -> None:
+        self._may_vary("cache tails", hw)
+        assert hw.s.cache is not None
+        hw.cache_tails = CacheTails(hw.s.cache, caches)
+        hw._tstate, hw._toff = hw.cache_tails.state, hw.cache_tails.offsets
+        hw._tstart = hw.cache_tails.start
+        hw.c = self._fresh_counts(hw)
+
+    def vary_caches(self, caches: list[CacheParams] | tuple[CacheParams, ...],
+                    lane: int | None = None) -> None:
+        """Run other data caches beside this replay's (or lane ``lane``'s, after
+        :meth:`vary_hardware`), the cheapest way that is exact: their LLCs in Mattson stacks
+        (:meth:`vary_llc`) when they differ from it only in the LLC under ``"nine"``, else
+        as cache tails (:meth:`vary_tails`). The lane's counts then hold their variants
+        likewise (``lane_counts(lane).variant(k)``)."""
+        hw = self if lane is None else self.lanes[lane]
+        base = hw.s.cache
         if base is not None and base.inclusion == "nine" and differ_only_in(base, caches,
                                                                             ("llc",)):
-            self.vary_llc([c.llc for c in caches])
+            self._vary_llc(hw, [c.llc for c in caches])
         else:
-            self.vary_tails(caches)
+            self._vary_tails(hw, caches)
 
     def vary_hardware(self, setups: list[Setup] | tuple[Setup, ...]) -> None:
         """Run other translation hardware beside this replay's, before anything is
@@ -895,9 +910,9 @@ class Replay(Hardware):
         the same translations and the same flushes, and runs its own TLBs, walker and data
         cache on them. Not for a replay that decides by what a walk found or cost: one that
         traps on walks (:meth:`walk_traps`: ``shadow``'s hidden faults), taps them
-        (:attr:`walk_monitor`), or is not :attr:`cost_blind` (ValueError); nor with data
-        cache variants, nor lanes whose data caches together hold more than
-        :data:`MAX_LANE_BYTES`."""
+        (:attr:`walk_monitor`), or is not :attr:`cost_blind` (ValueError); nor lanes whose
+        data caches together hold more than :data:`MAX_LANE_BYTES`. Each lane may then run
+        other data caches beside its own (:meth:`vary_caches` with ``lane``)."""
         if not self.cost_blind or type(self).walk_traps is not Replay.walk_traps:
             raise ValueError(f"{type(self).__name__} decides by what its walks find: other "
                              "translation hardware would take the first one's decisions")
@@ -905,8 +920,8 @@ class Replay(Hardware):
             raise ValueError("lanes see no walk tap, nor data addressed by host frames")
         if self.c.refs or self.accessed:
             raise ValueError("lanes are set before the replay starts")
-        if self.lanes or self.llc_variants is not None or self.cache_tails is not None:
-            raise ValueError("the replay's variants are already set")
+        if self.lanes:
+            raise ValueError("the replay's lanes are already set")
         mine = _shared(self.s)
         for s in setups:
             if _shared(s) != mine:
@@ -916,25 +931,66 @@ class Replay(Hardware):
         if held > MAX_LANE_BYTES:
             raise ValueError(f"lanes would hold {held >> 20} MiB, expected at most "
                              f"{MAX_LANE_BYTES >> 20} MiB")
-        self.lanes = [Lane(s, self._fresh_counts()) for s in setups]
+        self.lanes = [Lane(s) for s in setups]
+        for lane in self.lanes:
+            lane.c = self._fresh_counts(lane)
+
+    def vary(self, setups: Sequence[Setup]) -> None:
+        """Run the hardware of every setup of ``setups`` (the first this replay's own) beside
+        this replay's, before anything is replayed, the cheapest way that is exact: a lane
+        per translation hardware (:meth:`vary_hardware`: setups that differ in more than the
+        data cache), and on each, this replay's own included, the other data caches of its
+        setups as variants (:meth:`vary_caches`). :meth:`counts_of` ``(i)`` is then exactly
+        the counts of a replay of ``setups[i]``. ValueError as those methods'."""
+        if not setups or setups[0] != self.s:
+            raise ValueError("the first setup is the replay's own")
+        hw_of: dict[Setup, int] = {}  # translation hardware -> 0 (own) or lane + 1
+        firsts: list[Setup] = []
+        for st in setups:
+            key = replace(st, cache=None)
+            if key not in hw_of:
+                hw_of[key] = len(hw_of)
+                firsts.append(st)
+        if len(firsts) > 1:
+            self.vary_hardware(firsts[1:])
+        caches: dict[int, list[CacheParams]] = {}
+        plan: list[tuple[int, int | None]] = []
+        for st in setups:
+            h = hw_of[replace(st, cache=None)]
+            if st is firsts[h]:
+                plan.append((h, None))
+            else:
+                mine = caches.setdefault(h, [])
+                plan.append((h, len(mine)))
+                mine.append(st.cache)  # type: ignore[arg-type]
+        for h, cs in caches.items():
+            self.vary_caches(cs, lane=None if h == 0 else h - 1)
+        self._plan = plan
+
+    def counts_of(self, i: int) -> Counts:
+        """The counts of a replay of setup ``i`` of :meth:`vary`."""
+        h, v = self._plan[i]
+        c = self.c if h == 0 else self.lane_counts(h - 1)
+        return _own(c) if v is None else c.variant(v)
 
     def lane_counts(self, k: int) -> Counts:
         """The counts of a replay with lane ``k``'s hardware (:meth:`vary_hardware`): this
-        replay's, with the lane's :data:`LANE_FIELDS` (the guest kernel's likewise)."""
+        replay's, with the lane's :data:`LANE_FIELDS` and data cache variants (the guest
+        kernel's likewise)."""
         return _with_lane(self.c, self.lanes[k].c)
 
-    def _may_vary(self, what: str) -> None:
-        """ValueError unless variants of the data cache may be set now (see
+    def _may_vary(self, what: str, hw: Hardware) -> None:
+        """ValueError unless variants of ``hw``'s data cache may be set now (see
         :meth:`vary_llc`)."""
         if not self.cost_blind:
             raise ValueError(f"{type(self).__name__} decides by what references cost: its "
                              f"{what} would take the first one's decisions")
-        if self.s.cache is None:
+        if hw.s.cache is None:
             raise ValueError(f"{what} need a data cache")
         if self.c.refs or self.accessed:
             raise ValueError(f"{what} are set before the replay starts")
-        if self.lanes or self.llc_variants is not None or self.cache_tails is not None:
-            raise ValueError("the replay's variants are already set")
+        if hw.llc_variants is not None or hw.cache_tails is not None:
+            raise ValueError("the data cache's variants are already set")
 
     def kernel_run(self, vm: int, pid: int) -> None:
         """Replay the guest kernel's work collected so far, in ``vm`` on behalf of ``pid``:
@@ -1179,8 +1235,8 @@ class Replay(Hardware):
             va, page, inv, frame, klass, perms, dframe, hw.fill_arr, hw.l4k_mask,
             *self._tlb_args(hw.tlb, vpid, pcid, glob), *self._stlb_args(vpid, pcid, hw),
             w_op, cr3, eptp, w_vm, pcid, hw.walker.params.max_refs,
-            *self._walker_args(hw), hw.dcache is not None, hw._cstate, self._vstate,
-            self._tstate, self._toff, self._tstart, vcounts, counts)
+            *self._walker_args(hw), hw.dcache is not None, hw._cstate, hw._vstate,
+            hw._tstate, hw._toff, hw._tstart, vcounts, counts)
         bad = int(counts[K_BAD])
         if bad >= 0:
             raise AssertionError(
@@ -1239,10 +1295,10 @@ class Replay(Hardware):
         # The levels before the variants' first are the data cache's own: L1 for tails after
         # it, L1 and L2 for LLC variants, whose misses are what reached the LLC but its hits.
         served = counts[K_SERVED:K_SERVED + 12].reshape(3, 4)  # by kind, level
-        shared = 2 if self.cache_tails is None else self._tstart
+        shared = 2 if hw.cache_tails is None else hw._tstart
         vcounts[:, :, :shared] = served[None, :, :shared]
         vrows[:, :, :shared] = table[:k, None, :shared]
-        if self.cache_tails is None:
+        if hw.cache_tails is None:
             vcounts[:, :, 3] = served[None, :, 2] + served[None, :, 3] - vcounts[:, :, 2]
             vrows[:, :, 3] = table[:k, None, 2] + table[:k, None, 3] - vrows[:, :, 2]
         for v, vc in enumerate(c.variants):
@@ -1342,11 +1398,21 @@ class Replay(Hardware):
                                 *state).astype(bool)
 
 
+def _own(c: Counts) -> Counts:
+    """``c`` without the data cache variants run beside it (the guest kernel's likewise)."""
+    if not c.variants:
+        return c
+    return replace(c, variants=[], kernel=_own(c.kernel) if c.kernel is not None else None,
+                   kernel_stream=(_own(c.kernel_stream) if c.kernel_stream is not None
+                                  else None))
+
+
 def _with_lane(c: Counts, lane: Counts) -> Counts:
     """``c`` with ``lane``'s :data:`LANE_FIELDS` (and its kernel counts with the lane's)."""
     own = {f: getattr(lane, f) for f in LANE_FIELDS}
     own["served"] = list(lane.served)
     own["per_access"] = dict(lane.per_access)
+    own["variants"] = lane.variants
     for sub in ("kernel", "kernel_stream"):
         mine, theirs = getattr(c, sub), getattr(lane, sub)
         own[sub] = _with_lane(mine, theirs) if mine is not None else None

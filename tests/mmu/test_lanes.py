@@ -184,18 +184,76 @@ def test_lanes_differ_only_in_sizes(other: dict[str, Any], why: str) -> None:
 def test_lanes_are_set_once_before_the_replay(monkeypatch: pytest.MonkeyPatch) -> None:
     small = build(NativeParams, {"tlb.l1.entries": 16, "tlb.l1.ways": 4}).setup(nested=False)
     base = NativeParams().setup(nested=False)
+    llc = build(NativeParams, {"cache.llc.size": MIB}).setup(nested=False).cache
     r = Replay(base)
     drive(r, stream("random", refs=100))
     with pytest.raises(ValueError, match="before the replay starts"):
         r.vary_hardware([small])
     r = Replay(base)
-    r.vary_caches([build(NativeParams, {"cache.llc.size": MIB}).setup(nested=False).cache])
-    with pytest.raises(ValueError, match="already set"):
-        r.vary_hardware([small])
-    r = Replay(base)
     r.vary_hardware([small])
-    with pytest.raises(ValueError, match="already set"):
-        r.vary_caches([base.cache])
+    with pytest.raises(ValueError, match="lanes are already set"):
+        r.vary_hardware([small])
+    r.vary_caches([llc], lane=0)
+    with pytest.raises(ValueError, match="variants are already set"):
+        r.vary_caches([llc], lane=0)
     monkeypatch.setattr(replay_module, "MAX_LANE_BYTES", 1 << 10)
     with pytest.raises(ValueError, match="lanes would hold"):
         Replay(base).vary_hardware([small])
+
+
+@pytest.mark.parametrize("workload", ["random", "forkwait"])
+@pytest.mark.parametrize("cls,nested", [(NativeParams, False), (NestedParams, True)],
+                         ids=["native", "nested"])
+def test_lanes_with_data_cache_variants_of_their_own(workload: str, cls: type,
+                                                      nested: bool) -> None:
+    """Setups of three translation hardwares, each with three data caches (an LLC, an L2
+    and LLC pair, a placement seed): one replay, a lane per translation hardware, each
+    with the other data caches of its setups beside its own (:meth:`Replay.vary`); every
+    setup's counts are its own replay's."""
+    events = stream(workload, **WORKLOADS[workload])
+    translation = [{}, {"tlb.l1.entries": 16, "tlb.l1.ways": 4},
+                   {"pwc.entries": 0, "tlb.l2.entries": 0}]
+    caches = [{}, {"cache.llc.size": MIB}, {"cache.l2.size": 128 * KIB, "cache.l2.ways": 8},
+              {"cache.placement": "uncoloured", "cache.placement_seed": 2}]
+    ss = [build(cls, {**t, **c}).setup(nested=nested) for c in caches for t in translation]
+    r = Replay(ss[0])
+    r.vary(ss)
+    assert len(r.lanes) == 2
+    assert r.llc_variants is None and r.cache_tails is not None  # tails: L2 and placement
+    drive(r, events)
+    for i, setup in enumerate(ss):
+        assert r.counts_of(i) == replay(events, setup), f"setup {i}"
+    assert len({summary(r.counts_of(i)) for i in range(len(ss))}) >= 6
+
+
+def test_lanes_of_llcs_alone_take_mattson_stacks() -> None:
+    events = stream("random", **WORKLOADS["random"])
+    ss = [build(NativeParams, {"tlb.l1.entries": e, "tlb.l1.ways": 4,
+                               "cache.llc.size": m * MIB}).setup(nested=False)
+          for e in (16, 64) for m in (1, 2, 4)]
+    r = Replay(ss[0])
+    r.vary(ss)
+    assert r.llc_variants is not None and r.lanes[0].llc_variants is not None
+    drive(r, events)
+    for i, setup in enumerate(ss):
+        assert r.counts_of(i) == replay(events, setup), f"setup {i}"
+
+
+def test_lanes_whose_variants_differ_from_the_replays() -> None:
+    """The replay's own variants are L2 and LLC pairs (after a shared L1), one lane's whole
+    data caches (another L1), another lane's none: each hardware counts its variants by
+    its own start level."""
+    events = stream("forkwait", **WORKLOADS["forkwait"])
+    small = {"tlb.l1.entries": 16, "tlb.l1.ways": 4}
+    keys = [{}, {"cache.l2.size": 128 * KIB, "cache.l2.ways": 8},
+            small, {**small, "cache.l1.size": 8 * KIB, "cache.l1.ways": 2},
+            {"pwc.entries": 0}]
+    ss = [build(NestedParams, k).setup(nested=True) for k in keys]
+    r = Replay(ss[0])
+    r.vary(ss)
+    assert r.cache_tails is not None and r.cache_tails.start == 1
+    lane = r.lanes[0].cache_tails
+    assert lane is not None and lane.start == 0 and r.lanes[1].cache_tails is None
+    drive(r, events)
+    for i, setup in enumerate(ss):
+        assert r.counts_of(i) == replay(events, setup), f"setup {i}"
