@@ -162,8 +162,12 @@ def _evaluate_chunk(chunk: Chunk) -> list[Result]:
             start = time.perf_counter()
             try:
                 metrics = run_resolved_many([r for _, r, _ in group], data_of(group[0][1]))
-            except Exception:  # each point then fails (or not) on its own
+            except ValueError:  # refused: each point then runs (or fails) on its own
                 pass
+            except Exception as exc:  # a fault of one pass: said, and the points run alone
+                warnings.warn(f"one pass of {len(group)} points failed "
+                              f"({type(exc).__name__}: {exc}); evaluating them one by one",
+                              RuntimeWarning, stacklevel=1)
             else:
                 share = (time.perf_counter() - start) / len(group)
                 out.extend(Result(key, "done", dict(m), None, None, share)

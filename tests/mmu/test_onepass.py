@@ -186,6 +186,19 @@ def test_a_group_one_pass_refuses_is_evaluated_point_by_point(
     assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
 
 
+def test_a_group_one_pass_fails_on_is_said_and_evaluated_point_by_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(group: Any, data: Any) -> Any:
+        raise TypeError("a fault")
+
+    monkeypatch.setattr(executors, "run_resolved_many", fail)
+    pts = points("native")[:2]
+    with pytest.warns(RuntimeWarning, match=r"one pass of 2 points failed \(TypeError: a "
+                                            r"fault\); evaluating them one by one"):
+        results = _evaluate_chunk(chunk(pts))
+    assert [r.metrics for r in results] == [dict(evaluate(p)) for p in pts]
+
+
 def test_one_pass_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(executors, "run_resolved_many", lambda g, d: calls.append(g))
