@@ -60,12 +60,13 @@ def test_any_configuration_runs_or_is_refused_in_one_line(mechanism: str) -> Non
     @settings(max_examples=15, deadline=None, derandomize=True, database=None)
     @given(points(mechanism))
     def check(point: Point) -> None:
-        one(point)
+        runs_or_is_refused_in_one_line(point)
 
     check()
 
 
-def one(point: Point) -> None:
+def runs_or_is_refused_in_one_line(point: Point) -> None:
+    """Evaluate ``point``: metrics, or an input error of one line (and nothing else)."""
     try:
         metrics = evaluate(point)
     except InputError as exc:
