@@ -79,8 +79,9 @@ its array, 2 MiB pages in the same array under :func:`stlb_2m_key` when ``Setup.
 (:meth:`Replay.vary_hardware`): each :class:`Lane` has its own TLBs, walker and data cache,
 sized by a setup that differs only in their sizes, and gets every run's translations, every
 flush and invalidation, and the guest kernel's references, as the replay's own hardware does;
-it counts what depends on it (:data:`LANE_FIELDS`). The guest model, its faults and the
-kernel's work are replayed once for all (:mod:`codesign.mmu.onepass`).
+it counts what depends on it (:data:`LANE_FIELDS`). Each may run other data caches beside
+its own, as the replay's own hardware may (:meth:`Replay.vary` plans both). The guest model,
+its faults and the kernel's work are replayed once for all (:mod:`codesign.mmu.onepass`).
 
 >>> from workloads.memory.events import StreamBuilder
 >>> from hwmodels.tlb import TLBParams
