@@ -4,8 +4,8 @@ points of one group in one replay, against the same sweep point by point and aga
 its points alone.
 
 Run: ``python benchmarks/bench_onepass.py [--workload random] [--mechanism nested]
-[--level llc|l2|l1|seed|tlb|stlb|pwc] [--sizes 1,2,4,8,16,32,64,128] [--ways 16]``. Not a
-test: prints figures, asserts nothing.
+[--level llc|l2|l1|seed|tlb|stlb|pwc] [--sizes 1,2,4,8,16,32,64,128] [--ways 16]
+[--cross-llc 1,2,4,8]``. Not a test: prints figures, asserts nothing.
 
 Each figure is a serial ``codesign sweep`` (the engine, its store, the native references
 included) of ``--mechanism`` on ``--workload`` on the ``modern-x86`` profile (a
@@ -62,6 +62,13 @@ is a whole simulation of every reference, exactly. A lane costs 0.31 s of nested
 0.49 s a point, and 0.73 s of forkwait's 3.15 (the flushes of every fork, exit and CR3 write
 reach each lane's TLBs, and the walks that follow go through its data cache).
 
+TLB sizes crossed with LLC sizes (``--level tlb --sizes 16,64,256,1024 --cross-llc 1,2,4,8``,
+same day: a lane per TLB size, on each the other LLCs in Mattson stacks; 16 points)::
+
+    sweep                                          one size   separately      one pass
+    nested, random, 4 L1 TLBs x 4 LLCs (16)          0.37        5.96 16.0x   1.93 5.2x
+    pv-direct, random, 4 L1 TLBs x 4 LLCs (16)       1.66       26.67 16.1x   2.87 1.7x
+
 ``shadow`` and ``agile`` take no lanes: a walk that reaches a guest entry not yet shadowed
 traps and shadows it, which changes what every later walk finds, so a TLB of another size
 would take the first one's decisions. Their points of other TLB sizes replay one by one.
@@ -101,7 +108,7 @@ entries and ways keys."""
 
 
 def spec_for(workload: str, mechanism: str, sizes: list[int], ways: list[int],
-             level: str = "llc") -> object:
+             level: str = "llc", llcs: list[int] | None = None) -> object:
     """A sweep of LLCs of ``sizes`` MiB (``level`` "l2" or "l1": L2s or L1s of ``sizes``
     KiB) with ``ways`` ways (zipped); ``level`` "seed": of the uncoloured placement's seeds
     ``sizes``."""
@@ -121,7 +128,9 @@ def spec_for(workload: str, mechanism: str, sizes: list[int], ways: list[int],
                        "workload": {"name": workload},
                        "mechanism": {"name": mechanism},
                        "platform": {"name": "modern-x86"},
-                       "hardware": {"hw.cost": False, **fixed},
+                       "hardware": {"hw.cost": False, **fixed,
+                                    **({"cache.llc.size": [m << 20 for m in llcs]}
+                                       if llcs else {})},
                        "zip": [zipped]})
 
 
@@ -175,14 +184,19 @@ def main() -> None:
     parser.add_argument("--by-ways", type=int, metavar="MIB",
                         help="--sizes are way counts, each way MIB MiB (Intel CAT's way "
                              "masks: the sets stay, one stack serves every size)")
+    parser.add_argument("--cross-llc", metavar="MIBS",
+                        help="every size also with each of these LLC sizes, MiB (with a "
+                             "translation level: a lane per size, its LLCs beside it)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     sizes = [int(s) for s in (args.sizes or DEFAULTS[args.level]).split(",")]
     ways = [args.ways or (4 if args.level in TRANSLATION else 16)] * len(sizes)
     if args.by_ways:
         sizes, ways = [w * args.by_ways for w in sizes], sizes
-    one = spec_for(args.workload, args.mechanism, sizes[:1], ways[:1], args.level)
-    many = spec_for(args.workload, args.mechanism, sizes, ways, args.level)
+    cross = [int(m) for m in args.cross_llc.split(",")] if args.cross_llc else None
+    one = spec_for(args.workload, args.mechanism, sizes[:1], ways[:1], args.level,
+                   cross[:1] if cross else None)
+    many = spec_for(args.workload, args.mechanism, sizes, ways, args.level, cross)
     sweep_seconds(one, True)  # warm-up: numba's kernels
     rows = {"one size": (one, True), "separately": (many, False), "one pass": (many, True)}
     best = {name: min(sweep_seconds(spec, on) for _ in range(args.repeat))
@@ -190,8 +204,9 @@ def main() -> None:
     llcs = ", ".join(f"{s}/{w}" for s, w in zip(sizes, ways, strict=True))
     what = {"llc": "LLC MiB", "l2": "L2 KiB", "l1": "L1 KiB", "seed": "seed",
             "tlb": "L1 TLB entries", "stlb": "L2 TLB entries", "pwc": "PWC entries"}[args.level]
-    print(f"{args.mechanism} on {args.workload}, {what}/ways {llcs} (modern-x86), serial "
-          f"sweep, best of {args.repeat}:")
+    also = f" x LLC MiB {args.cross_llc}" if cross else ""
+    print(f"{args.mechanism} on {args.workload}, {what}/ways {llcs}{also} (modern-x86), "
+          f"serial sweep, best of {args.repeat}:")
     for name, seconds in best.items():
         print(f"  {name:<11} {seconds:6.2f} s   {seconds / best['one size']:5.2f}x one size")
 
