@@ -117,11 +117,11 @@ def native_total(events: Stream, p: NativeParams, costs: Costs) -> float:
 
 
 def native_totals(events: Stream, ps: Sequence[NativeParams], costs: Costs) -> list[float]:
-    """:func:`native_total` of each of ``ps``, parameters that differ only in the data
-    cache's (:func:`codesign.mmu.onepass.same_but_cache`) or in the sizes of the
-    translation hardware too (:func:`~codesign.mmu.onepass.same_but_hardware`): those not
-    computed before come from one native replay, with their data caches side by side or a
-    lane each (:meth:`Replay.vary_hardware`)."""
+    """:func:`native_total` of each of ``ps``, parameters that differ only in the sizes of
+    the data cache and the translation hardware
+    (:func:`codesign.mmu.onepass.same_but_hardware`): those not computed before come from
+    one native replay, with their data caches side by side and a lane per translation
+    hardware (:meth:`Replay.vary`)."""
     setups = [native_setup(p) for p in ps]
 
     def compute(missing: list[int]) -> list[float]:

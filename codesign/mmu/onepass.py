@@ -58,8 +58,6 @@ from workloads.memory.chunked import Stream
 CACHE_KEYS = tuple(spec.key for spec in specs(CacheKeys))
 """The parameters the points of one pass may differ in (a mechanism's ``one_pass``): the
 data cache's, every one."""
-_FIELDS = tuple(spec.field for spec in specs(CacheKeys))
-
 _SIZES = {spec.key: spec.field for keys in (TLBKeys, STLBKeys, WalkerKeys) for spec in specs(keys)
           if spec.key.startswith(("tlb.l1.", "tlb.l2.", "pwc.", "ntlb."))}
 TRANSLATION_KEYS = tuple(_SIZES)
@@ -68,37 +66,25 @@ lanes (:meth:`~codesign.mmu.replay.Replay.vary_hardware`) may differ in besides 
 cache."""
 LANES = CACHE_KEYS + TRANSLATION_KEYS
 """The ``one_pass`` of a mechanism whose replay takes lanes."""
-
-
-def same_but_cache(ps: Sequence[Any]) -> bool:
-    """True when the parameter objects ``ps`` differ only in their data cache's
-    (:data:`CACHE_KEYS`): what one pass with data cache variants requires.
-
-    >>> from codesign.mmu.native import NativeParams
-    >>> a, b = NativeParams(), NativeParams(cache_l2_size=128 << 10)
-    >>> same_but_cache([a, b]), same_but_cache([a, NativeParams(entries=32)])
-    (True, False)
-    """
-    return _same_but(ps, _FIELDS)
+_FIELDS = tuple(spec.field for spec in specs(CacheKeys)) + tuple(_SIZES.values())
 
 
 def same_but_hardware(ps: Sequence[Any]) -> bool:
     """True when the parameter objects ``ps`` differ only in the data cache's and the
-    translation hardware's sizes (:data:`LANES`): what one pass with lanes requires.
+    translation hardware's sizes (:data:`LANES`): what one pass requires (the data cache
+    alone: no lanes).
 
     >>> from codesign.mmu.native import NativeParams
     >>> a = NativeParams()
+    >>> same_but_hardware([a, NativeParams(cache_l2_size=128 << 10)])
+    True
     >>> same_but_hardware([a, NativeParams(entries=32, pwc_entries=0)])
     True
     >>> same_but_hardware([a, NativeParams(guest_levels=5)])
     False
     """
-    return _same_but(ps, _FIELDS + tuple(_SIZES.values()))
-
-
-def _same_but(ps: Sequence[Any], fields: tuple[str, ...]) -> bool:
     first = ps[0]
-    keep = {f: getattr(first, f) for f in fields}
+    keep = {f: getattr(first, f) for f in _FIELDS}
     return all(type(p) is type(first) and replace(p, **keep) == first for p in ps[1:])
 
 
@@ -107,10 +93,10 @@ def one_pass(make: Callable[[Any, Platform], Replay],
              ) -> Callable[[Stream, Sequence[Any], Platform], list[Metrics]]:
     """``run_many(events, ps, platform)`` of a mechanism whose ``run`` is
     ``finish(r, events, p, platform)`` after ``drive(r, events)`` of ``r = make(p,
-    platform)``: the metrics of every parameter object of ``ps``, from one replay with
-    their data caches side by side (:func:`same_but_cache`), or with a lane of translation
-    hardware each (:func:`same_but_hardware`, for a replay that takes lanes), else
-    ValueError.
+    platform)``: the metrics of every parameter object of ``ps`` (:func:`same_but_hardware`,
+    else ValueError), from one replay with their data caches side by side and, where they
+    differ in more, a lane of translation hardware each (:meth:`Replay.vary`; ValueError
+    for a replay that takes no lanes).
 
     >>> from codesign.mmu import native
     >>> from codesign.platforms import load_platform
@@ -165,5 +151,4 @@ def one_pass(make: Callable[[Any, Platform], Replay],
     return run_many
 
 
-__all__ = ["CACHE_KEYS", "LANES", "TRANSLATION_KEYS", "one_pass", "same_but_cache",
-           "same_but_hardware"]
+__all__ = ["CACHE_KEYS", "LANES", "TRANSLATION_KEYS", "one_pass", "same_but_hardware"]

@@ -521,6 +521,11 @@ class Hardware:
     def _tlbs(self) -> tuple[TLBModel, ...]:
         return (self.tlb,) if self.stlb is None else (self.tlb, self.stlb)
 
+    @property
+    def holds_2m(self) -> bool:
+        """The second-level TLB holds 2 MiB entries (under :func:`stlb_2m_key`)."""
+        return self.s.stlb_2m and self.stlb is not None
+
 
 class Lane(Hardware):
     """Other translation hardware -- TLBs, page-walk caches, nested TLB, data cache -- run
@@ -607,7 +612,7 @@ class Replay(Hardware):
         batch_2m = (OpBatch.from_ops(ops_2m) if ops_2m is not None and ops_2m is not ops
                     else batch)
         for hw in self._hardware():
-            b = batch_2m if hw.s.stlb_2m and hw.stlb is not None else batch
+            b = batch_2m if hw.holds_2m else batch
             for tlb in hw._tlbs():
                 tlb.run(b)
         self.c.tlb_flushes += int((batch.op >= Op.INV_AS).sum())
@@ -681,10 +686,11 @@ class Replay(Hardware):
         if fx.invalidate or fx.flush:
             self._forget(vm, fx)
         vpid = self.tlb_vpid(vm)
-        two_m = {hw.s.stlb_2m and hw.stlb is not None for hw in self._hardware()}
-        ops = self._invalidations(fx, vpid, False) if False in two_m else None
-        ops_2m = self._invalidations(fx, vpid, True) if True in two_m else None
-        self._tlb(ops if ops is not None else ops_2m, ops_2m)
+        # each list only where some hardware takes it (every one does, without lanes)
+        holds = {hw.holds_2m for hw in self._hardware()}
+        ops_2m = self._invalidations(fx, vpid, True) if True in holds else None
+        ops = self._invalidations(fx, vpid, False) if False in holds else ops_2m
+        self._tlb(ops or [], ops_2m)
         # The guest issues one INVLPG per changed leaf, whatever its size: the instruction
         # drops the translation of the whole page holding the address (Intel SDM Vol. 3A,
         # INVLPG). The model also clears every 4 KiB slice of a large leaf, because a TLB
@@ -1356,7 +1362,7 @@ class Replay(Hardware):
         cfg, vp, pc, _, *state = self._tlb_args(stlb, vpid, pcid, False)
         if hw.stlb is None:
             return (False, False, False, cfg, vp, pc, *state)
-        return (True, hw.s.stlb_2m, hw.stlb.params.l1g.enabled, cfg, vp, pc, *state)
+        return (True, hw.holds_2m, hw.stlb.params.l1g.enabled, cfg, vp, pc, *state)
 
     @staticmethod
     def _walker_args(hw: Hardware) -> tuple:

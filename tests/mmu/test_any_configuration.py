@@ -57,19 +57,20 @@ def points(draw: st.DrawFn, mechanism: str) -> Point:
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_any_configuration_runs_or_is_refused_in_one_line(mechanism: str) -> None:
+    each_runs_or_is_refused_in_one_line(points(mechanism))
+
+
+def each_runs_or_is_refused_in_one_line(strategy: st.SearchStrategy[Point]) -> None:
+    """Evaluate 15 points of ``strategy`` (the same ones each run): each gives metrics, or
+    an input error of one line (and nothing else)."""
     @settings(max_examples=15, deadline=None, derandomize=True, database=None)
-    @given(points(mechanism))
+    @given(strategy)
     def check(point: Point) -> None:
-        runs_or_is_refused_in_one_line(point)
+        try:
+            metrics = evaluate(point)
+        except InputError as exc:
+            assert "\n" not in str(exc) and str(exc)
+            return
+        assert metrics
 
     check()
-
-
-def runs_or_is_refused_in_one_line(point: Point) -> None:
-    """Evaluate ``point``: metrics, or an input error of one line (and nothing else)."""
-    try:
-        metrics = evaluate(point)
-    except InputError as exc:
-        assert "\n" not in str(exc) and str(exc)
-        return
-    assert metrics

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.harness import Point
 from codesign.params import specs
 from codesign.registry import default_registry
-from tests.mmu.test_any_configuration import runs_or_is_refused_in_one_line
+from tests.mmu.test_any_configuration import each_runs_or_is_refused_in_one_line
 
 MECHANISMS = ("emulated", "multiqueue", "native-net", "pv-split", "sriov", "vhost")
 WORKLOADS = ("fixed", "imix", "bulk", "rpc", "bimodal")
@@ -55,9 +54,4 @@ def points(draw: st.DrawFn, mechanism: str) -> Point:
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_any_configuration_runs_or_is_refused_in_one_line(mechanism: str) -> None:
-    @settings(max_examples=15, deadline=None, derandomize=True, database=None)
-    @given(points(mechanism))
-    def check(point: Point) -> None:
-        runs_or_is_refused_in_one_line(point)
-
-    check()
+    each_runs_or_is_refused_in_one_line(points(mechanism))
