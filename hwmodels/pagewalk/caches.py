@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hwmodels.pagewalk.model import F_RANK, GUEST, N_FIELDS, NESTED, _ntlb_kernel, _pwc_kernel
+from hwmodels.pagewalk.model import F_USED, GUEST, N_FIELDS, NESTED, _ntlb_kernel, _pwc_kernel
 from hwmodels.pagewalk.ops import CacheOp
 from hwmodels.pagewalk.params import NTLBBlockParams, PWCBlockParams
 
@@ -211,10 +211,11 @@ class PWCModel:
         self.reset()
 
     def reset(self) -> None:
-        """Power-on state: every entry invalid, LRU ranks by position."""
+        """Power-on state: every entry invalid, LRU order by position (entry 0 the most
+        recent)."""
         max_e = max(1, int(self.ent.max()))
         self.pwc = np.zeros((2, 4, max_e, N_FIELDS), dtype=np.int64)
-        self.pwc[..., F_RANK] = np.arange(max_e)
+        self.pwc[..., F_USED] = -np.arange(max_e)
 
     def run(self, ops: Sequence[PWCOp]) -> list[PWCEvent]:
         """Apply ``ops`` in order; one event per operation."""
@@ -243,11 +244,11 @@ class NTLBModel:
         self.reset()
 
     def reset(self) -> None:
-        """Power-on state: every entry invalid, LRU ranks by way."""
+        """Power-on state: every entry invalid, LRU order by way (way 0 the most recent)."""
         n = self.params.ntlb
         ways = max(1, n.ways)
         self.ntlb = np.zeros((max(1, n.sets), ways, N_FIELDS), dtype=np.int64)
-        self.ntlb[..., F_RANK] = np.arange(ways)
+        self.ntlb[..., F_USED] = -np.arange(ways)
 
     def run(self, ops: Sequence[NTLBOp]) -> list[NTLBEvent]:
         """Apply ``ops`` in order; one event per operation."""
