@@ -5,7 +5,7 @@ its points alone.
 
 Run: ``python benchmarks/bench_onepass.py [--workload random] [--mechanism nested]
 [--level llc|l2|l1|seed|tlb|stlb|pwc] [--sizes 1,2,4,8,16,32,64,128] [--ways 16]
-[--cross-llc 1,2,4,8]``. Not a test: prints figures, asserts nothing.
+[--cross-llc 1,2,4,8] [--set KEY=VALUE ...]``. Not a test: prints figures, asserts nothing.
 
 Each figure is a serial ``codesign sweep`` (the engine, its store, the native references
 included) of ``--mechanism`` on ``--workload`` on the ``modern-x86`` profile (a
@@ -78,6 +78,48 @@ native references between sweeps: its *one size* sweep found its native referenc
 the warm-up, which made little difference on GUPS and none for one pass) gave the same
 picture within 10-20%; with the cache model's state indexed unsigned
 (``benchmarks/bench_cache.py``) the first row went from 3.0x to 2.2x-2.5x.
+
+**Lanes again, after the walker's page-walk caches and nested TLB kept use stamps instead of
+LRU ranks** (``hwmodels/pagewalk/model.py``; same results), one later sitting of the same
+container (faster than the sitting above: the first row's one size took 0.49 s there, more
+than the walker's change explains, about 0.035 s of a nested point; compare ratios within
+one table)::
+
+    sweep                                          one size   separately      one pass
+    nested, random, L1 TLB 16-2048 x 4 ways (8)      0.34        2.88 8.4x    2.35 6.9x
+    nested, random, L2 TLB 32-4096 x 4 ways (8)      0.35        2.71 7.7x    2.15 6.1x
+    nested, random, PWC 0-64 entries a level (8)     0.39        2.81 7.2x    2.28 5.9x
+    native, random, L1 TLB 16-2048 x 4 ways (8)      0.28        2.10 7.6x    1.65 6.0x
+    pv-direct, random, L1 TLB 16-2048 x 4 ways (8)   1.66       14.49 8.7x    3.26 2.0x
+    nested, forkwait, L1 TLB 16-1024 x 4 ways (4)    3.28       12.73 3.9x    5.28 1.6x
+    pv-direct, forkwait, L1 TLB 16-1024 x 4 (4)      3.11       12.34 4.0x    5.27 1.7x
+    nested, random, 4 L1 TLBs x 4 LLCs (16)          0.34        4.81 14.1x   1.53 4.5x
+    pv-direct, random, 4 L1 TLBs x 4 LLCs (16)       1.64       26.63 16.2x   2.63 1.6x
+
+**What a lane costs, and why eight TLB sizes of nested GUPS cannot come in at 2x one size
+exactly.** The first row again in the same sitting, with ``--set`` (a lane: (one pass - one
+size) / 7)::
+
+    nested, random, L1 TLB 16-2048 x 4 ways (8)    one size   one pass   a lane
+    as above                                          0.34       2.35      0.29
+    --set cache.llc.size=524288                       0.32       2.00      0.24
+    --set cache.{l1,l2,llc}.size=0 (no data cache)    0.22       0.99      0.11
+    --set kernel.work=false                           0.18       0.94      0.11
+
+A lane is only the work that differs between TLB sizes: its TLBs, its walks, and its data
+cache, which those walks fill; the guest model, its faults and the guest kernel's work are
+the replay's, done once. Of a lane's 0.29 s, 0.18 s is its data cache: 3.3 M references of
+the guest kernel zeroing the 51,320 pages GUPS touches first (64 lines each), and 0.9 M
+more: the program's 200,000, the kernel's other references and the walks' (without the
+kernel's work a lane costs 0.11 s too). Every TLB size needs a
+data cache of its own -- its walks put other lines into it, and every later reference then
+hits or misses by that -- so an exact one pass of eight sizes costs at least one size plus
+seven data caches' work: 0.34 + 7 x 0.18 = 1.6 s, 4.7x, at this cache model's speed (about
+30 M lookups/s on a random stream, ``benchmarks/bench_cache.py``), before the lanes' own
+TLBs and walks, which take it to 6.9x. A lane's data cache also costs more than the same
+references through the replay's own: with a 512 KiB LLC a lane costs 0.24 s; eight lanes'
+8 MiB LLCs hold 2 MiB of state each, more than this container keeps in its host's caches
+between one lane's turn and the next (an explanation, not measured further).
 """
 
 from __future__ import annotations
@@ -108,10 +150,11 @@ entries and ways keys."""
 
 
 def spec_for(workload: str, mechanism: str, sizes: list[int], ways: list[int],
-             level: str = "llc", llcs: list[int] | None = None) -> object:
+             level: str = "llc", llcs: list[int] | None = None,
+             fixed_keys: dict[str, object] | None = None) -> object:
     """A sweep of LLCs of ``sizes`` MiB (``level`` "l2" or "l1": L2s or L1s of ``sizes``
     KiB) with ``ways`` ways (zipped); ``level`` "seed": of the uncoloured placement's seeds
-    ``sizes``."""
+    ``sizes``; ``fixed_keys``: more parameters, the same at every point."""
     if level == "seed":
         zipped = {"cache.placement_seed": sizes}
         fixed = {"cache.placement": "uncoloured"}
@@ -128,10 +171,28 @@ def spec_for(workload: str, mechanism: str, sizes: list[int], ways: list[int],
                        "workload": {"name": workload},
                        "mechanism": {"name": mechanism},
                        "platform": {"name": "modern-x86"},
-                       "hardware": {"hw.cost": False, **fixed,
+                       "hardware": {"hw.cost": False, **fixed, **(fixed_keys or {}),
                                     **({"cache.llc.size": [m << 20 for m in llcs]}
                                        if llcs else {})},
                        "zip": [zipped]})
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``: the value as the spec's TOML would read it (an integer, a
+    boolean, else a string).
+
+    >>> setting("cache.llc.size=0"), setting("kernel.work=false")
+    (('cache.llc.size', 0), ('kernel.work', False))
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set {text!r}: expected KEY=VALUE")
+    if value in ("true", "false"):
+        return key, value == "true"
+    try:
+        return key, int(value)
+    except ValueError:
+        return key, value
 
 
 @contextlib.contextmanager
@@ -187,6 +248,9 @@ def main() -> None:
     parser.add_argument("--cross-llc", metavar="MIBS",
                         help="every size also with each of these LLC sizes, MiB (with a "
                              "translation level: a lane per size, its LLCs beside it)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a parameter at every point (repeatable), e.g. cache.llc.size=0 "
+                             "to see what a lane costs without its data cache")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     sizes = [int(s) for s in (args.sizes or DEFAULTS[args.level]).split(",")]
@@ -194,9 +258,10 @@ def main() -> None:
     if args.by_ways:
         sizes, ways = [w * args.by_ways for w in sizes], sizes
     cross = [int(m) for m in args.cross_llc.split(",")] if args.cross_llc else None
+    fixed = dict(setting(kv) for kv in args.set)
     one = spec_for(args.workload, args.mechanism, sizes[:1], ways[:1], args.level,
-                   cross[:1] if cross else None)
-    many = spec_for(args.workload, args.mechanism, sizes, ways, args.level, cross)
+                   cross[:1] if cross else None, fixed)
+    many = spec_for(args.workload, args.mechanism, sizes, ways, args.level, cross, fixed)
     sweep_seconds(one, True)  # warm-up: numba's kernels
     rows = {"one size": (one, True), "separately": (many, False), "one pass": (many, True)}
     best = {name: min(sweep_seconds(spec, on) for _ in range(args.repeat))
@@ -204,7 +269,8 @@ def main() -> None:
     llcs = ", ".join(f"{s}/{w}" for s, w in zip(sizes, ways, strict=True))
     what = {"llc": "LLC MiB", "l2": "L2 KiB", "l1": "L1 KiB", "seed": "seed",
             "tlb": "L1 TLB entries", "stlb": "L2 TLB entries", "pwc": "PWC entries"}[args.level]
-    also = f" x LLC MiB {args.cross_llc}" if cross else ""
+    also = (f" x LLC MiB {args.cross_llc}" if cross else "") + "".join(
+        f", {kv}" for kv in args.set)
     print(f"{args.mechanism} on {args.workload}, {what}/ways {llcs}{also} (modern-x86), "
           f"serial sweep, best of {args.repeat}:")
     for name, seconds in best.items():
