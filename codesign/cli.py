@@ -243,6 +243,10 @@ def _run_and_summarize(spec: Any, expansion: Any, args: argparse.Namespace) -> i
         signal.signal(signal.SIGTERM, previous)
     _out(f"sweep {spec.name!r}: computed {outcome.computed} / reused {outcome.reused} / "
          f"failed {outcome.failed} of {outcome.points} points -> {outcome.store}")
+    if outcome.one_pass:
+        runs = round(outcome.passes)
+        _out(f"  one pass: {outcome.one_pass} of the computed points in {runs} "
+             f"run{'s' if runs != 1 else ''} of several points each")
     for key, point, error in outcome.failures[:20]:
         _out(f"  failed {key[:12]}  {point}\n         {error}")
     if outcome.failed > 20:

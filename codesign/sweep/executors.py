@@ -170,7 +170,7 @@ def _evaluate_chunk(chunk: Chunk) -> list[Result]:
                               RuntimeWarning, stacklevel=1)
             else:
                 share = (time.perf_counter() - start) / len(group)
-                out.extend(Result(key, "done", dict(m), None, None, share)
+                out.extend(Result(key, "done", dict(m), None, None, share, len(group))
                            for (key, _, _), m in zip(group, metrics, strict=True))
                 return
         out.extend(one(key, r, start) for key, r, start in group)

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import warnings
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TextIO
 
@@ -53,6 +54,10 @@ class Outcome:
     store_error: str | None = None
     """Why the sweep stopped early because the store could not be written (disk full,
     read-only): every point stored before that is kept."""
+    one_pass: int = 0
+    """Computed points evaluated together with others, in one pass (:attr:`Result.together`)."""
+    passes: Fraction = Fraction(0)
+    """How many such passes: each of their points adds ``1 / together``."""
 
     @property
     def failed(self) -> int:
@@ -150,6 +155,9 @@ def run_sweep(
             for result in results:
                 if result.status == "done":
                     outcome.computed += 1
+                    if result.together > 1:
+                        outcome.one_pass += 1
+                        outcome.passes += Fraction(1, result.together)
                 else:
                     outcome.failures.append((result.key, describe(by_key[result.key]),
                                              result.error or ""))

@@ -115,6 +115,9 @@ class Result:
     error: str | None
     traceback: str | None
     wall_s: float
+    together: int = 1
+    """Points evaluated in the same pass as this one, itself included (1: on its own;
+    :mod:`codesign.mmu.onepass`). Not stored: what a run did, not what the point is."""
 
 
 def _now() -> str:

@@ -250,14 +250,34 @@ def test_a_sweep_stores_the_same_in_one_pass_on_every_executor(
                                     "cache.l2.size": [128 * KIB, 256 * KIB],
                                     "tlb.l1.entries": [32, 64], "hw.cost": False}})
     stores = []
-    for label, executor, jobs, off in (("off", "serial", 1, "1"), ("serial", "serial", 1, ""),
-                                       ("local", "local", 2, "")):
+    # nested: its 12 points in one pass (lanes for the TLB sizes); shadow: a pass per TLB
+    # size (its 6 data caches each)
+    for label, executor, jobs, off, passes in (("off", "serial", 1, "1", (0, 0)),
+                                               ("serial", "serial", 1, "", (24, 3)),
+                                               ("local", "local", 2, "", (24, 3))):
         monkeypatch.setenv(ONE_PASS_OFF_ENV, off)
         store = tmp_path / f"{label}.sqlite"
         outcome = run_sweep(spec, store, executor=executor, jobs=jobs, stream=io.StringIO())
         assert outcome.failed == 0 and outcome.computed == 24
+        assert (outcome.one_pass, outcome.passes) == passes, label
         stores.append(content(store))
     assert stores[1] == stores[0] and stores[2] == stores[0]
+
+
+def test_a_sweep_says_how_many_of_its_points_ran_in_one_pass(tmp_path: Path) -> None:
+    from tests.test_cli import call
+
+    spec = tmp_path / "t.toml"
+    spec.write_text('version = 1\nname = "t"\n[workload]\nname = "random"\nrefs = 2000\n'
+                    'footprint_mb = 4\n[mechanism]\nname = ["nested", "shadow"]\n'
+                    '[hardware]\n"hw.cost" = false\n"tlb.l1.entries" = [16, 32, 64]\n')
+    status, out, _ = call("sweep", str(spec), "--store", str(tmp_path / "t.sqlite"),
+                          "--executor", "serial", "--quiet")
+    assert status == 0 and "computed 6 / reused 0 / failed 0" in out
+    assert "  one pass: 3 of the computed points in 1 run of several points each" in out
+    status, out, _ = call("sweep", str(spec), "--store", str(tmp_path / "t.sqlite"),
+                          "--executor", "serial", "--quiet")
+    assert status == 0 and "reused 6" in out and "one pass" not in out
 
 
 def test_a_group_is_at_most_what_one_pass_runs() -> None:
