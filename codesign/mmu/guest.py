@@ -154,6 +154,8 @@ def kernel_direct(guest_levels: int) -> int:
     ('0x888000000000', '0x111000000000000')
     """
     return KERNEL_DIRECT_L5 if guest_levels == 5 else KERNEL_DIRECT
+
+
 KERNEL_BYTES = 32 << 20
 """The guest kernel's own memory: the top ``KERNEL_BYTES`` of each VM's guest-physical space
 (its page tables in the first MiB, then task and ``struct page`` slots: see

@@ -154,6 +154,14 @@ def _victim(valid, used, n):
     return v
 
 
+@numba.njit(cache=True, inline="always")
+def _next(clk):
+    """The next use stamp of a kernel call's clock (:func:`_clock`), which it advances."""
+    t = clk[0]
+    clk[0] = t + 1
+    return t
+
+
 @numba.njit(cache=True)
 def _clock(pwc, ntlb):
     """The use clock of a kernel call: one past the latest use stamp in ``pwc`` and ``ntlb``
@@ -173,8 +181,7 @@ def _pwc_probe(pwc, ent, d, top, x, vm, asid, clk):
         for e in range(n):
             if (c[e, F_TAG] == tag and c[e, F_VALID] == 1 and c[e, F_VM] == vm
                     and c[e, F_ASID] == asid):
-                c[e, F_USED] = clk[0]
-                clk[0] += 1
+                c[e, F_USED] = _next(clk)
                 return L, e, c[e, F_BASE], c[e, F_PERM]
     return 0, 0, np.int64(0), np.int64(0)
 
@@ -195,8 +202,7 @@ def _pwc_fill(pwc, ent, d, L, x, vm, asid, base, perm, clk):
     c[e, F_TAG] = x >> (12 + 9 * (L - 1))
     c[e, F_BASE] = base
     c[e, F_PERM] = perm
-    c[e, F_USED] = clk[0]
-    clk[0] += 1
+    c[e, F_USED] = _next(clk)
     return e, evicted
 
 
@@ -226,8 +232,7 @@ def _ntlb_probe(t, ways, tag, vm, clk):
     """Lowest way of set ``t`` holding (``vm``, ``tag``), touched; -1 on a miss."""
     for w in range(ways):
         if t[w, F_TAG] == tag and t[w, F_VALID] == 1 and t[w, F_VM] == vm:
-            t[w, F_USED] = clk[0]
-            clk[0] += 1
+            t[w, F_USED] = _next(clk)
             return w
     return -1
 
@@ -243,8 +248,7 @@ def _ntlb_fill(t, ways, vm, tag, frame, size, perm, clk):
     t[w, F_BASE] = frame
     t[w, F_SIZE] = size
     t[w, F_PERM] = perm
-    t[w, F_USED] = clk[0]
-    clk[0] += 1
+    t[w, F_USED] = _next(clk)
     return w, evicted
 
 
@@ -323,7 +327,7 @@ def _flush(pwc, ntlb, kind, vm, asid):
 # module would keep running stale copies of the helpers above after they change.
 @numba.njit(cache=True)
 def _pwc_kernel(pwc, ent, d, top, op, addr, vm, asid, level, base, perm, out):
-    clk = _clock(pwc, pwc)
+    clk = _clock(pwc, pwc)  # a twin's one array for both
     for i in range(len(op)):
         o = op[i]
         if o == _LOOKUP:
@@ -342,7 +346,7 @@ def _pwc_kernel(pwc, ent, d, top, op, addr, vm, asid, level, base, perm, out):
 
 @numba.njit(cache=True)
 def _ntlb_kernel(ntlb, sets, ways, set_bits, op, page, vm, base, size, perm, out):
-    clk = _clock(ntlb, ntlb)
+    clk = _clock(ntlb, ntlb)  # a twin's one array for both
     for i in range(len(op)):
         o = op[i]
         s, tag = _ntlb_slot(page[i], sets, set_bits)
